@@ -1,0 +1,198 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+)
+
+// sink is the transport under a subscriber's writer: a WebSocket connection
+// (and, for the Broker, an SSE response).
+type sink interface {
+	// write sends batch, coalesced into as few socket writes as the
+	// transport allows (one, for connections the Hub accepted), within
+	// timeout (0: none). It returns how many leading messages of batch were
+	// sent (or are committed to be), how many socket writes it made, and the
+	// bytes written.
+	write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error)
+	// keepalive sends a ping (or heartbeat). It fails with errDeadPeer when
+	// the previous ping went unanswered.
+	keepalive(ctx context.Context, timeout time.Duration) error
+	// abort makes a blocked write return promptly. Safe from any goroutine.
+	abort()
+	// close ends the connection for why, with the matching close status.
+	// It may block, within the transport's own bounds.
+	close(why endReason)
+	// kill cuts the connection now. Safe from any goroutine.
+	kill()
+}
+
+var errDeadPeer = errors.New("fanout: peer did not answer ping")
+
+// ring is a FIFO of messages. It grows by doubling, from 16, so an idle
+// subscriber holds no queue memory beyond its first burst.
+type ring struct {
+	buf  []*Message
+	head int
+	n    int
+}
+
+func (r *ring) push(m *Message) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	r.buf[(r.head+r.n)&(len(r.buf)-1)] = m
+	r.n++
+}
+
+func (r *ring) peek() *Message { return r.buf[r.head] }
+
+func (r *ring) pop() *Message {
+	m := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) & (len(r.buf) - 1)
+	r.n--
+	return m
+}
+
+func (r *ring) grow() {
+	size := max(16, 2*len(r.buf))
+	buf := make([]*Message, size)
+	for i := range r.n {
+		buf[i] = r.buf[(r.head+i)&(len(r.buf)-1)]
+	}
+	r.buf, r.head = buf, 0
+}
+
+func (r *ring) clear() {
+	clear(r.buf)
+	r.head, r.n = 0, 0
+}
+
+// take moves up to MaxBatch messages (MaxBatchBytes of payload, but at
+// least one message) from the queue into batch, and reports the state.
+func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
+	o := &s.c.opts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for s.q.n > 0 && len(batch) < o.MaxBatch {
+		size := len(s.q.peek().data)
+		if len(batch) > 0 && n+size > o.MaxBatchBytes {
+			break
+		}
+		batch = append(batch, s.q.pop())
+		n += size
+	}
+	s.qBytes -= n
+	return batch, s.state
+}
+
+// run is the subscriber's coalescing writer. It sleeps until the queue
+// turns non-empty, then writes everything that queued up meanwhile (or
+// while the previous write was in flight) as one batch, until the queue is
+// empty again. A lone message on an idle writer goes out at once: there is
+// no timer unless FlushDelay asks for one. run returns when the
+// subscription ends (why) or ctx is done (endClient).
+func (s *Subscriber) run(ctx context.Context) (why endReason, err error) {
+	o := &s.c.opts
+	var (
+		batch []*Message
+		delay *time.Timer
+	)
+	defer func() {
+		if delay != nil {
+			delay.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return endClient, context.Cause(ctx)
+		}
+		if s.pingDue.Swap(false) {
+			if err := s.sink.keepalive(ctx, o.WriteTimeout); err != nil {
+				if errors.Is(err, errDeadPeer) {
+					return endDead, err
+				}
+				return endClient, err
+			}
+		}
+		if o.FlushDelay > 0 && s.QueueLen() < o.MaxBatch {
+			if delay == nil {
+				delay = time.NewTimer(o.FlushDelay)
+			} else {
+				delay.Reset(o.FlushDelay)
+			}
+			select {
+			case <-delay.C:
+			case <-ctx.Done():
+				return endClient, context.Cause(ctx)
+			}
+		}
+		for {
+			var st subState
+			batch, st = s.take(batch[:0])
+			if st == subEnding || len(batch) == 0 {
+				clear(batch)
+				if st == subEnding || st == subDraining {
+					return s.reason(), nil
+				}
+				break
+			}
+			if why, err := s.flush(batch); why != endNone {
+				clear(batch)
+				return why, err
+			}
+			clear(batch)
+		}
+	}
+}
+
+// flush writes one batch and applies the slow-client policy to a write
+// timeout. It returns endNone while the subscription goes on.
+func (s *Subscriber) flush(batch []*Message) (endReason, error) {
+	c := s.c
+	sent, writes, bytes, err := s.sink.write(batch, c.opts.WriteTimeout)
+	c.stats.batches.Add(1)
+	c.stats.writes.Add(uint64(writes))
+	c.stats.bytes.Add(uint64(bytes))
+	c.stats.delivered.Add(uint64(sent))
+	s.delivered.Add(uint64(sent))
+	if err == nil {
+		return endNone, nil
+	}
+	if s.ending() {
+		return s.reason(), err
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return endClient, err
+	}
+	c.stats.timeouts.Add(1)
+	s.mu.Lock()
+	ev := SlowEvent{Subscriber: s, Reason: SlowWriteTimeout, Policy: c.opts.Policy,
+		QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: len(batch) - sent}
+	s.mu.Unlock()
+	s.slow(ev)
+	if s.ending() {
+		return s.reason(), err
+	}
+	return endNone, nil
+}
+
+func (s *Subscriber) ending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == subEnding
+}
+
+func (s *Subscriber) reason() endReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.why == endNone {
+		return endClient
+	}
+	return s.why
+}

@@ -1,0 +1,361 @@
+package fanout
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// core is the transport-neutral part of a Hub (and of the SSE Broker): the
+// topic registry, publishing, slow-subscriber policies, lifecycle and stats.
+type core struct {
+	opts    DeliveryOptions
+	prepare func(*Message) // builds the transport's encodings once per publish
+
+	mu     sync.RWMutex
+	topics map[string][]*Subscriber
+	all    []*Subscriber            // receives broadcasts
+	conns  map[*Subscriber]struct{} // every subscription not yet finished
+	state  coreState
+	wg     sync.WaitGroup // running subscriptions; Add under mu
+
+	// pubMu serializes fan-out, so every subscriber observes publishes in
+	// one order. snap is the fan-out scratch list it guards.
+	pubMu sync.Mutex
+	snap  []*Subscriber
+
+	ids   atomic.Uint64
+	stats counters
+
+	// pingEvery > 0 runs a keepalive goroutine while there are subscribers.
+	pingEvery time.Duration
+	kaRunning bool // guarded by mu
+	kaWG      sync.WaitGroup
+
+	closing chan struct{} // closed when Close or Shutdown begins
+	forced  chan struct{} // closed when remaining connections must be cut
+	force   sync.Once
+}
+
+type coreState uint8
+
+const (
+	stateOpen coreState = iota
+	stateDraining
+	stateClosed
+)
+
+func newCore(opts DeliveryOptions, prepare func(*Message)) *core {
+	return &core{
+		opts:    opts.withDefaults(),
+		prepare: prepare,
+		topics:  make(map[string][]*Subscriber),
+		conns:   make(map[*Subscriber]struct{}),
+		closing: make(chan struct{}),
+		forced:  make(chan struct{}),
+	}
+}
+
+// add registers s on its topics and in the broadcast set. It fails with
+// ErrClosed once closing has begun; otherwise the caller must call
+// s.finish when the subscription ends.
+func (c *core) add(s *Subscriber, topics []string) error {
+	for _, t := range topics {
+		if t == "" {
+			return fmt.Errorf("subscribe: %w", ErrInvalidTopic)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return ErrClosed
+	}
+	c.wg.Add(1)
+	c.conns[s] = struct{}{}
+	if c.pingEvery > 0 && !c.kaRunning {
+		c.kaRunning = true
+		c.kaWG.Add(1)
+		go c.keepalive()
+	}
+	c.all = append(c.all, s)
+	for _, t := range topics {
+		c.join(s, t)
+	}
+	return nil
+}
+
+// join adds s to topic t; c.mu must be held.
+func (c *core) join(s *Subscriber, t string) {
+	if slices.Contains(s.topics, t) {
+		return
+	}
+	s.topics = append(s.topics, t)
+	c.topics[t] = append(c.topics[t], s)
+}
+
+// leave removes s from topic t; c.mu must be held.
+func (c *core) leave(s *Subscriber, t string) {
+	i := slices.Index(s.topics, t)
+	if i < 0 {
+		return
+	}
+	s.topics = slices.Delete(s.topics, i, i+1)
+	subs := c.topics[t]
+	if len(subs) == 1 {
+		delete(c.topics, t)
+		return
+	}
+	c.topics[t] = removeSub(subs, s)
+}
+
+// detach removes s from every topic and the broadcast set. Idempotent.
+func (c *core) detach(s *Subscriber) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(s.topics) > 0 {
+		c.leave(s, s.topics[len(s.topics)-1])
+	}
+	c.all = removeSub(c.all, s)
+}
+
+// keepalive marks every subscription's keepalive as due once per
+// pingEvery; each writer then pings (and detects a dead peer) itself. It
+// exits when closing begins or no subscription is left; add restarts it.
+func (c *core) keepalive() {
+	defer c.kaWG.Done()
+	t := time.NewTicker(c.pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.closing:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		if len(c.conns) == 0 {
+			c.kaRunning = false
+			c.mu.Unlock()
+			return
+		}
+		for s := range c.conns {
+			s.pingDue.Store(true)
+			s.signal()
+		}
+		c.mu.Unlock()
+	}
+}
+
+// finish releases a subscription that add accepted, once its writer and
+// connection are done. It must be called exactly once.
+func (c *core) finish(s *Subscriber) {
+	c.detach(s)
+	c.mu.Lock()
+	delete(c.conns, s)
+	c.mu.Unlock()
+	close(s.done)
+	c.wg.Done()
+}
+
+// live returns every subscription not yet finished, removed ones included.
+func (c *core) live() []*Subscriber {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	subs := make([]*Subscriber, 0, len(c.conns))
+	for s := range c.conns {
+		subs = append(subs, s)
+	}
+	return subs
+}
+
+// removeSub removes s from subs by swapping the last element into its place.
+func removeSub(subs []*Subscriber, s *Subscriber) []*Subscriber {
+	i := slices.Index(subs, s)
+	if i < 0 {
+		return subs
+	}
+	last := len(subs) - 1
+	subs[i] = subs[last]
+	subs[last] = nil
+	return subs[:last]
+}
+
+// publish queues m for every subscriber of topic (every subscriber at all
+// when broadcast is set) that passes filter.
+func (c *core) publish(topic string, broadcast bool, m *Message, filter func(*Subscriber) bool) error {
+	if m == nil {
+		return fmt.Errorf("fanout: publish of a nil message")
+	}
+	if !broadcast && topic == "" {
+		return fmt.Errorf("publish: %w", ErrInvalidTopic)
+	}
+	c.prepare(m)
+
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	c.mu.RLock()
+	if c.state != stateOpen {
+		c.mu.RUnlock()
+		return ErrClosed
+	}
+	if broadcast {
+		c.snap = append(c.snap[:0], c.all...)
+	} else {
+		c.snap = append(c.snap[:0], c.topics[topic]...)
+	}
+	c.mu.RUnlock()
+
+	c.stats.published.Add(1)
+	for _, s := range c.snap {
+		if filter == nil || filter(s) {
+			s.enqueue(m)
+		}
+	}
+	clear(c.snap) // let ended subscribers be collected
+	return nil
+}
+
+// subscribers returns a copy of the broadcast set.
+func (c *core) subscribers() []*Subscriber {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(c.all)
+}
+
+func (c *core) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.all)
+}
+
+func (c *core) topicLen(t string) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.topics[t])
+}
+
+// beginClose stops new subscriptions and publishes, and ends every
+// subscriber: after draining its queue when drain is set, at once
+// otherwise. It reports whether this call began closing.
+func (c *core) beginClose(drain bool) bool {
+	c.mu.Lock()
+	first := c.state == stateOpen
+	switch {
+	case first && drain:
+		c.state = stateDraining
+	default:
+		c.state = stateClosed
+	}
+	c.mu.Unlock()
+	subs := c.live()
+	if first {
+		close(c.closing)
+	}
+	for _, s := range subs {
+		s.end(endShutdown, drain)
+		if !drain {
+			s.sink.abort() // interrupt a write in progress
+		}
+	}
+	return first
+}
+
+// cut ends every remaining connection immediately. Idempotent.
+func (c *core) cut() {
+	c.force.Do(func() { close(c.forced) })
+	for _, s := range c.live() {
+		s.end(endShutdown, false)
+		s.sink.abort()
+		s.sink.kill()
+	}
+}
+
+// wait waits for every subscription to end, or for ctx.
+func (c *core) wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown drains every subscriber, cutting what remains when ctx ends.
+func (c *core) shutdown(ctx context.Context) error {
+	c.beginClose(true)
+	err := c.wait(ctx)
+	if err != nil {
+		c.cut()
+		c.wg.Wait()
+	}
+	c.markClosed()
+	c.kaWG.Wait()
+	return err
+}
+
+// close ends every subscriber without draining, cutting connections that
+// do not finish their close within closeGrace.
+func (c *core) close() {
+	c.beginClose(false)
+	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+	defer cancel()
+	if c.wait(ctx) != nil {
+		c.cut()
+		c.wg.Wait()
+	}
+	c.markClosed()
+	c.kaWG.Wait()
+}
+
+func (c *core) markClosed() {
+	c.mu.Lock()
+	c.state = stateClosed
+	c.mu.Unlock()
+}
+
+// closeGrace bounds how long Close waits for close frames to be written
+// before it cuts connections.
+const closeGrace = time.Second
+
+// counters are the live values behind Stats.
+type counters struct {
+	published, delivered, dropped     atomic.Uint64
+	batches, writes, bytes            atomic.Uint64
+	slowRemoved, slowClosed, timeouts atomic.Uint64
+}
+
+// Stats is a snapshot of a Hub's (or Broker's) counters since it was made.
+type Stats struct {
+	Subscribers int    // current subscribers
+	Published   uint64 // Publish, Broadcast and BroadcastFilter calls that were accepted
+	Delivered   uint64 // messages written to subscribers' connections
+	Dropped     uint64 // messages not delivered to a subscriber because it was slow
+	Batches     uint64 // batches written (one per writer wake-up and MaxBatch)
+	Writes      uint64 // socket writes that carried data (Delivered/Writes is the coalescing gain)
+	Bytes       uint64 // bytes written for data, including framing
+	Removed     uint64 // subscribers removed by PolicyRemove
+	Closed      uint64 // subscribers closed by PolicyClose
+	Timeouts    uint64 // batch writes that exceeded WriteTimeout
+}
+
+func (c *core) snapshot() Stats {
+	return Stats{
+		Subscribers: c.len(),
+		Published:   c.stats.published.Load(),
+		Delivered:   c.stats.delivered.Load(),
+		Dropped:     c.stats.dropped.Load(),
+		Batches:     c.stats.batches.Load(),
+		Writes:      c.stats.writes.Load(),
+		Bytes:       c.stats.bytes.Load(),
+		Removed:     c.stats.slowRemoved.Load(),
+		Closed:      c.stats.slowClosed.Load(),
+		Timeouts:    c.stats.timeouts.Load(),
+	}
+}

@@ -1,0 +1,36 @@
+package fanout
+
+import "errors"
+
+// Sentinel errors. Functions wrap them with %w; test with errors.Is.
+var (
+	// ErrClosed is returned by Publish, Broadcast, Send and Register after
+	// Close or Shutdown has begun.
+	ErrClosed = errors.New("fanout: closed")
+
+	// ErrNotSubscribed is returned by Subscriber methods once the subscriber
+	// has been removed or closed (by a slow-client policy, by its client
+	// going away, or by the application).
+	ErrNotSubscribed = errors.New("fanout: subscriber is gone")
+
+	// ErrQueueFull is returned by Subscriber.Send when the subscriber's queue
+	// was full and the message was not queued. The slow-client policy has
+	// been applied by the time Send returns.
+	ErrQueueFull = errors.New("fanout: subscriber queue full")
+
+	// ErrInvalidTopic is returned for an empty topic name.
+	ErrInvalidTopic = errors.New("fanout: invalid topic")
+
+	// ErrUnauthorized, returned (or wrapped) by an Authorize hook, refuses a
+	// connection with 401 Unauthorized.
+	ErrUnauthorized = errors.New("fanout: unauthorized")
+
+	// ErrForbidden, returned (or wrapped) by an Authorize hook, refuses a
+	// connection with 403 Forbidden. Any other non-nil error from the hook
+	// refuses it with 500 Internal Server Error.
+	ErrForbidden = errors.New("fanout: forbidden")
+
+	// ErrBadPacked is returned by Unpack for a frame that does not follow
+	// the packed framing.
+	ErrBadPacked = errors.New("fanout: malformed packed frame")
+)

@@ -1,0 +1,5 @@
+module github.com/fanout-go/fanout
+
+go 1.26.8
+
+require github.com/coder/websocket v1.8.15

@@ -1,0 +1,326 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// HubOptions configures a Hub. The zero value (or a nil *HubOptions) is a
+// good default for every field.
+type HubOptions struct {
+	// DeliveryOptions bounds each subscriber's queue and batches, and sets
+	// the slow-client policy.
+	DeliveryOptions
+
+	// AcceptOptions is passed to websocket.Accept: origin patterns (by
+	// default only same-origin requests are accepted), subprotocols, ping
+	// and pong hooks. CompressionMode is ignored: frames are prepared once
+	// for every subscriber, so they are never compressed per connection.
+	AcceptOptions *websocket.AcceptOptions
+
+	// Authorize, if set, sees each request before the upgrade and returns
+	// the topics its subscriber joins. Returning an error wrapping
+	// ErrUnauthorized refuses it with 401, ErrForbidden with 403, any other
+	// error with 500. Without Authorize, a subscriber joins the topics
+	// named by the request's "topic" query parameters (?topic=a&topic=b).
+	Authorize func(r *http.Request) (topics []string, err error)
+
+	// OnConnect, if set, is called with each new subscriber before its
+	// writer starts, on the goroutine serving it.
+	OnConnect func(s *Subscriber)
+
+	// OnDisconnect, if set, is called once a subscriber has ended, with the
+	// error that ended it (nil for a normal end).
+	OnDisconnect func(s *Subscriber, err error)
+
+	// OnMessage, if set, receives each data message a client sends, on
+	// that connection's reader goroutine (so one client's messages arrive
+	// in order). msg may be published as is. Without OnMessage, client
+	// messages are read and discarded.
+	OnMessage func(ctx context.Context, s *Subscriber, msg *Message)
+
+	// ReadLimit bounds a message from a client, in bytes; a larger one
+	// closes that connection with status 1009 (message too big). Defaults
+	// to 32 KiB; negative means no limit.
+	ReadLimit int64
+
+	// PingInterval is how often each connection is pinged. A peer that has
+	// not answered a ping by the next one is dead: its connection is
+	// closed and its resources freed. Defaults to 30s; negative disables.
+	PingInterval time.Duration
+
+	// Packing lets clients that offer PackedSubprotocol receive each batch
+	// as one packed frame. Other clients are unaffected. Defaults to off.
+	Packing bool
+
+	// SendBufferSize, if positive, sets each accepted connection's kernel
+	// send buffer (SO_SNDBUF), so large fan-outs leave in fewer writes.
+	// Defaults to the operating system's default.
+	SendBufferSize int
+}
+
+// Hub fans messages out to WebSocket subscribers. It is an http.Handler:
+// mount it on a mux, behind any middleware. Each subscriber gets a bounded
+// queue and a coalescing writer, so a slow client never delays the others
+// and publishing never blocks.
+//
+// A Hub is safe for concurrent use. Close or Shutdown it when done.
+type Hub struct {
+	c      *core
+	opts   HubOptions
+	accept websocket.AcceptOptions
+}
+
+// NewHub returns a Hub configured by opts (nil for defaults). opts is
+// copied; later changes to it have no effect.
+func NewHub(opts *HubOptions) *Hub {
+	h := &Hub{}
+	if opts != nil {
+		h.opts = *opts
+	}
+	o := &h.opts
+	o.DeliveryOptions = o.DeliveryOptions.withDefaults()
+	switch {
+	case o.ReadLimit == 0:
+		o.ReadLimit = 32 << 10
+	case o.ReadLimit < 0:
+		o.ReadLimit = -1
+	}
+	switch {
+	case o.PingInterval == 0:
+		o.PingInterval = 30 * time.Second
+	case o.PingInterval < 0:
+		o.PingInterval = 0
+	}
+	if o.AcceptOptions != nil {
+		h.accept = *o.AcceptOptions
+		h.accept.Subprotocols = slices.Clone(h.accept.Subprotocols)
+	}
+	h.accept.CompressionMode = websocket.CompressionDisabled
+	if o.Packing && !slices.Contains(h.accept.Subprotocols, PackedSubprotocol) {
+		h.accept.Subprotocols = append(h.accept.Subprotocols, PackedSubprotocol)
+	}
+	userPong := h.accept.OnPongReceived
+	h.accept.OnPongReceived = func(ctx context.Context, payload []byte) {
+		if w, ok := ctx.Value(sinkKey{}).(*wsSink); ok {
+			w.pong()
+		}
+		if userPong != nil {
+			userPong(ctx, payload)
+		}
+	}
+	h.c = newCore(o.DeliveryOptions, h.prepare)
+	h.c.pingEvery = o.PingInterval
+	return h
+}
+
+type sinkKey struct{}
+
+// prepare builds m's frame once, before fan-out, so subscribers' writers
+// share it instead of racing to build it.
+func (h *Hub) prepare(m *Message) {
+	m.wsFrame()
+	if h.opts.Packing {
+		m.packedHeader()
+	}
+}
+
+// ServeHTTP upgrades the request to a WebSocket and serves the subscriber
+// until it ends. It answers 503 once the Hub is closing, 401/403/500 when
+// Authorize refuses, and what websocket.Accept answers to a bad handshake
+// (403 for a cross-origin request that AcceptOptions does not allow).
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.closing() {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "fanout: shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	topics, err := h.topics(r)
+	if err != nil {
+		code := http.StatusInternalServerError
+		switch {
+		case errors.Is(err, ErrUnauthorized):
+			code = http.StatusUnauthorized
+		case errors.Is(err, ErrForbidden):
+			code = http.StatusForbidden
+		case errors.Is(err, ErrInvalidTopic):
+			code = http.StatusBadRequest
+		default:
+			h.opts.Logger.Warn("fanout: authorize", "err", err)
+		}
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
+	hw := &hijackWriter{ResponseWriter: w, sendBuffer: h.opts.SendBufferSize}
+	conn, err := websocket.Accept(hw, r, &h.accept)
+	if err != nil {
+		h.opts.Logger.Debug("fanout: accept", "err", err, "remote", r.RemoteAddr)
+		return // Accept has answered
+	}
+	if hw.raw == nil { // cannot happen: Accept hijacks through hw
+		_ = conn.CloseNow()
+		return
+	}
+	conn.SetReadLimit(h.opts.ReadLimit)
+	sk := &wsSink{conn: conn, raw: hw.raw,
+		packed: h.opts.Packing && conn.Subprotocol() == PackedSubprotocol}
+	s := newSubscriber(h.c, r, conn.Subprotocol(), sk)
+	if err := h.c.add(s, topics); err != nil {
+		code, reason := closeStatus(endShutdown)
+		_ = conn.Close(code, reason)
+		return
+	}
+
+	// The request's context is not canceled when a hijacked connection
+	// closes, so the subscription gets its own, keeping middleware values.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	defer cancel(nil)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		cancel(h.read(context.WithValue(ctx, sinkKey{}, sk), s, conn))
+	}()
+	if h.opts.OnConnect != nil {
+		h.opts.OnConnect(s)
+	}
+	why, err := s.run(ctx)
+	s.end(why, false)
+	sk.close(why) // the reader sees the peer's close reply, then exits
+	cancel(nil)
+	<-readDone
+	h.disconnected(s, why, err)
+}
+
+// topics returns the topics a request's subscriber joins.
+func (h *Hub) topics(r *http.Request) ([]string, error) {
+	if h.opts.Authorize != nil {
+		return h.opts.Authorize(r)
+	}
+	topics := r.URL.Query()["topic"]
+	if slices.Contains(topics, "") {
+		return nil, ErrInvalidTopic
+	}
+	return topics, nil
+}
+
+// read reads the client's messages until the connection fails or ctx ends.
+func (h *Hub) read(ctx context.Context, s *Subscriber, conn *websocket.Conn) error {
+	for {
+		typ, data, err := conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if h.opts.OnMessage != nil {
+			m := NewMessage(data)
+			if typ == websocket.MessageBinary {
+				m.typ = Binary
+			}
+			h.opts.OnMessage(ctx, s, m)
+		}
+	}
+}
+
+func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
+	if why != endClient && why != endDead {
+		err = nil
+	}
+	if websocket.CloseStatus(err) == websocket.StatusNormalClosure ||
+		websocket.CloseStatus(err) == websocket.StatusGoingAway {
+		err = nil
+	}
+	if h.opts.OnDisconnect != nil {
+		h.opts.OnDisconnect(s, err)
+	}
+	h.c.finish(s)
+}
+
+// Register adds a connection the application accepted itself, subscribed
+// to topics, and returns its Subscriber. The Hub writes to the connection
+// from its own goroutine until the subscription ends (ctx done, Close,
+// slow-client policy, Hub shutdown); the application must keep reading
+// from it (or call CloseRead) so that pings and closes are handled.
+//
+// Unlike connections the Hub accepts, coder/websocket flushes each frame of
+// a registered connection separately: a batch costs one write per message,
+// or one in all when the client negotiated PackedSubprotocol (the
+// application lists it in its AcceptOptions.Subprotocols) and Packing is set.
+func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...string) (*Subscriber, error) {
+	sk := newConnSink(conn, h.opts.Packing && conn.Subprotocol() == PackedSubprotocol)
+	s := newSubscriber(h.c, nil, conn.Subprotocol(), sk)
+	if err := h.c.add(s, topics); err != nil {
+		sk.cancel()
+		return nil, err
+	}
+	if h.opts.OnConnect != nil {
+		h.opts.OnConnect(s)
+	}
+	go func() {
+		why, err := s.run(ctx)
+		s.end(why, false)
+		sk.close(why)
+		h.disconnected(s, why, err)
+	}()
+	return s, nil
+}
+
+// Publish queues m for every subscriber of topic. It never blocks on a
+// subscriber: a full queue triggers the slow-client policy for that
+// subscriber alone. Every subscriber observes publishes in the same order.
+func (h *Hub) Publish(topic string, m *Message) error {
+	return h.c.publish(topic, false, m, nil)
+}
+
+// Broadcast queues m for every subscriber.
+func (h *Hub) Broadcast(m *Message) error {
+	return h.c.publish("", true, m, nil)
+}
+
+// BroadcastFilter queues m for every subscriber for which keep returns
+// true. keep runs on the publishing goroutine and must not publish.
+func (h *Hub) BroadcastFilter(m *Message, keep func(*Subscriber) bool) error {
+	return h.c.publish("", true, m, keep)
+}
+
+// Subscribers returns the current subscribers (those that receive
+// broadcasts).
+func (h *Hub) Subscribers() []*Subscriber { return h.c.subscribers() }
+
+// Len returns the number of subscribers that receive broadcasts.
+func (h *Hub) Len() int { return h.c.len() }
+
+// NumSubscribers returns the number of subscribers of topic.
+func (h *Hub) NumSubscribers(topic string) int { return h.c.topicLen(topic) }
+
+// Stats returns a snapshot of the Hub's counters.
+func (h *Hub) Stats() Stats { return h.c.snapshot() }
+
+// Shutdown stops accepting subscribers (ServeHTTP answers 503) and
+// publishes (ErrClosed), writes what is queued for each subscriber, closes
+// each connection with status 1001 (going away), and returns once every
+// goroutine the Hub started has exited. If ctx ends first, the remaining
+// connections are cut and ctx's error is returned. Safe to call more than
+// once, and concurrently with Close.
+func (h *Hub) Shutdown(ctx context.Context) error { return h.c.shutdown(ctx) }
+
+// Close is Shutdown without draining: queued messages are discarded,
+// writes in progress are interrupted, and each connection gets a going-away
+// close frame without waiting for the reply. It returns once every
+// goroutine the Hub started has exited. Safe to call more than once.
+func (h *Hub) Close() error {
+	h.c.close()
+	return nil
+}
+
+func (h *Hub) closing() bool {
+	select {
+	case <-h.c.closing:
+		return true
+	default:
+		return false
+	}
+}

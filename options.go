@@ -1,0 +1,78 @@
+package fanout
+
+import (
+	"log/slog"
+	"time"
+)
+
+// DeliveryOptions configures each subscriber's queue and coalescing writer.
+// Hub and Broker share it. The zero value is a good default for each field.
+type DeliveryOptions struct {
+	// QueueSize bounds each subscriber's queue in messages. A message that
+	// arrives when it is full makes the subscriber slow (see Policy).
+	// Defaults to 256.
+	QueueSize int
+
+	// QueueBytes bounds each subscriber's queue in payload bytes; a single
+	// message larger than QueueBytes is still queued when the queue is empty.
+	// Defaults to 4 MiB.
+	QueueBytes int
+
+	// MaxBatch bounds how many queued messages one socket write carries.
+	// 1 disables coalescing (one write per message). Defaults to 256.
+	MaxBatch int
+
+	// MaxBatchBytes bounds the payload bytes of one socket write; a single
+	// larger message still goes out alone. Defaults to 256 KiB.
+	MaxBatchBytes int
+
+	// FlushDelay, when positive, makes a writer that wakes for new messages
+	// wait this long before writing, so more messages join the batch. It
+	// trades latency for fewer writes. Defaults to 0: a lone message on an
+	// idle writer goes out at once.
+	FlushDelay time.Duration
+
+	// WriteTimeout bounds each batch write. A write that takes longer makes
+	// the subscriber slow (SlowWriteTimeout). Defaults to 10s; negative
+	// means no timeout.
+	WriteTimeout time.Duration
+
+	// Policy is applied to slow subscribers. The zero value is PolicyClose.
+	Policy Policy
+
+	// OnSlow, if set, is called for each slow-subscriber event and returns
+	// the policy to apply to that subscriber (ev.Policy keeps the configured
+	// one). It runs on the goroutine that found the subscriber slow (a
+	// publisher for SlowQueueFull, the subscriber's writer for
+	// SlowWriteTimeout), so it must return quickly and must not publish.
+	OnSlow func(ev SlowEvent) Policy
+
+	// Logger receives connection-level errors at Debug level and unexpected
+	// ones at Warn. Defaults to no logging.
+	Logger *slog.Logger
+}
+
+func (o DeliveryOptions) withDefaults() DeliveryOptions {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.QueueSize, 256)
+	def(&o.QueueBytes, 4<<20)
+	def(&o.MaxBatch, 256)
+	def(&o.MaxBatchBytes, 256<<10)
+	switch {
+	case o.WriteTimeout == 0:
+		o.WriteTimeout = 10 * time.Second
+	case o.WriteTimeout < 0:
+		o.WriteTimeout = 0
+	}
+	if o.FlushDelay < 0 {
+		o.FlushDelay = 0
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

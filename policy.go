@@ -1,0 +1,77 @@
+package fanout
+
+import "fmt"
+
+// Policy says what happens to a slow subscriber: one whose queue is full when
+// a message arrives, or whose batch write did not finish within the write
+// timeout. Whatever the policy, the message that found the queue full is not
+// queued for that subscriber, and neither the publisher nor any other
+// subscriber waits.
+type Policy uint8
+
+const (
+	// PolicyClose unsubscribes the subscriber and closes its connection:
+	// a WebSocket close frame with status 1013 (try again later), or the end
+	// of an SSE response. A client that reconnects (with replay, from its last
+	// event ID) gets a consistent stream back. The zero value, and the default.
+	PolicyClose Policy = iota
+
+	// PolicyDrop drops the message for that subscriber only, counts it in
+	// Stats.Dropped and the subscriber's Dropped, and keeps the subscriber.
+	// The client sees a gap.
+	PolicyDrop
+
+	// PolicyRemove unsubscribes the subscriber from every topic and from
+	// broadcasts but leaves its connection open: what was already queued is
+	// still written, nothing more is. Useful when the application owns the
+	// connection (Hub.Register) and wants to decide what to do with it.
+	PolicyRemove
+)
+
+// String returns the policy's name.
+func (p Policy) String() string {
+	switch p {
+	case PolicyClose:
+		return "close"
+	case PolicyDrop:
+		return "drop"
+	case PolicyRemove:
+		return "remove"
+	}
+	return fmt.Sprintf("Policy(%d)", uint8(p))
+}
+
+// SlowReason says why a subscriber was found slow.
+type SlowReason uint8
+
+const (
+	// SlowQueueFull: a message arrived while the subscriber's queue held
+	// QueueSize messages or QueueBytes bytes.
+	SlowQueueFull SlowReason = iota + 1
+	// SlowWriteTimeout: a batch write did not finish within WriteTimeout.
+	SlowWriteTimeout
+)
+
+// String returns the reason's name.
+func (r SlowReason) String() string {
+	switch r {
+	case SlowQueueFull:
+		return "queue full"
+	case SlowWriteTimeout:
+		return "write timeout"
+	}
+	return fmt.Sprintf("SlowReason(%d)", uint8(r))
+}
+
+// SlowEvent describes one slow-subscriber event, as passed to an OnSlow hook.
+type SlowEvent struct {
+	Subscriber *Subscriber
+	Reason     SlowReason
+	// Policy is the configured policy; the hook returns it to keep it.
+	Policy Policy
+	// QueueLen and QueueBytes are the subscriber's queue depth at the event.
+	QueueLen, QueueBytes int
+	// Messages is how many messages the event concerns: 1 for a full queue,
+	// the unsent part of the batch for a write timeout.
+	Messages int
+}

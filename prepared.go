@@ -1,0 +1,149 @@
+package fanout
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+)
+
+// MessageType says whether a Message carries UTF-8 text or binary data. On
+// WebSocket it selects the frame opcode.
+type MessageType uint8
+
+const (
+	// Text is a UTF-8 text message (the zero value).
+	Text MessageType = iota
+	// Binary is a binary message.
+	Binary
+)
+
+// String returns "text" or "binary".
+func (t MessageType) String() string {
+	if t == Binary {
+		return "binary"
+	}
+	return "text"
+}
+
+// Message is one published message, prepared once and shared read-only by
+// every subscriber it is queued for: broadcasting it to N subscribers copies
+// and allocates nothing per subscriber. The wire encodings (a WebSocket
+// frame, a packed record) are built on first use and cached in the Message.
+//
+// A Message and the slice it was built from must not be modified after it
+// is first published. A Message may be published more than once, and to
+// several Hubs.
+type Message struct {
+	data  []byte
+	typ   MessageType
+	id    string
+	event string
+
+	frame  atomic.Pointer[[]byte] // complete WebSocket data frame
+	record atomic.Pointer[[]byte] // packed-mode record header
+}
+
+// NewMessage returns a text message carrying data. data is not copied.
+func NewMessage(data []byte) *Message { return &Message{data: data} }
+
+// NewBinaryMessage returns a binary message carrying data. data is not copied.
+func NewBinaryMessage(data []byte) *Message { return &Message{data: data, typ: Binary} }
+
+// WithID returns a copy of m carrying id. IDs are opaque to fanout; a
+// ReplayStore assigns them where replay is used.
+func (m *Message) WithID(id string) *Message {
+	return &Message{data: m.data, typ: m.typ, id: id, event: m.event}
+}
+
+// WithEvent returns a copy of m carrying an event type (the SSE "event"
+// field; WebSocket clients do not see it).
+func (m *Message) WithEvent(event string) *Message {
+	return &Message{data: m.data, typ: m.typ, id: m.id, event: event}
+}
+
+// Data returns the payload. It must not be modified.
+func (m *Message) Data() []byte { return m.data }
+
+// Type returns Text or Binary.
+func (m *Message) Type() MessageType { return m.typ }
+
+// ID returns the message's ID, or "".
+func (m *Message) ID() string { return m.id }
+
+// Event returns the message's event type, or "".
+func (m *Message) Event() string { return m.event }
+
+// Len returns the payload size in bytes; queue byte limits count it.
+func (m *Message) Len() int { return len(m.data) }
+
+// WebSocket opcodes (RFC 6455, section 5.2).
+const (
+	opText   = 0x1
+	opBinary = 0x2
+	opClose  = 0x8
+	opPing   = 0x9
+)
+
+func (t MessageType) opcode() byte {
+	if t == Binary {
+		return opBinary
+	}
+	return opText
+}
+
+// wsFrame returns the complete, unmasked server-to-client frame for m,
+// building it on first use. Concurrent first uses may both build it; the
+// results are identical and one wins.
+func (m *Message) wsFrame() []byte {
+	if p := m.frame.Load(); p != nil {
+		return *p
+	}
+	f := make([]byte, 0, frameHeaderLen(len(m.data))+len(m.data))
+	f = appendFrameHeader(f, m.typ.opcode(), len(m.data))
+	f = append(f, m.data...)
+	m.frame.CompareAndSwap(nil, &f)
+	return *m.frame.Load()
+}
+
+// packedHeader returns m's record header in the packed framing (see
+// Unpack), building it on first use.
+func (m *Message) packedHeader() []byte {
+	if p := m.record.Load(); p != nil {
+		return *p
+	}
+	h := make([]byte, packedHeaderLen)
+	h[0] = packedKind(m.typ)
+	binary.BigEndian.PutUint32(h[1:], uint32(len(m.data)))
+	m.record.CompareAndSwap(nil, &h)
+	return *m.record.Load()
+}
+
+func frameHeaderLen(n int) int {
+	switch {
+	case n <= 125:
+		return 2
+	case n <= 0xFFFF:
+		return 4
+	default:
+		return 10
+	}
+}
+
+// appendFrameHeader appends a final, unmasked frame header for a payload
+// of n bytes.
+func appendFrameHeader(b []byte, opcode byte, n int) []byte {
+	b = append(b, 0x80|opcode)
+	switch {
+	case n <= 125:
+		return append(b, byte(n))
+	case n <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+	}
+}
+
+// controlFrame returns a control frame (ping, close) with payload p
+// (at most 125 bytes).
+func controlFrame(opcode byte, p []byte) []byte {
+	return append(appendFrameHeader(make([]byte, 0, 2+len(p)), opcode, len(p)), p...)
+}

@@ -1,0 +1,278 @@
+package fanout
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Subscriber is one connected client of a Hub (or Broker). It is safe for
+// concurrent use. A Subscriber is handed to hooks and filters; applications
+// keep it to send to one client or change its topics.
+type Subscriber struct {
+	id          uint64
+	c           *core
+	req         *http.Request
+	subprotocol string
+	sink        sink
+
+	topics []string // guarded by c.mu
+
+	mu     sync.Mutex // guards q, qBytes, state, why
+	q      ring
+	qBytes int
+	state  subState
+	why    endReason
+
+	wake    chan struct{} // capacity 1: "look at the queue and state"
+	done    chan struct{} // closed once the subscription has ended
+	pingDue atomic.Bool
+
+	delivered, dropped atomic.Uint64
+}
+
+type subState uint8
+
+const (
+	subActive   subState = iota
+	subRemoved           // PolicyRemove: no new messages; the connection stays
+	subDraining          // write what is queued, then end
+	subEnding            // end now; what is queued is discarded
+)
+
+// endReason says why a subscription ended; transports map it to a close
+// status.
+type endReason uint8
+
+const (
+	endNone     endReason = iota
+	endClient             // the client went away or the connection failed
+	endSlow               // PolicyClose
+	endShutdown           // Hub Close or Shutdown
+	endApp                // Subscriber.Close
+	endDead               // no answer to keepalive pings
+)
+
+func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink) *Subscriber {
+	return &Subscriber{
+		id:          c.ids.Add(1),
+		c:           c,
+		req:         req,
+		subprotocol: subprotocol,
+		sink:        sk,
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+	}
+}
+
+// ID returns the subscriber's identifier, unique within its Hub.
+func (s *Subscriber) ID() uint64 { return s.id }
+
+// Request returns the HTTP request that opened the subscription (with the
+// context values middleware added), or nil for a registered connection.
+// Its body must not be read.
+func (s *Subscriber) Request() *http.Request { return s.req }
+
+// Subprotocol returns the WebSocket subprotocol negotiated with the client.
+func (s *Subscriber) Subprotocol() string { return s.subprotocol }
+
+// Topics returns the topics the subscriber is subscribed to.
+func (s *Subscriber) Topics() []string {
+	s.c.mu.RLock()
+	defer s.c.mu.RUnlock()
+	return slices.Clone(s.topics)
+}
+
+// Subscribe adds topics to the subscriber. It fails with ErrNotSubscribed
+// once the subscriber is removed or ended.
+func (s *Subscriber) Subscribe(topics ...string) error {
+	for _, t := range topics {
+		if t == "" {
+			return fmt.Errorf("subscribe: %w", ErrInvalidTopic)
+		}
+	}
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	if !s.active() {
+		return ErrNotSubscribed
+	}
+	for _, t := range topics {
+		s.c.join(s, t)
+	}
+	return nil
+}
+
+// Unsubscribe removes topics from the subscriber; it keeps receiving
+// broadcasts and Send.
+func (s *Subscriber) Unsubscribe(topics ...string) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	for _, t := range topics {
+		s.c.leave(s, t)
+	}
+}
+
+// Send queues m for this subscriber alone. It never blocks: on a full queue
+// the slow-client policy is applied and Send returns ErrQueueFull.
+func (s *Subscriber) Send(m *Message) error {
+	if m == nil {
+		return fmt.Errorf("fanout: send of a nil message")
+	}
+	s.c.prepare(m)
+	switch s.enqueue(m) {
+	case queued:
+		return nil
+	case full:
+		return ErrQueueFull
+	default:
+		return ErrNotSubscribed
+	}
+}
+
+// Close ends the subscription and closes the connection (WebSocket status
+// 1000, normal closure) without writing what is still queued. It does not
+// wait for the connection to close; Done does.
+func (s *Subscriber) Close() error {
+	if !s.end(endApp, false) {
+		return ErrNotSubscribed
+	}
+	return nil
+}
+
+// Done is closed once the subscription has ended and its connection is
+// released.
+func (s *Subscriber) Done() <-chan struct{} { return s.done }
+
+// QueueLen returns how many messages wait in the subscriber's queue.
+func (s *Subscriber) QueueLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.q.n
+}
+
+// QueueBytes returns the payload bytes waiting in the subscriber's queue.
+func (s *Subscriber) QueueBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.qBytes
+}
+
+// Delivered returns how many messages were written to this subscriber.
+func (s *Subscriber) Delivered() uint64 { return s.delivered.Load() }
+
+// Dropped returns how many messages this subscriber missed for being slow.
+func (s *Subscriber) Dropped() uint64 { return s.dropped.Load() }
+
+func (s *Subscriber) active() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == subActive
+}
+
+type enqueueResult uint8
+
+const (
+	queued enqueueResult = iota
+	full
+	gone
+)
+
+// enqueue queues m without blocking; on a full queue it applies the
+// slow-client policy.
+func (s *Subscriber) enqueue(m *Message) enqueueResult {
+	size := len(m.data)
+	s.mu.Lock()
+	if s.state != subActive {
+		s.mu.Unlock()
+		return gone
+	}
+	if s.q.n >= s.c.opts.QueueSize || (s.q.n > 0 && s.qBytes+size > s.c.opts.QueueBytes) {
+		ev := SlowEvent{Subscriber: s, Reason: SlowQueueFull, Policy: s.c.opts.Policy,
+			QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: 1}
+		s.mu.Unlock()
+		s.slow(ev)
+		return full
+	}
+	s.q.push(m)
+	s.qBytes += size
+	wasEmpty := s.q.n == 1
+	s.mu.Unlock()
+	if wasEmpty {
+		s.signal()
+	}
+	return queued
+}
+
+// slow applies the slow-client policy for ev. The messages ev concerns are
+// counted as dropped whatever the policy: none of them reach the client.
+func (s *Subscriber) slow(ev SlowEvent) {
+	p := ev.Policy
+	if s.c.opts.OnSlow != nil {
+		p = s.c.opts.OnSlow(ev)
+	}
+	s.dropped.Add(uint64(ev.Messages))
+	s.c.stats.dropped.Add(uint64(ev.Messages))
+	switch p {
+	case PolicyRemove:
+		if s.remove() {
+			s.c.stats.slowRemoved.Add(1)
+		}
+	case PolicyDrop:
+	default:
+		if s.end(endSlow, false) {
+			s.c.stats.slowClosed.Add(1)
+		}
+	}
+}
+
+// remove detaches s from the registry and stops new messages, leaving the
+// connection open. It reports whether s was active.
+func (s *Subscriber) remove() bool {
+	s.mu.Lock()
+	ok := s.state == subActive
+	if ok {
+		s.state = subRemoved
+	}
+	s.mu.Unlock()
+	if ok {
+		s.c.detach(s)
+	}
+	return ok
+}
+
+// end makes the subscription end for why: once what is queued is written
+// when drain is set, after the batch being written otherwise (what is
+// queued is discarded). It reports whether this call decided why the
+// subscription ends.
+func (s *Subscriber) end(why endReason, drain bool) bool {
+	s.mu.Lock()
+	if s.state == subEnding || (s.state == subDraining && drain) {
+		s.mu.Unlock()
+		return false
+	}
+	first := s.why == endNone
+	if first {
+		s.why = why
+	}
+	if drain {
+		s.state = subDraining
+	} else {
+		s.state = subEnding
+		s.q.clear()
+		s.qBytes = 0
+	}
+	s.mu.Unlock()
+	s.c.detach(s)
+	s.signal()
+	return first
+}
+
+// signal wakes the writer without blocking.
+func (s *Subscriber) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,197 @@
+package fanout
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// coder/websocket writes every frame through the bufio.Writer that Hijack
+// returns and flushes it after each frame. The Hub hands Accept a
+// ResponseWriter whose Hijack returns a rawConn instead of the bare socket:
+// coder/websocket keeps doing the handshake, the reading, and its control
+// frames (pong, close) through it, while the subscriber's writer writes the
+// prepared data frames of a whole batch to the same socket in ONE write.
+// rawConn's mutex is the single point where bytes enter the socket, so
+// frames from both sides stay whole and in order.
+
+// hijackWriter is the ResponseWriter the Hub passes to websocket.Accept.
+type hijackWriter struct {
+	http.ResponseWriter
+	sendBuffer int
+	raw        *rawConn
+}
+
+// Unwrap lets http.ResponseController reach the original writer.
+func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hijacks the underlying connection (found through Unwrap chains, so
+// any middleware works) and wraps it in a rawConn.
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if w.sendBuffer > 0 {
+		if sb, ok := conn.(interface{ SetWriteBuffer(int) error }); ok {
+			_ = sb.SetWriteBuffer(w.sendBuffer) // best effort: the kernel may clamp it
+		}
+	}
+	w.raw = newRawConn(conn)
+	// Control frames are at most 127 bytes on the server side, so each one
+	// reaches rawConn.Write whole, in one call.
+	return w.raw, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.raw, 256)), nil
+}
+
+// rawConn is a hijacked WebSocket connection shared by coder/websocket (for
+// control frames) and the subscriber's writer (for data frames).
+type rawConn struct {
+	net.Conn
+	vectored bool // the socket takes net.Buffers in one writev
+
+	mu        sync.Mutex
+	closeSent bool        // a close frame went out: no data frame may follow
+	carry     []byte      // the unsent tail of a frame cut by a write timeout
+	vec       net.Buffers // scratch for writev (consumed by WriteTo)
+	vecBase   net.Buffers
+	flat      []byte // scratch for sockets without writev
+
+	aborted atomic.Bool
+}
+
+func newRawConn(c net.Conn) *rawConn {
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return &rawConn{Conn: c, vectored: true}
+	}
+	return &rawConn{Conn: c}
+}
+
+var errAborted = errors.New("fanout: write aborted")
+
+// Write carries coder/websocket's frames (control frames only, for a
+// connection the Hub accepted).
+func (c *rawConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(p) > 0 && p[0] == 0x80|opClose {
+		c.closeSent = true
+	}
+	if err := c.flushCarry(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// flushCarry finishes a frame that a write timeout cut; c.mu must be held.
+func (c *rawConn) flushCarry() error {
+	if len(c.carry) == 0 {
+		return nil
+	}
+	n, err := c.Conn.Write(c.carry)
+	c.carry = c.carry[n:]
+	if len(c.carry) == 0 {
+		c.carry = nil
+	}
+	return err
+}
+
+// writeFrames writes complete frames in one socket write (writev, or one
+// Write of a flattened copy). It returns how many frames were sent, counting
+// a frame that the timeout cut: its tail is kept and written before any
+// later byte, so the stream stays well formed and frames after it can be
+// dropped cleanly.
+func (c *rawConn) writeFrames(frames [][]byte, timeout time.Duration) (sent, bytes int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent {
+		return 0, 0, net.ErrClosed
+	}
+	if timeout > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+		defer c.Conn.SetWriteDeadline(time.Time{})
+	}
+	if c.aborted.Load() {
+		return 0, 0, errAborted
+	}
+	if err := c.flushCarry(); err != nil {
+		return 0, 0, err
+	}
+	var n int64
+	if c.vectored {
+		c.vecBase = append(c.vecBase[:0], frames...)
+		c.vec = c.vecBase
+		n, err = c.vec.WriteTo(c.Conn)
+		clear(c.vecBase)
+	} else {
+		c.flat = c.flat[:0]
+		for _, f := range frames {
+			c.flat = append(c.flat, f...)
+		}
+		var m int
+		m, err = c.Conn.Write(c.flat)
+		n = int64(m)
+		if cap(c.flat) > maxKeptScratch {
+			c.flat = nil
+		}
+	}
+	if err == nil {
+		return len(frames), int(n), nil
+	}
+	if c.aborted.Load() {
+		err = fmt.Errorf("%w: %w", errAborted, err)
+	}
+	rest := n
+	for _, f := range frames {
+		if rest >= int64(len(f)) {
+			rest -= int64(len(f))
+			sent++
+			continue
+		}
+		if rest > 0 {
+			c.carry = append([]byte(nil), f[rest:]...)
+			sent++
+		}
+		break
+	}
+	return sent, int(n), err
+}
+
+// maxKeptScratch is the largest write scratch buffer a subscriber keeps
+// between batches; larger ones are left to the garbage collector.
+const maxKeptScratch = 64 << 10
+
+// abort makes a write in progress, and every later data write, fail now.
+func (c *rawConn) abort() {
+	c.aborted.Store(true)
+	_ = c.Conn.SetWriteDeadline(time.Unix(1, 0))
+}
+
+// clean reports whether a close frame may still be written: no frame is
+// half-written and none was aborted.
+func (c *rawConn) clean() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.carry) == 0 && !c.closeSent
+}
+
+// writeClose writes a close frame directly, within timeout, without the
+// closing handshake; Hub.Close uses it to say "going away" at once.
+func (c *rawConn) writeClose(code uint16, reason string, timeout time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent || len(c.carry) > 0 {
+		return net.ErrClosed
+	}
+	c.closeSent = true
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+	p := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
+	_, err := c.Conn.Write(controlFrame(opClose, append(p, reason...)))
+	return err
+}

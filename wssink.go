@@ -1,0 +1,185 @@
+package fanout
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// closeWriteTimeout bounds the direct close frame Hub.Close writes.
+const closeWriteTimeout = 250 * time.Millisecond
+
+// wsSink writes to a connection the Hub accepted: prepared frames straight
+// to the socket, one write per batch.
+type wsSink struct {
+	conn   *websocket.Conn
+	raw    *rawConn
+	packed bool
+
+	frames [][]byte // scratch: the batch's frames
+	pack   []byte   // scratch: the batch's packed frame
+
+	awaitingPong atomic.Bool
+}
+
+var pingFrame = [][]byte{controlFrame(opPing, nil)}
+
+func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
+	if w.packed {
+		w.pack = appendFrameHeader(w.pack[:0], opBinary, packedLen(batch))
+		w.pack = appendRecords(w.pack, batch)
+		w.frames = append(w.frames[:0], w.pack)
+		n, bytes, err := w.raw.writeFrames(w.frames, timeout)
+		clear(w.frames)
+		if cap(w.pack) > maxKeptScratch {
+			w.pack = nil
+		}
+		if n == 1 {
+			return len(batch), 1, bytes, err
+		}
+		return 0, 1, bytes, err
+	}
+	w.frames = w.frames[:0]
+	for _, m := range batch {
+		w.frames = append(w.frames, m.wsFrame())
+	}
+	sent, bytes, err = w.raw.writeFrames(w.frames, timeout)
+	clear(w.frames)
+	return sent, 1, bytes, err
+}
+
+// packedLen returns the payload length of batch in the packed framing.
+func packedLen(batch []*Message) int {
+	n := 0
+	for _, m := range batch {
+		n += packedHeaderLen + len(m.data)
+	}
+	return n
+}
+
+// appendRecords appends batch's records in the packed framing.
+func appendRecords(b []byte, batch []*Message) []byte {
+	for _, m := range batch {
+		b = append(b, m.packedHeader()...)
+		b = append(b, m.data...)
+	}
+	return b
+}
+
+func (w *wsSink) keepalive(_ context.Context, timeout time.Duration) error {
+	if w.awaitingPong.Swap(true) {
+		return errDeadPeer
+	}
+	_, _, err := w.raw.writeFrames(pingFrame, timeout)
+	return err
+}
+
+func (w *wsSink) pong() { w.awaitingPong.Store(false) }
+
+func (w *wsSink) abort() { w.raw.abort() }
+
+func (w *wsSink) kill() { _ = w.raw.Close() }
+
+func (w *wsSink) close(why endReason) {
+	code, reason := closeStatus(why)
+	switch {
+	case why == endDead || why == endClient || !w.raw.clean():
+		// Nothing to say, or the stream is mid-frame: a close frame now
+		// would corrupt it.
+	case w.raw.aborted.Load():
+		// Hub.Close: say going away, but do not wait for the reply.
+		_ = w.raw.writeClose(uint16(code), reason, closeWriteTimeout)
+	default:
+		_ = w.conn.Close(code, reason) // handshake, bounded by coder/websocket
+		return
+	}
+	_ = w.conn.CloseNow()
+}
+
+// closeStatus maps why a subscription ended to a WebSocket close status.
+func closeStatus(why endReason) (websocket.StatusCode, string) {
+	switch why {
+	case endSlow:
+		return websocket.StatusTryAgainLater, "slow consumer: reconnect"
+	case endShutdown:
+		return websocket.StatusGoingAway, "server shutting down"
+	default:
+		return websocket.StatusNormalClosure, ""
+	}
+}
+
+// connSink writes to a connection the application accepted itself
+// (Hub.Register). coder/websocket flushes every frame, so a batch costs one
+// write per message unless the client negotiated packing, but it still
+// leaves in one burst, without waking the writer per message.
+type connSink struct {
+	conn   *websocket.Conn
+	packed bool
+	ctx    context.Context // canceled by abort: coder/websocket then closes the connection
+	cancel context.CancelFunc
+	pack   []byte
+}
+
+func newConnSink(conn *websocket.Conn, packed bool) *connSink {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &connSink{conn: conn, packed: packed, ctx: ctx, cancel: cancel}
+}
+
+func (w *connSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
+	ctx, cancel := w.ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	defer cancel()
+	if w.packed {
+		w.pack = appendRecords(w.pack[:0], batch)
+		if cap(w.pack) > maxKeptScratch {
+			defer func() { w.pack = nil }()
+		}
+		if err := w.conn.Write(ctx, websocket.MessageBinary, w.pack); err != nil {
+			return 0, 1, 0, err
+		}
+		return len(batch), 1, len(w.pack), nil
+	}
+	for _, m := range batch {
+		typ := websocket.MessageText
+		if m.typ == Binary {
+			typ = websocket.MessageBinary
+		}
+		if err := w.conn.Write(ctx, typ, m.data); err != nil {
+			return sent, writes + 1, bytes, err
+		}
+		sent++
+		writes++
+		bytes += len(m.data)
+	}
+	return sent, writes, bytes, nil
+}
+
+func (w *connSink) keepalive(ctx context.Context, timeout time.Duration) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return w.conn.Ping(ctx)
+}
+
+func (w *connSink) abort() { w.cancel() }
+
+func (w *connSink) kill() { _ = w.conn.CloseNow() }
+
+func (w *connSink) close(why endReason) {
+	defer w.cancel()
+	switch why {
+	case endClient:
+		// The application's context ended: the connection is its own.
+	case endDead:
+		_ = w.conn.CloseNow()
+	default:
+		code, reason := closeStatus(why)
+		_ = w.conn.Close(code, reason)
+	}
+}
