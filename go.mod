@@ -1,5 +1,5 @@
 module github.com/fanout-go/fanout
 
-go 1.26.8
+go 1.24
 
 require github.com/coder/websocket v1.8.15
