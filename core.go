@@ -36,8 +36,6 @@ type core struct {
 	kaWG      sync.WaitGroup
 
 	closing chan struct{} // closed when Close or Shutdown begins
-	forced  chan struct{} // closed when remaining connections must be cut
-	force   sync.Once
 }
 
 type coreState uint8
@@ -55,7 +53,6 @@ func newCore(opts DeliveryOptions, prepare func(*Message)) *core {
 		topics:  make(map[string][]*Subscriber),
 		conns:   make(map[*Subscriber]struct{}),
 		closing: make(chan struct{}),
-		forced:  make(chan struct{}),
 	}
 }
 
@@ -264,7 +261,6 @@ func (c *core) beginClose(drain bool) bool {
 
 // cut ends every remaining connection immediately. Idempotent.
 func (c *core) cut() {
-	c.force.Do(func() { close(c.forced) })
 	for _, s := range c.live() {
 		s.end(endShutdown, false)
 		s.sink.abort()

@@ -130,8 +130,9 @@ func (h *Hub) prepare(m *Message) {
 	}
 }
 
-// ServeHTTP upgrades the request to a WebSocket and serves the subscriber
-// until it ends. It answers 503 once the Hub is closing, 401/403/500 when
+// ServeHTTP upgrades the request to a WebSocket and subscribes the client;
+// the subscription goes on, on goroutines the Hub owns, after ServeHTTP
+// returns. It answers 503 once the Hub is closing, 401/403/500 when
 // Authorize refuses, and what websocket.Accept answers to a bad handshake
 // (403 for a cross-origin request that AcceptOptions does not allow).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -176,18 +177,27 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The request's context is not canceled when a hijacked connection
-	// closes, so the subscription gets its own, keeping middleware values.
+	if h.opts.OnConnect != nil {
+		h.opts.OnConnect(s)
+	}
+	// The subscription outlives this call: returning lets net/http free the
+	// request's buffers and the deep stack of its connection goroutine,
+	// which would otherwise cost every idle subscriber several KiB. The
+	// request's context is canceled on return, so the subscription gets its
+	// own, keeping the values middleware added.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	go h.serve(ctx, cancel, s, conn, sk)
+}
+
+// serve runs a subscriber the Hub accepted: its writer here, its reader on
+// a second goroutine. Both are counted by the subscription (core.add).
+func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, conn *websocket.Conn, sk *wsSink) {
 	defer cancel(nil)
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
 		cancel(h.read(context.WithValue(ctx, sinkKey{}, sk), s, conn))
 	}()
-	if h.opts.OnConnect != nil {
-		h.opts.OnConnect(s)
-	}
 	why, err := s.run(ctx)
 	s.end(why, false)
 	sk.close(why) // the reader sees the peer's close reply, then exits

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -44,16 +45,25 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	w.raw = newRawConn(conn)
-	// Control frames are at most 127 bytes on the server side, so each one
-	// reaches rawConn.Write whole, in one call.
-	return w.raw, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.raw, 256)), nil
+	// net/http's 4 KiB buffers would live as long as the connection; small
+	// ones serve: client messages are usually small, larger reads bypass
+	// the buffer, and server control frames (at most 127 bytes) still reach
+	// rawConn.Write whole, one per call. Bytes the client sent right after
+	// its handshake are already in net/http's reader: rawConn returns them
+	// first.
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		w.raw.pending = bytes.Clone(b)
+	}
+	return w.raw, bufio.NewReadWriter(bufio.NewReaderSize(w.raw, 512), bufio.NewWriterSize(w.raw, 256)), nil
 }
 
 // rawConn is a hijacked WebSocket connection shared by coder/websocket (for
 // control frames) and the subscriber's writer (for data frames).
 type rawConn struct {
 	net.Conn
-	vectored bool // the socket takes net.Buffers in one writev
+	vectored bool   // the socket takes net.Buffers in one writev
+	pending  []byte // read before the socket: what net/http had buffered
 
 	mu        sync.Mutex
 	closeSent bool        // a close frame went out: no data frame may follow
@@ -74,6 +84,20 @@ func newRawConn(c net.Conn) *rawConn {
 }
 
 var errAborted = errors.New("fanout: write aborted")
+
+// Read returns the bytes net/http had buffered, then reads the socket.
+// Only coder/websocket's reader calls it, one call at a time.
+func (c *rawConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		if len(c.pending) == 0 {
+			c.pending = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
 
 // Write carries coder/websocket's frames (control frames only, for a
 // connection the Hub accepted).
