@@ -30,8 +30,9 @@ type HubOptions struct {
 	// named by the request's "topic" query parameters (?topic=a&topic=b).
 	Authorize func(r *http.Request) (topics []string, err error)
 
-	// OnConnect, if set, is called with each new subscriber before its
-	// writer starts, on the goroutine serving it.
+	// OnConnect, if set, is called with each new subscriber once it is
+	// subscribed (it may already be receiving), on the goroutine that
+	// accepted it (ServeHTTP's, or Register's caller).
 	OnConnect func(s *Subscriber)
 
 	// OnDisconnect, if set, is called once a subscriber has ended, with the
@@ -177,9 +178,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if h.opts.OnConnect != nil {
-		h.opts.OnConnect(s)
-	}
 	// The subscription outlives this call: returning lets net/http free the
 	// request's buffers and the deep stack of its connection goroutine,
 	// which would otherwise cost every idle subscriber several KiB. The
@@ -187,6 +185,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// own, keeping the values middleware added.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	go h.serve(ctx, cancel, s, conn, sk)
+	h.connected(s)
+}
+
+// connected runs OnConnect. The subscription's goroutines are already
+// running, so a hook that panics cannot strand it.
+func (h *Hub) connected(s *Subscriber) {
+	if h.opts.OnConnect != nil {
+		h.opts.OnConnect(s)
+	}
 }
 
 // serve runs a subscriber the Hub accepted: its writer here, its reader on
@@ -207,11 +214,15 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 }
 
 // topics returns the topics a request's subscriber joins.
-func (h *Hub) topics(r *http.Request) ([]string, error) {
+func (h *Hub) topics(r *http.Request) (topics []string, err error) {
 	if h.opts.Authorize != nil {
-		return h.opts.Authorize(r)
+		topics, err = h.opts.Authorize(r)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		topics = r.URL.Query()["topic"]
 	}
-	topics := r.URL.Query()["topic"]
 	if slices.Contains(topics, "") {
 		return nil, ErrInvalidTopic
 	}
@@ -266,15 +277,13 @@ func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...stri
 		sk.cancel()
 		return nil, err
 	}
-	if h.opts.OnConnect != nil {
-		h.opts.OnConnect(s)
-	}
 	go func() {
 		why, err := s.run(ctx)
 		s.end(why, false)
 		sk.close(why)
 		h.disconnected(s, why, err)
 	}()
+	h.connected(s)
 	return s, nil
 }
 
