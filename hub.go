@@ -264,7 +264,9 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 // to topics, and returns its Subscriber. The Hub writes to the connection
 // from its own goroutine until the subscription ends (ctx done, Close,
 // slow-client policy, Hub shutdown); the application must keep reading
-// from it (or call CloseRead) so that pings and closes are handled.
+// from it (or call CloseRead) so that pings and closes are handled. ctx
+// must live as long as the connection: a request's context ends when its
+// handler returns.
 //
 // Unlike connections the Hub accepts, coder/websocket flushes each frame of
 // a registered connection separately: a batch costs one write per message,
