@@ -329,16 +329,16 @@ type counters struct {
 
 // Stats is a snapshot of a Hub's (or Broker's) counters since it was made.
 type Stats struct {
-	Subscribers int    // current subscribers
-	Published   uint64 // Publish, Broadcast and BroadcastFilter calls that were accepted
-	Delivered   uint64 // messages written to subscribers' connections
-	Dropped     uint64 // messages not delivered to a subscriber because it was slow
-	Batches     uint64 // batches written (one per writer wake-up and MaxBatch)
-	Writes      uint64 // socket writes that carried data (Delivered/Writes is the coalescing gain)
-	Bytes       uint64 // bytes written for data, including framing
-	Removed     uint64 // subscribers removed by PolicyRemove
-	Closed      uint64 // subscribers closed by PolicyClose
-	Timeouts    uint64 // batch writes that exceeded WriteTimeout
+	Subscribers int    `json:"subscribers"` // current subscribers
+	Published   uint64 `json:"published"`   // Publish, Broadcast and BroadcastFilter calls that were accepted
+	Delivered   uint64 `json:"delivered"`   // messages written to subscribers' connections
+	Dropped     uint64 `json:"dropped"`     // messages not delivered to a subscriber because it was slow
+	Batches     uint64 `json:"batches"`     // batches written (one per writer wake-up and MaxBatch)
+	Writes      uint64 `json:"writes"`      // socket writes that carried data (Delivered/Writes is the coalescing gain)
+	Bytes       uint64 `json:"bytes"`       // bytes written for data, including framing
+	Removed     uint64 `json:"removed"`     // subscribers removed by PolicyRemove
+	Closed      uint64 `json:"closed"`      // subscribers closed by PolicyClose
+	Timeouts    uint64 `json:"timeouts"`    // batch writes that exceeded WriteTimeout
 }
 
 func (c *core) snapshot() Stats {

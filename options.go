@@ -52,6 +52,8 @@ type DeliveryOptions struct {
 	Logger *slog.Logger
 }
 
+// withDefaults fills in defaults. It is idempotent: a negative
+// WriteTimeout stays negative, and writers test for a positive timeout.
 func (o DeliveryOptions) withDefaults() DeliveryOptions {
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -62,11 +64,8 @@ func (o DeliveryOptions) withDefaults() DeliveryOptions {
 	def(&o.QueueBytes, 4<<20)
 	def(&o.MaxBatch, 256)
 	def(&o.MaxBatchBytes, 256<<10)
-	switch {
-	case o.WriteTimeout == 0:
-		o.WriteTimeout = 10 * time.Second
-	case o.WriteTimeout < 0:
-		o.WriteTimeout = 0
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 10 * time.Second // negative stays: no timeout
 	}
 	if o.FlushDelay < 0 {
 		o.FlushDelay = 0

@@ -11,9 +11,9 @@ type Policy uint8
 
 const (
 	// PolicyClose unsubscribes the subscriber and closes its connection:
-	// a WebSocket close frame with status 1013 (try again later), or the end
-	// of an SSE response. A client that reconnects (with replay, from its last
-	// event ID) gets a consistent stream back. The zero value, and the default.
+	// a WebSocket close frame with status 1013 (try again later). The client
+	// learns that it fell behind and can reconnect for a fresh stream,
+	// rather than silently missing messages. The zero value, and the default.
 	PolicyClose Policy = iota
 
 	// PolicyDrop drops the message for that subscriber only, counts it in
