@@ -122,14 +122,9 @@ func NewHub(opts *HubOptions) *Hub {
 
 type sinkKey struct{}
 
-// prepare builds m's frame once, before fan-out, so subscribers' writers
-// share it instead of racing to build it.
-func (h *Hub) prepare(m *Message) {
-	m.wsFrame()
-	if h.opts.Packing {
-		m.packedHeader()
-	}
-}
+// prepare builds m's encodings once, before fan-out, so subscribers'
+// writers only read them.
+func (h *Hub) prepare(m *Message) { m.wsFrame() }
 
 // ServeHTTP upgrades the request to a WebSocket and subscribes the client;
 // the subscription goes on, on goroutines the Hub owns, after ServeHTTP

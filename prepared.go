@@ -2,7 +2,7 @@ package fanout
 
 import (
 	"encoding/binary"
-	"sync/atomic"
+	"sync"
 )
 
 // MessageType says whether a Message carries UTF-8 text or binary data. On
@@ -38,8 +38,9 @@ type Message struct {
 	id    string
 	event string
 
-	frame  atomic.Pointer[[]byte] // complete WebSocket data frame
-	record atomic.Pointer[[]byte] // packed-mode record header
+	frameOnce sync.Once
+	frame     []byte // complete WebSocket data frame
+	record    [packedHeaderLen]byte
 }
 
 // NewMessage returns a text message carrying data. data is not copied.
@@ -91,30 +92,23 @@ func (t MessageType) opcode() byte {
 }
 
 // wsFrame returns the complete, unmasked server-to-client frame for m,
-// building it on first use. Concurrent first uses may both build it; the
-// results are identical and one wins.
+// building it on first use (one allocation).
 func (m *Message) wsFrame() []byte {
-	if p := m.frame.Load(); p != nil {
-		return *p
-	}
-	f := make([]byte, 0, frameHeaderLen(len(m.data))+len(m.data))
-	f = appendFrameHeader(f, m.typ.opcode(), len(m.data))
-	f = append(f, m.data...)
-	m.frame.CompareAndSwap(nil, &f)
-	return *m.frame.Load()
+	m.frameOnce.Do(func() {
+		f := make([]byte, 0, frameHeaderLen(len(m.data))+len(m.data))
+		f = appendFrameHeader(f, m.typ.opcode(), len(m.data))
+		m.frame = append(f, m.data...)
+		m.record[0] = packedKind(m.typ)
+		binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.data)))
+	})
+	return m.frame
 }
 
 // packedHeader returns m's record header in the packed framing (see
-// Unpack), building it on first use.
+// Unpack). It lives in m, so packed batches share it like the payload.
 func (m *Message) packedHeader() []byte {
-	if p := m.record.Load(); p != nil {
-		return *p
-	}
-	h := make([]byte, packedHeaderLen)
-	h[0] = packedKind(m.typ)
-	binary.BigEndian.PutUint32(h[1:], uint32(len(m.data)))
-	m.record.CompareAndSwap(nil, &h)
-	return *m.record.Load()
+	m.wsFrame()
+	return m.record[:]
 }
 
 func frameHeaderLen(n int) int {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,12 +127,13 @@ func (c *rawConn) flushCarry() error {
 	return err
 }
 
-// writeFrames writes complete frames in one socket write (writev, or one
-// Write of a flattened copy). It returns how many frames were sent, counting
-// a frame that the timeout cut: its tail is kept and written before any
-// later byte, so the stream stays well formed and frames after it can be
-// dropped cleanly.
-func (c *rawConn) writeFrames(frames [][]byte, timeout time.Duration) (sent, bytes int, err error) {
+// writeFrames writes bufs in one socket write (writev, or one Write of a
+// flattened copy). Each buf is a whole frame, or, with oneFrame, all of bufs
+// make one frame. It returns how many frames were sent, counting a frame
+// that the timeout cut: its tail is kept and written before any later byte,
+// so the stream stays well formed and the frames after it can be dropped
+// cleanly.
+func (c *rawConn) writeFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) (sent, bytes int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
@@ -147,16 +149,20 @@ func (c *rawConn) writeFrames(frames [][]byte, timeout time.Duration) (sent, byt
 	if err := c.flushCarry(); err != nil {
 		return 0, 0, err
 	}
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
 	var n int64
 	if c.vectored {
-		c.vecBase = append(c.vecBase[:0], frames...)
+		c.vecBase = append(c.vecBase[:0], bufs...)
 		c.vec = c.vecBase
 		n, err = c.vec.WriteTo(c.Conn)
 		clear(c.vecBase)
 	} else {
-		c.flat = c.flat[:0]
-		for _, f := range frames {
-			c.flat = append(c.flat, f...)
+		c.flat = slices.Grow(c.flat[:0], total)
+		for _, b := range bufs {
+			c.flat = append(c.flat, b...)
 		}
 		var m int
 		m, err = c.Conn.Write(c.flat)
@@ -165,26 +171,50 @@ func (c *rawConn) writeFrames(frames [][]byte, timeout time.Duration) (sent, byt
 			c.flat = nil
 		}
 	}
+	frames := len(bufs)
+	if oneFrame {
+		frames = 1
+	}
 	if err == nil {
-		return len(frames), int(n), nil
+		return frames, total, nil
 	}
 	if c.aborted.Load() {
 		err = fmt.Errorf("%w: %w", errAborted, err)
 	}
-	rest := n
-	for _, f := range frames {
-		if rest >= int64(len(f)) {
-			rest -= int64(len(f))
+	if oneFrame {
+		if n > 0 {
+			c.carry = appendTail(nil, bufs, int(n))
+			sent = 1
+		}
+		return sent, int(n), err
+	}
+	rest := int(n)
+	for i, b := range bufs {
+		if rest >= len(b) {
+			rest -= len(b)
 			sent++
 			continue
 		}
 		if rest > 0 {
-			c.carry = append([]byte(nil), f[rest:]...)
+			c.carry = appendTail(nil, bufs[i:i+1], rest)
 			sent++
 		}
 		break
 	}
 	return sent, int(n), err
+}
+
+// appendTail appends what follows the first skip bytes of bufs.
+func appendTail(dst []byte, bufs [][]byte, skip int) []byte {
+	for _, b := range bufs {
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		dst = append(dst, b[skip:]...)
+		skip = 0
+	}
+	return dst
 }
 
 // maxKeptScratch is the largest write scratch buffer a subscriber keeps

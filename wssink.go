@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -18,8 +19,8 @@ type wsSink struct {
 	raw    *rawConn
 	packed bool
 
-	frames [][]byte // scratch: the batch's frames
-	pack   []byte   // scratch: the batch's packed frame
+	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
+	hdr    [10]byte // scratch: a packed frame's header
 
 	awaitingPong atomic.Bool
 }
@@ -27,25 +28,26 @@ type wsSink struct {
 var pingFrame = [][]byte{controlFrame(opPing, nil)}
 
 func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
+	w.frames = w.frames[:0]
 	if w.packed {
-		w.pack = appendFrameHeader(w.pack[:0], opBinary, packedLen(batch))
-		w.pack = appendRecords(w.pack, batch)
-		w.frames = append(w.frames[:0], w.pack)
-		n, bytes, err := w.raw.writeFrames(w.frames, timeout)
-		clear(w.frames)
-		if cap(w.pack) > maxKeptScratch {
-			w.pack = nil
+		// One frame: its header, then each message's record header and
+		// payload, all shared with the other subscribers: nothing is copied.
+		hdr := appendFrameHeader(w.hdr[:0], opBinary, packedLen(batch))
+		w.frames = append(w.frames, hdr)
+		for _, m := range batch {
+			w.frames = append(w.frames, m.packedHeader(), m.data)
 		}
+		n, bytes, err := w.raw.writeFrames(w.frames, true, timeout)
+		clear(w.frames)
 		if n == 1 {
 			return len(batch), 1, bytes, err
 		}
 		return 0, 1, bytes, err
 	}
-	w.frames = w.frames[:0]
 	for _, m := range batch {
 		w.frames = append(w.frames, m.wsFrame())
 	}
-	sent, bytes, err = w.raw.writeFrames(w.frames, timeout)
+	sent, bytes, err = w.raw.writeFrames(w.frames, false, timeout)
 	clear(w.frames)
 	return sent, 1, bytes, err
 }
@@ -72,7 +74,7 @@ func (w *wsSink) keepalive(_ context.Context, timeout time.Duration) error {
 	if w.awaitingPong.Swap(true) {
 		return errDeadPeer
 	}
-	_, _, err := w.raw.writeFrames(pingFrame, timeout)
+	_, _, err := w.raw.writeFrames(pingFrame, false, timeout)
 	return err
 }
 
@@ -134,7 +136,8 @@ func (w *connSink) write(batch []*Message, timeout time.Duration) (sent, writes,
 	}
 	defer cancel()
 	if w.packed {
-		w.pack = appendRecords(w.pack[:0], batch)
+		w.pack = slices.Grow(w.pack[:0], packedLen(batch))
+		w.pack = appendRecords(w.pack, batch)
 		if cap(w.pack) > maxKeptScratch {
 			defer func() { w.pack = nil }()
 		}
