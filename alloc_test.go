@@ -1,0 +1,137 @@
+package fanout_test
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/fanout-go/fanout"
+)
+
+// TestPublish_AllocsDoNotGrowWithSubscribers pins the Hub's central claim:
+// a publish prepares its message once, and delivering it allocates nothing
+// per subscriber, neither on the publishing goroutine (enqueue) nor on the
+// subscribers' writers (batching, framing, the socket write).
+//
+// testing.AllocsPerRun around Publish alone could not show that: it would
+// miss the writers' work, or, with writers that do not drain, measure
+// queues filling up rather than the steady state. So the whole path is
+// measured: the process's allocation count around bursts of publishes,
+// each followed by waiting until every subscriber's writer has written
+// every message (Stats.Delivered), after a warm-up that grows queues and
+// scratch buffers to the burst size. The clients read raw bytes into a
+// fixed buffer, so they allocate nothing themselves. The count per publish
+// must not grow from 10 subscribers to 1000.
+func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what allocates")
+	}
+	if testing.Short() {
+		t.Skip("opens 1000 loopback connections")
+	}
+	cases := []struct {
+		name        string
+		opts        fanout.HubOptions
+		subprotocol string
+		rounds      int // bursts measured
+	}{
+		{name: "coalesced", rounds: 50},
+		{name: "packed", opts: fanout.HubOptions{Packing: true},
+			subprotocol: fanout.PackedSubprotocol, rounds: 50},
+		{name: "max_batch=1", opts: fanout.HubOptions{
+			DeliveryOptions: fanout.DeliveryOptions{MaxBatch: 1}}, rounds: 15},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			few := allocPerPublish(t, 10, tc.opts, tc.subprotocol, tc.rounds)
+			many := allocPerPublish(t, 1000, tc.opts, tc.subprotocol, tc.rounds)
+			t.Logf("allocations per publish: %.3f with 10 subscribers, %.3f with 1000", few, many)
+			if many > few+1 {
+				t.Errorf("a publish allocates %.3f times with 1000 subscribers, %.3f with 10: "+
+					"about %.3f allocations per subscriber, want 0", many, few, (many-few)/990)
+			}
+		})
+	}
+}
+
+// allocBurst is the number of messages published back to back before
+// waiting for delivery. It stays below the initial queue capacity (16), so
+// queue growth is not the subject here.
+const allocBurst = 8
+
+// allocPerPublish returns the allocations per publish, in the steady state,
+// of a Hub with subs subscribers. Each publish is a fresh message (so the
+// count includes preparing it), and is waited for until written to every
+// subscriber. It returns the least of three measurements: the count is
+// process-wide, and the least is the one that other goroutines disturbed
+// least.
+func allocPerPublish(t *testing.T, subs int, opts fanout.HubOptions, subprotocol string, rounds int) float64 {
+	f := benchStart(t, subs, opts, subprotocol)
+	perBurst := uint64(allocBurst * subs)
+	target := f.hub.Stats().Delivered
+	for range 25 { // warm up
+		target += perBurst
+		f.publish(t, allocBurst, target)
+	}
+	best := -1.0
+	for range 3 {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for range rounds {
+			target += perBurst
+			f.publish(t, allocBurst, target)
+		}
+		runtime.ReadMemStats(&m1)
+		n := float64(m1.Mallocs-m0.Mallocs) / float64(rounds*allocBurst)
+		if best < 0 || n < best {
+			best = n
+		}
+	}
+	if st := f.hub.Stats(); st.Delivered != target {
+		t.Fatalf("Delivered = %d, want %d: %+v", st.Delivered, target, st)
+	}
+	return best
+}
+
+// TestMessage_FramePreparedOnce pins that a Message's WebSocket frame is
+// built once and then shared: later uses allocate nothing and return the
+// same bytes, whichever subscriber's writer asks.
+func TestMessage_FramePreparedOnce(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what allocates")
+	}
+	m := fanout.NewMessage(benchPayload)
+	first := m.WireFrame()
+	allocs := testing.AllocsPerRun(100, func() {
+		if f := m.WireFrame(); &f[0] != &first[0] {
+			t.Fatal("the frame was built again")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a prepared frame costs %v allocations per use, want 0", allocs)
+	}
+}
+
+// TestUnpack_Allocs pins that splitting a packed frame allocates nothing:
+// the data passed to the callback aliases the frame.
+func TestUnpack_Allocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what allocates")
+	}
+	batch := []*fanout.Message{
+		fanout.NewMessage(benchPayload), fanout.NewBinaryMessage(benchPayload), fanout.NewMessage(nil),
+	}
+	frame := fanout.AppendRecords(nil, batch)
+	allocs := testing.AllocsPerRun(100, func() {
+		n := 0
+		err := fanout.Unpack(frame, func(fanout.MessageType, []byte) error {
+			n++
+			return nil
+		})
+		if err != nil || n != len(batch) {
+			t.Fatalf("Unpack: %d records, %v", n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Unpack allocates %v times per frame, want 0", allocs)
+	}
+}

@@ -1,0 +1,321 @@
+package fanout_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fanout-go/fanout"
+)
+
+// The benchmarks and allocation tests run a real Hub behind
+// httptest.NewServer with real loopback TCP clients. Each client is a
+// benchClient: it does the WebSocket opening handshake itself (RFC 6455,
+// 4.1) and then only reads raw bytes from the socket into a fixed buffer
+// and throws them away. It parses no frame and allocates nothing per read,
+// so what the benchmarks and allocation tests measure is the Hub's work
+// (publish, enqueue, the writers, their socket writes), not a client
+// library's. It never answers pings (the Hub under test has them off); at
+// the end the fixture closes the Hub, then the clients' sockets.
+
+// benchTopic is the topic every benchmark client subscribes to.
+const benchTopic = "bench"
+
+// benchPayload is the 64-byte payload the benchmarks publish.
+var benchPayload = bytes.Repeat([]byte("0123456789abcdef"), 4)
+
+// benchClient is one reading client.
+type benchClient struct {
+	conn net.Conn
+	done chan struct{} // closed when the read loop has ended
+}
+
+// benchDial opens a WebSocket to url (an http:// URL), offering
+// subprotocol when it is not empty, and starts the read-and-discard loop.
+func benchDial(url, subprotocol string) (*benchClient, error) {
+	u := strings.TrimPrefix(url, "http://")
+	host, path, _ := strings.Cut(u, "/")
+	conn, err := net.DialTimeout("tcp", host, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	const key = "dGhlIHNhbXBsZSBub25jZQ==" // any 16 bytes, base64: the RFC's sample
+	var req strings.Builder
+	fmt.Fprintf(&req, "GET /%s HTTP/1.1\r\nHost: %s\r\n", path, host)
+	req.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\n")
+	req.WriteString("Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n")
+	if subprotocol != "" {
+		req.WriteString("Sec-WebSocket-Protocol: " + subprotocol + "\r\n")
+	}
+	req.WriteString("\r\n")
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	fail := func(err error) (*benchClient, error) {
+		_ = conn.Close()
+		return nil, err
+	}
+	if _, err := conn.Write([]byte(req.String())); err != nil {
+		return fail(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return fail(err)
+	}
+	_ = resp.Body.Close()
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	switch {
+	case resp.StatusCode != http.StatusSwitchingProtocols:
+		return fail(fmt.Errorf("handshake: %s", resp.Status))
+	case resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]):
+		return fail(errors.New("handshake: bad Sec-WebSocket-Accept"))
+	case resp.Header.Get("Sec-WebSocket-Protocol") != subprotocol:
+		return fail(fmt.Errorf("handshake: subprotocol %q, want %q",
+			resp.Header.Get("Sec-WebSocket-Protocol"), subprotocol))
+	}
+	_ = conn.SetDeadline(time.Time{})
+	c := &benchClient{conn: conn, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		// Larger than br's buffer: once br is empty, each Read goes
+		// straight to the socket into buf.
+		buf := make([]byte, 16<<10)
+		for {
+			if _, err := br.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return c, nil
+}
+
+// benchFixture is a Hub behind a loopback server with subs reading clients
+// subscribed to benchTopic.
+type benchFixture struct {
+	hub     *fanout.Hub
+	clients []*benchClient
+}
+
+// benchStart starts a fixture with subs clients, all registered when it
+// returns, and registers its teardown with tb.Cleanup. opts.PingInterval is
+// forced off: the clients never answer pings. It skips tb when the process
+// may not open the 2*subs file descriptors the connections need.
+func benchStart(tb testing.TB, subs int, opts fanout.HubOptions, subprotocol string) *benchFixture {
+	tb.Helper()
+	if limit, ok := benchFDLimit(); ok && limit < 2*subs+64 {
+		tb.Skipf("%d subscribers need about %d file descriptors; the limit is %d (ulimit -n)",
+			subs, 2*subs+64, limit)
+	}
+	opts.PingInterval = -1
+	f := &benchFixture{hub: fanout.NewHub(&opts)}
+	srv := httptest.NewServer(f.hub)
+	tb.Cleanup(func() {
+		_ = f.hub.Close() // writes close frames, then cuts the connections
+		for _, c := range f.clients {
+			_ = c.conn.Close()
+			<-c.done
+		}
+		srv.Close()
+	})
+	url := srv.URL + "/?topic=" + benchTopic
+	for range subs {
+		c, err := benchDial(url, subprotocol)
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			tb.Skipf("out of file descriptors after %d of %d connections (ulimit -n): %v",
+				len(f.clients), subs, err)
+		}
+		if err != nil {
+			tb.Fatalf("dial %d: %v", len(f.clients), err)
+		}
+		f.clients = append(f.clients, c)
+	}
+	benchWaitFor(tb, "subscribers to register", func() bool { return f.hub.Len() == subs })
+	return f
+}
+
+// benchFDLimit returns the process's open-file limit where the platform
+// tells it (Linux, through /proc); elsewhere the dial errors tell instead.
+func benchFDLimit() (int, bool) {
+	b, err := os.ReadFile("/proc/self/limits")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) == 0 {
+				return 0, false
+			}
+			n, err := strconv.Atoi(fields[0]) // the soft limit
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// benchWaitFor polls cond until it holds, failing tb after 30s. It yields
+// between polls rather than sleeping: a sleep's granularity would dwarf a
+// publish to ten subscribers.
+func benchWaitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+	}
+}
+
+// publish publishes n fresh 64-byte messages to benchTopic and waits until
+// the writers have delivered every one of them to every client (Delivered
+// reaches target). It fails tb if any subscriber fell behind.
+func (f *benchFixture) publish(tb testing.TB, n int, target uint64) {
+	for range n {
+		if err := f.hub.Publish(benchTopic, fanout.NewMessage(benchPayload)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := f.hub.Stats()
+		if st.Delivered >= target {
+			return
+		}
+		if st.Dropped != 0 || st.Closed != 0 || st.Removed != 0 {
+			tb.Fatalf("subscribers fell behind: %+v", st)
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for delivery: %+v, want Delivered %d", st, target)
+		}
+		runtime.Gosched()
+	}
+}
+
+// BenchmarkHub_Publish measures one publish (op) of a fresh 64-byte message
+// to every subscriber, including the writers' work: each burst of messages
+// is published back to back, then the benchmark waits until every
+// subscriber's writer has written all of them to its socket. Messages that
+// arrive while a writer is busy leave in its next write, so larger bursts
+// show the coalescing.
+//
+// Metrics: msgs/s is deliveries (messages times subscribers) per second,
+// writes/msg is socket writes per delivery (1 without coalescing), and
+// allocs/pub/sub is the whole process's allocations (writers and clients
+// included) per publish, divided by the number of subscribers. allocs/op
+// is what preparing each fresh message costs; while nothing is allocated
+// per subscriber, allocs/pub/sub is allocs/op over subs, falling tenfold
+// from one row to the next.
+func BenchmarkHub_Publish(b *testing.B) {
+	benchHub(b, fanout.HubOptions{}, "")
+}
+
+// BenchmarkHub_PublishMaxBatch1 is BenchmarkHub_Publish with coalescing
+// disabled (MaxBatch 1: one socket write per message), for an A/B.
+func BenchmarkHub_PublishMaxBatch1(b *testing.B) {
+	benchHub(b, fanout.HubOptions{DeliveryOptions: fanout.DeliveryOptions{MaxBatch: 1}}, "")
+}
+
+// BenchmarkHub_PublishPacked is BenchmarkHub_Publish with clients that
+// negotiated PackedSubprotocol: each batch is one packed frame.
+func BenchmarkHub_PublishPacked(b *testing.B) {
+	benchHub(b, fanout.HubOptions{Packing: true}, fanout.PackedSubprotocol)
+}
+
+func benchHub(b *testing.B, opts fanout.HubOptions, subprotocol string) {
+	for _, subs := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			// One fixture for all bursts: a parent benchmark runs once,
+			// its sub-benchmarks once per b.N tried.
+			f := benchStart(b, subs, opts, subprotocol)
+			for _, burst := range []int{1, 10, 100} {
+				b.Run(fmt.Sprintf("burst=%d", burst), func(b *testing.B) {
+					benchPublish(b, f, burst)
+				})
+			}
+		})
+	}
+}
+
+func benchPublish(b *testing.B, f *benchFixture, burst int) {
+	subs := uint64(len(f.clients))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchPayload)))
+	// Warm up, so that each subscriber's queue and write scratch buffers
+	// have grown to this burst size before the measurement: the benchmark
+	// measures the steady state.
+	for range 3 {
+		f.publish(b, burst, f.hub.Stats().Delivered+uint64(burst)*subs)
+	}
+	before := f.hub.Stats()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	b.ResetTimer()
+	for i := 0; i < b.N; {
+		n := min(burst, b.N-i)
+		i += n
+		f.publish(b, n, before.Delivered+uint64(i)*subs)
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&m1)
+	after := f.hub.Stats()
+	delivered := float64(after.Delivered - before.Delivered)
+	b.ReportMetric(delivered/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(after.Writes-before.Writes)/delivered, "writes/msg")
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(b.N)/float64(subs), "allocs/pub/sub")
+}
+
+// BenchmarkMessage_Prepare measures what a publish prepares once for every
+// subscriber: the Message and its complete WebSocket frame.
+func BenchmarkMessage_Prepare(b *testing.B) {
+	for _, size := range []int{64, 4 << 10, 64 << 10} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			data := bytes.Repeat([]byte{'x'}, size)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				m := fanout.NewMessage(data)
+				if len(m.WireFrame()) <= size {
+					b.Fatal("frame shorter than its payload")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUnpack measures splitting a packed frame of records of 64 bytes.
+func BenchmarkUnpack(b *testing.B) {
+	for _, records := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("records=%d", records), func(b *testing.B) {
+			batch := make([]*fanout.Message, records)
+			for i := range batch {
+				batch[i] = fanout.NewMessage(benchPayload)
+			}
+			frame := fanout.AppendRecords(nil, batch)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(frame)))
+			for b.Loop() {
+				n := 0
+				err := fanout.Unpack(frame, func(_ fanout.MessageType, data []byte) error {
+					n += len(data)
+					return nil
+				})
+				if err != nil || n != records*len(benchPayload) {
+					b.Fatalf("Unpack: %d bytes, %v", n, err)
+				}
+			}
+		})
+	}
+}
