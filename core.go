@@ -259,6 +259,16 @@ func (c *core) beginClose(drain bool) bool {
 	return first
 }
 
+// isClosing reports whether Close or Shutdown has begun.
+func (c *core) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
 // cut ends every remaining connection immediately. Idempotent.
 func (c *core) cut() {
 	for _, s := range c.live() {

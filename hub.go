@@ -202,6 +202,7 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 	}()
 	why, err := s.run(ctx)
 	s.end(why, false)
+	s.writerDone()
 	sk.close(why) // the reader sees the peer's close reply, then exits
 	cancel(nil)
 	<-readDone
@@ -277,6 +278,7 @@ func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...stri
 	go func() {
 		why, err := s.run(ctx)
 		s.end(why, false)
+		s.writerDone()
 		sk.close(why)
 		h.disconnected(s, why, err)
 	}()
@@ -332,11 +334,4 @@ func (h *Hub) Close() error {
 	return nil
 }
 
-func (h *Hub) closing() bool {
-	select {
-	case <-h.c.closing:
-		return true
-	default:
-		return false
-	}
-}
+func (h *Hub) closing() bool { return h.c.isClosing() }

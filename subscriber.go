@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Subscriber is one connected client of a Hub (or Broker). It is safe for
@@ -20,11 +21,12 @@ type Subscriber struct {
 
 	topics []string // guarded by c.mu
 
-	mu     sync.Mutex // guards q, qBytes, state, why
+	mu     sync.Mutex // guards q, qBytes, state, why, grace
 	q      ring
 	qBytes int
 	state  subState
 	why    endReason
+	grace  *time.Timer // interrupts the write in progress of an ended subscriber
 
 	wake    chan struct{} // capacity 1: "look at the queue and state"
 	done    chan struct{} // closed once the subscription has ended
@@ -119,6 +121,9 @@ func (s *Subscriber) Unsubscribe(topics ...string) {
 func (s *Subscriber) Send(m *Message) error {
 	if m == nil {
 		return fmt.Errorf("fanout: send of a nil message")
+	}
+	if s.c.isClosing() {
+		return ErrClosed
 	}
 	s.c.prepare(m)
 	switch s.enqueue(m) {
@@ -262,11 +267,31 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 		s.state = subEnding
 		s.q.clear()
 		s.qBytes = 0
+		if s.grace == nil {
+			s.grace = time.AfterFunc(endGrace, s.sink.abort)
+		}
 	}
 	s.mu.Unlock()
 	s.c.detach(s)
 	s.signal()
 	return first
+}
+
+// endGrace is how long the batch being written when a subscription ends
+// without draining may take before the write is interrupted: long enough
+// for a client that reads to take it (and then the close frame that tells
+// it why), short enough that a client that stopped reading cannot hold the
+// subscription's goroutines and connection.
+const endGrace = time.Second
+
+// writerDone is called once the writer has returned: the grace timer has
+// nothing left to interrupt.
+func (s *Subscriber) writerDone() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.grace != nil {
+		s.grace.Stop()
+	}
 }
 
 // signal wakes the writer without blocking.
