@@ -120,16 +120,25 @@ func (s *Subscriber) run(ctx context.Context) (why endReason, err error) {
 				return endClient, err
 			}
 		}
-		if o.FlushDelay > 0 && s.QueueLen() < o.MaxBatch {
+		if o.FlushDelay > 0 && !s.stopWaiting() {
 			if delay == nil {
 				delay = time.NewTimer(o.FlushDelay)
 			} else {
 				delay.Reset(o.FlushDelay)
 			}
-			select {
-			case <-delay.C:
-			case <-ctx.Done():
-				return endClient, context.Cause(ctx)
+		linger:
+			for {
+				select {
+				case <-delay.C:
+					break linger
+				case <-s.wake: // the batch filled up, or the subscription is ending
+					if s.stopWaiting() {
+						delay.Stop()
+						break linger
+					}
+				case <-ctx.Done():
+					return endClient, context.Cause(ctx)
+				}
 			}
 		}
 		for {
@@ -180,6 +189,14 @@ func (s *Subscriber) flush(batch []*Message) (endReason, error) {
 		return s.reason(), err
 	}
 	return endNone, nil
+}
+
+// stopWaiting reports whether a FlushDelay wait should end early: a full
+// batch is queued, or the subscription is ending.
+func (s *Subscriber) stopWaiting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.q.n >= s.c.opts.MaxBatch || s.state == subEnding || s.state == subDraining
 }
 
 func (s *Subscriber) ending() bool {

@@ -237,6 +237,11 @@ func (c *core) topicLen(t string) int {
 // subscriber: after draining its queue when drain is set, at once
 // otherwise. It reports whether this call began closing.
 func (c *core) beginClose(drain bool) bool {
+	// Holding pubMu lets a publish in flight reach every subscriber first:
+	// a Publish that returned nil is delivered (by Shutdown) or discarded
+	// (by Close) for all of them alike.
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
 	c.mu.Lock()
 	first := c.state == stateOpen
 	switch {
@@ -251,10 +256,12 @@ func (c *core) beginClose(drain bool) bool {
 		close(c.closing)
 	}
 	for _, s := range subs {
-		s.end(endShutdown, drain)
 		if !drain {
-			s.sink.abort() // interrupt a write in progress
+			// Interrupt a write in progress. First, so that a writer that
+			// ends now knows not to wait for a closing handshake.
+			s.sink.abort()
 		}
+		s.end(endShutdown, drain)
 	}
 	return first
 }

@@ -51,8 +51,9 @@ type HubOptions struct {
 	ReadLimit int64
 
 	// PingInterval is how often each connection is pinged. A peer that has
-	// not answered a ping by the next one is dead: its connection is
-	// closed and its resources freed. Defaults to 30s; negative disables.
+	// not answered a ping within PingInterval of its sending is dead: its
+	// connection is closed and its resources freed. Defaults to 30s;
+	// negative disables.
 	PingInterval time.Duration
 
 	// Packing lets clients that offer PackedSubprotocol receive each batch
@@ -164,7 +165,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
-	sk := &wsSink{conn: conn, raw: hw.raw,
+	sk := &wsSink{conn: conn, raw: hw.raw, pongWait: h.opts.PingInterval,
 		packed: h.opts.Packing && conn.Subprotocol() == PackedSubprotocol}
 	s := newSubscriber(h.c, r, conn.Subprotocol(), sk)
 	if err := h.c.add(s, topics); err != nil {
@@ -243,8 +244,8 @@ func (h *Hub) read(ctx context.Context, s *Subscriber, conn *websocket.Conn) err
 }
 
 func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
-	if why != endClient && why != endDead {
-		err = nil
+	if why != endClient && why != endDead || errors.Is(err, context.Canceled) {
+		err = nil // ended by us, or by the application's context
 	}
 	if websocket.CloseStatus(err) == websocket.StatusNormalClosure ||
 		websocket.CloseStatus(err) == websocket.StatusGoingAway {

@@ -202,9 +202,11 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	}
 	s.q.push(m)
 	s.qBytes += size
-	wasEmpty := s.q.n == 1
+	// Wake the writer when there is news: the queue was empty, or (for a
+	// writer lingering in FlushDelay) a full batch is waiting.
+	wake := s.q.n == 1 || (s.q.n == s.c.opts.MaxBatch && s.c.opts.FlushDelay > 0)
 	s.mu.Unlock()
-	if wasEmpty {
+	if wake {
 		s.signal()
 	}
 	return queued
@@ -265,6 +267,10 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 		s.state = subDraining
 	} else {
 		s.state = subEnding
+		if why == endSlow { // what the client will never get because it was slow
+			s.dropped.Add(uint64(s.q.n))
+			s.c.stats.dropped.Add(uint64(s.q.n))
+		}
 		s.q.clear()
 		s.qBytes = 0
 		if s.grace == nil {

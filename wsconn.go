@@ -107,6 +107,11 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	if len(p) > 0 && p[0] == 0x80|opClose {
 		c.closeSent = true
+		if c.aborted.Load() {
+			// Hub.Close interrupted data writes, not the goodbye: give the
+			// close frame a short deadline of its own.
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+		}
 	}
 	if err := c.flushCarry(); err != nil {
 		return 0, err

@@ -22,6 +22,8 @@ type wsSink struct {
 	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
 	hdr    [10]byte // scratch: a packed frame's header
 
+	pongWait     time.Duration // how long a ping may go unanswered
+	pingSent     time.Time     // when the unanswered ping left (writer only)
 	awaitingPong atomic.Bool
 }
 
@@ -70,10 +72,18 @@ func appendRecords(b []byte, batch []*Message) []byte {
 	return b
 }
 
+// keepalive pings the peer, or declares it dead when the previous ping has
+// gone unanswered for pongWait since it actually left (a busy writer may
+// send it late, and that must not count against the peer).
 func (w *wsSink) keepalive(_ context.Context, timeout time.Duration) error {
-	if w.awaitingPong.Swap(true) {
+	if w.awaitingPong.Load() {
+		if time.Since(w.pingSent) < w.pongWait {
+			return nil
+		}
 		return errDeadPeer
 	}
+	w.awaitingPong.Store(true)
+	w.pingSent = time.Now()
 	_, _, err := w.raw.writeFrames(pingFrame, false, timeout)
 	return err
 }
