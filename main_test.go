@@ -1,0 +1,13 @@
+package fanout_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the run if any test leaves a goroutine behind: every Hub,
+// server and client a test opens must be closed by the time it ends.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
