@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -455,4 +456,30 @@ func stallOne(t *testing.T, s *server, subs <-chan *fanout.Subscriber, query str
 	require.NoError(t, sub.Send(num(0)))
 	closedWithin(t, entered, "writer blocked in its write")
 	return &stalled{sub: sub, client: client, col: col, conn: cc, release: release}
+}
+
+// slowRecorder is an OnSlow hook that records every SlowEvent it sees.
+// choose picks the policy; nil keeps the configured one.
+type slowRecorder struct {
+	choose func(fanout.SlowEvent) fanout.Policy
+
+	mu     sync.Mutex
+	events []fanout.SlowEvent
+}
+
+func (r *slowRecorder) hook(ev fanout.SlowEvent) fanout.Policy {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+	if r.choose != nil {
+		return r.choose(ev)
+	}
+	return ev.Policy
+}
+
+// list returns a copy of the events recorded so far.
+func (r *slowRecorder) list() []fanout.SlowEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
 }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -115,20 +113,12 @@ func TestPolicy_QueueBytes(t *testing.T) {
 	t.Parallel()
 	const limit, size = 100, 40
 	onConnect, subs := connectHook()
-	var (
-		mu     sync.Mutex
-		events []fanout.SlowEvent
-	)
+	var rec slowRecorder
 	s := newCountingServer(t, &fanout.HubOptions{
 		DeliveryOptions: fanout.DeliveryOptions{
 			QueueBytes: limit,
 			Policy:     fanout.PolicyDrop,
-			OnSlow: func(ev fanout.SlowEvent) fanout.Policy {
-				mu.Lock()
-				events = append(events, ev)
-				mu.Unlock()
-				return ev.Policy
-			},
+			OnSlow:     rec.hook,
 		},
 		OnConnect:    onConnect,
 		PingInterval: -1,
@@ -141,12 +131,11 @@ func TestPolicy_QueueBytes(t *testing.T) {
 	assert.Equal(t, 2, st.sub.QueueLen())
 	assert.Equal(t, 2*size, st.sub.QueueBytes())
 	assert.Equal(t, uint64(1), st.sub.Dropped())
-	mu.Lock()
+	events := rec.list()
 	require.Len(t, events, 1)
 	assert.Equal(t, fanout.SlowQueueFull, events[0].Reason)
 	assert.Equal(t, 2, events[0].QueueLen)
 	assert.Equal(t, 2*size, events[0].QueueBytes)
-	mu.Unlock()
 
 	st.release()
 	got := st.col.waitN(t, 3)
@@ -210,23 +199,17 @@ func TestHub_OnSlow(t *testing.T) {
 	t.Parallel()
 	const queue, size = 3, 10
 	onConnect, subs := connectHook()
-	var (
-		mu     sync.Mutex
-		events []fanout.SlowEvent
-	)
+	rec := slowRecorder{choose: func(ev fanout.SlowEvent) fanout.Policy {
+		if ev.Subscriber.Request().URL.Query().Get("name") == "dropper" {
+			return fanout.PolicyDrop
+		}
+		return fanout.PolicyClose
+	}}
 	s := newCountingServer(t, &fanout.HubOptions{
 		DeliveryOptions: fanout.DeliveryOptions{
 			QueueSize: queue,
 			Policy:    fanout.PolicyRemove, // the hook overrides it for both
-			OnSlow: func(ev fanout.SlowEvent) fanout.Policy {
-				mu.Lock()
-				events = append(events, ev)
-				mu.Unlock()
-				if ev.Subscriber.Request().URL.Query().Get("name") == "dropper" {
-					return fanout.PolicyDrop
-				}
-				return fanout.PolicyClose
-			},
+			OnSlow:    rec.hook,
 		},
 		OnConnect:    onConnect,
 		PingInterval: -1,
@@ -241,9 +224,7 @@ func TestHub_OnSlow(t *testing.T) {
 	}
 	require.NoError(t, s.hub.Publish("t", msgOf(queue+2))) // only the dropper is left
 
-	mu.Lock()
-	evs := slices.Clone(events)
-	mu.Unlock()
+	evs := rec.list()
 	require.Len(t, evs, 3)
 	var forDropper, forCloser int
 	for _, ev := range evs {
@@ -368,20 +349,12 @@ func TestPolicy_WriteTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			onConnect, subs := connectHook()
-			var (
-				mu     sync.Mutex
-				events []fanout.SlowEvent
-			)
+			var rec slowRecorder
 			s := newServer(t, &fanout.HubOptions{
 				DeliveryOptions: fanout.DeliveryOptions{
 					Policy:       tc.policy,
 					WriteTimeout: 50 * time.Millisecond,
-					OnSlow: func(ev fanout.SlowEvent) fanout.Policy {
-						mu.Lock()
-						events = append(events, ev)
-						mu.Unlock()
-						return ev.Policy
-					},
+					OnSlow:       rec.hook,
 				},
 				OnConnect:      onConnect,
 				SendBufferSize: 4096,
@@ -390,15 +363,10 @@ func TestPolicy_WriteTimeout(t *testing.T) {
 			dialGorilla(t, s.url("topic=t"), stalledDialer()) // never reads
 			sub := recv(t, subs, "subscriber")
 			big := bytes.Repeat([]byte("y"), 4<<20)
-			slowEvents := func() []fanout.SlowEvent {
-				mu.Lock()
-				defer mu.Unlock()
-				return slices.Clone(events)
-			}
 
 			require.NoError(t, s.hub.Publish("t", fanout.NewMessage(big)))
 			eventually(t, func() bool { return s.hub.Stats().Timeouts == 1 }, waitTimeout, "a write timeout")
-			evs := slowEvents()
+			evs := rec.list()
 			require.Len(t, evs, 1)
 			ev := evs[0]
 			assert.Equal(t, fanout.SlowWriteTimeout, ev.Reason)
@@ -420,7 +388,7 @@ func TestPolicy_WriteTimeout(t *testing.T) {
 			// and its message is dropped and counted.
 			require.NoError(t, s.hub.Publish("t", fanout.NewMessage(big)))
 			eventually(t, func() bool { return s.hub.Stats().Timeouts == 2 }, waitTimeout, "a second write timeout")
-			evs = slowEvents()
+			evs = rec.list()
 			require.Len(t, evs, 2)
 			dropped := 0
 			for _, ev := range evs {
