@@ -300,7 +300,8 @@ func (h *Hub) Broadcast(m *Message) error {
 }
 
 // BroadcastFilter queues m for every subscriber for which keep returns
-// true. keep runs on the publishing goroutine and must not publish.
+// true. keep runs on the publishing goroutine, while publishing is
+// serialized, so it must be quick and must not publish or close the Hub.
 func (h *Hub) BroadcastFilter(m *Message, keep func(*Subscriber) bool) error {
 	return h.c.publish("", true, m, keep)
 }

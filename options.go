@@ -19,7 +19,9 @@ type DeliveryOptions struct {
 	QueueBytes int
 
 	// MaxBatch bounds how many queued messages one socket write carries.
-	// 1 disables coalescing (one write per message). Defaults to 256.
+	// 1 disables coalescing (one write per message). A writer's scratch
+	// space grows with its largest batch and is kept, so this also bounds
+	// a busy subscriber's memory. Defaults to 64.
 	MaxBatch int
 
 	// MaxBatchBytes bounds the payload bytes of one socket write; a single
@@ -44,7 +46,8 @@ type DeliveryOptions struct {
 	// the policy to apply to that subscriber (ev.Policy keeps the configured
 	// one). It runs on the goroutine that found the subscriber slow (a
 	// publisher for SlowQueueFull, the subscriber's writer for
-	// SlowWriteTimeout), so it must return quickly and must not publish.
+	// SlowWriteTimeout), so it must return quickly and must not publish or
+	// close the Hub (it may close or remove the subscriber).
 	OnSlow func(ev SlowEvent) Policy
 
 	// Logger receives connection-level errors at Debug level and unexpected
@@ -62,7 +65,7 @@ func (o DeliveryOptions) withDefaults() DeliveryOptions {
 	}
 	def(&o.QueueSize, 256)
 	def(&o.QueueBytes, 4<<20)
-	def(&o.MaxBatch, 256)
+	def(&o.MaxBatch, 64)
 	def(&o.MaxBatchBytes, 256<<10)
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = 10 * time.Second // negative stays: no timeout
