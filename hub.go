@@ -154,25 +154,32 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(code), code)
 		return
 	}
-	hw := &hijackWriter{ResponseWriter: w, sendBuffer: h.opts.SendBufferSize}
-	conn, err := websocket.Accept(hw, r, &h.accept)
-	if err != nil {
-		h.opts.Logger.Debug("fanout: accept", "err", err, "remote", r.RemoteAddr)
-		return // Accept has answered
+	// Subscribe first: once the client's handshake completes, it receives
+	// everything published after. What is published meanwhile waits in the
+	// queue; if the handshake fails, the subscription is dropped unseen.
+	sk := &wsSink{pongWait: h.opts.PingInterval}
+	s := newSubscriber(h.c, r, "", sk)
+	if err := h.c.add(s, topics); err != nil {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "fanout: shutting down", http.StatusServiceUnavailable)
+		return
 	}
-	if hw.raw == nil { // cannot happen: Accept hijacks through hw
-		_ = conn.CloseNow()
+	hw := &hijackWriter{ResponseWriter: w, sendBuffer: h.opts.SendBufferSize, sink: sk}
+	conn, err := websocket.Accept(hw, r, &h.accept)
+	if err != nil || sk.raw == nil { // Accept has answered; it hijacks only through hw
+		h.opts.Logger.Debug("fanout: accept", "err", err, "remote", r.RemoteAddr)
+		if conn != nil {
+			_ = conn.CloseNow()
+		}
+		s.end(endClient, false)
+		s.writerDone()
+		h.c.finish(s)
 		return
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
-	sk := &wsSink{conn: conn, raw: hw.raw, pongWait: h.opts.PingInterval,
-		packed: h.opts.Packing && conn.Subprotocol() == PackedSubprotocol}
-	s := newSubscriber(h.c, r, conn.Subprotocol(), sk)
-	if err := h.c.add(s, topics); err != nil {
-		code, reason := closeStatus(endShutdown)
-		_ = conn.Close(code, reason)
-		return
-	}
+	sk.conn = conn
+	sk.packed = h.opts.Packing && conn.Subprotocol() == PackedSubprotocol
+	s.setSubprotocol(conn.Subprotocol())
 
 	// The subscription outlives this call: returning lets net/http free the
 	// request's buffers and the deep stack of its connection goroutine,

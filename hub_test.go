@@ -2,12 +2,15 @@ package fanout_test
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -273,4 +276,43 @@ func TestSubscriber_SendQueueFull(t *testing.T) {
 	assert.Equal(t, uint64(1), st.sub.Dropped())
 	st.release()
 	assert.Equal(t, nums(0, queue+1), texts(st.col.waitN(t, queue+1)))
+}
+
+// TestHub_SubscribedWhenHandshakeCompletes: a subscriber is registered
+// before the handshake response, so a message published the moment the
+// client's Dial returns (no waiting on NumSubscribers) reaches it.
+// Registering after the upgrade loses it in some rounds.
+func TestHub_SubscribedWhenHandshakeCompletes(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, &fanout.HubOptions{PingInterval: -1})
+	for round := range 50 {
+		c := dialCoder(t, s.url("topic=t"), nil)
+		require.NoError(t, s.hub.Publish("t", num(round)))
+		col := collectCoder(t, c)
+		assert.Equal(t, []string{strconv.Itoa(round)}, texts(col.waitN(t, 1)), "round %d", round)
+		require.NoError(t, c.Close(websocket.StatusNormalClosure, ""))
+		eventually(t, func() bool { return s.hub.Len() == 0 }, waitTimeout, "round %d: unsubscribed", round)
+	}
+}
+
+// TestHub_FailedHandshakeLeavesNoSubscriber: a request refused by the
+// handshake (here a bad origin) is never visible as a subscriber once its
+// response has arrived, and OnConnect/OnDisconnect never see it.
+func TestHub_FailedHandshakeLeavesNoSubscriber(t *testing.T) {
+	t.Parallel()
+	var hooks atomic.Int32
+	s := newServer(t, &fanout.HubOptions{
+		PingInterval: -1,
+		OnConnect:    func(*fanout.Subscriber) { hooks.Add(1) },
+		OnDisconnect: func(*fanout.Subscriber, error) { hooks.Add(1) },
+	})
+	for range 20 {
+		resp := dialStatus(t, s.url("topic=t"), http.Header{"Origin": {"https://evil.example"}})
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+		assert.Zero(t, s.hub.Len())
+		assert.Zero(t, s.hub.NumSubscribers("t"))
+	}
+	require.NoError(t, s.hub.Publish("t", num(1)))
+	assert.Zero(t, hooks.Load())
+	assert.Zero(t, s.hub.Stats().Delivered)
 }

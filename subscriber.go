@@ -13,20 +13,20 @@ import (
 // concurrent use. A Subscriber is handed to hooks and filters; applications
 // keep it to send to one client or change its topics.
 type Subscriber struct {
-	id          uint64
-	c           *core
-	req         *http.Request
-	subprotocol string
-	sink        sink
+	id   uint64
+	c    *core
+	req  *http.Request
+	sink sink
 
 	topics []string // guarded by c.mu
 
-	mu     sync.Mutex // guards q, qBytes, state, why, grace
-	q      ring
-	qBytes int
-	state  subState
-	why    endReason
-	grace  *time.Timer // interrupts the write in progress of an ended subscriber
+	mu          sync.Mutex // guards the fields below
+	subprotocol string     // known once the handshake is done
+	q           ring
+	qBytes      int
+	state       subState
+	why         endReason
+	grace       *time.Timer // interrupts the write in progress of an ended subscriber
 
 	wake    chan struct{} // capacity 1: "look at the queue and state"
 	done    chan struct{} // closed once the subscription has ended
@@ -78,7 +78,17 @@ func (s *Subscriber) ID() uint64 { return s.id }
 func (s *Subscriber) Request() *http.Request { return s.req }
 
 // Subprotocol returns the WebSocket subprotocol negotiated with the client.
-func (s *Subscriber) Subprotocol() string { return s.subprotocol }
+func (s *Subscriber) Subprotocol() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.subprotocol
+}
+
+func (s *Subscriber) setSubprotocol(p string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subprotocol = p
+}
 
 // Topics returns the topics the subscriber is subscribed to.
 func (s *Subscriber) Topics() []string {

@@ -27,7 +27,7 @@ import (
 type hijackWriter struct {
 	http.ResponseWriter
 	sendBuffer int
-	raw        *rawConn
+	sink       *wsSink // receives the rawConn
 }
 
 // Unwrap lets http.ResponseController reach the original writer.
@@ -45,7 +45,9 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			_ = sb.SetWriteBuffer(w.sendBuffer) // best effort: the kernel may clamp it
 		}
 	}
-	w.raw = newRawConn(conn)
+	raw := newRawConn(conn)
+	w.sink.raw = raw
+	w.sink.live.Store(raw)
 	// net/http's 4 KiB buffers would live as long as the connection; small
 	// ones serve: client messages are usually small, larger reads bypass
 	// the buffer, and server control frames (at most 127 bytes) still reach
@@ -54,9 +56,9 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// first.
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n)
-		w.raw.pending = bytes.Clone(b)
+		raw.pending = bytes.Clone(b)
 	}
-	return w.raw, bufio.NewReadWriter(bufio.NewReaderSize(w.raw, 512), bufio.NewWriterSize(w.raw, 256)), nil
+	return raw, bufio.NewReadWriter(bufio.NewReaderSize(raw, 512), bufio.NewWriterSize(raw, 256)), nil
 }
 
 // rawConn is a hijacked WebSocket connection shared by coder/websocket (for

@@ -15,9 +15,13 @@ const closeWriteTimeout = 250 * time.Millisecond
 // wsSink writes to a connection the Hub accepted: prepared frames straight
 // to the socket, one write per batch.
 type wsSink struct {
+	// Set before the writer starts (the subscriber is registered before
+	// the handshake, so that a client whose handshake has completed
+	// receives everything published after).
 	conn   *websocket.Conn
 	raw    *rawConn
 	packed bool
+	live   atomic.Pointer[rawConn] // raw, for abort and kill from any goroutine
 
 	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
 	hdr    [10]byte // scratch: a packed frame's header
@@ -90,9 +94,17 @@ func (w *wsSink) keepalive(_ context.Context, timeout time.Duration) error {
 
 func (w *wsSink) pong() { w.awaitingPong.Store(false) }
 
-func (w *wsSink) abort() { w.raw.abort() }
+func (w *wsSink) abort() {
+	if r := w.live.Load(); r != nil {
+		r.abort()
+	}
+}
 
-func (w *wsSink) kill() { _ = w.raw.Close() }
+func (w *wsSink) kill() {
+	if r := w.live.Load(); r != nil {
+		_ = r.Close()
+	}
+}
 
 func (w *wsSink) close(why endReason) {
 	code, reason := closeStatus(why)

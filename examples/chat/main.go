@@ -59,6 +59,15 @@ func main() {
 
 // run serves the chat on addr until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln)
+}
+
+// serve serves the chat on ln until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, ln net.Listener) error {
 	var hub *fanout.Hub
 	hub = fanout.NewHub(&fanout.HubOptions{
 		// Join the room named by ?topic=, or the lobby.
@@ -92,11 +101,6 @@ func run(ctx context.Context, addr string) error {
 		_ = json.NewEncoder(w).Encode(hub.Stats())
 	})
 
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		_ = hub.Close()
-		return err
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("chat: serving http://%s", ln.Addr())
 
