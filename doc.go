@@ -57,5 +57,9 @@
 // # Ordering
 //
 // Each subscriber receives messages in publish order, and all subscribers
-// observe concurrent publishes in the same order.
+// observe concurrent publishes in the same order. A subscriber is
+// registered before its handshake response is sent, so a client whose
+// handshake has completed receives every message published after it. A
+// Publish that returned nil before Shutdown is delivered to every
+// subscriber it was queued for.
 package fanout
