@@ -382,3 +382,37 @@ func TestUnpack_Malformed(t *testing.T) {
 	assert.ErrorIs(t, err, stop)
 	assert.Equal(t, 1, calls)
 }
+
+// TestHub_HookPanicEndsOnlyThatSubscriber: a panic in OnMessage is
+// recovered like a handler panic in net/http: the client whose message
+// caused it is closed with 1011 (internal error), OnDisconnect sees the
+// panic as its error, and the other subscribers and the Hub carry on.
+func TestHub_HookPanicEndsOnlyThatSubscriber(t *testing.T) {
+	t.Parallel()
+	ended := make(chan error, 2)
+	s := newServer(t, &fanout.HubOptions{
+		PingInterval: -1,
+		OnMessage: func(_ context.Context, _ *fanout.Subscriber, m *fanout.Message) {
+			if string(m.Data()) == "boom" {
+				panic("boom")
+			}
+		},
+		OnDisconnect: func(_ *fanout.Subscriber, err error) { ended <- err },
+	})
+	bad := dialCoder(t, s.url("topic=t"), nil)
+	badCol := collectCoder(t, bad)
+	good := collectCoder(t, dialCoder(t, s.url("topic=t"), nil))
+	eventually(t, func() bool { return s.hub.NumSubscribers("t") == 2 }, waitTimeout, "subscribed")
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	require.NoError(t, bad.Write(ctx, websocket.MessageText, []byte("boom")))
+	assert.Equal(t, int(websocket.StatusInternalError), closeStatus(badCol.closeErr(t)))
+	err := recv(t, ended, "OnDisconnect")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "panic in OnMessage")
+
+	require.NoError(t, s.hub.Publish("t", num(1)))
+	assert.Equal(t, []string{"1"}, texts(good.waitN(t, 1)))
+	assert.Equal(t, 1, s.hub.Len())
+}

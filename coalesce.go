@@ -184,11 +184,18 @@ func (s *Subscriber) flush(batch []*Message) (endReason, error) {
 	ev := SlowEvent{Subscriber: s, Reason: SlowWriteTimeout, Policy: c.opts.Policy,
 		QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: len(batch) - sent}
 	s.mu.Unlock()
-	s.slow(ev)
+	s.slowFromWriter(ev)
 	if s.ending() {
 		return s.reason(), err
 	}
 	return endNone, nil
+}
+
+// slowFromWriter applies the policy for a write timeout. OnSlow runs on the
+// writer here, a goroutine the library owns: a panic ends the subscriber.
+func (s *Subscriber) slowFromWriter(ev SlowEvent) {
+	defer s.c.recovered("OnSlow", s, nil)
+	s.slow(ev)
 }
 
 // stopWaiting reports whether a FlushDelay wait should end early: a full

@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -264,6 +265,22 @@ func (c *core) beginClose(drain bool) bool {
 		s.end(endShutdown, drain)
 	}
 	return first
+}
+
+// recovered is deferred around a hook that runs on a goroutine the library
+// owns: like net/http with a handler, it turns the hook's panic into a
+// logged error (with the stack) that ends only the subscriber concerned.
+func (c *core) recovered(hook string, s *Subscriber, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	c.opts.Logger.Error("fanout: panic in "+hook, "subscriber", s.id, "panic", r, "stack", string(debug.Stack()))
+	e := fmt.Errorf("fanout: panic in %s: %v", hook, r)
+	s.fail(endPanic, e)
+	if err != nil {
+		*err = e
+	}
 }
 
 // isClosing reports whether Close or Shutdown has begun.

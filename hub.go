@@ -42,7 +42,10 @@ type HubOptions struct {
 	// OnMessage, if set, receives each data message a client sends, on
 	// that connection's reader goroutine (so one client's messages arrive
 	// in order). msg may be published as is. Without OnMessage, client
-	// messages are read and discarded.
+	// messages are read and discarded. Like net/http with a handler, the
+	// Hub recovers a panic in OnMessage (or OnDisconnect, or an OnSlow
+	// called from a writer): it is logged with its stack, and only that
+	// subscriber ends, with status 1011 (internal error).
 	OnMessage func(ctx context.Context, s *Subscriber, msg *Message)
 
 	// ReadLimit bounds a message from a client, in bytes; a larger one
@@ -210,6 +213,7 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 	}()
 	why, err := s.run(ctx)
 	s.end(why, false)
+	why = s.reason() // the first reason wins (a reader's panic, say)
 	s.writerDone()
 	sk.close(why) // the reader sees the peer's close reply, then exits
 	cancel(nil)
@@ -245,23 +249,36 @@ func (h *Hub) read(ctx context.Context, s *Subscriber, conn *websocket.Conn) err
 			if typ == websocket.MessageBinary {
 				m.typ = Binary
 			}
-			h.opts.OnMessage(ctx, s, m)
+			if err := h.onMessage(ctx, s, m); err != nil {
+				return err
+			}
 		}
 	}
 }
 
+// onMessage runs OnMessage; a panic ends this subscriber (status 1011).
+func (h *Hub) onMessage(ctx context.Context, s *Subscriber, m *Message) (err error) {
+	defer h.c.recovered("OnMessage", s, &err)
+	h.opts.OnMessage(ctx, s, m)
+	return nil
+}
+
 func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
-	if why != endClient && why != endDead || errors.Is(err, context.Canceled) {
+	if cause := s.endCause(); cause != nil {
+		err = cause
+	}
+	if why != endClient && why != endDead && why != endPanic || errors.Is(err, context.Canceled) {
 		err = nil // ended by us, or by the application's context
 	}
 	if websocket.CloseStatus(err) == websocket.StatusNormalClosure ||
 		websocket.CloseStatus(err) == websocket.StatusGoingAway {
 		err = nil
 	}
+	defer h.c.finish(s)
 	if h.opts.OnDisconnect != nil {
+		defer h.c.recovered("OnDisconnect", s, nil)
 		h.opts.OnDisconnect(s, err)
 	}
-	h.c.finish(s)
 }
 
 // Register adds a connection the application accepted itself, subscribed
@@ -286,6 +303,7 @@ func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...stri
 	go func() {
 		why, err := s.run(ctx)
 		s.end(why, false)
+		why = s.reason()
 		s.writerDone()
 		sk.close(why)
 		h.disconnected(s, why, err)

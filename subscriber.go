@@ -27,6 +27,7 @@ type Subscriber struct {
 	state       subState
 	why         endReason
 	grace       *time.Timer // interrupts the write in progress of an ended subscriber
+	cause       error       // why it ended, when that is an error of ours (a hook's panic)
 
 	wake    chan struct{} // capacity 1: "look at the queue and state"
 	done    chan struct{} // closed once the subscription has ended
@@ -55,6 +56,7 @@ const (
 	endShutdown           // Hub Close or Shutdown
 	endApp                // Subscriber.Close
 	endDead               // no answer to keepalive pings
+	endPanic              // a hook panicked while serving this subscriber
 )
 
 func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink) *Subscriber {
@@ -308,6 +310,23 @@ func (s *Subscriber) writerDone() {
 	if s.grace != nil {
 		s.grace.Stop()
 	}
+}
+
+// fail ends the subscription for why, recording err as its cause.
+func (s *Subscriber) fail(why endReason, err error) {
+	s.mu.Lock()
+	if s.cause == nil {
+		s.cause = err
+	}
+	s.mu.Unlock()
+	s.end(why, false)
+}
+
+// endCause returns the error recorded by fail, or nil.
+func (s *Subscriber) endCause() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cause
 }
 
 // signal wakes the writer without blocking.

@@ -129,6 +129,8 @@ func closeStatus(why endReason) (websocket.StatusCode, string) {
 		return websocket.StatusTryAgainLater, "slow consumer: reconnect"
 	case endShutdown:
 		return websocket.StatusGoingAway, "server shutting down"
+	case endPanic:
+		return websocket.StatusInternalError, "internal error"
 	default:
 		return websocket.StatusNormalClosure, ""
 	}
