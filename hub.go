@@ -274,6 +274,8 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 		websocket.CloseStatus(err) == websocket.StatusGoingAway {
 		err = nil
 	}
+	h.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
+		"delivered", s.Delivered(), "dropped", s.Dropped())
 	defer h.c.finish(s)
 	if h.opts.OnDisconnect != nil {
 		defer h.c.recovered("OnDisconnect", s, nil)

@@ -49,6 +49,25 @@ const (
 // status.
 type endReason uint8
 
+// String names the reason, for logs.
+func (r endReason) String() string {
+	switch r {
+	case endClient:
+		return "client"
+	case endSlow:
+		return "slow"
+	case endShutdown:
+		return "shutdown"
+	case endApp:
+		return "closed by application"
+	case endDead:
+		return "dead peer"
+	case endPanic:
+		return "hook panic"
+	}
+	return "none"
+}
+
 const (
 	endNone     endReason = iota
 	endClient             // the client went away or the connection failed
@@ -231,6 +250,8 @@ func (s *Subscriber) slow(ev SlowEvent) {
 	if s.c.opts.OnSlow != nil {
 		p = s.c.opts.OnSlow(ev)
 	}
+	s.c.opts.Logger.Debug("fanout: slow subscriber", "subscriber", s.id,
+		"reason", ev.Reason, "policy", p, "queue", ev.QueueLen, "messages", ev.Messages)
 	s.dropped.Add(uint64(ev.Messages))
 	s.c.stats.dropped.Add(uint64(ev.Messages))
 	switch p {
