@@ -113,6 +113,10 @@ func (c *core) leave(s *Subscriber, t string) {
 func (c *core) detach(s *Subscriber) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.detachLocked(s)
+}
+
+func (c *core) detachLocked(s *Subscriber) {
 	for len(s.topics) > 0 {
 		c.leave(s, s.topics[len(s.topics)-1])
 	}
@@ -149,8 +153,8 @@ func (c *core) keepalive() {
 // finish releases a subscription that add accepted, once its writer and
 // connection are done. It must be called exactly once.
 func (c *core) finish(s *Subscriber) {
-	c.detach(s)
 	c.mu.Lock()
+	c.detachLocked(s)
 	delete(c.conns, s)
 	c.mu.Unlock()
 	close(s.done)
@@ -236,8 +240,8 @@ func (c *core) topicLen(t string) int {
 
 // beginClose stops new subscriptions and publishes, and ends every
 // subscriber: after draining its queue when drain is set, at once
-// otherwise. It reports whether this call began closing.
-func (c *core) beginClose(drain bool) bool {
+// otherwise.
+func (c *core) beginClose(drain bool) {
 	// Holding pubMu lets a publish in flight reach every subscriber first:
 	// a Publish that returned nil is delivered (by Shutdown) or discarded
 	// (by Close) for all of them alike.
@@ -264,7 +268,6 @@ func (c *core) beginClose(drain bool) bool {
 		}
 		s.end(endShutdown, drain)
 	}
-	return first
 }
 
 // recovered is deferred around a hook that runs on a goroutine the library
