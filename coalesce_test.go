@@ -37,15 +37,11 @@ func newCoalesceFixture(t *testing.T, opts fanout.HubOptions) *coalesceFixture {
 // write, then publishes messages 1..n-1, which queue up behind it.
 func (f *coalesceFixture) holdFirst(t *testing.T, n int, msgOf func(int) *fanout.Message) (release func()) {
 	t.Helper()
-	entered, release := f.cc.hold()
-	t.Cleanup(release)
-	require.NoError(t, f.s.hub.Publish("t", msgOf(0)))
-	closedWithin(t, entered, "writer inside its write")
-	for i := 1; i < n; i++ {
-		require.NoError(t, f.s.hub.Publish("t", msgOf(i)))
+	ms := make([]*fanout.Message, n)
+	for i := range ms {
+		ms[i] = msgOf(i)
 	}
-	require.Equal(t, n-1, f.sub.QueueLen(), "messages queued behind the held write")
-	return release
+	return queueBehindHeldWrite(t, f.s, f.cc, f.sub, ms...)
 }
 
 // TestHub_Coalesces holds the writer inside a socket write while messages

@@ -483,3 +483,28 @@ func (r *slowRecorder) list() []fanout.SlowEvent {
 	defer r.mu.Unlock()
 	return slices.Clone(r.events)
 }
+
+// queueBehindHeldWrite publishes ms[0] to topic "t" with the subscriber's
+// writer held inside its socket write (on cc), then ms[1:], which queue up
+// behind it. release lets the writer go on.
+func queueBehindHeldWrite(t *testing.T, s *server, cc *countingConn, sub *fanout.Subscriber, ms ...*fanout.Message) (release func()) {
+	t.Helper()
+	entered, release := cc.hold()
+	t.Cleanup(release)
+	require.NoError(t, s.hub.Publish("t", ms[0]))
+	closedWithin(t, entered, "writer inside its write")
+	for _, m := range ms[1:] {
+		require.NoError(t, s.hub.Publish("t", m))
+	}
+	require.Equal(t, len(ms)-1, sub.QueueLen(), "messages queued behind the held write")
+	return release
+}
+
+// numbered returns messages num(0) .. num(n-1).
+func numbered(n int) []*fanout.Message {
+	ms := make([]*fanout.Message, n)
+	for i := range ms {
+		ms[i] = num(i)
+	}
+	return ms
+}

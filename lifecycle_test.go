@@ -46,14 +46,7 @@ func TestHub_ShutdownDrains(t *testing.T) {
 	cc := s.nextConn(t)
 	sub := recv(t, subs, "subscriber")
 
-	entered, release := cc.hold()
-	t.Cleanup(release)
-	require.NoError(t, s.hub.Publish("t", num(0)))
-	closedWithin(t, entered, "writer inside its write")
-	for i := 1; i < n; i++ {
-		require.NoError(t, s.hub.Publish("t", num(i)))
-	}
-	require.Equal(t, n-1, sub.QueueLen())
+	release := queueBehindHeldWrite(t, s, cc, sub, numbered(n)...)
 
 	done := make(chan error, 1)
 	go func() { done <- s.hub.Shutdown(context.Background()) }()
@@ -106,13 +99,7 @@ func TestHub_CloseDiscardsQueue(t *testing.T) {
 	col := collectCoder(t, dialCoder(t, s.url("topic=t"), nil))
 	cc := s.nextConn(t)
 	sub := recv(t, subs, "subscriber")
-	entered, release := cc.hold()
-	t.Cleanup(release)
-	require.NoError(t, s.hub.Publish("t", num(0)))
-	closedWithin(t, entered, "writer inside its write")
-	for i := 1; i < n; i++ {
-		require.NoError(t, s.hub.Publish("t", num(i)))
-	}
+	release := queueBehindHeldWrite(t, s, cc, sub, numbered(n)...)
 
 	done := make(chan error, 1)
 	go func() { done <- s.hub.Close() }()

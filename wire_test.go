@@ -93,15 +93,8 @@ func TestWire_CoalescedBatchIsOrdinaryFrames(t *testing.T) {
 			sub := recv(t, subs, "subscriber")
 			ms := append([]*fanout.Message{fanout.NewMessage([]byte("first"))}, wireMessages()...)
 
-			entered, release := cc.hold()
-			t.Cleanup(release)
 			writes0 := cc.writes.Load()
-			require.NoError(t, s.hub.Publish("t", ms[0]))
-			closedWithin(t, entered, "writer inside its write")
-			for _, m := range ms[1:] {
-				require.NoError(t, s.hub.Publish("t", m))
-			}
-			require.Equal(t, len(ms)-1, sub.QueueLen())
+			release := queueBehindHeldWrite(t, s, cc, sub, ms...)
 			release()
 
 			assertSameMsgs(t, asMsgs(ms), col.waitN(t, len(ms)))
