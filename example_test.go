@@ -263,3 +263,43 @@ func ExampleHubOptions() {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", hub)
 }
+
+func ExampleHub_Shutdown() {
+	hub := fanout.NewHub(nil)
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Once Dial returns, the client receives everything published after.
+	conn := exampleDial(ctx, srv.URL+"?topic=news", nil)
+	defer conn.CloseNow()
+	_ = hub.Publish("news", fanout.NewMessage([]byte("last edition")))
+
+	// Clients keep reading, as real ones do: what was queued is written,
+	// then the close handshake (status 1001, going away) needs their reply.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			_, data, err := conn.Read(ctx)
+			if err != nil {
+				fmt.Println("client closed:", websocket.CloseStatus(err))
+				return
+			}
+			fmt.Println("client got:", string(data))
+		}
+	}()
+
+	// Shutdown drains every queue, closes every connection and waits for
+	// the Hub's goroutines; ctx bounds how long it may take.
+	if err := hub.Shutdown(ctx); err != nil {
+		fmt.Println("shutdown:", err)
+	}
+	<-done
+	fmt.Println("publish after shutdown:", hub.Publish("news", fanout.NewMessage([]byte("late"))))
+	// Output:
+	// client got: last edition
+	// client closed: StatusGoingAway
+	// publish after shutdown: fanout: closed
+}
