@@ -160,6 +160,16 @@ func (s *Subscriber) run(ctx context.Context) (why endReason, err error) {
 	}
 }
 
+// writeUntilEnd runs the writer until the subscription ends, then closes
+// the connection for the reason it ended with (the first one recorded: a
+// reader's panic, say, rather than the cancellation that followed it).
+func (s *Subscriber) writeUntilEnd(ctx context.Context) (endReason, error) {
+	why, err := s.run(ctx)
+	why = s.retire(why)
+	s.sink.close(why)
+	return why, err
+}
+
 // flush writes one batch and applies the slow-client policy to a write
 // timeout. It returns endNone while the subscription goes on.
 func (s *Subscriber) flush(batch []*Message) (endReason, error) {

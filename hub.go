@@ -174,8 +174,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if conn != nil {
 			_ = conn.CloseNow()
 		}
-		s.end(endClient, false)
-		s.writerDone()
+		s.retire(endClient)
 		h.c.finish(s)
 		return
 	}
@@ -211,11 +210,7 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 		defer close(readDone)
 		cancel(h.read(context.WithValue(ctx, sinkKey{}, sk), s, conn))
 	}()
-	why, err := s.run(ctx)
-	s.end(why, false)
-	why = s.reason() // the first reason wins (a reader's panic, say)
-	s.writerDone()
-	sk.close(why) // the reader sees the peer's close reply, then exits
+	why, err := s.writeUntilEnd(ctx) // the reader sees the peer's close reply, then exits
 	cancel(nil)
 	<-readDone
 	h.disconnected(s, why, err)
@@ -303,11 +298,7 @@ func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...stri
 		return nil, err
 	}
 	go func() {
-		why, err := s.run(ctx)
-		s.end(why, false)
-		why = s.reason()
-		s.writerDone()
-		sk.close(why)
+		why, err := s.writeUntilEnd(ctx)
 		h.disconnected(s, why, err)
 	}()
 	h.connected(s)

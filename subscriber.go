@@ -27,6 +27,7 @@ type Subscriber struct {
 	state       subState
 	why         endReason
 	grace       *time.Timer // interrupts the write in progress of an ended subscriber
+	retired     bool        // the writer has returned (or never started)
 	cause       error       // why it ended, when that is an error of ours (a hook's panic)
 
 	wake    chan struct{} // capacity 1: "look at the queue and state"
@@ -306,7 +307,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 		}
 		s.q.clear()
 		s.qBytes = 0
-		if s.grace == nil {
+		if s.grace == nil && !s.retired {
 			s.grace = time.AfterFunc(endGrace, s.sink.abort)
 		}
 	}
@@ -323,14 +324,19 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 // subscription's goroutines and connection.
 const endGrace = time.Second
 
-// writerDone is called once the writer has returned: the grace timer has
-// nothing left to interrupt.
-func (s *Subscriber) writerDone() {
+// retire is called once the writer has returned, or instead of starting
+// one: it ends the subscription for why unless a reason was recorded first,
+// stops the grace timer (no write is left to interrupt), and returns the
+// reason the subscription ended for.
+func (s *Subscriber) retire(why endReason) endReason {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.retired = true
 	if s.grace != nil {
 		s.grace.Stop()
 	}
+	s.mu.Unlock()
+	s.end(why, false)
+	return s.reason()
 }
 
 // fail ends the subscription for why, recording err as its cause.
