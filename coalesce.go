@@ -191,8 +191,7 @@ func (s *Subscriber) flush(batch []*Message) (endReason, error) {
 	}
 	c.stats.timeouts.Add(1)
 	s.mu.Lock()
-	ev := SlowEvent{Subscriber: s, Reason: SlowWriteTimeout, Policy: c.opts.Policy,
-		QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: len(batch) - sent}
+	ev := s.slowEventLocked(SlowWriteTimeout, len(batch)-sent)
 	s.mu.Unlock()
 	s.slowFromWriter(ev)
 	if s.ending() {

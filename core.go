@@ -61,10 +61,8 @@ func newCore(opts DeliveryOptions, prepare func(*Message)) *core {
 // ErrClosed once closing has begun; otherwise the caller must call
 // s.finish when the subscription ends.
 func (c *core) add(s *Subscriber, topics []string) error {
-	for _, t := range topics {
-		if t == "" {
-			return fmt.Errorf("subscribe: %w", ErrInvalidTopic)
-		}
+	if err := checkTopics(topics); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -81,6 +79,14 @@ func (c *core) add(s *Subscriber, topics []string) error {
 	c.all = append(c.all, s)
 	for _, t := range topics {
 		c.join(s, t)
+	}
+	return nil
+}
+
+// checkTopics rejects an empty topic name.
+func checkTopics(topics []string) error {
+	if slices.Contains(topics, "") {
+		return fmt.Errorf("subscribe: %w", ErrInvalidTopic)
 	}
 	return nil
 }

@@ -226,8 +226,8 @@ func (h *Hub) topics(r *http.Request) (topics []string, err error) {
 	} else {
 		topics = r.URL.Query()["topic"]
 	}
-	if slices.Contains(topics, "") {
-		return nil, ErrInvalidTopic
+	if err := checkTopics(topics); err != nil {
+		return nil, err
 	}
 	return topics, nil
 }

@@ -122,10 +122,8 @@ func (s *Subscriber) Topics() []string {
 // Subscribe adds topics to the subscriber. It fails with ErrNotSubscribed
 // once the subscriber is removed or ended.
 func (s *Subscriber) Subscribe(topics ...string) error {
-	for _, t := range topics {
-		if t == "" {
-			return fmt.Errorf("subscribe: %w", ErrInvalidTopic)
-		}
+	if err := checkTopics(topics); err != nil {
+		return err
 	}
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
@@ -226,8 +224,7 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		return gone
 	}
 	if s.q.n >= s.c.opts.QueueSize || (s.q.n > 0 && s.qBytes+size > s.c.opts.QueueBytes) {
-		ev := SlowEvent{Subscriber: s, Reason: SlowQueueFull, Policy: s.c.opts.Policy,
-			QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: 1}
+		ev := s.slowEventLocked(SlowQueueFull, 1)
 		s.mu.Unlock()
 		s.slow(ev)
 		return full
@@ -242,6 +239,13 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		s.signal()
 	}
 	return queued
+}
+
+// slowEventLocked describes a slow event concerning n messages, with the
+// queue as it stands; s.mu must be held.
+func (s *Subscriber) slowEventLocked(r SlowReason, n int) SlowEvent {
+	return SlowEvent{Subscriber: s, Reason: r, Policy: s.c.opts.Policy,
+		QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: n}
 }
 
 // slow applies the slow-client policy for ev. The messages ev concerns are
