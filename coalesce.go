@@ -151,11 +151,11 @@ func (s *Subscriber) run(ctx context.Context) (why endReason, err error) {
 				}
 				break
 			}
-			if why, err := s.flush(batch); why != endNone {
-				clear(batch)
+			why, err := s.flush(batch)
+			clear(batch) // let written messages be collected
+			if why != endNone {
 				return why, err
 			}
-			clear(batch)
 		}
 	}
 }

@@ -50,6 +50,16 @@ const (
 // status.
 type endReason uint8
 
+const (
+	endNone     endReason = iota
+	endClient             // the client went away or the connection failed
+	endSlow               // PolicyClose
+	endShutdown           // Hub Close or Shutdown
+	endApp                // Subscriber.Close
+	endDead               // no answer to keepalive pings
+	endPanic              // a hook panicked while serving this subscriber
+)
+
 // String names the reason, for logs.
 func (r endReason) String() string {
 	switch r {
@@ -68,16 +78,6 @@ func (r endReason) String() string {
 	}
 	return "none"
 }
-
-const (
-	endNone     endReason = iota
-	endClient             // the client went away or the connection failed
-	endSlow               // PolicyClose
-	endShutdown           // Hub Close or Shutdown
-	endApp                // Subscriber.Close
-	endDead               // no answer to keepalive pings
-	endPanic              // a hook panicked while serving this subscriber
-)
 
 func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink) *Subscriber {
 	return &Subscriber{
