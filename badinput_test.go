@@ -51,7 +51,7 @@ func TestHub_ReadLimit(t *testing.T) {
 	eventually(t, func() bool { return s.hub.Len() == 2 }, waitTimeout, "oversized client freed")
 	assert.Empty(t, got, "the oversized message never reached OnMessage")
 
-	require.NoError(t, s.hub.Publish("t", fanout.NewMessage([]byte("still here"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage([]byte("still here"))))
 	assert.Equal(t, []string{"still here"}, texts(other.waitN(t, 1)))
 	assert.Equal(t, []string{"still here"}, texts(okCol.waitN(t, 1)))
 	assert.Empty(t, bigCol.snapshot())
@@ -161,8 +161,8 @@ func TestHub_AuthorizeChoosesTopics(t *testing.T) {
 		&websocket.DialOptions{HTTPHeader: http.Header{"X-User": {"ann"}}}))
 	sub := recv(t, subs, "subscriber")
 	assert.Equal(t, []string{"user:ann"}, sub.Topics())
-	require.NoError(t, s.hub.Publish("user:bob", fanout.NewMessage([]byte("not for ann"))))
-	require.NoError(t, s.hub.Publish("user:ann", fanout.NewMessage([]byte("for ann"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "user:bob", fanout.NewMessage([]byte("not for ann"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "user:ann", fanout.NewMessage([]byte("for ann"))))
 	assert.Equal(t, []string{"for ann"}, texts(col.waitN(t, 1)))
 }
 
@@ -170,10 +170,10 @@ func TestHub_AuthorizeChoosesTopics(t *testing.T) {
 func TestHub_InvalidArguments(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, &fanout.HubOptions{PingInterval: -1})
-	assert.ErrorIs(t, s.hub.Publish("", fanout.NewMessage(nil)), fanout.ErrInvalidTopic)
-	assert.Error(t, s.hub.Publish("t", nil))
-	assert.Error(t, s.hub.Broadcast(nil))
-	assert.Error(t, s.hub.BroadcastFilter(nil, func(*fanout.Subscriber) bool { return true }))
+	assert.ErrorIs(t, s.hub.Publish(context.Background(), "", fanout.NewMessage(nil)), fanout.ErrInvalidTopic)
+	assert.Error(t, s.hub.Publish(context.Background(), "t", nil))
+	assert.Error(t, s.hub.Broadcast(context.Background(), nil))
+	assert.Error(t, s.hub.BroadcastFilter(context.Background(), nil, func(*fanout.Subscriber) bool { return true }))
 	assert.Zero(t, s.hub.Stats().Published)
 }
 
@@ -192,9 +192,9 @@ func TestHub_AfterShutdown(t *testing.T) {
 	assert.Equal(t, int(websocket.StatusGoingAway), closeStatus(col.closeErr(t)))
 
 	m := fanout.NewMessage([]byte("late"))
-	assert.ErrorIs(t, s.hub.Publish("t", m), fanout.ErrClosed)
-	assert.ErrorIs(t, s.hub.Broadcast(m), fanout.ErrClosed)
-	assert.ErrorIs(t, s.hub.BroadcastFilter(m, func(*fanout.Subscriber) bool { return true }), fanout.ErrClosed)
+	assert.ErrorIs(t, s.hub.Publish(context.Background(), "t", m), fanout.ErrClosed)
+	assert.ErrorIs(t, s.hub.Broadcast(context.Background(), m), fanout.ErrClosed)
+	assert.ErrorIs(t, s.hub.BroadcastFilter(context.Background(), m, func(*fanout.Subscriber) bool { return true }), fanout.ErrClosed)
 	// errors.go documents ErrClosed for Send, not ErrNotSubscribed.
 	assert.ErrorIs(t, sub.Send(m), fanout.ErrClosed, "Send after Shutdown")
 
@@ -234,7 +234,7 @@ func TestHub_ShutdownDuringBroadcast(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				err := s.hub.Broadcast(fanout.NewMessage(fmt.Appendf(nil, "%d:%d", p, i)))
+				err := s.hub.Broadcast(context.Background(), fanout.NewMessage(fmt.Appendf(nil, "%d:%d", p, i)))
 				if err != nil {
 					errs <- err
 					return
@@ -312,10 +312,10 @@ func TestHub_ClientResetMidBatch(t *testing.T) {
 	}
 	entered, release := victimConn.hold()
 	t.Cleanup(release)
-	require.NoError(t, s.hub.Publish("t", msgOf(0)))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", msgOf(0)))
 	closedWithin(t, entered, "victim's writer inside its write")
 	for i := 1; i < n; i++ {
-		require.NoError(t, s.hub.Publish("t", msgOf(i)))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", msgOf(i)))
 	}
 
 	tcp, ok := victim.NetConn().(*net.TCPConn)
@@ -333,7 +333,7 @@ func TestHub_ClientResetMidBatch(t *testing.T) {
 			require.True(t, bytes.Equal(msgOf(i).Data(), m.data), "%s: message %d damaged", name, i)
 		}
 	}
-	require.NoError(t, s.hub.Publish("t", fanout.NewMessage([]byte("after"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage([]byte("after"))))
 	assert.Equal(t, "after", string(a.waitN(t, n+1)[n].data))
 	assert.Equal(t, "after", string(b.waitN(t, n+1)[n].data))
 }
@@ -412,7 +412,7 @@ func TestHub_HookPanicEndsOnlyThatSubscriber(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "panic in OnMessage")
 
-	require.NoError(t, s.hub.Publish("t", num(1)))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", num(1)))
 	assert.Equal(t, []string{"1"}, texts(good.waitN(t, 1)))
 	assert.Equal(t, 1, s.hub.Len())
 }

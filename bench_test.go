@@ -3,6 +3,7 @@ package fanout_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
@@ -184,7 +185,7 @@ func benchWaitFor(tb testing.TB, what string, cond func() bool) {
 // reaches target). It fails tb if any subscriber fell behind.
 func (f *benchFixture) publish(tb testing.TB, n int, target uint64) {
 	for range n {
-		if err := f.hub.Publish(benchTopic, fanout.NewMessage(benchPayload)); err != nil {
+		if err := f.hub.Publish(context.Background(), benchTopic, fanout.NewMessage(benchPayload)); err != nil {
 			tb.Fatal(err)
 		}
 	}

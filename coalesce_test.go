@@ -2,6 +2,7 @@ package fanout_test
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -77,7 +78,7 @@ func TestHub_LoneMessageGoesOutAtOnce(t *testing.T) {
 	f := newCoalesceFixture(t, fanout.HubOptions{})
 	writes0 := f.cc.writes.Load()
 	for i := range 5 {
-		require.NoError(t, f.s.hub.Publish("t", num(i)))
+		require.NoError(t, f.s.hub.Publish(context.Background(), "t", num(i)))
 		// Nothing else is published until it has arrived.
 		assert.Equal(t, nums(0, i+1), texts(f.col.waitN(t, i+1)))
 		eventually(t, func() bool { return f.s.hub.Stats().Batches == uint64(i+1) }, waitTimeout, "batch counted")
@@ -145,10 +146,10 @@ func TestHub_CoalescesPerSubscriber(t *testing.T) {
 	entered, release := heldConn.hold()
 	t.Cleanup(release)
 	heldWrites, freeWrites := heldConn.writes.Load(), freeConn.writes.Load()
-	require.NoError(t, s.hub.Publish("t", num(0)))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", num(0)))
 	closedWithin(t, entered, "held writer inside its write")
 	for i := 1; i < n; i++ {
-		require.NoError(t, s.hub.Publish("t", num(i)))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", num(i)))
 	}
 	assert.Equal(t, nums(0, n), texts(free.waitN(t, n)), "the free subscriber is not held up")
 	assert.Zero(t, held.count())
@@ -192,7 +193,7 @@ func TestHub_FlushDelayDoesNotDelayEnd(t *testing.T) {
 			})
 			col := collectCoder(t, dialCoder(t, s.url("topic=t"), nil))
 			sub := recv(t, subs, "subscriber")
-			require.NoError(t, s.hub.Publish("t", num(0)))
+			require.NoError(t, s.hub.Publish(context.Background(), "t", num(0)))
 			// Queued; its writer is waiting out the delay or about to (the
 			// end must be prompt either way).
 			require.Equal(t, 1, sub.QueueLen())

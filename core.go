@@ -192,7 +192,7 @@ func removeSub(subs []*Subscriber, s *Subscriber) []*Subscriber {
 
 // publish queues m for every subscriber of topic (every subscriber at all
 // when broadcast is set) that passes filter.
-func (c *core) publish(topic string, broadcast bool, m *Message, filter func(*Subscriber) bool) error {
+func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Message, filter func(*Subscriber) bool) error {
 	if m == nil {
 		return fmt.Errorf("fanout: publish of a nil message")
 	}

@@ -6,7 +6,7 @@
 //
 //	hub := fanout.NewHub(nil) // nil: defaults
 //	mux.Handle("/ws", hub)    // clients connect to /ws?topic=room-42
-//	hub.Publish("room-42", fanout.NewMessage(data))
+//	hub.Publish(ctx, "room-42", fanout.NewMessage(data))
 //	defer hub.Shutdown(ctx)
 //
 // # Encode once

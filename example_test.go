@@ -57,8 +57,8 @@ func ExampleHub() {
 	defer conn.CloseNow()
 	<-connected
 
-	_ = hub.Publish("news", fanout.NewMessage([]byte("hello")))
-	_ = hub.Publish("news", fanout.NewMessage([]byte("world")))
+	_ = hub.Publish(context.Background(), "news", fanout.NewMessage([]byte("hello")))
+	_ = hub.Publish(context.Background(), "news", fanout.NewMessage([]byte("world")))
 	exampleRead(ctx, conn, "client got:", 2)
 	// Output:
 	// client got: hello
@@ -82,8 +82,8 @@ func ExampleHub_Publish() {
 	<-connected
 
 	// A Message is prepared once, whatever the number of subscribers.
-	_ = hub.Publish("sports", fanout.NewMessage([]byte("goal!")))
-	_ = hub.Publish("weather", fanout.NewMessage([]byte("rain at noon")))
+	_ = hub.Publish(context.Background(), "sports", fanout.NewMessage([]byte("goal!")))
+	_ = hub.Publish(context.Background(), "weather", fanout.NewMessage([]byte("rain at noon")))
 	fmt.Println("weather subscribers:", hub.NumSubscribers("weather"))
 
 	exampleRead(ctx, alice, "alice:", 2)
@@ -114,8 +114,8 @@ func ExampleHub_BroadcastFilter() {
 	isAdmin := func(s *fanout.Subscriber) bool {
 		return s.Request().URL.Query().Get("role") == "admin"
 	}
-	_ = hub.BroadcastFilter(fanout.NewMessage([]byte("deploy at 5pm")), isAdmin)
-	_ = hub.Broadcast(fanout.NewMessage([]byte("maintenance tonight")))
+	_ = hub.BroadcastFilter(context.Background(), fanout.NewMessage([]byte("deploy at 5pm")), isAdmin)
+	_ = hub.Broadcast(context.Background(), fanout.NewMessage([]byte("maintenance tonight")))
 
 	exampleRead(ctx, admin, "admin:", 2)
 	exampleRead(ctx, guest, "guest:", 1)
@@ -145,7 +145,7 @@ func ExampleSubscriber_Send() {
 	defer conn.CloseNow()
 	<-connected
 
-	_ = hub.Publish("room-42", fanout.NewMessage([]byte("bob: hi all")))
+	_ = hub.Publish(context.Background(), "room-42", fanout.NewMessage([]byte("bob: hi all")))
 	exampleRead(ctx, conn, "got:", 2)
 	// Output:
 	// got: welcome to room-42
@@ -180,7 +180,7 @@ func ExampleHub_Register() {
 	defer conn.CloseNow()
 	<-connected
 
-	_ = hub.Publish("news", fanout.NewMessage([]byte("registered connections get topics too")))
+	_ = hub.Publish(context.Background(), "news", fanout.NewMessage([]byte("registered connections get topics too")))
 	exampleRead(ctx, conn, "got:", 1)
 	// Output:
 	// got: registered connections get topics too
@@ -205,9 +205,9 @@ func ExampleUnpack() {
 	<-connected
 	fmt.Println("subprotocol:", conn.Subprotocol())
 
-	_ = hub.Publish("ticks", fanout.NewMessage([]byte("tick 1")))
-	_ = hub.Publish("ticks", fanout.NewMessage([]byte("tick 2")))
-	_ = hub.Publish("ticks", fanout.NewBinaryMessage([]byte{0xca, 0xfe}))
+	_ = hub.Publish(context.Background(), "ticks", fanout.NewMessage([]byte("tick 1")))
+	_ = hub.Publish(context.Background(), "ticks", fanout.NewMessage([]byte("tick 2")))
+	_ = hub.Publish(context.Background(), "ticks", fanout.NewBinaryMessage([]byte{0xca, 0xfe}))
 
 	// Messages that queued up together arrive in one frame; how many do
 	// varies from run to run, so read frames until all three are in.
@@ -274,7 +274,7 @@ func ExampleHub_Shutdown() {
 	// Once Dial returns, the client receives everything published after.
 	conn := exampleDial(ctx, srv.URL+"?topic=news", nil)
 	defer conn.CloseNow()
-	_ = hub.Publish("news", fanout.NewMessage([]byte("last edition")))
+	_ = hub.Publish(context.Background(), "news", fanout.NewMessage([]byte("last edition")))
 
 	// Clients keep reading, as real ones do: what was queued is written,
 	// then the close handshake (status 1001, going away) needs their reply.
@@ -297,7 +297,7 @@ func ExampleHub_Shutdown() {
 		fmt.Println("shutdown:", err)
 	}
 	<-done
-	fmt.Println("publish after shutdown:", hub.Publish("news", fanout.NewMessage([]byte("late"))))
+	fmt.Println("publish after shutdown:", hub.Publish(context.Background(), "news", fanout.NewMessage([]byte("late"))))
 	// Output:
 	// client got: last edition
 	// client closed: StatusGoingAway

@@ -307,7 +307,7 @@ func TestFrameHeader_ReadByCoderClient(t *testing.T) {
 			if typ == fanout.Binary {
 				m, wantType = fanout.NewBinaryMessage(data), websocket.MessageBinary
 			}
-			if err := hub.Publish("t", m); err != nil {
+			if err := hub.Publish(context.Background(), "t", m); err != nil {
 				t.Fatal(err)
 			}
 			gotType, got, err := conn.Read(ctx)

@@ -491,10 +491,10 @@ func queueBehindHeldWrite(t *testing.T, s *server, cc *countingConn, sub *fanout
 	t.Helper()
 	entered, release := cc.hold()
 	t.Cleanup(release)
-	require.NoError(t, s.hub.Publish("t", ms[0]))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", ms[0]))
 	closedWithin(t, entered, "writer inside its write")
 	for _, m := range ms[1:] {
-		require.NoError(t, s.hub.Publish("t", m))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", m))
 	}
 	require.Equal(t, len(ms)-1, sub.QueueLen(), "messages queued behind the held write")
 	return release

@@ -308,20 +308,20 @@ func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...stri
 // Publish queues m for every subscriber of topic. It never blocks on a
 // subscriber: a full queue triggers the slow-client policy for that
 // subscriber alone. Every subscriber observes publishes in the same order.
-func (h *Hub) Publish(topic string, m *Message) error {
-	return h.c.publish(topic, false, m, nil)
+func (h *Hub) Publish(ctx context.Context, topic string, m *Message) error {
+	return h.c.publish(ctx, topic, false, m, nil)
 }
 
 // Broadcast queues m for every subscriber.
-func (h *Hub) Broadcast(m *Message) error {
-	return h.c.publish("", true, m, nil)
+func (h *Hub) Broadcast(ctx context.Context, m *Message) error {
+	return h.c.publish(ctx, "", true, m, nil)
 }
 
 // BroadcastFilter queues m for every subscriber for which keep returns
 // true. keep runs on the publishing goroutine, while publishing is
 // serialized, so it must be quick and must not publish or close the Hub.
-func (h *Hub) BroadcastFilter(m *Message, keep func(*Subscriber) bool) error {
-	return h.c.publish("", true, m, keep)
+func (h *Hub) BroadcastFilter(ctx context.Context, m *Message, keep func(*Subscriber) bool) error {
+	return h.c.publish(ctx, "", true, m, keep)
 }
 
 // Subscribers returns the current subscribers (those that receive

@@ -1,6 +1,7 @@
 package fanout_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -35,7 +36,7 @@ func TestHub_PublishOrder(t *testing.T) {
 	eventually(t, func() bool { return s.hub.NumSubscribers("t") == len(cols) }, waitTimeout, "subscribers registered")
 
 	for i := range n {
-		require.NoError(t, s.hub.Publish("t", num(i)))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", num(i)))
 	}
 	want := nums(0, n)
 	for i, c := range cols {
@@ -65,13 +66,13 @@ func TestHub_Topics(t *testing.T) {
 	assert.Equal(t, 2, s.hub.NumSubscribers("b"))
 	assert.Zero(t, s.hub.NumSubscribers("c"))
 
-	require.NoError(t, s.hub.Publish("a", fanout.NewMessage([]byte("a1"))))
-	require.NoError(t, s.hub.Publish("b", fanout.NewMessage([]byte("b1"))))
-	require.NoError(t, s.hub.Publish("c", fanout.NewMessage([]byte("c1"))))
-	require.NoError(t, s.hub.Publish("a", fanout.NewMessage([]byte("a2"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "a", fanout.NewMessage([]byte("a1"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "b", fanout.NewMessage([]byte("b1"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "c", fanout.NewMessage([]byte("c1"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "a", fanout.NewMessage([]byte("a2"))))
 	// Each subscriber gets messages in publish order, so once "end" arrives
 	// anything it was going to get has arrived.
-	require.NoError(t, s.hub.Broadcast(fanout.NewMessage([]byte("end"))))
+	require.NoError(t, s.hub.Broadcast(context.Background(), fanout.NewMessage([]byte("end"))))
 
 	for _, tc := range []struct {
 		name string
@@ -101,17 +102,17 @@ func TestSubscriber_SubscribeUnsubscribe(t *testing.T) {
 	require.NoError(t, sub.Subscribe("b", "c", "b"))
 	assert.ElementsMatch(t, []string{"a", "b", "c"}, sub.Topics())
 	assert.Equal(t, 1, s.hub.NumSubscribers("b"))
-	require.NoError(t, s.hub.Publish("b", fanout.NewMessage([]byte("b1"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "b", fanout.NewMessage([]byte("b1"))))
 
 	sub.Unsubscribe("a", "c", "never-joined")
 	assert.Equal(t, []string{"b"}, sub.Topics())
 	assert.Zero(t, s.hub.NumSubscribers("a"))
 	assert.Zero(t, s.hub.NumSubscribers("c"))
-	require.NoError(t, s.hub.Publish("a", fanout.NewMessage([]byte("a-after-unsubscribe"))))
-	require.NoError(t, s.hub.Publish("b", fanout.NewMessage([]byte("b2"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "a", fanout.NewMessage([]byte("a-after-unsubscribe"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "b", fanout.NewMessage([]byte("b2"))))
 	// Unsubscribed from every topic, it still receives broadcasts and Send.
 	sub.Unsubscribe("b")
-	require.NoError(t, s.hub.Broadcast(fanout.NewMessage([]byte("broadcast"))))
+	require.NoError(t, s.hub.Broadcast(context.Background(), fanout.NewMessage([]byte("broadcast"))))
 	require.NoError(t, sub.Send(fanout.NewMessage([]byte("send"))))
 
 	assert.Equal(t, []string{"b1", "b2", "broadcast", "send"}, texts(col.waitN(t, 4)))
@@ -135,12 +136,12 @@ func TestHub_BroadcastFilter(t *testing.T) {
 
 	keep := map[string]bool{"bob": true, "dan": true}
 	var seen []string
-	require.NoError(t, s.hub.BroadcastFilter(fanout.NewMessage([]byte("only-some")), func(sub *fanout.Subscriber) bool {
+	require.NoError(t, s.hub.BroadcastFilter(context.Background(), fanout.NewMessage([]byte("only-some")), func(sub *fanout.Subscriber) bool {
 		name := sub.Request().URL.Query().Get("name")
 		seen = append(seen, name) // keep runs on this goroutine
 		return keep[name]
 	}))
-	require.NoError(t, s.hub.Broadcast(fanout.NewMessage([]byte("end"))))
+	require.NoError(t, s.hub.Broadcast(context.Background(), fanout.NewMessage([]byte("end"))))
 	assert.ElementsMatch(t, []string{"ann", "bob", "cat", "dan"}, seen, "keep sees every subscriber once")
 
 	for name, col := range cols {
@@ -166,7 +167,7 @@ func TestSubscriber_Send(t *testing.T) {
 
 	require.NoError(t, subB.Send(fanout.NewBinaryMessage([]byte{0, 1, 2})))
 	require.NoError(t, subA.Send(fanout.NewMessage([]byte("for-a"))))
-	require.NoError(t, s.hub.Publish("t", fanout.NewMessage([]byte("end"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage([]byte("end"))))
 
 	assert.Equal(t, []msg{{false, []byte("for-a")}, {false, []byte("end")}}, colA.waitN(t, 2))
 	assert.Equal(t, []msg{{true, []byte{0, 1, 2}}, {false, []byte("end")}}, colB.waitN(t, 2))
@@ -199,9 +200,9 @@ func TestHub_ConcurrentPublishOrder(t *testing.T) {
 			for i := range each {
 				m := fanout.NewMessage(fmt.Appendf(nil, "%d:%d", p, i))
 				if p%2 == 0 {
-					errs <- s.hub.Publish("t", m)
+					errs <- s.hub.Publish(context.Background(), "t", m)
 				} else {
-					errs <- s.hub.Broadcast(m) // mixed with Publish: one order still
+					errs <- s.hub.Broadcast(context.Background(), m) // mixed with Publish: one order still
 				}
 			}
 		}()
@@ -287,7 +288,7 @@ func TestHub_SubscribedWhenHandshakeCompletes(t *testing.T) {
 	s := newServer(t, &fanout.HubOptions{PingInterval: -1})
 	for round := range 50 {
 		c := dialCoder(t, s.url("topic=t"), nil)
-		require.NoError(t, s.hub.Publish("t", num(round)))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", num(round)))
 		col := collectCoder(t, c)
 		assert.Equal(t, []string{strconv.Itoa(round)}, texts(col.waitN(t, 1)), "round %d", round)
 		require.NoError(t, c.Close(websocket.StatusNormalClosure, ""))
@@ -312,7 +313,7 @@ func TestHub_FailedHandshakeLeavesNoSubscriber(t *testing.T) {
 		assert.Zero(t, s.hub.Len())
 		assert.Zero(t, s.hub.NumSubscribers("t"))
 	}
-	require.NoError(t, s.hub.Publish("t", num(1)))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", num(1)))
 	assert.Zero(t, hooks.Load())
 	assert.Zero(t, s.hub.Stats().Delivered)
 }

@@ -51,8 +51,8 @@ func TestHub_ShutdownDrains(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.hub.Shutdown(context.Background()) }()
 	eventually(t, func() bool { return httpStatus(t, s) == http.StatusServiceUnavailable }, waitTimeout, "503 while draining")
-	assert.ErrorIs(t, s.hub.Publish("t", num(n)), fanout.ErrClosed)
-	assert.ErrorIs(t, s.hub.Broadcast(num(n)), fanout.ErrClosed)
+	assert.ErrorIs(t, s.hub.Publish(context.Background(), "t", num(n)), fanout.ErrClosed)
+	assert.ErrorIs(t, s.hub.Broadcast(context.Background(), num(n)), fanout.ErrClosed)
 	assert.True(t, isOpen(sub.Done()), "still draining")
 
 	release()
@@ -78,7 +78,7 @@ func TestHub_ShutdownDeadline(t *testing.T) {
 	sub := recv(t, subs, "subscriber")
 	entered, release := cc.hold() // never released before Shutdown returns
 	t.Cleanup(release)
-	require.NoError(t, s.hub.Publish("t", num(0)))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", num(0)))
 	closedWithin(t, entered, "writer inside its write")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -180,7 +180,7 @@ func TestHub_CloseConcurrent(t *testing.T) {
 	}
 	assert.Zero(t, s.hub.Len())
 	assert.Zero(t, s.hub.Stats().Subscribers)
-	assert.ErrorIs(t, s.hub.Publish("t", num(0)), fanout.ErrClosed)
+	assert.ErrorIs(t, s.hub.Publish(context.Background(), "t", num(0)), fanout.ErrClosed)
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Len(t, connected, clients)
@@ -224,7 +224,7 @@ func TestHub_CloseWithoutSubscribers(t *testing.T) {
 	require.NoError(t, hub.Close())
 	require.NoError(t, hub.Close())
 	require.NoError(t, hub.Shutdown(context.Background()))
-	assert.ErrorIs(t, hub.Broadcast(num(1)), fanout.ErrClosed)
+	assert.ErrorIs(t, hub.Broadcast(context.Background(), num(1)), fanout.ErrClosed)
 }
 
 // TestHub_ClientLeaves: a client that closes normally is released once,
@@ -264,7 +264,7 @@ func TestSubscriber_Close(t *testing.T) {
 	assert.Equal(t, int(websocket.StatusNormalClosure), closeStatus(gone.closeErr(t)))
 	closedWithin(t, sub.Done(), "subscriber done")
 	assert.Equal(t, 1, s.hub.Len())
-	require.NoError(t, s.hub.Publish("t", num(7)))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", num(7)))
 	assert.Equal(t, []string{"7"}, texts(stays.waitN(t, 1)))
 }
 
@@ -310,7 +310,7 @@ func TestHub_KeepaliveKeepsLivePeer(t *testing.T) {
 	eventually(t, func() bool { return pings.Load() >= 3 }, waitTimeout, "pings received")
 	assert.Equal(t, 2, s.hub.Len())
 	assert.Zero(t, disconnects.Load())
-	require.NoError(t, s.hub.Publish("t", num(1)))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", num(1)))
 	assert.Equal(t, []string{"1"}, texts(gCol.waitN(t, 1)))
 	assert.Equal(t, []string{"1"}, texts(cCol.waitN(t, 1)))
 	eventually(t, func() bool { return s.hub.Stats().Delivered == 2 }, waitTimeout, "stats updated")
@@ -390,7 +390,7 @@ func TestHub_Register(t *testing.T) {
 
 			ms := []*fanout.Message{fanout.NewMessage([]byte("one")), fanout.NewBinaryMessage([]byte{2}), fanout.NewMessage([]byte("three"))}
 			for _, m := range ms {
-				require.NoError(t, hub.Publish("t", m))
+				require.NoError(t, hub.Publish(context.Background(), "t", m))
 			}
 			if tc.packed {
 				var got []msg

@@ -29,7 +29,7 @@ func TestPolicy_DropCountsExactly(t *testing.T) {
 	})
 	st := stallOne(t, s, subs, "topic=t") // message 0 is in the held write
 	for i := 1; i < n; i++ {
-		require.NoError(t, s.hub.Publish("t", num(i)))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", num(i)))
 	}
 	assert.Equal(t, queue, st.sub.QueueLen())
 	assert.Equal(t, uint64(n-1-queue), st.sub.Dropped())
@@ -49,7 +49,7 @@ func TestPolicy_DropCountsExactly(t *testing.T) {
 
 	// Still subscribed: the next message arrives.
 	assert.Equal(t, 1, s.hub.NumSubscribers("t"))
-	require.NoError(t, s.hub.Publish("t", num(n)))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", num(n)))
 	assert.Equal(t, append(nums(0, queue+1), strconv.Itoa(n)), texts(st.col.waitN(t, queue+2)))
 }
 
@@ -71,7 +71,7 @@ func TestPolicy_Remove(t *testing.T) {
 	})
 	st := stallOne(t, s, subs, "topic=t") // its client keeps reading throughout
 	for i := 1; i <= queue+1; i++ {
-		require.NoError(t, s.hub.Publish("t", num(i)))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", num(i)))
 	}
 	assert.Zero(t, s.hub.NumSubscribers("t"))
 	assert.Zero(t, s.hub.Len())
@@ -80,8 +80,8 @@ func TestPolicy_Remove(t *testing.T) {
 	assert.Empty(t, st.sub.Topics())
 	assert.ErrorIs(t, st.sub.Send(num(99)), fanout.ErrNotSubscribed)
 	assert.ErrorIs(t, st.sub.Subscribe("t"), fanout.ErrNotSubscribed)
-	require.NoError(t, s.hub.Publish("t", num(100))) // reaches nobody
-	require.NoError(t, s.hub.Broadcast(num(101)))    // nor this
+	require.NoError(t, s.hub.Publish(context.Background(), "t", num(100))) // reaches nobody
+	require.NoError(t, s.hub.Broadcast(context.Background(), num(101)))    // nor this
 	assert.Equal(t, queue, st.sub.QueueLen())
 
 	st.release()
@@ -126,7 +126,7 @@ func TestPolicy_QueueBytes(t *testing.T) {
 	st := stallOne(t, s, subs, "topic=t")
 	msgOf := func(i int) *fanout.Message { return fanout.NewMessage(bytes.Repeat([]byte{'a' + byte(i)}, size)) }
 	for i := 1; i <= 3; i++ { // 40 + 40 fit in 100 bytes; the third does not
-		require.NoError(t, s.hub.Publish("t", msgOf(i)))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", msgOf(i)))
 	}
 	assert.Equal(t, 2, st.sub.QueueLen())
 	assert.Equal(t, 2*size, st.sub.QueueBytes())
@@ -145,7 +145,7 @@ func TestPolicy_QueueBytes(t *testing.T) {
 	eventually(t, func() bool { return st.sub.QueueLen() == 0 && st.sub.Delivered() == 3 }, waitTimeout, "drained")
 
 	huge := fanout.NewMessage(bytes.Repeat([]byte("h"), 5*limit))
-	require.NoError(t, s.hub.Publish("t", huge))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", huge))
 	assert.Equal(t, huge.Data(), st.col.waitN(t, 4)[3].data, "a message over QueueBytes alone is queued")
 	assert.Equal(t, uint64(1), st.sub.Dropped())
 }
@@ -188,7 +188,7 @@ func TestPolicy_Close(t *testing.T) {
 	assert.NoError(t, recv(t, disconnected, "OnDisconnect"), "a policy close is not a client error")
 
 	// The other subscriber is untouched.
-	require.NoError(t, s.hub.Publish("t", fanout.NewMessage([]byte("after"))))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage([]byte("after"))))
 	assert.Equal(t, []string{"after"}, texts(other.waitN(t, 1)))
 	assert.Equal(t, uint64(1), s.hub.Stats().Closed)
 }
@@ -220,9 +220,9 @@ func TestHub_OnSlow(t *testing.T) {
 	dropper := stallOne(t, s, subs, "topic=t&name=dropper")
 	closer := stallOne(t, s, subs, "topic=t&name=closer")
 	for i := 1; i <= queue+1; i++ { // the last one finds both queues full
-		require.NoError(t, s.hub.Publish("t", msgOf(i)))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", msgOf(i)))
 	}
-	require.NoError(t, s.hub.Publish("t", msgOf(queue+2))) // only the dropper is left
+	require.NoError(t, s.hub.Publish(context.Background(), "t", msgOf(queue+2))) // only the dropper is left
 
 	evs := rec.list()
 	require.Len(t, evs, 3)
@@ -308,7 +308,7 @@ func TestPolicy_StalledClientDoesNotSlowOthers(t *testing.T) {
 				// each Publish must return without waiting for the stalled one.
 				for i := range n {
 					m := fanout.NewMessage(append(strconv.AppendInt(nil, int64(i), 10), payload...))
-					if err := s.hub.Publish("t", m); err != nil {
+					if err := s.hub.Publish(context.Background(), "t", m); err != nil {
 						done <- err
 						return
 					}
@@ -364,7 +364,7 @@ func TestPolicy_WriteTimeout(t *testing.T) {
 			sub := recv(t, subs, "subscriber")
 			big := bytes.Repeat([]byte("y"), 4<<20)
 
-			require.NoError(t, s.hub.Publish("t", fanout.NewMessage(big)))
+			require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage(big)))
 			eventually(t, func() bool { return s.hub.Stats().Timeouts == 1 }, waitTimeout, "a write timeout")
 			evs := rec.list()
 			require.Len(t, evs, 1)
@@ -386,7 +386,7 @@ func TestPolicy_WriteTimeout(t *testing.T) {
 
 			// PolicyDrop: the subscriber stays; the next batch times out too
 			// and its message is dropped and counted.
-			require.NoError(t, s.hub.Publish("t", fanout.NewMessage(big)))
+			require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage(big)))
 			eventually(t, func() bool { return s.hub.Stats().Timeouts == 2 }, waitTimeout, "a second write timeout")
 			evs = rec.list()
 			require.Len(t, evs, 2)
@@ -417,7 +417,7 @@ func TestPolicy_CloseReleasesStalledWriter(t *testing.T) {
 	}{
 		{"policy close", func(t *testing.T, s *server, _ *fanout.Subscriber, big *fanout.Message) {
 			for range 3 { // fill the queue (2), then overflow it
-				require.NoError(t, s.hub.Publish("t", big))
+				require.NoError(t, s.hub.Publish(context.Background(), "t", big))
 			}
 			require.Equal(t, uint64(1), s.hub.Stats().Closed)
 		}},
@@ -441,7 +441,7 @@ func TestPolicy_CloseReleasesStalledWriter(t *testing.T) {
 
 			// The writer takes the first message and blocks writing it: 1 MiB
 			// cannot fit in the socket buffers of a client that does not read.
-			require.NoError(t, s.hub.Publish("t", big))
+			require.NoError(t, s.hub.Publish(context.Background(), "t", big))
 			eventually(t, func() bool { return sub.QueueLen() == 0 }, waitTimeout, "writer took the message")
 			assert.Zero(t, sub.Delivered(), "the write cannot have completed")
 

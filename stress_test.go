@@ -121,9 +121,9 @@ func TestHub_Stress(t *testing.T) {
 				var err error
 				switch intn(10) {
 				case 0:
-					err = s.hub.Broadcast(m)
+					err = s.hub.Broadcast(context.Background(), m)
 				case 1:
-					err = s.hub.BroadcastFilter(m, func(*fanout.Subscriber) bool { return intn(2) == 0 })
+					err = s.hub.BroadcastFilter(context.Background(), m, func(*fanout.Subscriber) bool { return intn(2) == 0 })
 				case 2:
 					if serr := handles[intn(len(handles))].Send(m); serr == fanout.ErrClosed {
 						err = serr
@@ -133,7 +133,7 @@ func TestHub_Stress(t *testing.T) {
 					_ = h.Subscribe([]string{"a", "b", "c"}[intn(3)])
 					h.Unsubscribe([]string{"a", "b", "c"}[intn(3)])
 				default:
-					err = s.hub.Publish([]string{"a", "b", "c"}[intn(3)], m)
+					err = s.hub.Publish(context.Background(), []string{"a", "b", "c"}[intn(3)], m)
 				}
 				if err != nil {
 					require.ErrorIs(t, err, fanout.ErrClosed)

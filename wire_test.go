@@ -2,6 +2,7 @@ package fanout_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -158,12 +159,12 @@ func TestWire_Packed(t *testing.T) {
 		t.Cleanup(c.release)
 		c.writes0 = c.cc.writes.Load()
 	}
-	require.NoError(t, s.hub.Publish("t", ms[0]))
+	require.NoError(t, s.hub.Publish(context.Background(), "t", ms[0]))
 	for _, c := range clients {
 		closedWithin(t, c.entered, c.name+" writer inside its write")
 	}
 	for _, m := range ms[1:] {
-		require.NoError(t, s.hub.Publish("t", m))
+		require.NoError(t, s.hub.Publish(context.Background(), "t", m))
 	}
 	for _, c := range clients {
 		require.Equal(t, len(ms)-1, c.sub.QueueLen(), c.name)
@@ -231,7 +232,7 @@ func TestWire_PackingNegotiation(t *testing.T) {
 
 				ms := []*fanout.Message{fanout.NewMessage([]byte("text")), fanout.NewBinaryMessage([]byte{1, 2, 3})}
 				for _, m := range ms {
-					require.NoError(t, s.hub.Publish("t", m))
+					require.NoError(t, s.hub.Publish(context.Background(), "t", m))
 				}
 				if !tc.packed {
 					assertSameMsgs(t, asMsgs(ms), col.waitN(t, len(ms)))

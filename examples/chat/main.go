@@ -85,7 +85,7 @@ func serve(ctx context.Context, ln net.Listener) error {
 		// published as is, prepared once for every subscriber.
 		OnMessage: func(_ context.Context, s *fanout.Subscriber, msg *fanout.Message) {
 			for _, topic := range s.Topics() {
-				_ = hub.Publish(topic, msg) // fails only once shutting down
+				_ = hub.Publish(context.Background(), topic, msg) // fails only once shutting down
 			}
 		},
 		Packing: true, // only tabs that offer fanout.packed.v1 get packed frames
@@ -151,7 +151,7 @@ func burstHandler(hub *fanout.Hub) http.HandlerFunc {
 		}
 		for i := 1; i <= n; i++ {
 			m := fanout.NewMessage(fmt.Appendf(nil, "burst: message %d of %d", i, n))
-			if err := hub.Publish(topic, m); err != nil {
+			if err := hub.Publish(context.Background(), topic, m); err != nil {
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
