@@ -304,7 +304,7 @@ func BenchmarkUnpack(b *testing.B) {
 			for i := range batch {
 				batch[i] = fanout.NewMessage(benchPayload)
 			}
-			frame := fanout.AppendRecords(nil, batch)
+			frame := fanout.AppendRecords(nil, batch, false)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(frame)))
 			for b.Loop() {

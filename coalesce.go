@@ -84,6 +84,10 @@ func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
 		}
 		batch = append(batch, s.q.pop())
 		n += size
+		if s.backlog > 0 {
+			s.backlog--
+			s.backlogSize -= size
+		}
 	}
 	s.qBytes -= n
 	return batch, s.state

@@ -14,7 +14,8 @@ import (
 // topic registry, publishing, slow-subscriber policies, lifecycle and stats.
 type core struct {
 	opts    DeliveryOptions
-	prepare func(*Message) // builds the transport's encodings once per publish
+	store   ReplayStore   // nil: no replay
+	formats atomic.Uint32 // the wire formats prepared per publish (formatWS, formatSSE)
 
 	mu     sync.RWMutex
 	topics map[string][]*Subscriber
@@ -31,10 +32,10 @@ type core struct {
 	ids   atomic.Uint64
 	stats counters
 
-	// pingEvery > 0 runs a keepalive goroutine while there are subscribers.
-	pingEvery time.Duration
-	kaRunning bool // guarded by mu
-	kaWG      sync.WaitGroup
+	// ka[d] is set while a keepalive goroutine runs for the subscribers
+	// whose keepalive interval is d. Guarded by mu.
+	ka   map[time.Duration]bool
+	kaWG sync.WaitGroup
 
 	closing chan struct{} // closed when Close or Shutdown begins
 }
@@ -47,14 +48,41 @@ const (
 	stateClosed
 )
 
-func newCore(opts DeliveryOptions, prepare func(*Message)) *core {
-	return &core{
+// Wire formats a core prepares each message in.
+const (
+	formatWS uint32 = 1 << iota
+	formatSSE
+)
+
+func newCore(opts DeliveryOptions, store ReplayStore, formats uint32) *core {
+	c := &core{
 		opts:    opts.withDefaults(),
-		prepare: prepare,
+		store:   store,
 		topics:  make(map[string][]*Subscriber),
 		conns:   make(map[*Subscriber]struct{}),
+		ka:      make(map[time.Duration]bool),
 		closing: make(chan struct{}),
 	}
+	c.formats.Store(formats)
+	return c
+}
+
+// prepare builds m's encodings for the core's wire formats, once, before
+// fan-out, so that subscribers' writers only read them.
+func (c *core) prepare(m *Message) error {
+	if err := m.validate(); err != nil {
+		return err
+	}
+	f := c.formats.Load()
+	if f&formatWS != 0 {
+		m.wsFrame()
+	}
+	if f&formatSSE != 0 {
+		if _, err := m.sseEvent(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // add registers s on its topics and in the broadcast set. It fails with
@@ -71,10 +99,10 @@ func (c *core) add(s *Subscriber, topics []string) error {
 	}
 	c.wg.Add(1)
 	c.conns[s] = struct{}{}
-	if c.pingEvery > 0 && !c.kaRunning {
-		c.kaRunning = true
+	if d := s.kaEvery; d > 0 && !c.ka[d] {
+		c.ka[d] = true
 		c.kaWG.Add(1)
-		go c.keepalive()
+		go c.keepalive(d)
 	}
 	c.all = append(c.all, s)
 	for _, t := range topics {
@@ -129,12 +157,13 @@ func (c *core) detachLocked(s *Subscriber) {
 	c.all = removeSub(c.all, s)
 }
 
-// keepalive marks every subscription's keepalive as due once per
-// pingEvery; each writer then pings (and detects a dead peer) itself. It
-// exits when closing begins or no subscription is left; add restarts it.
-func (c *core) keepalive() {
+// keepalive marks the keepalive of every subscription whose interval is
+// every as due, once per interval; each writer then pings (and detects a
+// dead peer) itself. It exits when closing begins or no such subscription
+// is left; add restarts it.
+func (c *core) keepalive(every time.Duration) {
 	defer c.kaWG.Done()
-	t := time.NewTicker(c.pingEvery)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -143,14 +172,18 @@ func (c *core) keepalive() {
 		case <-t.C:
 		}
 		c.mu.Lock()
-		if len(c.conns) == 0 {
-			c.kaRunning = false
+		n := 0
+		for s := range c.conns {
+			if s.kaEvery == every {
+				n++
+				s.pingDue.Store(true)
+				s.signal()
+			}
+		}
+		if n == 0 {
+			delete(c.ka, every)
 			c.mu.Unlock()
 			return
-		}
-		for s := range c.conns {
-			s.pingDue.Store(true)
-			s.signal()
 		}
 		c.mu.Unlock()
 	}
@@ -199,15 +232,38 @@ func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Mes
 	if !broadcast && topic == "" {
 		return fmt.Errorf("publish: %w", ErrInvalidTopic)
 	}
-	c.prepare(m)
+	// A filtered broadcast is a decision about the subscribers of the
+	// moment, so it is not stored for replay.
+	stored := c.store != nil && filter == nil
+	var err error
+	if stored {
+		err = m.validate() // the stored copy is prepared once it has its ID
+	} else {
+		err = c.prepare(m) // before taking the lock
+	}
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
 
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
-	c.mu.RLock()
-	if c.state != stateOpen {
-		c.mu.RUnlock()
+	if c.isClosing() {
 		return ErrClosed
 	}
+	if stored {
+		// The store assigns the ID under pubMu, so IDs follow delivery
+		// order, and a resuming subscriber (core.subscribe, also under
+		// pubMu) sees each message either in its replay or live, once.
+		sm, err := c.store.Append(ctx, topic, m)
+		if err != nil {
+			return fmt.Errorf("publish: replay store: %w", err)
+		}
+		if err := c.prepare(sm); err != nil {
+			return fmt.Errorf("publish: stored message: %w", err)
+		}
+		m = sm
+	}
+	c.mu.RLock()
 	if broadcast {
 		c.snap = append(c.snap[:0], c.all...)
 	} else {

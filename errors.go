@@ -30,6 +30,15 @@ var (
 	// refuses it with 500 Internal Server Error.
 	ErrForbidden = errors.New("fanout: forbidden")
 
+	// ErrInvalidMessage is returned by Publish, Broadcast and Send for a
+	// message whose ID or event type cannot be sent intact.
+	ErrInvalidMessage = errors.New("fanout: invalid message")
+
+	// ErrUnknownID is returned (wrapped) by a ReplayStore's Since when the
+	// ID to resume from was never assigned or what followed it was evicted.
+	// Subscribers then receive a resync signal (see ResyncEvent).
+	ErrUnknownID = errors.New("fanout: unknown or evicted last-event ID")
+
 	// ErrBadPacked is returned by Unpack for a frame that does not follow
 	// the packed framing.
 	ErrBadPacked = errors.New("fanout: malformed packed frame")

@@ -81,9 +81,9 @@ func FuzzUnpack(f *testing.F) {
 			}
 			return nil
 		})
-		enc := fanout.AppendRecords(nil, got)
-		if len(enc) != fanout.PackedLen(got) {
-			t.Fatalf("AppendRecords wrote %d bytes, PackedLen says %d", len(enc), fanout.PackedLen(got))
+		enc := fanout.AppendRecords(nil, got, false)
+		if len(enc) != fanout.PackedLen(got, false) {
+			t.Fatalf("AppendRecords wrote %d bytes, PackedLen says %d", len(enc), fanout.PackedLen(got, false))
 		}
 		if err == nil {
 			if !bytes.Equal(enc, frame) {
@@ -142,8 +142,8 @@ func FuzzPackedRoundTrip(f *testing.F) {
 				batch = append(batch, fanout.NewMessage(payload))
 			}
 		}
-		frame := fanout.AppendFrameHeader(nil, fuzzOpBinary, fanout.PackedLen(batch))
-		frame = fanout.AppendRecords(frame, batch)
+		frame := fanout.AppendFrameHeader(nil, fuzzOpBinary, fanout.PackedLen(batch, false))
+		frame = fanout.AppendRecords(frame, batch, false)
 
 		h, err := fuzzParseFrameHeader(frame)
 		if err != nil {

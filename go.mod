@@ -1,11 +1,12 @@
 module github.com/fanout-go/fanout
 
-go 1.24
+go 1.26
 
 require (
 	github.com/coder/websocket v1.8.15
 	github.com/gorilla/websocket v1.5.3
 	github.com/stretchr/testify v1.12.1
+	github.com/tmaxmax/go-sse v0.12.0
 	go.uber.org/goleak v1.3.0
 )
 

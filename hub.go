@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -63,6 +64,19 @@ type HubOptions struct {
 	// as one packed frame. Other clients are unaffected. Defaults to off.
 	Packing bool
 
+	// Replay, if set, stores each published message and assigns its ID,
+	// so that clients that opted in to ResumeSubprotocol can reconnect
+	// with the last ID they received and get what they missed (see
+	// ReplayStore). Messages sent with BroadcastFilter or Subscriber.Send
+	// are not stored. Defaults to none.
+	Replay ReplayStore
+
+	// OnResync, if set, is called when a client asked to resume from
+	// lastID and could not be (err wraps ErrUnknownID, or is the store's
+	// error): it received a resync signal instead of what it missed. It
+	// runs after OnConnect, on the same goroutine.
+	OnResync func(s *Subscriber, lastID string, err error)
+
 	// SendBufferSize, if positive, sets each accepted connection's kernel
 	// send buffer (SO_SNDBUF), so large fan-outs leave in fewer writes.
 	// Defaults to the operating system's default.
@@ -110,6 +124,10 @@ func NewHub(opts *HubOptions) *Hub {
 	if o.Packing && !slices.Contains(h.accept.Subprotocols, PackedSubprotocol) {
 		h.accept.Subprotocols = append(h.accept.Subprotocols, PackedSubprotocol)
 	}
+	// First, so that a client offering it gets it (coder/websocket picks
+	// the first of the server's subprotocols that the client offers).
+	h.accept.Subprotocols = append([]string{ResumeSubprotocol},
+		slices.DeleteFunc(h.accept.Subprotocols, func(p string) bool { return p == ResumeSubprotocol })...)
 	userPong := h.accept.OnPongReceived
 	h.accept.OnPongReceived = func(ctx context.Context, payload []byte) {
 		if w, ok := ctx.Value(sinkKey{}).(*wsSink); ok {
@@ -119,16 +137,11 @@ func NewHub(opts *HubOptions) *Hub {
 			userPong(ctx, payload)
 		}
 	}
-	h.c = newCore(o.DeliveryOptions, h.prepare)
-	h.c.pingEvery = o.PingInterval
+	h.c = newCore(o.DeliveryOptions, o.Replay, formatWS)
 	return h
 }
 
 type sinkKey struct{}
-
-// prepare builds m's encodings once, before fan-out, so subscribers'
-// writers only read them.
-func (h *Hub) prepare(m *Message) { m.wsFrame() }
 
 // ServeHTTP upgrades the request to a WebSocket and subscribes the client;
 // the subscription goes on, on goroutines the Hub owns, after ServeHTTP
@@ -137,34 +150,30 @@ func (h *Hub) prepare(m *Message) { m.wsFrame() }
 // (403 for a cross-origin request that AcceptOptions does not allow).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.closing() {
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "fanout: shutting down", http.StatusServiceUnavailable)
+		unavailable(w)
 		return
 	}
-	topics, err := h.topics(r)
+	topics, err := authorize(r, h.opts.Authorize, h.opts.Logger)
 	if err != nil {
-		code := http.StatusInternalServerError
-		switch {
-		case errors.Is(err, ErrUnauthorized):
-			code = http.StatusUnauthorized
-		case errors.Is(err, ErrForbidden):
-			code = http.StatusForbidden
-		case errors.Is(err, ErrInvalidTopic):
-			code = http.StatusBadRequest
-		default:
-			h.opts.Logger.Warn("fanout: authorize", "err", err)
-		}
-		http.Error(w, http.StatusText(code), code)
+		refuse(w, err)
 		return
 	}
 	// Subscribe first: once the client's handshake completes, it receives
 	// everything published after. What is published meanwhile waits in the
 	// queue; if the handshake fails, the subscription is dropped unseen.
+	// A client that offers ResumeSubprotocol is given it (it comes first),
+	// so what it missed can be queued now too.
+	resume := offers(r, ResumeSubprotocol)
+	var lastID string
+	if resume {
+		lastID = lastEventID(r)
+	}
 	sk := &wsSink{pongWait: h.opts.PingInterval}
 	s := newSubscriber(h.c, r, "", sk)
-	if err := h.c.add(s, topics); err != nil {
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "fanout: shutting down", http.StatusServiceUnavailable)
+	s.kaEvery = h.opts.PingInterval
+	resync, err := h.c.subscribe(r.Context(), s, topics, lastID)
+	if err != nil {
+		unavailable(w)
 		return
 	}
 	hw := &hijackWriter{ResponseWriter: w, sendBuffer: h.opts.SendBufferSize, sink: sk}
@@ -180,7 +189,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
 	sk.conn = conn
-	sk.packed = h.opts.Packing && conn.Subprotocol() == PackedSubprotocol
+	sk.ids = conn.Subprotocol() == ResumeSubprotocol
+	sk.packed = sk.ids || h.opts.Packing && conn.Subprotocol() == PackedSubprotocol
 	s.setSubprotocol(conn.Subprotocol())
 
 	// The subscription outlives this call: returning lets net/http free the
@@ -191,6 +201,21 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	go h.serve(ctx, cancel, s, conn, sk)
 	h.connected(s)
+	if resync != nil && h.opts.OnResync != nil {
+		h.opts.OnResync(s, lastID, resync)
+	}
+}
+
+// offers reports whether the client offers WebSocket subprotocol p.
+func offers(r *http.Request, p string) bool {
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // connected runs OnConnect. The subscription's goroutines are already
@@ -214,22 +239,6 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 	cancel(nil)
 	<-readDone
 	h.disconnected(s, why, err)
-}
-
-// topics returns the topics a request's subscriber joins.
-func (h *Hub) topics(r *http.Request) (topics []string, err error) {
-	if h.opts.Authorize != nil {
-		topics, err = h.opts.Authorize(r)
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		topics = r.URL.Query()["topic"]
-	}
-	if err := checkTopics(topics); err != nil {
-		return nil, err
-	}
-	return topics, nil
 }
 
 // read reads the client's messages until the connection fails or ctx ends.
@@ -291,8 +300,10 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 // or one in all when the client negotiated PackedSubprotocol (the
 // application lists it in its AcceptOptions.Subprotocols) and Packing is set.
 func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...string) (*Subscriber, error) {
-	sk := newConnSink(conn, h.opts.Packing && conn.Subprotocol() == PackedSubprotocol)
+	sk := newConnSink(conn, h.opts.Packing && conn.Subprotocol() == PackedSubprotocol,
+		conn.Subprotocol() == ResumeSubprotocol)
 	s := newSubscriber(h.c, nil, conn.Subprotocol(), sk)
+	s.kaEvery = h.opts.PingInterval
 	if err := h.c.add(s, topics); err != nil {
 		sk.cancel()
 		return nil, err

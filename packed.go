@@ -31,11 +31,50 @@ import (
 //	};
 const PackedSubprotocol = "fanout.packed.v1"
 
+// ResumeSubprotocol is the WebSocket subprotocol through which a client
+// opts in to resuming, like SSE's Last-Event-ID. The Hub always offers it.
+// A client that negotiated it receives every batch as one packed frame
+// (see PackedSubprotocol, whether or not HubOptions.Packing is set), in
+// which each message that has an ID (every published one, when the Hub has
+// a ReplayStore) is preceded by an ID record:
+//
+//	record = kind (1 text, 2 binary, 3 ID of the next record, 4 resync) | length (4 bytes, big endian) | payload
+//
+// To resume, the client reconnects with the last ID it received in the
+// lastEventId query parameter (or a Last-Event-ID header): it receives what
+// it missed, then live messages, with no gap and no duplicate. When the
+// Hub cannot tell what it missed (the ID is unknown or evicted), it
+// receives a resync record (kind 4, payload: the reason) instead, then
+// live messages, and should reload its state.
+//
+// Go clients read these frames with UnpackRecords. In a browser, extend
+// the loop shown for PackedSubprotocol:
+//
+//	const ws = new WebSocket(url + "&lastEventId=" + encodeURIComponent(lastId), ["fanout.resume.v1"]);
+//	// ... for each record:
+//	if (kind === 3) lastId = td.decode(p);
+//	else if (kind === 4) reload(td.decode(p));
+//	else handle(kind === 1 ? td.decode(p) : p);
+const ResumeSubprotocol = "fanout.resume.v1"
+
 const (
 	packedHeaderLen  = 5
 	packedKindText   = 1
 	packedKindBinary = 2
+	packedKindID     = 3
+	packedKindResync = 4
 )
+
+// Record is one message of a packed frame, as UnpackRecords reads it.
+type Record struct {
+	Type MessageType
+	ID   string // the message's ID (ResumeSubprotocol), or ""
+	Data []byte // aliases the frame
+
+	// Resync reports a resync signal (ResumeSubprotocol): the Hub could not
+	// tell what the client missed. Data holds the reason.
+	Resync bool
+}
 
 func packedKind(t MessageType) byte {
 	if t == Binary {
@@ -48,30 +87,61 @@ func packedKind(t MessageType) byte {
 // PackedSubprotocol). The data passed to fn aliases frame. It stops at the
 // first error fn returns and returns it; a frame that does not follow the
 // framing yields an error wrapping ErrBadPacked, after fn has seen the
-// records that precede the damage.
+// records that precede the damage. Frames of ResumeSubprotocol need
+// UnpackRecords: Unpack rejects their ID and resync records.
 func Unpack(frame []byte, fn func(typ MessageType, data []byte) error) error {
+	return UnpackRecords(frame, func(r Record) error {
+		if r.ID != "" || r.Resync {
+			return fmt.Errorf("%w: ID or resync record: use UnpackRecords", ErrBadPacked)
+		}
+		return fn(r.Type, r.Data)
+	})
+}
+
+// UnpackRecords calls fn, in order, for each message (or resync signal) in
+// a packed frame, of PackedSubprotocol or ResumeSubprotocol, with its ID
+// when the frame carries one. It fails like Unpack on a malformed frame; an
+// ID record must be followed by the message it belongs to.
+func UnpackRecords(frame []byte, fn func(Record) error) error {
+	var id string
 	for off := 0; off < len(frame); {
 		if len(frame)-off < packedHeaderLen {
 			return fmt.Errorf("%w: truncated record header at offset %d", ErrBadPacked, off)
 		}
-		var typ MessageType
-		switch frame[off] {
-		case packedKindText:
-			typ = Text
-		case packedKindBinary:
-			typ = Binary
-		default:
-			return fmt.Errorf("%w: unknown record kind %d at offset %d", ErrBadPacked, frame[off], off)
-		}
+		kind := frame[off]
 		n := binary.BigEndian.Uint32(frame[off+1:])
-		off += packedHeaderLen
-		if uint64(n) > uint64(len(frame)-off) {
+		if uint64(n) > uint64(len(frame)-off-packedHeaderLen) {
 			return fmt.Errorf("%w: record of %d bytes overruns frame at offset %d", ErrBadPacked, n, off)
 		}
-		if err := fn(typ, frame[off:off+int(n):off+int(n)]); err != nil {
+		p := frame[off+packedHeaderLen : off+packedHeaderLen+int(n) : off+packedHeaderLen+int(n)]
+		r := Record{ID: id, Data: p}
+		switch kind {
+		case packedKindText:
+		case packedKindBinary:
+			r.Type = Binary
+		case packedKindID:
+			if id != "" {
+				return fmt.Errorf("%w: two ID records in a row at offset %d", ErrBadPacked, off)
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: empty ID record at offset %d", ErrBadPacked, off)
+			}
+			id = string(p)
+			off += packedHeaderLen + int(n)
+			continue
+		case packedKindResync:
+			r.Resync = true
+		default:
+			return fmt.Errorf("%w: unknown record kind %d at offset %d", ErrBadPacked, kind, off)
+		}
+		if err := fn(r); err != nil {
 			return err
 		}
-		off += int(n)
+		id = ""
+		off += packedHeaderLen + int(n)
+	}
+	if id != "" {
+		return fmt.Errorf("%w: ID record %q ends the frame", ErrBadPacked, id)
 	}
 	return nil
 }

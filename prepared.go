@@ -2,7 +2,10 @@ package fanout
 
 import (
 	"encoding/binary"
+	"fmt"
+	"strings"
 	"sync"
+	"unsafe"
 )
 
 // MessageType says whether a Message carries UTF-8 text or binary data. On
@@ -37,11 +40,25 @@ type Message struct {
 	typ   MessageType
 	id    string
 	event string
+	ctl   ctlKind // a signal of fanout's own, not an application message
 
 	frameOnce sync.Once
-	frame     []byte // complete WebSocket data frame
-	record    [packedHeaderLen]byte
+	frame     []byte                // complete WebSocket data frame
+	record    [packedHeaderLen]byte // packed record header
+	idRecord  [packedHeaderLen]byte // packed ID record header (ResumeSubprotocol)
+
+	sseOnce sync.Once
+	sse     []byte // complete SSE event
+	sseErr  error
 }
+
+// ctlKind marks the messages fanout sends of its own accord.
+type ctlKind uint8
+
+const (
+	ctlNone   ctlKind = iota
+	ctlResync         // the subscriber could not resume: see ResyncEvent
+)
 
 // NewMessage returns a text message carrying data. data is not copied.
 func NewMessage(data []byte) *Message { return &Message{data: data} }
@@ -49,16 +66,30 @@ func NewMessage(data []byte) *Message { return &Message{data: data} }
 // NewBinaryMessage returns a binary message carrying data. data is not copied.
 func NewBinaryMessage(data []byte) *Message { return &Message{data: data, typ: Binary} }
 
-// WithID returns a copy of m carrying id. IDs are opaque to fanout; a
-// ReplayStore assigns them where replay is used.
+// WithID returns a copy of m carrying id: the SSE "id" field, and the ID
+// record that ResumeSubprotocol clients receive. IDs are opaque to fanout;
+// a ReplayStore assigns them where replay is used (an ID set here is then
+// replaced). An ID must not contain CR, LF or NUL: Publish rejects it.
 func (m *Message) WithID(id string) *Message {
 	return &Message{data: m.data, typ: m.typ, id: id, event: m.event}
 }
 
 // WithEvent returns a copy of m carrying an event type (the SSE "event"
-// field; WebSocket clients do not see it).
+// field; WebSocket clients do not see it). It must not contain CR or LF:
+// Publish rejects it.
 func (m *Message) WithEvent(event string) *Message {
 	return &Message{data: m.data, typ: m.typ, id: m.id, event: event}
+}
+
+// validate rejects fields that cannot be sent intact.
+func (m *Message) validate() error {
+	if strings.ContainsAny(m.id, "\r\n\x00") {
+		return fmt.Errorf("%w: ID contains CR, LF or NUL", ErrInvalidMessage)
+	}
+	if strings.ContainsAny(m.event, "\r\n") {
+		return fmt.Errorf("%w: event type contains CR or LF", ErrInvalidMessage)
+	}
+	return nil
 }
 
 // Data returns the payload. It must not be modified.
@@ -99,7 +130,12 @@ func (m *Message) wsFrame() []byte {
 		f = appendFrameHeader(f, m.typ.opcode(), len(m.data))
 		m.frame = append(f, m.data...)
 		m.record[0] = packedKind(m.typ)
+		if m.ctl == ctlResync {
+			m.record[0] = packedKindResync
+		}
 		binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.data)))
+		m.idRecord[0] = packedKindID
+		binary.BigEndian.PutUint32(m.idRecord[1:], uint32(len(m.id)))
 	})
 	return m.frame
 }
@@ -109,6 +145,18 @@ func (m *Message) wsFrame() []byte {
 func (m *Message) packedHeader() []byte {
 	m.wsFrame()
 	return m.record[:]
+}
+
+// idRecordHeader returns the header of m's ID record (ResumeSubprotocol).
+func (m *Message) idRecordHeader() []byte {
+	m.wsFrame()
+	return m.idRecord[:]
+}
+
+// idBytes returns m's ID as bytes, without copying; they must not be
+// modified.
+func (m *Message) idBytes() []byte {
+	return unsafe.Slice(unsafe.StringData(m.id), len(m.id))
 }
 
 func frameHeaderLen(n int) int {

@@ -24,6 +24,8 @@ type Subscriber struct {
 	subprotocol string     // known once the handshake is done
 	q           ring
 	qBytes      int
+	backlog     int // replayed messages at the head of q: they do not count against the limits
+	backlogSize int // their payload bytes
 	state       subState
 	why         endReason
 	grace       *time.Timer // interrupts the write in progress of an ended subscriber
@@ -33,6 +35,7 @@ type Subscriber struct {
 	wake    chan struct{} // capacity 1: "look at the queue and state"
 	done    chan struct{} // closed once the subscription has ended
 	pingDue atomic.Bool
+	kaEvery time.Duration // keepalive interval; 0: none
 
 	delivered, dropped atomic.Uint64
 }
@@ -155,7 +158,9 @@ func (s *Subscriber) Send(m *Message) error {
 	if s.c.isClosing() {
 		return ErrClosed
 	}
-	s.c.prepare(m)
+	if err := s.c.prepare(m); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
 	switch s.enqueue(m) {
 	case queued:
 		return nil
@@ -223,7 +228,8 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		s.mu.Unlock()
 		return gone
 	}
-	if s.q.n >= s.c.opts.QueueSize || (s.q.n > 0 && s.qBytes+size > s.c.opts.QueueBytes) {
+	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize
+	if n >= s.c.opts.QueueSize || (n > 0 && bytes+size > s.c.opts.QueueBytes) {
 		ev := s.slowEventLocked(SlowQueueFull, 1)
 		s.mu.Unlock()
 		s.slow(ev)
@@ -239,6 +245,24 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		s.signal()
 	}
 	return queued
+}
+
+// enqueueBacklog queues a replay ahead of what is published later. It is
+// queued whole, whatever the queue's limits: the replay store bounds it.
+// Only what is published after it counts against QueueSize and QueueBytes.
+func (s *Subscriber) enqueueBacklog(msgs []*Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, m := range msgs {
+		s.q.push(m)
+		s.qBytes += len(m.data)
+		s.backlogSize += len(m.data)
+	}
+	s.backlog += len(msgs)
+	s.mu.Unlock()
+	s.signal()
 }
 
 // slowEventLocked describes a slow event concerning n messages, with the
@@ -310,7 +334,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 			s.c.stats.dropped.Add(uint64(s.q.n))
 		}
 		s.q.clear()
-		s.qBytes = 0
+		s.qBytes, s.backlog, s.backlogSize = 0, 0, 0
 		if s.grace == nil && !s.retired {
 			s.grace = time.AfterFunc(endGrace, s.sink.abort)
 		}

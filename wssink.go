@@ -20,7 +20,8 @@ type wsSink struct {
 	// receives everything published after).
 	conn   *websocket.Conn
 	raw    *rawConn
-	packed bool
+	packed bool                    // one packed frame per batch (PackedSubprotocol or ResumeSubprotocol)
+	ids    bool                    // with ID records (ResumeSubprotocol)
 	live   atomic.Pointer[rawConn] // raw, for abort and kill from any goroutine
 
 	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
@@ -38,9 +39,12 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 	if w.packed {
 		// One frame: its header, then each message's record header and
 		// payload, all shared with the other subscribers: nothing is copied.
-		hdr := appendFrameHeader(w.hdr[:0], opBinary, packedLen(batch))
+		hdr := appendFrameHeader(w.hdr[:0], opBinary, packedLen(batch, w.ids))
 		w.frames = append(w.frames, hdr)
 		for _, m := range batch {
+			if w.ids && m.id != "" {
+				w.frames = append(w.frames, m.idRecordHeader(), m.idBytes())
+			}
 			w.frames = append(w.frames, m.packedHeader(), m.data)
 		}
 		n, bytes, err := w.raw.writeFrames(w.frames, true, timeout)
@@ -58,18 +62,27 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 	return sent, 1, bytes, err
 }
 
-// packedLen returns the payload length of batch in the packed framing.
-func packedLen(batch []*Message) int {
+// packedLen returns the payload length of batch in the packed framing,
+// with ID records when ids is set.
+func packedLen(batch []*Message, ids bool) int {
 	n := 0
 	for _, m := range batch {
 		n += packedHeaderLen + len(m.data)
+		if ids && m.id != "" {
+			n += packedHeaderLen + len(m.id)
+		}
 	}
 	return n
 }
 
-// appendRecords appends batch's records in the packed framing.
-func appendRecords(b []byte, batch []*Message) []byte {
+// appendRecords appends batch's records in the packed framing, with ID
+// records when ids is set.
+func appendRecords(b []byte, batch []*Message, ids bool) []byte {
 	for _, m := range batch {
+		if ids && m.id != "" {
+			b = append(b, m.idRecordHeader()...)
+			b = append(b, m.id...)
+		}
 		b = append(b, m.packedHeader()...)
 		b = append(b, m.data...)
 	}
@@ -143,14 +156,15 @@ func closeStatus(why endReason) (websocket.StatusCode, string) {
 type connSink struct {
 	conn   *websocket.Conn
 	packed bool
+	ids    bool
 	ctx    context.Context // canceled by abort: coder/websocket then closes the connection
 	cancel context.CancelFunc
 	pack   []byte
 }
 
-func newConnSink(conn *websocket.Conn, packed bool) *connSink {
+func newConnSink(conn *websocket.Conn, packed, ids bool) *connSink {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &connSink{conn: conn, packed: packed, ctx: ctx, cancel: cancel}
+	return &connSink{conn: conn, packed: packed || ids, ids: ids, ctx: ctx, cancel: cancel}
 }
 
 func (w *connSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
@@ -160,8 +174,8 @@ func (w *connSink) write(batch []*Message, timeout time.Duration) (sent, writes,
 	}
 	defer cancel()
 	if w.packed {
-		w.pack = slices.Grow(w.pack[:0], packedLen(batch))
-		w.pack = appendRecords(w.pack, batch)
+		w.pack = slices.Grow(w.pack[:0], packedLen(batch, w.ids))
+		w.pack = appendRecords(w.pack, batch, w.ids)
 		if cap(w.pack) > maxKeptScratch {
 			defer func() { w.pack = nil }()
 		}

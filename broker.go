@@ -1,0 +1,232 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// BrokerOptions configures a Broker. The zero value (or a nil
+// *BrokerOptions) is a good default for every field.
+type BrokerOptions struct {
+	// DeliveryOptions bounds each subscriber's queue and batches, and sets
+	// the slow-client policy. Ignored when Hub is set.
+	DeliveryOptions
+
+	// Replay, if set, stores each published message and assigns its ID
+	// (the SSE id field), so that an EventSource that reconnects, sending
+	// Last-Event-ID, gets exactly what it missed. Messages sent with
+	// BroadcastFilter or Subscriber.Send are not stored. Ignored when Hub
+	// is set: the Hub's store serves both. Defaults to none.
+	Replay ReplayStore
+
+	// Hub, if set, makes the Broker a second door into that Hub: SSE
+	// subscribers join the Hub's topics, so one Publish (on either) reaches
+	// WebSocket and SSE subscribers alike, prepared once per wire format
+	// and stored once, with one ID, in the Hub's ReplayStore. The Hub's
+	// DeliveryOptions and Replay then apply, Stats counts both kinds of
+	// subscriber, and closing either closes both.
+	Hub *Hub
+
+	// Authorize, if set, sees each request before it is subscribed and
+	// returns the topics its subscriber joins. Returning an error wrapping
+	// ErrUnauthorized refuses it with 401, ErrForbidden with 403,
+	// ErrInvalidTopic with 400, any other error with 500. Without
+	// Authorize, a subscriber joins the topics named by the request's
+	// "topic" query parameters (?topic=a&topic=b).
+	Authorize func(r *http.Request) (topics []string, err error)
+
+	// OnConnect, if set, is called with each new subscriber once it is
+	// subscribed and its response headers are flushed, on ServeHTTP's
+	// goroutine.
+	OnConnect func(s *Subscriber)
+
+	// OnDisconnect, if set, is called once a subscriber has ended, with
+	// the error that ended it (nil when the client went away or the
+	// server ended it).
+	OnDisconnect func(s *Subscriber, err error)
+
+	// OnResync, if set, is called when a client asked to resume from
+	// lastID and could not be (err wraps ErrUnknownID, or is the store's
+	// error): it received a ResyncEvent instead of what it missed. It runs
+	// after OnConnect, on the same goroutine.
+	OnResync func(s *Subscriber, lastID string, err error)
+
+	// Heartbeat is how often an idle stream gets a comment line, so that
+	// proxies and load balancers keep it open and a dead client is found
+	// by a failing write. Defaults to 15s; negative disables.
+	Heartbeat time.Duration
+
+	// Retry, if positive, is sent to each client as the SSE retry field:
+	// how long EventSource waits before reconnecting. Defaults to the
+	// client's own default (a few seconds in browsers).
+	Retry time.Duration
+}
+
+// Broker fans messages out to Server-Sent Events subscribers (EventSource
+// in browsers). It is an http.Handler: mount it on a mux, behind any
+// middleware that lets the response be flushed. It shares the Hub's
+// queues, coalescing writer, policies and lifecycle: all the events queued
+// for a subscriber are written and flushed once.
+//
+// A Broker is safe for concurrent use. Close or Shutdown it when done.
+type Broker struct {
+	c       *core
+	opts    BrokerOptions
+	prelude []byte // written after the headers: the retry field, if any
+}
+
+// NewBroker returns a Broker configured by opts (nil for defaults). opts is
+// copied; later changes to it have no effect.
+func NewBroker(opts *BrokerOptions) *Broker {
+	b := &Broker{}
+	if opts != nil {
+		b.opts = *opts
+	}
+	o := &b.opts
+	switch {
+	case o.Heartbeat == 0:
+		o.Heartbeat = 15 * time.Second
+	case o.Heartbeat < 0:
+		o.Heartbeat = 0
+	}
+	if o.Retry > 0 {
+		b.prelude = sseRetry(o.Retry)
+	}
+	if o.Hub != nil {
+		b.c = o.Hub.c
+		b.c.formats.Or(formatSSE)
+		o.DeliveryOptions, o.Replay = b.c.opts, b.c.store
+	} else {
+		b.c = newCore(o.DeliveryOptions, o.Replay, formatSSE)
+		o.DeliveryOptions = b.c.opts
+	}
+	return b
+}
+
+// ServeHTTP subscribes the client and streams events to it until the
+// client goes away or the subscription ends, then returns (which ends the
+// response). Its headers are flushed as soon as it is subscribed, before
+// any event. A request with a Last-Event-ID header (or a lastEventId query
+// parameter) first gets what it missed (see BrokerOptions.Replay), or a
+// ResyncEvent.
+//
+// It answers 405 to methods other than GET, 500 when the response cannot
+// be flushed (no streaming), 503 once the Broker is closing, and
+// 401/403/400/500 when Authorize refuses.
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method != http.MethodGet:
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return
+	case !canFlush(w):
+		b.opts.Logger.Warn("fanout: SSE response cannot be flushed", "remote", r.RemoteAddr)
+		http.Error(w, "fanout: streaming unsupported", http.StatusInternalServerError)
+		return
+	case b.c.isClosing():
+		unavailable(w)
+		return
+	}
+	topics, err := authorize(r, b.opts.Authorize, b.opts.Logger)
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	sk := newSSESink(w, b.opts.Heartbeat)
+	s := newSubscriber(b.c, r, "", sk)
+	s.kaEvery = b.opts.Heartbeat
+	lastID := lastEventID(r)
+	resync, err := b.c.subscribe(r.Context(), s, topics, lastID)
+	if err != nil {
+		unavailable(w)
+		return
+	}
+	_ = sk.deadline(time.Time{}) // a stream outlives http.Server.WriteTimeout
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	if len(b.prelude) > 0 {
+		_, _ = w.Write(b.prelude)
+	}
+	if err := sk.rc.Flush(); err != nil {
+		s.retire(endClient)
+		b.c.finish(s)
+		return
+	}
+	if b.opts.OnConnect != nil {
+		b.opts.OnConnect(s)
+	}
+	if resync != nil && b.opts.OnResync != nil {
+		b.opts.OnResync(s, lastID, resync)
+	}
+	why, err := s.writeUntilEnd(r.Context())
+	b.disconnected(s, why, err)
+}
+
+func (b *Broker) disconnected(s *Subscriber, why endReason, err error) {
+	if cause := s.endCause(); cause != nil {
+		err = cause
+	}
+	if why != endPanic || errors.Is(err, context.Canceled) {
+		err = nil // the client went away, or we ended it: both normal for SSE
+	}
+	b.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
+		"delivered", s.Delivered(), "dropped", s.Dropped())
+	defer b.c.finish(s)
+	if b.opts.OnDisconnect != nil {
+		defer b.c.recovered("OnDisconnect", s, nil)
+		b.opts.OnDisconnect(s, err)
+	}
+}
+
+// Publish queues m for every subscriber of topic; see Hub.Publish. With a
+// ReplayStore, m is stored first and subscribers receive the stored copy,
+// carrying its ID.
+func (b *Broker) Publish(ctx context.Context, topic string, m *Message) error {
+	return b.c.publish(ctx, topic, false, m, nil)
+}
+
+// Broadcast queues m for every subscriber.
+func (b *Broker) Broadcast(ctx context.Context, m *Message) error {
+	return b.c.publish(ctx, "", true, m, nil)
+}
+
+// BroadcastFilter queues m for every subscriber for which keep returns
+// true; see Hub.BroadcastFilter. m is not stored for replay.
+func (b *Broker) BroadcastFilter(ctx context.Context, m *Message, keep func(*Subscriber) bool) error {
+	return b.c.publish(ctx, "", true, m, keep)
+}
+
+// Subscribers returns the current subscribers.
+func (b *Broker) Subscribers() []*Subscriber { return b.c.subscribers() }
+
+// Len returns the number of subscribers.
+func (b *Broker) Len() int { return b.c.len() }
+
+// NumSubscribers returns the number of subscribers of topic.
+func (b *Broker) NumSubscribers(topic string) int { return b.c.topicLen(topic) }
+
+// Stats returns a snapshot of the Broker's counters. Writes counts
+// flushes: net/http may split a large batch into a few socket writes.
+func (b *Broker) Stats() Stats { return b.c.snapshot() }
+
+// Shutdown stops accepting subscribers (ServeHTTP answers 503) and
+// publishes (ErrClosed), writes what is queued for each subscriber, ends
+// each response, and returns once every subscription has ended. If ctx
+// ends first, the remaining writes are interrupted and ctx's error is
+// returned. Safe to call more than once, and concurrently with Close.
+//
+// Shutdown ends responses, which http.Server.Shutdown alone would wait for
+// forever: call it before (or while) shutting the server down.
+func (b *Broker) Shutdown(ctx context.Context) error { return b.c.shutdown(ctx) }
+
+// Close is Shutdown without draining: queued events are discarded and
+// writes in progress are interrupted. Safe to call more than once.
+func (b *Broker) Close() error {
+	b.c.close()
+	return nil
+}

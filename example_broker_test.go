@@ -1,0 +1,144 @@
+package fanout_test
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout"
+	sse "github.com/tmaxmax/go-sse"
+)
+
+// exampleStream opens an SSE stream, resuming after lastEventID if set,
+// and returns a function that reads its next event (with go-sse's parser).
+// Headers are flushed as soon as the client is subscribed, so this returns
+// once it is.
+func exampleStream(ctx context.Context, url, lastEventID string) (next func() sse.Event, stop func()) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		panic(err)
+	}
+	pull, stopPull := iter.Pull2(sse.Read(resp.Body, nil))
+	next = func() sse.Event {
+		ev, err, ok := pull()
+		if err != nil || !ok {
+			return sse.Event{Data: fmt.Sprint("stream ended: ", err)}
+		}
+		return ev
+	}
+	return next, func() { stopPull(); resp.Body.Close() }
+}
+
+func ExampleBroker() {
+	broker := fanout.NewBroker(nil) // nil: defaults
+	mux := http.NewServeMux()
+	mux.Handle("/events", broker) // new EventSource("/events?topic=news")
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer broker.Close() // before srv.Close, which waits for open streams
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	next, stop := exampleStream(ctx, srv.URL+"/events?topic=news", "")
+	defer stop()
+
+	_ = broker.Publish(ctx, "news", fanout.NewMessage([]byte("hello\nworld")))
+	_ = broker.Publish(ctx, "news", fanout.NewMessage([]byte("42")).WithEvent("answer"))
+	for range 2 {
+		ev := next()
+		fmt.Printf("event=%q data=%q\n", ev.Type, ev.Data)
+	}
+	// Output:
+	// event="" data="hello\nworld"
+	// event="answer" data="42"
+}
+
+// A client that reconnects with the last ID it received gets exactly what
+// it missed. EventSource does this by itself, sending Last-Event-ID.
+func ExampleNewRing() {
+	broker := fanout.NewBroker(&fanout.BrokerOptions{
+		Replay: fanout.NewRing(&fanout.RingOptions{Size: 4096}),
+	})
+	srv := httptest.NewServer(broker)
+	defer srv.Close()
+	defer broker.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	next, stop := exampleStream(ctx, srv.URL+"?topic=news", "")
+	_ = broker.Publish(ctx, "news", fanout.NewMessage([]byte("one")))
+	last := next()
+	fmt.Println("received:", last.Data)
+	stop() // the client goes away; meanwhile:
+	_ = broker.Publish(ctx, "news", fanout.NewMessage([]byte("two")))
+	_ = broker.Publish(ctx, "sports", fanout.NewMessage([]byte("not subscribed")))
+	_ = broker.Publish(ctx, "news", fanout.NewMessage([]byte("three")))
+
+	next, stop = exampleStream(ctx, srv.URL+"?topic=news", last.LastEventID)
+	defer stop()
+	fmt.Println("replayed:", next().Data)
+	fmt.Println("replayed:", next().Data)
+
+	// An ID the store cannot resume from gets a resync signal instead.
+	next, stop = exampleStream(ctx, srv.URL+"?topic=news", "from-another-server")
+	defer stop()
+	ev := next()
+	fmt.Println(ev.Type, ev.Data)
+	// Output:
+	// received: one
+	// replayed: two
+	// replayed: three
+	// fanout.resync unknown
+}
+
+// A Broker attached to a Hub serves the Hub's topics over SSE: one Publish
+// reaches WebSocket and SSE subscribers alike, with one ID.
+func ExampleBrokerOptions_hub() {
+	onConnect, connected := exampleConnected(1)
+	hub := fanout.NewHub(&fanout.HubOptions{
+		OnConnect: onConnect,
+		Replay:    fanout.NewRing(nil),
+	})
+	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub})
+	mux := http.NewServeMux()
+	mux.Handle("/ws", hub)
+	mux.Handle("/events", broker)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer hub.Close() // closes the Broker too
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws := exampleDial(ctx, srv.URL+"/ws?topic=room", &websocket.DialOptions{
+		Subprotocols: []string{fanout.ResumeSubprotocol}, // to receive IDs
+	})
+	defer ws.CloseNow()
+	<-connected
+	next, stop := exampleStream(ctx, srv.URL+"/events?topic=room", "")
+	defer stop()
+
+	_ = hub.Publish(ctx, "room", fanout.NewMessage([]byte("hi, both of you")))
+
+	_, frame, _ := ws.Read(ctx)
+	var wsID string
+	_ = fanout.UnpackRecords(frame, func(r fanout.Record) error {
+		fmt.Println("websocket:", string(r.Data))
+		wsID = r.ID
+		return nil
+	})
+	ev := next()
+	fmt.Println("sse:", ev.Data)
+	fmt.Println("same id:", ev.LastEventID == wsID)
+	// Output:
+	// websocket: hi, both of you
+	// sse: hi, both of you
+	// same id: true
+}
