@@ -28,22 +28,29 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 1000 loopback connections")
 	}
+	hub := func(opts fanout.HubOptions, subprotocol string) func(testing.TB, int) *benchFixture {
+		return func(tb testing.TB, subs int) *benchFixture { return benchStart(tb, subs, opts, subprotocol) }
+	}
+	broker := func(opts fanout.BrokerOptions) func(testing.TB, int) *benchFixture {
+		return func(tb testing.TB, subs int) *benchFixture { return benchStartBroker(tb, subs, opts) }
+	}
 	cases := []struct {
-		name        string
-		opts        fanout.HubOptions
-		subprotocol string
-		rounds      int // bursts measured
+		name   string
+		start  func(tb testing.TB, subs int) *benchFixture
+		rounds int // bursts measured
 	}{
-		{name: "coalesced", rounds: 50},
-		{name: "packed", opts: fanout.HubOptions{Packing: true},
-			subprotocol: fanout.PackedSubprotocol, rounds: 50},
-		{name: "max_batch=1", opts: fanout.HubOptions{
-			DeliveryOptions: fanout.DeliveryOptions{MaxBatch: 1}}, rounds: 15},
+		{name: "coalesced", start: hub(fanout.HubOptions{}, ""), rounds: 50},
+		{name: "packed", start: hub(fanout.HubOptions{Packing: true}, fanout.PackedSubprotocol), rounds: 50},
+		{name: "max_batch=1", start: hub(fanout.HubOptions{
+			DeliveryOptions: fanout.DeliveryOptions{MaxBatch: 1}}, ""), rounds: 15},
+		{name: "resume", start: hub(fanout.HubOptions{Replay: fanout.NewRing(nil)}, fanout.ResumeSubprotocol), rounds: 50},
+		{name: "sse", start: broker(fanout.BrokerOptions{}), rounds: 50},
+		{name: "sse_replay", start: broker(fanout.BrokerOptions{Replay: fanout.NewRing(nil)}), rounds: 50},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			few := allocPerPublish(t, 10, tc.opts, tc.subprotocol, tc.rounds)
-			many := allocPerPublish(t, 1000, tc.opts, tc.subprotocol, tc.rounds)
+			few := allocPerPublish(t, tc.start(t, 10), tc.rounds)
+			many := allocPerPublish(t, tc.start(t, 1000), tc.rounds)
 			t.Logf("allocations per publish: %.3f with 10 subscribers, %.3f with 1000", few, many)
 			if many > few+1 {
 				t.Errorf("a publish allocates %.3f times with 1000 subscribers, %.3f with 10: "+
@@ -59,13 +66,13 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 const allocBurst = 8
 
 // allocPerPublish returns the allocations per publish, in the steady state,
-// of a Hub with subs subscribers. Each publish is a fresh message (so the
+// of the Hub or Broker of f. Each publish is a fresh message (so the
 // count includes preparing it), and is waited for until written to every
 // subscriber. It returns the least of three measurements: the count is
 // process-wide, and the least is the one that other goroutines disturbed
 // least.
-func allocPerPublish(t *testing.T, subs int, opts fanout.HubOptions, subprotocol string, rounds int) float64 {
-	f := benchStart(t, subs, opts, subprotocol)
+func allocPerPublish(t *testing.T, f *benchFixture, rounds int) float64 {
+	subs := len(f.clients)
 	perBurst := uint64(allocBurst * subs)
 	target := f.hub.Stats().Delivered
 	for range 25 { // warm up

@@ -47,45 +47,56 @@ type benchClient struct {
 // benchDial opens a WebSocket to url (an http:// URL), offering
 // subprotocol when it is not empty, and starts the read-and-discard loop.
 func benchDial(url, subprotocol string) (*benchClient, error) {
+	const key = "dGhlIHNhbXBsZSBub25jZQ==" // any 16 bytes, base64: the RFC's sample
+	var h strings.Builder
+	h.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\n")
+	h.WriteString("Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n")
+	if subprotocol != "" {
+		h.WriteString("Sec-WebSocket-Protocol: " + subprotocol + "\r\n")
+	}
+	return benchRequest(url, h.String(), func(resp *http.Response) error {
+		sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		switch {
+		case resp.StatusCode != http.StatusSwitchingProtocols:
+			return fmt.Errorf("handshake: %s", resp.Status)
+		case resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]):
+			return errors.New("handshake: bad Sec-WebSocket-Accept")
+		case resp.Header.Get("Sec-WebSocket-Protocol") != subprotocol:
+			return fmt.Errorf("handshake: subprotocol %q, want %q",
+				resp.Header.Get("Sec-WebSocket-Protocol"), subprotocol)
+		}
+		return nil
+	})
+}
+
+// benchRequest sends a GET for url with the extra header lines, checks the
+// response head with check, and then reads and discards the connection's
+// bytes until it is closed.
+func benchRequest(url, header string, check func(*http.Response) error) (*benchClient, error) {
 	u := strings.TrimPrefix(url, "http://")
 	host, path, _ := strings.Cut(u, "/")
 	conn, err := net.DialTimeout("tcp", host, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	const key = "dGhlIHNhbXBsZSBub25jZQ==" // any 16 bytes, base64: the RFC's sample
-	var req strings.Builder
-	fmt.Fprintf(&req, "GET /%s HTTP/1.1\r\nHost: %s\r\n", path, host)
-	req.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\n")
-	req.WriteString("Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n")
-	if subprotocol != "" {
-		req.WriteString("Sec-WebSocket-Protocol: " + subprotocol + "\r\n")
-	}
-	req.WriteString("\r\n")
+	req := fmt.Sprintf("GET /%s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, host, header)
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(conn)
 	fail := func(err error) (*benchClient, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	if _, err := conn.Write([]byte(req.String())); err != nil {
+	if _, err := conn.Write([]byte(req)); err != nil {
 		return fail(err)
 	}
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return fail(err)
 	}
-	_ = resp.Body.Close()
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	switch {
-	case resp.StatusCode != http.StatusSwitchingProtocols:
-		return fail(fmt.Errorf("handshake: %s", resp.Status))
-	case resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]):
-		return fail(errors.New("handshake: bad Sec-WebSocket-Accept"))
-	case resp.Header.Get("Sec-WebSocket-Protocol") != subprotocol:
-		return fail(fmt.Errorf("handshake: subprotocol %q, want %q",
-			resp.Header.Get("Sec-WebSocket-Protocol"), subprotocol))
+	if err := check(resp); err != nil {
+		return fail(err)
 	}
+	// Not resp.Body.Close: for a streaming response it would read on.
 	_ = conn.SetDeadline(time.Time{})
 	c := &benchClient{conn: conn, done: make(chan struct{})}
 	go func() {
@@ -102,11 +113,20 @@ func benchDial(url, subprotocol string) (*benchClient, error) {
 	return c, nil
 }
 
-// benchFixture is a Hub behind a loopback server with subs reading clients
-// subscribed to benchTopic.
+// benchFixture is a Hub (or Broker) behind a loopback server with subs
+// reading clients subscribed to benchTopic.
 type benchFixture struct {
-	hub     *fanout.Hub
+	hub     benchTarget
 	clients []*benchClient
+}
+
+// benchTarget is what the benchmarks publish to: a Hub or a Broker.
+type benchTarget interface {
+	http.Handler
+	Publish(ctx context.Context, topic string, m *fanout.Message) error
+	Stats() fanout.Stats
+	Len() int
+	Close() error
 }
 
 // benchStart starts a fixture with subs clients, all registered when it
@@ -115,12 +135,20 @@ type benchFixture struct {
 // may not open the 2*subs file descriptors the connections need.
 func benchStart(tb testing.TB, subs int, opts fanout.HubOptions, subprotocol string) *benchFixture {
 	tb.Helper()
+	opts.PingInterval = -1
+	return benchServe(tb, subs, fanout.NewHub(&opts), func(url string) (*benchClient, error) {
+		return benchDial(url, subprotocol)
+	})
+}
+
+// benchServe serves target on loopback and connects subs clients with dial.
+func benchServe(tb testing.TB, subs int, target benchTarget, dial func(url string) (*benchClient, error)) *benchFixture {
+	tb.Helper()
 	if limit, ok := benchFDLimit(); ok && limit < 2*subs+64 {
 		tb.Skipf("%d subscribers need about %d file descriptors; the limit is %d (ulimit -n)",
 			subs, 2*subs+64, limit)
 	}
-	opts.PingInterval = -1
-	f := &benchFixture{hub: fanout.NewHub(&opts)}
+	f := &benchFixture{hub: target}
 	srv := httptest.NewServer(f.hub)
 	tb.Cleanup(func() {
 		_ = f.hub.Close() // writes close frames, then cuts the connections
@@ -132,7 +160,7 @@ func benchStart(tb testing.TB, subs int, opts fanout.HubOptions, subprotocol str
 	})
 	url := srv.URL + "/?topic=" + benchTopic
 	for range subs {
-		c, err := benchDial(url, subprotocol)
+		c, err := dial(url)
 		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 			tb.Skipf("out of file descriptors after %d of %d connections (ulimit -n): %v",
 				len(f.clients), subs, err)

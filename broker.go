@@ -148,6 +148,12 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if r.ProtoMajor == 1 {
+		// No chunked encoding: the stream ends with the connection, as
+		// the SSE specification suggests. net/http then formats no chunk
+		// header (one allocation each) per flush.
+		h.Set("Transfer-Encoding", "identity")
+	}
 	w.WriteHeader(http.StatusOK)
 	if len(b.prelude) > 0 {
 		_, _ = w.Write(b.prelude)

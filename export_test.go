@@ -10,3 +10,6 @@ var (
 
 // WireFrame returns m's prepared WebSocket frame, building it on first use.
 func (m *Message) WireFrame() []byte { return m.wsFrame() }
+
+// SSEEvent returns m's prepared Server-Sent Event, building it on first use.
+func (m *Message) SSEEvent() ([]byte, error) { return m.sseEvent() }
