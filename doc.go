@@ -1,18 +1,23 @@
-// Package fanout fans messages out to many WebSocket subscribers, fast,
-// without letting one slow client hurt the others.
+// Package fanout fans messages out to many WebSocket and Server-Sent Events
+// subscribers, fast, without letting one slow client hurt the others.
 //
-// A Hub is an http.Handler: mount it on the mux you already have, publish
-// to topics, and every subscriber of a topic receives each message.
+// A Hub (WebSocket) and a Broker (SSE) are http.Handlers: mount them on the
+// mux you already have, publish to topics, and every subscriber of a topic
+// receives each message.
 //
 //	hub := fanout.NewHub(nil) // nil: defaults
 //	mux.Handle("/ws", hub)    // clients connect to /ws?topic=room-42
 //	hub.Publish(ctx, "room-42", fanout.NewMessage(data))
 //	defer hub.Shutdown(ctx)
 //
+//	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}) // the same topics, over SSE
+//	mux.Handle("/events", broker) // new EventSource("/events?topic=room-42")
+//
 // # Encode once
 //
-// A Message is prepared once per publish (for WebSocket, the complete
-// frame) and shared read-only by every subscriber's queue: broadcasting to
+// A Message is prepared once per publish and per wire format (for
+// WebSocket, the complete frame; for SSE, the complete event, encoded with
+// go-sse) and shared read-only by every subscriber's queue: broadcasting to
 // N subscribers allocates nothing per subscriber. On plain TCP a batch's
 // frames (packed or not) go to the kernel with one writev straight from
 // the shared messages, so nothing is copied per subscriber either; over
@@ -45,13 +50,49 @@
 // (unsubscribe, leave the connection open). An OnSlow hook can choose per
 // subscriber. Nothing that happens to one subscriber delays another.
 //
+// # Server-Sent Events
+//
+// A Broker streams text/event-stream responses. It shares the Hub's
+// queues, writer and policies: the events queued for a subscriber are
+// written, then flushed once. Headers are flushed as soon as the client is
+// subscribed, so its request returns before the first event. An idle
+// stream gets a comment line every BrokerOptions.Heartbeat. A Binary
+// message is sent base64-encoded; text arrives as sent, except that SSE
+// turns CR and CRLF line breaks into LF. Subscriber.Close (or PolicyClose)
+// ends the response; EventSource then reconnects by itself.
+//
+// # Replay and resume
+//
+// With a ReplayStore (HubOptions.Replay, BrokerOptions.Replay; NewRing is
+// an in-memory one), each published message is stored and given an ID,
+// ordered across all topics. A client that reconnects with the last ID it
+// received (EventSource sends Last-Event-ID by itself; a WebSocket client
+// opts in with ResumeSubprotocol and passes ?lastEventId=) first receives
+// what it missed on its topics, then live messages: no gap and no
+// duplicate. This holds while publishers run, because the subscription and
+// the read of the store happen under the same lock as each publish's
+// Append and fan-out. When the store cannot tell what was missed (the ID
+// is unknown or evicted, or the server restarted), the client receives a
+// resync signal (the SSE event ResyncEvent, or a resync Record) and
+// OnResync is called: a gap is never silent. (A client that has not
+// received any message yet has no ID to resume from: it reconnects as a new
+// subscriber.)
+//
+// # One topic, both transports
+//
+// A Broker made with BrokerOptions.Hub serves the Hub's topics: one
+// Publish reaches WebSocket and SSE subscribers alike, is prepared once per
+// wire format, and is stored once, with one ID that both kinds of client
+// can resume from.
+//
 // # Lifecycle
 //
 // Connections are pinged every HubOptions.PingInterval; a peer that misses
 // a ping is closed and freed. Shutdown(ctx) stops accepting (ServeHTTP
 // answers 503), flushes every queue, closes connections with status 1001
-// and waits for every goroutine the Hub started; Close does the same
-// without flushing. Both are idempotent; Publish afterwards returns
+// (ends SSE responses) and waits for every goroutine the Hub or Broker
+// started; Close does the same without flushing. Call it before
+// http.Server.Shutdown, which waits for SSE handlers to return. Both are idempotent; Publish afterwards returns
 // ErrClosed.
 //
 // # Ordering
