@@ -6,6 +6,7 @@ import (
 	"iter"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"time"
 
 	"github.com/coder/websocket"
@@ -141,4 +142,46 @@ func ExampleBrokerOptions_hub() {
 	// websocket: hi, both of you
 	// sse: hi, both of you
 	// same id: true
+}
+
+// A WebSocket client that opts in to ResumeSubprotocol receives each
+// message's ID, and resumes like an EventSource: by reconnecting with the
+// last ID it received.
+func ExampleResumeSubprotocol() {
+	onConnect, connected := exampleConnected(2)
+	hub := fanout.NewHub(&fanout.HubOptions{
+		OnConnect: onConnect,
+		Replay:    fanout.NewRing(nil),
+	})
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	defer hub.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resume := &websocket.DialOptions{Subprotocols: []string{fanout.ResumeSubprotocol}}
+	read := func(conn *websocket.Conn) (lastID string) {
+		_, frame, _ := conn.Read(ctx) // one packed frame per batch
+		_ = fanout.UnpackRecords(frame, func(r fanout.Record) error {
+			fmt.Println("got:", string(r.Data))
+			lastID = r.ID
+			return nil
+		})
+		return lastID
+	}
+
+	conn := exampleDial(ctx, srv.URL+"?topic=news", resume)
+	<-connected
+	_ = hub.Publish(ctx, "news", fanout.NewMessage([]byte("one")))
+	lastID := read(conn)
+	conn.CloseNow() // the client goes away; meanwhile:
+	_ = hub.Publish(ctx, "news", fanout.NewMessage([]byte("two")))
+
+	conn = exampleDial(ctx, srv.URL+"?topic=news&lastEventId="+url.QueryEscape(lastID), resume)
+	defer conn.CloseNow()
+	<-connected
+	read(conn)
+	// Output:
+	// got: one
+	// got: two
 }

@@ -299,6 +299,9 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 // a registered connection separately: a batch costs one write per message,
 // or one in all when the client negotiated PackedSubprotocol (the
 // application lists it in its AcceptOptions.Subprotocols) and Packing is set.
+// A registered connection that negotiated ResumeSubprotocol receives IDs,
+// but nothing is replayed to it: resuming needs the request, so it is for
+// connections the Hub accepts.
 func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...string) (*Subscriber, error) {
 	sk := newConnSink(conn, h.opts.Packing && conn.Subprotocol() == PackedSubprotocol,
 		conn.Subprotocol() == ResumeSubprotocol)
