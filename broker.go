@@ -60,7 +60,9 @@ type BrokerOptions struct {
 
 	// Retry, if positive, is sent to each client as the SSE retry field:
 	// how long EventSource waits before reconnecting. Defaults to the
-	// client's own default (a few seconds in browsers).
+	// client's own default (a few seconds in browsers). It is sent as an
+	// event of its own, with no data: browsers dispatch nothing for it,
+	// but some clients (go-sse's) report it as an empty event.
 	Retry time.Duration
 }
 

@@ -199,7 +199,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request's context is canceled on return, so the subscription gets its
 	// own, keeping the values middleware added.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
-	go h.serve(ctx, cancel, s, conn, sk)
+	hooked := make(chan struct{})
+	go h.serve(ctx, cancel, s, conn, sk, hooked)
+	defer close(hooked) // even if a hook panics: OnDisconnect waits for it
 	h.connected(s)
 	if resync != nil && h.opts.OnResync != nil {
 		h.opts.OnResync(s, lastID, resync)
@@ -219,7 +221,8 @@ func offers(r *http.Request, p string) bool {
 }
 
 // connected runs OnConnect. The subscription's goroutines are already
-// running, so a hook that panics cannot strand it.
+// running, so a hook that panics cannot strand it; OnDisconnect waits for
+// OnConnect to return.
 func (h *Hub) connected(s *Subscriber) {
 	if h.opts.OnConnect != nil {
 		h.opts.OnConnect(s)
@@ -227,8 +230,9 @@ func (h *Hub) connected(s *Subscriber) {
 }
 
 // serve runs a subscriber the Hub accepted: its writer here, its reader on
-// a second goroutine. Both are counted by the subscription (core.add).
-func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, conn *websocket.Conn, sk *wsSink) {
+// a second goroutine. Both are counted by the subscription (core.add). It
+// reports the end only once the connect hooks have returned (hooked).
+func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, conn *websocket.Conn, sk *wsSink, hooked <-chan struct{}) {
 	defer cancel(nil)
 	readDone := make(chan struct{})
 	go func() {
@@ -238,6 +242,7 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 	why, err := s.writeUntilEnd(ctx) // the reader sees the peer's close reply, then exits
 	cancel(nil)
 	<-readDone
+	<-hooked
 	h.disconnected(s, why, err)
 }
 
@@ -311,10 +316,13 @@ func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...stri
 		sk.cancel()
 		return nil, err
 	}
+	hooked := make(chan struct{})
 	go func() {
 		why, err := s.writeUntilEnd(ctx)
+		<-hooked
 		h.disconnected(s, why, err)
 	}()
+	defer close(hooked)
 	h.connected(s)
 	return s, nil
 }

@@ -102,6 +102,15 @@ func (s *Subscriber) ID() uint64 { return s.id }
 // Its body must not be read.
 func (s *Subscriber) Request() *http.Request { return s.req }
 
+// Transport returns "websocket" or "sse": how the subscriber is connected
+// (a Broker attached to a Hub shares the Hub's subscribers).
+func (s *Subscriber) Transport() string {
+	if _, ok := s.sink.(*sseSink); ok {
+		return "sse"
+	}
+	return "websocket"
+}
+
 // Subprotocol returns the WebSocket subprotocol negotiated with the client.
 func (s *Subscriber) Subprotocol() string {
 	s.mu.Lock()
