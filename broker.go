@@ -145,7 +145,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unavailable(w)
 		return
 	}
-	_ = sk.deadline(time.Time{}) // a stream outlives http.Server.WriteTimeout
+	sk.clearDeadline() // a stream outlives http.Server.WriteTimeout
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

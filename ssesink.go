@@ -19,31 +19,54 @@ type sseSink struct {
 
 	mu      sync.Mutex // orders abort against the writer's deadline changes
 	aborted bool
+	writing bool // a write or heartbeat is in progress
 }
 
 func newSSESink(w http.ResponseWriter, heartbeat time.Duration) *sseSink {
 	return &sseSink{w: w, rc: http.NewResponseController(w), heartbeat: heartbeat}
 }
 
-// deadline sets (or, with a zero t, clears) the write deadline, unless the
-// sink was aborted. Writers that cannot set a deadline simply have none.
-func (k *sseSink) deadline(t time.Time) error {
+// clearDeadline clears the stream's write deadline (that of
+// http.Server.WriteTimeout, which a stream outlives), unless it was killed.
+func (k *sseSink) clearDeadline() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.aborted {
+		_ = k.rc.SetWriteDeadline(time.Time{})
+	}
+}
+
+// begin marks a write in progress and sets its deadline (timeout 0:
+// none), unless the sink was aborted. Writers that cannot set a deadline
+// simply have none.
+func (k *sseSink) begin(timeout time.Duration) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.aborted {
 		return errAborted
 	}
-	_ = k.rc.SetWriteDeadline(t)
+	k.writing = true
+	if timeout > 0 {
+		_ = k.rc.SetWriteDeadline(time.Now().Add(timeout))
+	}
 	return nil
 }
 
-func (k *sseSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
-	if timeout > 0 {
-		if err := k.deadline(time.Now().Add(timeout)); err != nil {
-			return 0, 0, 0, err
-		}
-		defer func() { _ = k.deadline(time.Time{}) }()
+// end marks the write done and clears its deadline, unless abort moved it.
+func (k *sseSink) end(timeout time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.writing = false
+	if timeout > 0 && !k.aborted {
+		_ = k.rc.SetWriteDeadline(time.Time{})
 	}
+}
+
+func (k *sseSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
+	if err := k.begin(timeout); err != nil {
+		return 0, 0, 0, err
+	}
+	defer k.end(timeout)
 	for _, m := range batch {
 		ev, err := m.sseEvent()
 		if err != nil { // validated at publish: unreachable
@@ -69,12 +92,10 @@ func (k *sseSink) keepalive(_ context.Context, timeout time.Duration) error {
 	if time.Since(k.lastWrite) < k.heartbeat {
 		return nil
 	}
-	if timeout > 0 {
-		if err := k.deadline(time.Now().Add(timeout)); err != nil {
-			return err
-		}
-		defer func() { _ = k.deadline(time.Time{}) }()
+	if err := k.begin(timeout); err != nil {
+		return err
 	}
+	defer k.end(timeout)
 	if _, err := k.w.Write(sseHeartbeat); err != nil {
 		return err
 	}
@@ -82,17 +103,27 @@ func (k *sseSink) keepalive(_ context.Context, timeout time.Duration) error {
 	return k.rc.Flush()
 }
 
-// abort makes a blocked write fail by moving the deadline into the past.
+// abort makes a write in progress fail, by moving its deadline into the
+// past, and any later one. An idle stream is left alone, so that it ends
+// cleanly (an expired deadline would reset an HTTP/2 stream at once).
 func (k *sseSink) abort() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.aborted = true
+	if k.writing {
+		_ = k.rc.SetWriteDeadline(time.Unix(1, 0))
+	}
+}
+
+// kill cuts the stream: a handler cannot close its connection, but an
+// expired deadline fails the stream's writes, and net/http closes the
+// connection once ServeHTTP returns.
+func (k *sseSink) kill() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.aborted = true
 	_ = k.rc.SetWriteDeadline(time.Unix(1, 0))
 }
-
-// kill is abort: a handler cannot close its connection, but a failed write
-// makes net/http close it once ServeHTTP returns.
-func (k *sseSink) kill() { k.abort() }
 
 // close ends the subscription; the Broker's ServeHTTP then returns, which
 // ends the response. EventSource reconnects by itself (with Last-Event-ID),
