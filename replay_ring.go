@@ -120,7 +120,7 @@ func (r *Ring) Since(_ context.Context, lastID string, topics []string) ([]*Mess
 			return nil, fmt.Errorf("%w: missed messages have expired", ErrUnknownID)
 		}
 	}
-	var out []*Message
+	out := make([]*Message, 0, last-seq) // at most this many: one allocation
 	for s := seq + 1; s <= last; s++ {
 		e := &r.entries[s%size]
 		if e.topic == "" || slices.Contains(topics, e.topic) {
@@ -136,8 +136,11 @@ func (r *Ring) parse(id string) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
+	if rest == "" || rest[0] == '0' { // "0" is never assigned; "01" is not how 1 is written
+		return 0, false
+	}
 	seq, err := strconv.ParseUint(rest, 10, 64)
-	return seq, err == nil && seq > 0
+	return seq, err == nil
 }
 
 // Len returns how many messages the ring holds (expired ones included).

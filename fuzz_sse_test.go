@@ -1,0 +1,333 @@
+package fanout_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fanout-go/fanout"
+)
+
+// FuzzSSEEncoding publishes arbitrary messages through a real Broker to
+// one long-lived SSE client (go-sse's parser) and checks each arrives
+// intact: binary data base64-decodes to the input exactly, text equals the
+// input with CRLF and lone CR turned into LF, and the ID and event type are
+// unchanged. A message Publish rejects (an ID with CR, LF or NUL, an event
+// type with CR or LF) fails with ErrInvalidMessage, and nothing is sent.
+func FuzzSSEEncoding(f *testing.F) {
+	f.Add([]byte("hello"), false, "", "")
+	f.Add([]byte("hello\nworld"), false, "1", "update")
+	f.Add([]byte("a\r\nb\rc\n\rd"), false, "id with spaces", "")
+	f.Add([]byte(""), false, "", "")
+	f.Add([]byte(""), true, "x", "")
+	f.Add([]byte("\n"), false, "", "")
+	f.Add([]byte("\r"), false, "", "")
+	f.Add([]byte("\r\n\r\n"), false, "", "")
+	f.Add([]byte("trailing\n"), false, "", "")
+	f.Add([]byte("\n\nleading"), false, "", "")
+	f.Add([]byte(": not a comment\ndata: not a field\nid: 9\n\n"), false, "", "")
+	f.Add([]byte(" leading space"), false, " spaced id", " spaced event")
+	f.Add([]byte{0, 1, 2, 0xff, 0xfe, '\n', '\r'}, true, "", "bin")
+	f.Add([]byte("\xff\xfe invalid utf-8 \x00 nul"), false, "", "")
+	f.Add([]byte("\ufeffbom"), false, "", "")
+	f.Add([]byte(strings.Repeat("long line ", 10000)), false, "", "")
+	f.Add([]byte("x"), false, "bad\nid", "")
+	f.Add([]byte("x"), false, "bad\rid", "")
+	f.Add([]byte("x"), false, "nul\x00id", "")
+	f.Add([]byte("x"), false, "", "bad\nevent")
+	f.Add([]byte("x"), false, "", "bad\revent")
+	f.Add([]byte("x"), false, "", "nul\x00event")
+	f.Add([]byte("x"), false, "", "message")
+	f.Add([]byte("x"), false, "", fanout.ResyncEvent)
+
+	e := rsServer(f, nil, true, func(_ *fanout.HubOptions, bo *fanout.BrokerOptions) {
+		bo.Replay = nil // the IDs published are the IDs sent
+	})
+	feed := e.rsOpenSSE(f, []string{"f"}, "", false)
+	lastID := "" // SSE's last event ID carries over events without an id field
+
+	f.Fuzz(func(t *testing.T, data []byte, bin bool, id, event string) {
+		m := fanout.NewMessage(data)
+		if bin {
+			m = fanout.NewBinaryMessage(data)
+		}
+		if id != "" {
+			m = m.WithID(id)
+		}
+		if event != "" {
+			m = m.WithEvent(event)
+		}
+		err := e.broker.Publish(context.Background(), "f", m)
+		if strings.ContainsAny(id, "\r\n\x00") || strings.ContainsAny(event, "\r\n") {
+			require.ErrorIs(t, err, fanout.ErrInvalidMessage)
+			return
+		}
+		require.NoError(t, err)
+		if id != "" {
+			lastID = id
+		}
+
+		ev := feed.next(t)
+		if ev.id != lastID || ev.event != event {
+			t.Fatalf("id %q event %q arrived as id %q event %q", lastID, event, ev.id, ev.event)
+		}
+		if bin {
+			got, err := base64.StdEncoding.DecodeString(ev.data)
+			require.NoError(t, err, "binary data is base64")
+			if !bytes.Equal(got, data) {
+				t.Fatalf("binary %x arrived as %x", data, got)
+			}
+			return
+		}
+		want := strings.ReplaceAll(strings.ReplaceAll(string(data), "\r\n", "\n"), "\r", "\n")
+		if ev.data != want {
+			t.Fatalf("text %q arrived as %q, want %q", data, ev.data, want)
+		}
+	})
+}
+
+// FuzzLastEventID resumes from arbitrary last-event IDs, made up or
+// derived from the Ring's own, both against the Ring and through a
+// Broker's request path (the ID in ?lastEventId=, escaped). Nothing may
+// panic. The Ring either fails with ErrUnknownID or returns the tail of
+// what it was given; an ID it assigned and still holds always succeeds
+// and one it evicted always fails. Every request gets a 200 stream that
+// starts with exactly that replay, or with one resync event, and goes on
+// live.
+func FuzzLastEventID(f *testing.F) {
+	const size = 16
+	for _, s := range []string{"", "0", "1", "-1", "x", "18446744073709551615", "99999999999999999999",
+		"\x00", "\r\n", " ", "%", "+", "é", "\xff", strings.Repeat("9", 600), "1-1",
+		"01", strings.Repeat("0", 600) + "1"} { // with mode 2: the Ring's epoch, then a sequence number
+
+		for mode := range uint8(4) {
+			f.Add(s, uint8(3), mode)
+		}
+	}
+
+	resyncs := make(chan string, 16)
+	e := rsServer(f, &fanout.RingOptions{Size: size}, true, func(_ *fanout.HubOptions, bo *fanout.BrokerOptions) {
+		bo.OnResync = func(_ *fanout.Subscriber, lastID string, err error) {
+			if errors.Is(err, fanout.ErrUnknownID) {
+				resyncs <- lastID
+			} else {
+				resyncs <- fmt.Sprintf("error %v not ErrUnknownID", err)
+			}
+		}
+	})
+	// Everything published, in order, with its topic ("" for broadcasts):
+	// what the Ring must agree with.
+	type pub struct{ id, topic string }
+	var all []pub
+	feed := e.rsOpenSSE(f, []string{"t", "u"}, "", false)
+	for i := range size + 8 {
+		topic := []string{"t", "u", ""}[i%3]
+		m := fanout.NewMessage(fmt.Appendf(nil, "m%d", i))
+		if topic == "" {
+			require.NoError(f, e.broker.Broadcast(context.Background(), m))
+		} else {
+			require.NoError(f, e.broker.Publish(context.Background(), topic, m))
+		}
+		r := feed.next(f)
+		require.Equal(f, string(m.Data()), r.data)
+		all = append(all, pub{r.id, topic})
+	}
+	feed.close()
+	epoch := rsEpoch(f, all[0].id)
+	since := func(k int) []string { // IDs of topic t and broadcasts after all[k]
+		out := []string{}
+		for _, p := range all[k+1:] {
+			if p.topic != "u" {
+				out = append(out, p.id)
+			}
+		}
+		return out
+	}
+	n := 0
+
+	f.Fuzz(func(t *testing.T, s string, pick, mode uint8) {
+		last := len(all) - 1
+		k := last - int(pick)%(size+1) // an ID the Ring still holds
+		switch mode % 4 {
+		case 1:
+			s = all[k].id + s
+		case 2:
+			s = epoch + s
+		case 3:
+			s += all[k].id
+		}
+		ctx := context.Background()
+
+		got, err := e.ring.Since(ctx, all[k].id, []string{"t"})
+		require.NoError(t, err, "an ID the Ring holds")
+		require.Equal(t, since(k), rsIDs(got))
+		if ev := last - size - 1 - int(pick)%8; ev >= 0 {
+			_, err = e.ring.Since(ctx, all[ev].id, []string{"t"})
+			require.ErrorIs(t, err, fanout.ErrUnknownID, "an evicted ID")
+		}
+
+		replay, err := e.ring.Since(ctx, s, []string{"t"})
+		if err != nil {
+			require.ErrorIs(t, err, fanout.ErrUnknownID)
+		} else {
+			tail := since(0)
+			require.LessOrEqual(t, len(replay), len(tail))
+			require.Equal(t, tail[len(tail)-len(replay):], rsIDs(replay), "Since(%q) is a tail of the history", s)
+		}
+		resync := s != "" && (err != nil || len(s) > fanout.MaxLastEventIDLen || strings.ContainsAny(s, "\x00\r\n"))
+
+		stream := rsOpenSSEURL(t, e.client, rsURL(e.srv.URL, "/sse", []string{"t"}, s, true), "", false)
+		defer stream.close()
+		n++
+		marker := fmt.Sprintf("live%d", n)
+		e.publish(t, "t", marker)
+		if resync {
+			r := stream.next(t)
+			require.True(t, r.resync, "Since(%q) failed (%v): want a resync event first, got %+v", s, err, r)
+			require.Equal(t, "unknown", r.data)
+			require.Equal(t, s, recv(t, resyncs, "OnResync"))
+		} else {
+			require.Zero(t, len(resyncs), "OnResync without a resync")
+			for _, m := range replay {
+				r := stream.next(t)
+				require.Equal(t, m.ID(), r.id, "replay from %q", s)
+				require.Equal(t, string(m.Data()), r.data)
+			}
+		}
+		r := stream.next(t)
+		require.Equal(t, marker, r.data, "then live")
+		require.False(t, r.resync)
+		all = append(all, pub{r.id, "t"})
+	})
+}
+
+// rsEncodeRecords encodes records in the packed framing as documented on
+// ResumeSubprotocol (written here from the spec, not the library).
+func rsEncodeRecords(rs []fanout.Record) []byte {
+	var b []byte
+	rec := func(kind byte, p []byte) {
+		b = append(binary.BigEndian.AppendUint32(append(b, kind), uint32(len(p))), p...)
+	}
+	for _, r := range rs {
+		if r.ID != "" {
+			rec(3, []byte(r.ID))
+		}
+		switch {
+		case r.Resync:
+			rec(4, r.Data)
+		case r.Type == fanout.Binary:
+			rec(2, r.Data)
+		default:
+			rec(1, r.Data)
+		}
+	}
+	return b
+}
+
+// FuzzUnpackRecords feeds UnpackRecords arbitrary frames: it must not
+// panic, each record's data must lie in the frame where its header says,
+// with no capacity beyond it, an accepted frame must re-encode to the same
+// bytes, and a rejected one must fail with ErrBadPacked after records that
+// re-encode to a strict prefix of it. Unpack must refuse any frame with ID
+// or resync records. Then frames the library writes (AppendRecords, with
+// IDs) from messages cut out of the same bytes must read back intact.
+func FuzzUnpackRecords(f *testing.F) {
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	f.Add([]byte{}, []byte{})
+	f.Add(fuzzRecord(1, "hello"), []byte{0, 10, 2})
+	f.Add(cat(fuzzRecord(3, "k1-1"), fuzzRecord(1, "a")), []byte{0, 3, 0, 1, 5, 0})
+	f.Add(cat(fuzzRecord(3, "k1-1"), fuzzRecord(2, "\x00\xff"), fuzzRecord(4, "unknown")), []byte{})
+	f.Add(cat(fuzzRecord(4, "unknown"), fuzzRecord(3, "k1-2"), fuzzRecord(1, "live")), []byte{})
+	f.Add(cat(fuzzRecord(3, "a"), fuzzRecord(3, "b"), fuzzRecord(1, "x")), []byte{}) // two IDs in a row
+	f.Add(fuzzRecord(3, ""), []byte{})                                               // empty ID
+	f.Add(fuzzRecord(3, "dangling"), []byte{})                                       // ID ends the frame
+	f.Add(cat(fuzzRecord(3, "k1-1"), []byte{1, 0, 0, 0, 9, 'x'}), []byte{})          // overrun after an ID
+	f.Add(cat(fuzzRecord(1, "a"), []byte{5, 0, 0, 0, 0}), []byte{})                  // unknown kind
+	f.Add([]byte{3, 0xff, 0xff, 0xff, 0xff}, []byte{})
+	f.Add([]byte(strings.Repeat("payload bytes ", 100)), []byte{0, 20, 4, 1, 7, 0, 0, 0, 0})
+
+	f.Fuzz(func(t *testing.T, frame, layout []byte) {
+		var got []fanout.Record
+		off := 0 // where the next record (its ID record first) starts
+		err := fanout.UnpackRecords(frame, func(r fanout.Record) error {
+			if r.ID != "" {
+				off += 5 + len(r.ID)
+			}
+			start := off + 5
+			if start > len(frame) || len(r.Data) > len(frame)-start {
+				t.Fatalf("record %d: %d bytes at %d overrun the %d-byte frame", len(got), len(r.Data), start, len(frame))
+			}
+			if len(r.Data) > 0 && &r.Data[0] != &frame[start] {
+				t.Fatalf("record %d: data does not alias the frame at offset %d", len(got), start)
+			}
+			if cap(r.Data) != len(r.Data) {
+				t.Fatalf("record %d: cap %d > len %d: appending would clobber the frame", len(got), cap(r.Data), len(r.Data))
+			}
+			off = start + len(r.Data)
+			got = append(got, r)
+			return nil
+		})
+		enc := rsEncodeRecords(got)
+		if err == nil {
+			if !bytes.Equal(enc, frame) {
+				t.Fatalf("accepted frame re-encodes differently:\n got %x\nwant %x", enc, frame)
+			}
+		} else {
+			if !errors.Is(err, fanout.ErrBadPacked) {
+				t.Fatalf("error %v does not wrap ErrBadPacked", err)
+			}
+			if len(enc) >= len(frame) || !bytes.HasPrefix(frame, enc) {
+				t.Fatalf("rejected frame (%v), but its records re-encode to %x, not a strict prefix of %x", err, enc, frame)
+			}
+		}
+		resume := false
+		for _, r := range got {
+			resume = resume || r.ID != "" || r.Resync
+		}
+		if uerr := fanout.Unpack(frame, func(fanout.MessageType, []byte) error { return nil }); resume && !errors.Is(uerr, fanout.ErrBadPacked) {
+			t.Fatalf("Unpack accepted a frame with ID or resync records: %v", uerr)
+		}
+
+		// Round trip: messages cut out of frame's bytes by layout, each
+		// 3 bytes: type (low bit) and payload length, then ID length.
+		var batch []*fanout.Message
+		pool := frame
+		for i := 0; i+2 < len(layout); i += 3 {
+			v := int(binary.BigEndian.Uint16(layout[i:]))
+			n := min(v>>1, len(pool))
+			m := fanout.NewMessage(pool[:n:n])
+			if v&1 == 1 {
+				m = fanout.NewBinaryMessage(pool[:n:n])
+			}
+			pool = pool[n:]
+			if idLen := min(int(layout[i+2]), len(pool)); idLen > 0 {
+				m = m.WithID(string(pool[:idLen]))
+				pool = pool[idLen:]
+			}
+			batch = append(batch, m)
+		}
+		packed := fanout.AppendRecords(nil, batch, true)
+		require.Len(t, packed, fanout.PackedLen(batch, true))
+		i := 0
+		err = fanout.UnpackRecords(packed, func(r fanout.Record) error {
+			if i >= len(batch) {
+				return fmt.Errorf("record %d: only %d were packed", i, len(batch))
+			}
+			m := batch[i]
+			if r.Type != m.Type() || !bytes.Equal(r.Data, m.Data()) || r.ID != m.ID() || r.Resync {
+				return fmt.Errorf("record %d: %+v, want %v %q id %q", i, r, m.Type(), m.Data(), m.ID())
+			}
+			i++
+			return nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, len(batch), i)
+	})
+}
