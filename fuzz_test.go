@@ -85,19 +85,7 @@ func FuzzUnpack(f *testing.F) {
 		if len(enc) != fanout.PackedLen(got, false) {
 			t.Fatalf("AppendRecords wrote %d bytes, PackedLen says %d", len(enc), fanout.PackedLen(got, false))
 		}
-		if err == nil {
-			if !bytes.Equal(enc, frame) {
-				t.Fatalf("accepted frame re-encodes differently:\n got %x\nwant %x", enc, frame)
-			}
-		} else {
-			if !errors.Is(err, fanout.ErrBadPacked) {
-				t.Fatalf("error %v does not wrap ErrBadPacked", err)
-			}
-			if len(enc) >= len(frame) || !bytes.HasPrefix(frame, enc) {
-				t.Fatalf("rejected frame (%v), but its %d records re-encode to %x, not a strict prefix of %x",
-					err, len(got), enc, frame)
-			}
-		}
+		fuzzCheckReencoded(t, frame, enc, err)
 
 		// An error from fn stops Unpack at once and is returned as is.
 		if len(got) == 0 {
@@ -318,5 +306,24 @@ func TestFrameHeader_ReadByCoderClient(t *testing.T) {
 				t.Fatalf("%v message of %d bytes: read %v of %d bytes", typ, n, gotType, len(got))
 			}
 		}
+	}
+}
+
+// fuzzCheckReencoded checks that the records an unpacker accepted from
+// frame re-encode (as enc) to frame itself, or, when it rejected the frame
+// with err, to a strict prefix of it: the damage, not a record, was refused.
+func fuzzCheckReencoded(t *testing.T, frame, enc []byte, err error) {
+	t.Helper()
+	if err == nil {
+		if !bytes.Equal(enc, frame) {
+			t.Fatalf("accepted frame re-encodes differently:\n got %x\nwant %x", enc, frame)
+		}
+		return
+	}
+	if !errors.Is(err, fanout.ErrBadPacked) {
+		t.Fatalf("error %v does not wrap ErrBadPacked", err)
+	}
+	if len(enc) >= len(frame) || !bytes.HasPrefix(frame, enc) {
+		t.Fatalf("rejected frame (%v), but its records re-encode to %x, not a strict prefix of %x", err, enc, frame)
 	}
 }
