@@ -112,7 +112,8 @@ func NewBroker(opts *BrokerOptions) *Broker {
 // response). Its headers are flushed as soon as it is subscribed, before
 // any event. A request with a Last-Event-ID header (or a lastEventId query
 // parameter) first gets what it missed (see BrokerOptions.Replay), or a
-// ResyncEvent.
+// ResyncEvent; with a store, a new one first gets its position (an event
+// with only an id field: the last ID published before it).
 //
 // It answers 405 to methods other than GET, 500 when the response cannot
 // be flushed (no streaming), 503 once the Broker is closing, and
@@ -140,7 +141,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := newSubscriber(b.c, r, "", sk)
 	s.kaEvery = b.opts.Heartbeat
 	lastID := lastEventID(r)
-	resync, err := b.c.subscribe(r.Context(), s, topics, lastID)
+	resync, err := b.c.subscribe(r.Context(), s, topics, lastID, true)
 	if err != nil {
 		unavailable(w)
 		return

@@ -26,8 +26,9 @@ type core struct {
 
 	// pubMu serializes fan-out, so every subscriber observes publishes in
 	// one order. snap is the fan-out scratch list it guards.
-	pubMu sync.Mutex
-	snap  []*Subscriber
+	pubMu  sync.Mutex
+	snap   []*Subscriber
+	lastID string // the ID of the last message stored, for new subscribers' positions
 
 	ids   atomic.Uint64
 	stats counters
@@ -262,6 +263,7 @@ func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Mes
 			return fmt.Errorf("publish: stored message: %w", err)
 		}
 		m = sm
+		c.lastID = sm.id
 	}
 	c.mu.RLock()
 	if broadcast {

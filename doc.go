@@ -74,9 +74,11 @@
 // Append and fan-out. When the store cannot tell what was missed (the ID
 // is unknown or evicted, or the server restarted), the client receives a
 // resync signal (the SSE event ResyncEvent, or a resync Record) and
-// OnResync is called: a gap is never silent. (A client that has not
-// received any message yet has no ID to resume from: it reconnects as a new
-// subscriber.)
+// OnResync is called: a gap is never silent. A new subscriber first gets
+// its position, the ID of the last message published before it (an SSE
+// event with only an id field, which browsers record without dispatching
+// anything, or a position Record), so that even a client that drops before
+// its first message resumes exactly.
 //
 // # One topic, both transports
 //

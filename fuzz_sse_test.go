@@ -193,6 +193,10 @@ func FuzzLastEventID(f *testing.F) {
 			require.True(t, r.resync, "Since(%q) failed (%v): want a resync event first, got %+v", s, err, r)
 			require.Equal(t, "unknown", r.data)
 			require.Equal(t, s, recv(t, resyncs, "OnResync"))
+		} else if s == "" { // a new stream: it starts with its position, an ID alone
+			r := stream.next(t)
+			require.Equal(t, all[last].id, r.id, "position")
+			require.Empty(t, r.data)
 		} else {
 			require.Zero(t, len(resyncs), "OnResync without a resync")
 			for _, m := range replay {
@@ -216,6 +220,10 @@ func rsEncodeRecords(rs []fanout.Record) []byte {
 		b = append(binary.BigEndian.AppendUint32(append(b, kind), uint32(len(p))), p...)
 	}
 	for _, r := range rs {
+		if r.Position {
+			rec(5, []byte(r.ID))
+			continue
+		}
 		if r.ID != "" {
 			rec(3, []byte(r.ID))
 		}

@@ -171,7 +171,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sk := &wsSink{pongWait: h.opts.PingInterval}
 	s := newSubscriber(h.c, r, "", sk)
 	s.kaEvery = h.opts.PingInterval
-	resync, err := h.c.subscribe(r.Context(), s, topics, lastID)
+	resync, err := h.c.subscribe(r.Context(), s, topics, lastID, resume)
 	if err != nil {
 		unavailable(w)
 		return

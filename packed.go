@@ -38,8 +38,13 @@ const PackedSubprotocol = "fanout.packed.v1"
 // which each message that has an ID (every published one, when the Hub has
 // a ReplayStore) is preceded by an ID record:
 //
-//	record = kind (1 text, 2 binary, 3 ID of the next record, 4 resync) | length (4 bytes, big endian) | payload
+//	record = kind (1 text, 2 binary, 3 ID of the next record, 4 resync, 5 position) | length (4 bytes, big endian) | payload
 //
+// When the Hub has a ReplayStore, a new connection (one that does not
+// resume) first receives a position record: the ID of the last message
+// published before it, with no message. A client that has received
+// nothing else resumes from it, so that even its first disconnection
+// leaves no gap.
 // To resume, the client reconnects with the last ID it received in the
 // lastEventId query parameter (or a Last-Event-ID header): it receives what
 // it missed, then live messages, with no gap and no duplicate. When the
@@ -52,17 +57,18 @@ const PackedSubprotocol = "fanout.packed.v1"
 //
 //	const ws = new WebSocket(url + "&lastEventId=" + encodeURIComponent(lastId), ["fanout.resume.v1"]);
 //	// ... for each record:
-//	if (kind === 3) lastId = td.decode(p);
+//	if (kind === 3 || kind === 5) lastId = td.decode(p);
 //	else if (kind === 4) reload(td.decode(p));
 //	else handle(kind === 1 ? td.decode(p) : p);
 const ResumeSubprotocol = "fanout.resume.v1"
 
 const (
-	packedHeaderLen  = 5
-	packedKindText   = 1
-	packedKindBinary = 2
-	packedKindID     = 3
-	packedKindResync = 4
+	packedHeaderLen    = 5
+	packedKindText     = 1
+	packedKindBinary   = 2
+	packedKindID       = 3
+	packedKindResync   = 4
+	packedKindPosition = 5
 )
 
 // Record is one message of a packed frame, as UnpackRecords reads it.
@@ -74,6 +80,11 @@ type Record struct {
 	// Resync reports a resync signal (ResumeSubprotocol): the Hub could not
 	// tell what the client missed. Data holds the reason.
 	Resync bool
+
+	// Position reports a position record (ResumeSubprotocol): no message,
+	// but the ID of the last one published before the connection, to
+	// resume from if the connection drops before any message arrives.
+	Position bool
 }
 
 func packedKind(t MessageType) byte {
@@ -92,7 +103,7 @@ func packedKind(t MessageType) byte {
 func Unpack(frame []byte, fn func(typ MessageType, data []byte) error) error {
 	return UnpackRecords(frame, func(r Record) error {
 		if r.ID != "" || r.Resync {
-			return fmt.Errorf("%w: ID or resync record: use UnpackRecords", ErrBadPacked)
+			return fmt.Errorf("%w: ID, resync or position record: use UnpackRecords", ErrBadPacked)
 		}
 		return fn(r.Type, r.Data)
 	})
@@ -131,6 +142,11 @@ func UnpackRecords(frame []byte, fn func(Record) error) error {
 			continue
 		case packedKindResync:
 			r.Resync = true
+		case packedKindPosition:
+			if id != "" || n == 0 {
+				return fmt.Errorf("%w: bad position record at offset %d", ErrBadPacked, off)
+			}
+			r = Record{ID: string(p), Position: true}
 		default:
 			return fmt.Errorf("%w: unknown record kind %d at offset %d", ErrBadPacked, kind, off)
 		}

@@ -56,8 +56,9 @@ type Message struct {
 type ctlKind uint8
 
 const (
-	ctlNone   ctlKind = iota
-	ctlResync         // the subscriber could not resume: see ResyncEvent
+	ctlNone     ctlKind = iota
+	ctlResync           // the subscriber could not resume: see ResyncEvent
+	ctlPosition         // where a new subscriber's stream starts: an ID, no message
 )
 
 // NewMessage returns a text message carrying data. data is not copied.
@@ -130,10 +131,14 @@ func (m *Message) wsFrame() []byte {
 		f = appendFrameHeader(f, m.typ.opcode(), len(m.data))
 		m.frame = append(f, m.data...)
 		m.record[0] = packedKind(m.typ)
-		if m.ctl == ctlResync {
-			m.record[0] = packedKindResync
-		}
 		binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.data)))
+		switch m.ctl {
+		case ctlResync:
+			m.record[0] = packedKindResync
+		case ctlPosition: // its payload is its ID
+			m.record[0] = packedKindPosition
+			binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.id)))
+		}
 		m.idRecord[0] = packedKindID
 		binary.BigEndian.PutUint32(m.idRecord[1:], uint32(len(m.id)))
 	})

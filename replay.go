@@ -108,14 +108,27 @@ func resyncMessage(err error) *Message {
 // the fan-out: each message is therefore either in the replay or
 // delivered live, never both and never neither. No buffering or
 // deduplication is needed.
-func (c *core) subscribe(ctx context.Context, s *Subscriber, topics []string, lastID string) (resync, err error) {
-	if lastID == "" {
+//
+// A new subscriber (no lastID) of a core with a store instead gets the ID
+// of the last message published before it (a position, for the client to
+// resume from should it drop before its first message), when it has
+// positions.
+func (c *core) subscribe(ctx context.Context, s *Subscriber, topics []string, lastID string, positions bool) (resync, err error) {
+	if lastID == "" && (c.store == nil || !positions) {
 		return nil, c.add(s, topics)
 	}
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	if err := c.add(s, topics); err != nil {
 		return nil, err
+	}
+	if lastID == "" {
+		if c.lastID != "" {
+			m := &Message{id: c.lastID, ctl: ctlPosition}
+			_ = c.prepare(m)
+			s.enqueueBacklog([]*Message{m})
+		}
+		return nil, nil
 	}
 	msgs, resync := replay(ctx, c.store, lastID, topics)
 	if resync == nil {

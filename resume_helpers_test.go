@@ -132,6 +132,10 @@ type rsRecord struct {
 	data   string
 	binary bool // a WebSocket binary frame or record
 	resync bool // SSE: a ResyncEvent; WebSocket: a resync record
+	// position: a new stream's position, an ID and no message (SSE: an
+	// event with an id field alone, which go-sse reports with empty data;
+	// these tests publish no empty message, so that tells it apart).
+	position bool
 	raw    bool // WebSocket: an ordinary frame, not a packed one
 }
 
@@ -238,7 +242,8 @@ func rsOpenSSEURL(t testing.TB, client *http.Client, u, lastID string, header bo
 			if err != nil {
 				return err
 			}
-			emit(rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent})
+			emit(rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent,
+				position: ev.Data == "" && ev.Type == "" && ev.LastEventID != ""})
 		}
 		return io.EOF
 	})
@@ -285,7 +290,7 @@ func rsReadWS(ctx context.Context, conn *websocket.Conn, fn func(rsRecord) bool)
 			return errors.New("packed subprotocol, but a text frame")
 		}
 		err = fanout.UnpackRecords(frame, func(r fanout.Record) error {
-			if !fn(rsRecord{id: r.ID, data: string(r.Data), binary: r.Type == fanout.Binary, resync: r.Resync}) {
+			if !fn(rsRecord{id: r.ID, data: string(r.Data), binary: r.Type == fanout.Binary, resync: r.Resync, position: r.Position}) {
 				return errStop
 			}
 			return nil
@@ -312,6 +317,7 @@ type rsPropClient struct {
 
 	mu       sync.Mutex
 	got      []rsRecord
+	position string   // the position its first stream started at, if any
 	drops    int      // disconnects the client chose
 	retries  int      // reconnections go-sse's Client made by itself
 	problems []string // protocol violations; the test fails on any
@@ -321,7 +327,7 @@ func (c *rsPropClient) lastID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.got) == 0 {
-		return ""
+		return c.position // a client that received nothing yet resumes from its position
 	}
 	return c.got[len(c.got)-1].id
 }
@@ -339,6 +345,12 @@ func (c *rsPropClient) add(r rsRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
+	case r.position:
+		if len(c.got) > 0 {
+			c.problems = append(c.problems, "a position after record "+strconv.Itoa(len(c.got))+": only new streams get one")
+		}
+		c.position = r.id
+		return
 	case r.resync:
 		c.problems = append(c.problems, "resync signal after record "+strconv.Itoa(len(c.got))+": "+r.data)
 	case r.id == "":
@@ -444,7 +456,8 @@ func (c *rsPropClient) sessionSSERaw(ctx context.Context, last string, budget in
 		if err != nil {
 			break // the connection failed: resume
 		}
-		if !c.count(rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent}, &n, budget) {
+		if !c.count(rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent,
+			position: ev.Data == "" && ev.Type == "" && ev.LastEventID != ""}, &n, budget) {
 			break
 		}
 	}
@@ -472,7 +485,8 @@ func (c *rsPropClient) sessionSSEClient(ctx context.Context, last string, budget
 		if stopped {
 			return // already parsed when the client decided to leave
 		}
-		if !c.count(rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent}, &n, budget) {
+		if !c.count(rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent,
+			position: ev.Data == "" && ev.Type == "" && ev.LastEventID != ""}, &n, budget) {
 			stopped = true
 			cancel()
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
@@ -489,4 +490,54 @@ func rsFirstDiff(a, b []string) int {
 // rsAround returns the elements of s near i, for failure messages.
 func rsAround(s []string, i int) []string {
 	return s[max(0, i-2):min(len(s), i+3)]
+}
+
+// TestResume_Position: with a store, a new stream starts with its position
+// (the ID of the last message published before it, and no message), so a
+// client that goes away before its first message resumes exactly: it gets
+// what was published while it was away, nothing before.
+func TestResume_Position(t *testing.T) {
+	t.Parallel()
+	for _, tr := range rsTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			e := rsServer(t, nil, tr.standalone, nil)
+			witness := tr.open(t, e, []string{"t"}, "")
+			for i := 1; i <= 3; i++ {
+				e.publish(t, "t", strconv.Itoa(i))
+			}
+			seen := witness.take(t, 3)
+			require.Equal(t, []string{"1", "2", "3"}, rsData(seen))
+
+			late := tr.open(t, e, []string{"t"}, "")
+			pos := late.next(t)
+			require.True(t, pos.position, "a new stream starts with its position: %+v", pos)
+			require.Equal(t, seen[2].id, pos.id, "the ID of the last message before it")
+			late.close() // gone before its first message
+
+			e.publish(t, "t", "4")
+			e.publish(t, "t", "5")
+			back := tr.open(t, e, []string{"t"}, pos.id)
+			got := back.take(t, 2)
+			assert.Equal(t, []string{"4", "5"}, rsData(got))
+			assert.False(t, got[0].position || got[1].position, "a resumed stream has no position")
+			assert.Zero(t, len(e.resyncs), "no resync")
+		})
+	}
+}
+
+// TestResume_NoPositionWithoutStore: without a store there is nothing to
+// resume from, so a new stream starts with its first message.
+func TestResume_NoPositionWithoutStore(t *testing.T) {
+	t.Parallel()
+	broker := fanout.NewBroker(nil)
+	srv := httptest.NewServer(broker)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = broker.Close() })
+	require.NoError(t, broker.Publish(context.Background(), "t", fanout.NewMessage([]byte("before"))))
+	feed := rsOpenSSEURL(t, srv.Client(), srv.URL+"?topic=t", "", false)
+	require.NoError(t, broker.Publish(context.Background(), "t", fanout.NewMessage([]byte("first"))))
+	r := feed.next(t)
+	assert.Equal(t, "first", r.data)
+	assert.False(t, r.position)
 }

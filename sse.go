@@ -38,6 +38,9 @@ func (m *Message) encodeSSE() ([]byte, error) {
 		}
 		e.Type = t
 	}
+	if m.ctl == ctlPosition { // "id: ..." alone: EventSource records it, dispatches nothing
+		return encodeSSE(&e), nil
+	}
 	data := unsafe.String(unsafe.SliceData(m.data), len(m.data)) // read-only, like m.data
 	if m.typ == Binary {
 		data = base64.StdEncoding.EncodeToString(m.data)

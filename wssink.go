@@ -42,10 +42,7 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 		hdr := appendFrameHeader(w.hdr[:0], opBinary, packedLen(batch, w.ids))
 		w.frames = append(w.frames, hdr)
 		for _, m := range batch {
-			if w.ids && m.id != "" {
-				w.frames = append(w.frames, m.idRecordHeader(), m.idBytes())
-			}
-			w.frames = append(w.frames, m.packedHeader(), m.data)
+			w.frames = appendRecordParts(w.frames, m, w.ids)
 		}
 		n, bytes, err := w.raw.writeFrames(w.frames, true, timeout)
 		clear(w.frames)
@@ -62,14 +59,26 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 	return sent, 1, bytes, err
 }
 
+// appendRecordParts appends the parts of m's records in the packed framing
+// (with its ID record when ids is set), all shared with other subscribers.
+func appendRecordParts(parts [][]byte, m *Message, ids bool) [][]byte {
+	if m.ctl == ctlPosition { // one record: its payload is the ID
+		return append(parts, m.packedHeader(), m.idBytes())
+	}
+	if ids && m.id != "" {
+		parts = append(parts, m.idRecordHeader(), m.idBytes())
+	}
+	return append(parts, m.packedHeader(), m.data)
+}
+
 // packedLen returns the payload length of batch in the packed framing,
 // with ID records when ids is set.
 func packedLen(batch []*Message, ids bool) int {
 	n := 0
 	for _, m := range batch {
-		n += packedHeaderLen + len(m.data)
-		if ids && m.id != "" {
-			n += packedHeaderLen + len(m.id)
+		var parts [4][]byte
+		for _, p := range appendRecordParts(parts[:0], m, ids) {
+			n += len(p)
 		}
 	}
 	return n
@@ -79,12 +88,10 @@ func packedLen(batch []*Message, ids bool) int {
 // records when ids is set.
 func appendRecords(b []byte, batch []*Message, ids bool) []byte {
 	for _, m := range batch {
-		if ids && m.id != "" {
-			b = append(b, m.idRecordHeader()...)
-			b = append(b, m.id...)
+		var parts [4][]byte
+		for _, p := range appendRecordParts(parts[:0], m, ids) {
+			b = append(b, p...)
 		}
-		b = append(b, m.packedHeader()...)
-		b = append(b, m.data...)
 	}
 	return b
 }
