@@ -136,7 +136,7 @@ type rsRecord struct {
 	// event with an id field alone, which go-sse reports with empty data;
 	// these tests publish no empty message, so that tells it apart).
 	position bool
-	raw    bool // WebSocket: an ordinary frame, not a packed one
+	raw      bool // WebSocket: an ordinary frame, not a packed one
 }
 
 // rsFeed is a client's incoming records, read on their own goroutine
