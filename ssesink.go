@@ -1,9 +1,11 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -137,6 +139,93 @@ func canFlush(w http.ResponseWriter) bool {
 	for {
 		switch t := w.(type) {
 		case http.Flusher, interface{ FlushError() error }:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
+	}
+}
+
+// sseConnSink writes a subscriber's events to its hijacked HTTP/1
+// connection (see Broker.serveConn): each batch in one writev, straight
+// from the events every subscriber shares.
+type sseConnSink struct {
+	raw  *rawConn                // set before the writer starts
+	live atomic.Pointer[rawConn] // raw, for abort and kill from any goroutine
+
+	heartbeat time.Duration
+	lastWrite time.Time // writer only
+	events    [][]byte  // scratch: the batch's events
+}
+
+// hijack takes the connection over from net/http and writes head to it.
+func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Duration) (*rawConn, error) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	raw := newRawConn(conn)
+	if n := brw.Reader.Buffered(); n > 0 { // the reader discards it anyway
+		b, _ := brw.Reader.Peek(n)
+		raw.pending = bytes.Clone(b)
+	}
+	k.raw = raw
+	k.live.Store(raw)
+	if _, _, err := raw.writeFrames([][]byte{head}, false, timeout); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return raw, nil
+}
+
+func (k *sseConnSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
+	for _, m := range batch {
+		ev, _ := m.sseEvent() // validated at publish
+		k.events = append(k.events, ev)
+	}
+	sent, bytes, err = k.raw.writeFrames(k.events, false, timeout)
+	clear(k.events)
+	k.events = k.events[:0]
+	k.lastWrite = time.Now()
+	return sent, 1, bytes, err
+}
+
+var sseHeartbeats = [][]byte{sseHeartbeat}
+
+// keepalive writes a heartbeat comment, unless the stream carried data
+// within the last heartbeat interval.
+func (k *sseConnSink) keepalive(_ context.Context, timeout time.Duration) error {
+	if time.Since(k.lastWrite) < k.heartbeat {
+		return nil
+	}
+	k.lastWrite = time.Now()
+	_, _, err := k.raw.writeFrames(sseHeartbeats, false, timeout)
+	return err
+}
+
+func (k *sseConnSink) abort() {
+	if r := k.live.Load(); r != nil {
+		r.abort()
+	}
+}
+
+func (k *sseConnSink) kill() {
+	if r := k.live.Load(); r != nil {
+		_ = r.Close()
+	}
+}
+
+// close ends the stream by closing the connection, after what was written.
+func (k *sseConnSink) close(endReason) { _ = k.raw.Close() }
+
+// canHijack reports whether w, or a ResponseWriter it wraps (found through
+// Unwrap), can hijack its connection.
+func canHijack(w http.ResponseWriter) bool {
+	for {
+		switch t := w.(type) {
+		case http.Hijacker:
 			return true
 		case interface{ Unwrap() http.ResponseWriter }:
 			w = t.Unwrap()

@@ -105,7 +105,8 @@ func (s *Subscriber) Request() *http.Request { return s.req }
 // Transport returns "websocket" or "sse": how the subscriber is connected
 // (a Broker attached to a Hub shares the Hub's subscribers).
 func (s *Subscriber) Transport() string {
-	if _, ok := s.sink.(*sseSink); ok {
+	switch s.sink.(type) {
+	case *sseSink, *sseConnSink:
 		return "sse"
 	}
 	return "websocket"
