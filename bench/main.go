@@ -1,0 +1,214 @@
+// Command bench measures fanout against the libraries users would pick
+// instead, the same way for every peer, in one run: N subscribers on
+// loopback, messages stamped with their publish time and published in
+// bursts per tick, every configuration repeated with the peers interleaved.
+// See README.md.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line.
+type options struct {
+	cfg        config
+	repeats    int
+	peers      string
+	sweep      bool
+	sweepSubs  string
+	sweepBurst string
+	sweepDeliv int
+	targets    bool
+	idle       int
+	out        string
+	csv        string
+	cpuprofile string
+	quiet      bool
+	wsclient   string
+	plot       string
+
+	idleClient string // internal: this process is the client side of -idle
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.cfg.Subs, "subs", 200, "subscribers")
+	fs.IntVar(&o.cfg.Msgs, "msgs", 2000, "messages published per run")
+	fs.IntVar(&o.cfg.Burst, "burst", 10, "messages published per tick")
+	fs.IntVar(&o.cfg.Size, "size", 64, fmt.Sprintf("message size in bytes (at least %d)", minMsgSize))
+	fs.DurationVar(&o.cfg.Tick, "tick", time.Millisecond, "publishing period")
+	fs.IntVar(&o.cfg.Queue, "queue", 0, "per-subscriber queue depth for every peer that has one: 0 holds the whole run, -1 keeps each library's default")
+	fs.DurationVar(&o.cfg.Stall, "stall", 15*time.Second, "end a run after this long without a delivery")
+	fs.IntVar(&o.cfg.Par, "par", 32, "concurrent dials")
+	fs.StringVar(&o.wsclient, "wsclient", "coder", "WebSocket client: coder (coder/websocket) or raw (a minimal frame reader, so that the servers and not the clients set the ceiling)")
+	fs.IntVar(&o.cfg.MaxBatch, "maxbatch", 0, "experiment: DeliveryOptions.MaxBatch of the fanout-hub and fanout-broker rows (0: the library's default)")
+	fs.IntVar(&o.repeats, "repeats", 3, "runs of each peer per configuration (median and spread are reported)")
+	fs.StringVar(&o.peers, "peers", "all", "comma-separated peers: "+peerNames())
+	fs.BoolVar(&o.sweep, "sweep", false, "run the load sweep (subscribers × bursts), write CSV and a PNG plot to -out")
+	fs.StringVar(&o.sweepSubs, "sweep-subs", "100,200,500,1000", "subscriber levels of -sweep")
+	fs.StringVar(&o.sweepBurst, "sweep-bursts", "1,5,10,20", "burst levels of -sweep")
+	fs.IntVar(&o.sweepDeliv, "sweep-deliveries", 400000, "-sweep publishes at most this many deliveries (subscribers × messages) per run, and at most 1000 ticks")
+	fs.BoolVar(&o.targets, "targets", false, "check the issue's targets: 200 subscribers, 64-byte messages, 1ms tick, bursts of 10 and of 1")
+	fs.IntVar(&o.idle, "idle", 0, "measure the server memory per idle subscriber at this many connections, per peer")
+	fs.StringVar(&o.out, "out", "results", "directory for -sweep's CSV and plot")
+	fs.StringVar(&o.csv, "csv", "", "also write every run of the default mode or -targets to this CSV file")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole command to this file (pick the peer with -peers)")
+	fs.StringVar(&o.plot, "plot", "", "redraw the plot of a sweep from its CSV (results/sweep.csv) next to it, without measuring; pass the -wsclient it ran with")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&o.idleClient, "idle-client", "", "internal: connect -idle clients to this URL and wait")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	switch {
+	case o.cfg.Size < minMsgSize:
+		return o, fmt.Errorf("-size must be at least %d", minMsgSize)
+	case o.cfg.Subs < 1 || o.cfg.Msgs < 1 || o.cfg.Burst < 1 || o.repeats < 1 || o.cfg.Par < 1:
+		return o, fmt.Errorf("-subs, -msgs, -burst, -repeats and -par must be positive")
+	case o.cfg.Tick <= 0:
+		return o, fmt.Errorf("-tick must be positive")
+	case o.wsclient != "coder" && o.wsclient != "raw":
+		return o, fmt.Errorf("-wsclient is coder or raw")
+	}
+	o.cfg.RawWS = o.wsclient == "raw"
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.idleClient != "" {
+		return idleClient(o.idleClient, o.idle)
+	}
+	peers, err := selectPeers(o.peers)
+	if err != nil {
+		return err
+	}
+	if o.plot != "" {
+		return replot(o, peers, stdout)
+	}
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	progress := stderr
+	if o.quiet {
+		progress = io.Discard
+	}
+	need := 2*o.cfg.Subs + 256
+	if o.sweep {
+		for _, n := range mustInts(o.sweepSubs) {
+			need = max(need, 2*n+256)
+		}
+	}
+	if o.idle > 0 {
+		need = o.idle + 256
+	}
+	if msg := raiseFileLimit(uint64(need)); msg != "" {
+		fmt.Fprintln(stdout, msg)
+	}
+	switch {
+	case o.idle > 0:
+		return runIdle(o, peers, stdout, progress)
+	case o.sweep:
+		return runSweep(o, peers, stdout, progress)
+	case o.targets:
+		return runTargets(o, peers, stdout, progress)
+	}
+	fmt.Fprintln(stdout, describe(o.cfg, o.repeats))
+	results := runLevel(o.cfg, peers, o.repeats, progress)
+	sums := summarize(peers, results)
+	fmt.Fprint(stdout, "\n", table(sums))
+	if ts := checkTargets(o.cfg, sums); len(ts) > 0 {
+		fmt.Fprint(stdout, "\n", targetReport(ts))
+	}
+	if o.csv != "" {
+		return writeRunsCSV(o.csv, []level{{o.cfg, results}})
+	}
+	return nil
+}
+
+// describe says what a level measures and on what.
+func describe(c config, repeats int) string {
+	offered := float64(c.Subs) * float64(c.Burst) / c.Tick.Seconds()
+	queue := "deep enough for the whole run"
+	switch {
+	case c.Queue < 0:
+		queue = "each library's default"
+	case c.Queue > 0:
+		queue = strconv.Itoa(c.Queue)
+	}
+	client := "coder/websocket"
+	if c.RawWS {
+		client = "raw"
+	}
+	if c.MaxBatch > 0 {
+		queue += fmt.Sprintf(", fanout rows with MaxBatch %d (not their default)", c.MaxBatch)
+	}
+	return fmt.Sprintf("%d subscribers, %d messages of %d B in bursts of %d every %v (offered %s deliveries/s), queues %s, %s WebSocket clients; "+
+		"%d repeats, peers interleaved; %s, GOMAXPROCS=%d, %d CPUs",
+		c.Subs, c.Msgs, c.Size, c.Burst, c.Tick, fmtSI(offered), queue, client,
+		repeats, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+}
+
+// runLevel runs every peer repeats times at one level. Each repeat runs
+// every peer once, starting one peer further along the list than the last
+// repeat did, so that no peer always runs first or right after another.
+func runLevel(cfg config, peers []peer, repeats int, progress io.Writer) []result {
+	samples := make([]int64, cfg.Subs*cfg.Msgs)
+	var results []result
+	for r := range repeats {
+		for i := range peers {
+			p := peers[(i+r)%len(peers)]
+			started := time.Now()
+			res, err := runOnce(p, cfg, samples)
+			res.Repeat, res.Order = r+1, i+1
+			if err != nil {
+				res.Err = err.Error()
+			}
+			fmt.Fprintf(progress, "  repeat %d/%d %-17s %9s/s  p99 %-7s writes/msg %-6s lost %-5d %.1fs %s\n",
+				r+1, repeats, p.Name, fmtSI(res.DeliveredPerSec()), fmtSeconds(res.P99.Seconds()),
+				fmtRatio(res.WritesPerMsg()), res.Lost(), time.Since(started).Seconds(), res.Err)
+			results = append(results, res)
+		}
+	}
+	return results
+}
+
+func mustInts(list string) []int {
+	var out []int
+	for f := range strings.SplitSeq(list, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}

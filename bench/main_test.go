@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets -idle start this test binary as its client process.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestBench_EveryPeer runs the tool once with tiny settings: every peer
+// must deliver every message, in order, with both WebSocket clients.
+func TestBench_EveryPeer(t *testing.T) {
+	for _, client := range []string{"coder", "raw"} {
+		t.Run(client, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := []string{"-subs", "5", "-msgs", "50", "-burst", "5", "-repeats", "1", "-wsclient", client}
+			if err := run(args, &out, &errOut); err != nil {
+				t.Fatalf("run: %v\n%s", err, errOut.String())
+			}
+			text := out.String()
+			if strings.Contains(text, "note:") {
+				t.Errorf("a run reported a problem:\n%s", text)
+			}
+			for _, p := range allPeers {
+				row := tableRow(text, p.Name)
+				if row == nil {
+					t.Errorf("no row for %s:\n%s", p.Name, text)
+					continue
+				}
+				if lost := row[len(row)-2]; lost != "0" {
+					t.Errorf("%s lost %s messages", p.Name, lost)
+				}
+			}
+		})
+	}
+}
+
+// tableRow returns the cells of peer's row of a Markdown table.
+func tableRow(text, peer string) []string {
+	for line := range strings.Lines(text) {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if len(cells) > 1 && strings.TrimSpace(cells[0]) == peer {
+			for i := range cells {
+				cells[i] = strings.TrimSpace(cells[i])
+			}
+			return cells
+		}
+	}
+	return nil
+}
+
+// TestClients_DoNotAllocate checks that the clients allocate nothing per
+// message, so that a run's allocations are the server's: against the
+// limit row, which allocates two slices per publish and nothing per
+// subscriber, a delivery costs (almost) nothing.
+func TestClients_DoNotAllocate(t *testing.T) {
+	limit, _ := selectPeers("limit")
+	broker, _ := selectPeers("fanout-broker")
+	cfg := config{Subs: 50, Msgs: 400, Burst: 4, Size: 64, Tick: time.Millisecond, Stall: 10 * time.Second, Par: 16}
+	for _, tc := range []struct {
+		name string
+		p    peer
+		raw  bool
+	}{{"coder", limit[0], false}, {"raw", limit[0], true}, {"sse", broker[0], false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg
+			c.RawWS = tc.raw
+			res, err := runOnce(tc.p, c, make([]int64, c.Subs*c.Msgs))
+			if err != nil || res.Err != "" {
+				t.Fatalf("run: %v %s", err, res.Err)
+			}
+			// The publisher's allocations are a few per message, spread
+			// over 50 subscribers; a client allocation per message would
+			// add 1.
+			t.Logf("%.3f allocations per delivered message", res.AllocsPerMsg())
+			if a := res.AllocsPerMsg(); a > 0.25 {
+				t.Errorf("%.3f allocations per delivered message", a)
+			}
+		})
+	}
+}
+
+// TestIdle measures idle memory with a few connections per peer.
+func TestIdle(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run([]string{"-idle", "20", "-repeats", "1", "-peers", "gorilla,go-sse,fanout-hub,fanout-broker"}, &out, &errOut); err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	for _, p := range []string{"gorilla", "go-sse", "fanout-hub", "fanout-broker"} {
+		row := tableRow(out.String(), p)
+		if row == nil || row[len(row)-1] != "20" {
+			t.Errorf("%s: want 20 connected, got row %q\n%s", p, row, out.String())
+		}
+	}
+}
+
+func TestPayload_RoundTrip(t *testing.T) {
+	b := newPayload(64, 123456789*time.Nanosecond, 4242)
+	if len(b) != 64 {
+		t.Fatalf("len %d", len(b))
+	}
+	d := decode(b)
+	if !d.ok || d.warm || d.due != 123456789 || d.seq != 4242 {
+		t.Errorf("decode = %+v", d)
+	}
+	w := decode(newWarmup(64, 7))
+	if !w.ok || !w.warm || w.seq != 7 {
+		t.Errorf("warm-up decode = %+v", w)
+	}
+	if decode([]byte("short")).ok || decode(bytes.Repeat([]byte("z"), 64)).ok {
+		t.Error("garbage decoded")
+	}
+}
+
+func TestStatOf(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want stat
+	}{
+		{[]float64{3, 1, 2}, stat{2, 1, 3}},
+		{[]float64{4, 1, 3, 2}, stat{2.5, 1, 4}},
+		{[]float64{5}, stat{5, 5, 5}},
+	} {
+		if got := statOf(tc.in); got != tc.want {
+			t.Errorf("statOf(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// rawWS is the -wsclient raw client: a WebSocket client reduced to what a
+// fan-out benchmark needs (RFC 6455 handshake, unmasked server frames read
+// in place from a bufio.Reader, pings answered). It costs a fraction of a
+// library client per message, so with it the servers, not the clients, set
+// the ceiling on the 2-core machine. The default client is coder/websocket.
+type rawWS struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func dialRawWS(addr, path string) (*rawWS, error) {
+	conn, err := net.DialTimeout("tcp", addr, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	var k [16]byte
+	_, _ = rand.Read(k[:])
+	key := base64.StdEncoding.EncodeToString(k[:])
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(conn, 32<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	sum := sha1.Sum([]byte(key + wsGUID))
+	if resp.StatusCode != http.StatusSwitchingProtocols ||
+		resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) ||
+		!strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+		conn.Close()
+		return nil, fmt.Errorf("handshake: %s", resp.Status)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return &rawWS{conn: conn, br: br}, nil
+}
+
+var errFragmented = errors.New("fragmented message")
+
+// next returns the payload of the next data frame; it aliases the reader's
+// buffer (or buf, for a payload larger than that) until the next call.
+func (c *rawWS) next(buf []byte) ([]byte, error) {
+	for {
+		h, err := c.br.Peek(2)
+		if err != nil {
+			return nil, err
+		}
+		fin, op, masked := h[0]&0x80 != 0, h[0]&0x0f, h[1]&0x80 != 0
+		n, hl := int(h[1]&0x7f), 2
+		switch n {
+		case 126:
+			if h, err = c.br.Peek(4); err != nil {
+				return nil, err
+			}
+			n, hl = int(binary.BigEndian.Uint16(h[2:])), 4
+		case 127:
+			if h, err = c.br.Peek(10); err != nil {
+				return nil, err
+			}
+			n, hl = int(binary.BigEndian.Uint64(h[2:])), 10
+		}
+		if masked {
+			return nil, errors.New("masked server frame")
+		}
+		if _, err := c.br.Discard(hl); err != nil {
+			return nil, err
+		}
+		var p []byte
+		if n <= c.br.Size() {
+			if p, err = c.br.Peek(n); err != nil {
+				return nil, err
+			}
+			_, _ = c.br.Discard(n)
+		} else {
+			if n > len(buf) {
+				buf = make([]byte, n)
+			}
+			if _, err := io.ReadFull(c.br, buf[:n]); err != nil {
+				return nil, err
+			}
+			p = buf[:n]
+		}
+		switch op {
+		case 0x1, 0x2:
+			if !fin {
+				return nil, errFragmented
+			}
+			return p, nil
+		case 0x8:
+			return nil, io.EOF
+		case 0x9:
+			if err := c.control(0xA, p); err != nil {
+				return nil, err
+			}
+		case 0x0:
+			return nil, errFragmented
+		}
+	}
+}
+
+// control writes a masked control frame (a client's frames are masked).
+func (c *rawWS) control(op byte, p []byte) error {
+	f := make([]byte, 0, 6+len(p))
+	f = append(f, 0x80|op, 0x80|byte(len(p)), 0, 0, 0, 0) // mask key 0: payload unchanged
+	f = append(f, p...)
+	_, err := c.conn.Write(f)
+	return err
+}
