@@ -74,8 +74,8 @@ var allPeers = []peer{
 	{Name: "limit", Transport: ws, Idle: true, New: newLimit},
 	{Name: "fanout-hub", Transport: ws, Bare: true, Idle: true, New: newFanoutHub(0)},
 	{Name: "fanout-hub-b1", Transport: ws, Bare: true, New: newFanoutHub(1)},
-	{Name: "fanout-broker", Transport: sse, Idle: true, New: newFanoutBroker(0)},
-	{Name: "fanout-broker-b1", Transport: sse, New: newFanoutBroker(1)},
+	{Name: "fanout-broker", Transport: sse, Bare: true, Idle: true, New: newFanoutBroker(0)},
+	{Name: "fanout-broker-b1", Transport: sse, Bare: true, New: newFanoutBroker(1)},
 }
 
 // selectPeers returns the peers named in list (comma-separated), in table
