@@ -153,12 +153,8 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sk := newSSESink(w, b.opts.Heartbeat)
-	s := newSubscriber(b.c, r, "", sk)
-	s.kaEvery = b.opts.Heartbeat
-	lastID := lastEventID(r)
-	resync, err := b.c.subscribe(r.Context(), s, topics, lastID, true)
-	if err != nil {
-		unavailable(w)
+	s, lastID, resync, ok := b.subscribe(w, r, topics, sk)
+	if !ok {
 		return
 	}
 	sk.clearDeadline() // a stream outlives http.Server.WriteTimeout
@@ -177,6 +173,21 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.disconnected(s, why, err)
 }
 
+// subscribe subscribes r's client, writing to sk, to topics, with what it
+// missed since its Last-Event-ID queued first. It answers 503 and reports
+// false once the Broker is closing.
+func (b *Broker) subscribe(w http.ResponseWriter, r *http.Request, topics []string, sk sink) (s *Subscriber, lastID string, resync error, ok bool) {
+	s = newSubscriber(b.c, r, "", sk)
+	s.kaEvery = b.opts.Heartbeat
+	lastID = lastEventID(r)
+	resync, err := b.c.subscribe(r.Context(), s, topics, lastID, true)
+	if err != nil {
+		unavailable(w)
+		return nil, "", nil, false
+	}
+	return s, lastID, resync, true
+}
+
 // sseHeader sets the response headers of an event stream.
 func sseHeader(h http.Header) {
 	h.Set("Content-Type", "text/event-stream")
@@ -192,12 +203,8 @@ func sseHeader(h http.Header) {
 // batch leaves in one writev, straight from the shared events.
 func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, topics []string) {
 	sk := &sseConnSink{heartbeat: b.opts.Heartbeat}
-	s := newSubscriber(b.c, r, "", sk)
-	s.kaEvery = b.opts.Heartbeat
-	lastID := lastEventID(r)
-	resync, err := b.c.subscribe(r.Context(), s, topics, lastID, true)
-	if err != nil {
-		unavailable(w)
+	s, lastID, resync, ok := b.subscribe(w, r, topics, sk)
+	if !ok {
 		return
 	}
 	sseHeader(w.Header())

@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -136,15 +135,35 @@ func (k *sseSink) close(endReason) {}
 // Unwrap, as http.ResponseController does), can flush. It asks without
 // flushing, so a writer that cannot stream still gets a proper error.
 func canFlush(w http.ResponseWriter) bool {
-	for {
-		switch t := w.(type) {
+	return unwraps(w, func(w http.ResponseWriter) bool {
+		switch w.(type) {
 		case http.Flusher, interface{ FlushError() error }:
 			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
+		}
+		return false
+	})
+}
+
+// canHijack reports whether w, or a ResponseWriter it wraps, can hijack
+// its connection.
+func canHijack(w http.ResponseWriter) bool {
+	return unwraps(w, func(w http.ResponseWriter) bool {
+		_, ok := w.(http.Hijacker)
+		return ok
+	})
+}
+
+// unwraps reports whether can holds for w or a ResponseWriter it wraps.
+func unwraps(w http.ResponseWriter, can func(http.ResponseWriter) bool) bool {
+	for {
+		if can(w) {
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
 			return false
 		}
+		w = u.Unwrap()
 	}
 }
 
@@ -152,8 +171,8 @@ func canFlush(w http.ResponseWriter) bool {
 // connection (see Broker.serveConn): each batch in one writev, straight
 // from the events every subscriber shares.
 type sseConnSink struct {
-	raw  *rawConn                // set before the writer starts
-	live atomic.Pointer[rawConn] // raw, for abort and kill from any goroutine
+	raw *rawConn // set before the writer starts
+	liveConn
 
 	heartbeat time.Duration
 	lastWrite time.Time // writer only
@@ -205,32 +224,5 @@ func (k *sseConnSink) keepalive(_ context.Context, timeout time.Duration) error 
 	return err
 }
 
-func (k *sseConnSink) abort() {
-	if r := k.live.Load(); r != nil {
-		r.abort()
-	}
-}
-
-func (k *sseConnSink) kill() {
-	if r := k.live.Load(); r != nil {
-		_ = r.Close()
-	}
-}
-
 // close ends the stream by closing the connection, after what was written.
 func (k *sseConnSink) close(endReason) { _ = k.raw.Close() }
-
-// canHijack reports whether w, or a ResponseWriter it wraps (found through
-// Unwrap), can hijack its connection.
-func canHijack(w http.ResponseWriter) bool {
-	for {
-		switch t := w.(type) {
-		case http.Hijacker:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
-		}
-	}
-}

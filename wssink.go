@@ -18,11 +18,11 @@ type wsSink struct {
 	// Set before the writer starts (the subscriber is registered before
 	// the handshake, so that a client whose handshake has completed
 	// receives everything published after).
-	conn   *websocket.Conn
-	raw    *rawConn
-	packed bool                    // one packed frame per batch (PackedSubprotocol or ResumeSubprotocol)
-	ids    bool                    // with ID records (ResumeSubprotocol)
-	live   atomic.Pointer[rawConn] // raw, for abort and kill from any goroutine
+	conn     *websocket.Conn
+	raw      *rawConn
+	packed   bool // one packed frame per batch (PackedSubprotocol or ResumeSubprotocol)
+	ids      bool // with ID records (ResumeSubprotocol)
+	liveConn      // raw, for abort and kill from any goroutine
 
 	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
 	hdr    [10]byte // scratch: a packed frame's header
@@ -114,14 +114,18 @@ func (w *wsSink) keepalive(_ context.Context, timeout time.Duration) error {
 
 func (w *wsSink) pong() { w.awaitingPong.Store(false) }
 
-func (w *wsSink) abort() {
-	if r := w.live.Load(); r != nil {
+// liveConn is a sink's hijacked connection, once there is one, for abort
+// and kill from any goroutine.
+type liveConn struct{ live atomic.Pointer[rawConn] }
+
+func (l *liveConn) abort() {
+	if r := l.live.Load(); r != nil {
 		r.abort()
 	}
 }
 
-func (w *wsSink) kill() {
-	if r := w.live.Load(); r != nil {
+func (l *liveConn) kill() {
+	if r := l.live.Load(); r != nil {
 		_ = r.Close()
 	}
 }
