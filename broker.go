@@ -249,7 +249,9 @@ func (b *Broker) serve(ctx context.Context, cancel context.CancelCauseFunc, s *S
 
 // responseHead returns the status line and headers of an event stream on
 // a hijacked HTTP/1 connection, then prelude. The stream has no length and
-// no chunking: it ends when the connection closes.
+// no chunking: it ends when the connection closes. The headers middleware
+// set (CORS, say) are kept; middleware that rewrites the body (compression)
+// is bypassed, so a Content-Encoding it set is dropped.
 func responseHead(h http.Header, prelude []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString("HTTP/1.1 200 OK\r\n")
@@ -258,6 +260,7 @@ func responseHead(h http.Header, prelude []byte) ([]byte, error) {
 	h.Set("Connection", "close")
 	h.Del("Content-Length")
 	h.Del("Transfer-Encoding")
+	h.Del("Content-Encoding") // the events go out as they are, whatever a middleware meant to do
 	if err := h.Write(&buf); err != nil {
 		return nil, err
 	}
