@@ -108,3 +108,28 @@ func TestBroker_FlushPath_ShutdownDrains(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	assert.Equal(t, strconv.Itoa(5), resp.Header.Get("Retry-After"))
 }
+
+// An HTTP/1 stream is taken over, and its head written by the Broker: the
+// headers middleware set are kept, except a Content-Encoding (the events go
+// out as they are, so a client must not try to decode them).
+func TestBroker_HijackedStreamKeepsHeaders(t *testing.T) {
+	t.Parallel()
+	var opts fanout.BrokerOptions
+	h := newSSEHooks(&opts)
+	b := fanout.NewBroker(&opts)
+	s := sseServe(t, b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Content-Encoding", "gzip")
+		b.ServeHTTP(sseUnwrapWriter{w}, r)
+	}), false)
+	tr := &http.Transport{DisableCompression: true} // so Content-Encoding would show
+	t.Cleanup(tr.CloseIdleConnections)
+	resp := sseDo(t, &http.Client{Transport: tr}, s.url("topic=t"), nil)
+	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Empty(t, resp.Header.Get("Content-Encoding"))
+	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	st := sseRead(t, resp)
+	h.sub(t)
+	require.NoError(t, b.Publish(sseCtx, "t", fanout.NewMessage([]byte("plain"))))
+	assert.Equal(t, []string{"plain"}, sseData(st.waitN(t, 1)))
+}
