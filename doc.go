@@ -53,8 +53,10 @@
 // # Server-Sent Events
 //
 // A Broker streams text/event-stream responses. It shares the Hub's
-// queues, writer and policies: the events queued for a subscriber are
-// written, then flushed once. Headers are flushed as soon as the client is
+// queues, writer and policies: the events queued for a subscriber leave
+// together. Over HTTP/1 it takes each connection over, as the Hub does
+// (one writev per batch, and ServeHTTP returns, so an idle subscriber costs
+// a few KiB); elsewhere (HTTP/2) a batch is written, then flushed once. Headers are flushed as soon as the client is
 // subscribed, so its request returns before the first event. An idle
 // stream gets a comment line every BrokerOptions.Heartbeat. A Binary
 // message is sent base64-encoded; text arrives as sent, except that SSE
