@@ -82,9 +82,13 @@ func (m *Message) WithEvent(event string) *Message {
 	return &Message{data: m.data, typ: m.typ, id: m.id, event: event}
 }
 
+// validID reports whether id can be sent intact as an SSE id field (and
+// so resumed from): no CR, LF or NUL.
+func validID(id string) bool { return !strings.ContainsAny(id, "\r\n\x00") }
+
 // validate rejects fields that cannot be sent intact.
 func (m *Message) validate() error {
-	if strings.ContainsAny(m.id, "\r\n\x00") {
+	if !validID(m.id) {
 		return fmt.Errorf("%w: ID contains CR, LF or NUL", ErrInvalidMessage)
 	}
 	if strings.ContainsAny(m.event, "\r\n") {

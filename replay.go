@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 )
 
 // ReplayStore keeps recently published messages so that a subscriber that
@@ -79,7 +78,7 @@ func replay(ctx context.Context, store ReplayStore, lastID string, topics []stri
 		return nil, fmt.Errorf("%w: no replay store", ErrUnknownID)
 	case len(lastID) > MaxLastEventIDLen:
 		return nil, fmt.Errorf("%w: ID of %d bytes is too long", ErrUnknownID, len(lastID))
-	case strings.ContainsAny(lastID, "\x00\r\n"):
+	case !validID(lastID):
 		return nil, fmt.Errorf("%w: malformed ID", ErrUnknownID)
 	}
 	msgs, err := store.Since(ctx, lastID, topics)

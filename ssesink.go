@@ -1,7 +1,6 @@
 package fanout
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"sync"
@@ -181,19 +180,14 @@ type sseConnSink struct {
 
 // hijack takes the connection over from net/http and writes head to it.
 func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Duration) (*rawConn, error) {
-	conn, brw, err := http.NewResponseController(w).Hijack()
+	raw, err := hijackRaw(w)
 	if err != nil {
 		return nil, err
-	}
-	raw := newRawConn(conn)
-	if n := brw.Reader.Buffered(); n > 0 { // the reader discards it anyway
-		b, _ := brw.Reader.Peek(n)
-		raw.pending = bytes.Clone(b)
 	}
 	k.raw = raw
 	k.live.Store(raw)
 	if _, _, err := raw.writeFrames([][]byte{head}, false, timeout); err != nil {
-		_ = conn.Close()
+		_ = raw.Close()
 		return nil, err
 	}
 	return raw, nil

@@ -36,29 +36,39 @@ func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // Hijack hijacks the underlying connection (found through Unwrap chains, so
 // any middleware works) and wraps it in a rawConn.
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	raw, err := hijackRaw(w.ResponseWriter)
 	if err != nil {
 		return nil, nil, err
 	}
 	if w.sendBuffer > 0 {
-		if sb, ok := conn.(interface{ SetWriteBuffer(int) error }); ok {
+		if sb, ok := raw.Conn.(interface{ SetWriteBuffer(int) error }); ok {
 			_ = sb.SetWriteBuffer(w.sendBuffer) // best effort: the kernel may clamp it
 		}
 	}
-	raw := newRawConn(conn)
 	w.sink.raw = raw
 	w.sink.live.Store(raw)
 	// net/http's 4 KiB buffers would live as long as the connection; small
 	// ones serve: client messages are usually small, larger reads bypass
 	// the buffer, and server control frames (at most 127 bytes) still reach
-	// rawConn.Write whole, one per call. Bytes the client sent right after
-	// its handshake are already in net/http's reader: rawConn returns them
-	// first.
+	// rawConn.Write whole, one per call.
+	return raw, bufio.NewReadWriter(bufio.NewReaderSize(raw, 512), bufio.NewWriterSize(raw, 256)), nil
+}
+
+// hijackRaw takes w's connection over from net/http (through
+// http.ResponseController) and wraps it in a rawConn. Bytes the client sent
+// that net/http had already read are kept: the rawConn's Read returns them
+// first.
+func hijackRaw(w http.ResponseWriter) (*rawConn, error) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	raw := newRawConn(conn)
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n)
 		raw.pending = bytes.Clone(b)
 	}
-	return raw, bufio.NewReadWriter(bufio.NewReaderSize(raw, 512), bufio.NewWriterSize(raw, 256)), nil
+	return raw, nil
 }
 
 // rawConn is a hijacked WebSocket connection shared by coder/websocket (for
