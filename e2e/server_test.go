@@ -1,0 +1,270 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/examples/chat/room"
+)
+
+// demo is the chat demo served in-process on loopback, as examples/chat
+// serves it, behind a listener that watches its streams and a middleware
+// that records (and can hold) the requests to /ws and /events.
+type demo struct {
+	t    *testing.T
+	chat *room.Server
+	ln   *streamListener
+	base string // http://127.0.0.1:port
+
+	mu       sync.Mutex
+	changed  chan struct{}  // closed, and replaced, on every change below
+	requests []*seenRequest // to /ws and /events, in arrival order
+	holding  bool           // hold resuming requests until unhold
+	unheld   chan struct{}  // closed by unhold
+}
+
+// seenRequest is a request to /ws or /events as the server saw it.
+type seenRequest struct {
+	Path        string
+	LastEventID string // the Last-Event-ID header
+	QueryID     string // ?lastEventId=
+	Origin      string
+	Status      int // as written by the handler (0 for a stream it took over)
+	Held        bool
+}
+
+// resuming reports whether the request asks to resume from an ID.
+func (r *seenRequest) resuming() bool { return r.LastEventID != "" || r.QueryID != "" }
+
+// startDemo serves the demo until the test ends.
+func startDemo(t *testing.T, opts *room.Options) *demo {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	if opts == nil {
+		opts = &room.Options{}
+	}
+	opts.Logger = log.New(testWriter{t}, "", 0)
+	d := &demo{
+		t:       t,
+		chat:    room.New(opts),
+		ln:      newStreamListener(ln),
+		base:    "http://" + ln.Addr().String(),
+		changed: make(chan struct{}),
+		unheld:  make(chan struct{}),
+	}
+	srv := &http.Server{Handler: d.middleware(d.chat), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(d.ln) }()
+	t.Cleanup(func() {
+		d.unhold()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, d.chat.Shutdown(ctx))
+		require.NoError(t, srv.Shutdown(ctx))
+		require.ErrorIs(t, <-served, http.ErrServerClosed)
+	})
+	return d
+}
+
+// testWriter sends the demo's log lines to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// middleware records each request to the Hub and the Broker and, while
+// holding, makes those that resume wait for unhold: a test can then publish
+// while a client is known to be away, so what it gets comes by replay.
+func (d *demo) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ws" && r.URL.Path != "/events" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		seen := &seenRequest{
+			Path:        r.URL.Path,
+			LastEventID: r.Header.Get("Last-Event-ID"),
+			QueryID:     r.URL.Query().Get("lastEventId"),
+			Origin:      r.Header.Get("Origin"),
+		}
+		d.mu.Lock()
+		seen.Held = d.holding && seen.resuming()
+		unheld := d.unheld
+		d.requests = append(d.requests, seen)
+		d.notify()
+		d.mu.Unlock()
+		if seen.Held {
+			select {
+			case <-unheld:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		next.ServeHTTP(&statusWriter{ResponseWriter: w, d: d, seen: seen}, r)
+	})
+}
+
+// statusWriter records the status a handler writes. It has Unwrap, so the
+// Hub and the Broker reach the connection through it, as through any
+// middleware.
+type statusWriter struct {
+	http.ResponseWriter
+	d    *demo
+	seen *seenRequest
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.d.mu.Lock()
+	if w.seen.Status == 0 {
+		w.seen.Status = code
+	}
+	w.d.notify()
+	w.d.mu.Unlock()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// notify wakes whoever waits on a change; d.mu must be held.
+func (d *demo) notify() {
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// hold makes requests that resume wait, from now until unhold.
+func (d *demo) hold() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.holding {
+		d.holding = true
+		d.unheld = make(chan struct{})
+	}
+}
+
+// unhold lets the held requests through.
+func (d *demo) unhold() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.holding {
+		d.holding = false
+		close(d.unheld)
+	}
+}
+
+// awaitRequests waits until cond holds for the requests seen so far, and
+// returns them.
+func (d *demo) awaitRequests(ctx context.Context, what string, cond func([]*seenRequest) bool) []*seenRequest {
+	d.t.Helper()
+	for {
+		d.mu.Lock()
+		reqs := make([]*seenRequest, len(d.requests))
+		for i, r := range d.requests {
+			c := *r
+			reqs[i] = &c
+		}
+		ok, ch := cond(reqs), d.changed
+		d.mu.Unlock()
+		if ok {
+			return reqs
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			d.t.Fatalf("waiting for %s: %v; requests so far: %s", what, ctx.Err(), jsonString(reqs))
+		}
+	}
+}
+
+// post POSTs to the demo and decodes its JSON answer.
+func (d *demo) post(ctx context.Context, path string) map[string]any {
+	d.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.base+path, nil)
+	require.NoError(d.t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(d.t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(d.t, err)
+	require.Equal(d.t, http.StatusOK, resp.StatusCode, "POST %s: %s", path, body)
+	var v map[string]any
+	require.NoError(d.t, json.Unmarshal(body, &v))
+	return v
+}
+
+// burst publishes n numbered messages to topic with the demo's POST /burst
+// and returns the burst's number.
+func (d *demo) burst(ctx context.Context, topic string, n int) int {
+	d.t.Helper()
+	v := d.post(ctx, "/burst?topic="+url.QueryEscape(topic)+"&n="+strconv.Itoa(n))
+	return int(v["burst"].(float64))
+}
+
+// publish publishes one text message to topic.
+func (d *demo) publish(ctx context.Context, topic, text string) {
+	d.t.Helper()
+	require.NoError(d.t, d.chat.Hub().Publish(ctx, topic, fanout.NewMessage([]byte(text))))
+}
+
+// awaitStreams waits until cond holds for the listener's streams.
+func (d *demo) awaitStreams(ctx context.Context, what string, cond func() bool) {
+	d.t.Helper()
+	if err := d.ln.await(ctx, cond); err != nil {
+		d.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// holdAndBlock holds the open streams of the kinds given, publishes one
+// message to topic, and waits until each of those streams' writers is
+// blocked writing it. Whatever is published next queues up behind that
+// write, until release.
+func (d *demo) holdAndBlock(ctx context.Context, topic string, kinds ...string) []*streamConn {
+	d.t.Helper()
+	var cs []*streamConn
+	for _, kind := range kinds {
+		held := d.ln.hold(kind)
+		require.NotEmpty(d.t, held, "no open %s stream", kind)
+		cs = append(cs, held...)
+	}
+	d.publish(ctx, topic, "a message that keeps the writers busy")
+	d.awaitStreams(ctx, "writers blocked", func() bool {
+		for _, c := range cs {
+			if !c.blocked {
+				return false
+			}
+		}
+		return true
+	})
+	return cs
+}
+
+// writesOf returns a copy of the writes recorded on c.
+func (d *demo) writesOf(c *streamConn) [][]byte {
+	d.ln.mu.Lock()
+	defer d.ln.mu.Unlock()
+	return append([][]byte(nil), c.writes...)
+}
+
+func jsonString(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
