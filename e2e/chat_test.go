@@ -3,13 +3,20 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fanout-go/fanout"
 )
 
 // testContext bounds what a test waits for on the server's side.
@@ -79,4 +86,162 @@ func TestBrowser_BurstsCompleteAndCoalesced(t *testing.T) {
 	assert.Zero(t, s.SSE.Reconnects)
 	require.Equal(t, 200+1+60, s.WS.Count)
 	require.Equal(t, s.WS.Count, s.SSE.Count)
+}
+
+// 2. Packed mode: the page's WebSocket offers fanout.packed.v1 and reads
+// each batch, one binary frame, with fanoutRecords (the helper the README
+// documents, served at /fanout.js).
+func TestBrowser_PackedMode(t *testing.T) {
+	d := startDemo(t, nil)
+	p := openDemo(t, d, "topic=packed&ws=packed")
+	ctx := testContext(t)
+	require.Equal(t, fanout.PackedSubprotocol, eval[string](p, "demo.protocol()"))
+
+	held := d.holdAndBlock(ctx, "packed", "ws")
+	require.NoError(t, d.chat.Hub().Publish(ctx, "packed", fanout.NewBinaryMessage([]byte{0, 1, 2, 0xff})))
+	k := d.burst(ctx, "packed", 60)
+	d.ln.release(held...)
+	s := p.awaitBurst(k, 60)
+
+	assert.Equal(t, []int{60}, d.writesWith(held[0], k), "messages of burst #%d per socket write", k)
+	b, _ := s.WS.burst(k)
+	assert.Equal(t, 1, b.Frames, "WebSocket frames that carried burst #%d", k)
+	assert.Equal(t, 61, s.WS.MaxPerFrame, "the binary message and the burst came in one frame")
+	assert.Empty(t, s.WS.LastID, "packed mode carries no IDs")
+	// The binary message: bytes in the packed frame, base64 over SSE.
+	assert.True(t, eval[bool](p, `[...document.querySelectorAll("#ws .log div")].some((e) => e.textContent === "[binary, 4 bytes]")`))
+	assert.True(t, eval[bool](p, `[...document.querySelectorAll("#sse .log div")].some((e) => e.textContent === "AAEC/w==")`))
+}
+
+// The documented helper reads frames exactly as fanout.UnpackRecords does:
+// the same records from valid frames, an error from the same malformed
+// ones.
+func TestBrowser_FanoutRecordsMatchesUnpackRecords(t *testing.T) {
+	d := startDemo(t, nil)
+	p := newPage(t, newBrowser(t), d.base+"/?topic=helper")
+
+	frames := [][]byte{
+		nil,
+		rec(1, "hello"),
+		rec(2, "\x00\x01\xfe\xff"),
+		cat(rec(3, "e-1"), rec(1, "one"), rec(1, "two"), rec(3, "e-3"), rec(2, "3")),
+		cat(rec(5, "e-7"), rec(3, "e-8"), rec(1, "")),
+		cat(rec(4, "unknown"), rec(1, "live")),
+		rec(1, "ünïcödé ✓"),
+		rec(1, "")[:4],                  // truncated header
+		rec(1, "abc")[:7],               // record overruns the frame
+		rec(9, "x"),                     // unknown kind
+		rec(0, "x"),                     // unknown kind
+		cat(rec(1, "a"), rec(3, "e-1")), // an ID record ends the frame
+		cat(rec(3, "e-1"), rec(3, "e-2"), rec(1, "a")),
+		cat(rec(3, ""), rec(1, "a")), // empty ID
+		cat(rec(3, "e-1"), rec(5, "e-2"), rec(1, "a")),
+		rec(5, ""), // empty position
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 300 {
+		frames = append(frames, randomFrame(rng))
+	}
+	var b64 []string
+	for _, f := range frames {
+		b64 = append(b64, base64.StdEncoding.EncodeToString(f))
+	}
+	got := eval[[]unpacked](p, `(`+jsonString(b64)+`).map((b64) => {
+		const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+		try {
+			return { records: fanoutRecords(bytes.buffer).map((r) =>
+				r.position !== undefined ? { position: r.position } :
+				r.resync !== undefined ? { resync: r.resync } :
+				typeof r.data === "string" ? { text: r.data, id: r.id } :
+				{ binary: Array.from(r.data, (x) => x.toString(16).padStart(2, "0")).join(""), id: r.id }) };
+		} catch (e) {
+			if (!(e instanceof RangeError)) throw e;
+			return { error: e.message };
+		}
+	})`)
+	require.Len(t, got, len(frames))
+	var valid, invalid int
+	for i, f := range frames {
+		want := unpackInGo(f)
+		if want.Error != "" {
+			invalid++
+			assert.NotEmpty(t, got[i].Error, "frame %d %x: Go: %s; JavaScript: %v", i, f, want.Error, got[i].Records)
+			continue
+		}
+		valid++
+		assert.Empty(t, got[i].Error, "frame %d %x", i, f)
+		assert.Equal(t, want.Records, got[i].Records, "frame %d %x", i, f)
+	}
+	t.Logf("%d valid frames, %d malformed", valid, invalid)
+	assert.Greater(t, valid, 100)
+	assert.Greater(t, invalid, 100)
+}
+
+// unpacked is a frame's records (or error) in a form JSON carries from the
+// page: text as a string, binary in hex.
+type unpacked struct {
+	Records []record `json:"records"`
+	Error   string   `json:"error"`
+}
+
+type record struct {
+	Text     *string `json:"text,omitempty"`
+	Binary   *string `json:"binary,omitempty"`
+	ID       string  `json:"id,omitempty"`
+	Resync   *string `json:"resync,omitempty"`
+	Position *string `json:"position,omitempty"`
+}
+
+func unpackInGo(frame []byte) unpacked {
+	u := unpacked{Records: []record{}}
+	err := fanout.UnpackRecords(frame, func(r fanout.Record) error {
+		s := string(r.Data)
+		switch {
+		case r.Position:
+			u.Records = append(u.Records, record{Position: &r.ID})
+		case r.Resync:
+			u.Records = append(u.Records, record{Resync: &s})
+		case r.Type == fanout.Binary:
+			h := hex.EncodeToString(r.Data)
+			u.Records = append(u.Records, record{Binary: &h, ID: r.ID})
+		default:
+			s = strings.ToValidUTF8(s, "\uFFFD") // as TextDecoder reads it
+			u.Records = append(u.Records, record{Text: &s, ID: r.ID})
+		}
+		return nil
+	})
+	if err != nil {
+		u.Error = err.Error()
+	}
+	return u
+}
+
+// rec is one packed record.
+func rec(kind byte, payload string) []byte {
+	b := []byte{kind, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[1:], uint32(len(payload)))
+	return append(b, payload...)
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// randomFrame makes a frame of a few records of random kinds (mostly
+// valid ones) and ASCII payloads, now and then cut short.
+func randomFrame(rng *rand.Rand) []byte {
+	var f []byte
+	for range rng.IntN(5) {
+		kind := byte(1 + rng.IntN(5))
+		if rng.IntN(20) == 0 {
+			kind = byte(rng.IntN(256))
+		}
+		payload := make([]byte, rng.IntN(4))
+		for i := range payload {
+			payload[i] = byte('a' + rng.IntN(26))
+		}
+		f = append(f, rec(kind, string(payload))...)
+	}
+	if len(f) > 0 && rng.IntN(8) == 0 {
+		f = f[:rng.IntN(len(f))]
+	}
+	return f
 }
