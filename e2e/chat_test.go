@@ -113,6 +113,25 @@ func TestBrowser_PackedMode(t *testing.T) {
 	assert.True(t, eval[bool](p, `[...document.querySelectorAll("#sse .log div")].some((e) => e.textContent === "AAEC/w==")`))
 }
 
+// Without a subprotocol (?ws=plain) the page's WebSocket gets one ordinary
+// frame per message, still coalesced into one socket write.
+func TestBrowser_PlainMode(t *testing.T) {
+	d := startDemo(t, nil)
+	p := openDemo(t, d, "topic=plain&ws=plain")
+	ctx := testContext(t)
+	require.Empty(t, eval[string](p, "demo.protocol()"))
+
+	held := d.holdAndBlock(ctx, "plain", "ws")
+	k := d.burst(ctx, "plain", 60)
+	d.ln.release(held...)
+	s := p.awaitBurst(k, 60)
+
+	assert.Equal(t, []int{60}, d.writesWith(held[0], k), "messages of burst #%d per socket write", k)
+	b, _ := s.WS.burst(k)
+	assert.Equal(t, 60, b.Frames, "WebSocket frames that carried burst #%d", k)
+	assert.Equal(t, s.WS.Count, s.WS.Frames)
+}
+
 // The documented helper reads frames exactly as fanout.UnpackRecords does:
 // the same records from valid frames, an error from the same malformed
 // ones.

@@ -1,0 +1,54 @@
+package room
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The helper the README documents is the one the demo serves (and the
+// browser suite runs): the README shows fanout.js whole.
+func TestREADMEShowsTheJavaScriptHelper(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), "```js\n"+string(fanoutJS)+"```\n")
+}
+
+func TestServesPageAndHelper(t *testing.T) {
+	s := New(nil)
+	defer s.Close()
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, string(b)
+	}
+	resp, body := get("/fanout.js")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "text/javascript; charset=utf-8", resp.Header.Get("Content-Type"))
+	assert.Equal(t, string(fanoutJS), body)
+
+	resp, body = get("/?topic=x&ws=packed")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, want := range []string{`<script src="/fanout.js">`, `"fanout.packed.v1"`, `"fanout.resume.v1"`,
+		`"fanout.resync"`, `max="256"`} {
+		assert.True(t, strings.Contains(body, want), "the page has %s", want)
+	}
+	assert.Regexp(t, `const RETRY_MS = \s*1000\s*;`, body)
+	assert.False(t, strings.Contains(body, "{{"), "template fully executed")
+}
