@@ -184,6 +184,14 @@ func (p *page) state() pageState {
 	return eval[pageState](p, "demo.state()")
 }
 
+// panel returns the state of the panel "ws" or "sse".
+func (s pageState) panel(name string) panelState {
+	if name == "sse" {
+		return s.SSE
+	}
+	return s.WS
+}
+
 // burst returns burst k as the panel saw it.
 func (s panelState) burst(k int) (burstSeen, bool) {
 	for _, b := range s.Bursts {
@@ -211,10 +219,7 @@ func (p *page) awaitBurst(k, n int, panels ...string) pageState {
 	return until(p, fmt.Sprintf("burst #%d of %d in %v", k, n, panels), "demo.state()", func(s pageState) bool {
 		done := true
 		for _, name := range panels {
-			ps := s.WS
-			if name == "sse" {
-				ps = s.SSE
-			}
+			ps := s.panel(name)
 			if b, ok := ps.burst(k); ok && !b.OK {
 				p.t.Fatalf("%s panel: burst #%d: %s", name, k, b.Why)
 			}

@@ -171,19 +171,21 @@ func (c *streamConn) Write(p []byte) (int, error) {
 }
 
 func (c *streamConn) SetWriteDeadline(t time.Time) error {
-	c.l.mu.Lock()
-	c.deadline = t
-	c.l.notify()
-	c.l.mu.Unlock()
+	c.setDeadline(t)
 	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *streamConn) SetDeadline(t time.Time) error {
+	c.setDeadline(t)
+	return c.Conn.SetDeadline(t)
+}
+
+// setDeadline records the write deadline, which a held write obeys.
+func (c *streamConn) setDeadline(t time.Time) {
 	c.l.mu.Lock()
 	c.deadline = t
 	c.l.notify()
 	c.l.mu.Unlock()
-	return c.Conn.SetDeadline(t)
 }
 
 func (c *streamConn) Close() error {

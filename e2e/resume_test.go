@@ -46,68 +46,53 @@ func TestBrowser_SSEClosedWhenSlowResumes(t *testing.T) {
 	assert.Equal(t, s.WS.LastID, s.SSE.LastID)
 }
 
-// 3b. The server ends an SSE stream (the page's "drop SSE stream"); while
-// the EventSource is away, a burst is published; it reconnects with
-// Last-Event-ID and gets that burst by replay, complete and in order.
-func TestBrowser_SSEDroppedResumes(t *testing.T) {
-	d := startDemo(t, nil)
-	p := openDemo(t, d, "topic=dropsse")
-	ctx := testContext(t)
+// 3b and 4. The server ends a transport's connection (the page's "drop SSE
+// stream" and "drop WebSocket"); while the client is away, a burst is
+// published; it comes back with the last ID it received (EventSource by
+// itself, with Last-Event-ID; the page's WebSocket in the resume
+// subprotocol, with ?lastEventId=) and gets that burst by replay, complete
+// and in order. The other panel is not disturbed.
+func TestBrowser_DroppedResumes(t *testing.T) {
+	for _, tc := range []struct {
+		panel, other string
+		button, path string
+		sentID       func(*seenRequest) string // the ID the reconnection carries
+	}{
+		{"sse", "ws", "#dropsse", "/events", func(r *seenRequest) string { return r.LastEventID }},
+		{"ws", "sse", "#dropws", "/ws", func(r *seenRequest) string { return r.QueryID }},
+	} {
+		t.Run(tc.panel, func(t *testing.T) {
+			d := startDemo(t, nil)
+			topic := "drop" + tc.panel
+			p := openDemo(t, d, "topic="+topic)
+			ctx := testContext(t)
 
-	k1 := d.burst(ctx, "dropsse", 50)
-	lastID := p.awaitBurst(k1, 50).SSE.LastID
+			k1 := d.burst(ctx, topic, 50)
+			lastID := p.awaitBurst(k1, 50).panel(tc.panel).LastID
+			require.NotEmpty(t, lastID)
 
-	d.hold() // the reconnection waits until the burst below is published
-	p.do("drop the SSE stream",
-		chromedp.Click(chromedp.CSS("#away")), // no burst of its own
-		chromedp.Click(chromedp.CSS("#dropsse")))
-	d.awaitRequests(ctx, "EventSource's reconnection, held", func(rs []*seenRequest) bool {
-		return slices.ContainsFunc(rs, func(r *seenRequest) bool {
-			return r.Path == "/events" && r.Held && r.LastEventID == lastID
+			d.hold() // the reconnection waits until the burst below is published
+			p.do("drop "+tc.panel,
+				chromedp.Click(chromedp.CSS("#away")), // no burst of the page's own
+				chromedp.Click(chromedp.CSS(tc.button)))
+			d.awaitRequests(ctx, "the held reconnection", func(rs []*seenRequest) bool {
+				return slices.ContainsFunc(rs, func(r *seenRequest) bool {
+					return r.Path == tc.path && r.Held && tc.sentID(r) == lastID
+				})
+			})
+			k2 := d.burst(ctx, topic, 200)
+			p.awaitBurst(k2, 200, tc.other)
+			d.unhold()
+
+			s := p.awaitBurst(k2, 200, tc.panel)
+			dropped, other := s.panel(tc.panel), s.panel(tc.other)
+			assert.Equal(t, 1, dropped.Reconnects)
+			assert.Zero(t, other.Reconnects)
+			assert.Empty(t, dropped.Resyncs)
+			assert.Equal(t, other.Count, dropped.Count)
+			assert.Equal(t, other.LastID, dropped.LastID)
 		})
-	})
-	k2 := d.burst(ctx, "dropsse", 200)
-	p.awaitBurst(k2, 200, "ws")
-	d.unhold()
-
-	s := p.awaitBurst(k2, 200, "sse")
-	assert.Equal(t, 1, s.SSE.Reconnects)
-	assert.Zero(t, s.WS.Reconnects)
-	assert.Empty(t, s.SSE.Resyncs)
-	assert.Equal(t, s.WS.Count, s.SSE.Count)
-}
-
-// 4. The server drops the page's WebSocket (resume subprotocol); while it
-// is away a burst is published; the page reopens it with ?lastEventId= and
-// gets that burst by replay, complete and in order.
-func TestBrowser_WebSocketResumes(t *testing.T) {
-	d := startDemo(t, nil)
-	p := openDemo(t, d, "topic=dropws")
-	ctx := testContext(t)
-
-	k1 := d.burst(ctx, "dropws", 50)
-	lastID := p.awaitBurst(k1, 50).WS.LastID
-	require.NotEmpty(t, lastID)
-
-	d.hold()
-	p.do("drop the WebSocket",
-		chromedp.Click(chromedp.CSS("#away")),
-		chromedp.Click(chromedp.CSS("#dropws")))
-	d.awaitRequests(ctx, "the WebSocket's reconnection, held", func(rs []*seenRequest) bool {
-		return slices.ContainsFunc(rs, func(r *seenRequest) bool {
-			return r.Path == "/ws" && r.Held && r.QueryID == lastID
-		})
-	})
-	k2 := d.burst(ctx, "dropws", 200)
-	p.awaitBurst(k2, 200, "sse")
-	d.unhold()
-
-	s := p.awaitBurst(k2, 200, "ws")
-	assert.Equal(t, 1, s.WS.Reconnects)
-	assert.Zero(t, s.SSE.Reconnects)
-	assert.Empty(t, s.WS.Resyncs)
-	assert.Equal(t, s.SSE.Count, s.WS.Count)
-	assert.Equal(t, s.SSE.LastID, s.WS.LastID)
+	}
 }
 
 // 5. Both panels come back with an ID the Ring has evicted: each gets the
