@@ -16,18 +16,14 @@ import (
 // Clients that do not offer the subprotocol always receive one ordinary
 // frame per message, so packing never reaches a client that cannot read it.
 //
-// Go clients split a frame with Unpack. In a browser:
+// Go clients split a frame with Unpack. In a browser, fanoutRecords, the
+// JavaScript helper in the README (examples/chat/room/fanout.js), does:
 //
 //	const ws = new WebSocket(url, ["fanout.packed.v1"]);
 //	ws.binaryType = "arraybuffer";
 //	ws.onmessage = (e) => {
-//	  const v = new DataView(e.data), td = new TextDecoder();
-//	  for (let o = 0; o + 5 <= v.byteLength; ) {
-//	    const kind = v.getUint8(o), n = v.getUint32(o + 1);
-//	    const p = new Uint8Array(e.data, o + 5, n);
-//	    o += 5 + n;
-//	    handle(kind === 1 ? td.decode(p) : p);
-//	  }
+//	  if (ws.protocol !== "fanout.packed.v1") return handle(e.data); // not negotiated
+//	  for (const r of fanoutRecords(e.data)) handle(r.data);
 //	};
 const PackedSubprotocol = "fanout.packed.v1"
 
@@ -52,14 +48,16 @@ const PackedSubprotocol = "fanout.packed.v1"
 // receives a resync record (kind 4, payload: the reason) instead, then
 // live messages, and should reload its state.
 //
-// Go clients read these frames with UnpackRecords. In a browser, extend
-// the loop shown for PackedSubprotocol:
+// Go clients read these frames with UnpackRecords; in a browser,
+// fanoutRecords (see PackedSubprotocol) reads them too:
 //
 //	const ws = new WebSocket(url + "&lastEventId=" + encodeURIComponent(lastId), ["fanout.resume.v1"]);
-//	// ... for each record:
-//	if (kind === 3 || kind === 5) lastId = td.decode(p);
-//	else if (kind === 4) reload(td.decode(p));
-//	else handle(kind === 1 ? td.decode(p) : p);
+//	// ... for each frame:
+//	for (const r of fanoutRecords(e.data)) {
+//	  if (r.position !== undefined) lastId = r.position;
+//	  else if (r.resync !== undefined) reload(r.resync);
+//	  else { handle(r.data); if (r.id) lastId = r.id; }
+//	}
 const ResumeSubprotocol = "fanout.resume.v1"
 
 const (
