@@ -37,8 +37,8 @@
 // Clients that understand it can opt in to packing (HubOptions.Packing and
 // the PackedSubprotocol subprotocol): each batch then arrives as ONE
 // WebSocket frame, split with Unpack in Go or, in a browser, with the
-// README's JavaScript helper (see PackedSubprotocol). Clients that do not opt in never see a packed
-// frame.
+// README's JavaScript helper (see PackedSubprotocol). Clients that do not
+// opt in never see a packed frame.
 //
 // # Slow subscribers
 //
