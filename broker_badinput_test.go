@@ -102,11 +102,10 @@ func TestBroker_BadLastEventID(t *testing.T) {
 					ev := st.waitN(t, 1)[0]
 					assert.Equal(t, sse.Event{Type: fanout.ResyncEvent, Data: "unknown"}, ev,
 						"%s (query %v)", tc.name, query)
-					rs := h.resyncOf(sub)
-					if assert.Len(t, rs, 1, "%s (query %v): OnResync", tc.name, query) {
-						assert.Equal(t, tc.id, rs[0].lastID, tc.name)
-						assert.ErrorIs(t, rs[0].err, fanout.ErrUnknownID, tc.name)
-					}
+					r := h.resync(t, sub)
+					assert.Equal(t, tc.id, r.lastID, tc.name)
+					assert.ErrorIs(t, r.err, fanout.ErrUnknownID, tc.name)
+					assert.Len(t, h.resyncOf(sub), 1, "%s (query %v): OnResync calls", tc.name, query)
 					_ = st.resp.Body.Close()
 				}
 			}
@@ -249,10 +248,9 @@ func TestBroker_ResyncWhenStoreFails(t *testing.T) {
 	st := sseOpenResuming(t, s, "anything", false)
 	sub := h.sub(t)
 	assert.Equal(t, sse.Event{Type: fanout.ResyncEvent, Data: "unavailable"}, st.waitN(t, 1)[0])
-	rs := h.resyncOf(sub)
-	require.Len(t, rs, 1)
-	assert.ErrorIs(t, rs[0].err, errSSEStoreDown)
-	assert.NotErrorIs(t, rs[0].err, fanout.ErrUnknownID)
+	r := h.resync(t, sub)
+	assert.ErrorIs(t, r.err, errSSEStoreDown)
+	assert.NotErrorIs(t, r.err, fanout.ErrUnknownID)
 	require.NoError(t, s.broker.Publish(sseCtx, "t", fanout.NewMessage([]byte("live"))))
 	assert.Equal(t, "live", st.waitN(t, 2)[1].Data, "the stream goes on live")
 }

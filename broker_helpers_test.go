@@ -342,6 +342,7 @@ func sseRawRequest(t testing.TB, s *sseServer, req string) (int, string) {
 // sseHooks records the Broker hooks' calls.
 type sseHooks struct {
 	connected chan *fanout.Subscriber
+	resynced  chan sseResync // every OnResync call, as it returns
 
 	mu           sync.Mutex
 	disconnected map[uint64]int // calls per subscriber ID
@@ -356,7 +357,11 @@ type sseResync struct {
 
 // newSSEHooks returns hooks to install in opts, which it returns.
 func newSSEHooks(opts *fanout.BrokerOptions) *sseHooks {
-	h := &sseHooks{connected: make(chan *fanout.Subscriber, 64), disconnected: make(map[uint64]int)}
+	h := &sseHooks{
+		connected:    make(chan *fanout.Subscriber, 64),
+		resynced:     make(chan sseResync, 1024),
+		disconnected: make(map[uint64]int),
+	}
 	opts.OnConnect = func(s *fanout.Subscriber) { h.connected <- s }
 	opts.OnDisconnect = func(s *fanout.Subscriber, _ error) {
 		h.mu.Lock()
@@ -364,9 +369,11 @@ func newSSEHooks(opts *fanout.BrokerOptions) *sseHooks {
 		h.mu.Unlock()
 	}
 	opts.OnResync = func(s *fanout.Subscriber, lastID string, err error) {
+		r := sseResync{s, lastID, err}
 		h.mu.Lock()
-		h.resyncs = append(h.resyncs, sseResync{s, lastID, err})
+		h.resyncs = append(h.resyncs, r)
 		h.mu.Unlock()
+		h.resynced <- r
 	}
 	return h
 }
@@ -384,7 +391,17 @@ func (h *sseHooks) disconnects(s *fanout.Subscriber) int {
 	return h.disconnected[s.ID()]
 }
 
-// resyncOf returns the OnResync calls made for s.
+// resync waits for the next OnResync call, which must be for s: the hook
+// runs after OnConnect, and can run after the client has read the resync
+// event.
+func (h *sseHooks) resync(t testing.TB, s *fanout.Subscriber) sseResync {
+	t.Helper()
+	r := recv(t, h.resynced, "OnResync")
+	require.Same(t, s, r.sub, "OnResync for another subscriber")
+	return r
+}
+
+// resyncOf returns the OnResync calls made for s so far.
 func (h *sseHooks) resyncOf(s *fanout.Subscriber) []sseResync {
 	h.mu.Lock()
 	defer h.mu.Unlock()

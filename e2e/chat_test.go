@@ -26,8 +26,8 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// openDemo serves the demo and opens its page on a room of its own, with
-// both panels connected and subscribed.
+// openDemo opens d's page (query holds its ?topic= and ?ws=) in a browser
+// of its own, and waits until both panels are connected and subscribed.
 func openDemo(t *testing.T, d *demo, query string) *page {
 	t.Helper()
 	p := newPage(t, newBrowser(t), d.base+"/?"+query)
