@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
 	"go.uber.org/goleak"
 )
 
@@ -234,4 +237,31 @@ func (p *page) awaitConnected() {
 	p.t.Helper()
 	until(p, "both panels connected", `document.querySelectorAll("#ws .status.open, #sse .status.open").length`,
 		func(n int) bool { return n == 2 })
+}
+
+// assertEveryMessage checks that each panel named (or both) received every
+// message the demo published, each once, in order: the IDs it saw are the
+// Ring's, <epoch>-1 to <epoch>-N for the N messages published, with none
+// missing and none twice. (Each test's demo has one room, so the Ring's
+// sequence is the room's.)
+func (p *page) assertEveryMessage(d *demo, panels ...string) {
+	p.t.Helper()
+	if len(panels) == 0 {
+		panels = []string{"ws", "sse"}
+	}
+	published := int(d.chat.Hub().Stats().Published)
+	ids := eval[map[string][]string](p, "demo.ids()")
+	for _, name := range panels {
+		got := ids[name]
+		if !assert.Len(p.t, got, published, "%s panel: messages received, of those published", name) {
+			continue
+		}
+		epoch, _, _ := strings.Cut(got[0], "-")
+		for i, id := range got {
+			if want := epoch + "-" + strconv.Itoa(i+1); id != want {
+				p.t.Errorf("%s panel: message %d has ID %s, want %s", name, i+1, id, want)
+				break
+			}
+		}
+	}
 }

@@ -86,6 +86,7 @@ func TestBrowser_BurstsCompleteAndCoalesced(t *testing.T) {
 	assert.Zero(t, s.SSE.Reconnects)
 	require.Equal(t, 200+1+60, s.WS.Count)
 	require.Equal(t, s.WS.Count, s.SSE.Count)
+	p.assertEveryMessage(d)
 }
 
 // 2. Packed mode: the page's WebSocket offers fanout.packed.v1 and reads
@@ -111,6 +112,7 @@ func TestBrowser_PackedMode(t *testing.T) {
 	// The binary message: bytes in the packed frame, base64 over SSE.
 	assert.True(t, eval[bool](p, `[...document.querySelectorAll("#ws .log div")].some((e) => e.textContent === "[binary, 4 bytes]")`))
 	assert.True(t, eval[bool](p, `[...document.querySelectorAll("#sse .log div")].some((e) => e.textContent === "AAEC/w==")`))
+	p.assertEveryMessage(d, "sse") // packed mode carries no IDs
 }
 
 // Without a subprotocol (?ws=plain) the page's WebSocket gets one ordinary
@@ -130,6 +132,7 @@ func TestBrowser_PlainMode(t *testing.T) {
 	b, _ := s.WS.burst(k)
 	assert.Equal(t, 60, b.Frames, "WebSocket frames that carried burst #%d", k)
 	assert.Equal(t, s.WS.Count, s.WS.Frames)
+	p.assertEveryMessage(d, "sse")
 }
 
 // The documented helper reads frames exactly as fanout.UnpackRecords does:

@@ -44,6 +44,7 @@ func TestBrowser_SSEClosedWhenSlowResumes(t *testing.T) {
 	assert.Empty(t, s.SSE.Resyncs)
 	assert.Equal(t, s.WS.Count, s.SSE.Count, "the same messages over both transports")
 	assert.Equal(t, s.WS.LastID, s.SSE.LastID)
+	p.assertEveryMessage(d)
 }
 
 // 3b and 4. The server ends a transport's connection (the page's "drop SSE
@@ -91,6 +92,7 @@ func TestBrowser_DroppedResumes(t *testing.T) {
 			assert.Empty(t, dropped.Resyncs)
 			assert.Equal(t, other.Count, dropped.Count)
 			assert.Equal(t, other.LastID, dropped.LastID)
+			p.assertEveryMessage(d)
 		})
 	}
 }

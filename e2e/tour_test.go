@@ -44,6 +44,7 @@ func TestBrowser_Tour(t *testing.T) {
 		assert.Empty(t, ps.Resyncs, name)
 	}
 	assert.Equal(t, s.WS.LastID, s.SSE.LastID)
+	p.assertEveryMessage(d)
 
 	// What the page shows has caught up: counters painted, stats polled
 	// since both panels are back.
