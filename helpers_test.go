@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,76 +123,6 @@ func (s *server) nextConn(t testing.TB) *countingConn {
 	t.Helper()
 	require.NotNil(t, s.conns, "not a counting server")
 	return recv(t, s.conns, "accepted connection")
-}
-
-// countingListener wraps each accepted connection in a countingConn.
-type countingListener struct {
-	net.Listener
-	conns chan *countingConn
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	cc := &countingConn{Conn: c, closed: make(chan struct{})}
-	select {
-	case l.conns <- cc:
-	default: // more connections than any test tracks
-	}
-	return cc, nil
-}
-
-// countingConn is the server side of a real TCP connection that counts the
-// Write calls made on it and can hold one of them, to stall the Hub's
-// writer at a known point without stalling the client.
-type countingConn struct {
-	net.Conn
-	writes atomic.Int64 // Write calls, counted on entry
-	bytes  atomic.Int64 // bytes written
-
-	mu      sync.Mutex
-	gate    chan struct{} // the next Write waits for it to close
-	entered chan struct{} // closed when that Write has started waiting
-
-	closed    chan struct{}
-	closeOnce sync.Once
-}
-
-// hold makes the next Write wait until release is called (or the
-// connection is closed). entered is closed once that Write is waiting.
-func (c *countingConn) hold() (entered <-chan struct{}, release func()) {
-	gate, in := make(chan struct{}), make(chan struct{})
-	c.mu.Lock()
-	c.gate, c.entered = gate, in
-	c.mu.Unlock()
-	var once sync.Once
-	return in, func() { once.Do(func() { close(gate) }) }
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	gate, entered := c.gate, c.entered
-	c.gate, c.entered = nil, nil
-	c.mu.Unlock()
-	c.writes.Add(1)
-	if gate != nil {
-		close(entered)
-		select {
-		case <-gate:
-		case <-c.closed:
-			return 0, net.ErrClosed
-		}
-	}
-	n, err := c.Conn.Write(p)
-	c.bytes.Add(int64(n))
-	return n, err
-}
-
-func (c *countingConn) Close() error {
-	c.closeOnce.Do(func() { close(c.closed) })
-	return c.Conn.Close()
 }
 
 // msg is one message as a client received it.
