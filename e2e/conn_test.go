@@ -22,39 +22,38 @@ import (
 type streamListener struct {
 	net.Listener
 
-	mu      sync.Mutex
-	changed chan struct{} // closed, and replaced, whenever a conn's state changes
+	watched // guards conns and their state
 	conns   []*streamConn
 }
 
-func newStreamListener(ln net.Listener) *streamListener {
-	return &streamListener{Listener: ln, changed: make(chan struct{})}
+// watched is state under one mutex whose changes can be waited for.
+type watched struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed, and replaced, on every change
 }
 
-func (l *streamListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+// notify wakes whoever waits on a change; w.mu must be held.
+func (w *watched) notify() {
+	if w.changed != nil {
+		close(w.changed)
 	}
-	sc := &streamConn{Conn: c, l: l, release: make(chan struct{})}
-	l.mu.Lock()
-	l.conns = append(l.conns, sc)
-	l.mu.Unlock()
-	return sc, nil
+	w.changed = make(chan struct{})
 }
 
-// notify wakes whoever waits on a change; l.mu must be held.
-func (l *streamListener) notify() {
-	close(l.changed)
-	l.changed = make(chan struct{})
+// wait returns a channel closed at the next change; w.mu must be held.
+func (w *watched) wait() <-chan struct{} {
+	if w.changed == nil {
+		w.changed = make(chan struct{})
+	}
+	return w.changed
 }
 
-// await waits until cond, called with l.mu held, returns true.
-func (l *streamListener) await(ctx context.Context, cond func() bool) error {
+// await waits until cond, called with w.mu held, returns true.
+func (w *watched) await(ctx context.Context, cond func() bool) error {
 	for {
-		l.mu.Lock()
-		ok, ch := cond(), l.changed
-		l.mu.Unlock()
+		w.mu.Lock()
+		ok, ch := cond(), w.wait()
+		w.mu.Unlock()
 		if ok {
 			return nil
 		}
@@ -66,23 +65,24 @@ func (l *streamListener) await(ctx context.Context, cond func() bool) error {
 	}
 }
 
-// streams returns the streaming connections of a kind ("ws" or "sse") so
-// far, oldest first; l.mu must be held.
-func (l *streamListener) streams(kind string) []*streamConn {
-	var out []*streamConn
-	for _, c := range l.conns {
-		if c.kind == kind {
-			out = append(out, c)
-		}
+func (l *streamListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
-	return out
+	sc := &streamConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns = append(l.conns, sc)
+	l.mu.Unlock()
+	return sc, nil
 }
 
-// live returns the open streaming connections of a kind; l.mu must be held.
+// live returns the open streaming connections of a kind ("ws" or "sse"),
+// oldest first; l.mu must be held.
 func (l *streamListener) live(kind string) []*streamConn {
 	var out []*streamConn
-	for _, c := range l.streams(kind) {
-		if !c.closed {
+	for _, c := range l.conns {
+		if c.kind == kind && !c.closed {
 			out = append(out, c)
 		}
 	}
@@ -105,11 +105,7 @@ func (l *streamListener) release(cs ...*streamConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, c := range cs {
-		if c.held {
-			c.held = false
-			close(c.release)
-			c.release = make(chan struct{})
-		}
+		c.held = false
 	}
 	l.notify()
 }
@@ -123,9 +119,8 @@ type streamConn struct {
 	kind     string   // "", "http", "ws" or "sse", from the response heads written
 	writes   [][]byte // a copy of each write on a stream
 	held     bool
-	blocked  bool          // a write is waiting for release
-	release  chan struct{} // closed on release
-	deadline time.Time     // the write deadline
+	blocked  bool      // a write is waiting for release
+	deadline time.Time // the write deadline
 	closed   bool
 }
 
@@ -140,24 +135,26 @@ func (c *streamConn) Write(p []byte) (int, error) {
 		}
 	}
 	for c.held && !c.closed {
-		if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
-			l.mu.Unlock()
-			return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}
-		}
-		var expire <-chan time.Time
+		wait := time.Duration(-1) // no deadline
 		if !c.deadline.IsZero() {
-			t := time.NewTimer(time.Until(c.deadline))
-			defer t.Stop()
-			expire = t.C
+			if wait = time.Until(c.deadline); wait <= 0 {
+				l.mu.Unlock()
+				return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}
+			}
 		}
-		rel, changed := c.release, l.changed
 		c.blocked = true
 		l.notify()
+		changed := l.wait() // released, a new deadline, or closed
 		l.mu.Unlock()
-		select {
-		case <-rel:
-		case <-changed: // a new deadline, or closed
-		case <-expire:
+		if wait < 0 {
+			<-changed
+		} else {
+			t := time.NewTimer(wait)
+			select {
+			case <-changed:
+			case <-t.C:
+			}
+			t.Stop()
 		}
 		l.mu.Lock()
 		c.blocked = false

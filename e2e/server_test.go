@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,8 +29,7 @@ type demo struct {
 	ln   *streamListener
 	base string // http://127.0.0.1:port
 
-	mu       sync.Mutex
-	changed  chan struct{}  // closed, and replaced, on every change below
+	watched                 // guards what follows
 	requests []*seenRequest // to /ws and /events, in arrival order
 	holding  bool           // hold resuming requests until unhold
 	unheld   chan struct{}  // closed by unhold
@@ -60,12 +58,11 @@ func startDemo(t *testing.T, opts *room.Options) *demo {
 	}
 	opts.Logger = log.New(testWriter{t}, "", 0)
 	d := &demo{
-		t:       t,
-		chat:    room.New(opts),
-		ln:      newStreamListener(ln),
-		base:    "http://" + ln.Addr().String(),
-		changed: make(chan struct{}),
-		unheld:  make(chan struct{}),
+		t:      t,
+		chat:   room.New(opts),
+		ln:     &streamListener{Listener: ln},
+		base:   "http://" + ln.Addr().String(),
+		unheld: make(chan struct{}),
 	}
 	srv := &http.Server{Handler: d.middleware(d.chat), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -142,12 +139,6 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// notify wakes whoever waits on a change; d.mu must be held.
-func (d *demo) notify() {
-	close(d.changed)
-	d.changed = make(chan struct{})
-}
-
 // hold makes requests that resume wait, from now until unhold.
 func (d *demo) hold() {
 	d.mu.Lock()
@@ -172,24 +163,19 @@ func (d *demo) unhold() {
 // returns them.
 func (d *demo) awaitRequests(ctx context.Context, what string, cond func([]*seenRequest) bool) []*seenRequest {
 	d.t.Helper()
-	for {
-		d.mu.Lock()
-		reqs := make([]*seenRequest, len(d.requests))
+	var reqs []*seenRequest
+	err := d.await(ctx, func() bool {
+		reqs = make([]*seenRequest, len(d.requests))
 		for i, r := range d.requests {
 			c := *r
 			reqs[i] = &c
 		}
-		ok, ch := cond(reqs), d.changed
-		d.mu.Unlock()
-		if ok {
-			return reqs
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			d.t.Fatalf("waiting for %s: %v; requests so far: %s", what, ctx.Err(), jsonString(reqs))
-		}
+		return cond(reqs)
+	})
+	if err != nil {
+		d.t.Fatalf("waiting for %s: %v; requests so far: %s", what, err, jsonString(reqs))
 	}
+	return reqs
 }
 
 // post POSTs to the demo and decodes its JSON answer.
