@@ -101,9 +101,9 @@ func BenchmarkRing_Append(b *testing.B) {
 	}
 }
 
-// BenchmarkRing_Since measures a resume that missed n messages, half of
+// BenchmarkRing_Read measures a resume that missed n messages, half of
 // them on another topic.
-func BenchmarkRing_Since(b *testing.B) {
+func BenchmarkRing_Read(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("missed=%d", n), func(b *testing.B) {
 			r := fanout.NewRing(&fanout.RingOptions{Size: 4096})
@@ -116,9 +116,9 @@ func BenchmarkRing_Since(b *testing.B) {
 			topics := []string{benchTopic}
 			b.ReportAllocs()
 			for b.Loop() {
-				got, err := r.Since(ctx, first.ID(), topics)
+				got, _, err := r.Read(ctx, first.Position(), topics)
 				if err != nil || len(got) != n/2 {
-					b.Fatalf("Since: %d messages, %v", len(got), err)
+					b.Fatalf("Read: %d messages, %v", len(got), err)
 				}
 			}
 		})

@@ -19,8 +19,15 @@ type BrokerOptions struct {
 	// (the SSE id field), so that an EventSource that reconnects, sending
 	// Last-Event-ID, gets exactly what it missed. Messages sent with
 	// BroadcastFilter or Subscriber.Send are not stored. Ignored when Hub
-	// is set: the Hub's store serves both. Defaults to none.
+	// is set: the Hub's store serves both. Ignored when Engine is set.
+	// Defaults to none.
 	Replay ReplayStore
+
+	// Engine, if set, orders, stores and distributes the Broker's
+	// messages (see Engine, and HubOptions.Engine). Ignored when Hub is
+	// set: the Hub's engine serves both. Defaults to the in-process
+	// engine over Replay.
+	Engine Engine
 
 	// Hub, if set, makes the Broker a second door into that Hub: SSE
 	// subscribers join the Hub's topics, so one Publish (on either) reaches
@@ -110,9 +117,9 @@ func NewBroker(opts *BrokerOptions) *Broker {
 	if o.Hub != nil {
 		b.c = o.Hub.c
 		b.c.formats.Or(formatSSE)
-		o.DeliveryOptions, o.Replay = b.c.opts, b.c.store
+		o.DeliveryOptions, o.Replay, o.Engine = b.c.opts, nil, b.c.eng
 	} else {
-		b.c = newCore(o.DeliveryOptions, o.Replay, formatSSE)
+		b.c = newCore(o.DeliveryOptions, o.Engine, o.Replay, formatSSE)
 		o.DeliveryOptions = b.c.opts
 	}
 	return b
@@ -179,6 +186,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (b *Broker) subscribe(w http.ResponseWriter, r *http.Request, topics []string, sk sink) (s *Subscriber, lastID string, resync error, ok bool) {
 	s = newSubscriber(b.c, r, "", sk)
 	s.kaEvery = b.opts.Heartbeat
+	s.onResync = b.opts.OnResync
 	lastID = lastEventID(r)
 	resync, err := b.c.subscribe(r.Context(), s, topics, lastID, true)
 	if err != nil {

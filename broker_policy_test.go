@@ -1,6 +1,7 @@
 package fanout_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func TestBroker_PolicyRemove(t *testing.T) {
 	assert.EqualValues(t, 1, s.broker.Stats().Removed)
 	assert.Zero(t, s.broker.NumSubscribers("t"))
 	assert.Zero(t, s.broker.Len())
-	assert.ErrorIs(t, sub.Subscribe("t"), fanout.ErrNotSubscribed)
+	assert.ErrorIs(t, sub.Subscribe(context.Background(), "t"), fanout.ErrNotSubscribed)
 	release()
 	assert.Equal(t, nums(0, 5), sseData(st.waitN(t, 5)), "what was queued is still written")
 	eventually(t, func() bool { return sub.Delivered() == 5 }, waitTimeout, "5 delivered")

@@ -76,6 +76,9 @@ func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
 	o := &s.c.opts
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stitching { // its history is being read: what is queued waits for it
+		return batch, s.state
+	}
 	n := 0
 	for s.q.n > 0 && len(batch) < o.MaxBatch {
 		size := len(s.q.peek().data)
@@ -182,8 +185,14 @@ func (s *Subscriber) flush(batch []*Message) (endReason, error) {
 	c.stats.batches.Add(1)
 	c.stats.writes.Add(uint64(writes))
 	c.stats.bytes.Add(uint64(bytes))
-	c.stats.delivered.Add(uint64(sent))
-	s.delivered.Add(uint64(sent))
+	delivered := sent
+	for _, m := range batch[:sent] {
+		if m.ctl != ctlNone { // a position or resync signal is not a message
+			delivered--
+		}
+	}
+	c.stats.delivered.Add(uint64(delivered))
+	s.delivered.Add(uint64(delivered))
 	if err == nil {
 		return endNone, nil
 	}

@@ -14,7 +14,8 @@ import (
 // topic registry, publishing, slow-subscriber policies, lifecycle and stats.
 type core struct {
 	opts    DeliveryOptions
-	store   ReplayStore   // nil: no replay
+	eng     Engine
+	history bool          // the engine assigns positions: subscribers can resume
 	formats atomic.Uint32 // the wire formats prepared per publish (formatWS, formatSSE)
 
 	mu     sync.RWMutex
@@ -23,12 +24,20 @@ type core struct {
 	conns  map[*Subscriber]struct{} // every subscription not yet finished
 	state  coreState
 	wg     sync.WaitGroup // running subscriptions; Add under mu
+	pubWG  sync.WaitGroup // publishes in progress; Add under mu
 
-	// pubMu serializes fan-out, so every subscriber observes publishes in
+	// fanMu serializes fan-out, so every subscriber observes messages in
 	// one order. snap is the fan-out scratch list it guards.
-	pubMu  sync.Mutex
-	snap   []*Subscriber
-	lastID string // the ID of the last message stored, for new subscribers' positions
+	fanMu sync.Mutex
+	snap  []*Subscriber
+
+	parts sync.Map // partition (int) → *partFeed: what the feed delivered
+
+	// ctx is the context of the core's own engine calls (filling a gap in
+	// the feed); it ends when Close or Shutdown begins.
+	ctx       context.Context
+	cancelCtx context.CancelFunc
+	engClose  sync.Once
 
 	ids   atomic.Uint64
 	stats counters
@@ -55,16 +64,24 @@ const (
 	formatSSE
 )
 
-func newCore(opts DeliveryOptions, store ReplayStore, formats uint32) *core {
+// newCore returns a core on eng (nil: the in-process engine over store)
+// and starts the engine.
+func newCore(opts DeliveryOptions, eng Engine, store ReplayStore, formats uint32) *core {
+	if eng == nil {
+		eng = NewLocalEngine(store)
+	}
 	c := &core{
 		opts:    opts.withDefaults(),
-		store:   store,
+		eng:     eng,
+		history: hasHistory(eng),
 		topics:  make(map[string][]*Subscriber),
 		conns:   make(map[*Subscriber]struct{}),
 		ka:      make(map[time.Duration]bool),
 		closing: make(chan struct{}),
 	}
+	c.ctx, c.cancelCtx = context.WithCancel(context.Background())
 	c.formats.Store(formats)
+	eng.Start((*coreFeed)(c))
 	return c
 }
 
@@ -86,16 +103,20 @@ func (c *core) prepare(m *Message) error {
 	return nil
 }
 
-// add registers s on its topics and in the broadcast set. It fails with
-// ErrClosed once closing has begun; otherwise the caller must call
-// s.finish when the subscription ends.
-func (c *core) add(s *Subscriber, topics []string) error {
+// add registers s on its topics and in the broadcast set, after the
+// engine's Subscribe. It fails with ErrClosed once closing has begun;
+// otherwise the caller must call c.finish when the subscription ends.
+func (c *core) add(ctx context.Context, s *Subscriber, topics []string) error {
 	if err := checkTopics(topics); err != nil {
 		return err
+	}
+	if err := c.eng.Subscribe(ctx, topics); err != nil {
+		return fmt.Errorf("subscribe: engine: %w", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != stateOpen {
+		c.eng.Unsubscribe(topics)
 		return ErrClosed
 	}
 	c.wg.Add(1)
@@ -106,10 +127,20 @@ func (c *core) add(s *Subscriber, topics []string) error {
 		go c.keepalive(d)
 	}
 	c.all = append(c.all, s)
+	s.home = c.home(topics)
 	for _, t := range topics {
 		c.join(s, t)
 	}
 	return nil
+}
+
+// home returns the partition of a subscriber of topics: that of its first
+// topic, or of the broadcasts that reach a subscriber of none.
+func (c *core) home(topics []string) int {
+	if len(topics) == 0 {
+		return c.eng.Partition("")
+	}
+	return c.eng.Partition(topics[0])
 }
 
 // checkTopics rejects an empty topic name.
@@ -120,42 +151,60 @@ func checkTopics(topics []string) error {
 	return nil
 }
 
-// join adds s to topic t; c.mu must be held.
-func (c *core) join(s *Subscriber, t string) {
+// join adds s to topic t; c.mu must be held. It reports whether s was
+// not subscribed to t yet.
+func (c *core) join(s *Subscriber, t string) bool {
 	if slices.Contains(s.topics, t) {
-		return
+		return false
 	}
 	s.topics = append(s.topics, t)
 	c.topics[t] = append(c.topics[t], s)
+	return true
 }
 
-// leave removes s from topic t; c.mu must be held.
-func (c *core) leave(s *Subscriber, t string) {
+// leave removes s from topic t; c.mu must be held. It reports whether s
+// was subscribed to t: the caller then owes the engine an Unsubscribe.
+func (c *core) leave(s *Subscriber, t string) bool {
 	i := slices.Index(s.topics, t)
 	if i < 0 {
-		return
+		return false
 	}
 	s.topics = slices.Delete(s.topics, i, i+1)
 	subs := c.topics[t]
 	if len(subs) == 1 {
 		delete(c.topics, t)
-		return
+	} else {
+		c.topics[t] = removeSub(subs, s)
 	}
-	c.topics[t] = removeSub(subs, s)
+	return true
 }
 
 // detach removes s from every topic and the broadcast set. Idempotent.
 func (c *core) detach(s *Subscriber) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.detachLocked(s)
+	left := c.detachLocked(s)
+	c.mu.Unlock()
+	if len(left) > 0 {
+		c.eng.Unsubscribe(left)
+	}
 }
 
-func (c *core) detachLocked(s *Subscriber) {
-	for len(s.topics) > 0 {
-		c.leave(s, s.topics[len(s.topics)-1])
+// detachLocked removes s from every topic and the broadcast set, and
+// returns the topics it left (for the engine's Unsubscribe, once c.mu is
+// released); c.mu must be held.
+func (c *core) detachLocked(s *Subscriber) []string {
+	left := s.topics
+	s.topics = nil
+	for _, t := range left {
+		subs := c.topics[t]
+		if len(subs) == 1 {
+			delete(c.topics, t)
+		} else {
+			c.topics[t] = removeSub(subs, s)
+		}
 	}
 	c.all = removeSub(c.all, s)
+	return left
 }
 
 // keepalive marks the keepalive of every subscription whose interval is
@@ -194,9 +243,12 @@ func (c *core) keepalive(every time.Duration) {
 // connection are done. It must be called exactly once.
 func (c *core) finish(s *Subscriber) {
 	c.mu.Lock()
-	c.detachLocked(s)
+	left := c.detachLocked(s)
 	delete(c.conns, s)
 	c.mu.Unlock()
+	if len(left) > 0 {
+		c.eng.Unsubscribe(left)
+	}
 	close(s.done)
 	c.wg.Done()
 }
@@ -225,7 +277,10 @@ func removeSub(subs []*Subscriber, s *Subscriber) []*Subscriber {
 }
 
 // publish queues m for every subscriber of topic (every subscriber at all
-// when broadcast is set) that passes filter.
+// when broadcast is set) that passes filter. Unfiltered, it goes through
+// the engine, which stores it and hands it back, with its position, to
+// the feed (coreFeed.Deliver) of this core and of every other that shares
+// the engine. No lock is held across the engine's I/O.
 func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Message, filter func(*Subscriber) bool) error {
 	if m == nil {
 		return fmt.Errorf("fanout: publish of a nil message")
@@ -233,54 +288,64 @@ func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Mes
 	if !broadcast && topic == "" {
 		return fmt.Errorf("publish: %w", ErrInvalidTopic)
 	}
-	// A filtered broadcast is a decision about the subscribers of the
-	// moment, so it is not stored for replay.
-	stored := c.store != nil && filter == nil
 	var err error
-	if stored {
-		err = m.validate() // the stored copy is prepared once it has its ID
+	if c.history && filter == nil {
+		err = m.validate() // the stored copy is prepared when it is delivered
 	} else {
-		err = c.prepare(m) // before taking the lock
+		err = c.prepare(m) // before any lock
 	}
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-
-	c.pubMu.Lock()
-	defer c.pubMu.Unlock()
-	if c.isClosing() {
+	if !c.beginPublish() {
 		return ErrClosed
 	}
-	if stored {
-		// The store assigns the ID under pubMu, so IDs follow delivery
-		// order, and a resuming subscriber (core.subscribe, also under
-		// pubMu) sees each message either in its replay or live, once.
-		sm, err := c.store.Append(ctx, topic, m)
-		if err != nil {
-			return fmt.Errorf("publish: replay store: %w", err)
-		}
-		if err := c.prepare(sm); err != nil {
-			return fmt.Errorf("publish: stored message: %w", err)
-		}
-		m = sm
-		c.lastID = sm.id
+	defer c.pubWG.Done()
+	if filter != nil {
+		// A filtered broadcast is a decision about this process's
+		// subscribers of the moment: it is not stored, nor sent to other
+		// processes.
+		c.fanout("", m, filter)
+	} else if err := c.eng.Publish(ctx, topic, m); err != nil {
+		return fmt.Errorf("publish: engine: %w", err)
 	}
+	c.stats.published.Add(1)
+	return nil
+}
+
+// beginPublish counts a publish in progress, unless closing has begun.
+func (c *core) beginPublish() bool {
 	c.mu.RLock()
-	if broadcast {
+	defer c.mu.RUnlock()
+	if c.state != stateOpen {
+		return false
+	}
+	c.pubWG.Add(1)
+	return true
+}
+
+// fanout queues m for every local subscriber of topic (every subscriber,
+// for topic "") that passes filter.
+func (c *core) fanout(topic string, m *Message, filter func(*Subscriber) bool) {
+	c.fanMu.Lock()
+	defer c.fanMu.Unlock()
+	c.mu.RLock()
+	if topic == "" {
 		c.snap = append(c.snap[:0], c.all...)
 	} else {
 		c.snap = append(c.snap[:0], c.topics[topic]...)
 	}
 	c.mu.RUnlock()
-
-	c.stats.published.Add(1)
+	broadcast := topic == "" && !m.pos.IsZero()
 	for _, s := range c.snap {
+		if broadcast && s.home != m.pos.Partition {
+			continue // it gets the copy stored in its own partition
+		}
 		if filter == nil || filter(s) {
 			s.enqueue(m)
 		}
 	}
 	clear(c.snap) // let ended subscribers be collected
-	return nil
 }
 
 // subscribers returns a copy of the broadcast set.
@@ -306,11 +371,6 @@ func (c *core) topicLen(t string) int {
 // subscriber: after draining its queue when drain is set, at once
 // otherwise.
 func (c *core) beginClose(drain bool) {
-	// Holding pubMu lets a publish in flight reach every subscriber first:
-	// a Publish that returned nil is delivered (by Shutdown) or discarded
-	// (by Close) for all of them alike.
-	c.pubMu.Lock()
-	defer c.pubMu.Unlock()
 	c.mu.Lock()
 	first := c.state == stateOpen
 	switch {
@@ -320,10 +380,15 @@ func (c *core) beginClose(drain bool) {
 		c.state = stateClosed
 	}
 	c.mu.Unlock()
-	subs := c.live()
 	if first {
 		close(c.closing)
+		c.cancelCtx()
 	}
+	// Publishes in flight reach every subscriber first: a Publish that
+	// returned nil is delivered (by Shutdown) or discarded (by Close) for
+	// all of them alike.
+	c.pubWG.Wait()
+	subs := c.live()
 	for _, s := range subs {
 		if !drain {
 			// Interrupt a write in progress. First, so that a writer that
@@ -411,10 +476,17 @@ func (c *core) close() {
 	c.kaWG.Wait()
 }
 
+// markClosed records that every subscription has ended, and closes the
+// engine.
 func (c *core) markClosed() {
 	c.mu.Lock()
 	c.state = stateClosed
 	c.mu.Unlock()
+	c.engClose.Do(func() {
+		if err := c.eng.Close(); err != nil {
+			c.opts.Logger.Warn("fanout: closing the engine", "err", err)
+		}
+	})
 }
 
 // closeGrace bounds how long Close waits for close frames to be written

@@ -29,11 +29,16 @@ func exampleStream(ctx context.Context, url, lastEventID string) (next func() ss
 	}
 	pull, stopPull := iter.Pull2(sse.Read(resp.Body, nil))
 	next = func() sse.Event {
-		ev, err, ok := pull()
-		if err != nil || !ok {
-			return sse.Event{Data: fmt.Sprint("stream ended: ", err)}
+		for {
+			ev, err, ok := pull()
+			if err != nil || !ok {
+				return sse.Event{Data: fmt.Sprint("stream ended: ", err)}
+			}
+			if ev.Data == "" && ev.LastEventID != "" {
+				continue // an ID alone: the stream's position, which browsers dispatch no event for
+			}
+			return ev
 		}
-		return ev
 	}
 	return next, func() { stopPull(); resp.Body.Close() }
 }
@@ -128,13 +133,17 @@ func ExampleBrokerOptions_hub() {
 
 	_ = hub.Publish(ctx, "room", fanout.NewMessage([]byte("hi, both of you")))
 
-	_, frame, _ := ws.Read(ctx)
 	var wsID string
-	_ = fanout.UnpackRecords(frame, func(r fanout.Record) error {
-		fmt.Println("websocket:", string(r.Data))
-		wsID = r.ID
-		return nil
-	})
+	for wsID == "" {
+		_, frame, _ := ws.Read(ctx)
+		_ = fanout.UnpackRecords(frame, func(r fanout.Record) error {
+			if !r.Position { // the stream's first record is its position
+				fmt.Println("websocket:", string(r.Data))
+				wsID = r.ID
+			}
+			return nil
+		})
+	}
 	ev := next()
 	fmt.Println("sse:", ev.Data)
 	fmt.Println("same id:", ev.LastEventID == wsID)
@@ -160,20 +169,25 @@ func ExampleResumeSubprotocol() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resume := &websocket.DialOptions{Subprotocols: []string{fanout.ResumeSubprotocol}}
-	read := func(conn *websocket.Conn) (lastID string) {
-		_, frame, _ := conn.Read(ctx) // one packed frame per batch
-		_ = fanout.UnpackRecords(frame, func(r fanout.Record) error {
-			fmt.Println("got:", string(r.Data))
-			lastID = r.ID
-			return nil
-		})
-		return lastID
+	var lastID string
+	read := func(conn *websocket.Conn) { // until a message arrives
+		for got := false; !got; {
+			_, frame, _ := conn.Read(ctx) // one packed frame per batch
+			_ = fanout.UnpackRecords(frame, func(r fanout.Record) error {
+				if !r.Position { // a message; a new stream starts with its position
+					fmt.Println("got:", string(r.Data))
+					got = true
+				}
+				lastID = r.ID // where to resume from, position or message
+				return nil
+			})
+		}
 	}
 
 	conn := exampleDial(ctx, srv.URL+"?topic=news", resume)
 	<-connected
 	_ = hub.Publish(ctx, "news", fanout.NewMessage([]byte("one")))
-	lastID := read(conn)
+	read(conn)
 	conn.CloseNow() // the client goes away; meanwhile:
 	_ = hub.Publish(ctx, "news", fanout.NewMessage([]byte("two")))
 

@@ -68,8 +68,15 @@ type HubOptions struct {
 	// so that clients that opted in to ResumeSubprotocol can reconnect
 	// with the last ID they received and get what they missed (see
 	// ReplayStore). Messages sent with BroadcastFilter or Subscriber.Send
-	// are not stored. Defaults to none.
+	// are not stored. Ignored when Engine is set. Defaults to none.
 	Replay ReplayStore
+
+	// Engine, if set, orders, stores and distributes the Hub's messages
+	// (see Engine): the Redis engine, for instance, shares them with the
+	// Hubs of other processes. The Hub starts it, and closes it when the
+	// Hub is closed. Defaults to the in-process engine over Replay
+	// (NewLocalEngine).
+	Engine Engine
 
 	// OnResync, if set, is called when a client asked to resume from
 	// lastID and could not be (err wraps ErrUnknownID, or is the store's
@@ -137,7 +144,7 @@ func NewHub(opts *HubOptions) *Hub {
 			userPong(ctx, payload)
 		}
 	}
-	h.c = newCore(o.DeliveryOptions, o.Replay, formatWS)
+	h.c = newCore(o.DeliveryOptions, o.Engine, o.Replay, formatWS)
 	return h
 }
 
@@ -171,6 +178,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sk := &wsSink{pongWait: h.opts.PingInterval}
 	s := newSubscriber(h.c, r, "", sk)
 	s.kaEvery = h.opts.PingInterval
+	s.onResync = h.opts.OnResync
 	resync, err := h.c.subscribe(r.Context(), s, topics, lastID, resume)
 	if err != nil {
 		unavailable(w)
@@ -312,7 +320,8 @@ func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...stri
 		conn.Subprotocol() == ResumeSubprotocol)
 	s := newSubscriber(h.c, nil, conn.Subprotocol(), sk)
 	s.kaEvery = h.opts.PingInterval
-	if err := h.c.add(s, topics); err != nil {
+	s.onResync = h.opts.OnResync
+	if err := h.c.add(ctx, s, topics); err != nil {
 		sk.cancel()
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func TestSubscriber_SubscribeUnsubscribe(t *testing.T) {
 	sub := recv(t, subs, "subscriber")
 	assert.Equal(t, []string{"a"}, sub.Topics())
 
-	require.NoError(t, sub.Subscribe("b", "c", "b"))
+	require.NoError(t, sub.Subscribe(context.Background(), "b", "c", "b"))
 	assert.ElementsMatch(t, []string{"a", "b", "c"}, sub.Topics())
 	assert.Equal(t, 1, s.hub.NumSubscribers("b"))
 	require.NoError(t, s.hub.Publish(context.Background(), "b", fanout.NewMessage([]byte("b1"))))
@@ -118,7 +118,7 @@ func TestSubscriber_SubscribeUnsubscribe(t *testing.T) {
 	assert.Equal(t, []string{"b1", "b2", "broadcast", "send"}, texts(col.waitN(t, 4)))
 	assert.Equal(t, 1, s.hub.Len())
 
-	assert.ErrorIs(t, sub.Subscribe(""), fanout.ErrInvalidTopic)
+	assert.ErrorIs(t, sub.Subscribe(context.Background(), ""), fanout.ErrInvalidTopic)
 }
 
 // TestHub_BroadcastFilter sends to the subscribers a filter keeps, chosen
@@ -255,7 +255,7 @@ func TestHub_Subscribers(t *testing.T) {
 	assert.Equal(t, []*fanout.Subscriber{s2}, s.hub.Subscribers())
 	assert.Equal(t, 1, s.hub.NumSubscribers("x"))
 	assert.ErrorIs(t, s1.Send(fanout.NewMessage([]byte("late"))), fanout.ErrNotSubscribed)
-	assert.ErrorIs(t, s1.Subscribe("y"), fanout.ErrNotSubscribed)
+	assert.ErrorIs(t, s1.Subscribe(context.Background(), "y"), fanout.ErrNotSubscribed)
 }
 
 // TestSubscriber_SendQueueFull: Send to a full queue reports ErrQueueFull,

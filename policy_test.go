@@ -79,7 +79,7 @@ func TestPolicy_Remove(t *testing.T) {
 	assert.Equal(t, uint64(1), st.sub.Dropped())
 	assert.Empty(t, st.sub.Topics())
 	assert.ErrorIs(t, st.sub.Send(num(99)), fanout.ErrNotSubscribed)
-	assert.ErrorIs(t, st.sub.Subscribe("t"), fanout.ErrNotSubscribed)
+	assert.ErrorIs(t, st.sub.Subscribe(context.Background(), "t"), fanout.ErrNotSubscribed)
 	require.NoError(t, s.hub.Publish(context.Background(), "t", num(100))) // reaches nobody
 	require.NoError(t, s.hub.Broadcast(context.Background(), num(101)))    // nor this
 	assert.Equal(t, queue, st.sub.QueueLen())

@@ -40,7 +40,9 @@ type Message struct {
 	typ   MessageType
 	id    string
 	event string
-	ctl   ctlKind // a signal of fanout's own, not an application message
+	topic string   // the topic it was stored on ("" for a broadcast), when pos is set
+	pos   Position // where it was stored; zero when it was not
+	ctl   ctlKind  // a signal of fanout's own, not an application message
 
 	frameOnce sync.Once
 	frame     []byte                // complete WebSocket data frame
@@ -82,12 +84,34 @@ func (m *Message) WithEvent(event string) *Message {
 	return &Message{data: m.data, typ: m.typ, id: m.id, event: event}
 }
 
+// Stored returns a copy of m as stored on topic ("" for a broadcast) at
+// pos, carrying pos's ID (see Position.ID). It is what a ReplayStore's
+// Append and an Engine's feed return: the copy and its ID take one
+// allocation, and m's payload is shared, not copied.
+func (m *Message) Stored(topic string, pos Position) *Message {
+	sm := &storedMessage{Message: Message{data: m.data, typ: m.typ, event: m.event, topic: topic, pos: pos}}
+	if !pos.IsZero() {
+		id := pos.appendID(sm.idBuf[:0])
+		sm.id = unsafe.String(&id[0], len(id)) // idBuf lives, unchanged, as long as sm
+	}
+	return &sm.Message
+}
+
+// storedMessage is a stored message and its ID's bytes in one allocation.
+type storedMessage struct {
+	Message
+	idBuf [maxPosIDLen]byte
+}
+
 // validID reports whether id can be sent intact as an SSE id field (and
 // so resumed from): no CR, LF or NUL.
 func validID(id string) bool { return !strings.ContainsAny(id, "\r\n\x00") }
 
 // validate rejects fields that cannot be sent intact.
 func (m *Message) validate() error {
+	if err := m.pos.validate(); err != nil {
+		return err
+	}
 	if !validID(m.id) {
 		return fmt.Errorf("%w: ID contains CR, LF or NUL", ErrInvalidMessage)
 	}
@@ -108,6 +132,14 @@ func (m *Message) ID() string { return m.id }
 
 // Event returns the message's event type, or "".
 func (m *Message) Event() string { return m.event }
+
+// Topic returns the topic the message was stored on ("" for a broadcast),
+// for a message that an engine stored (see Position); "" otherwise.
+func (m *Message) Topic() string { return m.topic }
+
+// Position returns where the message was stored, or the zero Position for
+// a message that was not (no store, BroadcastFilter, Subscriber.Send).
+func (m *Message) Position() Position { return m.pos }
 
 // Len returns the payload size in bytes; queue byte limits count it.
 func (m *Message) Len() int { return len(m.data) }

@@ -7,56 +7,65 @@ import (
 	"net/http"
 )
 
-// ReplayStore keeps recently published messages so that a subscriber that
-// reconnects with the ID of the last message it received (SSE's
-// Last-Event-ID, or ResumeSubprotocol on WebSocket) gets exactly what it
-// missed: no gap, no duplicate.
+// ReplayStore keeps recently published messages for the in-process engine
+// (HubOptions.Replay, NewLocalEngine), so that a subscriber that reconnects
+// with the ID of the last message it received (SSE's Last-Event-ID, or
+// ResumeSubprotocol on WebSocket) gets exactly what it missed: no gap, no
+// duplicate. Ring is an in-memory one.
 //
-// The store assigns IDs. They are opaque strings to fanout and to clients,
-// but a store must order them: each ID it assigns follows every ID it
-// assigned before, across all of its topics, so a client subscribed to
-// several topics resumes all of them from one ID. A Redis Stream ID is a
-// fitting one.
+// The store keeps one log (partition 0) and assigns positions in it: each
+// Append takes the next offset after every offset assigned before, across
+// all topics, so a client subscribed to several topics resumes all of
+// them from one ID. Offsets are dense: an Append that fails assigns none.
+// The epoch names the log's current life: a store that loses its history
+// (an in-memory one, at every start) must take a new epoch, so that a
+// client holding an ID from before gets a resync signal.
 //
-// Concurrency contract: a Hub or Broker calls Append with its publishing
-// serialized (one Append at a time per Hub or Broker), fanning the returned
-// message out before the next Append; it calls Since while no Append of its
-// own is in progress, and never while holding a lock an Append needs. The
-// store must nevertheless be safe for concurrent use by several Hubs and
-// Brokers, and by the application. A store must not modify a message after
-// returning it.
+// Concurrency contract: every method may be called concurrently, from any
+// goroutine, by the engine and by the application; none is called while
+// the engine holds a lock, so a store may do I/O (and should let
+// concurrent Appends share it, as a batched write does). Appends may
+// complete in any order: the engine delivers them in offset order. A store
+// must not modify a message after returning it.
 type ReplayStore interface {
-	// Append records m as published to topic ("" for a broadcast, which
-	// every subscriber receives) and returns the message to deliver: a
-	// copy of m carrying its newly assigned ID (see Message.WithID). An
-	// error fails the Publish; nothing is delivered.
+	// Append records m as published to topic ("" for a broadcast) and
+	// returns the copy to deliver, carrying its newly assigned position
+	// (m.Stored(topic, pos)). An error fails the Publish; nothing is
+	// delivered, and no offset is used up.
 	Append(ctx context.Context, topic string, m *Message) (*Message, error)
 
-	// Since returns, in order, the messages appended after the one whose ID
-	// is lastID that were published to any of topics or broadcast, each
-	// carrying its ID. It returns an error wrapping ErrUnknownID when
-	// lastID was never assigned by this store or when messages after it
-	// have been evicted, so that what was missed cannot be told: the
-	// subscriber then gets a resync signal instead of a silent gap.
-	Since(ctx context.Context, lastID string, topics []string) ([]*Message, error)
+	// Read returns, in order, the messages after from that were published
+	// to any of topics or broadcast (broadcasts only, for no topics), and
+	// the head it read up to (see Engine.Read). It fails with an error
+	// wrapping ErrUnknownID when from is of another epoch or partition,
+	// ahead of the head, or older than the messages kept, so that what was
+	// missed cannot be told: the subscriber then gets a resync signal
+	// instead of a silent gap.
+	Read(ctx context.Context, from Position, topics []string) ([]*Message, Position, error)
+
+	// Head returns the position of the last message stored (offset 0, with
+	// the current epoch, when there is none).
+	Head(ctx context.Context) (Position, error)
 }
 
 // MaxLastEventIDLen bounds the last-event ID a client may resume from. A
-// longer one (no store assigns such IDs) is answered with a resync signal,
-// without consulting the store.
+// longer one (no engine assigns such IDs) is answered with a resync
+// signal, without consulting the engine.
 const MaxLastEventIDLen = 512
 
 // ResyncEvent is the SSE event type of the resync signal: a subscriber
-// that asked to resume from an ID the store does not know (never assigned,
-// evicted, or the server restarted with an in-memory store) receives one
-// event of this type, whose data says why, instead of what it missed. The
-// client should reload its state; the stream then goes on live. In a
-// browser:
+// that asked to resume from an ID the engine does not know (never
+// assigned, evicted, or the server restarted with an in-memory store)
+// receives one event of this type, whose data says why, instead of what it
+// missed. The client should reload its state; the stream then goes on
+// live. In a browser:
 //
 //	es.addEventListener("fanout.resync", (e) => reload(e.data));
 //
 // WebSocket clients that opted in to ResumeSubprotocol receive a resync
-// record instead (see Record).
+// record instead (see Record). A subscriber that is already streaming gets
+// one too when the engine lost messages it cannot fill in (Redis restarted
+// empty, say).
 const ResyncEvent = "fanout.resync"
 
 // lastEventID returns the ID a request asks to resume from: the
@@ -70,24 +79,6 @@ func lastEventID(r *http.Request) string {
 	return r.URL.Query().Get("lastEventId")
 }
 
-// replay returns what a subscriber of topics that last received lastID has
-// missed, or the error that makes it resync.
-func replay(ctx context.Context, store ReplayStore, lastID string, topics []string) ([]*Message, error) {
-	switch {
-	case store == nil:
-		return nil, fmt.Errorf("%w: no replay store", ErrUnknownID)
-	case len(lastID) > MaxLastEventIDLen:
-		return nil, fmt.Errorf("%w: ID of %d bytes is too long", ErrUnknownID, len(lastID))
-	case !validID(lastID):
-		return nil, fmt.Errorf("%w: malformed ID", ErrUnknownID)
-	}
-	msgs, err := store.Since(ctx, lastID, topics)
-	if err != nil {
-		return nil, fmt.Errorf("replay from %q: %w", lastID, err)
-	}
-	return msgs, nil
-}
-
 // resyncMessage is the signal queued for a subscriber whose resume failed
 // with err.
 func resyncMessage(err error) *Message {
@@ -98,51 +89,12 @@ func resyncMessage(err error) *Message {
 	return &Message{data: []byte(reason), ctl: ctlResync, event: ResyncEvent}
 }
 
-// subscribe registers s on topics (see core.add). When lastID is set, it
-// also queues, ahead of everything published later, what s missed since
-// lastID, or a resync signal when that cannot be told, and returns the
-// error that made it resync.
-//
-// It holds pubMu throughout, as publish does around the store's Append and
-// the fan-out: each message is therefore either in the replay or
-// delivered live, never both and never neither. No buffering or
-// deduplication is needed.
-//
-// A new subscriber (no lastID) of a core with a store instead gets the ID
-// of the last message published before it (a position, for the client to
-// resume from should it drop before its first message), when it has
-// positions.
-func (c *core) subscribe(ctx context.Context, s *Subscriber, topics []string, lastID string, positions bool) (resync, err error) {
-	if lastID == "" && (c.store == nil || !positions) {
-		return nil, c.add(s, topics)
-	}
-	c.pubMu.Lock()
-	defer c.pubMu.Unlock()
-	if err := c.add(s, topics); err != nil {
-		return nil, err
-	}
-	if lastID == "" {
-		if c.lastID != "" {
-			m := &Message{id: c.lastID, ctl: ctlPosition}
-			_ = c.prepare(m)
-			s.enqueueBacklog([]*Message{m})
-		}
-		return nil, nil
-	}
-	msgs, resync := replay(ctx, c.store, lastID, topics)
-	if resync == nil {
-		for _, m := range msgs {
-			if err := c.prepare(m); err != nil { // the store returned what Publish refuses
-				resync = fmt.Errorf("replayed message: %w", err)
-				break
-			}
-		}
-	}
-	if resync != nil {
-		m := resyncMessage(resync)
-		_ = c.prepare(m)
-		msgs = []*Message{m}
-	}
-	s.enqueueBacklog(msgs)
-	return resync, nil
+// positionMessage is the signal that tells a new subscriber where its
+// stream starts.
+func positionMessage(pos Position) *Message {
+	return &Message{id: pos.ID(), pos: pos, ctl: ctlPosition}
 }
+
+// errNoHistory is why a client cannot resume from an engine that keeps no
+// history.
+var errNoHistory = fmt.Errorf("%w: no replay store", ErrUnknownID)

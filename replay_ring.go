@@ -6,10 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // RingOptions configures a Ring. The zero value is a good default.
@@ -26,35 +24,27 @@ type RingOptions struct {
 
 // Ring is an in-memory ReplayStore: a fixed ring of the most recent
 // messages of all topics. Append is O(1) and allocates only the stored copy
-// of the message (its ID included); Since is O(messages since lastID).
+// of the message (its ID included); Read is O(messages since from).
 //
-// Its IDs look like "k2f9w-42": a prefix drawn at random when the Ring is
-// made, and a sequence number. A client holding an ID from before a server
-// restart therefore resyncs rather than resuming against another history.
-// Clients must treat IDs as opaque.
+// Its IDs look like "k2f9w-42": an epoch drawn at random when the Ring is
+// made, and an offset. A client holding an ID from before a server restart
+// therefore resyncs rather than resuming against another history. Clients
+// must treat IDs as opaque.
 type Ring struct {
 	maxAge time.Duration
-	epoch  string // ID prefix, "-" included
+	epoch  string
 
 	mu      sync.RWMutex
-	entries []ringEntry // entries[seq % len(entries)]
-	next    uint64      // sequence number of the next Append; the first is 1
+	entries []ringEntry // entries[offset % len(entries)]
+	next    uint64      // offset of the next Append; the first is 1
 }
 
 type ringEntry struct {
-	seq   uint64
-	topic string
-	at    int64 // UnixNano of the Append, when maxAge is set
-	m     *Message
+	offset uint64
+	topic  string
+	at     int64 // UnixNano of the Append, when maxAge is set
+	m      *Message
 }
-
-// ringMessage is a stored message and its ID's bytes in one allocation.
-type ringMessage struct {
-	Message
-	idBuf [maxRingIDLen]byte
-}
-
-const maxRingIDLen = 14 + 1 + 20 // epoch, "-", uint64
 
 var _ ReplayStore = (*Ring)(nil)
 
@@ -69,78 +59,71 @@ func NewRing(opts *RingOptions) *Ring {
 	}
 	return &Ring{
 		maxAge:  o.MaxAge,
-		epoch:   strconv.FormatUint(rand.Uint64()>>(64-48), 36) + "-",
+		epoch:   strconv.FormatUint(rand.Uint64()>>(64-48), 36),
 		entries: make([]ringEntry, o.Size),
 		next:    1,
 	}
 }
 
-// Append stores a copy of m, carrying the next ID, and returns it.
+// Append stores a copy of m, carrying the next position, and returns it.
 func (r *Ring) Append(_ context.Context, topic string, m *Message) (*Message, error) {
-	rm := &ringMessage{Message: Message{data: m.data, typ: m.typ, event: m.event}}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	seq := r.next
+	pos := Position{Epoch: r.epoch, Offset: r.next}
+	sm := m.Stored(topic, pos)
 	r.next++
-	id := strconv.AppendUint(append(rm.idBuf[:0], r.epoch...), seq, 10)
-	rm.id = unsafe.String(&id[0], len(id)) // idBuf lives, unchanged, as long as rm
-	e := &r.entries[seq%uint64(len(r.entries))]
-	*e = ringEntry{seq: seq, topic: topic, m: &rm.Message}
+	e := &r.entries[pos.Offset%uint64(len(r.entries))]
+	*e = ringEntry{offset: pos.Offset, topic: topic, m: sm}
 	if r.maxAge > 0 {
 		e.at = time.Now().UnixNano()
 	}
-	return &rm.Message, nil
+	return sm, nil
 }
 
-// Since returns the messages after lastID published to any of topics or
-// broadcast. It fails with ErrUnknownID when lastID is not one of this
-// Ring's IDs (another Ring's, one from before a restart, malformed, or not
-// yet assigned), or when messages after it have been evicted.
-func (r *Ring) Since(_ context.Context, lastID string, topics []string) ([]*Message, error) {
-	seq, ok := r.parse(lastID)
-	if !ok {
-		return nil, fmt.Errorf("%w: not an ID of this store", ErrUnknownID)
+// Head returns the position of the last message appended.
+func (r *Ring) Head(context.Context) (Position, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return Position{Epoch: r.epoch, Offset: r.next - 1}, nil
+}
+
+// Read returns the messages after from published to any of topics or
+// broadcast, and the head. It fails with
+// ErrUnknownID when from is not a position of this Ring (another Ring's,
+// one from before a restart, or not yet assigned), or when messages after
+// it have been evicted.
+func (r *Ring) Read(_ context.Context, from Position, topics []string) ([]*Message, Position, error) {
+	if from.Epoch != r.epoch || from.Partition != 0 {
+		return nil, Position{}, fmt.Errorf("%w: not a position of this store", ErrUnknownID)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	last := r.next - 1
-	if seq > last {
-		return nil, fmt.Errorf("%w: not assigned yet", ErrUnknownID)
+	head := Position{Epoch: r.epoch, Offset: last}
+	if from.Offset > last {
+		return nil, Position{}, fmt.Errorf("%w: not assigned yet", ErrUnknownID)
 	}
 	size := uint64(len(r.entries))
-	if last-seq > size {
-		return nil, fmt.Errorf("%w: %d messages missed, more than the ring keeps", ErrUnknownID, last-seq)
+	if last-from.Offset > size {
+		return nil, Position{}, fmt.Errorf("%w: %d messages missed, more than the ring keeps", ErrUnknownID, last-from.Offset)
 	}
-	if seq == last {
-		return nil, nil
+	if from.Offset == last {
+		return nil, head, nil
 	}
 	if r.maxAge > 0 {
-		first := &r.entries[(seq+1)%size]
+		first := &r.entries[(from.Offset+1)%size]
 		if time.Duration(time.Now().UnixNano()-first.at) > r.maxAge {
-			return nil, fmt.Errorf("%w: missed messages have expired", ErrUnknownID)
+			return nil, Position{}, fmt.Errorf("%w: missed messages have expired", ErrUnknownID)
 		}
 	}
-	out := make([]*Message, 0, last-seq) // at most this many: one allocation
-	for s := seq + 1; s <= last; s++ {
-		e := &r.entries[s%size]
+	out := make([]*Message, 0, last-from.Offset) // at most this many: one allocation
+	for o := from.Offset + 1; o <= last; o++ {
+		e := &r.entries[o%size]
 		if e.topic == "" || slices.Contains(topics, e.topic) {
 			out = append(out, e.m)
 		}
 	}
-	return out, nil
-}
-
-// parse returns the sequence number of one of r's IDs.
-func (r *Ring) parse(id string) (uint64, bool) {
-	rest, ok := strings.CutPrefix(id, r.epoch)
-	if !ok {
-		return 0, false
-	}
-	if rest == "" || rest[0] == '0' { // "0" is never assigned; "01" is not how 1 is written
-		return 0, false
-	}
-	seq, err := strconv.ParseUint(rest, 10, 64)
-	return seq, err == nil
+	return out, head, nil
 }
 
 // Len returns how many messages the ring holds (expired ones included).

@@ -162,9 +162,20 @@ func newRSFeed(stop func(), read func(emit func(rsRecord)) error) *rsFeed {
 	return f
 }
 
-// next returns the next record, failing t if none comes in time or the
-// connection ends first.
+// next returns the next record that is not a position (a new stream with
+// a store starts with one, even before anything is published), failing t
+// if none comes in time or the connection ends first.
 func (f *rsFeed) next(t testing.TB) rsRecord {
+	t.Helper()
+	for {
+		if r := f.nextRecord(t); !r.position {
+			return r
+		}
+	}
+}
+
+// nextRecord returns the next record, position records included.
+func (f *rsFeed) nextRecord(t testing.TB) rsRecord {
 	t.Helper()
 	select {
 	case r := <-f.ch:
@@ -189,7 +200,7 @@ func (f *rsFeed) next(t testing.TB) rsRecord {
 	panic("unreachable")
 }
 
-// take returns the next n records.
+// take returns the next n records that are not positions.
 func (f *rsFeed) take(t testing.TB, n int) []rsRecord {
 	t.Helper()
 	out := make([]rsRecord, n)
@@ -495,4 +506,15 @@ func (c *rsPropClient) sessionSSEClient(ctx context.Context, last string, budget
 		return fmt.Errorf("go-sse Connect gave up: %w", err)
 	}
 	return nil
+}
+
+// ringSince returns what ring holds after the message whose ID is id, on
+// topics or broadcast: what a client resuming from id must receive.
+func ringSince(ctx context.Context, ring *fanout.Ring, id string, topics []string) ([]*fanout.Message, error) {
+	from, err := fanout.ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	msgs, _, err := ring.Read(ctx, from, topics)
+	return msgs, err
 }

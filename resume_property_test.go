@@ -60,17 +60,44 @@ func rsSeed(t *testing.T) uint64 {
 // it received are consecutive up to the publisher's last, and (b) its IDs
 // are its first one followed by what the Ring holds after it for its
 // topics.
+//
+// It runs twice: on a Ring, and on a store that waits 0 to 50 ms (at
+// random) around every call, as one that does I/O would, with twice as
+// many clients reconnecting more often: resuming is stitched, not locked,
+// so many concurrent resumes and slow appends must not break it either.
 func TestResume_Property(t *testing.T) {
 	t.Parallel()
+	t.Run("ring", func(t *testing.T) {
+		t.Parallel()
+		rsProperty(t, rsPropConfig{perPub: 1500, budget: 200, clients: 1})
+	})
+	t.Run("slow_store", func(t *testing.T) {
+		t.Parallel()
+		rsProperty(t, rsPropConfig{perPub: 120, budget: 15, clients: 2, latency: 50 * time.Millisecond})
+	})
+}
+
+// rsPropConfig sizes a run of TestResume_Property.
+type rsPropConfig struct {
+	perPub  int           // messages per publisher
+	budget  int           // records per connection, at most (go-sse's Client: 5 times as many)
+	clients int           // times the 12 clients
+	latency time.Duration // a store call waits up to this long; 0: the Ring alone
+}
+
+func rsProperty(t *testing.T, cfg rsPropConfig) {
 	seed := rsSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed>>1^0x9e3779b97f4a7c15))
 	const (
 		publishers = 4
-		perPub     = 1500
 		closeEvery = 25 // publisher 0 ends a random subscriber this often
 	)
+	perPub := cfg.perPub
 	topics := []string{"t0", "t1", "t2"}
-	kinds := []rsKind{rsWS, rsWS, rsWS, rsWS, rsWS, rsWS, rsSSEClient, rsSSEClient, rsSSEClient, rsSSERaw, rsSSERaw, rsSSERaw}
+	var kinds []rsKind
+	for range cfg.clients {
+		kinds = append(kinds, rsWS, rsWS, rsWS, rsWS, rsWS, rsWS, rsSSEClient, rsSSEClient, rsSSEClient, rsSSERaw, rsSSERaw, rsSSERaw)
+	}
 
 	var (
 		subsMu   sync.Mutex
@@ -87,6 +114,9 @@ func TestResume_Property(t *testing.T) {
 	e := rsServer(t, &fanout.RingOptions{Size: 1 << 14}, false, func(ho *fanout.HubOptions, bo *fanout.BrokerOptions) {
 		ho.OnConnect, bo.OnConnect = onConnect, onConnect
 		ho.QueueSize = 1 << 16 // more than the run publishes: no client is ever slow
+		if cfg.latency > 0 {
+			ho.Replay = &slowStore{ReplayStore: ho.Replay, max: cfg.latency}
+		}
 	})
 	// closeOne ends a random live subscriber of a client of kind k that
 	// has already written something (so that a go-sse Client has an ID to
@@ -115,9 +145,9 @@ func TestResume_Property(t *testing.T) {
 			}
 		}
 		clients[i] = &rsPropClient{name: fmt.Sprintf("%s#%d%v", k, i, sub), kind: k, topics: sub, env: e,
-			rng: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())), budget: 200}
+			rng: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())), budget: cfg.budget}
 		if k == rsSSEClient {
-			clients[i].budget = 1000 // long connections, which the server ends more often than the client
+			clients[i].budget = 5 * cfg.budget // long connections, which the server ends more often than the client
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -187,7 +217,7 @@ func TestResume_Property(t *testing.T) {
 			}
 			i := slices.Index(clients, c)
 			if expected[i] == nil {
-				want, err := e.ring.Since(context.Background(), first, c.topics)
+				want, err := ringSince(context.Background(), e.ring, first, c.topics)
 				require.NoError(t, err, "%s: Since(its first ID)", c.name)
 				expected[i] = append([]*fanout.Message{}, want...)
 			}

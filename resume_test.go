@@ -226,7 +226,7 @@ func TestResume_Position(t *testing.T) {
 			require.Equal(t, []string{"1", "2", "3"}, rsData(seen))
 
 			late := tr.open(t, e, []string{"t"}, "")
-			pos := late.next(t)
+			pos := late.nextRecord(t)
 			require.True(t, pos.position, "a new stream starts with its position: %+v", pos)
 			require.Equal(t, seen[2].id, pos.id, "the ID of the last message before it")
 			late.close() // gone before its first message

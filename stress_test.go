@@ -130,7 +130,7 @@ func TestHub_Stress(t *testing.T) {
 					}
 				case 3:
 					h := handles[intn(len(handles))]
-					_ = h.Subscribe([]string{"a", "b", "c"}[intn(3)])
+					_ = h.Subscribe(context.Background(), []string{"a", "b", "c"}[intn(3)])
 					h.Unsubscribe([]string{"a", "b", "c"}[intn(3)])
 				default:
 					err = s.hub.Publish(context.Background(), []string{"a", "b", "c"}[intn(3)], m)

@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -19,13 +20,16 @@ type Subscriber struct {
 	sink sink
 
 	topics []string // guarded by c.mu
+	home   int      // the engine's partition of its first topic: whose broadcasts it gets
 
 	mu          sync.Mutex // guards the fields below
 	subprotocol string     // known once the handshake is done
 	q           ring
 	qBytes      int
-	backlog     int // replayed messages at the head of q: they do not count against the limits
-	backlogSize int // their payload bytes
+	backlog     int      // replayed messages at the head of q: they do not count against the limits
+	backlogSize int      // their payload bytes
+	stitching   bool     // resuming: live messages queue, the writer waits for the history (see core.subscribe)
+	replayedTo  Position // the end of its history: the feed may still deliver what precedes it
 	state       subState
 	why         endReason
 	grace       *time.Timer // interrupts the write in progress of an ended subscriber
@@ -38,6 +42,10 @@ type Subscriber struct {
 	kaEvery time.Duration // keepalive interval; 0: none
 
 	delivered, dropped atomic.Uint64
+
+	// onResync is the OnResync hook of the handler that accepted the
+	// subscriber, for a resync signal sent while it streams.
+	onResync func(s *Subscriber, lastID string, err error)
 }
 
 type subState uint8
@@ -132,19 +140,33 @@ func (s *Subscriber) Topics() []string {
 	return slices.Clone(s.topics)
 }
 
-// Subscribe adds topics to the subscriber. It fails with ErrNotSubscribed
+// Subscribe adds topics to the subscriber: it receives what is published
+// to them once Subscribe has returned (no history is replayed). With an
+// engine shared by several processes, it waits for the engine to carry
+// the topics to this process, within ctx. It fails with ErrNotSubscribed
 // once the subscriber is removed or ended.
-func (s *Subscriber) Subscribe(topics ...string) error {
+func (s *Subscriber) Subscribe(ctx context.Context, topics ...string) error {
 	if err := checkTopics(topics); err != nil {
 		return err
 	}
-	s.c.mu.Lock()
-	defer s.c.mu.Unlock()
-	if !s.active() {
-		return ErrNotSubscribed
+	c := s.c
+	if err := c.eng.Subscribe(ctx, topics); err != nil {
+		return fmt.Errorf("subscribe: engine: %w", err)
 	}
+	var dup []string // already joined: the engine's Subscribe is given back
+	c.mu.Lock()
+	ok := s.active()
 	for _, t := range topics {
-		s.c.join(s, t)
+		if !ok || !c.join(s, t) {
+			dup = append(dup, t)
+		}
+	}
+	c.mu.Unlock()
+	if len(dup) > 0 {
+		c.eng.Unsubscribe(dup)
+	}
+	if !ok {
+		return ErrNotSubscribed
 	}
 	return nil
 }
@@ -152,10 +174,16 @@ func (s *Subscriber) Subscribe(topics ...string) error {
 // Unsubscribe removes topics from the subscriber; it keeps receiving
 // broadcasts and Send.
 func (s *Subscriber) Unsubscribe(topics ...string) {
+	var left []string
 	s.c.mu.Lock()
-	defer s.c.mu.Unlock()
 	for _, t := range topics {
-		s.c.leave(s, t)
+		if s.c.leave(s, t) {
+			left = append(left, t)
+		}
+	}
+	s.c.mu.Unlock()
+	if len(left) > 0 {
+		s.c.eng.Unsubscribe(left)
 	}
 }
 
@@ -238,6 +266,10 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		s.mu.Unlock()
 		return gone
 	}
+	if s.replayedTo.Epoch != "" && s.replayed(m) {
+		s.mu.Unlock()
+		return queued // it was in the replay
+	}
 	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize
 	if n >= s.c.opts.QueueSize || (n > 0 && bytes+size > s.c.opts.QueueBytes) {
 		ev := s.slowEventLocked(SlowQueueFull, 1)
@@ -257,22 +289,19 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	return queued
 }
 
-// enqueueBacklog queues a replay ahead of what is published later. It is
-// queued whole, whatever the queue's limits: the replay store bounds it.
-// Only what is published after it counts against QueueSize and QueueBytes.
-func (s *Subscriber) enqueueBacklog(msgs []*Message) {
-	if len(msgs) == 0 {
-		return
+// replayed reports whether m was in the history s was given when it
+// subscribed, so must not be queued again. The feed delivers in position
+// order, so the first message past the history ends the check. s.mu must
+// be held.
+func (s *Subscriber) replayed(m *Message) bool {
+	switch {
+	case m.pos.IsZero(): // not stored: Send, BroadcastFilter, a signal
+		return false
+	case m.pos.SameLog(s.replayedTo) && m.pos.Offset <= s.replayedTo.Offset:
+		return true
 	}
-	s.mu.Lock()
-	for _, m := range msgs {
-		s.q.push(m)
-		s.qBytes += len(m.data)
-		s.backlogSize += len(m.data)
-	}
-	s.backlog += len(msgs)
-	s.mu.Unlock()
-	s.signal()
+	s.replayedTo = Position{}
+	return false
 }
 
 // slowEventLocked describes a slow event concerning n messages, with the

@@ -1,0 +1,102 @@
+package fanout
+
+import (
+	"context"
+)
+
+// Engine is where a Hub's (or a standalone Broker's) messages are ordered,
+// stored and distributed: the seam between the handlers, which hold the
+// connections of one process, and whatever orders the messages of every
+// process that shares it. A publish goes to the engine; the engine hands
+// each process's local fan-out (its Feed) the stored messages, in order,
+// with their positions; and it answers the history reads of resuming
+// clients.
+//
+// The in-process engine (HubOptions.Replay, or NewLocalEngine) orders the
+// messages of one process in one log. The Redis engine
+// (github.com/fanout-go/fanout/redis) shares them between processes. The
+// conformance suite in package enginetest checks an implementation.
+//
+// An engine serves one Hub (or one standalone Broker), which calls Start
+// once, before anything else, and Close once, after its subscribers have
+// ended. Every other method is called concurrently, from any goroutine;
+// none is called while the Hub holds a lock that publishing or
+// subscribing needs, so an engine may do I/O in any of them.
+type Engine interface {
+	// Start makes the engine hand feed every message published on it (by
+	// this process or any other that shares it) from now until Close: see
+	// Feed for the order. Start must not block on I/O; an engine that
+	// cannot reach its backend delivers nothing until it can, and fails
+	// Publish meanwhile.
+	Start(feed Feed)
+
+	// Publish stores m on topic ("" for a broadcast, which every
+	// subscriber receives) and queues it for delivery through every
+	// process's Feed, as a copy carrying its position (see
+	// Message.Stored). Publish returns once the message is stored, or
+	// fails with nothing stored; it may be called concurrently, and an
+	// engine should not make one Publish wait for another's I/O. Messages
+	// published on one topic by one goroutine, one after the other, are
+	// delivered in that order.
+	Publish(ctx context.Context, topic string, m *Message) error
+
+	// Subscribe tells the engine that this process has a subscriber of
+	// topics, so the Feed must carry them from now on: messages stored
+	// after Subscribe returns are delivered. It is called for each
+	// subscriber joining topics, before it is registered; Unsubscribe is
+	// called, with the same topics, when it leaves them. An engine that
+	// delivers every topic to every process ignores both.
+	Subscribe(ctx context.Context, topics []string) error
+
+	// Unsubscribe undoes one Subscribe of topics. It must not block.
+	Unsubscribe(topics []string)
+
+	// Partition returns the partition that topic maps to: the log whose
+	// order it shares. Every topic maps to 0 in an engine with one
+	// partition. For "", it returns the partition whose broadcasts reach
+	// a subscriber of no topic. It must not block, and must always give
+	// the same answer for the same topic.
+	Partition(topic string) int
+
+	// Read returns, in order, the stored messages after from (exclusive)
+	// in from's partition that were published to any of topics or
+	// broadcast (broadcasts only, for no topics; topics of other
+	// partitions are ignored), and the position it read up to: the head
+	// of the partition when it read, at or after the last message
+	// returned. It fails with an error wrapping ErrUnknownID when what
+	// followed from cannot be told: from is of another epoch (the history
+	// was lost), ahead of the head, or older than the history kept.
+	Read(ctx context.Context, from Position, topics []string) ([]*Message, Position, error)
+
+	// Head returns the position of the last message stored in partition:
+	// offset 0 and the current epoch for an empty log. A new subscriber
+	// gets it as its starting position. It returns the zero Position
+	// when the engine keeps no history.
+	Head(ctx context.Context, partition int) (Position, error)
+
+	// Close stops the engine's goroutines and releases what it holds,
+	// but not what the application handed it (a Redis client, a
+	// ReplayStore).
+	Close() error
+}
+
+// Feed is the local fan-out of one Hub (or Broker), as its Engine sees it.
+type Feed interface {
+	// Deliver queues m for the local subscribers of topic. A broadcast
+	// (topic "") reaches every subscriber whose topics map to m's
+	// partition (see Engine.Partition): an engine with several
+	// partitions stores a broadcast in each, so each subscriber gets it
+	// once, in the order of its own partition. m is a message the engine
+	// stored (m.Position() is set) or, for an engine without history,
+	// one with no position.
+	//
+	// Calls for one partition must be made one at a time, in position
+	// order. The Feed tolerates what a distributed engine cannot always
+	// avoid: it drops a message whose position it has already delivered,
+	// fills a skipped position from Engine.Read before delivering what
+	// follows it, and sends the resync signal to the partition's
+	// subscribers when that fails, or when the epoch changes (the
+	// history was lost). A gap is never silent. Deliver may call
+	// Engine.Read, on the calling goroutine.
+	Deliver(topic string, m *Message)
+}
