@@ -66,21 +66,33 @@
 // # Replay and resume
 //
 // With a ReplayStore (HubOptions.Replay, BrokerOptions.Replay; NewRing is
-// an in-memory one), each published message is stored and given an ID,
-// ordered across all topics. A client that reconnects with the last ID it
+// an in-memory one), each published message is stored and given a
+// Position: the store's epoch and a dense offset, ordered across all
+// topics, written as its ID. A client that reconnects with the last ID it
 // received (EventSource sends Last-Event-ID by itself; a WebSocket client
 // opts in with ResumeSubprotocol and passes ?lastEventId=) first receives
 // what it missed on its topics, then live messages: no gap and no
-// duplicate. This holds while publishers run, because the subscription and
-// the read of the store happen under the same lock as each publish's
-// Append and fan-out. When the store cannot tell what was missed (the ID
-// is unknown or evicted, or the server restarted), the client receives a
-// resync signal (the SSE event ResyncEvent, or a resync Record) and
-// OnResync is called: a gap is never silent. A new subscriber first gets
-// its position, the ID of the last message published before it (an SSE
-// event with only an id field, which browsers record without dispatching
-// anything, or a position Record), so that even a client that drops before
-// its first message resumes exactly.
+// duplicate. This holds while publishers run, and without a lock across
+// the store's I/O: the subscriber is registered first, the history is read
+// after, and the two are joined by position, dropping the live messages
+// the history holds. When what was missed cannot be told (the ID is
+// unknown or evicted, or the server restarted with an in-memory store),
+// the client receives a resync signal (the SSE event ResyncEvent, or a
+// resync Record) and OnResync is called: a gap is never silent. A new
+// subscriber first gets its position, the store's head (an SSE event with
+// only an id field, which browsers record without dispatching anything, or
+// a position Record), so that even a client that drops before its first
+// message resumes exactly.
+//
+// # Engines
+//
+// Where messages are ordered, stored and distributed is an Engine: by
+// default the in-process one over the ReplayStore, NewLocalEngine; for
+// several processes, the Redis engine (github.com/fanout-go/fanout/redis)
+// in HubOptions.Engine. Its Feed checks every stored message's position:
+// it drops one already delivered, fills a skipped one from the engine's
+// history, and resyncs the subscribers concerned when it cannot. Package
+// enginetest is the conformance suite every engine and store passes.
 //
 // # One topic, both transports
 //

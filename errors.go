@@ -34,8 +34,9 @@ var (
 	// message whose ID or event type cannot be sent intact.
 	ErrInvalidMessage = errors.New("fanout: invalid message")
 
-	// ErrUnknownID is returned (wrapped) by a ReplayStore's Since when the
-	// ID to resume from was never assigned or what followed it was evicted.
+	// ErrUnknownID is returned (wrapped) by an Engine's or ReplayStore's
+	// Read, and by ParseID, when the position to resume from was never
+	// assigned, is of another epoch, or what followed it was evicted.
 	// Subscribers then receive a resync signal (see ResyncEvent).
 	ErrUnknownID = errors.New("fanout: unknown or evicted last-event ID")
 
