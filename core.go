@@ -24,7 +24,9 @@ type core struct {
 	conns  map[*Subscriber]struct{} // every subscription not yet finished
 	state  coreState
 	wg     sync.WaitGroup // running subscriptions; Add under mu
-	pubWG  sync.WaitGroup // publishes in progress; Add under mu
+
+	pubs     atomic.Int64  // publishes in progress; counted up under mu while open
+	pubsDone chan struct{} // capacity 1: the last publish in progress ended, after closing began
 
 	// fanMu serializes fan-out, so every subscriber observes messages in
 	// one order. snap is the fan-out scratch list it guards.
@@ -77,7 +79,8 @@ func newCore(opts DeliveryOptions, eng Engine, store ReplayStore, formats uint32
 		topics:  make(map[string][]*Subscriber),
 		conns:   make(map[*Subscriber]struct{}),
 		ka:      make(map[time.Duration]bool),
-		closing: make(chan struct{}),
+		closing:  make(chan struct{}),
+		pubsDone: make(chan struct{}, 1),
 	}
 	c.ctx, c.cancelCtx = context.WithCancel(context.Background())
 	c.formats.Store(formats)
@@ -300,7 +303,7 @@ func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Mes
 	if !c.beginPublish() {
 		return ErrClosed
 	}
-	defer c.pubWG.Done()
+	defer c.endPublish()
 	if filter != nil {
 		// A filtered broadcast is a decision about this process's
 		// subscribers of the moment: it is not stored, nor sent to other
@@ -320,8 +323,30 @@ func (c *core) beginPublish() bool {
 	if c.state != stateOpen {
 		return false
 	}
-	c.pubWG.Add(1)
+	c.pubs.Add(1)
 	return true
+}
+
+// endPublish ends what beginPublish began.
+func (c *core) endPublish() {
+	if c.pubs.Add(-1) == 0 && c.isClosing() {
+		select {
+		case c.pubsDone <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitPublishes waits for the publishes in progress when closing began, or
+// for ctx. Closing has begun: no publish starts any more.
+func (c *core) waitPublishes(ctx context.Context) {
+	for c.pubs.Load() > 0 {
+		select {
+		case <-c.pubsDone:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // fanout queues m for every local subscriber of topic (every subscriber,
@@ -369,8 +394,11 @@ func (c *core) topicLen(t string) int {
 
 // beginClose stops new subscriptions and publishes, and ends every
 // subscriber: after draining its queue when drain is set, at once
-// otherwise.
-func (c *core) beginClose(drain bool) {
+// otherwise. Before it ends them, it waits (within ctx) for the publishes
+// in progress, so that a Publish that returned nil is delivered (by
+// Shutdown) or discarded (by Close) for all of them alike; one stuck in an
+// engine's I/O does not hold it past ctx.
+func (c *core) beginClose(ctx context.Context, drain bool) {
 	c.mu.Lock()
 	first := c.state == stateOpen
 	switch {
@@ -384,10 +412,7 @@ func (c *core) beginClose(drain bool) {
 		close(c.closing)
 		c.cancelCtx()
 	}
-	// Publishes in flight reach every subscriber first: a Publish that
-	// returned nil is delivered (by Shutdown) or discarded (by Close) for
-	// all of them alike.
-	c.pubWG.Wait()
+	c.waitPublishes(ctx)
 	subs := c.live()
 	for _, s := range subs {
 		if !drain {
@@ -451,7 +476,7 @@ func (c *core) wait(ctx context.Context) error {
 
 // shutdown drains every subscriber, cutting what remains when ctx ends.
 func (c *core) shutdown(ctx context.Context) error {
-	c.beginClose(true)
+	c.beginClose(ctx, true)
 	err := c.wait(ctx)
 	if err != nil {
 		c.cut()
@@ -465,9 +490,9 @@ func (c *core) shutdown(ctx context.Context) error {
 // close ends every subscriber without draining, cutting connections that
 // do not finish their close within closeGrace.
 func (c *core) close() {
-	c.beginClose(false)
 	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
 	defer cancel()
+	c.beginClose(ctx, false)
 	if c.wait(ctx) != nil {
 		c.cut()
 		c.wg.Wait()
