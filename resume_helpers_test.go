@@ -406,9 +406,12 @@ func (c *rsPropClient) run(ctx context.Context) {
 }
 
 // count hands r to the client and reports whether the connection may go
-// on: false once budget records came over it.
+// on: false once budget records (positions aside) came over it.
 func (c *rsPropClient) count(r rsRecord, n *int, budget int) bool {
 	c.add(r)
+	if r.position {
+		return true
+	}
 	*n++
 	if *n >= budget {
 		c.dropped()

@@ -45,6 +45,13 @@ func (c *core) subscribe(ctx context.Context, s *Subscriber, topics []string, la
 	} else {
 		backlog, upTo, resync = c.replay(ctx, lastID, topics, s.home)
 	}
+	if err := ctx.Err(); err != nil {
+		// The client went away while the engine was read: nothing to
+		// resync, no one to tell.
+		s.retire(endClient)
+		c.finish(s)
+		return nil, err
+	}
 	for _, m := range backlog {
 		_ = c.prepare(m) // replay checked its messages; signals are valid
 	}
