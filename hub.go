@@ -3,10 +3,12 @@ package fanout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -247,10 +249,19 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 }
 
 // read reads the client's messages until the connection fails or ctx ends.
+// A text message that is not valid UTF-8 (checked whole, so a rune split
+// across fragments is fine) ends the subscription with status 1007, as
+// RFC 6455 (section 8.1) requires: it never reaches OnMessage, and so
+// never another client.
 func (h *Hub) read(ctx context.Context, s *Subscriber, conn *websocket.Conn) error {
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
+			return err
+		}
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			err := fmt.Errorf("%w: client sent a text message that is not valid UTF-8", ErrInvalidMessage)
+			s.fail(endBadData, err)
 			return err
 		}
 		if h.opts.OnMessage != nil {
@@ -276,7 +287,7 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 	if cause := s.endCause(); cause != nil {
 		err = cause
 	}
-	if why != endClient && why != endDead && why != endPanic || errors.Is(err, context.Canceled) {
+	if why != endClient && why != endDead && why != endPanic && why != endBadData || errors.Is(err, context.Canceled) {
 		err = nil // ended by us, or by the application's context
 	}
 	if websocket.CloseStatus(err) == websocket.StatusNormalClosure ||

@@ -61,6 +61,7 @@ const (
 	endApp                // Subscriber.Close
 	endDead               // no answer to keepalive pings
 	endPanic              // a hook panicked while serving this subscriber
+	endBadData            // the client sent a text message that is not UTF-8
 )
 
 // String names the reason, for logs.
@@ -78,6 +79,8 @@ func (r endReason) String() string {
 		return "dead peer"
 	case endPanic:
 		return "hook panic"
+	case endBadData:
+		return "invalid UTF-8 from client"
 	}
 	return "none"
 }

@@ -155,6 +155,8 @@ func closeStatus(why endReason) (websocket.StatusCode, string) {
 		return websocket.StatusGoingAway, "server shutting down"
 	case endPanic:
 		return websocket.StatusInternalError, "internal error"
+	case endBadData:
+		return websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8"
 	default:
 		return websocket.StatusNormalClosure, ""
 	}
