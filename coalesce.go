@@ -84,9 +84,12 @@ func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
 		}
 		batch = append(batch, s.q.pop())
 		n += size
-		if s.backlog > 0 {
+		switch {
+		case s.backlog > 0:
 			s.backlog--
 			s.backlogSize -= size
+		case size > o.QueueBytes:
+			s.bigBytes = 0 // the one oversized message that waited
 		}
 	}
 	s.qBytes -= n

@@ -13,9 +13,13 @@ type DeliveryOptions struct {
 	// Defaults to 256.
 	QueueSize int
 
-	// QueueBytes bounds each subscriber's queue in payload bytes; a single
-	// message larger than QueueBytes is still queued when the queue is empty.
-	// Defaults to 4 MiB.
+	// QueueBytes bounds each subscriber's queue in payload bytes. A
+	// message larger than QueueBytes is not counted against it: it is
+	// queued behind smaller ones, and they queue behind it, so one large
+	// message never makes a reading subscriber slow. Only one such message
+	// may wait at a time: a second one that arrives before the writer took
+	// the first finds the queue full. A queue therefore pins at most
+	// QueueBytes plus one larger message. Defaults to 4 MiB.
 	QueueBytes int
 
 	// MaxBatch bounds how many queued messages one socket write carries.

@@ -26,6 +26,7 @@ type Subscriber struct {
 	qBytes      int
 	backlog     int // replayed messages at the head of q: they do not count against the limits
 	backlogSize int // their payload bytes
+	bigBytes    int // the payload of the message larger than QueueBytes that waits (0: none); not counted against QueueBytes
 	state       subState
 	why         endReason
 	grace       *time.Timer // interrupts the write in progress of an ended subscriber
@@ -234,15 +235,26 @@ const (
 
 // enqueue queues m without blocking; on a full queue it applies the
 // slow-client policy.
+//
+// The queue is full when it holds QueueSize messages, or when m would take
+// the bytes it holds past QueueBytes. A message larger than QueueBytes is
+// not counted in those bytes: it fits behind anything, and anything that
+// fits fits behind it, so that one large message never makes a reading
+// subscriber slow, whether or not its writer has taken it yet. Only one
+// such message may wait at a time: a second one, arriving before the
+// writer took the first, finds the queue full. So a subscriber's queue
+// pins at most QueueBytes plus one larger message.
 func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	size := len(m.data)
+	o := &s.c.opts
 	s.mu.Lock()
 	if s.state != subActive {
 		s.mu.Unlock()
 		return gone
 	}
-	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize
-	if n >= s.c.opts.QueueSize || (n > 0 && bytes+size > s.c.opts.QueueBytes) {
+	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
+	big := size > o.QueueBytes
+	if n >= o.QueueSize || big && s.bigBytes > 0 || !big && bytes+size > o.QueueBytes {
 		ev := s.slowEventLocked(SlowQueueFull, 1)
 		s.mu.Unlock()
 		s.slow(ev)
@@ -250,6 +262,9 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	}
 	s.q.push(m)
 	s.qBytes += size
+	if big {
+		s.bigBytes = size
+	}
 	// Wake the writer when there is news: the queue was empty, or (for a
 	// writer lingering in FlushDelay) a full batch is waiting.
 	wake := s.q.n == 1 || (s.q.n == s.c.opts.MaxBatch && s.c.opts.FlushDelay > 0)
@@ -347,7 +362,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 			s.c.stats.dropped.Add(uint64(s.q.n))
 		}
 		s.q.clear()
-		s.qBytes, s.backlog, s.backlogSize = 0, 0, 0
+		s.qBytes, s.backlog, s.backlogSize, s.bigBytes = 0, 0, 0, 0
 		if s.grace == nil && !s.retired {
 			s.grace = time.AfterFunc(endGrace, s.sink.abort)
 		}
