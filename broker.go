@@ -81,7 +81,10 @@ type BrokerOptions struct {
 // a few KiB. Where the connection cannot be taken over (HTTP/2, a writer
 // that can only flush), the Broker streams through the ResponseWriter,
 // writing a batch and flushing once, and ServeHTTP runs as long as the
-// stream.
+// stream. On a stream it took over, the Broker reads what the client
+// sends only to notice it leave: an EventSource sends nothing after its
+// request, and a client that sends more than 4 KiB (an endless request
+// body, say) has its stream closed.
 //
 // A Broker is safe for concurrent use. Close or Shutdown it when done.
 type Broker struct {
@@ -233,18 +236,41 @@ func (b *Broker) serve(ctx context.Context, cancel context.CancelCauseFunc, s *S
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		var p [64]byte
-		for { // a client sends nothing after its request; EOF means it left
-			if _, err := raw.Read(p[:]); err != nil {
-				cancel(err)
-				return
-			}
+		err := watchClient(raw)
+		if errors.Is(err, errClientSends) {
+			b.opts.Logger.Debug("fanout: SSE client keeps sending after its request", "subscriber", s.id, "remote", raw.RemoteAddr())
 		}
+		cancel(err)
 	}()
 	why, err := s.writeUntilEnd(ctx) // closes the connection, which ends the reader
 	<-readDone
 	<-hooked
 	b.disconnected(s, why, err)
+}
+
+// maxClientBytes bounds what an SSE client may send once its request is
+// read (a small body, a pipelined request: discarded) before its stream is
+// closed.
+const maxClientBytes = 4 << 10
+
+var errClientSends = errors.New("fanout: SSE client sent more than 4 KiB after its request")
+
+// watchClient waits for an SSE client to go away (EOF, or any read error)
+// and returns why. An EventSource sends nothing after its request: the
+// first maxClientBytes are discarded, and more ends the stream
+// (errClientSends), so a client that streams a body cannot make the
+// Broker read it for ever.
+func watchClient(raw *rawConn) error {
+	var p [512]byte
+	for total := 0; ; {
+		n, err := raw.Read(p[:])
+		if err != nil {
+			return err
+		}
+		if total += n; total > maxClientBytes {
+			return errClientSends
+		}
+	}
 }
 
 // responseHead returns the status line and headers of an event stream on
