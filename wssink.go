@@ -126,21 +126,31 @@ func (l *liveConn) abort() {
 
 func (l *liveConn) kill() {
 	if r := l.live.Load(); r != nil {
-		_ = r.Close()
+		_ = r.reset()
 	}
 }
 
+// close ends the connection for why. It closes normally where the peer
+// reads; where it has shown it does not (a write failed or was cut, it
+// answered neither a ping nor, with data still unacknowledged, the close
+// frame), rawConn.Close resets it instead, so that the kernel frees the
+// connection and its unsent data at once.
 func (w *wsSink) close(why endReason) {
 	code, reason := closeStatus(why)
 	switch {
-	case why == endDead || why == endClient || !w.raw.clean():
+	case why == endDead:
+		w.raw.failed.Store(true) // it answered no ping: reset
+	case why == endClient || !w.raw.clean():
 		// Nothing to say, or the stream is mid-frame: a close frame now
 		// would corrupt it.
 	case w.raw.aborted.Load():
 		// Hub.Close: say going away, but do not wait for the reply.
 		_ = w.raw.writeClose(uint16(code), reason, closeWriteTimeout)
 	default:
-		_ = w.conn.Close(code, reason) // handshake, bounded by coder/websocket
+		// The handshake, bounded by coder/websocket (5s for each side): a
+		// peer that reads answers it, acknowledging all we sent.
+		w.raw.checkAcked.Store(true)
+		_ = w.conn.Close(code, reason)
 		return
 	}
 	_ = w.conn.CloseNow()
