@@ -151,6 +151,14 @@ type sinkKey struct{}
 // Authorize refuses, and what websocket.Accept answers to a bad handshake
 // (403 for a cross-origin request that AcceptOptions does not allow).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !canHijack(w) {
+		// Accept would answer 101 through w and then fail to take the
+		// connection over, leaving the client waiting: say so instead.
+		h.opts.Logger.Warn("fanout: WebSocket connection cannot be hijacked: a ResponseWriter wrapper has neither Hijack nor Unwrap",
+			"writer", fmt.Sprintf("%T", w), "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(http.StatusNotImplemented), http.StatusNotImplemented)
+		return
+	}
 	if h.closing() {
 		unavailable(w)
 		return
