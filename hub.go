@@ -123,13 +123,13 @@ func NewHub(opts *HubOptions) *Hub {
 		h.accept.Subprotocols = slices.Clone(h.accept.Subprotocols)
 	}
 	h.accept.CompressionMode = websocket.CompressionDisabled
-	if o.Packing && !slices.Contains(h.accept.Subprotocols, PackedSubprotocol) {
+	if o.Packing && !slices.ContainsFunc(h.accept.Subprotocols, func(p string) bool { return strings.EqualFold(p, PackedSubprotocol) }) {
 		h.accept.Subprotocols = append(h.accept.Subprotocols, PackedSubprotocol)
 	}
 	// First, so that a client offering it gets it (coder/websocket picks
 	// the first of the server's subprotocols that the client offers).
 	h.accept.Subprotocols = append([]string{ResumeSubprotocol},
-		slices.DeleteFunc(h.accept.Subprotocols, func(p string) bool { return p == ResumeSubprotocol })...)
+		slices.DeleteFunc(h.accept.Subprotocols, func(p string) bool { return strings.EqualFold(p, ResumeSubprotocol) })...)
 	userPong := h.accept.OnPongReceived
 	h.accept.OnPongReceived = func(ctx context.Context, payload []byte) {
 		if w, ok := ctx.Value(sinkKey{}).(*wsSink); ok {
@@ -199,8 +199,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
 	sk.conn = conn
-	sk.ids = conn.Subprotocol() == ResumeSubprotocol
-	sk.packed = sk.ids || h.opts.Packing && conn.Subprotocol() == PackedSubprotocol
+	// The framing follows the decision that queued the replay (resume):
+	// coder/websocket selected the same subprotocol, ignoring case too,
+	// and echoed the client's spelling.
+	sk.ids = resume
+	sk.packed = resume || h.opts.Packing && strings.EqualFold(conn.Subprotocol(), PackedSubprotocol)
 	s.setSubprotocol(conn.Subprotocol())
 
 	// The subscription outlives this call: returning lets net/http free the
@@ -218,7 +221,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// offers reports whether the client offers WebSocket subprotocol p.
+// offers reports whether the client offers WebSocket subprotocol p,
+// ignoring case, as coder/websocket compares them when it selects one.
 func offers(r *http.Request, p string) bool {
 	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
 		for t := range strings.SplitSeq(v, ",") {
@@ -327,8 +331,8 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 // but nothing is replayed to it: resuming needs the request, so it is for
 // connections the Hub accepts.
 func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...string) (*Subscriber, error) {
-	sk := newConnSink(conn, h.opts.Packing && conn.Subprotocol() == PackedSubprotocol,
-		conn.Subprotocol() == ResumeSubprotocol)
+	sk := newConnSink(conn, h.opts.Packing && strings.EqualFold(conn.Subprotocol(), PackedSubprotocol),
+		strings.EqualFold(conn.Subprotocol(), ResumeSubprotocol))
 	s := newSubscriber(h.c, nil, conn.Subprotocol(), sk)
 	s.kaEvery = h.opts.PingInterval
 	if err := h.c.add(s, topics); err != nil {
