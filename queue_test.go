@@ -152,3 +152,57 @@ func TestPolicy_OversizedRule(t *testing.T) {
 	assert.Equal(t, msg('F', big).Data(), st.col.waitN(t, 5)[4].data)
 	assert.Equal(t, uint64(2), st.sub.Dropped())
 }
+
+// TestPolicy_BurstDoesNotCloseReader: with the defaults, a client that reads
+// as fast as it can survives 1,000 messages of 1 KiB published back to
+// back, faster than its writer is scheduled: a burst is not a slow client.
+// Before (a 256-message queue), it was closed with 1013 having received
+// nothing.
+func TestPolicy_BurstDoesNotCloseReader(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, &fanout.HubOptions{PingInterval: -1})
+	col := collectGorilla(t, dialGorilla(t, s.url("topic=t"), nil))
+	eventually(t, func() bool { return s.hub.NumSubscribers("t") == 1 }, waitTimeout, "subscribed")
+
+	const n = 1000
+	pad := bytes.Repeat([]byte("x"), 1<<10)
+	ms := make([]*fanout.Message, n)
+	for i := range ms {
+		ms[i] = fanout.NewMessage(append([]byte(fmt.Sprintf("%04d ", i)), pad...))
+	}
+	for _, m := range ms { // back to back: nothing between two publishes
+		require.NoError(t, s.hub.Publish(context.Background(), "t", m))
+	}
+	got := col.waitN(t, n)
+	for i, m := range got {
+		require.Equal(t, ms[i].Data(), m.data, "message %d", i)
+	}
+	assert.Zero(t, s.hub.Stats().Closed)
+	assert.Zero(t, s.hub.Stats().Dropped)
+}
+
+// TestPolicy_NotReadingClientClosedWithinBound: with the defaults, a client
+// that does not read is still found slow and closed, once the queue holds
+// QueueSize messages on top of what the kernel's buffers took (here at
+// most a few hundred 1 KiB messages: the server's SendBufferSize and the
+// client's receive buffer are small), as DeliveryOptions documents.
+func TestPolicy_NotReadingClientClosedWithinBound(t *testing.T) {
+	t.Parallel()
+	onConnect, subs := connectHook()
+	s := newServer(t, &fanout.HubOptions{OnConnect: onConnect, PingInterval: -1, SendBufferSize: 64 << 10})
+	dialNotReading(t, s.url("topic=t"))
+	sub := recv(t, subs, "subscriber")
+
+	const queueSize = 4096 // the documented default
+	const kernel = 512     // 1 KiB messages the kernel's buffers can take, at most
+	payload := bytes.Repeat([]byte("x"), 1<<10)
+	published := 0
+	for s.hub.Stats().Closed == 0 {
+		require.Less(t, published, queueSize+kernel, "not found slow within QueueSize plus what the kernel holds")
+		require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage(payload)))
+		published++
+	}
+	t.Logf("found slow after %d messages", published)
+	assert.GreaterOrEqual(t, published, queueSize, "a burst of QueueSize messages fits")
+	closedWithin(t, sub.Done(), "slow subscriber released")
+}
