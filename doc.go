@@ -91,8 +91,9 @@
 //
 // # Lifecycle
 //
-// Connections are pinged every HubOptions.PingInterval; a peer that misses
-// a ping is closed and freed. Shutdown(ctx) stops accepting (ServeHTTP
+// Connections are pinged every HubOptions.PingInterval; a peer that has
+// not answered a ping when the next one is due is closed and freed, one to
+// two intervals after its last answer. Shutdown(ctx) stops accepting (ServeHTTP
 // answers 503), flushes every queue, closes connections with status 1001
 // (ends SSE responses) and waits for every goroutine the Hub or Broker
 // started; Close does the same without flushing. Call it before

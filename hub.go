@@ -57,9 +57,12 @@ type HubOptions struct {
 	ReadLimit int64
 
 	// PingInterval is how often each connection is pinged. A peer that has
-	// not answered a ping within PingInterval of its sending is dead: its
-	// connection is closed and its resources freed. Defaults to 30s;
-	// negative disables.
+	// not answered a ping when the next one is due is dead: its connection
+	// is closed (reset) and its resources freed. (A ping that left more
+	// than half an interval late, behind a long write, is given one
+	// interval more.) So a peer that stops answering is found between one
+	// and two PingIntervals after its last answer, or after it connected.
+	// Defaults to 30s; negative disables.
 	PingInterval time.Duration
 
 	// Packing lets clients that offer PackedSubprotocol receive each batch

@@ -96,12 +96,16 @@ func appendRecords(b []byte, batch []*Message, ids bool) []byte {
 	return b
 }
 
-// keepalive pings the peer, or declares it dead when the previous ping has
-// gone unanswered for pongWait since it actually left (a busy writer may
-// send it late, and that must not count against the peer).
+// keepalive pings the peer, or declares it dead when the previous ping is
+// still unanswered. keepalive runs once per interval (pongWait), so that
+// is normally the tick after the ping: the peer had an interval to answer.
+// The ping leaves when the writer wakes, a little after the tick that
+// asked for it, so that tick is not a full interval later; a ping that
+// left more than half an interval late (behind a long write: that must not
+// count against the peer) gets until the tick after.
 func (w *wsSink) keepalive(_ context.Context, timeout time.Duration) error {
 	if w.awaitingPong.Load() {
-		if time.Since(w.pingSent) < w.pongWait {
+		if time.Since(w.pingSent) < w.pongWait/2 {
 			return nil
 		}
 		return errDeadPeer
