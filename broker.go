@@ -124,14 +124,16 @@ func NewBroker(opts *BrokerOptions) *Broker {
 // ServeHTTP subscribes the client and streams events to it until the
 // client goes away or the subscription ends (over HTTP/1, on goroutines of
 // the Broker's, after ServeHTTP has returned). Its headers are sent as
-// soon as it is subscribed, before any event. A request with a Last-Event-ID header (or a lastEventId query
-// parameter) first gets what it missed (see BrokerOptions.Replay), or a
-// ResyncEvent; with a store, a new one first gets its position (an event
-// with only an id field: the last ID published before it).
+// soon as it is subscribed, before any event. A request with a
+// Last-Event-ID header (or a lastEventId query parameter) first gets what
+// it missed (see BrokerOptions.Replay), or a ResyncEvent; with a store, a
+// new one first gets its position (an event with only an id field: the
+// last ID published before it).
 //
-// It answers 405 to methods other than GET, 500 when the response cannot
-// be flushed (no streaming), 503 once the Broker is closing, and
-// 401/403/400/500 when Authorize refuses.
+// It answers 405 to methods other than GET, 500 when the response can be
+// neither flushed nor taken over (no streaming), 503 once the Broker is
+// closing, and 400/401/403/500 when the topics are empty or Authorize
+// refuses: see HTTP statuses in the package documentation.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method != http.MethodGet:

@@ -28,9 +28,12 @@ type HubOptions struct {
 
 	// Authorize, if set, sees each request before the upgrade and returns
 	// the topics its subscriber joins. Returning an error wrapping
-	// ErrUnauthorized refuses it with 401, ErrForbidden with 403, any other
-	// error with 500. Without Authorize, a subscriber joins the topics
-	// named by the request's "topic" query parameters (?topic=a&topic=b).
+	// ErrUnauthorized refuses it with 401, ErrForbidden with 403,
+	// ErrInvalidTopic with 400, any other error with 500; an empty topic
+	// name is refused with 400 too. Without Authorize, a subscriber joins
+	// the topics named by the request's "topic" query parameters
+	// (?topic=a&topic=b). The package documentation lists every status
+	// ServeHTTP answers (HTTP statuses).
 	Authorize func(r *http.Request) (topics []string, err error)
 
 	// OnConnect, if set, is called with each new subscriber once it is
@@ -150,9 +153,12 @@ type sinkKey struct{}
 
 // ServeHTTP upgrades the request to a WebSocket and subscribes the client;
 // the subscription goes on, on goroutines the Hub owns, after ServeHTTP
-// returns. It answers 503 once the Hub is closing, 401/403/500 when
+// returns. It answers 501 when the connection cannot be taken over (behind
+// middleware whose ResponseWriter has neither Hijack nor Unwrap), 503 once
+// the Hub is closing, 400/401/403/500 when the topics are empty or
 // Authorize refuses, and what websocket.Accept answers to a bad handshake
-// (403 for a cross-origin request that AcceptOptions does not allow).
+// (426, 405, 400, and 403 for a cross-origin request that AcceptOptions
+// does not allow): see HTTP statuses in the package documentation.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !canHijack(w) {
 		// Accept would answer 101 through w and then fail to take the
