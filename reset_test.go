@@ -157,7 +157,9 @@ func TestHub_NotReadingClientIsReset(t *testing.T) {
 		{"write timeout", fanout.HubOptions{DeliveryOptions: fanout.DeliveryOptions{
 			QueueSize: 1 << 20, QueueBytes: 1 << 30, WriteTimeout: 50 * time.Millisecond}},
 			func(t *testing.T, hub *fanout.Hub, _ *fanout.Subscriber) { stuck(t, hub) }},
-		{"dead peer", fanout.HubOptions{PingInterval: 50 * time.Millisecond},
+		// Long enough an interval that the data is out before the peer
+		// is found dead (two ticks after it connected, at the soonest).
+		{"dead peer", fanout.HubOptions{PingInterval: time.Second},
 			func(t *testing.T, hub *fanout.Hub, _ *fanout.Subscriber) { publish(t, hub, 4) }},
 		{"close frame unanswered", fanout.HubOptions{DeliveryOptions: big},
 			func(t *testing.T, hub *fanout.Hub, sub *fanout.Subscriber) {
