@@ -48,10 +48,10 @@ type Message struct {
 	event string
 	ctl   ctlKind // a signal of fanout's own, not an application message
 
-	// utf8 caches whether data is valid UTF-8 (utf8Unknown until the
+	// utf8State caches whether data is valid UTF-8 (utf8Unknown until the
 	// first publish checks it), so that a Message is validated once, not
 	// once per subscriber or per publish.
-	utf8 atomic.Uint32
+	utf8State atomic.Uint32
 
 	frameOnce sync.Once
 	frame     []byte                // complete WebSocket data frame
@@ -72,7 +72,7 @@ const (
 	ctlPosition         // where a new subscriber's stream starts: an ID, no message
 )
 
-// Values of Message.utf8.
+// Values of Message.utf8State.
 const (
 	utf8Unknown uint32 = iota
 	utf8Valid
@@ -106,7 +106,7 @@ func (m *Message) WithEvent(event string) *Message {
 // and so what is known of its validity.
 func (m *Message) with(id, event string) *Message {
 	c := &Message{data: m.data, typ: m.typ, id: id, event: event}
-	c.utf8.Store(m.utf8.Load())
+	c.utf8State.Store(m.utf8State.Load())
 	return c
 }
 
@@ -136,7 +136,7 @@ func (m *Message) validate() error {
 // validText reports whether m's data is valid UTF-8, checking it on the
 // first call only.
 func (m *Message) validText() bool {
-	switch m.utf8.Load() {
+	switch m.utf8State.Load() {
 	case utf8Valid:
 		return true
 	case utf8Invalid:
@@ -144,9 +144,9 @@ func (m *Message) validText() bool {
 	}
 	ok := utf8.Valid(m.data)
 	if ok {
-		m.utf8.Store(utf8Valid)
+		m.utf8State.Store(utf8Valid)
 	} else {
-		m.utf8.Store(utf8Invalid)
+		m.utf8State.Store(utf8Invalid)
 	}
 	return ok
 }
