@@ -88,7 +88,10 @@ type BrokerOptions struct {
 // a few KiB. Where the connection cannot be taken over (HTTP/2, a writer
 // that can only flush), the Broker streams through the ResponseWriter,
 // writing a batch and flushing once, and ServeHTTP runs as long as the
-// stream.
+// stream. On a stream it took over, the Broker reads what the client
+// sends only to notice it leave: an EventSource sends nothing after its
+// request, and a client that sends more than 4 KiB (an endless request
+// body, say) has its stream closed.
 //
 // A Broker is safe for concurrent use. Close or Shutdown it when done.
 type Broker struct {
@@ -128,14 +131,16 @@ func NewBroker(opts *BrokerOptions) *Broker {
 // ServeHTTP subscribes the client and streams events to it until the
 // client goes away or the subscription ends (over HTTP/1, on goroutines of
 // the Broker's, after ServeHTTP has returned). Its headers are sent as
-// soon as it is subscribed, before any event. A request with a Last-Event-ID header (or a lastEventId query
-// parameter) first gets what it missed (see BrokerOptions.Replay), or a
-// ResyncEvent; with a store, a new one first gets its position (an event
-// with only an id field: the last ID published before it).
+// soon as it is subscribed, before any event. A request with a
+// Last-Event-ID header (or a lastEventId query parameter) first gets what
+// it missed (see BrokerOptions.Replay), or a ResyncEvent; with a store, a
+// new one first gets its position (an event with only an id field: the
+// last ID published before it).
 //
-// It answers 405 to methods other than GET, 500 when the response cannot
-// be flushed (no streaming), 503 once the Broker is closing, and
-// 401/403/400/500 when Authorize refuses.
+// It answers 405 to methods other than GET, 500 when the response can be
+// neither flushed nor taken over (no streaming), 503 once the Broker is
+// closing, and 400/401/403/500 when the topics are empty or Authorize
+// refuses: see HTTP statuses in the package documentation.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method != http.MethodGet:
@@ -241,18 +246,41 @@ func (b *Broker) serve(ctx context.Context, cancel context.CancelCauseFunc, s *S
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		var p [64]byte
-		for { // a client sends nothing after its request; EOF means it left
-			if _, err := raw.Read(p[:]); err != nil {
-				cancel(err)
-				return
-			}
+		err := watchClient(raw)
+		if errors.Is(err, errClientSends) {
+			b.opts.Logger.Debug("fanout: SSE client keeps sending after its request", "subscriber", s.id, "remote", raw.RemoteAddr())
 		}
+		cancel(err)
 	}()
 	why, err := s.writeUntilEnd(ctx) // closes the connection, which ends the reader
 	<-readDone
 	<-hooked
 	b.disconnected(s, why, err)
+}
+
+// maxClientBytes bounds what an SSE client may send once its request is
+// read (a small body, a pipelined request: discarded) before its stream is
+// closed.
+const maxClientBytes = 4 << 10
+
+var errClientSends = errors.New("fanout: SSE client sent more than 4 KiB after its request")
+
+// watchClient waits for an SSE client to go away (EOF, or any read error)
+// and returns why. An EventSource sends nothing after its request: the
+// first maxClientBytes are discarded, and more ends the stream
+// (errClientSends), so a client that streams a body cannot make the
+// Broker read it for ever.
+func watchClient(raw *rawConn) error {
+	var p [512]byte
+	for total := 0; ; {
+		n, err := raw.Read(p[:])
+		if err != nil {
+			return err
+		}
+		if total += n; total > maxClientBytes {
+			return errClientSends
+		}
+	}
 }
 
 // responseHead returns the status line and headers of an event stream on

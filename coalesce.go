@@ -68,6 +68,19 @@ func (r *ring) grow() {
 func (r *ring) clear() {
 	clear(r.buf)
 	r.head, r.n = 0, 0
+	r.shrink()
+}
+
+// maxIdleRing is the most queue slots an empty ring keeps: a larger one,
+// grown by a burst, is freed once drained, so that what a subscriber costs
+// at rest does not depend on QueueSize.
+const maxIdleRing = 256
+
+// shrink frees an empty ring's buffer when a burst grew it past maxIdleRing.
+func (r *ring) shrink() {
+	if r.n == 0 && len(r.buf) > maxIdleRing {
+		r.buf, r.head = nil, 0
+	}
 }
 
 // take moves up to MaxBatch messages (MaxBatchBytes of payload, but at
@@ -87,12 +100,16 @@ func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
 		}
 		batch = append(batch, s.q.pop())
 		n += size
-		if s.backlog > 0 {
+		switch {
+		case s.backlog > 0:
 			s.backlog--
 			s.backlogSize -= size
+		case size > o.QueueBytes:
+			s.bigBytes = 0 // the one oversized message that waited
 		}
 	}
 	s.qBytes -= n
+	s.q.shrink()
 	return batch, s.state
 }
 

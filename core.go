@@ -73,12 +73,12 @@ func newCore(opts DeliveryOptions, eng Engine, store ReplayStore, formats uint32
 		eng = NewLocalEngine(store)
 	}
 	c := &core{
-		opts:    opts.withDefaults(),
-		eng:     eng,
-		history: hasHistory(eng),
-		topics:  make(map[string][]*Subscriber),
-		conns:   make(map[*Subscriber]struct{}),
-		ka:      make(map[time.Duration]bool),
+		opts:     opts.withDefaults(),
+		eng:      eng,
+		history:  hasHistory(eng),
+		topics:   make(map[string][]*Subscriber),
+		conns:    make(map[*Subscriber]struct{}),
+		ka:       make(map[time.Duration]bool),
 		closing:  make(chan struct{}),
 		pubsDone: make(chan struct{}, 1),
 	}

@@ -50,14 +50,43 @@
 // (unsubscribe, leave the connection open). An OnSlow hook can choose per
 // subscriber. Nothing that happens to one subscriber delays another.
 //
+// The bounds are what a burst may reach: a burst published back to back
+// queues whole before the subscriber's writer is scheduled, so a client
+// that reads as fast as it can survives any burst that fits (4096 messages
+// or 4 MiB by default), while one that does not read is found slow once
+// its queue is full on top of what the kernel's socket buffers took, or
+// once a write has been blocked for WriteTimeout. A message larger than
+// QueueBytes is not counted against it (one such message may wait at a
+// time), so one big message never gets a reading subscriber closed.
+//
+// A connection ended because its peer does not read (a write that failed
+// or timed out, a dead peer, a close handshake left unanswered with data
+// still unacknowledged, Close or Shutdown cutting it) is aborted with a
+// TCP reset rather than closed normally, so that the kernel frees it and
+// its unsent data at once instead of keeping them for as long as the peer
+// keeps the connection open. A peer that reads gets the orderly close.
+//
+// # UTF-8
+//
+// A Text message must be valid UTF-8, and so must IDs and event types:
+// Publish, Broadcast and Send refuse others with ErrInvalidMessage, so the
+// library never writes a text frame that a WebSocket client must fail its
+// connection for (RFC 6455, section 8.1), nor an event stream that is not
+// UTF-8. The check runs once per Message, not per subscriber. Send
+// arbitrary bytes as Binary. A client whose text message is not valid
+// UTF-8 is closed with status 1007; its message never reaches OnMessage.
+//
 // # Server-Sent Events
 //
 // A Broker streams text/event-stream responses. It shares the Hub's
 // queues, writer and policies: the events queued for a subscriber leave
 // together. Over HTTP/1 it takes each connection over, as the Hub does
 // (one writev per batch, and ServeHTTP returns, so an idle subscriber costs
-// a few KiB); elsewhere (HTTP/2) a batch is written, then flushed once. Headers are flushed as soon as the client is
-// subscribed, so its request returns before the first event. An idle
+// a few KiB); elsewhere (HTTP/2) a batch is written, then flushed once.
+// Headers are flushed as soon as the client is subscribed, so its request
+// returns before the first event. A client that sends more than 4 KiB
+// after its request has its stream closed: an EventSource sends nothing,
+// and the Broker does not read a body for ever. An idle
 // stream gets a comment line every BrokerOptions.Heartbeat. A Binary
 // message is sent base64-encoded; text arrives as sent, except that SSE
 // turns CR and CRLF line breaks into LF. Subscriber.Close (or PolicyClose)
@@ -103,13 +132,40 @@
 //
 // # Lifecycle
 //
-// Connections are pinged every HubOptions.PingInterval; a peer that misses
-// a ping is closed and freed. Shutdown(ctx) stops accepting (ServeHTTP
-// answers 503), flushes every queue, closes connections with status 1001
-// (ends SSE responses) and waits for every goroutine the Hub or Broker
-// started; Close does the same without flushing. Call it before
-// http.Server.Shutdown, which waits for SSE handlers to return. Both are idempotent; Publish afterwards returns
-// ErrClosed.
+// Connections are pinged every HubOptions.PingInterval; a peer that has
+// not answered a ping when the next one is due is closed and freed, one to
+// two intervals after its last answer. Shutdown(ctx) stops accepting
+// (ServeHTTP answers 503), flushes every queue, closes connections with
+// status 1001 (ends SSE responses) and waits for every goroutine the Hub or
+// Broker started; Close does the same without flushing. Call it before
+// http.Server.Shutdown, which waits for SSE handlers to return. Both are
+// idempotent; Publish afterwards returns ErrClosed.
+//
+// # HTTP statuses
+//
+// Hub.ServeHTTP and Broker.ServeHTTP answer a request they do not serve
+// with one of these statuses, checked in this order, and subscribe nothing:
+//
+//   - 501 Not Implemented (Hub): the connection cannot be taken over: a
+//     ResponseWriter wrapper (middleware) has neither Hijack nor Unwrap, or
+//     the request came over HTTP/2. The reason is logged at Warn.
+//   - 405 Method Not Allowed (Broker, with Allow: GET): not a GET.
+//   - 500 Internal Server Error (Broker): the response can be neither
+//     flushed nor taken over. Logged at Warn.
+//   - 503 Service Unavailable (both, with Retry-After: 5): Shutdown or
+//     Close has begun.
+//   - 401 Unauthorized, 403 Forbidden, 400 Bad Request, 500 Internal
+//     Server Error (both): Authorize returned an error wrapping
+//     ErrUnauthorized, ErrForbidden, ErrInvalidTopic, or another one; 400
+//     also for an empty topic name, from the query or from Authorize.
+//   - Then, for the Hub, what websocket.Accept answers to a bad handshake:
+//     426 Upgrade Required (not an upgrade to WebSocket, or HTTP/1.0), 405
+//     (not a GET), 400 (a bad Sec-WebSocket-Version or Sec-WebSocket-Key),
+//     403 (a cross-origin request that AcceptOptions does not allow).
+//
+// Otherwise the Hub answers 101 Switching Protocols and the Broker 200 OK
+// with a text/event-stream. (net/http itself refuses malformed requests
+// before either sees them, for example 431 for oversized headers.)
 //
 // # Ordering
 //

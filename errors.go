@@ -31,7 +31,11 @@ var (
 	ErrForbidden = errors.New("fanout: forbidden")
 
 	// ErrInvalidMessage is returned by Publish, Broadcast and Send for a
-	// message whose ID or event type cannot be sent intact.
+	// message that cannot be sent intact: a Text message whose data is
+	// not valid UTF-8, or an ID or event type that is not UTF-8 or holds a
+	// line break (or, for an ID, NUL). A Hub's OnDisconnect also receives
+	// it (wrapped) for a client closed with status 1007 for sending a text
+	// message that is not valid UTF-8.
 	ErrInvalidMessage = errors.New("fanout: invalid message")
 
 	// ErrUnknownID is returned (wrapped) by an Engine's or ReplayStore's

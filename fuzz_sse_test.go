@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -20,7 +21,8 @@ import (
 // intact: binary data base64-decodes to the input exactly, text equals the
 // input with CRLF and lone CR turned into LF, and the ID and event type are
 // unchanged. A message Publish rejects (an ID with CR, LF or NUL, an event
-// type with CR or LF) fails with ErrInvalidMessage, and nothing is sent.
+// type with CR or LF, text, an ID or an event type that is not UTF-8)
+// fails with ErrInvalidMessage, and nothing is sent.
 func FuzzSSEEncoding(f *testing.F) {
 	f.Add([]byte("hello"), false, "", "")
 	f.Add([]byte("hello\nworld"), false, "1", "update")
@@ -65,7 +67,8 @@ func FuzzSSEEncoding(f *testing.F) {
 			m = m.WithEvent(event)
 		}
 		err := e.broker.Publish(context.Background(), "f", m)
-		if strings.ContainsAny(id, "\r\n\x00") || strings.ContainsAny(event, "\r\n") {
+		if strings.ContainsAny(id, "\r\n\x00") || strings.ContainsAny(event, "\r\n") ||
+			!utf8.ValidString(id) || !utf8.ValidString(event) || !bin && !utf8.Valid(data) {
 			require.ErrorIs(t, err, fanout.ErrInvalidMessage)
 			return
 		}

@@ -26,12 +26,13 @@ func (l *countingListener) Accept() (net.Conn, error) {
 }
 
 // countingConn is the server side of a real TCP connection that counts the
-// Write calls made on it and can hold one of them, to stall the Hub's
+// Write calls made on it (and the bytes read) and can hold one of them, to stall the Hub's
 // writer at a known point without stalling the client.
 type countingConn struct {
 	net.Conn
 	writes atomic.Int64 // Write calls, counted on entry
 	bytes  atomic.Int64 // bytes written
+	read   atomic.Int64 // bytes read from the client
 
 	mu      sync.Mutex
 	gate    chan struct{} // the next Write waits for it to close
@@ -68,6 +69,12 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Write(p)
 	c.bytes.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
 	return n, err
 }
 

@@ -3,10 +3,12 @@ package fanout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -26,9 +28,12 @@ type HubOptions struct {
 
 	// Authorize, if set, sees each request before the upgrade and returns
 	// the topics its subscriber joins. Returning an error wrapping
-	// ErrUnauthorized refuses it with 401, ErrForbidden with 403, any other
-	// error with 500. Without Authorize, a subscriber joins the topics
-	// named by the request's "topic" query parameters (?topic=a&topic=b).
+	// ErrUnauthorized refuses it with 401, ErrForbidden with 403,
+	// ErrInvalidTopic with 400, any other error with 500; an empty topic
+	// name is refused with 400 too. Without Authorize, a subscriber joins
+	// the topics named by the request's "topic" query parameters
+	// (?topic=a&topic=b). The package documentation lists every status
+	// ServeHTTP answers (HTTP statuses).
 	Authorize func(r *http.Request) (topics []string, err error)
 
 	// OnConnect, if set, is called with each new subscriber once it is
@@ -55,9 +60,12 @@ type HubOptions struct {
 	ReadLimit int64
 
 	// PingInterval is how often each connection is pinged. A peer that has
-	// not answered a ping within PingInterval of its sending is dead: its
-	// connection is closed and its resources freed. Defaults to 30s;
-	// negative disables.
+	// not answered a ping when the next one is due is dead: its connection
+	// is closed (reset) and its resources freed. (A ping that left more
+	// than half an interval late, behind a long write, is given one
+	// interval more.) So a peer that stops answering is found between one
+	// and two PingIntervals after its last answer, or after it connected.
+	// Defaults to 30s; negative disables.
 	PingInterval time.Duration
 
 	// Packing lets clients that offer PackedSubprotocol receive each batch
@@ -128,13 +136,13 @@ func NewHub(opts *HubOptions) *Hub {
 		h.accept.Subprotocols = slices.Clone(h.accept.Subprotocols)
 	}
 	h.accept.CompressionMode = websocket.CompressionDisabled
-	if o.Packing && !slices.Contains(h.accept.Subprotocols, PackedSubprotocol) {
+	if o.Packing && !slices.ContainsFunc(h.accept.Subprotocols, func(p string) bool { return strings.EqualFold(p, PackedSubprotocol) }) {
 		h.accept.Subprotocols = append(h.accept.Subprotocols, PackedSubprotocol)
 	}
 	// First, so that a client offering it gets it (coder/websocket picks
 	// the first of the server's subprotocols that the client offers).
 	h.accept.Subprotocols = append([]string{ResumeSubprotocol},
-		slices.DeleteFunc(h.accept.Subprotocols, func(p string) bool { return p == ResumeSubprotocol })...)
+		slices.DeleteFunc(h.accept.Subprotocols, func(p string) bool { return strings.EqualFold(p, ResumeSubprotocol) })...)
 	userPong := h.accept.OnPongReceived
 	h.accept.OnPongReceived = func(ctx context.Context, payload []byte) {
 		if w, ok := ctx.Value(sinkKey{}).(*wsSink); ok {
@@ -152,10 +160,21 @@ type sinkKey struct{}
 
 // ServeHTTP upgrades the request to a WebSocket and subscribes the client;
 // the subscription goes on, on goroutines the Hub owns, after ServeHTTP
-// returns. It answers 503 once the Hub is closing, 401/403/500 when
+// returns. It answers 501 when the connection cannot be taken over (behind
+// middleware whose ResponseWriter has neither Hijack nor Unwrap), 503 once
+// the Hub is closing, 400/401/403/500 when the topics are empty or
 // Authorize refuses, and what websocket.Accept answers to a bad handshake
-// (403 for a cross-origin request that AcceptOptions does not allow).
+// (426, 405, 400, and 403 for a cross-origin request that AcceptOptions
+// does not allow): see HTTP statuses in the package documentation.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !canHijack(w) {
+		// Accept would answer 101 through w and then fail to take the
+		// connection over, leaving the client waiting: say so instead.
+		h.opts.Logger.Warn("fanout: WebSocket connection cannot be hijacked: a ResponseWriter wrapper has neither Hijack nor Unwrap",
+			"writer", fmt.Sprintf("%T", w), "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(http.StatusNotImplemented), http.StatusNotImplemented)
+		return
+	}
 	if h.closing() {
 		unavailable(w)
 		return
@@ -197,8 +216,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
 	sk.conn = conn
-	sk.ids = conn.Subprotocol() == ResumeSubprotocol
-	sk.packed = sk.ids || h.opts.Packing && conn.Subprotocol() == PackedSubprotocol
+	// The framing follows the decision that queued the replay (resume):
+	// coder/websocket selected the same subprotocol, ignoring case too,
+	// and echoed the client's spelling.
+	sk.ids = resume
+	sk.packed = resume || h.opts.Packing && strings.EqualFold(conn.Subprotocol(), PackedSubprotocol)
 	s.setSubprotocol(conn.Subprotocol())
 
 	// The subscription outlives this call: returning lets net/http free the
@@ -216,7 +238,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// offers reports whether the client offers WebSocket subprotocol p.
+// offers reports whether the client offers WebSocket subprotocol p,
+// ignoring case, as coder/websocket compares them when it selects one.
 func offers(r *http.Request, p string) bool {
 	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
 		for t := range strings.SplitSeq(v, ",") {
@@ -255,10 +278,19 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 }
 
 // read reads the client's messages until the connection fails or ctx ends.
+// A text message that is not valid UTF-8 (checked whole, so a rune split
+// across fragments is fine) ends the subscription with status 1007, as
+// RFC 6455 (section 8.1) requires: it never reaches OnMessage, and so
+// never another client.
 func (h *Hub) read(ctx context.Context, s *Subscriber, conn *websocket.Conn) error {
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
+			return err
+		}
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			err := fmt.Errorf("%w: client sent a text message that is not valid UTF-8", ErrInvalidMessage)
+			s.fail(endBadData, err)
 			return err
 		}
 		if h.opts.OnMessage != nil {
@@ -284,7 +316,7 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 	if cause := s.endCause(); cause != nil {
 		err = cause
 	}
-	if why != endClient && why != endDead && why != endPanic || errors.Is(err, context.Canceled) {
+	if why != endClient && why != endDead && why != endPanic && why != endBadData || errors.Is(err, context.Canceled) {
 		err = nil // ended by us, or by the application's context
 	}
 	if websocket.CloseStatus(err) == websocket.StatusNormalClosure ||
@@ -316,8 +348,8 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 // but nothing is replayed to it: resuming needs the request, so it is for
 // connections the Hub accepts.
 func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...string) (*Subscriber, error) {
-	sk := newConnSink(conn, h.opts.Packing && conn.Subprotocol() == PackedSubprotocol,
-		conn.Subprotocol() == ResumeSubprotocol)
+	sk := newConnSink(conn, h.opts.Packing && strings.EqualFold(conn.Subprotocol(), PackedSubprotocol),
+		strings.EqualFold(conn.Subprotocol(), ResumeSubprotocol))
 	s := newSubscriber(h.c, nil, conn.Subprotocol(), sk)
 	s.kaEvery = h.opts.PingInterval
 	s.onResync = h.opts.OnResync

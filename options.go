@@ -10,12 +10,26 @@ import (
 type DeliveryOptions struct {
 	// QueueSize bounds each subscriber's queue in messages. A message that
 	// arrives when it is full makes the subscriber slow (see Policy).
-	// Defaults to 256.
+	//
+	// The bound is what a burst may reach: publishing never waits for a
+	// writer, so a burst published back to back queues whole before the
+	// subscriber's writer is even scheduled, and a client that reads as
+	// fast as it can survives any burst that fits (QueueSize messages,
+	// QueueBytes bytes). A client that does not read is found slow once
+	// its queue is full on top of what the kernel's socket buffers took,
+	// or once one batch write has been blocked for WriteTimeout, whichever
+	// comes first. An idle subscriber keeps no more than 256 queue slots
+	// (2 KiB) whatever the bound: a larger queue is freed once drained.
+	// Defaults to 4096.
 	QueueSize int
 
-	// QueueBytes bounds each subscriber's queue in payload bytes; a single
-	// message larger than QueueBytes is still queued when the queue is empty.
-	// Defaults to 4 MiB.
+	// QueueBytes bounds each subscriber's queue in payload bytes. A
+	// message larger than QueueBytes is not counted against it: it is
+	// queued behind smaller ones, and they queue behind it, so one large
+	// message never makes a reading subscriber slow. Only one such message
+	// may wait at a time: a second one that arrives before the writer took
+	// the first finds the queue full. A queue therefore pins at most
+	// QueueBytes plus one larger message. Defaults to 4 MiB.
 	QueueBytes int
 
 	// MaxBatch bounds how many queued messages one socket write carries.
@@ -63,7 +77,7 @@ func (o DeliveryOptions) withDefaults() DeliveryOptions {
 			*v = d
 		}
 	}
-	def(&o.QueueSize, 256)
+	def(&o.QueueSize, 4096)
 	def(&o.QueueBytes, 4<<20)
 	def(&o.MaxBatch, 64)
 	def(&o.MaxBatchBytes, 256<<10)

@@ -22,7 +22,7 @@ func TestDeliveryOptions_withDefaults(t *testing.T) {
 			if once.WriteTimeout != tc.want || twice.WriteTimeout != tc.want {
 				t.Fatalf("WriteTimeout: once %v, twice %v, want %v", once.WriteTimeout, twice.WriteTimeout, tc.want)
 			}
-			if twice.QueueSize != 256 || twice.MaxBatch != 64 || twice.QueueBytes != 4<<20 || twice.MaxBatchBytes != 256<<10 {
+			if twice.QueueSize != 4096 || twice.MaxBatch != 64 || twice.QueueBytes != 4<<20 || twice.MaxBatchBytes != 256<<10 {
 				t.Fatalf("defaults not applied: %+v", twice)
 			}
 		})

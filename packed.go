@@ -15,6 +15,10 @@ import (
 // A packed frame holds one or more records, back to back, nothing else.
 // Clients that do not offer the subprotocol always receive one ordinary
 // frame per message, so packing never reaches a client that cannot read it.
+// Subprotocol names (this one and ResumeSubprotocol) are matched ignoring
+// letter case, as coder/websocket selects them; the handshake echoes the
+// client's spelling, and the client gets the framing of the subprotocol it
+// was given.
 //
 // Go clients split a frame with Unpack. In a browser, fanoutRecords, the
 // JavaScript helper in the README (examples/chat/room/fanout.js), does:

@@ -46,7 +46,8 @@ type SlowReason uint8
 
 const (
 	// SlowQueueFull: a message arrived while the subscriber's queue held
-	// QueueSize messages or QueueBytes bytes.
+	// QueueSize messages, or it would have taken the queue past QueueBytes
+	// (see DeliveryOptions.QueueBytes for messages larger than that).
 	SlowQueueFull SlowReason = iota + 1
 	// SlowWriteTimeout: a batch write did not finish within WriteTimeout.
 	SlowWriteTimeout

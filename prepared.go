@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -13,7 +15,11 @@ import (
 type MessageType uint8
 
 const (
-	// Text is a UTF-8 text message (the zero value).
+	// Text is a UTF-8 text message (the zero value). Its data must be
+	// valid UTF-8: Publish, Broadcast and Send refuse it otherwise, because
+	// a WebSocket client must fail the connection on a text frame that is
+	// not (RFC 6455, section 8.1), and an event stream is UTF-8 by
+	// definition. Send arbitrary bytes as Binary.
 	Text MessageType = iota
 	// Binary is a binary message.
 	Binary
@@ -44,6 +50,11 @@ type Message struct {
 	pos   Position // where it was stored; zero when it was not
 	ctl   ctlKind  // a signal of fanout's own, not an application message
 
+	// utf8State caches whether data is valid UTF-8 (utf8Unknown until the
+	// first publish checks it), so that a Message is validated once, not
+	// once per subscriber or per publish.
+	utf8State atomic.Uint32
+
 	frameOnce sync.Once
 	frame     []byte                // complete WebSocket data frame
 	record    [packedHeaderLen]byte // packed record header
@@ -63,7 +74,15 @@ const (
 	ctlPosition         // where a new subscriber's stream starts: an ID, no message
 )
 
-// NewMessage returns a text message carrying data. data is not copied.
+// Values of Message.utf8State.
+const (
+	utf8Unknown uint32 = iota
+	utf8Valid
+	utf8Invalid
+)
+
+// NewMessage returns a text message carrying data, which must be valid
+// UTF-8 (see Text). data is not copied.
 func NewMessage(data []byte) *Message { return &Message{data: data} }
 
 // NewBinaryMessage returns a binary message carrying data. data is not copied.
@@ -72,16 +91,25 @@ func NewBinaryMessage(data []byte) *Message { return &Message{data: data, typ: B
 // WithID returns a copy of m carrying id: the SSE "id" field, and the ID
 // record that ResumeSubprotocol clients receive. IDs are opaque to fanout;
 // a ReplayStore assigns them where replay is used (an ID set here is then
-// replaced). An ID must not contain CR, LF or NUL: Publish rejects it.
+// replaced). An ID must be UTF-8 without CR, LF or NUL: Publish rejects
+// another.
 func (m *Message) WithID(id string) *Message {
-	return &Message{data: m.data, typ: m.typ, id: id, event: m.event}
+	return m.with(id, m.event)
 }
 
 // WithEvent returns a copy of m carrying an event type (the SSE "event"
-// field; WebSocket clients do not see it). It must not contain CR or LF:
-// Publish rejects it.
+// field; WebSocket clients do not see it). It must be UTF-8 without CR or
+// LF: Publish rejects another.
 func (m *Message) WithEvent(event string) *Message {
-	return &Message{data: m.data, typ: m.typ, id: m.id, event: event}
+	return m.with(m.id, event)
+}
+
+// with returns a copy of m with id and event. The copy shares m's data,
+// and so what is known of its validity.
+func (m *Message) with(id, event string) *Message {
+	c := &Message{data: m.data, typ: m.typ, id: id, event: event}
+	c.utf8State.Store(m.utf8State.Load())
+	return c
 }
 
 // Stored returns a copy of m as stored on topic ("" for a broadcast) at
@@ -90,6 +118,7 @@ func (m *Message) WithEvent(event string) *Message {
 // allocation, and m's payload is shared, not copied.
 func (m *Message) Stored(topic string, pos Position) *Message {
 	sm := &storedMessage{Message: Message{data: m.data, typ: m.typ, event: m.event, topic: topic, pos: pos}}
+	sm.utf8State.Store(m.utf8State.Load()) // same data: what is known of it holds
 	if !pos.IsZero() {
 		id := pos.appendID(sm.idBuf[:0])
 		sm.id = unsafe.String(&id[0], len(id)) // idBuf lives, unchanged, as long as sm
@@ -104,21 +133,47 @@ type storedMessage struct {
 }
 
 // validID reports whether id can be sent intact as an SSE id field (and
-// so resumed from): no CR, LF or NUL.
-func validID(id string) bool { return !strings.ContainsAny(id, "\r\n\x00") }
+// so resumed from): UTF-8, without CR, LF or NUL. (EventSource decodes
+// the stream as UTF-8: another ID would come back as a different one.)
+func validID(id string) bool {
+	return !strings.ContainsAny(id, "\r\n\x00") && utf8.ValidString(id)
+}
 
-// validate rejects fields that cannot be sent intact.
+// validate rejects fields that cannot be sent intact, and text that is
+// not UTF-8. It runs once per publish, before fan-out; the payload's
+// check is cached in m, so it runs once per Message.
 func (m *Message) validate() error {
 	if err := m.pos.validate(); err != nil {
 		return err
 	}
 	if !validID(m.id) {
-		return fmt.Errorf("%w: ID contains CR, LF or NUL", ErrInvalidMessage)
+		return fmt.Errorf("%w: ID contains CR, LF or NUL, or is not UTF-8", ErrInvalidMessage)
 	}
-	if strings.ContainsAny(m.event, "\r\n") {
-		return fmt.Errorf("%w: event type contains CR or LF", ErrInvalidMessage)
+	if strings.ContainsAny(m.event, "\r\n") || !utf8.ValidString(m.event) {
+		return fmt.Errorf("%w: event type contains CR or LF, or is not UTF-8", ErrInvalidMessage)
+	}
+	if m.typ == Text && !m.validText() {
+		return fmt.Errorf("%w: text message is not valid UTF-8 (send arbitrary bytes as Binary)", ErrInvalidMessage)
 	}
 	return nil
+}
+
+// validText reports whether m's data is valid UTF-8, checking it on the
+// first call only.
+func (m *Message) validText() bool {
+	switch m.utf8State.Load() {
+	case utf8Valid:
+		return true
+	case utf8Invalid:
+		return false
+	}
+	ok := utf8.Valid(m.data)
+	if ok {
+		m.utf8State.Store(utf8Valid)
+	} else {
+		m.utf8State.Store(utf8Invalid)
+	}
+	return ok
 }
 
 // Data returns the payload. It must not be modified.

@@ -126,6 +126,9 @@ func (s *Subscriber) endStitch(backlog []*Message, upTo Position) {
 		m := s.q.pop()
 		if m.pos.SameLog(upTo) && m.pos.Offset <= upTo.Offset {
 			s.qBytes -= len(m.data)
+			if len(m.data) > s.c.opts.QueueBytes {
+				s.bigBytes = 0
+			}
 			continue
 		}
 		live = append(live, m)

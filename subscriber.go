@@ -28,6 +28,7 @@ type Subscriber struct {
 	qBytes      int
 	backlog     int      // replayed messages at the head of q: they do not count against the limits
 	backlogSize int      // their payload bytes
+	bigBytes    int      // the payload of the message larger than QueueBytes that waits (0: none); not counted against QueueBytes
 	stitching   bool     // resuming: live messages queue, the writer waits for the history (see core.subscribe)
 	replayedTo  Position // the end of its history: the feed may still deliver what precedes it
 	state       subState
@@ -69,6 +70,7 @@ const (
 	endApp                // Subscriber.Close
 	endDead               // no answer to keepalive pings
 	endPanic              // a hook panicked while serving this subscriber
+	endBadData            // the client sent a text message that is not UTF-8
 )
 
 // String names the reason, for logs.
@@ -86,6 +88,8 @@ func (r endReason) String() string {
 		return "dead peer"
 	case endPanic:
 		return "hook panic"
+	case endBadData:
+		return "invalid UTF-8 from client"
 	}
 	return "none"
 }
@@ -259,8 +263,18 @@ const (
 
 // enqueue queues m without blocking; on a full queue it applies the
 // slow-client policy.
+//
+// The queue is full when it holds QueueSize messages, or when m would take
+// the bytes it holds past QueueBytes. A message larger than QueueBytes is
+// not counted in those bytes: it fits behind anything, and anything that
+// fits fits behind it, so that one large message never makes a reading
+// subscriber slow, whether or not its writer has taken it yet. Only one
+// such message may wait at a time: a second one, arriving before the
+// writer took the first, finds the queue full. So a subscriber's queue
+// pins at most QueueBytes plus one larger message.
 func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	size := len(m.data)
+	o := &s.c.opts
 	s.mu.Lock()
 	if s.state != subActive {
 		s.mu.Unlock()
@@ -270,8 +284,9 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		s.mu.Unlock()
 		return queued // it was in the replay
 	}
-	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize
-	if n >= s.c.opts.QueueSize || (n > 0 && bytes+size > s.c.opts.QueueBytes) {
+	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
+	big := size > o.QueueBytes
+	if n >= o.QueueSize || big && s.bigBytes > 0 || !big && bytes+size > o.QueueBytes {
 		ev := s.slowEventLocked(SlowQueueFull, 1)
 		s.mu.Unlock()
 		s.slow(ev)
@@ -279,6 +294,9 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	}
 	s.q.push(m)
 	s.qBytes += size
+	if big {
+		s.bigBytes = size
+	}
 	// Wake the writer when there is news: the queue was empty, or (for a
 	// writer lingering in FlushDelay) a full batch is waiting.
 	wake := s.q.n == 1 || (s.q.n == s.c.opts.MaxBatch && s.c.opts.FlushDelay > 0)
@@ -373,7 +391,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 			s.c.stats.dropped.Add(uint64(s.q.n))
 		}
 		s.q.clear()
-		s.qBytes, s.backlog, s.backlogSize = 0, 0, 0
+		s.qBytes, s.backlog, s.backlogSize, s.bigBytes = 0, 0, 0, 0
 		if s.grace == nil && !s.retired {
 			s.grace = time.AfterFunc(endGrace, s.sink.abort)
 		}

@@ -86,6 +86,16 @@ type rawConn struct {
 	flat      []byte // scratch for sockets without writev
 
 	aborted atomic.Bool
+
+	// How Close ends the connection: with a reset (see abortOnClose) when
+	// the peer has shown it does not read. failed: the last write failed
+	// or was cut (a write timeout, an abort). writing: a write is blocked
+	// in the socket (coder/websocket closes the connection under its own
+	// write timeout). checkAcked: the close follows a close handshake, so
+	// data the peer has still not acknowledged is data it will not read.
+	failed     atomic.Bool
+	writing    atomic.Int32
+	checkAcked atomic.Bool
 }
 
 func newRawConn(c net.Conn) *rawConn {
@@ -125,10 +135,15 @@ func (c *rawConn) Write(p []byte) (int, error) {
 			_ = c.Conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 		}
 	}
-	if err := c.flushCarry(); err != nil {
-		return 0, err
+	c.writing.Add(1)
+	defer c.writing.Add(-1)
+	err := c.flushCarry()
+	var n int
+	if err == nil {
+		n, err = c.Conn.Write(p)
 	}
-	return c.Conn.Write(p)
+	c.failed.Store(err != nil)
+	return n, err
 }
 
 // flushCarry finishes a frame that a write timeout cut; c.mu must be held.
@@ -161,9 +176,13 @@ func (c *rawConn) writeFrames(bufs [][]byte, oneFrame bool, timeout time.Duratio
 		defer c.Conn.SetWriteDeadline(time.Time{})
 	}
 	if c.aborted.Load() {
+		c.failed.Store(true)
 		return 0, 0, errAborted
 	}
+	c.writing.Add(1)
+	defer c.writing.Add(-1)
 	if err := c.flushCarry(); err != nil {
+		c.failed.Store(true)
 		return 0, 0, err
 	}
 	total := 0
@@ -192,6 +211,7 @@ func (c *rawConn) writeFrames(bufs [][]byte, oneFrame bool, timeout time.Duratio
 	if oneFrame {
 		frames = 1
 	}
+	c.failed.Store(err != nil)
 	if err == nil {
 		return frames, total, nil
 	}
@@ -263,6 +283,27 @@ func (c *rawConn) writeClose(code uint16, reason string, timeout time.Duration) 
 	c.closeSent = true
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
 	p := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
+	c.writing.Add(1)
+	defer c.writing.Add(-1)
 	_, err := c.Conn.Write(controlFrame(opClose, append(p, reason...)))
+	c.failed.Store(err != nil)
 	return err
+}
+
+// Close closes the connection: normally while the peer reads, with a
+// reset (abortOnClose) once it has shown it does not, so that the kernel
+// does not keep the connection and its unsent data. coder/websocket calls
+// it too, at the end of its close handshake or under its write timeout.
+func (c *rawConn) Close() error {
+	if c.failed.Load() || c.writing.Load() > 0 || c.checkAcked.Load() && unacked(c.Conn) > 0 {
+		abortOnClose(c.Conn)
+	}
+	return c.Conn.Close()
+}
+
+// reset closes the connection with a reset, whatever its state: its peer
+// is gone or cut off.
+func (c *rawConn) reset() error {
+	c.failed.Store(true)
+	return c.Close()
 }

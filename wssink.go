@@ -96,12 +96,16 @@ func appendRecords(b []byte, batch []*Message, ids bool) []byte {
 	return b
 }
 
-// keepalive pings the peer, or declares it dead when the previous ping has
-// gone unanswered for pongWait since it actually left (a busy writer may
-// send it late, and that must not count against the peer).
+// keepalive pings the peer, or declares it dead when the previous ping is
+// still unanswered. keepalive runs once per interval (pongWait), so that
+// is normally the tick after the ping: the peer had an interval to answer.
+// The ping leaves when the writer wakes, a little after the tick that
+// asked for it, so that tick is not a full interval later; a ping that
+// left more than half an interval late (behind a long write: that must not
+// count against the peer) gets until the tick after.
 func (w *wsSink) keepalive(_ context.Context, timeout time.Duration) error {
 	if w.awaitingPong.Load() {
-		if time.Since(w.pingSent) < w.pongWait {
+		if time.Since(w.pingSent) < w.pongWait/2 {
 			return nil
 		}
 		return errDeadPeer
@@ -126,21 +130,31 @@ func (l *liveConn) abort() {
 
 func (l *liveConn) kill() {
 	if r := l.live.Load(); r != nil {
-		_ = r.Close()
+		_ = r.reset()
 	}
 }
 
+// close ends the connection for why. It closes normally where the peer
+// reads; where it has shown it does not (a write failed or was cut, it
+// answered neither a ping nor, with data still unacknowledged, the close
+// frame), rawConn.Close resets it instead, so that the kernel frees the
+// connection and its unsent data at once.
 func (w *wsSink) close(why endReason) {
 	code, reason := closeStatus(why)
 	switch {
-	case why == endDead || why == endClient || !w.raw.clean():
+	case why == endDead:
+		w.raw.failed.Store(true) // it answered no ping: reset
+	case why == endClient || !w.raw.clean():
 		// Nothing to say, or the stream is mid-frame: a close frame now
 		// would corrupt it.
 	case w.raw.aborted.Load():
 		// Hub.Close: say going away, but do not wait for the reply.
 		_ = w.raw.writeClose(uint16(code), reason, closeWriteTimeout)
 	default:
-		_ = w.conn.Close(code, reason) // handshake, bounded by coder/websocket
+		// The handshake, bounded by coder/websocket (5s for each side): a
+		// peer that reads answers it, acknowledging all we sent.
+		w.raw.checkAcked.Store(true)
+		_ = w.conn.Close(code, reason)
 		return
 	}
 	_ = w.conn.CloseNow()
@@ -155,6 +169,8 @@ func closeStatus(why endReason) (websocket.StatusCode, string) {
 		return websocket.StatusGoingAway, "server shutting down"
 	case endPanic:
 		return websocket.StatusInternalError, "internal error"
+	case endBadData:
+		return websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8"
 	default:
 		return websocket.StatusNormalClosure, ""
 	}

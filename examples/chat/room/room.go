@@ -57,11 +57,11 @@ var (
 const (
 	// DefaultTopic is the room a request without ?topic= joins.
 	DefaultTopic = "lobby"
-	// MaxBurst keeps a burst within the default per-subscriber queue
-	// (DeliveryOptions.QueueSize, 256), so that a burst alone does not
+	// MaxBurst keeps a burst well within the default per-subscriber queue
+	// (DeliveryOptions.QueueSize, 4096), so that a burst alone does not
 	// make a tab a slow subscriber. A replayed backlog does not count
 	// against the queue's limits.
-	MaxBurst    = 256
+	MaxBurst    = 1000
 	maxTopicLen = 64
 )
 

@@ -1,0 +1,231 @@
+package fanout_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fanout-go/fanout"
+)
+
+// dialNotReading opens a WebSocket to a test server with a raw TCP client
+// that has a tiny receive buffer and, after the handshake, never reads
+// (so never answers a ping either): the server's writes to it stall once
+// the kernel buffers are full. It returns the connection, closed when the
+// test ends.
+func dialNotReading(t testing.TB, wsURL string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: waitTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	host, path, _ := strings.Cut(strings.TrimPrefix(wsURL, "ws://"), "/")
+	c, err := d.Dial("tcp", host)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	_, err = fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, key)
+	require.NoError(t, err)
+	// Read the response head a byte at a time, so no frame is read with it.
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(waitTimeout)))
+	var head []byte
+	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		var b [1]byte
+		_, err := c.Read(b[:])
+		require.NoError(t, err, "response head so far: %q", head)
+		head = append(head, b[0])
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	require.Equal(t, base64.StdEncoding.EncodeToString(sum[:]), resp.Header.Get("Sec-WebSocket-Accept"))
+	return c
+}
+
+// tcpState describes a socket as /proc/net/tcp shows it.
+type tcpState struct {
+	found   bool
+	state   string // hex: 01 established, 04 FIN-WAIT-1, 05 FIN-WAIT-2, ...
+	txQueue int    // bytes sent but not acknowledged
+}
+
+// serverSocket returns the state of the server side of client's
+// connection (local address: the client's peer; remote: the client).
+func serverSocket(t testing.TB, client net.Conn) tcpState {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/tcp")
+	require.NoError(t, err)
+	hexAddr := func(a net.Addr) string {
+		ta := a.(*net.TCPAddr)
+		ip := ta.IP.To4()
+		return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ta.Port)
+	}
+	local, remote := hexAddr(client.RemoteAddr()), hexAddr(client.LocalAddr())
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[1] != local || f[2] != remote {
+			continue
+		}
+		tx, _, _ := strings.Cut(f[4], ":")
+		n, err := strconv.ParseInt(tx, 16, 64)
+		require.NoError(t, err)
+		return tcpState{found: true, state: f[3], txQueue: int(n)}
+	}
+	return tcpState{}
+}
+
+// awaitFreed waits until the server's side of client's connection holds
+// no data for the client: gone from the kernel's table (reset), or closed
+// with nothing left unacknowledged.
+func awaitFreed(t *testing.T, client net.Conn) {
+	t.Helper()
+	var last tcpState
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if last = serverSocket(t, client); !last.found || last.txQueue == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's socket still lingers after %v: state %s, %d bytes unacknowledged",
+				waitTimeout, last.state, last.txQueue)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// TestHub_NotReadingClientIsReset: a connection ended because its peer does
+// not read is aborted with a reset, so the kernel frees it and the unsent
+// data in its send buffer at once: after the slow-client policy's grace, a
+// write timeout, a dead peer, a close handshake it did not answer, and
+// Close or Shutdown cutting it. Before, a normal close left the socket
+// orphaned in FIN-WAIT-1 with its buffer full, for as long as the peer kept
+// the connection open. (A reading peer's close stays orderly: the close
+// status tests see its close frame.)
+func TestHub_NotReadingClientIsReset(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/net/tcp")
+	}
+	t.Parallel()
+	const size = 16 << 10
+	payload := bytes.Repeat([]byte("x"), size)
+	publish := func(t *testing.T, hub *fanout.Hub, n int) {
+		for range n {
+			require.NoError(t, hub.Publish(context.Background(), "t", fanout.NewMessage(payload)))
+		}
+	}
+	// stuck publishes far more than the kernel's buffers hold (the server's
+	// SendBufferSize and the client's receive buffer are small), so that
+	// the writer is blocked in a socket write.
+	stuck := func(t *testing.T, hub *fanout.Hub) { publish(t, hub, (2<<20)/size) }
+	big := fanout.DeliveryOptions{QueueSize: 1 << 20, QueueBytes: 1 << 30, WriteTimeout: -1}
+	for _, tc := range []struct {
+		name string
+		opts fanout.HubOptions
+		end  func(t *testing.T, hub *fanout.Hub, sub *fanout.Subscriber)
+	}{
+		{"policy close of a blocked writer", fanout.HubOptions{DeliveryOptions: fanout.DeliveryOptions{WriteTimeout: -1}},
+			func(t *testing.T, hub *fanout.Hub, _ *fanout.Subscriber) {
+				stuck(t, hub)
+				for i := 0; hub.Stats().Closed == 0; i++ {
+					require.Less(t, i, 1000, "never found slow")
+					publish(t, hub, 1)
+				}
+			}},
+		{"write timeout", fanout.HubOptions{DeliveryOptions: fanout.DeliveryOptions{
+			QueueSize: 1 << 20, QueueBytes: 1 << 30, WriteTimeout: 50 * time.Millisecond}},
+			func(t *testing.T, hub *fanout.Hub, _ *fanout.Subscriber) { stuck(t, hub) }},
+		// Long enough an interval that the data is out before the peer
+		// is found dead (two ticks after it connected, at the soonest).
+		{"dead peer", fanout.HubOptions{PingInterval: time.Second},
+			func(t *testing.T, hub *fanout.Hub, _ *fanout.Subscriber) { publish(t, hub, 4) }},
+		{"close frame unanswered", fanout.HubOptions{DeliveryOptions: big},
+			func(t *testing.T, hub *fanout.Hub, sub *fanout.Subscriber) {
+				// More than the client's window, less than the server's
+				// buffer: every write completes, the data waits unread.
+				for i := range 8 {
+					require.NoError(t, hub.Publish(context.Background(), "t", fanout.NewMessage(payload[:4<<10])))
+					eventually(t, func() bool { return sub.Delivered() == uint64(i+1) }, waitTimeout, "write %d done", i)
+				}
+				require.NoError(t, sub.Close())
+			}},
+		{"hub close", fanout.HubOptions{DeliveryOptions: big},
+			func(t *testing.T, hub *fanout.Hub, _ *fanout.Subscriber) {
+				stuck(t, hub)
+				require.NoError(t, hub.Close())
+			}},
+		{"shutdown cut", fanout.HubOptions{DeliveryOptions: big},
+			func(t *testing.T, hub *fanout.Hub, _ *fanout.Subscriber) {
+				stuck(t, hub)
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				assert.ErrorIs(t, hub.Shutdown(ctx), context.DeadlineExceeded)
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			onConnect, subs := connectHook()
+			opts := tc.opts
+			opts.OnConnect = onConnect
+			opts.SendBufferSize = 64 << 10 // the kernel's buffers fill after a few messages
+			if opts.PingInterval == 0 {
+				opts.PingInterval = -1
+			}
+			s := newServer(t, &opts)
+			c := dialNotReading(t, s.url("topic=t"))
+			sub := recv(t, subs, "subscriber")
+			require.True(t, serverSocket(t, c).found, "the server's socket, before")
+
+			tc.end(t, s.hub, sub)
+			closedWithin(t, sub.Done(), "subscriber released")
+			awaitFreed(t, c)
+		})
+	}
+}
+
+// TestBroker_NotReadingClientIsReset: the same for an SSE stream the
+// Broker took over, closed by the slow-client policy once a write stalls
+// past WriteTimeout.
+func TestBroker_NotReadingClientIsReset(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/net/tcp")
+	}
+	t.Parallel()
+	opts := fanout.BrokerOptions{Heartbeat: -1, DeliveryOptions: fanout.DeliveryOptions{
+		QueueSize: 1 << 20, QueueBytes: 1 << 30, WriteTimeout: 100 * time.Millisecond}}
+	h := newSSEHooks(&opts)
+	s := newSSEServer(t, &opts)
+	c := sseStall(t, s, "topic=t")
+	sub := h.sub(t)
+	// More than the kernel's largest buffers (tcp_wmem allows 4 MiB): the
+	// writer blocks, for WriteTimeout, then the policy closes the stream.
+	payload := bytes.Repeat([]byte("x"), 64<<10)
+	for range (16 << 20) / len(payload) {
+		require.NoError(t, s.broker.Publish(sseCtx, "t", fanout.NewMessage(payload)))
+	}
+	closedWithin(t, sub.Done(), "subscriber released")
+	assert.Positive(t, s.broker.Stats().Timeouts)
+	awaitFreed(t, c)
+}
