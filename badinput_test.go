@@ -109,19 +109,19 @@ func TestHub_AuthorizeRefusals(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name      string
-		authorize func(*http.Request) ([]string, error)
+		authorize func(*http.Request) (fanout.Grant, error)
 		query     string
 		status    int
 	}{
-		{"unauthorized", func(*http.Request) ([]string, error) { return nil, fanout.ErrUnauthorized }, "", http.StatusUnauthorized},
-		{"wrapped unauthorized", func(*http.Request) ([]string, error) {
-			return nil, fmt.Errorf("token expired: %w", fanout.ErrUnauthorized)
+		{"unauthorized", func(*http.Request) (fanout.Grant, error) { return fanout.Grant{}, fanout.ErrUnauthorized }, "", http.StatusUnauthorized},
+		{"wrapped unauthorized", func(*http.Request) (fanout.Grant, error) {
+			return fanout.Grant{}, fmt.Errorf("token expired: %w", fanout.ErrUnauthorized)
 		}, "", http.StatusUnauthorized},
-		{"forbidden", func(*http.Request) ([]string, error) {
-			return nil, fmt.Errorf("not your room: %w", fanout.ErrForbidden)
+		{"forbidden", func(*http.Request) (fanout.Grant, error) {
+			return fanout.Grant{}, fmt.Errorf("not your room: %w", fanout.ErrForbidden)
 		}, "", http.StatusForbidden},
-		{"other error", func(*http.Request) ([]string, error) { return nil, errors.New("db down") }, "", http.StatusInternalServerError},
-		{"empty topic from authorize", func(*http.Request) ([]string, error) { return []string{"a", ""}, nil }, "", http.StatusBadRequest},
+		{"other error", func(*http.Request) (fanout.Grant, error) { return fanout.Grant{}, errors.New("db down") }, "", http.StatusInternalServerError},
+		{"empty topic from authorize", func(*http.Request) (fanout.Grant, error) { return fanout.Grant{Topics: []string{"a", ""}}, nil }, "", http.StatusBadRequest},
 		{"empty topic in query", nil, "topic=", http.StatusBadRequest},
 		{"one empty topic among others", nil, "topic=a&topic=", http.StatusBadRequest},
 	} {
@@ -147,11 +147,11 @@ func TestHub_AuthorizeChoosesTopics(t *testing.T) {
 	t.Parallel()
 	onConnect, subs := connectHook()
 	s := newServer(t, &fanout.HubOptions{
-		Authorize: func(r *http.Request) ([]string, error) {
+		Authorize: func(r *http.Request) (fanout.Grant, error) {
 			if r.Header.Get("X-User") != "ann" {
-				return nil, fanout.ErrUnauthorized
+				return fanout.Grant{}, fanout.ErrUnauthorized
 			}
-			return []string{"user:ann"}, nil
+			return fanout.Grant{Topics: []string{"user:ann"}}, nil
 		},
 		OnConnect:    onConnect,
 		PingInterval: -1,

@@ -38,12 +38,24 @@ type BrokerOptions struct {
 	Hub *Hub
 
 	// Authorize, if set, sees each request before it is subscribed and
-	// returns the topics its subscriber joins. Returning an error wrapping
-	// ErrUnauthorized refuses it with 401, ErrForbidden with 403,
+	// returns what it is granted: its topics, identity and group (see
+	// Grant). A Refusal refuses it with the Refusal's status, headers and
+	// body (204 No Content tells an EventSource not to reconnect); an
+	// error wrapping ErrUnauthorized with 401, ErrForbidden with 403,
 	// ErrInvalidTopic with 400, any other error with 500. Without
 	// Authorize, a subscriber joins the topics named by the request's
 	// "topic" query parameters (?topic=a&topic=b).
-	Authorize func(r *http.Request) (topics []string, err error)
+	Authorize func(r *http.Request) (Grant, error)
+
+	// Limits bound the subscribers the Broker admits, in all and per
+	// Grant.Group (MessageRate does not apply: SSE clients send nothing).
+	// Ignored when Hub is set: the Hub's limits count both kinds of
+	// subscriber. The zero value bounds nothing.
+	Limits Limits
+
+	// OnJoin and OnLeave, if set, are called when a subscriber joins or
+	// leaves a topic (see HubOptions.OnJoin).
+	OnJoin, OnLeave func(s *Subscriber, topic string)
 
 	// OnConnect, if set, is called with each new subscriber once it is
 	// subscribed and its response headers are flushed, on ServeHTTP's
@@ -97,6 +109,7 @@ type BrokerOptions struct {
 type Broker struct {
 	c       *core
 	opts    BrokerOptions
+	hooks   hooks
 	prelude []byte // written after the headers: the retry field, if any
 }
 
@@ -117,13 +130,14 @@ func NewBroker(opts *BrokerOptions) *Broker {
 	if o.Retry > 0 {
 		b.prelude = sseRetry(o.Retry)
 	}
+	b.hooks = hooks{onResync: o.OnResync, onJoin: o.OnJoin, onLeave: o.OnLeave}
 	if o.Hub != nil {
 		b.c = o.Hub.c
 		b.c.formats.Or(formatSSE)
-		o.DeliveryOptions, o.Replay, o.Engine = b.c.opts, nil, b.c.eng
+		o.DeliveryOptions, o.Limits, o.Replay, o.Engine = b.c.opts, b.c.limits, nil, b.c.eng
 	} else {
-		b.c = newCore(o.DeliveryOptions, o.Engine, o.Replay, formatSSE)
-		o.DeliveryOptions = b.c.opts
+		b.c = newCore(o.DeliveryOptions, o.Limits, o.Engine, o.Replay, formatSSE)
+		o.DeliveryOptions, o.Limits = b.c.opts, b.c.limits
 	}
 	return b
 }
@@ -155,17 +169,17 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unavailable(w)
 		return
 	}
-	topics, err := authorize(r, b.opts.Authorize, b.opts.Logger)
+	grant, err := authorize(r, b.opts.Authorize, b.opts.Logger)
 	if err != nil {
 		refuse(w, err)
 		return
 	}
 	if r.ProtoMajor == 1 && canHijack(w) {
-		b.serveConn(w, r, topics)
+		b.serveConn(w, r, grant)
 		return
 	}
 	sk := newSSESink(w, b.opts.Heartbeat)
-	s, lastID, resync, ok := b.subscribe(w, r, topics, sk)
+	s, lastID, resync, ok := b.subscribe(w, r, grant, sk)
 	if !ok {
 		return
 	}
@@ -188,14 +202,13 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // subscribe subscribes r's client, writing to sk, to topics, with what it
 // missed since its Last-Event-ID queued first. It answers 503 and reports
 // false once the Broker is closing.
-func (b *Broker) subscribe(w http.ResponseWriter, r *http.Request, topics []string, sk sink) (s *Subscriber, lastID string, resync error, ok bool) {
-	s = newSubscriber(b.c, r, "", sk)
+func (b *Broker) subscribe(w http.ResponseWriter, r *http.Request, g Grant, sk sink) (s *Subscriber, lastID string, resync error, ok bool) {
+	s = newSubscriber(b.c, r, "", sk, &b.hooks, g)
 	s.kaEvery = b.opts.Heartbeat
-	s.onResync = b.opts.OnResync
 	lastID = lastEventID(r)
-	resync, err := b.c.subscribe(r.Context(), s, topics, lastID, true)
+	resync, err := b.c.subscribe(r.Context(), s, g.Topics, lastID, true)
 	if err != nil {
-		unavailable(w)
+		refuseSubscribe(w, err)
 		return nil, "", nil, false
 	}
 	return s, lastID, resync, true
@@ -214,9 +227,9 @@ func sseHeader(h http.Header) {
 // the request's buffers and the deep stack of its connection goroutine,
 // which would otherwise cost every idle subscriber about 10 KiB; and each
 // batch leaves in one writev, straight from the shared events.
-func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, topics []string) {
+func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 	sk := &sseConnSink{heartbeat: b.opts.Heartbeat}
-	s, lastID, resync, ok := b.subscribe(w, r, topics, sk)
+	s, lastID, resync, ok := b.subscribe(w, r, g, sk)
 	if !ok {
 		return
 	}
@@ -310,6 +323,7 @@ func (b *Broker) connected(s *Subscriber, lastID string, resync error) {
 	if b.opts.OnConnect != nil {
 		b.opts.OnConnect(s)
 	}
+	b.c.announceJoins(s)
 	if resync != nil && b.opts.OnResync != nil {
 		b.opts.OnResync(s, lastID, resync)
 	}
@@ -325,6 +339,7 @@ func (b *Broker) disconnected(s *Subscriber, why endReason, err error) {
 	b.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
 		"delivered", s.Delivered(), "dropped", s.Dropped())
 	defer b.c.finish(s)
+	b.c.leaving(s)
 	if b.opts.OnDisconnect != nil {
 		defer b.c.recovered("OnDisconnect", s, nil)
 		b.opts.OnDisconnect(s, err)
@@ -357,6 +372,19 @@ func (b *Broker) Len() int { return b.c.len() }
 
 // NumSubscribers returns the number of subscribers of topic.
 func (b *Broker) NumSubscribers(topic string) int { return b.c.topicLen(topic) }
+
+// TopicSubscribers returns this process's subscribers of topic; see
+// Hub.TopicSubscribers.
+func (b *Broker) TopicSubscribers(topic string) []*Subscriber { return b.c.topicSubscribers(topic) }
+
+// Topics returns this process's topics that have subscribers, with how
+// many each has.
+func (b *Broker) Topics() map[string]int { return b.c.topicCounts() }
+
+// Presence returns the members of topic; see Hub.Presence.
+func (b *Broker) Presence(ctx context.Context, topic string) ([]Member, error) {
+	return b.c.presence(ctx, topic)
+}
 
 // Stats returns a snapshot of the Broker's counters. Writes counts
 // flushes: net/http may split a large batch into a few socket writes.

@@ -313,20 +313,20 @@ func TestBroker_ResponseWriterWrappers(t *testing.T) {
 
 func TestBroker_Authorize(t *testing.T) {
 	t.Parallel()
-	opts := fanout.BrokerOptions{Authorize: func(r *http.Request) ([]string, error) {
+	opts := fanout.BrokerOptions{Authorize: func(r *http.Request) (fanout.Grant, error) {
 		q := r.URL.Query()
 		switch q.Get("as") {
 		case "anon":
-			return nil, fmt.Errorf("no token: %w", fanout.ErrUnauthorized)
+			return fanout.Grant{}, fmt.Errorf("no token: %w", fanout.ErrUnauthorized)
 		case "guest":
-			return nil, fanout.ErrForbidden
+			return fanout.Grant{}, fanout.ErrForbidden
 		case "broken":
-			return nil, errors.New("session store down")
+			return fanout.Grant{}, errors.New("session store down")
 		}
 		if q.Get("topic") != "news" {
-			return nil, fmt.Errorf("topic %q: %w", q.Get("topic"), fanout.ErrInvalidTopic)
+			return fanout.Grant{}, fmt.Errorf("topic %q: %w", q.Get("topic"), fanout.ErrInvalidTopic)
 		}
-		return []string{"news"}, nil
+		return fanout.Grant{Topics: []string{"news"}}, nil
 	}}
 	h := newSSEHooks(&opts)
 	s := newSSEServer(t, &opts)

@@ -21,9 +21,9 @@ type sink interface {
 	keepalive(ctx context.Context, timeout time.Duration) error
 	// abort makes a blocked write return promptly. Safe from any goroutine.
 	abort()
-	// close ends the connection for why, with the matching close status.
-	// It may block, within the transport's own bounds.
-	close(why endReason)
+	// close ends the connection as f says. It may block, within the
+	// transport's own bounds.
+	close(f farewell)
 	// kill cuts the connection now. Safe from any goroutine.
 	kill()
 }
@@ -190,7 +190,7 @@ func (s *Subscriber) run(ctx context.Context) (why endReason, err error) {
 func (s *Subscriber) writeUntilEnd(ctx context.Context) (endReason, error) {
 	why, err := s.run(ctx)
 	why = s.retire(why)
-	s.sink.close(why)
+	s.sink.close(s.farewell(why))
 	return why, err
 }
 

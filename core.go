@@ -14,6 +14,7 @@ import (
 // topic registry, publishing, slow-subscriber policies, lifecycle and stats.
 type core struct {
 	opts    DeliveryOptions
+	limits  Limits
 	eng     Engine
 	history bool          // the engine assigns positions: subscribers can resume
 	formats atomic.Uint32 // the wire formats prepared per publish (formatWS, formatSSE)
@@ -22,6 +23,7 @@ type core struct {
 	topics map[string][]*Subscriber
 	all    []*Subscriber            // receives broadcasts
 	conns  map[*Subscriber]struct{} // every subscription not yet finished
+	groups map[string]int           // subscriptions not yet finished, per Grant.Group
 	state  coreState
 	wg     sync.WaitGroup // running subscriptions; Add under mu
 
@@ -68,13 +70,15 @@ const (
 
 // newCore returns a core on eng (nil: the in-process engine over store)
 // and starts the engine.
-func newCore(opts DeliveryOptions, eng Engine, store ReplayStore, formats uint32) *core {
+func newCore(opts DeliveryOptions, limits Limits, eng Engine, store ReplayStore, formats uint32) *core {
 	if eng == nil {
 		eng = NewLocalEngine(store)
 	}
 	c := &core{
 		opts:     opts.withDefaults(),
+		limits:   limits.withDefaults(),
 		eng:      eng,
+		groups:   make(map[string]int),
 		history:  hasHistory(eng),
 		topics:   make(map[string][]*Subscriber),
 		conns:    make(map[*Subscriber]struct{}),
@@ -118,12 +122,19 @@ func (c *core) add(ctx context.Context, s *Subscriber, topics []string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateOpen {
+	err := ErrClosed
+	if c.state == stateOpen {
+		err = c.admit(s.group)
+	}
+	if err != nil {
 		c.eng.Unsubscribe(topics)
-		return ErrClosed
+		return err
 	}
 	c.wg.Add(1)
 	c.conns[s] = struct{}{}
+	if s.group != "" {
+		c.groups[s.group]++
+	}
 	if d := s.kaEvery; d > 0 && !c.ka[d] {
 		c.ka[d] = true
 		c.kaWG.Add(1)
@@ -198,6 +209,7 @@ func (c *core) detach(s *Subscriber) {
 func (c *core) detachLocked(s *Subscriber) []string {
 	left := s.topics
 	s.topics = nil
+	s.left = append(s.left, left...)
 	for _, t := range left {
 		subs := c.topics[t]
 		if len(subs) == 1 {
@@ -248,6 +260,11 @@ func (c *core) finish(s *Subscriber) {
 	c.mu.Lock()
 	left := c.detachLocked(s)
 	delete(c.conns, s)
+	if s.group != "" {
+		if c.groups[s.group]--; c.groups[s.group] <= 0 {
+			delete(c.groups, s.group)
+		}
+	}
 	c.mu.Unlock()
 	if len(left) > 0 {
 		c.eng.Unsubscribe(left)
@@ -523,6 +540,7 @@ type counters struct {
 	published, delivered, dropped     atomic.Uint64
 	batches, writes, bytes            atomic.Uint64
 	slowRemoved, slowClosed, timeouts atomic.Uint64
+	inboundDropped                    atomic.Uint64
 }
 
 // Stats is a snapshot of a Hub's (or Broker's) counters since it was made.
@@ -537,6 +555,8 @@ type Stats struct {
 	Removed     uint64 `json:"removed"`     // subscribers removed by PolicyRemove
 	Closed      uint64 `json:"closed"`      // subscribers closed by PolicyClose
 	Timeouts    uint64 `json:"timeouts"`    // batch writes that exceeded WriteTimeout
+
+	InboundDropped uint64 `json:"inboundDropped"` // client messages dropped for exceeding Limits.MessageRate
 }
 
 func (c *core) snapshot() Stats {
@@ -551,5 +571,7 @@ func (c *core) snapshot() Stats {
 		Removed:     c.stats.slowRemoved.Load(),
 		Closed:      c.stats.slowClosed.Load(),
 		Timeouts:    c.stats.timeouts.Load(),
+
+		InboundDropped: c.stats.inboundDropped.Load(),
 	}
 }

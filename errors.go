@@ -30,6 +30,15 @@ var (
 	// refuses it with 500 Internal Server Error.
 	ErrForbidden = errors.New("fanout: forbidden")
 
+	// ErrTooManySubscribers is why a subscriber over Limits.MaxSubscribers
+	// or Limits.MaxPerGroup is refused (wrapped in a Refusal: 503 or 429),
+	// and what Register returns then.
+	ErrTooManySubscribers = errors.New("fanout: too many subscribers")
+
+	// ErrRateLimited is why a client that sent messages faster than
+	// Limits.MessageRate was closed (RateClose), as OnDisconnect reports.
+	ErrRateLimited = errors.New("fanout: message rate exceeded")
+
 	// ErrInvalidMessage is returned by Publish, Broadcast and Send for a
 	// message that cannot be sent intact: a Text message whose data is
 	// not valid UTF-8, or an ID or event type that is not UTF-8 or holds a

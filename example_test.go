@@ -166,7 +166,7 @@ func ExampleHub_Register() {
 		// Someone must keep reading for pings and closes to be handled;
 		// the returned context ends when the connection does.
 		ctx := conn.CloseRead(context.Background())
-		if _, err := hub.Register(ctx, conn, "news"); err != nil {
+		if _, err := hub.Register(ctx, conn, fanout.Grant{Topics: []string{"news"}}); err != nil {
 			conn.Close(websocket.StatusGoingAway, "")
 		}
 	})

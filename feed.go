@@ -121,8 +121,8 @@ func (c *core) resyncAll(last Position, err error) {
 	}
 	c.fanMu.Unlock()
 	for _, s := range targets {
-		if s.onResync != nil {
-			s.onResync(s, last.ID(), err)
+		if s.hooks.onResync != nil {
+			s.hooks.onResync(s, last.ID(), err)
 		}
 	}
 }

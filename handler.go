@@ -1,51 +1,6 @@
 package fanout
 
-import (
-	"errors"
-	"log/slog"
-	"net/http"
-)
-
-// authorize returns the topics a request's subscriber joins: those the
-// Authorize hook returns, or else those of its "topic" query parameters.
-func authorize(r *http.Request, hook func(*http.Request) ([]string, error), log *slog.Logger) ([]string, error) {
-	var topics []string
-	if hook != nil {
-		var err error
-		if topics, err = hook(r); err != nil {
-			if !errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrForbidden) && !errors.Is(err, ErrInvalidTopic) {
-				log.Warn("fanout: authorize", "err", err)
-			}
-			return nil, err
-		}
-	} else {
-		topics = r.URL.Query()["topic"]
-	}
-	if err := checkTopics(topics); err != nil {
-		return nil, err
-	}
-	return topics, nil
-}
-
-// refuse answers a request that authorize refused: 401, 403, 400 or 500.
-func refuse(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrUnauthorized):
-		code = http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden):
-		code = http.StatusForbidden
-	case errors.Is(err, ErrInvalidTopic):
-		code = http.StatusBadRequest
-	}
-	http.Error(w, http.StatusText(code), code)
-}
-
-// unavailable answers a request that arrives while closing.
-func unavailable(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "5")
-	http.Error(w, "fanout: shutting down", http.StatusServiceUnavailable)
-}
+import "net/http"
 
 // canFlush reports whether w, or a ResponseWriter it wraps (found through
 // Unwrap, as http.ResponseController does), can flush. It asks without

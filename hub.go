@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 )
 
 // HubOptions configures a Hub. The zero value (or a nil *HubOptions) is a
@@ -27,14 +28,21 @@ type HubOptions struct {
 	AcceptOptions *websocket.AcceptOptions
 
 	// Authorize, if set, sees each request before the upgrade and returns
-	// the topics its subscriber joins. Returning an error wrapping
-	// ErrUnauthorized refuses it with 401, ErrForbidden with 403,
+	// what it is granted: the topics its subscriber joins, and the
+	// application's identity for it (see Grant). Returning a Refusal
+	// refuses it with the Refusal's status, headers and body; an error
+	// wrapping ErrUnauthorized with 401, ErrForbidden with 403,
 	// ErrInvalidTopic with 400, any other error with 500; an empty topic
 	// name is refused with 400 too. Without Authorize, a subscriber joins
 	// the topics named by the request's "topic" query parameters
 	// (?topic=a&topic=b). The package documentation lists every status
 	// ServeHTTP answers (HTTP statuses).
-	Authorize func(r *http.Request) (topics []string, err error)
+	Authorize func(r *http.Request) (Grant, error)
+
+	// Limits bound the subscribers the Hub admits (and its attached
+	// Brokers), in all and per Grant.Group, and the rate of messages each
+	// client may send. The zero value bounds nothing.
+	Limits Limits
 
 	// OnConnect, if set, is called with each new subscriber once it is
 	// subscribed (it may already be receiving), on the goroutine that
@@ -44,6 +52,15 @@ type HubOptions struct {
 	// OnDisconnect, if set, is called once a subscriber has ended, with the
 	// error that ended it (nil for a normal end).
 	OnDisconnect func(s *Subscriber, err error)
+
+	// OnJoin and OnLeave, if set, are called when a subscriber joins or
+	// leaves a topic: for its first topics right after OnConnect, on the
+	// same goroutine; for Subscriber.Subscribe and Unsubscribe, on their
+	// caller's; and for the topics it still had when it ended (or was
+	// removed by PolicyRemove), on its own goroutine, before OnDisconnect.
+	// They let an application show who is here; Presence and Topics ask.
+	// Publishing never waits for them.
+	OnJoin, OnLeave func(s *Subscriber, topic string)
 
 	// OnMessage, if set, receives each data message a client sends, on
 	// that connection's reader goroutine (so one client's messages arrive
@@ -107,6 +124,7 @@ type HubOptions struct {
 type Hub struct {
 	c      *core
 	opts   HubOptions
+	hooks  hooks
 	accept websocket.AcceptOptions
 }
 
@@ -152,7 +170,9 @@ func NewHub(opts *HubOptions) *Hub {
 			userPong(ctx, payload)
 		}
 	}
-	h.c = newCore(o.DeliveryOptions, o.Engine, o.Replay, formatWS)
+	o.Limits = o.Limits.withDefaults()
+	h.hooks = hooks{onResync: o.OnResync, onJoin: o.OnJoin, onLeave: o.OnLeave}
+	h.c = newCore(o.DeliveryOptions, o.Limits, o.Engine, o.Replay, formatWS)
 	return h
 }
 
@@ -179,7 +199,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unavailable(w)
 		return
 	}
-	topics, err := authorize(r, h.opts.Authorize, h.opts.Logger)
+	grant, err := authorize(r, h.opts.Authorize, h.opts.Logger)
 	if err != nil {
 		refuse(w, err)
 		return
@@ -195,12 +215,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lastID = lastEventID(r)
 	}
 	sk := &wsSink{pongWait: h.opts.PingInterval}
-	s := newSubscriber(h.c, r, "", sk)
+	s := newSubscriber(h.c, r, "", sk, &h.hooks, grant)
 	s.kaEvery = h.opts.PingInterval
-	s.onResync = h.opts.OnResync
-	resync, err := h.c.subscribe(r.Context(), s, topics, lastID, resume)
+	resync, err := h.c.subscribe(r.Context(), s, grant.Topics, lastID, resume)
 	if err != nil {
-		unavailable(w)
+		refuseSubscribe(w, err)
 		return
 	}
 	hw := &hijackWriter{ResponseWriter: w, sendBuffer: h.opts.SendBufferSize, sink: sk}
@@ -258,6 +277,7 @@ func (h *Hub) connected(s *Subscriber) {
 	if h.opts.OnConnect != nil {
 		h.opts.OnConnect(s)
 	}
+	h.c.announceJoins(s)
 }
 
 // serve runs a subscriber the Hub accepted: its writer here, its reader on
@@ -283,10 +303,23 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 // RFC 6455 (section 8.1) requires: it never reaches OnMessage, and so
 // never another client.
 func (h *Hub) read(ctx context.Context, s *Subscriber, conn *websocket.Conn) error {
+	var lim *rate.Limiter
+	if l := h.opts.Limits; l.MessageRate > 0 {
+		lim = rate.NewLimiter(rate.Limit(l.MessageRate), l.MessageBurst)
+	}
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
 			return err
+		}
+		if lim != nil && !lim.Allow() {
+			if h.opts.Limits.OverRate == RateClose {
+				err := fmt.Errorf("%w: more than %g messages per second", ErrRateLimited, h.opts.Limits.MessageRate)
+				s.fail(endRate, err)
+				return err
+			}
+			h.c.stats.inboundDropped.Add(1)
+			continue
 		}
 		if typ == websocket.MessageText && !utf8.Valid(data) {
 			err := fmt.Errorf("%w: client sent a text message that is not valid UTF-8", ErrInvalidMessage)
@@ -316,7 +349,7 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 	if cause := s.endCause(); cause != nil {
 		err = cause
 	}
-	if why != endClient && why != endDead && why != endPanic && why != endBadData || errors.Is(err, context.Canceled) {
+	if why != endClient && why != endDead && why != endPanic && why != endBadData && why != endRate || errors.Is(err, context.Canceled) {
 		err = nil // ended by us, or by the application's context
 	}
 	if websocket.CloseStatus(err) == websocket.StatusNormalClosure ||
@@ -326,14 +359,17 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 	h.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
 		"delivered", s.Delivered(), "dropped", s.Dropped())
 	defer h.c.finish(s)
+	h.c.leaving(s)
 	if h.opts.OnDisconnect != nil {
 		defer h.c.recovered("OnDisconnect", s, nil)
 		h.opts.OnDisconnect(s, err)
 	}
 }
 
-// Register adds a connection the application accepted itself, subscribed
-// to topics, and returns its Subscriber. The Hub writes to the connection
+// Register adds a connection the application accepted itself, with what
+// it is granted (its topics, identity and group: see Grant), and returns
+// its Subscriber. It fails with ErrTooManySubscribers over Limits, and
+// ErrClosed once the Hub is closing. The Hub writes to the connection
 // from its own goroutine until the subscription ends (ctx done, Close,
 // slow-client policy, Hub shutdown); the application must keep reading
 // from it (or call CloseRead) so that pings and closes are handled. ctx
@@ -347,14 +383,17 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 // A registered connection that negotiated ResumeSubprotocol receives IDs,
 // but nothing is replayed to it: resuming needs the request, so it is for
 // connections the Hub accepts.
-func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, topics ...string) (*Subscriber, error) {
+func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, g Grant) (*Subscriber, error) {
 	sk := newConnSink(conn, h.opts.Packing && strings.EqualFold(conn.Subprotocol(), PackedSubprotocol),
 		strings.EqualFold(conn.Subprotocol(), ResumeSubprotocol))
-	s := newSubscriber(h.c, nil, conn.Subprotocol(), sk)
+	s := newSubscriber(h.c, nil, conn.Subprotocol(), sk, &h.hooks, g)
 	s.kaEvery = h.opts.PingInterval
-	s.onResync = h.opts.OnResync
-	if err := h.c.add(ctx, s, topics); err != nil {
+	if err := h.c.add(ctx, s, g.Topics); err != nil {
 		sk.cancel()
+		var ref *Refusal
+		if errors.As(err, &ref) {
+			err = ref.Err
+		}
 		return nil, err
 	}
 	hooked := make(chan struct{})
@@ -396,6 +435,22 @@ func (h *Hub) Len() int { return h.c.len() }
 
 // NumSubscribers returns the number of subscribers of topic.
 func (h *Hub) NumSubscribers(topic string) int { return h.c.topicLen(topic) }
+
+// TopicSubscribers returns this process's subscribers of topic, to Send
+// to or inspect.
+func (h *Hub) TopicSubscribers(topic string) []*Subscriber { return h.c.topicSubscribers(topic) }
+
+// Topics returns this process's topics that have subscribers, with how
+// many each has.
+func (h *Hub) Topics() map[string]int { return h.c.topicCounts() }
+
+// Presence returns the members of topic: on every process that shares
+// the engine when it tells them (the Redis engine does: see
+// PresenceEngine), on this one otherwise. Subscribers are members once
+// OnConnect has run, until they leave (see OnJoin).
+func (h *Hub) Presence(ctx context.Context, topic string) ([]Member, error) {
+	return h.c.presence(ctx, topic)
+}
 
 // Stats returns a snapshot of the Hub's counters.
 func (h *Hub) Stats() Stats { return h.c.snapshot() }

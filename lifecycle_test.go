@@ -335,7 +335,7 @@ func registerServer(t *testing.T, hub *fanout.Hub, accept *websocket.AcceptOptio
 		// The subscription outlives this handler, so its context must not
 		// be the request's; CloseRead's ends when the connection does.
 		ctx := conn.CloseRead(context.Background())
-		sub, err := hub.Register(ctx, conn, "t")
+		sub, err := hub.Register(ctx, conn, fanout.Grant{Topics: []string{"t"}})
 		if err != nil {
 			_ = conn.Close(websocket.StatusTryAgainLater, "closed")
 		}

@@ -3,10 +3,12 @@ package fanout
 import (
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
 
+	"github.com/coder/websocket"
 	sse "github.com/tmaxmax/go-sse"
 )
 
@@ -73,6 +75,22 @@ func encodeSSE(e *sse.Message) []byte {
 	var w appendWriter
 	_, _ = e.WriteTo(&w)
 	return w
+}
+
+// CloseEvent is the SSE event type with which Subscriber.CloseWith ends a
+// stream: its data is the close code, a space, and the reason (as in
+// "4001 signed out"). EventSource reconnects after any end of stream, so
+// a page that should stop listens for it:
+//
+//	es.addEventListener("fanout.close", (e) => es.close());
+const CloseEvent = "fanout.close"
+
+// sseClose returns the CloseEvent for code and reason.
+func sseClose(code websocket.StatusCode, reason string) []byte {
+	var e sse.Message
+	e.Type = sse.Type(CloseEvent)
+	e.AppendData(strconv.Itoa(int(code)) + " " + reason)
+	return encodeSSE(&e)
 }
 
 // sseHeartbeat is the comment written to an idle SSE stream so that proxies

@@ -128,7 +128,15 @@ func (k *sseSink) kill() {
 // close ends the subscription; the Broker's ServeHTTP then returns, which
 // ends the response. EventSource reconnects by itself (with Last-Event-ID),
 // unless the Broker is shutting down, which answers 503.
-func (k *sseSink) close(endReason) {}
+func (k *sseSink) close(f farewell) {
+	if !f.app || k.begin(closeWriteTimeout) != nil {
+		return
+	}
+	defer k.end(closeWriteTimeout)
+	if _, err := k.w.Write(sseClose(f.code, f.reason)); err == nil {
+		_ = k.rc.Flush()
+	}
+}
 
 // sseConnSink writes a subscriber's events to its hijacked HTTP/1
 // connection (see Broker.serveConn): each batch in one writev, straight
@@ -183,4 +191,9 @@ func (k *sseConnSink) keepalive(_ context.Context, timeout time.Duration) error 
 }
 
 // close ends the stream by closing the connection, after what was written.
-func (k *sseConnSink) close(endReason) { _ = k.raw.Close() }
+func (k *sseConnSink) close(f farewell) {
+	if f.app {
+		_, _, _ = k.raw.writeFrames([][]byte{sseClose(f.code, f.reason)}, false, closeWriteTimeout)
+	}
+	_ = k.raw.Close()
+}

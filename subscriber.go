@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Subscriber is one connected client of a Hub (or Broker). It is safe for
@@ -19,8 +21,14 @@ type Subscriber struct {
 	req  *http.Request
 	sink sink
 
-	topics []string // guarded by c.mu
-	home   int      // the engine's partition of its first topic: whose broadcasts it gets
+	identity any    // Grant.Identity
+	group    string // Grant.Group
+	hooks    *hooks // the hooks of the handler that accepted it
+
+	topics    []string // guarded by c.mu
+	home      int      // the engine's partition of its first topic: whose broadcasts it gets
+	announced bool     // OnJoin was called for its first topics (guarded by c.mu)
+	left      []string // the topics it was detached from, for OnLeave (guarded by c.mu)
 
 	mu          sync.Mutex // guards the fields below
 	subprotocol string     // known once the handshake is done
@@ -44,10 +52,19 @@ type Subscriber struct {
 
 	delivered, dropped atomic.Uint64
 
-	// onResync is the OnResync hook of the handler that accepted the
-	// subscriber, for a resync signal sent while it streams.
-	onResync func(s *Subscriber, lastID string, err error)
+	closeCode   websocket.StatusCode // set by CloseWith (guarded by mu)
+	closeReason string
 }
+
+// hooks are the hooks of a handler (Hub or Broker) that its subscribers
+// call back from the core.
+type hooks struct {
+	onResync func(s *Subscriber, lastID string, err error)
+	onJoin   func(s *Subscriber, topic string)
+	onLeave  func(s *Subscriber, topic string)
+}
+
+var noHooks = &hooks{}
 
 type subState uint8
 
@@ -71,6 +88,7 @@ const (
 	endDead               // no answer to keepalive pings
 	endPanic              // a hook panicked while serving this subscriber
 	endBadData            // the client sent a text message that is not UTF-8
+	endRate               // the client sent messages faster than Limits.MessageRate
 )
 
 // String names the reason, for logs.
@@ -88,17 +106,22 @@ func (r endReason) String() string {
 		return "dead peer"
 	case endPanic:
 		return "hook panic"
+	case endRate:
+		return "message rate"
 	case endBadData:
 		return "invalid UTF-8 from client"
 	}
 	return "none"
 }
 
-func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink) *Subscriber {
+func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *hooks, g Grant) *Subscriber {
 	return &Subscriber{
 		id:          c.ids.Add(1),
 		c:           c,
 		req:         req,
+		identity:    g.Identity,
+		group:       g.Group,
+		hooks:       h,
 		subprotocol: subprotocol,
 		sink:        sk,
 		wake:        make(chan struct{}, 1),
@@ -108,6 +131,14 @@ func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink) *Sub
 
 // ID returns the subscriber's identifier, unique within its Hub.
 func (s *Subscriber) ID() uint64 { return s.id }
+
+// Identity returns the value its handler's Authorize hook granted it (see
+// Grant.Identity; IdentityOf returns it typed), or nil.
+func (s *Subscriber) Identity() any { return s.identity }
+
+// Group returns the group its handler's Authorize hook granted it (see
+// Grant.Group), or "".
+func (s *Subscriber) Group() string { return s.group }
 
 // Request returns the HTTP request that opened the subscription (with the
 // context values middleware added), or nil for a registered connection.
@@ -157,20 +188,28 @@ func (s *Subscriber) Subscribe(ctx context.Context, topics ...string) error {
 	if err := c.eng.Subscribe(ctx, topics); err != nil {
 		return fmt.Errorf("subscribe: engine: %w", err)
 	}
-	var dup []string // already joined: the engine's Subscribe is given back
+	var dup, joined []string // dup: already joined, so the engine's Subscribe is given back
 	c.mu.Lock()
 	ok := s.active()
 	for _, t := range topics {
-		if !ok || !c.join(s, t) {
+		if ok && c.join(s, t) {
+			joined = append(joined, t)
+		} else {
 			dup = append(dup, t)
 		}
 	}
+	announce := s.announced
 	c.mu.Unlock()
 	if len(dup) > 0 {
 		c.eng.Unsubscribe(dup)
 	}
 	if !ok {
 		return ErrNotSubscribed
+	}
+	if announce {
+		for _, t := range joined {
+			c.joined(s, t)
+		}
 	}
 	return nil
 }
@@ -185,9 +224,15 @@ func (s *Subscriber) Unsubscribe(topics ...string) {
 			left = append(left, t)
 		}
 	}
+	announce := s.announced
 	s.c.mu.Unlock()
 	if len(left) > 0 {
 		s.c.eng.Unsubscribe(left)
+	}
+	if announce {
+		for _, t := range left {
+			s.c.leftTopic(s, t)
+		}
 	}
 }
 
@@ -222,6 +267,33 @@ func (s *Subscriber) Close() error {
 	}
 	return nil
 }
+
+// CloseWith is Close with a close status and reason of the application's
+// choosing: a WebSocket client gets them in the close frame (1008 policy
+// violation, say, or 4000 to 4999 for the application's own codes); an
+// SSE client gets a CloseEvent whose data is the code, a space, and the
+// reason, then the end of its stream. The reason is cut to 123 bytes, the
+// most a close frame carries.
+//
+// An EventSource reconnects after any end of stream; a client that should
+// not come back must also be refused when it does (see Refusal: 204 No
+// Content stops an EventSource). The JavaScript and Go clients of this
+// module stop by themselves on a CloseEvent.
+func (s *Subscriber) CloseWith(code websocket.StatusCode, reason string) error {
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason]
+	}
+	s.mu.Lock()
+	if s.why == endNone {
+		s.closeCode, s.closeReason = code, reason
+	}
+	s.mu.Unlock()
+	return s.Close()
+}
+
+// maxCloseReason is the longest reason a close frame carries (125 bytes
+// of payload, 2 of them the code).
+const maxCloseReason = 123
 
 // Done is closed once the subscription has ended and its connection is
 // released.

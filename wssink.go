@@ -139,8 +139,8 @@ func (l *liveConn) kill() {
 // answered neither a ping nor, with data still unacknowledged, the close
 // frame), rawConn.Close resets it instead, so that the kernel frees the
 // connection and its unsent data at once.
-func (w *wsSink) close(why endReason) {
-	code, reason := closeStatus(why)
+func (w *wsSink) close(f farewell) {
+	why, code, reason := f.why, f.code, f.reason
 	switch {
 	case why == endDead:
 		w.raw.failed.Store(true) // it answered no ping: reset
@@ -160,6 +160,26 @@ func (w *wsSink) close(why endReason) {
 	_ = w.conn.CloseNow()
 }
 
+// farewell is how a subscription ends, as its transport says it.
+type farewell struct {
+	why    endReason
+	code   websocket.StatusCode // the WebSocket close status
+	reason string
+	app    bool // chosen by the application (Subscriber.CloseWith)
+}
+
+// farewell returns how s, ending for why, says goodbye: the status
+// CloseWith chose, or the one that goes with why.
+func (s *Subscriber) farewell(why endReason) farewell {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if why == endApp && s.closeCode != 0 {
+		return farewell{why: why, code: s.closeCode, reason: s.closeReason, app: true}
+	}
+	code, reason := closeStatus(why)
+	return farewell{why: why, code: code, reason: reason}
+}
+
 // closeStatus maps why a subscription ended to a WebSocket close status.
 func closeStatus(why endReason) (websocket.StatusCode, string) {
 	switch why {
@@ -171,6 +191,8 @@ func closeStatus(why endReason) (websocket.StatusCode, string) {
 		return websocket.StatusInternalError, "internal error"
 	case endBadData:
 		return websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8"
+	case endRate:
+		return websocket.StatusPolicyViolation, "message rate exceeded"
 	default:
 		return websocket.StatusNormalClosure, ""
 	}
@@ -239,15 +261,14 @@ func (w *connSink) abort() { w.cancel() }
 
 func (w *connSink) kill() { _ = w.conn.CloseNow() }
 
-func (w *connSink) close(why endReason) {
+func (w *connSink) close(f farewell) {
 	defer w.cancel()
-	switch why {
+	switch f.why {
 	case endClient:
 		// The application's context ended: the connection is its own.
 	case endDead:
 		_ = w.conn.CloseNow()
 	default:
-		code, reason := closeStatus(why)
-		_ = w.conn.Close(code, reason)
+		_ = w.conn.Close(f.code, f.reason)
 	}
 }

@@ -160,12 +160,12 @@ func (s *Server) Close() error { return s.hub.Close() }
 
 // authorize joins the room named by ?topic=, or the lobby. The Hub and the
 // Broker share it, so both transports agree on what a request subscribes to.
-func authorize(r *http.Request) ([]string, error) {
+func authorize(r *http.Request) (fanout.Grant, error) {
 	topic := topicParam(r)
 	if len(topic) > maxTopicLen {
-		return nil, fmt.Errorf("topic too long: %w", fanout.ErrForbidden)
+		return fanout.Grant{}, fmt.Errorf("topic too long: %w", fanout.ErrForbidden)
 	}
-	return []string{topic}, nil
+	return fanout.Grant{Topics: []string{topic}}, nil
 }
 
 // topicParam returns the request's ?topic=, or the lobby.
