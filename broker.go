@@ -81,9 +81,9 @@ type BrokerOptions struct {
 	// duration, a tracing span lasts as long as the stream, and compressing
 	// middleware compresses it batch by batch (the flush reaches it through
 	// Unwrap chains, as with http.ResponseController). The ResponseWriter
-	// must be able to flush (ServeHTTP answers 500 otherwise); and unless
-	// the middleware implements Unwrap, a write that blocks can be neither
-	// timed out nor interrupted by Close.
+	// must be able to flush (ServeHTTP answers 500 otherwise), and
+	// middleware should implement Unwrap: without it, a write that blocks
+	// can be neither timed out nor interrupted, and Close waits for it.
 	//
 	// It is off by default: over HTTP/1 the Broker takes each connection
 	// over once its headers are out (see Broker), and ServeHTTP returns at
