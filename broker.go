@@ -82,8 +82,10 @@ type BrokerOptions struct {
 	// middleware compresses it batch by batch (the flush reaches it through
 	// Unwrap chains, as with http.ResponseController). The ResponseWriter
 	// must be able to flush (ServeHTTP answers 500 otherwise), and
-	// middleware should implement Unwrap: without it, a write that blocks
-	// can be neither timed out nor interrupted, and Close waits for it.
+	// middleware should implement Unwrap: without it the connection's
+	// write deadline is out of reach, so http.Server.WriteTimeout cuts the
+	// stream, and a write that blocks can be neither timed out nor
+	// interrupted (Close waits for it).
 	//
 	// It is off by default: over HTTP/1 the Broker takes each connection
 	// over once its headers are out (see Broker), and ServeHTTP returns at
