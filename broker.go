@@ -84,6 +84,37 @@ type BrokerOptions struct {
 	// event of its own, with no data: browsers dispatch nothing for it,
 	// but some clients (go-sse's) report it as an empty event.
 	Retry time.Duration
+
+	// ThroughResponseWriter makes every stream go through the
+	// http.ResponseWriter over HTTP/1, as it does over HTTP/2 (where this
+	// changes nothing): each batch is written, then flushed once, and
+	// ServeHTTP runs as long as the stream. Middleware then sees a stream
+	// as any other response: a logger records 200, the bytes and the
+	// duration, a tracing span lasts as long as the stream, and compressing
+	// middleware compresses it batch by batch (the flush reaches it through
+	// Unwrap chains, as with http.ResponseController). The ResponseWriter
+	// must be able to flush (ServeHTTP answers 500 otherwise), and
+	// middleware should implement Unwrap: without it the connection's
+	// write deadline is out of reach, so http.Server.WriteTimeout cuts the
+	// stream, and a write that blocks can be neither timed out nor
+	// interrupted (Close waits for it).
+	//
+	// It is off by default: over HTTP/1 the Broker takes each connection
+	// over once its headers are out (see Broker), and ServeHTTP returns at
+	// once, so net/http drops the request's buffers and the handler's
+	// goroutine. An idle subscriber then costs about 8 KiB of heap and
+	// goroutine stacks, against about 26 KiB through the ResponseWriter
+	// (15 KiB of heap, 12 KiB of stacks: measured at 2,000 idle streams,
+	// `go run . -idle 2000 -peers fanout-broker,fanout-broker-rw` in
+	// bench/). But middleware sees a handler that returned at once without
+	// writing: a logger records no status and no bytes (chi's Logger:
+	// "- 000 0B"), a tracing span ends before the first event, and a
+	// compressing middleware is bypassed (a Content-Encoding it set is
+	// dropped, so the events still arrive, uncompressed). The default is
+	// what costs least where subscribers are many and mostly idle, and the
+	// field is named so that its zero value is that default; set it when
+	// what middleware sees, or compression, is worth the difference.
+	ThroughResponseWriter bool
 }
 
 // Broker fans messages out to Server-Sent Events subscribers (EventSource
@@ -98,9 +129,11 @@ type BrokerOptions struct {
 // as the Hub does: ServeHTTP returns, net/http frees the request's
 // buffers, and a batch leaves in one writev. An idle subscriber then costs
 // a few KiB. Where the connection cannot be taken over (HTTP/2, a writer
-// that can only flush), the Broker streams through the ResponseWriter,
-// writing a batch and flushing once, and ServeHTTP runs as long as the
-// stream. On a stream it took over, the Broker reads what the client
+// that can only flush), or when BrokerOptions.ThroughResponseWriter is
+// set, the Broker streams through the ResponseWriter, writing a batch and
+// flushing once, and ServeHTTP runs as long as the stream, so that
+// middleware (logging, tracing, compression) sees it. On a stream it took
+// over, the Broker reads what the client
 // sends only to notice it leave: an EventSource sends nothing after its
 // request, and a client that sends more than 4 KiB (an endless request
 // body, say) has its stream closed.
@@ -143,8 +176,9 @@ func NewBroker(opts *BrokerOptions) *Broker {
 }
 
 // ServeHTTP subscribes the client and streams events to it until the
-// client goes away or the subscription ends (over HTTP/1, on goroutines of
-// the Broker's, after ServeHTTP has returned). Its headers are sent as
+// client goes away or the subscription ends (over HTTP/1, unless
+// BrokerOptions.ThroughResponseWriter is set, on goroutines of the
+// Broker's, after ServeHTTP has returned). Its headers are sent as
 // soon as it is subscribed, before any event. A request with a
 // Last-Event-ID header (or a lastEventId query parameter) first gets what
 // it missed (see BrokerOptions.Replay), or a ResyncEvent; with a store, a
@@ -152,7 +186,8 @@ func NewBroker(opts *BrokerOptions) *Broker {
 // last ID published before it).
 //
 // It answers 405 to methods other than GET, 500 when the response can be
-// neither flushed nor taken over (no streaming), 503 once the Broker is
+// neither flushed nor taken over (no streaming; with ThroughResponseWriter,
+// when it cannot be flushed), 503 once the Broker is
 // closing, and 400/401/403/500 when the topics are empty or Authorize
 // refuses: see HTTP statuses in the package documentation.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -161,7 +196,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodGet)
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
-	case !canFlush(w) && !canHijack(w):
+	case !b.takesOver(w, r) && !canFlush(w):
 		b.opts.Logger.Warn("fanout: SSE response cannot be flushed", "remote", r.RemoteAddr)
 		http.Error(w, "fanout: streaming unsupported", http.StatusInternalServerError)
 		return
@@ -174,7 +209,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, err)
 		return
 	}
-	if r.ProtoMajor == 1 && canHijack(w) {
+	if b.takesOver(w, r) {
 		b.serveConn(w, r, grant)
 		return
 	}
@@ -199,9 +234,16 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.disconnected(s, why, err)
 }
 
-// subscribe subscribes r's client, writing to sk, to topics, with what it
-// missed since its Last-Event-ID queued first. It answers 503 and reports
-// false once the Broker is closing.
+// takesOver reports whether r's stream is served on its connection, taken
+// over from net/http (see serveConn), rather than through w.
+func (b *Broker) takesOver(w http.ResponseWriter, r *http.Request) bool {
+	return !b.opts.ThroughResponseWriter && r.ProtoMajor == 1 && canHijack(w)
+}
+
+// subscribe subscribes r's client, writing to sk, to what g grants, with
+// what it missed since its Last-Event-ID queued first. It answers (503
+// once the Broker is closing, or as a limit's Refusal says) and reports
+// false when it cannot.
 func (b *Broker) subscribe(w http.ResponseWriter, r *http.Request, g Grant, sk sink) (s *Subscriber, lastID string, resync error, ok bool) {
 	s = newSubscriber(b.c, r, "", sk, &b.hooks, g)
 	s.kaEvery = b.opts.Heartbeat
@@ -300,7 +342,9 @@ func watchClient(raw *rawConn) error {
 // a hijacked HTTP/1 connection, then prelude. The stream has no length and
 // no chunking: it ends when the connection closes. The headers middleware
 // set (CORS, say) are kept; middleware that rewrites the body (compression)
-// is bypassed, so a Content-Encoding it set is dropped.
+// is bypassed, so a Content-Encoding it set is dropped (see
+// BrokerOptions.ThroughResponseWriter, which keeps such middleware in the
+// stream's path).
 func responseHead(h http.Header, prelude []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString("HTTP/1.1 200 OK\r\n")

@@ -83,9 +83,14 @@
 // together. Over HTTP/1 it takes each connection over, as the Hub does
 // (one writev per batch, and ServeHTTP returns, so an idle subscriber costs
 // a few KiB); elsewhere (HTTP/2) a batch is written, then flushed once.
+// Middleware does not see a stream taken over (a logger records no status,
+// a compressor is bypassed): BrokerOptions.ThroughResponseWriter streams
+// through the ResponseWriter over HTTP/1 too, so that logging, tracing and
+// compression middleware see the stream as any other response, for about
+// three times the memory per idle subscriber.
 // Headers are flushed as soon as the client is subscribed, so its request
 // returns before the first event. A client that sends more than 4 KiB
-// after its request has its stream closed: an EventSource sends nothing,
+// after its request has its stream (taken over) closed: an EventSource sends nothing,
 // and the Broker does not read a body for ever. An idle
 // stream gets a comment line every BrokerOptions.Heartbeat. A Binary
 // message is sent base64-encoded; text arrives as sent, except that SSE
@@ -151,7 +156,8 @@
 //     the request came over HTTP/2. The reason is logged at Warn.
 //   - 405 Method Not Allowed (Broker, with Allow: GET): not a GET.
 //   - 500 Internal Server Error (Broker): the response can be neither
-//     flushed nor taken over. Logged at Warn.
+//     flushed nor taken over (with BrokerOptions.ThroughResponseWriter:
+//     it cannot be flushed). Logged at Warn.
 //   - 503 Service Unavailable (both, with Retry-After: 5): Shutdown or
 //     Close has begun.
 //   - 401 Unauthorized, 403 Forbidden, 400 Bad Request, 500 Internal

@@ -1,6 +1,6 @@
 module github.com/fanout-go/fanout/bench
 
-go 1.26
+go 1.26.0
 
 replace github.com/fanout-go/fanout => ../
 
@@ -22,4 +22,5 @@ require (
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )

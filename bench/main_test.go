@@ -27,7 +27,8 @@ func TestBench_EveryPeer(t *testing.T) {
 	for _, client := range []string{"coder", "raw"} {
 		t.Run(client, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			args := []string{"-subs", "5", "-msgs", "50", "-burst", "5", "-repeats", "1", "-wsclient", client}
+			args := []string{"-subs", "5", "-msgs", "50", "-burst", "5", "-repeats", "1", "-wsclient", client,
+				"-peers", peerNames()} // every peer, the named-only ones too
 			if err := run(args, &out, &errOut); err != nil {
 				t.Fatalf("run: %v\n%s", err, errOut.String())
 			}

@@ -53,6 +53,14 @@ func newFanoutBroker(maxBatch int) func(peerOptions) server {
 	}
 }
 
+// newFanoutBrokerRW is the Broker with ThroughResponseWriter: over HTTP/1
+// too, each stream goes through net/http's ResponseWriter, and ServeHTTP
+// runs as long as it. It is the cost of letting middleware see the stream.
+func newFanoutBrokerRW(o peerOptions) server {
+	b := fanout.NewBroker(&fanout.BrokerOptions{DeliveryOptions: deliveryOptions(o, 0), ThroughResponseWriter: true})
+	return &fanoutBroker{Broker: b, topic: o.Topic}
+}
+
 func (b *fanoutBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.Broker.ServeHTTP(w, r) }
 
 func (b *fanoutBroker) Publish(p []byte) error {

@@ -62,7 +62,10 @@ type peer struct {
 	Bare bool
 	// Idle is false for a variant whose idle cost is its sibling's.
 	Idle bool
-	New  func(peerOptions) server
+	// Named is true for a variant run only when -peers names it: it is
+	// not part of the published tables ("all").
+	Named bool
+	New   func(peerOptions) server
 }
 
 // allPeers is the order of the table; runs rotate it per repeat.
@@ -76,13 +79,20 @@ var allPeers = []peer{
 	{Name: "fanout-hub-b1", Transport: ws, Bare: true, New: newFanoutHub(1)},
 	{Name: "fanout-broker", Transport: sse, Bare: true, Idle: true, New: newFanoutBroker(0)},
 	{Name: "fanout-broker-b1", Transport: sse, Bare: true, New: newFanoutBroker(1)},
+	{Name: "fanout-broker-rw", Transport: sse, Bare: true, Idle: true, Named: true, New: newFanoutBrokerRW},
 }
 
 // selectPeers returns the peers named in list (comma-separated), in table
 // order; "" or "all" selects every peer.
 func selectPeers(list string) ([]peer, error) {
 	if list == "" || list == "all" {
-		return allPeers, nil
+		var out []peer
+		for _, p := range allPeers {
+			if !p.Named {
+				out = append(out, p)
+			}
+		}
+		return out, nil
 	}
 	want := map[string]bool{}
 	for name := range strings.SplitSeq(list, ",") {

@@ -1,6 +1,6 @@
 module github.com/fanout-go/fanout/e2e
 
-go 1.26
+go 1.26.0
 
 replace github.com/fanout-go/fanout => ../
 
@@ -17,4 +17,5 @@ require (
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/tmaxmax/go-sse v0.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
