@@ -127,7 +127,7 @@ func TestUnpack_Allocs(t *testing.T) {
 	batch := []*fanout.Message{
 		fanout.NewMessage(benchPayload), fanout.NewBinaryMessage(benchPayload), fanout.NewMessage(nil),
 	}
-	frame := fanout.AppendRecords(nil, batch, false)
+	frame := fanout.AppendRecords(nil, batch, fanout.FramingPacked)
 	allocs := testing.AllocsPerRun(100, func() {
 		n := 0
 		err := fanout.Unpack(frame, func(fanout.MessageType, []byte) error {

@@ -332,7 +332,7 @@ func BenchmarkUnpack(b *testing.B) {
 			for i := range batch {
 				batch[i] = fanout.NewMessage(benchPayload)
 			}
-			frame := fanout.AppendRecords(nil, batch, false)
+			frame := fanout.AppendRecords(nil, batch, fanout.FramingPacked)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(frame)))
 			for b.Loop() {

@@ -312,8 +312,8 @@ func FuzzUnpackRecords(f *testing.F) {
 			}
 			batch = append(batch, m)
 		}
-		packed := fanout.AppendRecords(nil, batch, true)
-		require.Len(t, packed, fanout.PackedLen(batch, true))
+		packed := fanout.AppendRecords(nil, batch, fanout.FramingResume)
+		require.Len(t, packed, fanout.PackedLen(batch, fanout.FramingResume))
 		i := 0
 		err = fanout.UnpackRecords(packed, func(r fanout.Record) error {
 			if i >= len(batch) {

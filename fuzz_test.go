@@ -81,9 +81,9 @@ func FuzzUnpack(f *testing.F) {
 			}
 			return nil
 		})
-		enc := fanout.AppendRecords(nil, got, false)
-		if len(enc) != fanout.PackedLen(got, false) {
-			t.Fatalf("AppendRecords wrote %d bytes, PackedLen says %d", len(enc), fanout.PackedLen(got, false))
+		enc := fanout.AppendRecords(nil, got, fanout.FramingPacked)
+		if len(enc) != fanout.PackedLen(got, fanout.FramingPacked) {
+			t.Fatalf("AppendRecords wrote %d bytes, PackedLen says %d", len(enc), fanout.PackedLen(got, fanout.FramingPacked))
 		}
 		fuzzCheckReencoded(t, frame, enc, err)
 
@@ -130,8 +130,8 @@ func FuzzPackedRoundTrip(f *testing.F) {
 				batch = append(batch, fanout.NewMessage(payload))
 			}
 		}
-		frame := fanout.AppendFrameHeader(nil, fuzzOpBinary, fanout.PackedLen(batch, false))
-		frame = fanout.AppendRecords(frame, batch, false)
+		frame := fanout.AppendFrameHeader(nil, fuzzOpBinary, fanout.PackedLen(batch, fanout.FramingPacked))
+		frame = fanout.AppendRecords(frame, batch, fanout.FramingPacked)
 
 		h, err := fuzzParseFrameHeader(frame)
 		if err != nil {
