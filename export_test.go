@@ -28,3 +28,10 @@ func (m *Message) SSEEvent() ([]byte, error) { return m.sseEvent() }
 // OnTopic returns a copy of m published to topic, as a Hub without
 // history makes one.
 func (m *Message) OnTopic(topic string) *Message { return m.onTopic(topic) }
+
+// The signals a Hub queues of its own accord: a resync (with the reason
+// err gives) and a new subscriber's position.
+var (
+	ResyncMessage   = resyncMessage
+	PositionMessage = positionMessage
+)
