@@ -89,7 +89,8 @@ const ResumeSubprotocol = "fanout.resume.v1"
 // with BroadcastFilter or Subscriber.Send, a resync and a position carry no
 // topic record. The records are the same for every subscriber of a
 // subprotocol (prepared once per Message), so a client subscribed to one
-// topic gets it too.
+// topic gets it too. Topic names are sent as they are: one that Authorize
+// chose is visible to the v2 clients that receive its messages.
 //
 // The Hub offers, first to last: ResumeSubprotocolV2, ResumeSubprotocol,
 // AcceptOptions.Subprotocols, then, with Packing, PackedSubprotocolV2 and
