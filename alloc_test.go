@@ -44,6 +44,8 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 		{name: "max_batch=1", start: hub(fanout.HubOptions{
 			DeliveryOptions: fanout.DeliveryOptions{MaxBatch: 1}}, ""), rounds: 15},
 		{name: "resume", start: hub(fanout.HubOptions{Replay: fanout.NewRing(nil)}, fanout.ResumeSubprotocol), rounds: 50},
+		{name: "resume_v2", start: hub(fanout.HubOptions{Replay: fanout.NewRing(nil)}, fanout.ResumeSubprotocolV2), rounds: 50},
+		{name: "packed_v2", start: hub(fanout.HubOptions{Packing: true}, fanout.PackedSubprotocolV2), rounds: 50},
 		{name: "sse", start: broker(fanout.BrokerOptions{}), rounds: 50},
 		{name: "sse_replay", start: broker(fanout.BrokerOptions{Replay: fanout.NewRing(nil)}), rounds: 50},
 	}
@@ -127,7 +129,7 @@ func TestUnpack_Allocs(t *testing.T) {
 	batch := []*fanout.Message{
 		fanout.NewMessage(benchPayload), fanout.NewBinaryMessage(benchPayload), fanout.NewMessage(nil),
 	}
-	frame := fanout.AppendRecords(nil, batch, false)
+	frame := fanout.AppendRecords(nil, batch, fanout.FramingPacked)
 	allocs := testing.AllocsPerRun(100, func() {
 		n := 0
 		err := fanout.Unpack(frame, func(fanout.MessageType, []byte) error {

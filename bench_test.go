@@ -263,6 +263,12 @@ func BenchmarkHub_PublishPacked(b *testing.B) {
 	benchHub(b, fanout.HubOptions{Packing: true}, fanout.PackedSubprotocol)
 }
 
+// BenchmarkHub_PublishPackedV2 is BenchmarkHub_PublishPacked with clients
+// that negotiated PackedSubprotocolV2: each message has a topic record too.
+func BenchmarkHub_PublishPackedV2(b *testing.B) {
+	benchHub(b, fanout.HubOptions{Packing: true}, fanout.PackedSubprotocolV2)
+}
+
 func benchHub(b *testing.B, opts fanout.HubOptions, subprotocol string) {
 	for _, subs := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
@@ -332,7 +338,7 @@ func BenchmarkUnpack(b *testing.B) {
 			for i := range batch {
 				batch[i] = fanout.NewMessage(benchPayload)
 			}
-			frame := fanout.AppendRecords(nil, batch, false)
+			frame := fanout.AppendRecords(nil, batch, fanout.FramingPacked)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(frame)))
 			for b.Loop() {
@@ -343,6 +349,36 @@ func BenchmarkUnpack(b *testing.B) {
 				})
 				if err != nil || n != records*len(benchPayload) {
 					b.Fatalf("Unpack: %d bytes, %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUnpackRecords measures reading a resume frame of 64-byte
+// messages with an ID, in v1, and with an event type and a topic too, in
+// v2: each record's ID, event type and topic is a string of its own.
+func BenchmarkUnpackRecords(b *testing.B) {
+	for _, fr := range []struct {
+		name string
+		f    fanout.Framing
+	}{{"v1", fanout.FramingResume}, {"v2", fanout.FramingResumeV2}} {
+		b.Run(fr.name, func(b *testing.B) {
+			batch := make([]*fanout.Message, 10)
+			for i := range batch {
+				batch[i] = fanout.NewMessage(benchPayload).WithID(fmt.Sprintf("k1-%d", i)).WithEvent("price").OnTopic(benchTopic)
+			}
+			frame := fanout.AppendRecords(nil, batch, fr.f)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(frame)))
+			for b.Loop() {
+				n := 0
+				err := fanout.UnpackRecords(frame, func(r fanout.Record) error {
+					n += len(r.Data)
+					return nil
+				})
+				if err != nil || n != len(batch)*len(benchPayload) {
+					b.Fatalf("UnpackRecords: %d bytes, %v", n, err)
 				}
 			}
 		})

@@ -308,11 +308,16 @@ func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Mes
 	if !broadcast && topic == "" {
 		return fmt.Errorf("publish: %w", ErrInvalidTopic)
 	}
-	var err error
-	if c.history && filter == nil {
-		err = m.validate() // the stored copy is prepared when it is delivered
-	} else {
-		err = c.prepare(m) // before any lock
+	// Before any lock. The check is cached in m (and copied to its copies).
+	// With history, the stored copy is prepared when it is delivered.
+	err := m.validate()
+	if err == nil && (!c.history || filter != nil) {
+		if filter == nil && m.topic != topic && c.formats.Load()&formatWS != 0 {
+			// No stored copy carries the topic: this one does, for the
+			// v2 WebSocket records (ResumeSubprotocolV2).
+			m = m.onTopic(topic)
+		}
+		err = c.prepare(m)
 	}
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)

@@ -38,7 +38,11 @@
 // the PackedSubprotocol subprotocol): each batch then arrives as ONE
 // WebSocket frame, split with Unpack in Go or, in a browser, with the
 // README's JavaScript helper (see PackedSubprotocol). Clients that do not
-// opt in never see a packed frame.
+// opt in never see a packed frame. The v2 subprotocols
+// (ResumeSubprotocolV2, PackedSubprotocolV2) add each message's event type
+// and topic as records before it, so that one Publish tells a WebSocket
+// client what it tells an EventSource; a client offering v2 with v1 as a
+// fallback gets v2, and one offering v1 alone gets the v1 frames unchanged.
 //
 // # Slow subscribers
 //

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -212,121 +211,5 @@ func FuzzLastEventID(f *testing.F) {
 		require.Equal(t, marker, r.data, "then live")
 		require.False(t, r.resync)
 		all = append(all, pub{r.id, "t"})
-	})
-}
-
-// rsEncodeRecords encodes records in the packed framing as documented on
-// ResumeSubprotocol (written here from the spec, not the library).
-func rsEncodeRecords(rs []fanout.Record) []byte {
-	var b []byte
-	rec := func(kind byte, p []byte) {
-		b = append(binary.BigEndian.AppendUint32(append(b, kind), uint32(len(p))), p...)
-	}
-	for _, r := range rs {
-		if r.Position {
-			rec(5, []byte(r.ID))
-			continue
-		}
-		if r.ID != "" {
-			rec(3, []byte(r.ID))
-		}
-		switch {
-		case r.Resync:
-			rec(4, r.Data)
-		case r.Type == fanout.Binary:
-			rec(2, r.Data)
-		default:
-			rec(1, r.Data)
-		}
-	}
-	return b
-}
-
-// FuzzUnpackRecords feeds UnpackRecords arbitrary frames: it must not
-// panic, each record's data must lie in the frame where its header says,
-// with no capacity beyond it, an accepted frame must re-encode to the same
-// bytes, and a rejected one must fail with ErrBadPacked after records that
-// re-encode to a strict prefix of it. Unpack must refuse any frame with ID
-// or resync records. Then frames the library writes (AppendRecords, with
-// IDs) from messages cut out of the same bytes must read back intact.
-func FuzzUnpackRecords(f *testing.F) {
-	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
-	f.Add([]byte{}, []byte{})
-	f.Add(fuzzRecord(1, "hello"), []byte{0, 10, 2})
-	f.Add(cat(fuzzRecord(3, "k1-1"), fuzzRecord(1, "a")), []byte{0, 3, 0, 1, 5, 0})
-	f.Add(cat(fuzzRecord(3, "k1-1"), fuzzRecord(2, "\x00\xff"), fuzzRecord(4, "unknown")), []byte{})
-	f.Add(cat(fuzzRecord(4, "unknown"), fuzzRecord(3, "k1-2"), fuzzRecord(1, "live")), []byte{})
-	f.Add(cat(fuzzRecord(3, "a"), fuzzRecord(3, "b"), fuzzRecord(1, "x")), []byte{}) // two IDs in a row
-	f.Add(fuzzRecord(3, ""), []byte{})                                               // empty ID
-	f.Add(fuzzRecord(3, "dangling"), []byte{})                                       // ID ends the frame
-	f.Add(cat(fuzzRecord(3, "k1-1"), []byte{1, 0, 0, 0, 9, 'x'}), []byte{})          // overrun after an ID
-	f.Add(cat(fuzzRecord(1, "a"), []byte{5, 0, 0, 0, 0}), []byte{})                  // unknown kind
-	f.Add([]byte{3, 0xff, 0xff, 0xff, 0xff}, []byte{})
-	f.Add([]byte(strings.Repeat("payload bytes ", 100)), []byte{0, 20, 4, 1, 7, 0, 0, 0, 0})
-
-	f.Fuzz(func(t *testing.T, frame, layout []byte) {
-		var got []fanout.Record
-		off := 0 // where the next record (its ID record first) starts
-		err := fanout.UnpackRecords(frame, func(r fanout.Record) error {
-			if r.ID != "" {
-				off += 5 + len(r.ID)
-			}
-			start := off + 5
-			if start > len(frame) || len(r.Data) > len(frame)-start {
-				t.Fatalf("record %d: %d bytes at %d overrun the %d-byte frame", len(got), len(r.Data), start, len(frame))
-			}
-			if len(r.Data) > 0 && &r.Data[0] != &frame[start] {
-				t.Fatalf("record %d: data does not alias the frame at offset %d", len(got), start)
-			}
-			if cap(r.Data) != len(r.Data) {
-				t.Fatalf("record %d: cap %d > len %d: appending would clobber the frame", len(got), cap(r.Data), len(r.Data))
-			}
-			off = start + len(r.Data)
-			got = append(got, r)
-			return nil
-		})
-		fuzzCheckReencoded(t, frame, rsEncodeRecords(got), err)
-		resume := false
-		for _, r := range got {
-			resume = resume || r.ID != "" || r.Resync
-		}
-		if uerr := fanout.Unpack(frame, func(fanout.MessageType, []byte) error { return nil }); resume && !errors.Is(uerr, fanout.ErrBadPacked) {
-			t.Fatalf("Unpack accepted a frame with ID or resync records: %v", uerr)
-		}
-
-		// Round trip: messages cut out of frame's bytes by layout, each
-		// 3 bytes: type (low bit) and payload length, then ID length.
-		var batch []*fanout.Message
-		pool := frame
-		for i := 0; i+2 < len(layout); i += 3 {
-			v := int(binary.BigEndian.Uint16(layout[i:]))
-			n := min(v>>1, len(pool))
-			m := fanout.NewMessage(pool[:n:n])
-			if v&1 == 1 {
-				m = fanout.NewBinaryMessage(pool[:n:n])
-			}
-			pool = pool[n:]
-			if idLen := min(int(layout[i+2]), len(pool)); idLen > 0 {
-				m = m.WithID(string(pool[:idLen]))
-				pool = pool[idLen:]
-			}
-			batch = append(batch, m)
-		}
-		packed := fanout.AppendRecords(nil, batch, true)
-		require.Len(t, packed, fanout.PackedLen(batch, true))
-		i := 0
-		err = fanout.UnpackRecords(packed, func(r fanout.Record) error {
-			if i >= len(batch) {
-				return fmt.Errorf("record %d: only %d were packed", i, len(batch))
-			}
-			m := batch[i]
-			if r.Type != m.Type() || !bytes.Equal(r.Data, m.Data()) || r.ID != m.ID() || r.Resync {
-				return fmt.Errorf("record %d: %+v, want %v %q id %q", i, r, m.Type(), m.Data(), m.ID())
-			}
-			i++
-			return nil
-		})
-		require.NoError(t, err)
-		require.Equal(t, len(batch), i)
 	})
 }

@@ -42,7 +42,10 @@ func FuzzUnpack(f *testing.F) {
 	f.Add(fuzzRecord(1, ""))
 	f.Add(cat(fuzzRecord(1, "a"), fuzzRecord(2, "bc"), fuzzRecord(1, "")))
 	f.Add(cat(fuzzRecord(1, "a"), []byte{1, 0, 0}))                  // truncated header
-	f.Add(cat(fuzzRecord(1, "a"), fuzzRecord(3, "x")))               // unknown kind
+	f.Add(cat(fuzzRecord(1, "a"), fuzzRecord(3, "x")))               // an ID record: UnpackRecords'
+	f.Add(cat(fuzzRecord(6, "ev"), fuzzRecord(1, "a")))              // an event type record (v2): UnpackRecords'
+	f.Add(cat(fuzzRecord(7, "room"), fuzzRecord(2, "b")))            // a topic record (v2): UnpackRecords'
+	f.Add(cat(fuzzRecord(1, "a"), fuzzRecord(8, "x")))               // unknown kind
 	f.Add(cat(fuzzRecord(2, "a"), []byte{2, 0, 0, 0, 9, 'x'}))       // overrun
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 'x'})                    // huge length
 	f.Add(cat(fuzzRecord(1, strings.Repeat("x", 70000)), []byte{0})) // long, then junk
@@ -81,9 +84,9 @@ func FuzzUnpack(f *testing.F) {
 			}
 			return nil
 		})
-		enc := fanout.AppendRecords(nil, got, false)
-		if len(enc) != fanout.PackedLen(got, false) {
-			t.Fatalf("AppendRecords wrote %d bytes, PackedLen says %d", len(enc), fanout.PackedLen(got, false))
+		enc := fanout.AppendRecords(nil, got, fanout.FramingPacked)
+		if len(enc) != fanout.PackedLen(got, fanout.FramingPacked) {
+			t.Fatalf("AppendRecords wrote %d bytes, PackedLen says %d", len(enc), fanout.PackedLen(got, fanout.FramingPacked))
 		}
 		fuzzCheckReencoded(t, frame, enc, err)
 
@@ -130,8 +133,8 @@ func FuzzPackedRoundTrip(f *testing.F) {
 				batch = append(batch, fanout.NewMessage(payload))
 			}
 		}
-		frame := fanout.AppendFrameHeader(nil, fuzzOpBinary, fanout.PackedLen(batch, false))
-		frame = fanout.AppendRecords(frame, batch, false)
+		frame := fanout.AppendFrameHeader(nil, fuzzOpBinary, fanout.PackedLen(batch, fanout.FramingPacked))
+		frame = fanout.AppendRecords(frame, batch, fanout.FramingPacked)
 
 		h, err := fuzzParseFrameHeader(frame)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -85,8 +84,9 @@ type HubOptions struct {
 	// Defaults to 30s; negative disables.
 	PingInterval time.Duration
 
-	// Packing lets clients that offer PackedSubprotocol receive each batch
-	// as one packed frame. Other clients are unaffected. Defaults to off.
+	// Packing lets clients that offer PackedSubprotocol (or
+	// PackedSubprotocolV2) receive each batch as one packed frame. Other
+	// clients are unaffected. Defaults to off.
 	Packing bool
 
 	// Replay, if set, stores each published message and assigns its ID,
@@ -151,16 +151,12 @@ func NewHub(opts *HubOptions) *Hub {
 	}
 	if o.AcceptOptions != nil {
 		h.accept = *o.AcceptOptions
-		h.accept.Subprotocols = slices.Clone(h.accept.Subprotocols)
 	}
 	h.accept.CompressionMode = websocket.CompressionDisabled
-	if o.Packing && !slices.ContainsFunc(h.accept.Subprotocols, func(p string) bool { return strings.EqualFold(p, PackedSubprotocol) }) {
-		h.accept.Subprotocols = append(h.accept.Subprotocols, PackedSubprotocol)
-	}
-	// First, so that a client offering it gets it (coder/websocket picks
-	// the first of the server's subprotocols that the client offers).
-	h.accept.Subprotocols = append([]string{ResumeSubprotocol},
-		slices.DeleteFunc(h.accept.Subprotocols, func(p string) bool { return strings.EqualFold(p, ResumeSubprotocol) })...)
+	// The resume subprotocols first, so that a client offering one gets it
+	// (coder/websocket picks the first of the server's subprotocols that
+	// the client offers), and each v2 before its v1.
+	h.accept.Subprotocols = hubSubprotocols(h.accept.Subprotocols, o.Packing)
 	userPong := h.accept.OnPongReceived
 	h.accept.OnPongReceived = func(ctx context.Context, payload []byte) {
 		if w, ok := ctx.Value(sinkKey{}).(*wsSink); ok {
@@ -207,9 +203,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Subscribe first: once the client's handshake completes, it receives
 	// everything published after. What is published meanwhile waits in the
 	// queue; if the handshake fails, the subscription is dropped unseen.
-	// A client that offers ResumeSubprotocol is given it (it comes first),
-	// so what it missed can be queued now too.
-	resume := offers(r, ResumeSubprotocol)
+	// A client that offers a resume subprotocol is given one (they come
+	// first), so what it missed can be queued now too.
+	resume := offers(r, ResumeSubprotocolV2) || offers(r, ResumeSubprotocol)
 	var lastID string
 	if resume {
 		lastID = lastEventID(r)
@@ -235,11 +231,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(h.opts.ReadLimit)
 	sk.conn = conn
-	// The framing follows the decision that queued the replay (resume):
-	// coder/websocket selected the same subprotocol, ignoring case too,
-	// and echoed the client's spelling.
-	sk.ids = resume
-	sk.packed = resume || h.opts.Packing && strings.EqualFold(conn.Subprotocol(), PackedSubprotocol)
+	// The framing follows the subprotocol coder/websocket selected,
+	// ignoring case too (it echoed the client's spelling): a resume one
+	// exactly when the client offered one (resume), which queued the
+	// replay.
+	sk.framing = wsFraming(conn.Subprotocol(), h.opts.Packing)
 	s.setSubprotocol(conn.Subprotocol())
 
 	// The subscription outlives this call: returning lets net/http free the
@@ -378,14 +374,14 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 //
 // Unlike connections the Hub accepts, coder/websocket flushes each frame of
 // a registered connection separately: a batch costs one write per message,
-// or one in all when the client negotiated PackedSubprotocol (the
-// application lists it in its AcceptOptions.Subprotocols) and Packing is set.
-// A registered connection that negotiated ResumeSubprotocol receives IDs,
+// or one in all when the client negotiated PackedSubprotocol or
+// PackedSubprotocolV2 (the application lists it in its
+// AcceptOptions.Subprotocols) and Packing is set. A registered connection
+// that negotiated ResumeSubprotocol (or ResumeSubprotocolV2) receives IDs,
 // but nothing is replayed to it: resuming needs the request, so it is for
-// connections the Hub accepts.
+// connections the Hub accepts. Each gets its subprotocol's records.
 func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, g Grant) (*Subscriber, error) {
-	sk := newConnSink(conn, h.opts.Packing && strings.EqualFold(conn.Subprotocol(), PackedSubprotocol),
-		strings.EqualFold(conn.Subprotocol(), ResumeSubprotocol))
+	sk := newConnSink(conn, wsFraming(conn.Subprotocol(), h.opts.Packing))
 	s := newSubscriber(h.c, nil, conn.Subprotocol(), sk, &h.hooks, g)
 	s.kaEvery = h.opts.PingInterval
 	if err := h.c.add(ctx, s, g.Topics); err != nil {

@@ -15,10 +15,11 @@ import (
 // A packed frame holds one or more records, back to back, nothing else.
 // Clients that do not offer the subprotocol always receive one ordinary
 // frame per message, so packing never reaches a client that cannot read it.
-// Subprotocol names (this one and ResumeSubprotocol) are matched ignoring
-// letter case, as coder/websocket selects them; the handshake echoes the
-// client's spelling, and the client gets the framing of the subprotocol it
-// was given.
+// Subprotocol names (this one, ResumeSubprotocol and their v2 versions) are
+// matched ignoring letter case, as coder/websocket selects them; the
+// handshake echoes the client's spelling, and the client gets the framing
+// of the subprotocol it was given. PackedSubprotocolV2 adds each message's
+// event type and topic.
 //
 // Go clients split a frame with Unpack. In a browser, fanoutRecords, the
 // JavaScript helper in the README (examples/chat/room/fanout.js), does:
@@ -52,7 +53,8 @@ const PackedSubprotocol = "fanout.packed.v1"
 // receives a resync record (kind 4, payload: the reason) instead, then
 // live messages, and should reload its state.
 //
-// Go clients read these frames with UnpackRecords; in a browser,
+// ResumeSubprotocolV2 is the same with each message's event type and
+// topic. Go clients read these frames with UnpackRecords; in a browser,
 // fanoutRecords (see PackedSubprotocol) reads them too:
 //
 //	const ws = new WebSocket(url + "&lastEventId=" + encodeURIComponent(lastId), ["fanout.resume.v1"]);
@@ -64,6 +66,51 @@ const PackedSubprotocol = "fanout.packed.v1"
 //	}
 const ResumeSubprotocol = "fanout.resume.v1"
 
+// ResumeSubprotocolV2 and PackedSubprotocolV2 are ResumeSubprotocol and
+// PackedSubprotocol with two more records, so that a WebSocket client
+// learns what an EventSource learns from the same Publish: before a
+// message, an event type record (kind 6) carries its event type (see
+// Message.WithEvent), and a topic record (kind 7) the topic it was
+// published to. Every record:
+//
+//	kind 1  text message      payload: the data
+//	kind 2  binary message    payload: the data
+//	kind 3  ID                of the message that follows (resume only)
+//	kind 4  resync            payload: the reason; no message (resume only)
+//	kind 5  position          payload: an ID; no message (resume only)
+//	kind 6  event type        of the message that follows (v2 only)
+//	kind 7  topic             of the message that follows (v2 only)
+//
+// A message's ID, event type and topic records come right before it, in
+// that order (by increasing kind), each at most once, none empty. Each is
+// sent when the message has one: the event type when it was set with
+// WithEvent, the topic for every message published to a topic (Publish),
+// stored or not, and replayed ones. A broadcast (topic ""), a message sent
+// with BroadcastFilter or Subscriber.Send, a resync and a position carry no
+// topic record. The records are the same for every subscriber of a
+// subprotocol (prepared once per Message), so a client subscribed to one
+// topic gets it too. Topic names are sent as they are: one that Authorize
+// chose is visible to the v2 clients that receive its messages.
+//
+// The Hub offers, first to last: ResumeSubprotocolV2, ResumeSubprotocol,
+// AcceptOptions.Subprotocols, then, with Packing, PackedSubprotocolV2 and
+// PackedSubprotocol; coder/websocket selects the first of these the client
+// offers. So a client that offers a v2 subprotocol and its v1 as a
+// fallback gets v2 from this Hub and v1 from an older one, and a client
+// of today, offering v1 alone, gets exactly the v1 frames. A client reads
+// by the subprotocol it was given (ws.protocol, conn.Subprotocol()).
+// UnpackRecords and fanoutRecords read both versions.
+//
+//	const ws = new WebSocket(url, ["fanout.resume.v2", "fanout.resume.v1"]);
+//	// ... for each frame:
+//	for (const r of fanoutRecords(e.data)) {
+//	  if (r.data !== undefined) handle(r.event, r.topic, r.data); // "" when it has none
+//	}
+const (
+	ResumeSubprotocolV2 = "fanout.resume.v2"
+	PackedSubprotocolV2 = "fanout.packed.v2"
+)
+
 const (
 	packedHeaderLen    = 5
 	packedKindText     = 1
@@ -71,13 +118,19 @@ const (
 	packedKindID       = 3
 	packedKindResync   = 4
 	packedKindPosition = 5
+	packedKindEvent    = 6
+	packedKindTopic    = 7
 )
 
-// Record is one message of a packed frame, as UnpackRecords reads it.
+// Record is one record of a packed frame, as UnpackRecords reads it: a
+// message with what preceded it (its ID, event type and topic), a resync
+// signal or a position.
 type Record struct {
-	Type MessageType
-	ID   string // the message's ID (ResumeSubprotocol), or ""
-	Data []byte // aliases the frame
+	Type  MessageType
+	ID    string // the message's ID (resume subprotocols), or ""
+	Event string // its event type (v2 subprotocols), or ""
+	Topic string // the topic it was published to (v2 subprotocols), or "": see ResumeSubprotocolV2
+	Data  []byte // aliases the frame
 
 	// Resync reports a resync signal (ResumeSubprotocol): the Hub could not
 	// tell what the client missed. Data holds the reason.
@@ -96,27 +149,36 @@ func packedKind(t MessageType) byte {
 	return packedKindText
 }
 
-// Unpack calls fn, in order, for each message in a packed frame (see
-// PackedSubprotocol). The data passed to fn aliases frame. It stops at the
-// first error fn returns and returns it; a frame that does not follow the
-// framing yields an error wrapping ErrBadPacked, after fn has seen the
-// records that precede the damage. Frames of ResumeSubprotocol need
-// UnpackRecords: Unpack rejects their ID and resync records.
+// Unpack calls fn, in order, for each message in a packed frame of
+// PackedSubprotocol (v1). The data passed to fn aliases frame. It stops at
+// the first error fn returns and returns it; a frame that does not follow
+// the framing yields an error wrapping ErrBadPacked, after fn has seen the
+// records that precede the damage. Unpack reads text and binary records
+// only: it rejects the ID, resync and position records of
+// ResumeSubprotocol and the event type and topic records of the v2
+// subprotocols, rather than drop what they say. UnpackRecords reads those.
 func Unpack(frame []byte, fn func(typ MessageType, data []byte) error) error {
 	return UnpackRecords(frame, func(r Record) error {
-		if r.ID != "" || r.Resync {
-			return fmt.Errorf("%w: ID, resync or position record: use UnpackRecords", ErrBadPacked)
+		if r.ID != "" || r.Event != "" || r.Topic != "" || r.Resync || r.Position {
+			return fmt.Errorf("%w: ID, event type, topic, resync or position record: use UnpackRecords", ErrBadPacked)
 		}
 		return fn(r.Type, r.Data)
 	})
 }
 
-// UnpackRecords calls fn, in order, for each message (or resync signal) in
-// a packed frame, of PackedSubprotocol or ResumeSubprotocol, with its ID
-// when the frame carries one. It fails like Unpack on a malformed frame; an
-// ID record must be followed by the message it belongs to.
+// UnpackRecords calls fn, in order, for each message, resync signal or
+// position in a packed frame of any of the subprotocols (PackedSubprotocol,
+// ResumeSubprotocol and their v2), with the message's ID, event type and
+// topic when the frame carries them. It fails like Unpack on a malformed
+// frame; besides a damaged record, that is an ID, event type or topic
+// record that is empty, repeated, out of order (see ResumeSubprotocolV2),
+// not followed by a message (before a resync or position record, or at the
+// end of the frame), and a position record that is empty.
 func UnpackRecords(frame []byte, fn func(Record) error) error {
-	var id string
+	var (
+		r    Record // the next message's ID, event type and topic so far
+		last byte   // the kind of the last of those read, 0 if none
+	)
 	for off := 0; off < len(frame); {
 		if len(frame)-off < packedHeaderLen {
 			return fmt.Errorf("%w: truncated record header at offset %d", ErrBadPacked, off)
@@ -127,39 +189,67 @@ func UnpackRecords(frame []byte, fn func(Record) error) error {
 			return fmt.Errorf("%w: record of %d bytes overruns frame at offset %d", ErrBadPacked, n, off)
 		}
 		p := frame[off+packedHeaderLen : off+packedHeaderLen+int(n) : off+packedHeaderLen+int(n)]
-		r := Record{ID: id, Data: p}
 		switch kind {
-		case packedKindText:
-		case packedKindBinary:
-			r.Type = Binary
-		case packedKindID:
-			if id != "" {
-				return fmt.Errorf("%w: two ID records in a row at offset %d", ErrBadPacked, off)
+		case packedKindID, packedKindEvent, packedKindTopic:
+			if kind <= last {
+				return fmt.Errorf("%w: %s record repeated or out of order at offset %d", ErrBadPacked, kindName(kind), off)
 			}
 			if n == 0 {
-				return fmt.Errorf("%w: empty ID record at offset %d", ErrBadPacked, off)
+				return fmt.Errorf("%w: empty %s record at offset %d", ErrBadPacked, kindName(kind), off)
 			}
-			id = string(p)
+			switch kind {
+			case packedKindID:
+				r.ID = string(p)
+			case packedKindEvent:
+				r.Event = string(p)
+			default:
+				r.Topic = string(p)
+			}
+			last = kind
 			off += packedHeaderLen + int(n)
 			continue
-		case packedKindResync:
-			r.Resync = true
-		case packedKindPosition:
-			if id != "" || n == 0 {
-				return fmt.Errorf("%w: bad position record at offset %d", ErrBadPacked, off)
+		case packedKindText:
+			r.Data = p
+		case packedKindBinary:
+			r.Type, r.Data = Binary, p
+		case packedKindResync, packedKindPosition:
+			if last != 0 {
+				return fmt.Errorf("%w: %s record before a %s record at offset %d", ErrBadPacked, kindName(last), kindName(kind), off)
 			}
-			r = Record{ID: string(p), Position: true}
+			if kind == packedKindResync {
+				r = Record{Resync: true, Data: p}
+			} else if n == 0 {
+				return fmt.Errorf("%w: empty position record at offset %d", ErrBadPacked, off)
+			} else {
+				r = Record{ID: string(p), Position: true}
+			}
 		default:
 			return fmt.Errorf("%w: unknown record kind %d at offset %d", ErrBadPacked, kind, off)
 		}
 		if err := fn(r); err != nil {
 			return err
 		}
-		id = ""
+		r, last = Record{}, 0
 		off += packedHeaderLen + int(n)
 	}
-	if id != "" {
-		return fmt.Errorf("%w: ID record %q ends the frame", ErrBadPacked, id)
+	if last != 0 {
+		return fmt.Errorf("%w: %s record ends the frame", ErrBadPacked, kindName(last))
 	}
 	return nil
+}
+
+// kindName names a record kind in UnpackRecords' errors.
+func kindName(kind byte) string {
+	switch kind {
+	case packedKindID:
+		return "ID"
+	case packedKindResync:
+		return "resync"
+	case packedKindPosition:
+		return "position"
+	case packedKindEvent:
+		return "event type"
+	default:
+		return "topic"
+	}
 }

@@ -46,7 +46,7 @@ type Message struct {
 	typ   MessageType
 	id    string
 	event string
-	topic string   // the topic it was stored on ("" for a broadcast), when pos is set
+	topic string   // the topic it was published to ("" for a broadcast): see Topic
 	pos   Position // where it was stored; zero when it was not
 	ctl   ctlKind  // a signal of fanout's own, not an application message
 
@@ -55,10 +55,12 @@ type Message struct {
 	// once per subscriber or per publish.
 	utf8State atomic.Uint32
 
-	frameOnce sync.Once
-	frame     []byte                // complete WebSocket data frame
-	record    [packedHeaderLen]byte // packed record header
-	idRecord  [packedHeaderLen]byte // packed ID record header (ResumeSubprotocol)
+	frameOnce   sync.Once
+	frame       []byte                // complete WebSocket data frame
+	record      [packedHeaderLen]byte // packed record header
+	idRecord    [packedHeaderLen]byte // packed ID record header (ResumeSubprotocol)
+	eventRecord [packedHeaderLen]byte // packed event type record header (v2)
+	topicRecord [packedHeaderLen]byte // packed topic record header (v2)
 
 	sseOnce sync.Once
 	sse     []byte // complete SSE event
@@ -97,8 +99,10 @@ func (m *Message) WithID(id string) *Message {
 	return m.with(id, m.event)
 }
 
-// WithEvent returns a copy of m carrying an event type (the SSE "event"
-// field; WebSocket clients do not see it). It must be UTF-8 without CR or
+// WithEvent returns a copy of m carrying an event type: the SSE "event"
+// field, and the event type record of the v2 WebSocket subprotocols
+// (ResumeSubprotocolV2, PackedSubprotocolV2; clients of the v1 ones and
+// plain WebSocket clients do not see it). It must be UTF-8 without CR or
 // LF: Publish rejects another.
 func (m *Message) WithEvent(event string) *Message {
 	return m.with(m.id, event)
@@ -124,6 +128,16 @@ func (m *Message) Stored(topic string, pos Position) *Message {
 		sm.id = unsafe.String(&id[0], len(id)) // idBuf lives, unchanged, as long as sm
 	}
 	return &sm.Message
+}
+
+// onTopic returns a copy of m published to topic, for an engine that
+// keeps no history (and so makes no stored copy): the topic travels with
+// the message to the v2 subprotocols' topic record. The copy shares m's
+// data, and so what is known of its validity.
+func (m *Message) onTopic(topic string) *Message {
+	c := &Message{data: m.data, typ: m.typ, id: m.id, event: m.event, topic: topic}
+	c.utf8State.Store(m.utf8State.Load())
+	return c
 }
 
 // storedMessage is a stored message and its ID's bytes in one allocation.
@@ -189,7 +203,10 @@ func (m *Message) ID() string { return m.id }
 func (m *Message) Event() string { return m.event }
 
 // Topic returns the topic the message was stored on ("" for a broadcast),
-// for a message that an engine stored (see Position); "" otherwise.
+// for a message that an engine stored (see Position); "" otherwise. (A
+// Hub without history copies each message it publishes to a topic, so
+// that its v2 WebSocket clients get the topic too: see
+// ResumeSubprotocolV2. The Message passed to Publish is not changed.)
 func (m *Message) Topic() string { return m.topic }
 
 // Position returns where the message was stored, or the zero Position for
@@ -230,10 +247,16 @@ func (m *Message) wsFrame() []byte {
 			m.record[0] = packedKindPosition
 			binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.id)))
 		}
-		m.idRecord[0] = packedKindID
-		binary.BigEndian.PutUint32(m.idRecord[1:], uint32(len(m.id)))
+		putRecordHeader(&m.idRecord, packedKindID, len(m.id))
+		putRecordHeader(&m.eventRecord, packedKindEvent, len(m.event))
+		putRecordHeader(&m.topicRecord, packedKindTopic, len(m.topic))
 	})
 	return m.frame
+}
+
+func putRecordHeader(h *[packedHeaderLen]byte, kind byte, n int) {
+	h[0] = kind
+	binary.BigEndian.PutUint32(h[1:], uint32(n))
 }
 
 // packedHeader returns m's record header in the packed framing (see
@@ -249,10 +272,22 @@ func (m *Message) idRecordHeader() []byte {
 	return m.idRecord[:]
 }
 
-// idBytes returns m's ID as bytes, without copying; they must not be
-// modified.
-func (m *Message) idBytes() []byte {
-	return unsafe.Slice(unsafe.StringData(m.id), len(m.id))
+// eventRecordHeader returns the header of m's event type record (v2).
+func (m *Message) eventRecordHeader() []byte {
+	m.wsFrame()
+	return m.eventRecord[:]
+}
+
+// topicRecordHeader returns the header of m's topic record (v2).
+func (m *Message) topicRecordHeader() []byte {
+	m.wsFrame()
+	return m.topicRecord[:]
+}
+
+// stringBytes returns s as bytes, without copying: a record's payload
+// taken from m's ID, event type or topic. They must not be modified.
+func stringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 func frameHeaderLen(n int) int {

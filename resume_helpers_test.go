@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,7 +129,8 @@ func rsURL(base, path string, topics []string, lastID string, viaQuery bool) str
 // rsRecord is one message as a client received it, from either transport.
 type rsRecord struct {
 	id     string // SSE: the event's LastEventID; WebSocket: the ID record, or "" without one
-	event  string // SSE event type
+	event  string // SSE event type; WebSocket: the event type record (v2), or ""
+	topic  string // WebSocket: the topic record (v2), or ""
 	data   string
 	binary bool // a WebSocket binary frame or record
 	resync bool // SSE: a ResyncEvent; WebSocket: a resync record
@@ -281,10 +283,11 @@ func (e *rsEnv) rsOpenWS(t testing.TB, topics []string, lastID string, viaQuery 
 }
 
 // rsReadWS reads conn until it fails or fn returns false, handing fn each
-// record: those of packed frames (ResumeSubprotocol), or one per ordinary
-// frame.
+// record: those of packed frames (the resume and packed subprotocols), or
+// one per ordinary frame.
 func rsReadWS(ctx context.Context, conn *websocket.Conn, fn func(rsRecord) bool) error {
-	packed := conn.Subprotocol() == fanout.ResumeSubprotocol || conn.Subprotocol() == fanout.PackedSubprotocol
+	packed := slices.Contains([]string{fanout.ResumeSubprotocol, fanout.ResumeSubprotocolV2,
+		fanout.PackedSubprotocol, fanout.PackedSubprotocolV2}, conn.Subprotocol())
 	errStop := errors.New("stop")
 	for {
 		typ, frame, err := conn.Read(ctx)
@@ -301,7 +304,8 @@ func rsReadWS(ctx context.Context, conn *websocket.Conn, fn func(rsRecord) bool)
 			return errors.New("packed subprotocol, but a text frame")
 		}
 		err = fanout.UnpackRecords(frame, func(r fanout.Record) error {
-			if !fn(rsRecord{id: r.ID, data: string(r.Data), binary: r.Type == fanout.Binary, resync: r.Resync, position: r.Position}) {
+			if !fn(rsRecord{id: r.ID, event: r.Event, topic: r.Topic, data: string(r.Data), binary: r.Type == fanout.Binary,
+				resync: r.Resync, position: r.Position}) {
 				return errStop
 			}
 			return nil

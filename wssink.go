@@ -20,9 +20,8 @@ type wsSink struct {
 	// receives everything published after).
 	conn     *websocket.Conn
 	raw      *rawConn
-	packed   bool // one packed frame per batch (PackedSubprotocol or ResumeSubprotocol)
-	ids      bool // with ID records (ResumeSubprotocol)
-	liveConn      // raw, for abort and kill from any goroutine
+	framing  framing // as the subprotocol says
+	liveConn         // raw, for abort and kill from any goroutine
 
 	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
 	hdr    [10]byte // scratch: a packed frame's header
@@ -36,13 +35,13 @@ var pingFrame = [][]byte{controlFrame(opPing, nil)}
 
 func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
 	w.frames = w.frames[:0]
-	if w.packed {
-		// One frame: its header, then each message's record header and
-		// payload, all shared with the other subscribers: nothing is copied.
-		hdr := appendFrameHeader(w.hdr[:0], opBinary, packedLen(batch, w.ids))
+	if w.framing&framePacked != 0 {
+		// One frame: its header, then each message's record headers and
+		// payloads, all shared with the other subscribers: nothing is copied.
+		hdr := appendFrameHeader(w.hdr[:0], opBinary, packedLen(batch, w.framing))
 		w.frames = append(w.frames, hdr)
 		for _, m := range batch {
-			w.frames = appendRecordParts(w.frames, m, w.ids)
+			w.frames = appendRecordParts(w.frames, m, w.framing)
 		}
 		n, bytes, err := w.raw.writeFrames(w.frames, true, timeout)
 		clear(w.frames)
@@ -59,37 +58,50 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 	return sent, 1, bytes, err
 }
 
+// maxRecordParts is the most parts appendRecordParts appends for one
+// message: ID, event type and topic records, then the message's own, each
+// a header and a payload.
+const maxRecordParts = 8
+
 // appendRecordParts appends the parts of m's records in the packed framing
-// (with its ID record when ids is set), all shared with other subscribers.
-func appendRecordParts(parts [][]byte, m *Message, ids bool) [][]byte {
-	if m.ctl == ctlPosition { // one record: its payload is the ID
-		return append(parts, m.packedHeader(), m.idBytes())
-	}
-	if ids && m.id != "" {
-		parts = append(parts, m.idRecordHeader(), m.idBytes())
+// f (with its ID record when f has frameIDs, its event type and topic
+// records when it has frameMeta), all shared with other subscribers. A
+// resync or a position has none of those.
+func appendRecordParts(parts [][]byte, m *Message, f framing) [][]byte {
+	switch m.ctl {
+	case ctlPosition: // one record: its payload is the ID
+		return append(parts, m.packedHeader(), stringBytes(m.id))
+	case ctlNone:
+		if f&frameIDs != 0 && m.id != "" {
+			parts = append(parts, m.idRecordHeader(), stringBytes(m.id))
+		}
+		if f&frameMeta != 0 && m.event != "" {
+			parts = append(parts, m.eventRecordHeader(), stringBytes(m.event))
+		}
+		if f&frameMeta != 0 && m.topic != "" {
+			parts = append(parts, m.topicRecordHeader(), stringBytes(m.topic))
+		}
 	}
 	return append(parts, m.packedHeader(), m.data)
 }
 
-// packedLen returns the payload length of batch in the packed framing,
-// with ID records when ids is set.
-func packedLen(batch []*Message, ids bool) int {
+// packedLen returns the payload length of batch in the packed framing f.
+func packedLen(batch []*Message, f framing) int {
 	n := 0
 	for _, m := range batch {
-		var parts [4][]byte
-		for _, p := range appendRecordParts(parts[:0], m, ids) {
+		var parts [maxRecordParts][]byte
+		for _, p := range appendRecordParts(parts[:0], m, f) {
 			n += len(p)
 		}
 	}
 	return n
 }
 
-// appendRecords appends batch's records in the packed framing, with ID
-// records when ids is set.
-func appendRecords(b []byte, batch []*Message, ids bool) []byte {
+// appendRecords appends batch's records in the packed framing f.
+func appendRecords(b []byte, batch []*Message, f framing) []byte {
 	for _, m := range batch {
-		var parts [4][]byte
-		for _, p := range appendRecordParts(parts[:0], m, ids) {
+		var parts [maxRecordParts][]byte
+		for _, p := range appendRecordParts(parts[:0], m, f) {
 			b = append(b, p...)
 		}
 	}
@@ -203,17 +215,16 @@ func closeStatus(why endReason) (websocket.StatusCode, string) {
 // write per message unless the client negotiated packing, but it still
 // leaves in one burst, without waking the writer per message.
 type connSink struct {
-	conn   *websocket.Conn
-	packed bool
-	ids    bool
-	ctx    context.Context // canceled by abort: coder/websocket then closes the connection
-	cancel context.CancelFunc
-	pack   []byte
+	conn    *websocket.Conn
+	framing framing
+	ctx     context.Context // canceled by abort: coder/websocket then closes the connection
+	cancel  context.CancelFunc
+	pack    []byte
 }
 
-func newConnSink(conn *websocket.Conn, packed, ids bool) *connSink {
+func newConnSink(conn *websocket.Conn, f framing) *connSink {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &connSink{conn: conn, packed: packed || ids, ids: ids, ctx: ctx, cancel: cancel}
+	return &connSink{conn: conn, framing: f, ctx: ctx, cancel: cancel}
 }
 
 func (w *connSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
@@ -222,9 +233,9 @@ func (w *connSink) write(batch []*Message, timeout time.Duration) (sent, writes,
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 	}
 	defer cancel()
-	if w.packed {
-		w.pack = slices.Grow(w.pack[:0], packedLen(batch, w.ids))
-		w.pack = appendRecords(w.pack, batch, w.ids)
+	if w.framing&framePacked != 0 {
+		w.pack = slices.Grow(w.pack[:0], packedLen(batch, w.framing))
+		w.pack = appendRecords(w.pack, batch, w.framing)
 		if cap(w.pack) > maxKeptScratch {
 			defer func() { w.pack = nil }()
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,14 +90,14 @@ func TestBrowser_BurstsCompleteAndCoalesced(t *testing.T) {
 	p.assertEveryMessage(d)
 }
 
-// 2. Packed mode: the page's WebSocket offers fanout.packed.v1 and reads
-// each batch, one binary frame, with fanoutRecords (the helper the README
-// documents, served at /fanout.js).
+// 2. Packed mode: the page's WebSocket offers fanout.packed.v2 (and v1)
+// and reads each batch, one binary frame, with fanoutRecords (the helper
+// the README documents, served at /fanout.js).
 func TestBrowser_PackedMode(t *testing.T) {
 	d := startDemo(t, nil)
 	p := openDemo(t, d, "topic=packed&ws=packed")
 	ctx := testContext(t)
-	require.Equal(t, fanout.PackedSubprotocol, eval[string](p, "demo.protocol()"))
+	require.Equal(t, fanout.PackedSubprotocolV2, eval[string](p, "demo.protocol()"))
 
 	held := d.holdAndBlock(ctx, "packed", "ws")
 	require.NoError(t, d.chat.Hub().Publish(ctx, "packed", fanout.NewBinaryMessage([]byte{0, 1, 2, 0xff})))
@@ -135,9 +136,9 @@ func TestBrowser_PlainMode(t *testing.T) {
 	p.assertEveryMessage(d, "sse")
 }
 
-// The documented helper reads frames exactly as fanout.UnpackRecords does:
-// the same records from valid frames, an error from the same malformed
-// ones.
+// The documented helper reads frames exactly as fanout.UnpackRecords does,
+// v1 and v2: the same records from valid frames, an error from the same
+// malformed ones.
 func TestBrowser_FanoutRecordsMatchesUnpackRecords(t *testing.T) {
 	d := startDemo(t, nil)
 	p := newPage(t, newBrowser(t), d.base+"/?topic=helper")
@@ -150,6 +151,10 @@ func TestBrowser_FanoutRecordsMatchesUnpackRecords(t *testing.T) {
 		cat(rec(5, "e-7"), rec(3, "e-8"), rec(1, "")),
 		cat(rec(4, "unknown"), rec(1, "live")),
 		rec(1, "ünïcödé ✓"),
+		rec(1, "\ufeffa BOM is data"), // TextDecoder drops it unless told not to
+		cat(rec(3, "e-9"), rec(6, "price"), rec(7, "room ✓"), rec(1, "v2")),
+		cat(rec(6, "price"), rec(2, "\x00"), rec(7, "t"), rec(1, "a"), rec(1, "b")),
+		cat(rec(5, "e-1"), rec(4, "unknown"), rec(3, "e-2"), rec(7, "t"), rec(1, "")),
 		rec(1, "")[:4],                  // truncated header
 		rec(1, "abc")[:7],               // record overruns the frame
 		rec(9, "x"),                     // unknown kind
@@ -158,7 +163,19 @@ func TestBrowser_FanoutRecordsMatchesUnpackRecords(t *testing.T) {
 		cat(rec(3, "e-1"), rec(3, "e-2"), rec(1, "a")),
 		cat(rec(3, ""), rec(1, "a")), // empty ID
 		cat(rec(3, "e-1"), rec(5, "e-2"), rec(1, "a")),
-		rec(5, ""), // empty position
+		rec(5, ""),                                   // empty position
+		cat(rec(3, "e-1"), rec(4, "unknown")),        // an ID before a resync
+		cat(rec(7, "t"), rec(4, "unknown")),          // a topic before a resync
+		cat(rec(6, "e"), rec(5, "e-1")),              // an event type before a position
+		cat(rec(6, "a"), rec(6, "b"), rec(1, "x")),   // two event types
+		cat(rec(7, "a"), rec(7, "b"), rec(1, "x")),   // two topics
+		cat(rec(7, "t"), rec(6, "e"), rec(1, "x")),   // out of order
+		cat(rec(6, "e"), rec(3, "e-1"), rec(1, "x")), // out of order
+		cat(rec(6, ""), rec(1, "x")),                 // empty event type
+		cat(rec(7, ""), rec(1, "x")),                 // empty topic
+		cat(rec(1, "x"), rec(6, "e")),                // an event type ends the frame
+		cat(rec(3, "e-1"), rec(6, "e"), rec(7, "t")), // a topic ends the frame
+		cat(rec(7, "t"), rec(8, "x")),                // unknown kind after a topic
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 300 {
@@ -174,15 +191,16 @@ func TestBrowser_FanoutRecordsMatchesUnpackRecords(t *testing.T) {
 			return { records: fanoutRecords(bytes.buffer).map((r) =>
 				r.position !== undefined ? { position: r.position } :
 				r.resync !== undefined ? { resync: r.resync } :
-				typeof r.data === "string" ? { text: r.data, id: r.id } :
-				{ binary: Array.from(r.data, (x) => x.toString(16).padStart(2, "0")).join(""), id: r.id }) };
+				typeof r.data === "string" ? { text: r.data, id: r.id, event: r.event, topic: r.topic } :
+				{ binary: Array.from(r.data, (x) => x.toString(16).padStart(2, "0")).join(""), id: r.id,
+					event: r.event, topic: r.topic }) };
 		} catch (e) {
 			if (!(e instanceof RangeError)) throw e;
 			return { error: e.message };
 		}
 	})`)
 	require.Len(t, got, len(frames))
-	var valid, invalid int
+	var valid, invalid, v2 int
 	for i, f := range frames {
 		want := unpackInGo(f)
 		if want.Error != "" {
@@ -191,11 +209,15 @@ func TestBrowser_FanoutRecordsMatchesUnpackRecords(t *testing.T) {
 			continue
 		}
 		valid++
+		if slices.ContainsFunc(want.Records, func(r record) bool { return r.Event != "" || r.Topic != "" }) {
+			v2++
+		}
 		assert.Empty(t, got[i].Error, "frame %d %x", i, f)
 		assert.Equal(t, want.Records, got[i].Records, "frame %d %x", i, f)
 	}
-	t.Logf("%d valid frames, %d malformed", valid, invalid)
+	t.Logf("%d valid frames (%d with event type or topic records), %d malformed", valid, v2, invalid)
 	assert.Greater(t, valid, 100)
+	assert.Greater(t, v2, 40)
 	assert.Greater(t, invalid, 100)
 }
 
@@ -210,6 +232,8 @@ type record struct {
 	Text     *string `json:"text,omitempty"`
 	Binary   *string `json:"binary,omitempty"`
 	ID       string  `json:"id,omitempty"`
+	Event    string  `json:"event,omitempty"`
+	Topic    string  `json:"topic,omitempty"`
 	Resync   *string `json:"resync,omitempty"`
 	Position *string `json:"position,omitempty"`
 }
@@ -225,10 +249,10 @@ func unpackInGo(frame []byte) unpacked {
 			u.Records = append(u.Records, record{Resync: &s})
 		case r.Type == fanout.Binary:
 			h := hex.EncodeToString(r.Data)
-			u.Records = append(u.Records, record{Binary: &h, ID: r.ID})
+			u.Records = append(u.Records, record{Binary: &h, ID: r.ID, Event: r.Event, Topic: r.Topic})
 		default:
 			s = strings.ToValidUTF8(s, "\uFFFD") // as TextDecoder reads it
-			u.Records = append(u.Records, record{Text: &s, ID: r.ID})
+			u.Records = append(u.Records, record{Text: &s, ID: r.ID, Event: r.Event, Topic: r.Topic})
 		}
 		return nil
 	})
@@ -247,20 +271,33 @@ func rec(kind byte, payload string) []byte {
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
-// randomFrame makes a frame of a few records of random kinds (mostly
-// valid ones) and ASCII payloads, now and then cut short.
+// randomFrame makes a frame of a few records: mostly messages, each with
+// some of its ID, event type and topic records in order, some resyncs and
+// positions, records of random kinds, and ASCII payloads (empty now and
+// then); now and then it is cut short.
 func randomFrame(rng *rand.Rand) []byte {
 	var f []byte
+	payload := func() string {
+		p := make([]byte, rng.IntN(4))
+		for i := range p {
+			p[i] = byte('a' + rng.IntN(26))
+		}
+		return string(p)
+	}
 	for range rng.IntN(5) {
-		kind := byte(1 + rng.IntN(5))
-		if rng.IntN(20) == 0 {
-			kind = byte(rng.IntN(256))
+		switch rng.IntN(8) {
+		case 0: // any kind
+			f = append(f, rec(byte(rng.IntN(9)), payload())...)
+		case 1:
+			f = append(f, rec(byte(4+rng.IntN(2)), payload())...) // a resync or a position
+		default: // a message, after some of its prefix records
+			for _, k := range []byte{3, 6, 7} {
+				if rng.IntN(2) == 0 {
+					f = append(f, rec(k, payload())...)
+				}
+			}
+			f = append(f, rec(byte(1+rng.IntN(2)), payload())...)
 		}
-		payload := make([]byte, rng.IntN(4))
-		for i := range payload {
-			payload[i] = byte('a' + rng.IntN(26))
-		}
-		f = append(f, rec(kind, string(payload))...)
 	}
 	if len(f) > 0 && rng.IntN(8) == 0 {
 		f = f[:rng.IntN(len(f))]

@@ -7,8 +7,9 @@
 // Each browser tab shows the room named by ?topic= (default "lobby") twice,
 // side by side: over a WebSocket at /ws and over an EventSource at /events.
 // The page's ?ws= picks the WebSocket's subprotocol: "resume"
-// (fanout.ResumeSubprotocol, the default), "packed"
-// (fanout.PackedSubprotocol) or "plain" (one text frame per message). What
+// (fanout.ResumeSubprotocolV2, the default), "packed"
+// (fanout.PackedSubprotocolV2) or "plain" (one text frame per message);
+// the page offers each v1 too, as a fallback for an older server. What
 // a tab sends on its WebSocket reaches the Hub's OnMessage hook, which
 // publishes it to the room: one Publish reaches both transports, stored
 // once, with one ID, in the Hub's ReplayStore (a Ring).
@@ -17,7 +18,7 @@
 //
 //	GET  /?topic=ROOM&ws=MODE        the page
 //	GET  /fanout.js                  the JavaScript helper that reads packed
-//	                                 and resume frames (see the README)
+//	                                 and resume frames, v1 and v2 (see the README)
 //	GET  /ws?topic=ROOM              the Hub
 //	GET  /events?topic=ROOM          the Broker
 //	POST /burst?topic=ROOM&n=N       publish N numbered messages at once
@@ -112,7 +113,7 @@ func New(opts *Options) *Server {
 				_ = s.hub.Publish(context.Background(), topic, msg) // fails only once shutting down
 			}
 		},
-		// Clients that offer fanout.packed.v1 get each batch as one frame.
+		// Clients that offer fanout.packed.v2 (or v1) get each batch as one frame.
 		Packing: true,
 		// Every published message gets an ID and is kept, so that a client
 		// that comes back with the last ID it received gets what it missed.
@@ -186,11 +187,12 @@ func (s *Server) onResync(sub *fanout.Subscriber, lastID string, err error) {
 func (s *Server) serveIndex(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	err := indexTmpl.Execute(w, struct {
-		Resume, Packed, ResyncEvent string
-		RetryMS                     int64
-		MaxBurst                    int
+		Resume, Resume2, Packed, Packed2, ResyncEvent string
+		RetryMS                                       int64
+		MaxBurst                                      int
 	}{
-		fanout.ResumeSubprotocol, fanout.PackedSubprotocol, fanout.ResyncEvent,
+		fanout.ResumeSubprotocol, fanout.ResumeSubprotocolV2, fanout.PackedSubprotocol, fanout.PackedSubprotocolV2,
+		fanout.ResyncEvent,
 		s.retry.Milliseconds(), MaxBurst,
 	})
 	if err != nil {

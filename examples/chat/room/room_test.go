@@ -46,7 +46,7 @@ func TestServesPageAndHelper(t *testing.T) {
 	resp, body = get("/?topic=x&ws=packed")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	for _, want := range []string{`<script src="/fanout.js">`, `"fanout.packed.v1"`, `"fanout.resume.v1"`,
-		`"fanout.resync"`, `max="1000"`} {
+		`"fanout.packed.v2"`, `"fanout.resume.v2"`, `"fanout.resync"`, `max="1000"`} {
 		assert.True(t, strings.Contains(body, want), "the page has %s", want)
 	}
 	assert.Regexp(t, `const RETRY_MS = \s*1000\s*;`, body)
