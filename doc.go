@@ -13,6 +13,40 @@
 //	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}) // the same topics, over SSE
 //	mux.Handle("/events", broker) // new EventSource("/events?topic=room-42")
 //
+// # Authorization and identity
+//
+// HubOptions.Authorize (and BrokerOptions.Authorize) sees each request
+// before anything is subscribed, and returns a Grant: the topics its
+// subscriber joins, the application's Identity for it (a user, verified
+// claims: any type), and a Group (who it belongs to, for limits and
+// presence). Every hook, filter and Send path reads them back from the
+// Subscriber (Identity, IdentityOf, Group). To refuse, Authorize returns
+// ErrUnauthorized (401), ErrForbidden (403), or a Refusal with any status,
+// headers and body: 429 with Retry-After, or 204, which tells an
+// EventSource not to reconnect. Limits bound the subscribers in all (503)
+// and per group (429), before the upgrade.
+//
+// # Client messages
+//
+// A WebSocket client may send messages: HubOptions.OnMessage receives
+// each one on that connection's reader goroutine, in order, as a Message
+// that can be published as it is. Text that is not UTF-8 closes the client
+// with 1007; a message over ReadLimit with 1009; Limits.MessageRate bounds
+// how many a client may send per second (over it: dropped and counted, or
+// closed with 1008). Without OnMessage, client messages are read and
+// discarded. A panic in OnMessage is recovered, logged, and closes only
+// that client (1011).
+//
+// # Presence
+//
+// OnJoin and OnLeave follow each subscriber through its topics: its first
+// ones once it is connected, Subscriber.Subscribe and Unsubscribe, and the
+// topics it still has when it ends. Topics and TopicSubscribers describe
+// this process; Presence lists a topic's members on every process sharing
+// the engine, when the engine knows them (PresenceEngine). None of this
+// costs the publish path anything. Subscriber.CloseWith ends one
+// subscriber with a close status and reason of the application's choosing.
+//
 // # Encode once
 //
 // A Message is prepared once per publish and per wire format (for
@@ -164,10 +198,15 @@
 //     it cannot be flushed). Logged at Warn.
 //   - 503 Service Unavailable (both, with Retry-After: 5): Shutdown or
 //     Close has begun.
+//   - What a Refusal says (both): its status, headers and body, when
+//     Authorize returned one (or an error wrapping one).
 //   - 401 Unauthorized, 403 Forbidden, 400 Bad Request, 500 Internal
 //     Server Error (both): Authorize returned an error wrapping
 //     ErrUnauthorized, ErrForbidden, ErrInvalidTopic, or another one; 400
 //     also for an empty topic name, from the query or from Authorize.
+//   - 503 Service Unavailable (both, with Retry-After): one more
+//     subscriber would exceed Limits.MaxSubscribers; 429 Too Many Requests
+//     (with Retry-After): Limits.MaxPerGroup for its Grant.Group.
 //   - Then, for the Hub, what websocket.Accept answers to a bad handshake:
 //     426 Upgrade Required (not an upgrade to WebSocket, or HTTP/1.0), 405
 //     (not a GET), 400 (a bad Sec-WebSocket-Version or Sec-WebSocket-Key),
