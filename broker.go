@@ -182,8 +182,7 @@ func NewBroker(opts *BrokerOptions) *Broker {
 // soon as it is subscribed, before any event. A request with a
 // Last-Event-ID header (or a lastEventId query parameter) first gets what
 // it missed (see BrokerOptions.Replay), or a ResyncEvent; with a store, a
-// new one first gets its position (an event with only an id field: the
-// last ID published before it).
+// new one first gets its position (a PositionEvent: the store's head).
 //
 // It answers 405 to methods other than GET, 500 when the response can be
 // neither flushed nor taken over (no streaming; with ThroughResponseWriter,

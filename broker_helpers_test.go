@@ -137,10 +137,8 @@ func sseRead(t testing.TB, resp *http.Response) *sseStream {
 			switch {
 			case err != nil:
 				s.err = err
-			case ev.Data == "" && ev.Type == "" && ev.LastEventID != "":
-				// An ID alone: a new stream's position (with a store, even an
-				// empty one), which go-sse reports as an empty event. These
-				// tests publish no empty message with an ID.
+			case ev.Type == fanout.PositionEvent:
+				// A new stream's position (with a store, even an empty one).
 				s.positions = append(s.positions, ev.LastEventID)
 			default:
 				s.events = append(s.events, ev)
@@ -263,7 +261,7 @@ func sseConnect(t testing.TB, url string) *sseConnection {
 	conn := client.NewConnection(req)
 	c := &sseConnection{done: make(chan struct{})}
 	conn.SubscribeToAll(func(ev sse.Event) {
-		if ev.Data == "" && ev.Type == "" && ev.LastEventID != "" {
+		if ev.Type == fanout.PositionEvent {
 			return // a new stream's position (see sseRead)
 		}
 		c.mu.Lock()

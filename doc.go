@@ -151,9 +151,9 @@
 // unknown or evicted, or the server restarted with an in-memory store),
 // the client receives a resync signal (the SSE event ResyncEvent, or a
 // resync Record) and OnResync is called: a gap is never silent. A new
-// subscriber first gets its position, the store's head (an SSE event with
-// only an id field, which browsers record without dispatching anything, or
-// a position Record), so that even a client that drops before its first
+// subscriber first gets its position, the store's head (a PositionEvent on
+// SSE, whose id browsers record without dispatching it to onmessage, or a
+// position Record), so that even a client that drops before its first
 // message resumes exactly.
 //
 // # Engines

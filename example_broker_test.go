@@ -34,8 +34,8 @@ func exampleStream(ctx context.Context, url, lastEventID string) (next func() ss
 			if err != nil || !ok {
 				return sse.Event{Data: fmt.Sprint("stream ended: ", err)}
 			}
-			if ev.Data == "" && ev.LastEventID != "" {
-				continue // an ID alone: the stream's position, which browsers dispatch no event for
+			if ev.Type == fanout.PositionEvent {
+				continue // the stream's position, which browsers dispatch to no onmessage handler
 			}
 			return ev
 		}

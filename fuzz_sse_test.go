@@ -195,10 +195,11 @@ func FuzzLastEventID(f *testing.F) {
 			require.True(t, r.resync, "Since(%q) failed (%v): want a resync event first, got %+v", s, err, r)
 			require.Equal(t, "unknown", r.data)
 			require.Equal(t, s, recv(t, resyncs, "OnResync"))
-		} else if s == "" { // a new stream: it starts with its position, an ID alone
+		} else if s == "" { // a new stream: it starts with its position
 			r := stream.nextRecord(t)
+			require.True(t, r.position, "position: %+v", r)
 			require.Equal(t, all[last].id, r.id, "position")
-			require.Empty(t, r.data)
+			require.Equal(t, all[last].id, r.data, "a position event's data is its ID")
 		} else {
 			require.Zero(t, len(resyncs), "OnResync without a resync")
 			for _, m := range replay {

@@ -256,7 +256,7 @@ func rsOpenSSEURL(t testing.TB, client *http.Client, u, lastID string, header bo
 				return err
 			}
 			emit(rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent,
-				position: ev.Data == "" && ev.Type == "" && ev.LastEventID != ""})
+				position: ev.Type == fanout.PositionEvent})
 		}
 		return io.EOF
 	})
@@ -475,7 +475,7 @@ func (c *rsPropClient) sessionSSERaw(ctx context.Context, last string, budget in
 			break // the connection failed: resume
 		}
 		if !c.count(rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent,
-			position: ev.Data == "" && ev.Type == "" && ev.LastEventID != ""}, &n, budget) {
+			position: ev.Type == fanout.PositionEvent}, &n, budget) {
 			break
 		}
 	}
@@ -504,7 +504,7 @@ func (c *rsPropClient) sessionSSEClient(ctx context.Context, last string, budget
 			return // already parsed when the client decided to leave
 		}
 		if !c.count(rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent,
-			position: ev.Data == "" && ev.Type == "" && ev.LastEventID != ""}, &n, budget) {
+			position: ev.Type == fanout.PositionEvent}, &n, budget) {
 			stopped = true
 			cancel()
 		}

@@ -40,7 +40,14 @@ func (m *Message) encodeSSE() ([]byte, error) {
 		}
 		e.Type = t
 	}
-	if m.ctl == ctlPosition { // "id: ..." alone: EventSource records it, dispatches nothing
+	if m.ctl == ctlPosition {
+		// The ID (which EventSource records for its reconnection) in an
+		// event of its own type: browsers dispatch it to no onmessage
+		// handler, and a client that must know its position (to reopen
+		// with ?lastEventId= once EventSource gave up, or a library that
+		// ignores an id alone) can listen for it.
+		e.Type = sse.Type(PositionEvent)
+		e.AppendData(m.id)
 		return encodeSSE(&e), nil
 	}
 	data := unsafe.String(unsafe.SliceData(m.data), len(m.data)) // read-only, like m.data
@@ -76,6 +83,15 @@ func encodeSSE(e *sse.Message) []byte {
 	_, _ = e.WriteTo(&w)
 	return w
 }
+
+// PositionEvent is the SSE event type of a new stream's position (see
+// ResumeSubprotocol's position record): its id field and its data are the
+// ID of the last message published before the stream, which EventSource
+// records as its last event ID. Browsers dispatch it to no onmessage
+// handler; a client that reopens streams itself listens for it:
+//
+//	es.addEventListener("fanout.position", (e) => (lastId = e.data));
+const PositionEvent = "fanout.position"
 
 // CloseEvent is the SSE event type with which Subscriber.CloseWith ends a
 // stream: its data is the close code, a space, and the reason (as in

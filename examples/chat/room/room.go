@@ -187,12 +187,12 @@ func (s *Server) onResync(sub *fanout.Subscriber, lastID string, err error) {
 func (s *Server) serveIndex(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	err := indexTmpl.Execute(w, struct {
-		Resume, Resume2, Packed, Packed2, ResyncEvent string
-		RetryMS                                       int64
-		MaxBurst                                      int
+		Resume, Resume2, Packed, Packed2, ResyncEvent, PositionEvent string
+		RetryMS                                                      int64
+		MaxBurst                                                     int
 	}{
 		fanout.ResumeSubprotocol, fanout.ResumeSubprotocolV2, fanout.PackedSubprotocol, fanout.PackedSubprotocolV2,
-		fanout.ResyncEvent,
+		fanout.ResyncEvent, fanout.PositionEvent,
 		s.retry.Milliseconds(), MaxBurst,
 	})
 	if err != nil {
