@@ -110,6 +110,7 @@ func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
 	}
 	s.qBytes -= n
 	s.q.shrink()
+	s.freeRoomLocked()
 	return batch, s.state
 }
 

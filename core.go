@@ -322,6 +322,11 @@ func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Mes
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
+	if c.opts.Policy == PolicyBlock {
+		if err := c.waitForRoom(ctx, topic, filter); err != nil {
+			return fmt.Errorf("publish: waiting for room in a subscriber's queue: %w", err)
+		}
+	}
 	if !c.beginPublish() {
 		return ErrClosed
 	}

@@ -80,13 +80,17 @@
 //
 // # Slow subscribers
 //
-// Publishing never blocks. When a message finds a subscriber's queue full
-// (DeliveryOptions.QueueSize messages or QueueBytes bytes), or a batch
-// write exceeds WriteTimeout, the subscriber's Policy applies: PolicyClose
-// (the default: close with status 1013, try again later), PolicyDrop (drop
-// the message for that subscriber and count it), or PolicyRemove
-// (unsubscribe, leave the connection open). An OnSlow hook can choose per
-// subscriber. Nothing that happens to one subscriber delays another.
+// Publishing never blocks (unless PolicyBlock asks it to). When a message
+// finds a subscriber's queue full (DeliveryOptions.QueueSize messages or
+// QueueBytes bytes), or a batch write exceeds WriteTimeout, the
+// subscriber's Policy applies: PolicyClose (the default: close with status
+// 1013, try again later), PolicyDrop (drop the message for that subscriber
+// and count it), or PolicyRemove (unsubscribe, leave the connection open).
+// An OnSlow hook can choose per subscriber. Nothing that happens to one
+// subscriber delays another. PolicyBlock is the exception, for publishers
+// that prefer backpressure to loss: Publish waits for room, within its
+// context, so a subscriber that stops reading slows the publishers of its
+// topics.
 //
 // The bounds are what a burst may reach: a burst published back to back
 // queues whole before the subscriber's writer is scheduled, so a client

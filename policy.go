@@ -26,6 +26,24 @@ const (
 	// still written, nothing more is. Useful when the application owns the
 	// connection (Hub.Register) and wants to decide what to do with it.
 	PolicyRemove
+
+	// PolicyBlock makes a publisher wait for room instead of losing
+	// anything: Publish, Broadcast and BroadcastFilter wait, before the
+	// message is stored or delivered, until every subscriber they would
+	// reach has room in its queue, and fail with the context's error (the
+	// message then reaches no one, and the subscriber stays) when ctx ends
+	// first. It trades isolation for completeness: a subscriber that stops
+	// reading stalls every publisher to its topics (publishes to other
+	// topics go on), so give Publish a context with a deadline.
+	//
+	// Only the queue-wide setting (DeliveryOptions.Policy) blocks. What
+	// cannot wait is bounded instead, and is a slow event (OnSlow may pick
+	// another policy for it; PolicyBlock there closes): a batch write over
+	// WriteTimeout, or a queue at twice QueueSize (or QueueBytes), which
+	// messages from other processes and Subscriber.Send can reach, closes
+	// the subscriber as PolicyClose does (1013), and it can resume.
+	// Subscriber.Send never waits.
+	PolicyBlock
 )
 
 // String returns the policy's name.
@@ -37,6 +55,8 @@ func (p Policy) String() string {
 		return "drop"
 	case PolicyRemove:
 		return "remove"
+	case PolicyBlock:
+		return "block"
 	}
 	return fmt.Sprintf("Policy(%d)", uint8(p))
 }

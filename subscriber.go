@@ -38,6 +38,7 @@ type Subscriber struct {
 	backlogSize int      // their payload bytes
 	bigBytes    int      // the payload of the message larger than QueueBytes that waits (0: none); not counted against QueueBytes
 	stitching   bool     // resuming: live messages queue, the writer waits for the history (see core.subscribe)
+	room        chan struct{} // closed when the queue has room again, for publishers waiting (PolicyBlock)
 	replayedTo  Position // the end of its history: the feed may still deliver what precedes it
 	state       subState
 	why         endReason
@@ -358,7 +359,11 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	}
 	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
 	big := size > o.QueueBytes
-	if n >= o.QueueSize || big && s.bigBytes > 0 || !big && bytes+size > o.QueueBytes {
+	maxN, maxBytes := o.QueueSize, o.QueueBytes
+	if o.Policy == PolicyBlock { // publishers waited for room: see backpressure.go
+		maxN, maxBytes = 2*maxN, 2*maxBytes
+	}
+	if n >= maxN || big && s.bigBytes > 0 || !big && bytes+size > maxBytes {
 		ev := s.slowEventLocked(SlowQueueFull, 1)
 		s.mu.Unlock()
 		s.slow(ev)
@@ -432,6 +437,7 @@ func (s *Subscriber) remove() bool {
 	ok := s.state == subActive
 	if ok {
 		s.state = subRemoved
+		s.freeRoomLocked()
 	}
 	s.mu.Unlock()
 	if ok {
@@ -468,6 +474,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 			s.grace = time.AfterFunc(endGrace, s.sink.abort)
 		}
 	}
+	s.freeRoomLocked() // no publisher waits for an ending subscriber
 	s.mu.Unlock()
 	s.c.detach(s)
 	s.signal()
