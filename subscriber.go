@@ -34,12 +34,12 @@ type Subscriber struct {
 	subprotocol string     // known once the handshake is done
 	q           ring
 	qBytes      int
-	backlog     int      // replayed messages at the head of q: they do not count against the limits
-	backlogSize int      // their payload bytes
-	bigBytes    int      // the payload of the message larger than QueueBytes that waits (0: none); not counted against QueueBytes
-	stitching   bool     // resuming: live messages queue, the writer waits for the history (see core.subscribe)
+	backlog     int           // replayed messages at the head of q: they do not count against the limits
+	backlogSize int           // their payload bytes
+	bigBytes    int           // the payload of the message larger than QueueBytes that waits (0: none); not counted against QueueBytes
+	stitching   bool          // resuming: live messages queue, the writer waits for the history (see core.subscribe)
 	room        chan struct{} // closed when the queue has room again, for publishers waiting (PolicyBlock)
-	replayedTo  Position // the end of its history: the feed may still deliver what precedes it
+	replayedTo  Position      // the end of its history: the feed may still deliver what precedes it
 	state       subState
 	why         endReason
 	grace       *time.Timer // interrupts the write in progress of an ended subscriber
