@@ -288,15 +288,15 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 	}
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	hooked := make(chan struct{})
-	go b.serve(ctx, cancel, s, raw, hooked)
+	b.serve(ctx, cancel, s, raw, hooked)
 	defer close(hooked) // even if a hook panics: OnDisconnect waits for it
 	b.connected(s, lastID, resync)
 }
 
-// serve runs a subscriber on a hijacked connection: its writer here, and a
-// reader that ends the subscription when the client closes the connection.
+// serve runs a subscriber on a hijacked connection: a reader that ends the
+// subscription when the client closes the connection, and on-demand
+// writers (see writeOnDemand).
 func (b *Broker) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, raw *rawConn, hooked <-chan struct{}) {
-	defer cancel(nil)
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -304,12 +304,14 @@ func (b *Broker) serve(ctx context.Context, cancel context.CancelCauseFunc, s *S
 		if errors.Is(err, errClientSends) {
 			b.opts.Logger.Debug("fanout: SSE client keeps sending after its request", "subscriber", s.id, "remote", raw.RemoteAddr())
 		}
-		cancel(err)
+		s.fail(endClient, err)
 	}()
-	why, err := s.writeUntilEnd(ctx) // closes the connection, which ends the reader
-	<-readDone
-	<-hooked
-	b.disconnected(s, why, err)
+	s.writeOnDemand(ctx, func(why endReason, err error) {
+		cancel(nil)
+		<-readDone // closing the connection ended it
+		<-hooked
+		b.disconnected(s, why, err)
+	})
 }
 
 // maxClientBytes bounds what an SSE client may send once its request is

@@ -30,169 +30,142 @@ type sink interface {
 
 var errDeadPeer = errors.New("fanout: peer did not answer ping")
 
-// ring is a FIFO of messages. It grows by doubling, from 16, so an idle
-// subscriber holds no queue memory beyond its first burst.
-type ring struct {
-	buf  []*Message
-	head int
-	n    int
-}
+// The coalescing writer: it sleeps until the queue turns non-empty, then
+// writes everything that queued up meanwhile (or while the previous write
+// was in flight) as one batch, until the queue is empty again. A lone
+// message on an idle writer goes out at once: there is no timer unless
+// FlushDelay asks for one.
+//
+// It runs in one of two ways. On a connection the Hub or Broker took over
+// (and one registered with Hub.Register), the writer is a goroutine that
+// exists only while there is something to do: signal starts one when a
+// message (or a ping, or the end) arrives for an idle subscriber, and it
+// exits once the queue is empty, so an idle subscriber holds no writer
+// goroutine and no stack. On an SSE response written through the
+// ResponseWriter, the handler's goroutine must stay, so it is the writer
+// and sleeps in between (run).
 
-func (r *ring) push(m *Message) {
-	if r.n == len(r.buf) {
-		r.grow()
-	}
-	r.buf[(r.head+r.n)&(len(r.buf)-1)] = m
-	r.n++
-}
-
-func (r *ring) peek() *Message { return r.buf[r.head] }
-
-func (r *ring) pop() *Message {
-	m := r.buf[r.head]
-	r.buf[r.head] = nil
-	r.head = (r.head + 1) & (len(r.buf) - 1)
-	r.n--
-	return m
-}
-
-func (r *ring) grow() {
-	size := max(16, 2*len(r.buf))
-	buf := make([]*Message, size)
-	for i := range r.n {
-		buf[i] = r.buf[(r.head+i)&(len(r.buf)-1)]
-	}
-	r.buf, r.head = buf, 0
-}
-
-func (r *ring) clear() {
-	clear(r.buf)
-	r.head, r.n = 0, 0
-	r.shrink()
-}
-
-// maxIdleRing is the most queue slots an empty ring keeps: a larger one,
-// grown by a burst, is freed once drained, so that what a subscriber costs
-// at rest does not depend on QueueSize.
-const maxIdleRing = 256
-
-// shrink frees an empty ring's buffer when a burst grew it past maxIdleRing.
-func (r *ring) shrink() {
-	if r.n == 0 && len(r.buf) > maxIdleRing {
-		r.buf, r.head = nil, 0
-	}
-}
-
-// take moves up to MaxBatch messages (MaxBatchBytes of payload, but at
-// least one message) from the queue into batch, and reports the state.
-func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
+// step does what the writer has to do now: a due ping, then, after
+// lingering FlushDelay for more, batches until the queue is empty. It
+// returns endNone while the subscription goes on, or why it ended.
+func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
 	o := &s.c.opts
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stitching { // its history is being read: what is queued waits for it
-		return batch, s.state
-	}
-	n := 0
-	for s.q.n > 0 && len(batch) < o.MaxBatch {
-		size := len(s.q.peek().data)
-		if len(batch) > 0 && n+size > o.MaxBatchBytes {
-			break
-		}
-		batch = append(batch, s.q.pop())
-		n += size
-		switch {
-		case s.backlog > 0:
-			s.backlog--
-			s.backlogSize -= size
-		case size > o.QueueBytes:
-			s.bigBytes = 0 // the one oversized message that waited
+	if s.pingDue.Swap(false) {
+		if err := s.sink.keepalive(ctx, o.WriteTimeout); err != nil {
+			if errors.Is(err, errDeadPeer) {
+				return endDead, err
+			}
+			return endClient, err
 		}
 	}
-	s.qBytes -= n
-	s.q.shrink()
-	s.freeRoomLocked()
-	return batch, s.state
+	if o.FlushDelay > 0 && !s.stopWaiting() {
+		delay := time.NewTimer(o.FlushDelay)
+	linger:
+		for {
+			select {
+			case <-delay.C:
+				break linger
+			case <-s.wake: // the batch filled up, or the subscription is ending
+				if s.stopWaiting() {
+					delay.Stop()
+					break linger
+				}
+			case <-ctx.Done():
+				delay.Stop()
+				return endClient, context.Cause(ctx)
+			}
+		}
+	}
+	var scratch [16]*Message
+	batch := scratch[:0]
+	for {
+		var st subState
+		batch, st = s.take(batch[:0])
+		if st == subEnding || len(batch) == 0 {
+			clear(batch)
+			if st == subEnding || st == subDraining {
+				return s.reason(), nil
+			}
+			return endNone, nil
+		}
+		why, err := s.flush(batch)
+		clear(batch) // let written messages be collected
+		if why != endNone {
+			return why, err
+		}
+	}
 }
 
-// run is the subscriber's coalescing writer. It sleeps until the queue
-// turns non-empty, then writes everything that queued up meanwhile (or
-// while the previous write was in flight) as one batch, until the queue is
-// empty again. A lone message on an idle writer goes out at once: there is
-// no timer unless FlushDelay asks for one. run returns when the
-// subscription ends (why) or ctx is done (endClient).
+// run is the writer of a subscriber whose writes stay on the caller's
+// goroutine: it sleeps until signaled and steps, until the subscription
+// ends (why) or ctx is done (endClient).
 func (s *Subscriber) run(ctx context.Context) (why endReason, err error) {
-	o := &s.c.opts
-	var (
-		batch []*Message
-		delay *time.Timer
-	)
-	defer func() {
-		if delay != nil {
-			delay.Stop()
-		}
-	}()
 	for {
 		select {
 		case <-s.wake:
 		case <-ctx.Done():
 			return endClient, context.Cause(ctx)
 		}
-		if s.pingDue.Swap(false) {
-			if err := s.sink.keepalive(ctx, o.WriteTimeout); err != nil {
-				if errors.Is(err, errDeadPeer) {
-					return endDead, err
-				}
-				return endClient, err
-			}
-		}
-		if o.FlushDelay > 0 && !s.stopWaiting() {
-			if delay == nil {
-				delay = time.NewTimer(o.FlushDelay)
-			} else {
-				delay.Reset(o.FlushDelay)
-			}
-		linger:
-			for {
-				select {
-				case <-delay.C:
-					break linger
-				case <-s.wake: // the batch filled up, or the subscription is ending
-					if s.stopWaiting() {
-						delay.Stop()
-						break linger
-					}
-				case <-ctx.Done():
-					return endClient, context.Cause(ctx)
-				}
-			}
-		}
-		for {
-			var st subState
-			batch, st = s.take(batch[:0])
-			if st == subEnding || len(batch) == 0 {
-				clear(batch)
-				if st == subEnding || st == subDraining {
-					return s.reason(), nil
-				}
-				break
-			}
-			why, err := s.flush(batch)
-			clear(batch) // let written messages be collected
-			if why != endNone {
-				return why, err
-			}
+		if why, err := s.step(ctx); why != endNone {
+			return why, err
 		}
 	}
 }
 
-// writeUntilEnd runs the writer until the subscription ends, then closes
-// the connection for the reason it ended with (the first one recorded: a
-// reader's panic, say, rather than the cancellation that followed it).
+// writeUntilEnd runs the writer on the calling goroutine until the
+// subscription ends, then closes the connection for the reason it ended
+// with (the first one recorded: a reader's panic, say, rather than the
+// cancellation that followed it).
 func (s *Subscriber) writeUntilEnd(ctx context.Context) (endReason, error) {
 	why, err := s.run(ctx)
+	return s.closeFor(why), err
+}
+
+// closeFor retires the writer and closes the connection as the
+// subscription's end says, and returns its reason.
+func (s *Subscriber) closeFor(why endReason) endReason {
 	why = s.retire(why)
 	s.sink.close(s.farewell(why))
-	return why, err
+	return why
+}
+
+// writeOnDemand makes s's writer run on goroutines of its own, started by
+// signal when there is something to do (see above). ctx is the
+// subscription's; once it has ended and the connection is closed, the last
+// writer calls done with the reason and the error it ended with. What is
+// already queued (a replay, a position) is written at once.
+func (s *Subscriber) writeOnDemand(ctx context.Context, done func(why endReason, err error)) {
+	s.mu.Lock()
+	s.wctx, s.wdone = ctx, done
+	s.mu.Unlock()
+	s.onDemand.Store(true)
+	s.signal()
+}
+
+// drain is an on-demand writer: it steps until there is nothing left to
+// do, or until the subscription ends, which it then closes and reports.
+func (s *Subscriber) drain() {
+	s.mu.Lock()
+	ctx, done := s.wctx, s.wdone
+	s.mu.Unlock()
+	for {
+		why, err := s.step(ctx)
+		if why != endNone {
+			// s.writing stays set: no writer starts after this one.
+			done(s.closeFor(why), err)
+			return
+		}
+		s.mu.Lock()
+		idle := (s.q.n == 0 || s.stitching) && !s.pingDue.Load() &&
+			(s.state == subActive || s.state == subRemoved)
+		if idle {
+			s.writing = false
+		}
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+	}
 }
 
 // flush writes one batch and applies the slow-client policy to a write

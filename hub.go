@@ -245,7 +245,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// own, keeping the values middleware added.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	hooked := make(chan struct{})
-	go h.serve(ctx, cancel, s, conn, sk, hooked)
+	h.serve(ctx, cancel, s, conn, sk, hooked)
 	defer close(hooked) // even if a hook panics: OnDisconnect waits for it
 	h.connected(s)
 	if resync != nil && h.opts.OnResync != nil {
@@ -276,21 +276,24 @@ func (h *Hub) connected(s *Subscriber) {
 	h.c.announceJoins(s)
 }
 
-// serve runs a subscriber the Hub accepted: its writer here, its reader on
-// a second goroutine. Both are counted by the subscription (core.add). It
-// reports the end only once the connect hooks have returned (hooked).
+// serve runs a subscriber the Hub accepted: a reader goroutine that waits
+// for the client's messages, and on-demand writers (see writeOnDemand),
+// all counted by the subscription (core.add). It reports the end only once
+// the connect hooks have returned (hooked).
 func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, conn *websocket.Conn, sk *wsSink, hooked <-chan struct{}) {
-	defer cancel(nil)
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		cancel(h.read(context.WithValue(ctx, sinkKey{}, sk), s, conn))
+		if err := h.read(context.WithValue(ctx, sinkKey{}, sk), s, conn, sk); err != nil {
+			s.fail(endClient, err) // the client went away, or sent what ends it
+		}
 	}()
-	why, err := s.writeUntilEnd(ctx) // the reader sees the peer's close reply, then exits
-	cancel(nil)
-	<-readDone
-	<-hooked
-	h.disconnected(s, why, err)
+	s.writeOnDemand(ctx, func(why endReason, err error) {
+		cancel(nil) // the connection is closed: the reader sees its close reply, then exits
+		<-readDone
+		<-hooked
+		h.disconnected(s, why, err)
+	})
 }
 
 // read reads the client's messages until the connection fails or ctx ends.
@@ -298,12 +301,18 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 // across fragments is fine) ends the subscription with status 1007, as
 // RFC 6455 (section 8.1) requires: it never reaches OnMessage, and so
 // never another client.
-func (h *Hub) read(ctx context.Context, s *Subscriber, conn *websocket.Conn) error {
+func (h *Hub) read(ctx context.Context, s *Subscriber, conn *websocket.Conn, sk *wsSink) error {
 	var lim *rate.Limiter
 	if l := h.opts.Limits; l.MessageRate > 0 {
 		lim = rate.NewLimiter(rate.Limit(l.MessageRate), l.MessageBurst)
 	}
 	for {
+		// Park where the stack is shallow until the client sends
+		// something: an idle subscriber's reader then holds a small stack,
+		// not coder/websocket's reading depth.
+		if err := sk.awaitReadable(); err != nil {
+			return err
+		}
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
 			return err
@@ -393,11 +402,13 @@ func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, g Grant) (*Sub
 		return nil, err
 	}
 	hooked := make(chan struct{})
-	go func() {
-		why, err := s.writeUntilEnd(ctx)
+	// The application's connection lives as long as ctx.
+	stop := context.AfterFunc(ctx, func() { s.fail(endClient, context.Cause(ctx)) })
+	s.writeOnDemand(ctx, func(why endReason, err error) {
+		stop()
 		<-hooked
 		h.disconnected(s, why, err)
-	}()
+	})
 	defer close(hooked)
 	h.connected(s)
 	return s, nil

@@ -46,7 +46,11 @@ type Subscriber struct {
 	retired     bool        // the writer has returned (or never started)
 	cause       error       // why it ended, when that is an error of ours (a hook's panic)
 
-	wake    chan struct{} // capacity 1: "look at the queue and state"
+	wake     chan struct{} // capacity 1: "look at the queue and state"
+	onDemand atomic.Bool   // writers run on goroutines of their own (see writeOnDemand)
+	writing  bool          // such a writer is running, or the last one ran (guarded by mu)
+	wctx     context.Context
+	wdone    func(why endReason, err error)
 	done    chan struct{} // closed once the subscription has ended
 	pingDue atomic.Bool
 	kaEvery time.Duration // keepalive interval; 0: none
@@ -520,10 +524,22 @@ func (s *Subscriber) endCause() error {
 	return s.cause
 }
 
-// signal wakes the writer without blocking.
+// signal tells the writer there is something to do, without blocking: it
+// wakes a writer that sleeps (or lingers in FlushDelay), or starts an
+// on-demand one when none runs.
 func (s *Subscriber) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+	if !s.onDemand.Load() {
+		return
+	}
+	s.mu.Lock()
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		go s.drain()
 	}
 }

@@ -51,7 +51,8 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// ones serve: client messages are usually small, larger reads bypass
 	// the buffer, and server control frames (at most 127 bytes) still reach
 	// rawConn.Write whole, one per call.
-	return raw, bufio.NewReadWriter(bufio.NewReaderSize(raw, 512), bufio.NewWriterSize(raw, 256)), nil
+	w.sink.br = bufio.NewReaderSize(raw, 512)
+	return raw, bufio.NewReadWriter(w.sink.br, bufio.NewWriterSize(raw, 256)), nil
 }
 
 // hijackRaw takes w's connection over from net/http (through

@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"bufio"
 	"context"
 	"slices"
 	"sync/atomic"
@@ -20,7 +21,8 @@ type wsSink struct {
 	// receives everything published after).
 	conn     *websocket.Conn
 	raw      *rawConn
-	framing  framing // as the subprotocol says
+	br       *bufio.Reader // what coder/websocket reads raw through
+	framing  framing       // as the subprotocol says
 	liveConn         // raw, for abort and kill from any goroutine
 
 	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
