@@ -32,7 +32,7 @@ if maxAge > 0 then
 end
 
 local topic, kind = ARGV[6], ARGV[7]
-local payload = epoch .. ' ' .. string.format('%d', offset) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. ARGV[8]
+local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. ARGV[8]
 if ARGV[3] == '1' then
   redis.call('SPUBLISH', ARGV[2], payload)
 else

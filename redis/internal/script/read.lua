@@ -2,7 +2,7 @@ local meta, log = KEYS[1], KEYS[2]
 local fields = redis.call('HMGET', meta, 'e', 'h')
 local epoch, head = fields[1], tonumber(fields[2])
 if not epoch or not head or epoch ~= ARGV[1] then
-  return {'epoch', epoch or ''}
+  return {'epoch', epoch or '', string.format('%d', head or 0)}
 end
 local from = tonumber(ARGV[2])
 if from > head then

@@ -26,13 +26,15 @@ import _ "embed"
 // Publish stores one message and publishes it on the partition's live
 // channel.
 //
-//	ARGV[1] new epoch, taken if the partition has none (or lost it)
+//	ARGV[1] prefix of a new epoch, taken if the partition has none (or
+//	        lost it): the new epoch is the prefix and the Redis time
 //	ARGV[2] channel        ARGV[3] "1": SPUBLISH, else PUBLISH
 //	ARGV[4] max length (0: none)   ARGV[5] max age in ms (0: none)
 //	ARGV[6] topic  ARGV[7] kind  ARGV[8] data
 //
 // It returns {epoch, offset}. The live payload is
-// "<epoch> <offset> <len(topic)> <len(kind)>\n<topic><kind><data>".
+// "<epoch> <offset> <ms> <len(topic)> <len(kind)>\n<topic><kind><data>",
+// where ms is the Redis time when it was stored.
 var Publish = ensure + publishBody
 
 //go:embed publish.lua
@@ -45,19 +47,21 @@ var publishBody string
 //	ARGV[3] "1": filter by topic (ARGV[4:] are the topics; broadcasts,
 //	        topic "", always pass); else every message
 //
-// It returns {"ok", epoch, head, entries}, or {"epoch", current epoch},
-// {"ahead", epoch, head} or {"trimmed", epoch, head}. Each entry is
+// It returns {"ok", epoch, head, entries}, or {"epoch", epoch, head}
+// (another epoch, or "" for none), {"ahead", epoch, head} or {"trimmed",
+// epoch, head}. Each entry is
 // {id, {"t", topic, "x", kind, "d", data}}.
 //
 //go:embed read.lua
 var Read string
 
-// Head returns {epoch, head}, taking ARGV[1] as the epoch if the
-// partition has none (or lost it), as Publish does.
+// Head returns {epoch, head}, starting a new epoch (prefix ARGV[1]) if
+// the partition has none (or lost it), as Publish does.
 var Head = ensure + "return {epoch, string.format('%d', head)}\n"
 
 // ensure starts a script with the partition's epoch and head in locals
-// epoch and head, starting a new epoch (ARGV[1]) when the partition has none or lost its history.
+// epoch and head, starting a new epoch (prefix ARGV[1])
+// when the partition has none or lost its history.
 //
 //go:embed ensure.lua
 var ensure string
