@@ -120,6 +120,10 @@ func (e *Engine) Partition(topic string) int {
 	return int(h % n)
 }
 
+// Partitions returns how many partitions the topics are spread over
+// (Options.Partitions, or its default).
+func (e *Engine) Partitions() int { return len(e.parts) }
+
 // Publish implements fanout.Engine: one script call stores m at the next
 // offset of its topic's partition and publishes it on the partition's
 // channel, which every node that follows the partition receives (this

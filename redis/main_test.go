@@ -1,12 +1,16 @@
 package redis_test
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envChildAddrs) != "" {
+		childMain() // this process serves a node for a test (see startChild)
+	}
 	goleak.VerifyTestMain(m,
 		// rueidis closes the connections a cluster topology refresh
 		// replaced five seconds later, on a goroutine of its own that
