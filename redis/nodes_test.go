@@ -55,7 +55,7 @@ func startNode(t testing.TB, name string, opts *fredis.Options, ev *nodeEvents, 
 	n := &node{name: name, eng: eng}
 	onResync := func(s *fanout.Subscriber, lastID string, err error) {
 		ev.resyncs.Add(1)
-		t.Logf("%s: resync of a subscriber resuming from %q: %v", name, lastID, err)
+		t.Logf("%s: resync of a subscriber (last ID %q): %v", name, lastID, err)
 	}
 	onConnect := func(*fanout.Subscriber) { ev.connects.Add(1) }
 	n.hub = fanout.NewHub(&fanout.HubOptions{

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"bytes"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ type link struct {
 	client, server net.Conn
 	frozen         atomic.Bool
 	dead           atomic.Bool // a side failed: both are being closed
+	subscriber     atomic.Bool // the client sent a SUBSCRIBE or SSUBSCRIBE
 }
 
 // StartProxy starts a proxy to target, closed when t ends.
@@ -59,6 +61,23 @@ func (p *Proxy) Freeze() {
 	for l := range p.links {
 		l.frozen.Store(true)
 	}
+}
+
+// FreezeSubscribers stops forwarding on the open connections whose
+// client subscribed to a channel (SUBSCRIBE or SSUBSCRIBE), without
+// closing them: a subscription that silently stops delivering, as after
+// a failover that left the connection up (centrifugo#1189).
+func (p *Proxy) FreezeSubscribers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for l := range p.links {
+		if l.subscriber.Load() {
+			l.frozen.Store(true)
+			n++
+		}
+	}
+	return n
 }
 
 // Conns returns how many connections the proxy carries now.
@@ -147,6 +166,9 @@ func (p *Proxy) pipe(l *link, src, dst net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		if n > 0 && src == l.client && bytes.Contains(buf[:n], []byte("SUBSCRIBE")) {
+			l.subscriber.Store(true)
+		}
 		if n > 0 {
 			q <- chunk{b: append([]byte(nil), buf[:n]...), due: time.Now().Add(time.Duration(p.delay.Load()))}
 		}
