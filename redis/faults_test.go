@@ -204,4 +204,3 @@ func TestFault_NodeKilled(t *testing.T) {
 		t.Error("the victim was not killed")
 	}
 }
-

@@ -202,3 +202,51 @@ func (s *Server) Do(args ...string) (any, error) {
 	defer cancel()
 	return Do(ctx, s.Addr(), args...)
 }
+
+// Bare is a redis-server started without a testing.TB (for a TestMain
+// that serves examples): no goroutine waits on it, so that a goroutine
+// leak check at the end of the tests sees none.
+type Bare struct {
+	cmd  *exec.Cmd
+	Addr string
+}
+
+// StartBare starts a standalone redis-server without persistence on a
+// free loopback port, or fails when redis-server is missing or does not
+// answer within StartTimeout. Stop it with Stop.
+func StartBare() (*Bare, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--logfile", "")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	b := &Bare{cmd: cmd, Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	for deadline := time.Now().Add(StartTimeout); ; time.Sleep(20 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := Do(ctx, b.Addr, "PING")
+		cancel()
+		if err == nil {
+			return b, nil
+		}
+		if time.Now().After(deadline) {
+			b.Stop()
+			return nil, fmt.Errorf("redistest: redis-server not ready: %w", err)
+		}
+	}
+}
+
+// Stop kills the server and waits for it.
+func (b *Bare) Stop() {
+	_ = b.cmd.Process.Kill()
+	_ = b.cmd.Wait()
+}
