@@ -299,12 +299,14 @@ func (e *Engine) head(ctx context.Context, p *part) (fanout.Position, error) {
 func (e *Engine) Subscribe(ctx context.Context, topics []string) error {
 	counts := e.counts(topics)
 	var ready []<-chan struct{}
+	acquired := make(map[int]int, len(counts))
 	for pid, n := range counts {
 		r, err := e.parts[pid].acquire(n, len(topics) == 0)
 		if err != nil {
-			e.release(counts)
+			e.release(acquired)
 			return err
 		}
+		acquired[pid] = n
 		ready = append(ready, r)
 	}
 	t := time.NewTimer(2 * e.opts.PingTimeout)

@@ -63,9 +63,7 @@ func TestFault_RestartEmpty(t *testing.T) {
 	for _, f := range feeds {
 		f.expectResync(t)
 	}
-	if ev.resyncs.Load() < int64(len(feeds)) {
-		t.Errorf("OnResync ran %d times for %d subscribers", ev.resyncs.Load(), len(feeds))
-	}
+	eventually(t, func() bool { return ev.resyncs.Load() >= int64(len(feeds)) }, "OnResync for every subscriber")
 	publishAll(t, nodes[1], "a", "4", "5")
 	for _, f := range feeds {
 		f.expect(t, "4", "5")

@@ -260,15 +260,24 @@ func (p *part) drain() (int, error) {
 			p.e.opts.Logger.Warn("fanout/redis: ignoring a live message", "partition", p.id, "err", err)
 			continue
 		}
-		p.handle(l)
+		if err := p.handle(l); err != nil {
+			return i, err
+		}
 	}
 	return len(batch), nil
 }
 
 // handle delivers one live message, after what the channel skipped
-// before it (read from the stream); a duplicate is dropped.
-func (p *part) handle(l live) {
+// before it (read from the stream); a duplicate is dropped. It fails when
+// the stream cannot be read: the session then ends, and the next one
+// catches up from the stream (this message included).
+func (p *part) handle(l live) error {
 	e := p.e
+	if p.last.IsZero() {
+		// No baseline (Redis failed right after a loss): this message is
+		// the new start.
+		p.last = fanout.Position{Epoch: l.epoch, Partition: p.id, Offset: l.offset - 1}
+	}
 	if l.epoch != p.last.Epoch {
 		// The partition started a new life while followed (FLUSHALL, a
 		// failover to a replica without its data): what its subscribers
@@ -277,25 +286,29 @@ func (p *part) handle(l live) {
 		p.last = fanout.Position{Epoch: l.epoch, Partition: p.id}
 	}
 	if l.offset <= p.last.Offset {
-		return // read from the stream already
+		return nil // read from the stream already
 	}
 	if l.offset > p.last.Offset+1 {
 		e.stats.holes.Add(1)
 		ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
-		_, _ = p.fill(ctx, l.offset) // on failure, p.last is a new baseline
+		_, err := p.fill(ctx, l.offset) // when what is missing is gone, p.last is a new baseline
 		cancel()
+		if err != nil {
+			return fmt.Errorf("fanout/redis: filling a hole from the stream: %w", err)
+		}
 		if l.offset <= p.last.Offset {
-			return
+			return nil
 		}
 	}
 	pos := fanout.Position{Epoch: l.epoch, Partition: p.id, Offset: l.offset}
 	m, err := stored(l.topic, l.kind, l.data, pos)
 	if err != nil {
 		e.opts.Logger.Warn("fanout/redis: ignoring a live message", "partition", p.id, "err", err)
-		return
+		return nil
 	}
 	e.stats.observeLag(l.ms)
 	p.deliver(m)
+	return nil
 }
 
 func (p *part) deliver(m *fanout.Message) {
@@ -316,7 +329,8 @@ func (p *part) sync(ctx context.Context, head fanout.Position) (int, error) {
 		// meanwhile was not followed: the feed starts anew from head.
 		// (Nobody subscribed to the partition is told: none is.)
 		p.paused = false
-		p.reset(fmt.Errorf("%w: partition %d was not followed while no subscriber needed it", fanout.ErrUnknownID, p.id))
+		p.e.stats.resumes.Add(1)
+		p.e.feedOf().Reset(p.id, fmt.Errorf("%w: partition %d was not followed while no subscriber needed it", fanout.ErrUnknownID, p.id))
 		p.last = head
 	case head.Epoch != p.last.Epoch:
 		p.e.stats.epochs.Add(1)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -51,7 +52,9 @@ type nodeEvents struct {
 // (its own client, named name) on addrs, closed when t ends.
 func startNode(t testing.TB, name string, opts *fredis.Options, ev *nodeEvents, addrs ...string) *node {
 	t.Helper()
-	eng := newEngine(t, name, opts, addrs...)
+	o := *opts
+	o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng := newEngine(t, name, &o, addrs...)
 	n := &node{name: name, eng: eng}
 	onResync := func(s *fanout.Subscriber, lastID string, err error) {
 		ev.resyncs.Add(1)
@@ -237,3 +240,11 @@ func (c *childT) cleanup() {
 }
 
 var errNoNode = errors.New("no live node")
+
+// testWriter writes a node's log lines to the test's log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -18,6 +18,7 @@ type Stats struct {
 	Stuck         uint64 `json:"stuck"`          // subscriptions replaced because a check found them hung or missing messages
 	Reconnects    uint64 `json:"reconnects"`     // subscription sessions that ended in an error
 	Resyncs       uint64 `json:"resyncs"`        // times a partition's local subscribers got the resync signal
+	Resumes       uint64 `json:"resumes"`        // times a partition was followed again after a pause (no local subscriber meanwhile)
 	Epochs        uint64 `json:"epochs"`         // new epochs found at a check (Redis lost a partition's history)
 	Following     int64  `json:"following"`      // partitions this node follows now (one subscription each)
 
@@ -37,7 +38,7 @@ type Stats struct {
 type counters struct {
 	published, publishErrors, delivered, recovered atomic.Uint64
 	holes, checks, stuck, reconnects, resets       atomic.Uint64
-	epochs                                         atomic.Uint64
+	epochs, resumes                                atomic.Uint64
 	following                                      atomic.Int64
 	lagMs, maxLagMs                                atomic.Int64
 
@@ -83,6 +84,7 @@ func (e *Engine) Stats() Stats {
 		Reconnects:    c.reconnects.Load(),
 		Resyncs:       c.resets.Load(),
 		Epochs:        c.epochs.Load(),
+		Resumes:       c.resumes.Load(),
 		Following:     c.following.Load(),
 		Lag:           time.Duration(c.lagMs.Load()) * time.Millisecond,
 		MaxLag:        time.Duration(c.maxLagMs.Load()) * time.Millisecond,
