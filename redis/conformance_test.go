@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/fanout-go/fanout"
@@ -24,6 +25,19 @@ func TestConformance(t *testing.T) {
 	t.Run("cluster", func(t *testing.T) {
 		c := redistest.StartCluster(t)
 		runConformance(t, c.Addrs()...)
+		t.Run("PartitionsSpread", func(t *testing.T) {
+			// Each partition's keys share one slot; the default 16
+			// partitions reach every master.
+			e := newEngine(t, "spread", nil, c.Addrs()...)
+			per := map[int]int{}
+			for p := range e.Partitions() {
+				per[c.MasterOf(t, fmt.Sprintf("{fanout:%d}:log", p)).Port()]++
+			}
+			if len(per) != len(c.Masters) {
+				t.Errorf("16 partitions on %d of %d masters: %v", len(per), len(c.Masters), per)
+			}
+			t.Logf("partitions per master (by port): %v", per)
+		})
 	})
 }
 

@@ -55,6 +55,14 @@
 // maxmemory-policy noeviction (or a volatile-* one: no key here has a
 // TTL), so that the history is never evicted under memory pressure.
 //
+// A failover to a replica that had the data but lagged (Redis replicates
+// asynchronously) is not a loss the keys show: the new master goes on
+// from its older head, so the offsets of the lost tail are used again
+// for other messages, and a client that received one of them resumes
+// past the new ones. Bound the lag (min-replicas-to-write,
+// min-replicas-max-lag) where that matters; the engine does not detect
+// it.
+//
 // # Live delivery, and noticing loss
 //
 // A node follows a partition (one subscription, on a connection of its

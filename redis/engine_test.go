@@ -201,3 +201,44 @@ func TestNew_Options(t *testing.T) {
 		t.Errorf("%d partitions on a standalone Redis by default, want 1", e.Partitions())
 	}
 }
+
+// TestEngine_LostKeys: the epoch changes when Redis loses either key of a
+// partition (evicted, deleted): the meta hash (its offsets would start
+// over), or the stream while the head says it held messages. The node's
+// check finds the new epoch and resets the feed: its subscribers get the
+// resync signal, with no message needed to show it.
+func TestEngine_LostKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, key := range []string{"meta", "log"} {
+		t.Run(key, func(t *testing.T) {
+			prefix := newPrefix()
+			e, rec := started(t, &fredis.Options{Prefix: prefix, CheckInterval: 50 * time.Millisecond}, srv.Addr())
+			ctx := context.Background()
+			if err := e.Subscribe(ctx, []string{"a"}); err != nil {
+				t.Fatal(err)
+			}
+			defer e.Unsubscribe([]string{"a"})
+			if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("1"))); err != nil {
+				t.Fatal(err)
+			}
+			old := rec.Wait(t, 1, waitTimeout)[0].Message.Position()
+			if _, err := srv.Do("DEL", "{"+prefix+":0}:"+key); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, func() bool { return len(rec.Resets()) > 0 }, "a reset after the "+key+" key was lost")
+			head, err := e.Head(ctx, 0)
+			if err != nil || head.Epoch == old.Epoch || head.Offset != 0 {
+				t.Errorf("Head after losing the %s key = %s, %v; want a new epoch at offset 0", key, head.ID(), err)
+			}
+			if _, _, err := e.Read(ctx, old, []string{"a"}); !errors.Is(err, fanout.ErrUnknownID) {
+				t.Errorf("Read from %s of the old epoch: %v, want ErrUnknownID", old.ID(), err)
+			}
+			if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("2"))); err != nil {
+				t.Fatal(err)
+			}
+			if m := rec.Wait(t, 2, waitTimeout)[1].Message; string(m.Data()) != "2" || m.Position().Epoch != head.Epoch {
+				t.Errorf("delivered %q at %s after the loss", m.Data(), m.ID())
+			}
+		})
+	}
+}
