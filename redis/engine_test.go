@@ -182,7 +182,8 @@ func TestEngine_HistoryAge(t *testing.T) {
 	}
 }
 
-// TestNew_Options: New refuses what it cannot work with.
+// TestNew_Options: New refuses what it cannot work with; Close is
+// idempotent, and the engine refuses work after it.
 func TestNew_Options(t *testing.T) {
 	if _, err := fredis.New(nil, nil); err == nil {
 		t.Error("New(nil client) did not fail")
@@ -196,9 +197,21 @@ func TestNew_Options(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
 	if e.Partitions() != 1 {
 		t.Errorf("%d partitions on a standalone Redis by default, want 1", e.Partitions())
+	}
+	e.Start(enginetest.NewRecorder())
+	if err := e.Subscribe(context.Background(), []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(e.Close(), e.Close()); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if err := e.Publish(context.Background(), "a", fanout.NewMessage(nil)); !errors.Is(err, fanout.ErrClosed) {
+		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+	if err := e.Subscribe(context.Background(), []string{"b"}); !errors.Is(err, fanout.ErrClosed) {
+		t.Errorf("Subscribe after Close = %v, want ErrClosed", err)
 	}
 }
 
