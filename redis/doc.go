@@ -66,8 +66,9 @@
 // # Live delivery, and noticing loss
 //
 // A node follows a partition (one subscription, on a connection of its
-// own) from the first local Subscribe of one of its topics to the last
-// Unsubscribe. One goroutine per followed partition hands the feed its
+// own) from the first local Subscribe of one of its topics until a whole
+// CheckInterval has passed with no local subscriber of its topics (so a
+// client that reconnects does not make it churn). One goroutine per followed partition hands the feed its
 // messages, in offset order:
 //
 //   - After subscribing, it reads the head: the baseline. A message whose
@@ -95,8 +96,9 @@
 //
 // Nothing, unless it follows the topic's partition for another topic: a
 // node subscribes to a partition's channel only while it has a local
-// subscriber of one of its topics (or, from the first subscriber of no
-// topic on, partition 0, whose broadcasts such subscribers receive). A
+// subscriber of one of its topics, and for one CheckInterval after the
+// last one left (and, from the first subscriber of no topic on, to
+// partition 0, whose broadcasts such subscribers receive). A
 // followed partition's channel carries all its topics, because a hole can
 // only be told in the partition's dense offsets: for each message of a
 // topic without local subscribers, the node receives it, parses it, and

@@ -94,7 +94,8 @@ func randomID(n int) string {
 
 // Start implements fanout.Engine. The engine follows a partition (keeps
 // a subscription to its live channel) from the first Subscribe of one of
-// its topics until the last Unsubscribe.
+// its topics until a whole Options.CheckInterval has passed after the
+// last Unsubscribe.
 func (e *Engine) Start(feed fanout.Feed) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -329,8 +330,9 @@ func (e *Engine) Subscribe(ctx context.Context, topics []string) error {
 	return nil
 }
 
-// Unsubscribe implements fanout.Engine. A partition no longer needed is
-// unsubscribed by its follower, in the background.
+// Unsubscribe implements fanout.Engine. It does not block: a partition
+// no longer needed is unsubscribed by its follower, in the background,
+// after a whole Options.CheckInterval.
 func (e *Engine) Unsubscribe(topics []string) {
 	if len(topics) == 0 {
 		return // Subscribe(nil) made partition 0 sticky: see part.sticky

@@ -68,15 +68,11 @@ func (p *part) acquire(n int, sticky bool) (<-chan struct{}, error) {
 	return p.ready, nil
 }
 
-// release undoes acquire(n).
+// release undoes acquire(n). The follower notices at its next tick.
 func (p *part) release(n int) {
 	p.mu.Lock()
 	p.refs -= n
-	idle := p.refs <= 0 && !p.sticky
 	p.mu.Unlock()
-	if idle {
-		p.signal()
-	}
 }
 
 func (p *part) signal() {
@@ -177,7 +173,8 @@ func (p *part) session() (live bool, err error) {
 
 	tick := time.NewTicker(e.opts.CheckInterval)
 	defer tick.Stop()
-	busy := false // a message came since the last tick
+	busy := false     // a message came since the last tick
+	unneeded := false // no local subscription needed the partition at the last tick
 	for {
 		select {
 		case <-e.ctx.Done():
@@ -190,10 +187,18 @@ func (p *part) session() (live bool, err error) {
 				return true, err
 			}
 			busy = busy || n > 0
-			if p.idle() {
-				return true, nil
-			}
 		case <-tick.C:
+			// A partition that no subscriber needs is let go after a
+			// whole interval, so that subscribers who come and go (a
+			// client reconnecting) do not make it churn.
+			if p.idle() {
+				if unneeded {
+					return true, nil
+				}
+				unneeded = true
+			} else {
+				unneeded = false
+			}
 			if busy {
 				busy = false
 				continue
