@@ -103,14 +103,14 @@ func (p *part) follow() {
 	defer p.e.wg.Done()
 	backoff := 50 * time.Millisecond
 	for !p.stop() {
-		live, err := p.session()
+		followed, err := p.session()
 		if err == nil {
 			continue // no longer needed: stop tells
 		}
 		p.e.stats.reconnects.Add(1)
 		p.e.setLastError(err)
 		p.e.opts.Logger.Debug("fanout/redis: following a partition", "partition", p.id, "err", err)
-		if live {
+		if followed {
 			backoff = 50 * time.Millisecond // it worked for a while: retry soon
 		}
 		t := time.NewTimer(backoff)
@@ -127,10 +127,13 @@ var errStuck = errors.New("fanout/redis: the subscription missed messages that t
 
 // session subscribes to the partition's channel on a connection of its
 // own and hands what comes to the feed, until the connection fails, the
-// engine closes or the partition is no longer needed (nil). live tells
-// whether it got as far as following the partition.
-func (p *part) session() (live bool, err error) {
+// engine closes or the partition is no longer needed (nil). followed
+// tells whether it got as far as following the partition.
+func (p *part) session() (followed bool, err error) {
 	e := p.e
+	p.inMu.Lock()
+	p.inbox = nil // what an earlier connection left is read from the stream if need be
+	p.inMu.Unlock()
 	dc, _ := e.client.Dedicate()
 	defer dc.Close()
 	closed := dc.SetPubSubHooks(rueidis.PubSubHooks{
