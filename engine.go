@@ -99,4 +99,15 @@ type Feed interface {
 	// history was lost). A gap is never silent. Deliver may call
 	// Engine.Read, on the calling goroutine.
 	Deliver(topic string, m *Message)
+
+	// Reset tells the Feed that what followed the last message it was
+	// given for partition cannot be told, when no message shows it: the
+	// engine found that its backend lost the partition's history (Redis
+	// restarted empty) or skipped messages it cannot read back, or it
+	// stopped following the partition while no subscriber needed it.
+	// The partition's subscribers get the resync signal (err says why),
+	// and the next message of the partition is taken as a new start.
+	// Calls for one partition are made one at a time with its Deliver
+	// calls.
+	Reset(partition int, err error)
 }

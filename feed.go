@@ -51,6 +51,23 @@ func (f *coreFeed) Deliver(topic string, m *Message) {
 	c.deliver(topic, m)
 }
 
+// Reset forgets what partition delivered last and resyncs its
+// subscribers (see Feed.Reset).
+func (f *coreFeed) Reset(partition int, err error) {
+	c := (*core)(f)
+	last := Position{Partition: partition}
+	if v, ok := c.parts.Load(partition); ok {
+		pf := v.(*partFeed)
+		pf.mu.Lock()
+		defer pf.mu.Unlock()
+		if !pf.last.IsZero() {
+			last = pf.last
+		}
+		pf.last = Position{}
+	}
+	c.resyncAll(last, err)
+}
+
 // fill delivers what the feed skipped between pf.last and next, read from
 // the engine's history, or resyncs the partition's subscribers when that
 // fails. pf.mu is held: the partition's deliveries wait, as they must,

@@ -24,7 +24,7 @@ type faultyEngine struct {
 }
 
 func (e *faultyEngine) Start(feed fanout.Feed) {
-	e.Engine.Start(feedFunc(func(topic string, m *fanout.Message) {
+	e.Engine.Start(alteredFeed{Feed: feed, deliver: func(topic string, m *fanout.Message) {
 		e.mu.Lock()
 		alter := e.alter
 		e.mu.Unlock()
@@ -35,7 +35,7 @@ func (e *faultyEngine) Start(feed fanout.Feed) {
 		for _, m := range out {
 			feed.Deliver(topic, m)
 		}
-	}))
+	}})
 }
 
 func (e *faultyEngine) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
@@ -48,9 +48,13 @@ func (e *faultyEngine) Read(ctx context.Context, from fanout.Position, topics []
 	return e.Engine.Read(ctx, from, topics)
 }
 
-type feedFunc func(topic string, m *fanout.Message)
+// alteredFeed is a Feed whose deliveries go through deliver.
+type alteredFeed struct {
+	fanout.Feed
+	deliver func(topic string, m *fanout.Message)
+}
 
-func (f feedFunc) Deliver(topic string, m *fanout.Message) { f(topic, m) }
+func (f alteredFeed) Deliver(topic string, m *fanout.Message) { f.deliver(topic, m) }
 
 // feedEnv is a Hub (with an attached Broker) on a faultyEngine over a Ring.
 func feedEnv(t *testing.T, eng *faultyEngine) *rsEnv {

@@ -51,9 +51,9 @@ type Subscriber struct {
 	writing  bool          // such a writer is running, or the last one ran (guarded by mu)
 	wctx     context.Context
 	wdone    func(why endReason, err error)
-	done    chan struct{} // closed once the subscription has ended
-	pingDue atomic.Bool
-	kaEvery time.Duration // keepalive interval; 0: none
+	done     chan struct{} // closed once the subscription has ended
+	pingDue  atomic.Bool
+	kaEvery  time.Duration // keepalive interval; 0: none
 
 	delivered, dropped atomic.Uint64
 

@@ -23,7 +23,7 @@ type wsSink struct {
 	raw      *rawConn
 	br       *bufio.Reader // what coder/websocket reads raw through
 	framing  framing       // as the subprotocol says
-	liveConn         // raw, for abort and kill from any goroutine
+	liveConn               // raw, for abort and kill from any goroutine
 
 	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
 	hdr    [10]byte // scratch: a packed frame's header

@@ -175,10 +175,19 @@ func testOrderAndPositions(t *testing.T, h Harness) {
 		publish(t, ctx, n, topics[i%3], fmt.Sprint(i))
 	}
 	got := n.feed.Wait(t, count, h.Timeout)
-	for i, d := range got {
-		if d.Topic != topics[i%3] || string(d.Message.Data()) != fmt.Sprint(i) {
-			t.Fatalf("delivery %d = %q on %q, want %q on %q (in publish order)", i, d.Message.Data(), d.Topic, fmt.Sprint(i), topics[i%3])
+	// Each partition's deliveries are in publish order (the order of
+	// different partitions' deliveries between them is not set).
+	next := map[int]int{} // partition → index of its next publish
+	for _, d := range got {
+		p := d.Message.Position().Partition
+		i := next[p]
+		for i < count && n.Partition(topics[i%3]) != p {
+			i++
 		}
+		if i == count || d.Topic != topics[i%3] || string(d.Message.Data()) != fmt.Sprint(i) {
+			t.Fatalf("delivery %q on %q in partition %d, want %q on %q (in publish order)", d.Message.Data(), d.Topic, p, fmt.Sprint(i), topics[i%3])
+		}
+		next[p] = i + 1
 	}
 	checkDense(t, got)
 }
@@ -263,6 +272,7 @@ func testBroadcast(t *testing.T, h Harness) {
 			t.Fatalf("broadcast delivered %d times, topic message %d times", len(bc), len(ta))
 		}
 		bc, ta = nil, nil
+		changed := n.feed.Changed()
 		for _, d := range n.feed.Deliveries() {
 			if d.Topic == "" {
 				bc = append(bc, d)
@@ -270,7 +280,9 @@ func testBroadcast(t *testing.T, h Harness) {
 				ta = append(ta, d)
 			}
 		}
-		n.feed.WaitChange(time.Until(deadline))
+		if len(ta) == 0 || len(bc) == 0 {
+			waitChange(changed, deadline)
+		}
 	}
 	// An engine with several partitions stores a broadcast in each, or in
 	// the one Partition("") names; a subscriber of "a" gets its copy in
@@ -523,24 +535,38 @@ func testNodes(t *testing.T, h Harness) {
 	}
 	wg.Wait()
 	total := each * len(nodes)
-	first := nodes[0].feed.Wait(t, total, h.Timeout)
-	checkDense(t, first)
+	first := byPartition(nodes[0].feed.Wait(t, total, h.Timeout))
+	checkDense(t, nodes[0].feed.Deliveries())
 	for i, n := range nodes[1:] {
-		got := n.feed.Wait(t, total, h.Timeout)
-		for k := range got {
-			if got[k].Message.ID() != first[k].Message.ID() || string(got[k].Message.Data()) != string(first[k].Message.Data()) {
-				t.Fatalf("node %d's delivery %d is %s %q, node 0's %s %q: one order for all", i+1, k,
-					got[k].Message.ID(), got[k].Message.Data(), first[k].Message.ID(), first[k].Message.Data())
+		got := byPartition(n.feed.Wait(t, total, h.Timeout))
+		for p, ds := range got {
+			for k := range ds {
+				if k >= len(first[p]) || ds[k].Message.ID() != first[p][k].Message.ID() || string(ds[k].Message.Data()) != string(first[p][k].Message.Data()) {
+					t.Fatalf("node %d's delivery %d of partition %d is %s %q, not node 0's: one order for all", i+1, k, p,
+						ds[k].Message.ID(), ds[k].Message.Data())
+				}
 			}
 		}
 	}
-	last := first[total-1].Message.Position()
-	for i, n := range nodes {
-		head, err := n.Head(ctx, last.Partition)
-		if err != nil || head.Offset < last.Offset || !head.SameLog(last) {
-			t.Errorf("node %d: Head = %s, %v; the last delivery was at %s", i, head.ID(), err, last.ID())
+	for p, ds := range first {
+		last := ds[len(ds)-1].Message.Position()
+		for i, n := range nodes {
+			head, err := n.Head(ctx, p)
+			if err != nil || head.Offset < last.Offset || !head.SameLog(last) {
+				t.Errorf("node %d: Head = %s, %v; the last delivery was at %s", i, head.ID(), err, last.ID())
+			}
 		}
 	}
+}
+
+// byPartition splits ds by partition, keeping their order.
+func byPartition(ds []Delivery) map[int][]Delivery {
+	m := map[int][]Delivery{}
+	for _, d := range ds {
+		p := d.Message.Position().Partition
+		m[p] = append(m[p], d)
+	}
+	return m
 }
 
 // testSubscribeThenPublish: what is published after Subscribe returns is
@@ -556,15 +582,26 @@ func testSubscribeThenPublish(t *testing.T, h Harness) {
 		var found bool
 		deadline := time.Now().Add(h.Timeout)
 		for !found && time.Now().Before(deadline) {
+			changed := sub.feed.Changed()
 			for _, d := range sub.feed.Deliveries() {
 				found = found || d.Topic == topic
 			}
 			if !found {
-				sub.feed.WaitChange(time.Until(deadline))
+				waitChange(changed, deadline)
 			}
 		}
 		if !found {
 			t.Fatalf("round %d: a message published on %q after Subscribe returned was not delivered", i, topic)
 		}
+	}
+}
+
+// waitChange waits for changed (see Recorder.Changed) until deadline.
+func waitChange(changed <-chan struct{}, deadline time.Time) {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-changed:
+	case <-t.C:
 	}
 }

@@ -20,6 +20,7 @@ type Delivery struct {
 type Recorder struct {
 	mu         sync.Mutex
 	deliveries []Delivery
+	resets     []Reset
 	changed    chan struct{} // closed and replaced at each delivery
 	busy       map[int]bool  // partitions with a Deliver in progress
 	violations []string
@@ -47,6 +48,26 @@ func (r *Recorder) Deliver(topic string, m *fanout.Message) {
 	r.mu.Unlock()
 }
 
+// Reset records a Feed.Reset call.
+func (r *Recorder) Reset(partition int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.resets = append(r.resets, Reset{Partition: partition, Err: err})
+}
+
+// Reset is one call of Feed.Reset.
+type Reset struct {
+	Partition int
+	Err       error
+}
+
+// Resets returns the Feed.Reset calls so far.
+func (r *Recorder) Resets() []Reset {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Reset(nil), r.resets...)
+}
+
 // Deliveries returns what was delivered so far.
 func (r *Recorder) Deliveries() []Delivery {
 	r.mu.Lock()
@@ -59,6 +80,15 @@ func (r *Recorder) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.deliveries)
+}
+
+// Changed returns a channel closed at the next delivery. Take it before
+// looking at Deliveries, so that a delivery made in between is not
+// missed.
+func (r *Recorder) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
 }
 
 // WaitChange waits up to d for the next delivery.

@@ -1,0 +1,396 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/redis/internal/script"
+)
+
+// Engine is a fanout.Engine on Redis: every process whose Hub (or
+// Broker) has an Engine on the same Redis, with the same Prefix and
+// Partitions, shares its messages, in one order per partition, with one
+// history. See the package documentation for the data model and what
+// happens when Redis or the network loses something.
+type Engine struct {
+	client  rueidis.Client
+	opts    Options
+	sharded bool   // a Redis Cluster: SPUBLISH and SSUBSCRIBE
+	epochID string // this engine's prefix of the epochs it starts
+
+	publishScript, readScript, headScript *rueidis.Lua
+	maxLen, maxAge, shardedArg            string // publish script arguments
+
+	parts []*part
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	feed   fanout.Feed
+	closed bool
+	wg     sync.WaitGroup // partition followers; Add under mu
+
+	stats counters
+}
+
+var _ fanout.Engine = (*Engine)(nil)
+
+// New returns an Engine on client (a standalone or a Cluster client of
+// rueidis; the Engine detects which), to hand to a Hub or Broker as
+// HubOptions.Engine or BrokerOptions.Engine. An Engine serves one Hub;
+// each process makes its own. The client stays the application's: Close
+// does not close it.
+func New(client rueidis.Client, opts *Options) (*Engine, error) {
+	if client == nil {
+		return nil, errors.New("fanout/redis: nil client")
+	}
+	cluster := client.Mode() == rueidis.ClientModeCluster
+	o := opts.withDefaults(cluster)
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("fanout/redis: prefix %q contains a brace: keys would lose their hash tag", o.Prefix)
+	}
+	e := &Engine{
+		client:        client,
+		opts:          o,
+		sharded:       cluster,
+		epochID:       randomID(4),
+		publishScript: rueidis.NewLuaScript(script.Publish),
+		readScript:    rueidis.NewLuaScriptReadOnly(script.Read),
+		headScript:    rueidis.NewLuaScript(script.Head),
+		maxLen:        strconv.Itoa(o.HistorySize),
+		maxAge:        strconv.FormatInt(max(o.HistoryAge.Milliseconds(), 0), 10),
+		shardedArg:    "0",
+	}
+	if cluster {
+		e.shardedArg = "1"
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	for i := range o.Partitions {
+		e.parts = append(e.parts, newPart(e, i))
+	}
+	return e, nil
+}
+
+// randomID returns n random characters of [0-9A-Za-z].
+func randomID(n int) string {
+	const chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = chars[rand.IntN(len(chars))]
+	}
+	return string(b)
+}
+
+// Start implements fanout.Engine. The engine follows a partition (keeps
+// a subscription to its live channel) from the first Subscribe of one of
+// its topics until a whole Options.CheckInterval has passed after the
+// last Unsubscribe.
+func (e *Engine) Start(feed fanout.Feed) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.feed != nil {
+		panic("fanout/redis: an Engine serves one Hub or Broker")
+	}
+	e.feed = feed
+}
+
+// Partition implements fanout.Engine: a hash of topic (FNV-1a) modulo
+// Options.Partitions. Broadcasts for subscribers of no topic are in
+// partition 0.
+func (e *Engine) Partition(topic string) int {
+	n := uint32(len(e.parts))
+	if n == 1 || topic == "" {
+		return 0
+	}
+	h := uint32(2166136261)
+	for i := range len(topic) {
+		h ^= uint32(topic[i])
+		h *= 16777619
+	}
+	return int(h % n)
+}
+
+// Partitions returns how many partitions the topics are spread over
+// (Options.Partitions, or its default).
+func (e *Engine) Partitions() int { return len(e.parts) }
+
+// Publish implements fanout.Engine: one script call stores m at the next
+// offset of its topic's partition and publishes it on the partition's
+// channel, which every node that follows the partition receives (this
+// one too: a message reaches local subscribers the same way as remote
+// ones, so every node delivers in one order). A broadcast is stored in
+// every partition, in one round trip (pipelined), so that each
+// subscriber receives it once, in the order of its own partition.
+//
+// An error wraps what Redis or the connection said. When the connection
+// fails after the script was sent, the message may have been stored (and
+// delivered) nonetheless: Redis cannot tell.
+func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) error {
+	if e.isClosed() {
+		return fanout.ErrClosed
+	}
+	kind := kindOf(m)
+	data := unsafe.String(unsafe.SliceData(m.Data()), len(m.Data())) // sent as is; a published Message is not modified
+	if topic == "" && len(e.parts) > 1 {
+		execs := make([]rueidis.LuaExec, len(e.parts))
+		for i, p := range e.parts {
+			execs[i] = rueidis.LuaExec{Keys: p.keys, Args: e.publishArgs(p, topic, kind, data)}
+		}
+		var errs []error
+		for i, r := range e.publishScript.ExecMulti(ctx, e.client, execs...) {
+			if err := r.Error(); err != nil {
+				errs = append(errs, fmt.Errorf("partition %d: %w", i, err))
+			}
+		}
+		e.stats.published.Add(1)
+		if len(errs) > 0 {
+			e.stats.publishErrors.Add(1)
+			return fmt.Errorf("fanout/redis: broadcast stored in %d of %d partitions: %w", len(e.parts)-len(errs), len(e.parts), errors.Join(errs...))
+		}
+		return nil
+	}
+	p := e.parts[e.Partition(topic)]
+	e.stats.published.Add(1)
+	if err := e.publishScript.Exec(ctx, e.client, p.keys, e.publishArgs(p, topic, kind, data)).Error(); err != nil {
+		e.stats.publishErrors.Add(1)
+		return fmt.Errorf("fanout/redis: publish to partition %d: %w", p.id, err)
+	}
+	return nil
+}
+
+func (e *Engine) publishArgs(p *part, topic, kind, data string) []string {
+	return []string{e.epochID, p.channel, e.shardedArg, e.maxLen, e.maxAge, topic, kind, data}
+}
+
+// Read implements fanout.Engine: one read-only script reads the epoch,
+// the head and the stream entries after from, atomically, so the head it
+// returns is exact.
+func (e *Engine) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
+	if from.Partition < 0 || from.Partition >= len(e.parts) {
+		return nil, fanout.Position{}, fmt.Errorf("%w: partition %d of %d", fanout.ErrUnknownID, from.Partition, len(e.parts))
+	}
+	args := []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "1"}
+	for _, t := range topics {
+		if e.Partition(t) == from.Partition {
+			args = append(args, t)
+		}
+	}
+	return e.read(ctx, e.parts[from.Partition], from, args)
+}
+
+// readAll reads every message of p after from, whatever its topic.
+func (e *Engine) readAll(ctx context.Context, p *part, from fanout.Position) ([]*fanout.Message, fanout.Position, error) {
+	return e.read(ctx, p, from, []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "0"})
+}
+
+func (e *Engine) read(ctx context.Context, p *part, from fanout.Position, args []string) ([]*fanout.Message, fanout.Position, error) {
+	reply, err := e.readScript.Exec(ctx, e.client, p.keys, args).ToArray()
+	if err != nil {
+		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: read partition %d: %w", p.id, err)
+	}
+	if len(reply) < 3 {
+		return nil, fanout.Position{}, errors.New("fanout/redis: malformed read reply")
+	}
+	status, _ := reply[0].ToString()
+	epoch, _ := reply[1].ToString()
+	h, _ := reply[2].ToString()
+	offset, _ := strconv.ParseUint(h, 10, 64)
+	head := fanout.Position{Epoch: epoch, Partition: p.id, Offset: offset}
+	switch status {
+	case "ok":
+	case "epoch":
+		return nil, head, fmt.Errorf("%w: epoch %s of partition %d is gone (now %q): Redis lost its history", fanout.ErrUnknownID, from.Epoch, p.id, epoch)
+	case "ahead":
+		return nil, head, fmt.Errorf("%w: offset %d is ahead of partition %d's head %d", fanout.ErrUnknownID, from.Offset, p.id, offset)
+	case "trimmed":
+		return nil, head, fmt.Errorf("%w: what followed offset %d of partition %d was trimmed from its history", fanout.ErrUnknownID, from.Offset, p.id)
+	default:
+		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: unexpected read status %q", status)
+	}
+	if len(reply) < 4 {
+		return nil, fanout.Position{}, errors.New("fanout/redis: malformed read reply")
+	}
+	entries, err := reply[3].ToArray()
+	if err != nil {
+		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: malformed read reply: %w", err)
+	}
+	msgs := make([]*fanout.Message, 0, len(entries))
+	for _, entry := range entries {
+		m, err := parseEntry(entry, epoch, p.id)
+		if err != nil {
+			return nil, fanout.Position{}, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, head, nil
+}
+
+// parseEntry reads one stream entry, {id, {t, topic, x, kind, d, data}}.
+func parseEntry(entry rueidis.RedisMessage, epoch string, partition int) (*fanout.Message, error) {
+	bad := errors.New("fanout/redis: malformed stream entry")
+	parts, err := entry.ToArray()
+	if err != nil || len(parts) != 2 {
+		return nil, bad
+	}
+	id, _ := parts[0].ToString()
+	offset, _, ok := parseEntryID(id)
+	if !ok {
+		return nil, bad
+	}
+	fields, err := parts[1].ToArray()
+	if err != nil || len(fields)%2 != 0 {
+		return nil, bad
+	}
+	var topic, kind, data string
+	for i := 0; i < len(fields); i += 2 {
+		name, _ := fields[i].ToString()
+		value, _ := fields[i+1].ToString()
+		switch name {
+		case "t":
+			topic = value
+		case "x":
+			kind = value
+		case "d":
+			data = value
+		}
+	}
+	return stored(topic, kind, data, fanout.Position{Epoch: epoch, Partition: partition, Offset: offset})
+}
+
+// Head implements fanout.Engine. It starts the partition's epoch if it
+// has none yet (or lost it), as a publish would.
+func (e *Engine) Head(ctx context.Context, partition int) (fanout.Position, error) {
+	if partition < 0 || partition >= len(e.parts) {
+		return fanout.Position{}, fmt.Errorf("fanout/redis: no partition %d", partition)
+	}
+	return e.head(ctx, e.parts[partition])
+}
+
+func (e *Engine) head(ctx context.Context, p *part) (fanout.Position, error) {
+	reply, err := e.headScript.Exec(ctx, e.client, p.keys, []string{e.epochID}).AsStrSlice()
+	if err != nil {
+		return fanout.Position{}, fmt.Errorf("fanout/redis: head of partition %d: %w", p.id, err)
+	}
+	if len(reply) != 2 {
+		return fanout.Position{}, errors.New("fanout/redis: malformed head reply")
+	}
+	offset, err := strconv.ParseUint(reply[1], 10, 64)
+	if err != nil {
+		return fanout.Position{}, errors.New("fanout/redis: malformed head reply")
+	}
+	return fanout.Position{Epoch: reply[0], Partition: p.id, Offset: offset}, nil
+}
+
+// Subscribe implements fanout.Engine: the partitions of topics (partition
+// 0 for no topic) are followed from now on. The first Subscribe of a
+// partition waits, within ctx and twice Options.PingTimeout, until its
+// channel is subscribed and its head read: what is stored after that is
+// delivered, and a message lost right after it is found.
+func (e *Engine) Subscribe(ctx context.Context, topics []string) error {
+	counts := e.counts(topics)
+	var ready []<-chan struct{}
+	acquired := make(map[int]int, len(counts))
+	for pid, n := range counts {
+		r, err := e.parts[pid].acquire(n, len(topics) == 0)
+		if err != nil {
+			e.release(acquired)
+			return err
+		}
+		acquired[pid] = n
+		ready = append(ready, r)
+	}
+	t := time.NewTimer(2 * e.opts.PingTimeout)
+	defer t.Stop()
+	for _, r := range ready {
+		var err error
+		select {
+		case <-r:
+			continue
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-e.ctx.Done():
+			err = fanout.ErrClosed
+		case <-t.C:
+			err = errors.New("timed out")
+		}
+		e.release(counts)
+		return fmt.Errorf("fanout/redis: following the topics' partitions: %w (last error: %v)", err, e.lastError())
+	}
+	return nil
+}
+
+// Unsubscribe implements fanout.Engine. It does not block: a partition
+// no longer needed is unsubscribed by its follower, in the background,
+// after a whole Options.CheckInterval.
+func (e *Engine) Unsubscribe(topics []string) {
+	if len(topics) == 0 {
+		return // Subscribe(nil) made partition 0 sticky: see part.sticky
+	}
+	e.release(e.counts(topics))
+}
+
+// counts returns how many of topics fall in each partition: reference
+// counts are per topic, because the core unsubscribes a subscriber's
+// topics one by one.
+func (e *Engine) counts(topics []string) map[int]int {
+	counts := make(map[int]int, 1)
+	if len(topics) == 0 {
+		counts[0] = 1
+	}
+	for _, t := range topics {
+		counts[e.Partition(t)]++
+	}
+	return counts
+}
+
+func (e *Engine) release(counts map[int]int) {
+	for pid, n := range counts {
+		e.parts[pid].release(n)
+	}
+}
+
+// Close implements fanout.Engine: it stops following every partition and
+// waits for its goroutines. It does not close the client. Idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+func (e *Engine) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
+// startFollower counts a follower goroutine, unless the engine is
+// closed.
+func (e *Engine) startFollower() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	return true
+}
+
+func (e *Engine) feedOf() fanout.Feed {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.feed
+}

@@ -1,0 +1,257 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/enginetest"
+	fredis "github.com/fanout-go/fanout/redis"
+	"github.com/fanout-go/fanout/redis/internal/redistest"
+	"github.com/fanout-go/fanout/redis/internal/script"
+)
+
+// storeOnly stores data on topic in partition 0 of prefix the way Publish
+// does, but publishes it on a channel nobody follows: for the followers,
+// a message whose live copy was lost.
+func storeOnly(t *testing.T, c rueidis.Client, prefix, topic, data string) {
+	t.Helper()
+	tag := "{" + prefix + ":0}"
+	err := rueidis.NewLuaScript(script.Publish).Exec(context.Background(), c,
+		[]string{tag + ":meta", tag + ":log"},
+		[]string{"lost", tag + ":nowhere", "0", "1000", "0", topic, "t", data}).Error()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// started returns an engine started on a Recorder.
+func started(t *testing.T, opts *fredis.Options, addr string) (*fredis.Engine, *enginetest.Recorder) {
+	t.Helper()
+	e := newEngine(t, "node", opts, addr)
+	r := enginetest.NewRecorder()
+	e.Start(r)
+	return e, r
+}
+
+func data(ds []enginetest.Delivery) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, string(d.Message.Data()))
+	}
+	return out
+}
+
+// TestEngine_LostLiveMessages: a message whose live copy is lost is
+// delivered from the stream, in order, when the next one shows the hole:
+// right after subscribing (the hole is measured from the head read then)
+// and in the middle of a burst.
+func TestEngine_LostLiveMessages(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	raw := newClient(t, "raw", srv.Addr())
+	e, rec := started(t, &fredis.Options{Prefix: prefix, CheckInterval: time.Hour}, srv.Addr())
+	ctx := context.Background()
+
+	storeOnly(t, raw, prefix, "a", "before") // before the subscription: not delivered
+	if err := e.Subscribe(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unsubscribe([]string{"a"})
+	storeOnly(t, raw, prefix, "a", "1") // right after subscribing
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("2"))); err != nil {
+		t.Fatal(err)
+	}
+	storeOnly(t, raw, prefix, "a", "3") // in the middle
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("4"))); err != nil {
+		t.Fatal(err)
+	}
+	got := data(rec.Wait(t, 4, waitTimeout))
+	if fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Fatalf("delivered %v, want [1 2 3 4]", got)
+	}
+	// A fill reads up to the head: it may take later messages from the
+	// stream too (their live copies are then dropped), and so fill both
+	// holes at once.
+	st := e.Stats()
+	if st.Holes == 0 || st.Recovered < 2 || st.Resyncs != 0 {
+		t.Errorf("stats %+v: want a hole, 2 or more recovered, no resync", st)
+	}
+}
+
+// TestEngine_LostLastMessage: when the live copy of the last message is
+// lost, no later message shows the hole: the periodic check of the idle
+// partition finds it at the head, delivers it from the stream, and
+// replaces the subscription that missed it.
+func TestEngine_LostLastMessage(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	raw := newClient(t, "raw", srv.Addr())
+	e, rec := started(t, &fredis.Options{Prefix: prefix, CheckInterval: 50 * time.Millisecond}, srv.Addr())
+	ctx := context.Background()
+	if err := e.Subscribe(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unsubscribe([]string{"a"})
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("1"))); err != nil {
+		t.Fatal(err)
+	}
+	storeOnly(t, raw, prefix, "a", "2")
+	got := data(rec.Wait(t, 2, waitTimeout))
+	if fmt.Sprint(got) != "[1 2]" {
+		t.Fatalf("delivered %v, want [1 2]", got)
+	}
+	if st := e.Stats(); st.Recovered != 1 || st.Stuck != 1 || st.Resyncs != 0 {
+		t.Errorf("stats %+v: want 1 recovered by a check that found the subscription stuck, no resync", st)
+	}
+}
+
+// TestEngine_PauseAndResume: a partition that no local subscriber needs
+// is no longer followed (no per-message cost); when a subscriber comes
+// back, the feed starts anew (Reset, which reaches nobody: no subscriber
+// was there) and delivers what follows.
+func TestEngine_PauseAndResume(t *testing.T) {
+	srv := redistest.Start(t)
+	e, rec := started(t, &fredis.Options{Prefix: newPrefix()}, srv.Addr())
+	ctx := context.Background()
+	if err := e.Subscribe(ctx, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("1"))); err != nil {
+		t.Fatal(err)
+	}
+	rec.Wait(t, 1, waitTimeout)
+	e.Unsubscribe([]string{"a"})
+	if e.Stats().Following != 1 {
+		t.Fatal("unsubscribing one topic of two stopped following the partition")
+	}
+	e.Unsubscribe([]string{"b"})
+	eventually(t, func() bool { return e.Stats().Following == 0 }, "the partition is no longer followed")
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("unseen"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Subscribe(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unsubscribe([]string{"a"})
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("2"))); err != nil {
+		t.Fatal(err)
+	}
+	got := data(rec.Wait(t, 2, waitTimeout))
+	if fmt.Sprint(got) != "[1 2]" {
+		t.Fatalf("delivered %v, want [1 2]", got)
+	}
+	if resets := rec.Resets(); len(resets) != 1 || !errors.Is(resets[0].Err, fanout.ErrUnknownID) {
+		t.Errorf("resets %v: want one, as the partition was followed again", resets)
+	}
+}
+
+// TestEngine_HistoryAge: messages older than HistoryAge are trimmed as
+// later ones are published; resuming from before them resyncs.
+func TestEngine_HistoryAge(t *testing.T) {
+	srv := redistest.Start(t)
+	e, _ := started(t, &fredis.Options{Prefix: newPrefix(), HistoryAge: 100 * time.Millisecond}, srv.Addr())
+	ctx := context.Background()
+	start, err := e.Head(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("old"))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("new"))); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := e.Read(ctx, start, []string{"a"})
+		return errors.Is(err, fanout.ErrUnknownID)
+	}, "the old message trimmed by age")
+	head, err := e.Head(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := head
+	prev.Offset--
+	if msgs, _, err := e.Read(ctx, prev, []string{"a"}); err != nil || len(msgs) != 1 {
+		t.Errorf("Read of the newest message: %d messages, %v", len(msgs), err)
+	}
+}
+
+// TestNew_Options: New refuses what it cannot work with; Close is
+// idempotent, and the engine refuses work after it.
+func TestNew_Options(t *testing.T) {
+	if _, err := fredis.New(nil, nil); err == nil {
+		t.Error("New(nil client) did not fail")
+	}
+	srv := redistest.Start(t)
+	c := newClient(t, "opts", srv.Addr())
+	if _, err := fredis.New(c, &fredis.Options{Prefix: "a{b}"}); err == nil {
+		t.Error("a prefix with braces was accepted")
+	}
+	e, err := fredis.New(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Partitions() != 1 {
+		t.Errorf("%d partitions on a standalone Redis by default, want 1", e.Partitions())
+	}
+	e.Start(enginetest.NewRecorder())
+	if err := e.Subscribe(context.Background(), []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(e.Close(), e.Close()); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if err := e.Publish(context.Background(), "a", fanout.NewMessage(nil)); !errors.Is(err, fanout.ErrClosed) {
+		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+	if err := e.Subscribe(context.Background(), []string{"b"}); !errors.Is(err, fanout.ErrClosed) {
+		t.Errorf("Subscribe after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestEngine_LostKeys: the epoch changes when Redis loses either key of a
+// partition (evicted, deleted): the meta hash (its offsets would start
+// over), or the stream while the head says it held messages. The node's
+// check finds the new epoch and resets the feed: its subscribers get the
+// resync signal, with no message needed to show it.
+func TestEngine_LostKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, key := range []string{"meta", "log"} {
+		t.Run(key, func(t *testing.T) {
+			prefix := newPrefix()
+			e, rec := started(t, &fredis.Options{Prefix: prefix, CheckInterval: 50 * time.Millisecond}, srv.Addr())
+			ctx := context.Background()
+			if err := e.Subscribe(ctx, []string{"a"}); err != nil {
+				t.Fatal(err)
+			}
+			defer e.Unsubscribe([]string{"a"})
+			if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("1"))); err != nil {
+				t.Fatal(err)
+			}
+			old := rec.Wait(t, 1, waitTimeout)[0].Message.Position()
+			if _, err := srv.Do("DEL", "{"+prefix+":0}:"+key); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, func() bool { return len(rec.Resets()) > 0 }, "a reset after the "+key+" key was lost")
+			head, err := e.Head(ctx, 0)
+			if err != nil || head.Epoch == old.Epoch || head.Offset != 0 {
+				t.Errorf("Head after losing the %s key = %s, %v; want a new epoch at offset 0", key, head.ID(), err)
+			}
+			if _, _, err := e.Read(ctx, old, []string{"a"}); !errors.Is(err, fanout.ErrUnknownID) {
+				t.Errorf("Read from %s of the old epoch: %v, want ErrUnknownID", old.ID(), err)
+			}
+			if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("2"))); err != nil {
+				t.Fatal(err)
+			}
+			if m := rec.Wait(t, 2, waitTimeout)[1].Message; string(m.Data()) != "2" || m.Position().Epoch != head.Epoch {
+				t.Errorf("delivered %q at %s after the loss", m.Data(), m.ID())
+			}
+		})
+	}
+}

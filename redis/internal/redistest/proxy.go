@@ -1,0 +1,187 @@
+package redistest
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Proxy is a TCP proxy on a loopback port in front of a server: it can
+// add latency to every byte in both directions, and freeze the
+// connections it carries (they stay open, nothing passes), as a network
+// that silently stops delivering does.
+type Proxy struct {
+	ln     net.Listener
+	target string
+	delay  atomic.Int64 // time.Duration added to each chunk, each way
+
+	mu     sync.Mutex
+	links  map[*link]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// link is one proxied connection.
+type link struct {
+	client, server net.Conn
+	frozen         atomic.Bool
+	dead           atomic.Bool // a side failed: both are being closed
+	subscriber     atomic.Bool // the client sent a SUBSCRIBE or SSUBSCRIBE
+}
+
+// StartProxy starts a proxy to target, closed when t ends.
+func StartProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{ln: ln, target: target, links: map[*link]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Addr returns the proxy's address, for clients.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// SetDelay makes every chunk of bytes wait d before it is forwarded, in
+// each direction: a round trip gains 2d. Throughput is not limited.
+func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+// Freeze stops forwarding on the connections open now, without closing
+// them; new connections are not affected.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for l := range p.links {
+		l.frozen.Store(true)
+	}
+}
+
+// FreezeSubscribers stops forwarding on the open connections whose
+// client subscribed to a channel (SUBSCRIBE or SSUBSCRIBE), without
+// closing them: a subscription that silently stops delivering, as after
+// a failover that left the connection up (centrifugo#1189).
+func (p *Proxy) FreezeSubscribers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for l := range p.links {
+		if l.subscriber.Load() {
+			l.frozen.Store(true)
+			n++
+		}
+	}
+	return n
+}
+
+// Conns returns how many connections the proxy carries now.
+func (p *Proxy) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.links)
+}
+
+// CutAll closes every connection the proxy carries.
+func (p *Proxy) CutAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for l := range p.links {
+		_ = l.client.Close()
+		_ = l.server.Close()
+	}
+}
+
+// Close stops the proxy, closes its connections and waits for its
+// goroutines. Idempotent.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	_ = p.ln.Close()
+	p.CutAll()
+	p.wg.Wait()
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		l := &link{client: c, server: s}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			_ = c.Close()
+			_ = s.Close()
+			return
+		}
+		p.links[l] = struct{}{}
+		p.wg.Add(2)
+		p.mu.Unlock()
+		go p.pipe(l, c, s)
+		go p.pipe(l, s, c)
+	}
+}
+
+// chunk is bytes read, and when they may be written.
+type chunk struct {
+	b   []byte
+	due time.Time
+}
+
+// pipe copies from src to dst, each chunk after the delay, until either
+// side fails; then it closes both.
+func (p *Proxy) pipe(l *link, src, dst net.Conn) {
+	defer p.wg.Done()
+	q := make(chan chunk, 1024)
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for c := range q {
+			if d := time.Until(c.due); d > 0 {
+				time.Sleep(d) // the latency being simulated
+			}
+			for l.frozen.Load() && !l.dead.Load() {
+				time.Sleep(10 * time.Millisecond) // frozen until the link is closed
+			}
+			if _, err := dst.Write(c.b); err != nil {
+				break
+			}
+		}
+		for range q { // drain, so the reader never blocks
+		}
+	})
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && src == l.client && bytes.Contains(buf[:n], []byte("SUBSCRIBE")) {
+			l.subscriber.Store(true)
+		}
+		if n > 0 {
+			q <- chunk{b: append([]byte(nil), buf[:n]...), due: time.Now().Add(time.Duration(p.delay.Load()))}
+		}
+		if err != nil {
+			break
+		}
+	}
+	l.dead.Store(true)
+	_ = src.Close()
+	_ = dst.Close()
+	close(q)
+	writer.Wait()
+	p.mu.Lock()
+	delete(p.links, l)
+	p.mu.Unlock()
+}

@@ -1,0 +1,398 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fanout-go/fanout"
+)
+
+// part is one partition as a node follows it: its keys, how many local
+// subscriptions need it, and the follower goroutine that keeps its
+// subscription and hands its messages to the feed.
+type part struct {
+	e       *Engine
+	id      int
+	keys    []string // meta hash, stream: one hash tag, one slot
+	channel string
+
+	mu      sync.Mutex
+	refs    int           // local subscriptions of its topics
+	sticky  bool          // a subscriber of no topic came: followed until Close
+	running bool          // a follower goroutine runs
+	ready   chan struct{} // closed once the follower is live (subscribed, head known)
+	isReady bool          // ready is closed
+	wake    chan struct{} // one-slot signal to the follower: refs changed or inbox filled
+
+	inMu  sync.Mutex
+	inbox []string // live payloads received, not yet handled
+
+	// The follower's own state (one follower at a time; handed from one
+	// to the next through mu).
+	last   fanout.Position // the last position delivered, or the baseline
+	paused bool            // last is from before a pause (nobody needed the partition)
+}
+
+func newPart(e *Engine, id int) *part {
+	tag := fmt.Sprintf("{%s:%d}", e.opts.Prefix, id)
+	return &part{
+		e:       e,
+		id:      id,
+		keys:    []string{tag + ":meta", tag + ":log"},
+		channel: tag + ":live",
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// acquire counts n more local subscriptions of the partition, starts its
+// follower if none runs, and returns a channel closed once it is live.
+func (p *part) acquire(n int, sticky bool) (<-chan struct{}, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refs += n
+	p.sticky = p.sticky || sticky
+	if !p.running {
+		if !p.e.startFollower() {
+			p.refs -= n
+			return nil, fanout.ErrClosed
+		}
+		p.running = true
+		p.ready, p.isReady = make(chan struct{}), false
+		go p.follow()
+	}
+	return p.ready, nil
+}
+
+// release undoes acquire(n). The follower notices at its next tick.
+func (p *part) release(n int) {
+	p.mu.Lock()
+	p.refs -= n
+	p.mu.Unlock()
+}
+
+func (p *part) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop reports whether the follower must end (nobody needs the
+// partition, or the engine is closing), and if so marks it ended.
+func (p *part) stop() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.e.ctx.Err() == nil && (p.refs > 0 || p.sticky) {
+		return false
+	}
+	p.running = false
+	if !p.last.IsZero() {
+		p.paused = true
+	}
+	return true
+}
+
+// follow keeps the partition's subscription, reconnecting with a backoff,
+// until it is no longer needed.
+func (p *part) follow() {
+	defer p.e.wg.Done()
+	backoff := 50 * time.Millisecond
+	for !p.stop() {
+		followed, err := p.session()
+		if err == nil {
+			continue // no longer needed: stop tells
+		}
+		p.e.stats.reconnects.Add(1)
+		p.e.setLastError(err)
+		p.e.opts.Logger.Debug("fanout/redis: following a partition", "partition", p.id, "err", err)
+		if followed {
+			backoff = 50 * time.Millisecond // it worked for a while: retry soon
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-p.e.ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+var errStuck = errors.New("fanout/redis: the subscription missed messages that the stream holds: resubscribing")
+
+// session subscribes to the partition's channel on a connection of its
+// own and hands what comes to the feed, until the connection fails, the
+// engine closes or the partition is no longer needed (nil). followed
+// tells whether it got as far as following the partition.
+func (p *part) session() (followed bool, err error) {
+	e := p.e
+	p.inMu.Lock()
+	p.inbox = nil // what an earlier connection left is read from the stream if need be
+	p.inMu.Unlock()
+	dc, _ := e.client.Dedicate()
+	defer dc.Close()
+	closed := dc.SetPubSubHooks(rueidis.PubSubHooks{
+		OnMessage: func(m rueidis.PubSubMessage) { p.push(m.Message) },
+		OnSubscription: func(s rueidis.PubSubSubscription) {
+			if s.Kind == "unsubscribe" || s.Kind == "sunsubscribe" {
+				p.push("") // the server dropped the subscription (a slot moved, say)
+			}
+		},
+	})
+	cmd := dc.B().Subscribe().Channel(p.channel).Build()
+	if e.sharded {
+		cmd = dc.B().Ssubscribe().Channel(p.channel).Build()
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
+	err = dc.Do(ctx, cmd).Error()
+	if err == nil {
+		// Everything stored from now on comes over the channel; the head
+		// is the baseline that a hole (even right after it) is found from.
+		var head fanout.Position
+		if head, err = e.head(ctx, p); err == nil {
+			_, err = p.sync(ctx, head)
+		}
+	}
+	cancel()
+	if err != nil {
+		if e.ctx.Err() != nil {
+			return false, nil
+		}
+		return false, fmt.Errorf("subscribing: %w", err)
+	}
+	p.mu.Lock()
+	if !p.isReady {
+		close(p.ready)
+		p.isReady = true
+	}
+	p.mu.Unlock()
+	e.stats.following.Add(1)
+	defer e.stats.following.Add(-1)
+
+	tick := time.NewTicker(e.opts.CheckInterval)
+	defer tick.Stop()
+	busy := false     // a message came since the last tick
+	unneeded := false // no local subscription needed the partition at the last tick
+	for {
+		select {
+		case <-e.ctx.Done():
+			return true, nil
+		case err := <-closed:
+			return true, fmt.Errorf("subscription connection closed: %v", err)
+		case <-p.wake:
+			n, err := p.drain()
+			if err != nil {
+				return true, err
+			}
+			busy = busy || n > 0
+		case <-tick.C:
+			// A partition that no subscriber needs is let go after a
+			// whole interval, so that subscribers who come and go (a
+			// client reconnecting) do not make it churn.
+			if p.idle() {
+				if unneeded {
+					return true, nil
+				}
+				unneeded = true
+			} else {
+				unneeded = false
+			}
+			if busy {
+				busy = false
+				continue
+			}
+			if err := p.check(dc); err != nil {
+				return true, err
+			}
+		}
+	}
+}
+
+// idle reports whether no local subscription needs the partition.
+func (p *part) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refs <= 0 && !p.sticky
+}
+
+// check is the idle partition's periodic check: a ping on the
+// subscription's connection (a hung one is replaced), then the head (a
+// message whose live copy was lost is read from the stream, and the
+// subscription, which missed it, is replaced).
+func (p *part) check(dc rueidis.DedicatedClient) error {
+	e := p.e
+	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
+	defer cancel()
+	e.stats.checks.Add(1)
+	if err := dc.Do(ctx, dc.B().Ping().Build()).Error(); err != nil {
+		e.stats.stuck.Add(1)
+		return fmt.Errorf("fanout/redis: no answer to a ping on the subscription: %w", err)
+	}
+	head, err := e.head(ctx, p)
+	if err != nil {
+		return err
+	}
+	if n, _ := p.sync(ctx, head); n > 0 { // the error, a reset, is handled
+		e.stats.stuck.Add(1)
+		return errStuck
+	}
+	return nil
+}
+
+// push queues a live payload for the follower ("": the subscription was
+// dropped). It runs on the client's reading goroutine: it must not block.
+func (p *part) push(payload string) {
+	p.inMu.Lock()
+	p.inbox = append(p.inbox, payload)
+	p.inMu.Unlock()
+	p.signal()
+}
+
+// drain handles the queued live payloads and returns how many.
+func (p *part) drain() (int, error) {
+	p.inMu.Lock()
+	batch := p.inbox
+	p.inbox = nil
+	p.inMu.Unlock()
+	for i, payload := range batch {
+		if payload == "" {
+			return i, errors.New("fanout/redis: the server dropped the subscription")
+		}
+		l, err := parseLive(payload)
+		if err != nil {
+			p.e.opts.Logger.Warn("fanout/redis: ignoring a live message", "partition", p.id, "err", err)
+			continue
+		}
+		if err := p.handle(l); err != nil {
+			return i, err
+		}
+	}
+	return len(batch), nil
+}
+
+// handle delivers one live message, after what the channel skipped
+// before it (read from the stream); a duplicate is dropped. It fails when
+// the stream cannot be read: the session then ends, and the next one
+// catches up from the stream (this message included).
+func (p *part) handle(l live) error {
+	e := p.e
+	if p.last.IsZero() {
+		// No baseline (Redis failed right after a loss): this message is
+		// the new start.
+		p.last = fanout.Position{Epoch: l.epoch, Partition: p.id, Offset: l.offset - 1}
+	}
+	if l.epoch != p.last.Epoch {
+		// The partition started a new life while followed (FLUSHALL, a
+		// failover to a replica without its data): what its subscribers
+		// missed of the old one cannot be told.
+		p.reset(fmt.Errorf("%w: Redis lost partition %d's history (epoch %s, then %s)", fanout.ErrUnknownID, p.id, p.last.Epoch, l.epoch))
+		p.last = fanout.Position{Epoch: l.epoch, Partition: p.id}
+	}
+	if l.offset <= p.last.Offset {
+		return nil // read from the stream already
+	}
+	if l.offset > p.last.Offset+1 {
+		e.stats.holes.Add(1)
+		ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
+		_, err := p.fill(ctx, l.offset) // when what is missing is gone, p.last is a new baseline
+		cancel()
+		if err != nil {
+			return fmt.Errorf("fanout/redis: filling a hole from the stream: %w", err)
+		}
+		if l.offset <= p.last.Offset {
+			return nil
+		}
+	}
+	pos := fanout.Position{Epoch: l.epoch, Partition: p.id, Offset: l.offset}
+	m, err := stored(l.topic, l.kind, l.data, pos)
+	if err != nil {
+		e.opts.Logger.Warn("fanout/redis: ignoring a live message", "partition", p.id, "err", err)
+		return nil
+	}
+	e.stats.observeLag(l.ms)
+	p.deliver(m)
+	return nil
+}
+
+func (p *part) deliver(m *fanout.Message) {
+	p.e.feedOf().Deliver(m.Topic(), m)
+	p.last = m.Position()
+	p.e.stats.delivered.Add(1)
+}
+
+// sync brings the deliveries up to head, the partition's head read after
+// subscribing (or at a check), and returns how many messages it read from
+// the stream for that.
+func (p *part) sync(ctx context.Context, head fanout.Position) (int, error) {
+	switch {
+	case p.last.IsZero(): // the first subscription: head is the baseline
+		p.last = head
+	case p.paused:
+		// Nobody needed the partition for a while, so what was published
+		// meanwhile was not followed: the feed starts anew from head.
+		// (Nobody subscribed to the partition is told: none is.)
+		p.paused = false
+		p.e.stats.resumes.Add(1)
+		p.e.feedOf().Reset(p.id, fmt.Errorf("%w: partition %d was not followed while no subscriber needed it", fanout.ErrUnknownID, p.id))
+		p.last = head
+	case head.Epoch != p.last.Epoch:
+		p.e.stats.epochs.Add(1)
+		p.reset(fmt.Errorf("%w: Redis lost partition %d's history (epoch %s, now %s)", fanout.ErrUnknownID, p.id, p.last.Epoch, head.Epoch))
+		p.last = head
+	case head.Offset > p.last.Offset:
+		return p.fill(ctx, head.Offset)
+	}
+	return 0, nil
+}
+
+// fill delivers, from the stream, what followed p.last up to at least
+// to. When the stream no longer holds it (trimmed, or a new epoch), the
+// partition's subscribers get the resync signal and the head becomes the
+// new baseline.
+func (p *part) fill(ctx context.Context, to uint64) (int, error) {
+	e := p.e
+	msgs, head, err := e.readAll(ctx, p, p.last)
+	n := 0
+	if err == nil {
+		for _, m := range msgs {
+			if m.Position().Offset != p.last.Offset+1 {
+				err = fmt.Errorf("%w: offset %d missing from partition %d's stream", fanout.ErrUnknownID, p.last.Offset+1, p.id)
+				break
+			}
+			p.deliver(m)
+			n++
+		}
+		e.stats.recovered.Add(uint64(n))
+		if err == nil && p.last.Offset >= to {
+			return n, nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: partition %d's stream ends at %d, before %d", fanout.ErrUnknownID, p.id, p.last.Offset, to)
+	}
+	if !errors.Is(err, fanout.ErrUnknownID) {
+		return n, err // Redis unreachable: the next check or message retries
+	}
+	e.opts.Logger.Warn("fanout/redis: messages lost", "partition", p.id, "after", p.last.ID(), "err", err)
+	p.reset(err)
+	if head.Epoch == "" {
+		if head, err = e.head(ctx, p); err != nil {
+			p.last = fanout.Position{} // the next subscription or check sets it
+			return n, err
+		}
+	}
+	p.last = head
+	return n, nil
+}
+
+// reset tells the feed that what followed the last delivery cannot be
+// told: the partition's subscribers get the resync signal.
+func (p *part) reset(err error) {
+	p.e.stats.resets.Add(1)
+	p.e.feedOf().Reset(p.id, err)
+}

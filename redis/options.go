@@ -1,0 +1,90 @@
+package redis
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures an Engine. The zero value (or nil) is a good
+// default for each field; New copies it and never changes the caller's.
+type Options struct {
+	// Prefix starts the name of every key and channel the engine uses,
+	// so that several applications (or Hubs that must not share
+	// messages) can use one Redis. Engines share messages exactly when
+	// they share Redis, Prefix and Partitions. Defaults to "fanout".
+	Prefix string
+
+	// Partitions is how many logs the topics are spread over. Topics of
+	// one partition share one order, and a client subscribed to several
+	// topics resumes all of them from one ID only when they share a
+	// partition (otherwise it gets a resync signal when it resumes). On a
+	// Redis Cluster the partitions are spread over the slots, so more
+	// masters carry more of them. A node receives every message of each
+	// partition it has a subscriber in (see the package documentation).
+	// At most 1000. Defaults to 1 on a standalone Redis (every client
+	// resumes all its topics) and 16 on a Cluster.
+	Partitions int
+
+	// HistorySize is how many messages each partition's stream keeps for
+	// resuming clients. Defaults to 10,000.
+	HistorySize int
+
+	// HistoryAge bounds how old a kept message may be: older ones are
+	// trimmed, lazily (once the oldest is an eighth of HistoryAge past
+	// it), as messages are published. Defaults to 24 hours; negative
+	// keeps messages regardless of age.
+	HistoryAge time.Duration
+
+	// CheckInterval is how often a node checks each partition it follows
+	// when no message came in meanwhile: it pings the subscription's
+	// connection (and reconnects when no answer comes within
+	// PingTimeout: a subscription can hang with its connection open),
+	// and reads the partition's head (a message whose live copy was lost
+	// is then read from the stream). Defaults to 1s.
+	CheckInterval time.Duration
+
+	// PingTimeout bounds each liveness ping and each attempt to
+	// (re)subscribe. Defaults to 3s.
+	PingTimeout time.Duration
+
+	// Logger receives connection-level events at Debug level and losses
+	// at Warn. Defaults to no logging.
+	Logger *slog.Logger
+}
+
+// maxPartitions bounds Options.Partitions.
+const maxPartitions = 1000
+
+// withDefaults returns a copy of o with defaults filled in.
+func (o *Options) withDefaults(cluster bool) Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Prefix == "" {
+		c.Prefix = "fanout"
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 1
+		if cluster {
+			c.Partitions = 16
+		}
+	}
+	c.Partitions = min(c.Partitions, maxPartitions)
+	if c.HistorySize <= 0 {
+		c.HistorySize = 10000
+	}
+	if c.HistoryAge == 0 {
+		c.HistoryAge = 24 * time.Hour
+	}
+	if c.CheckInterval <= 0 {
+		c.CheckInterval = time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 3 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

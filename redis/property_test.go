@@ -1,0 +1,327 @@
+package redis_test
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fanout-go/fanout"
+	fredis "github.com/fanout-go/fanout/redis"
+)
+
+// propConfig is one run of the multi-node property: publishers on
+// several nodes and topics, clients of every kind that reconnect to a
+// random other node with their last ID at random moments.
+type propConfig struct {
+	nodes      []*node    // where clients connect
+	plainNodes []*node    // where plain WebSocket clients connect (default: nodes)
+	pubNodes   []*node    // publisher p publishes through pubNodes[p%len]
+	groups     [][]string // a client subscribes to a subset of one group (one partition)
+	publishers int
+	perPub     int
+	budget     int // records per connection, at most (go-sse's Client: 5 times as many)
+	clients    int // times the 13 clients
+	reader     *fredis.Engine
+	events     *nodeEvents
+	resyncsOK  bool // a fault may make resuming clients resync
+
+	// midway, if set, is called by publisher 0 at each of these fractions
+	// of its messages.
+	midway   func(i int)
+	midwayAt []float64
+}
+
+// seed returns the run's seed: $FANOUT_REDIS_SEED, or a new one, logged
+// when the test fails.
+func seed(t *testing.T) uint64 {
+	s := uint64(time.Now().UnixNano())
+	if v := os.Getenv("FANOUT_REDIS_SEED"); v != "" {
+		var err error
+		if s, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("replay with FANOUT_REDIS_SEED=%d", s)
+		}
+	})
+	return s
+}
+
+// runProperty runs cfg and checks that every client ended with exactly
+// the published sequence of its topics: (a) per publisher and topic, the
+// counters it received are consecutive up to the publisher's last (from
+// 1 for a plain client, connected before the first publish), and (b) a
+// resuming client's IDs are its first one followed by exactly what the
+// history holds after it for its topics.
+func runProperty(t *testing.T, cfg propConfig) {
+	sd := seed(t)
+	rng := rand.New(rand.NewPCG(sd, sd^0x9e3779b97f4a7c15))
+	if cfg.plainNodes == nil {
+		cfg.plainNodes = cfg.nodes
+	}
+	var all []string
+	for _, g := range cfg.groups {
+		all = append(all, g...)
+	}
+	httpClient := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(httpClient.CloseIdleConnections)
+
+	var clients []*client
+	for range cfg.clients {
+		for _, k := range []kind{kindWS, kindWS, kindWS, kindWS, kindSSEClient, kindSSEClient, kindSSEClient,
+			kindSSERaw, kindSSERaw, kindSSERaw, kindWSPlain, kindWSPlain, kindWSPlain} {
+			g := cfg.groups[rng.IntN(len(cfg.groups))]
+			var topics []string
+			for _, tp := range g {
+				if rng.IntN(2) == 0 {
+					topics = append(topics, tp)
+				}
+			}
+			c := &client{kind: k, topics: topics, nodes: cfg.nodes, budget: cfg.budget, http: httpClient,
+				rng: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))}
+			if k == kindWSPlain {
+				c.nodes = cfg.plainNodes
+			}
+			if k == kindSSEClient {
+				c.budget *= 5
+			}
+			c.node = rng.IntN(len(c.nodes))
+			c.name = fmt.Sprintf("%s#%d%v", k, len(clients), topics)
+			clients = append(clients, c)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var clientsWG sync.WaitGroup
+	stopClients := sync.OnceFunc(func() { cancel(); clientsWG.Wait() })
+	t.Cleanup(stopClients)
+	for _, c := range clients {
+		clientsWG.Go(func() { c.run(ctx) })
+	}
+	eventually(t, func() bool {
+		return !slices.ContainsFunc(clients, func(c *client) bool { return !c.subscribed.Load() })
+	}, "every client subscribed")
+
+	start := time.Now()
+	finals := make([]map[string]int, cfg.publishers)
+	errs := make(chan error, cfg.publishers)
+	var pubWG sync.WaitGroup
+	for p := range cfg.publishers {
+		r := rand.New(rand.NewPCG(rng.Uint64(), uint64(p)))
+		finals[p] = map[string]int{}
+		n := cfg.pubNodes[p%len(cfg.pubNodes)]
+		pubWG.Go(func() {
+			next := 0
+			for i := range cfg.perPub {
+				topic := ""
+				if (p != 0 || i != 0) && r.IntN(10) != 0 { // the first message is a broadcast: every client gets one
+					topic = all[r.IntN(len(all))]
+				}
+				label := cmp.Or(topic, "*")
+				finals[p][label]++
+				data := fmt.Appendf(nil, "%d/%s/%d", p, label, finals[p][label])
+				pctx, cancel := context.WithTimeout(ctx, waitTimeout)
+				err := n.publish(pctx, topic, data, i%2 == 1)
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("publisher %d on %s: %w", p, n.name, err)
+					return
+				}
+				if p == 0 && next < len(cfg.midwayAt) && float64(i) >= cfg.midwayAt[next]*float64(cfg.perPub) {
+					cfg.midway(next)
+					next++
+				}
+			}
+		})
+	}
+	pubWG.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	published := time.Since(start)
+
+	// Wait until every client has received the last message of its
+	// topics.
+	expected := make([][]*fanout.Message, len(clients))
+	deadline := time.Now().Add(4 * waitTimeout)
+	for pending := slices.Clone(clients); len(pending) > 0; time.Sleep(5 * time.Millisecond) {
+		pending = slices.DeleteFunc(pending, func(c *client) bool {
+			i := slices.Index(clients, c)
+			if c.kind == kindWSPlain {
+				return complete(c.records(), c.topics, finals)
+			}
+			first := c.firstID()
+			if first == "" {
+				return false
+			}
+			if expected[i] == nil {
+				expected[i] = historyAfter(t, cfg.reader, first, c.topics)
+			}
+			want := first
+			if n := len(expected[i]); n > 0 {
+				want = expected[i][n-1].ID()
+			}
+			return c.lastID() == want
+		})
+		for _, c := range pending {
+			c.mu.Lock()
+			problems, n := slices.Clone(c.problems), len(c.got)
+			c.mu.Unlock()
+			if len(problems) > 0 && !cfg.resyncsOK {
+				t.Fatalf("%s (after %d records): %v", c.name, n, problems)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: only %d records within %v, last %q", c.name, n, 4*waitTimeout, c.lastID())
+			}
+		}
+	}
+	stopClients()
+
+	received, sessions := 0, 0
+	for i, c := range clients {
+		received += len(c.got)
+		sessions += c.sessions
+		checkClient(t, c, expected[i], finals, cfg.resyncsOK)
+	}
+	if !cfg.resyncsOK && cfg.events.resyncs.Load() != 0 {
+		t.Errorf("%d resyncs: every client must resume exactly", cfg.events.resyncs.Load())
+	}
+	t.Logf("seed %d: %d messages published in %v; %d clients received %d over %d sessions",
+		sd, cfg.publishers*cfg.perPub, published.Round(time.Millisecond), len(clients), received, sessions)
+}
+
+// historyAfter returns what the history holds after id for topics (and
+// broadcasts): what a client whose first message was id must receive.
+func historyAfter(t *testing.T, eng *fredis.Engine, id string, topics []string) []*fanout.Message {
+	t.Helper()
+	from, err := fanout.ParseID(id)
+	if err != nil {
+		t.Fatalf("ParseID(%q): %v", id, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	msgs, _, err := eng.Read(ctx, from, topics)
+	if err != nil {
+		t.Fatalf("Read after %s: %v", id, err)
+	}
+	return append([]*fanout.Message{}, msgs...)
+}
+
+// complete reports whether a plain client has received every publisher's
+// last message of its topics and broadcasts.
+func complete(got []record, topics []string, finals []map[string]int) bool {
+	last := lastCounters(got)
+	for p, f := range finals {
+		for label, n := range f {
+			if (label == "*" || slices.Contains(topics, label)) && last[strconv.Itoa(p)+"/"+label] != n {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// lastCounters returns the last counter received per "publisher/label".
+func lastCounters(got []record) map[string]int {
+	last := map[string]int{}
+	for _, r := range got {
+		parts := strings.Split(r.data, "/")
+		if len(parts) == 3 {
+			n, _ := strconv.Atoi(parts[2])
+			last[parts[0]+"/"+parts[1]] = n
+		}
+	}
+	return last
+}
+
+// checkClient checks what one client received (see runProperty).
+func checkClient(t *testing.T, c *client, after []*fanout.Message, finals []map[string]int, resyncsOK bool) {
+	t.Helper()
+	if len(c.problems) > 0 && !resyncsOK {
+		t.Errorf("%s: %v", c.name, c.problems)
+		return
+	}
+	if len(c.got) == 0 {
+		t.Errorf("%s: received nothing", c.name)
+		return
+	}
+	if c.kind != kindWSPlain {
+		// (b) IDs: the first, then exactly what the history holds after it.
+		gotIDs := make([]string, len(c.got))
+		for i, r := range c.got {
+			gotIDs[i] = r.id
+		}
+		wantIDs := []string{c.got[0].id}
+		for _, m := range after {
+			wantIDs = append(wantIDs, m.ID())
+		}
+		if !slices.Equal(gotIDs, wantIDs) {
+			i := 0
+			for i < min(len(gotIDs), len(wantIDs)) && gotIDs[i] == wantIDs[i] {
+				i++
+			}
+			t.Errorf("%s: %d IDs received, %d expected; first difference at %d: got %v, want %v",
+				c.name, len(gotIDs), len(wantIDs), i, gotIDs[max(0, i-2):min(len(gotIDs), i+3)], wantIDs[max(0, i-2):min(len(wantIDs), i+3)])
+		}
+	}
+	// (a) Per publisher and topic, consecutive counters up to the last.
+	last := map[string]int{}
+	for i, r := range c.got {
+		parts := strings.Split(r.data, "/")
+		n, err := strconv.Atoi(parts[len(parts)-1])
+		if len(parts) != 3 || err != nil {
+			t.Errorf("%s: record %d: payload %q", c.name, i, r.data)
+			return
+		}
+		if parts[1] != "*" && !slices.Contains(c.topics, parts[1]) {
+			t.Errorf("%s: record %d: %q of a topic it did not subscribe to", c.name, i, r.data)
+		}
+		key := parts[0] + "/" + parts[1]
+		prev, seen := last[key]
+		if seen && n != prev+1 || !seen && c.kind == kindWSPlain && n != 1 {
+			t.Errorf("%s: record %d: %s counter %d after %d (gap or duplicate)", c.name, i, key, n, prev)
+			return
+		}
+		last[key] = n
+	}
+	for key, n := range last {
+		p, _ := strconv.Atoi(key[:strings.IndexByte(key, '/')])
+		if want := finals[p][key[strings.IndexByte(key, '/')+1:]]; n != want {
+			t.Errorf("%s: %s ends at %d, the publisher's last is %d", c.name, key, n, want)
+		}
+	}
+}
+
+// topicGroups returns count groups of size topic names, each group in
+// one partition of eng, different partitions when it has several.
+func topicGroups(eng *fredis.Engine, count, size int) [][]string {
+	var groups [][]string
+	used := map[int]bool{}
+	for k := 0; len(groups) < count; k++ {
+		base := "t" + strconv.Itoa(k)
+		p := eng.Partition(base)
+		if used[p] && len(used) < eng.Partitions() {
+			continue
+		}
+		used[p] = true
+		g := []string{base}
+		for j := 0; len(g) < size; j++ {
+			if name := base + "-" + strconv.Itoa(j); eng.Partition(name) == p {
+				g = append(g, name)
+			}
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}

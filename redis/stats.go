@@ -1,0 +1,96 @@
+package redis
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats is a snapshot of an Engine's counters since it was made, for
+// metrics (a Prometheus collector reads them as counters and gauges).
+type Stats struct {
+	Published     uint64 `json:"published"`      // Publish calls (a broadcast counts once)
+	PublishErrors uint64 `json:"publish_errors"` // Publish calls that failed
+	Delivered     uint64 `json:"delivered"`      // messages handed to the local feed, live or recovered
+	Recovered     uint64 `json:"recovered"`      // of those, read from a stream because the live channel skipped them
+	Holes         uint64 `json:"holes"`          // skips found in a live channel (a missed message)
+	Checks        uint64 `json:"checks"`         // periodic checks of idle partitions (ping and head)
+	Stuck         uint64 `json:"stuck"`          // subscriptions replaced because a check found them hung or missing messages
+	Reconnects    uint64 `json:"reconnects"`     // subscription sessions that ended in an error
+	Resyncs       uint64 `json:"resyncs"`        // times a partition's local subscribers got the resync signal
+	Resumes       uint64 `json:"resumes"`        // times a partition was followed again after a pause (no local subscriber meanwhile)
+	Epochs        uint64 `json:"epochs"`         // new epochs found at a check (Redis lost a partition's history)
+	Following     int64  `json:"following"`      // partitions this node follows now (one subscription each)
+
+	// Lag is the feed lag of the last live message: from when Redis
+	// stored it to when this node handed it to its feed (clocks of the
+	// Redis host and this one). MaxLag is the largest since the engine
+	// was made.
+	Lag    time.Duration `json:"lag"`
+	MaxLag time.Duration `json:"max_lag"`
+
+	// LastError is the last error that ended a subscription session, or
+	// "".
+	LastError string `json:"last_error,omitempty"`
+}
+
+// counters are the live values behind Stats.
+type counters struct {
+	published, publishErrors, delivered, recovered atomic.Uint64
+	holes, checks, stuck, reconnects, resets       atomic.Uint64
+	epochs, resumes                                atomic.Uint64
+	following                                      atomic.Int64
+	lagMs, maxLagMs                                atomic.Int64
+
+	errMu   sync.Mutex
+	lastErr error
+}
+
+// observeLag records the lag of a live message stored at ms (Unix ms).
+func (c *counters) observeLag(ms int64) {
+	lag := max(time.Now().UnixMilli()-ms, 0)
+	c.lagMs.Store(lag)
+	for {
+		m := c.maxLagMs.Load()
+		if lag <= m || c.maxLagMs.CompareAndSwap(m, lag) {
+			return
+		}
+	}
+}
+
+func (e *Engine) setLastError(err error) {
+	e.stats.errMu.Lock()
+	e.stats.lastErr = err
+	e.stats.errMu.Unlock()
+}
+
+func (e *Engine) lastError() error {
+	e.stats.errMu.Lock()
+	defer e.stats.errMu.Unlock()
+	return e.stats.lastErr
+}
+
+// Stats returns a snapshot of the engine's counters.
+func (e *Engine) Stats() Stats {
+	c := &e.stats
+	s := Stats{
+		Published:     c.published.Load(),
+		PublishErrors: c.publishErrors.Load(),
+		Delivered:     c.delivered.Load(),
+		Recovered:     c.recovered.Load(),
+		Holes:         c.holes.Load(),
+		Checks:        c.checks.Load(),
+		Stuck:         c.stuck.Load(),
+		Reconnects:    c.reconnects.Load(),
+		Resyncs:       c.resets.Load(),
+		Epochs:        c.epochs.Load(),
+		Resumes:       c.resumes.Load(),
+		Following:     c.following.Load(),
+		Lag:           time.Duration(c.lagMs.Load()) * time.Millisecond,
+		MaxLag:        time.Duration(c.maxLagMs.Load()) * time.Millisecond,
+	}
+	if err := e.lastError(); err != nil {
+		s.LastError = err.Error()
+	}
+	return s
+}
