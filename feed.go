@@ -73,25 +73,24 @@ func (f *coreFeed) Reset(partition int, err error) {
 // fails. pf.mu is held: the partition's deliveries wait, as they must,
 // but nothing else does.
 func (c *core) fill(pf *partFeed, next Position) {
-	msgs, _, err := c.eng.Read(c.ctx, pf.last, c.topicNames())
-	if err == nil {
+	msgs, upTo, err := c.eng.Read(c.ctx, pf.last, c.topicNames())
+	if err == nil && upTo.SameLog(pf.last) && upTo.Offset+1 >= next.Offset {
+		// The history holds everything up to next: what it returned is
+		// what this process follows; the offsets it skipped are other
+		// topics', not lost.
 		for _, m := range msgs {
 			if m.pos.Offset >= next.Offset {
 				break
 			}
-			if !pf.last.Before(m.pos) {
-				continue
+			if pf.last.Before(m.pos) {
+				pf.last = m.pos
+				c.deliver(m.topic, m)
 			}
-			if m.pos.Offset != pf.last.Offset+1 {
-				break // the history has a hole too
-			}
-			pf.last = m.pos
-			c.deliver(m.topic, m)
 		}
-		if pf.last.Offset+1 == next.Offset {
-			return
-		}
-		err = fmt.Errorf("%w: positions %d to %d are missing from the history", ErrUnknownID, pf.last.Offset+1, next.Offset-1)
+		return
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: the history ends at %s, before %s", ErrUnknownID, upTo.ID(), next.ID())
 	}
 	c.opts.Logger.Warn("fanout: messages lost by the engine", "partition", next.Partition, "after", pf.last.ID(), "before", next.ID(), "err", err)
 	c.resyncAll(pf.last, err)

@@ -99,6 +99,26 @@ func TestFeed_FillsGapsAndDropsDuplicates(t *testing.T) {
 	assert.Zero(t, len(e.resyncs), "no resync")
 }
 
+// A gap that spans messages of topics nobody here follows is filled with
+// what the history holds for the topics that are followed: the others are
+// not missing, just not ours. No resync.
+func TestFeed_FillsAcrossOtherTopics(t *testing.T) {
+	t.Parallel()
+	eng := &faultyEngine{alter: func(_ string, m *fanout.Message) []*fanout.Message {
+		if offsetIn(m, 2, 3, 4) { // "t", "u", "t": lost by the feed
+			return nil
+		}
+		return []*fanout.Message{m}
+	}}
+	e := feedEnv(t, eng)
+	sse := e.rsOpenSSE(t, []string{"t"}, "", false)
+	for i, topic := range []string{"t", "t", "u", "t", "t"} {
+		e.publish(t, topic, fmt.Sprint(i+1))
+	}
+	assert.Equal(t, []string{"1", "2", "4", "5"}, rsData(sse.take(t, 4)))
+	assert.Zero(t, len(e.resyncs), "no resync")
+}
+
 // When the history cannot fill a gap either, the subscribers that follow
 // the partition get the resync signal (and OnResync), then what follows:
 // the loss is never silent.
