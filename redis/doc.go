@@ -109,20 +109,21 @@
 // resuming across partitions. Publishing costs the same on every node: one
 // script call, which Redis runs in well under a millisecond.
 //
-// # Presence across nodes (the design the next step implements)
+// # Presence across nodes
 //
-// Each node will keep, per topic, its local subscriber count and list
-// (the core already knows them), and publish changes into Redis under the
-// topic's partition hash tag: a hash {fanout:p}:presence:<topic> with one
-// field per node (its count and a compact list, or a reference to a
-// per-node set) and a node heartbeat key with a TTL, so that a dead
-// node's entries are dropped by whoever reads them after its heartbeat
-// expired. Counts and lists aggregate over the fields (HGETALL, one
-// slot); join and leave events travel on the partition's live channel as
-// control entries that are not stored in the stream and use no offset,
-// so they cannot open a hole. Engine.Subscribe and Unsubscribe already
-// see every local join and leave, and a node's ID is the random prefix
-// that names the epochs it starts.
+// The Engine is a fanout.PresenceEngine: Hub.Presence and Broker.Presence
+// list a topic's members on every node. Each topic has a hash under its
+// partition's hash tag, {prefix:p}:presence:<topic>, with one field per
+// subscriber of every node ("<node>|<subscriber ID>": "<transport>|<group>").
+// A node writes its own joins and leaves there in the background, in
+// order (the core's Join and Leave never block), and keeps a heartbeat key
+// {prefix}:node:<node> that expires after three CheckIntervals. A reader
+// drops (and deletes) the fields of nodes whose heartbeat expired: a node
+// that died without a goodbye leaves no ghost members behind for longer
+// than that. A node that finds its heartbeat key missing (Redis lost its
+// data) writes all its members again; Close removes them. Presence waits
+// until this node's own joins and leaves so far are written, so a node
+// sees its own changes at once, and the others' within a round trip.
 //
 // # The client: rueidis, chosen by measurement
 //

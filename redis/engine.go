@@ -42,6 +42,7 @@ type Engine struct {
 	wg     sync.WaitGroup // partition followers; Add under mu
 
 	stats counters
+	pres  *presence
 }
 
 var _ fanout.Engine = (*Engine)(nil)
@@ -75,6 +76,7 @@ func New(client rueidis.Client, opts *Options) (*Engine, error) {
 	if cluster {
 		e.shardedArg = "1"
 	}
+	e.pres = newPresence(e.epochID + randomID(4))
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	for i := range o.Partitions {
 		e.parts = append(e.parts, newPart(e, i))
