@@ -84,13 +84,14 @@ func (r *ring) shrink() {
 }
 
 // take moves up to MaxBatch messages (MaxBatchBytes of payload, but at
-// least one message) from the queue into batch, and reports the state.
-func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
+// least one message) from the queue into batch, and reports how many
+// messages are left queued and the state.
+func (s *Subscriber) take(batch []*Message) ([]*Message, int, subState) {
 	o := &s.c.opts
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stitching { // its history is being read: what is queued waits for it
-		return batch, s.state
+		return batch, s.q.n, s.state
 	}
 	n := 0
 	for s.q.n > 0 && len(batch) < o.MaxBatch {
@@ -110,7 +111,7 @@ func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
 	}
 	s.qBytes -= n
 	s.q.shrink()
-	return batch, s.state
+	return batch, s.q.n, s.state
 }
 
 // run is the subscriber's coalescing writer. It sleeps until the queue
@@ -166,8 +167,11 @@ func (s *Subscriber) run(ctx context.Context) (why endReason, err error) {
 			}
 		}
 		for {
-			var st subState
-			batch, st = s.take(batch[:0])
+			var (
+				st     subState
+				queued int
+			)
+			batch, queued, st = s.take(batch[:0])
 			if st == subEnding || len(batch) == 0 {
 				clear(batch)
 				if st == subEnding || st == subDraining {
@@ -175,7 +179,7 @@ func (s *Subscriber) run(ctx context.Context) (why endReason, err error) {
 				}
 				break
 			}
-			why, err := s.flush(batch)
+			why, err := s.flush(batch, queued)
 			clear(batch) // let written messages be collected
 			if why != endNone {
 				return why, err
@@ -194,10 +198,16 @@ func (s *Subscriber) writeUntilEnd(ctx context.Context) (endReason, error) {
 	return why, err
 }
 
-// flush writes one batch and applies the slow-client policy to a write
-// timeout. It returns endNone while the subscription goes on.
-func (s *Subscriber) flush(batch []*Message) (endReason, error) {
+// flush writes one batch, taken with queued messages left behind it, and
+// applies the slow-client policy to a write timeout. It returns endNone
+// while the subscription goes on.
+func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 	c := s.c
+	obs := c.opts.Observer
+	var start time.Time
+	if obs != nil {
+		start = time.Now()
+	}
 	sent, writes, bytes, err := s.sink.write(batch, c.opts.WriteTimeout)
 	c.stats.batches.Add(1)
 	c.stats.writes.Add(uint64(writes))
@@ -210,6 +220,10 @@ func (s *Subscriber) flush(batch []*Message) (endReason, error) {
 	}
 	c.stats.delivered.Add(uint64(delivered))
 	s.delivered.Add(uint64(delivered))
+	if obs != nil {
+		obs.BatchWritten(BatchWrite{Subscriber: s, Messages: delivered, Writes: writes, Bytes: bytes,
+			Duration: time.Since(start), Queued: queued, Err: err})
+	}
 	if err == nil {
 		return endNone, nil
 	}
