@@ -46,6 +46,8 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 		{name: "resume", start: hub(fanout.HubOptions{Replay: fanout.NewRing(nil)}, fanout.ResumeSubprotocol), rounds: 50},
 		{name: "resume_v2", start: hub(fanout.HubOptions{Replay: fanout.NewRing(nil)}, fanout.ResumeSubprotocolV2), rounds: 50},
 		{name: "packed_v2", start: hub(fanout.HubOptions{Packing: true}, fanout.PackedSubprotocolV2), rounds: 50},
+		{name: "observer", start: hub(fanout.HubOptions{
+			DeliveryOptions: fanout.DeliveryOptions{Observer: nopObserver{}}}, ""), rounds: 50},
 		{name: "sse", start: broker(fanout.BrokerOptions{}), rounds: 50},
 		{name: "sse_replay", start: broker(fanout.BrokerOptions{Replay: fanout.NewRing(nil)}), rounds: 50},
 	}

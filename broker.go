@@ -369,6 +369,7 @@ func (b *Broker) connected(s *Subscriber, lastID string, resync error) {
 		b.opts.OnConnect(s)
 	}
 	b.c.announceJoins(s)
+	b.c.resumeFailed(resync)
 	if resync != nil && b.opts.OnResync != nil {
 		b.opts.OnResync(s, lastID, resync)
 	}

@@ -79,8 +79,11 @@ func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
 	var scratch [16]*Message
 	batch := scratch[:0]
 	for {
-		var st subState
-		batch, st = s.take(batch[:0])
+		var (
+			st     subState
+			queued int
+		)
+		batch, queued, st = s.take(batch[:0])
 		if st == subEnding || len(batch) == 0 {
 			clear(batch)
 			if st == subEnding || st == subDraining {
@@ -88,7 +91,7 @@ func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
 			}
 			return endNone, nil
 		}
-		why, err := s.flush(batch)
+		why, err := s.flush(batch, queued)
 		clear(batch) // let written messages be collected
 		if why != endNone {
 			return why, err
@@ -168,10 +171,16 @@ func (s *Subscriber) drain() {
 	}
 }
 
-// flush writes one batch and applies the slow-client policy to a write
-// timeout. It returns endNone while the subscription goes on.
-func (s *Subscriber) flush(batch []*Message) (endReason, error) {
+// flush writes one batch, taken with queued messages left behind it, and
+// applies the slow-client policy to a write timeout. It returns endNone
+// while the subscription goes on.
+func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 	c := s.c
+	obs := c.opts.Observer
+	var start time.Time
+	if obs != nil {
+		start = time.Now()
+	}
 	sent, writes, bytes, err := s.sink.write(batch, c.opts.WriteTimeout)
 	c.stats.batches.Add(1)
 	c.stats.writes.Add(uint64(writes))
@@ -184,6 +193,10 @@ func (s *Subscriber) flush(batch []*Message) (endReason, error) {
 	}
 	c.stats.delivered.Add(uint64(delivered))
 	s.delivered.Add(uint64(delivered))
+	if obs != nil {
+		obs.BatchWritten(BatchWrite{Subscriber: s, Messages: delivered, Writes: writes, Bytes: bytes,
+			Duration: time.Since(start), Queued: queued, Err: err})
+	}
 	if err == nil {
 		return endNone, nil
 	}

@@ -177,6 +177,18 @@
 // wire format, and is stored once, with one ID that both kinds of client
 // can resume from.
 //
+// # Metrics
+//
+// Stats is a snapshot of a Hub's (or Broker's) counters. For more, an
+// Observer in DeliveryOptions.Observer is told of each batch write (its
+// messages, bytes, duration, and the queue left behind it), each
+// slow-subscriber event with the policy applied, and each resync, with
+// why; an Engine that measures itself (a MeasuredEngine: the Redis
+// engine's feed lag and recoveries) reports through Hub.EngineMetrics.
+// Without an Observer nothing is measured for one: publishing never looks
+// at it, and a writer checks it once per batch. The module
+// github.com/fanout-go/fanout/prometheus exports all of it to Prometheus.
+//
 // # Lifecycle
 //
 // Connections are pinged every HubOptions.PingInterval; a peer that has

@@ -131,11 +131,17 @@ func (c *core) resyncAll(last Position, err error) {
 	c.mu.RUnlock()
 	m := resyncMessage(err)
 	_ = c.prepare(m)
+	sent := 0
 	c.fanMu.Lock()
 	for _, s := range targets {
-		s.enqueue(m)
+		if s.enqueue(m) == queued {
+			sent++
+		}
 	}
 	c.fanMu.Unlock()
+	if o := c.opts.Observer; o != nil {
+		o.Resynced(Resync{Reason: ResyncLost, Subscribers: sent, Err: err})
+	}
 	for _, s := range targets {
 		if s.hooks.onResync != nil {
 			s.hooks.onResync(s, last.ID(), err)

@@ -248,6 +248,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serve(ctx, cancel, s, conn, sk, hooked)
 	defer close(hooked) // even if a hook panics: OnDisconnect waits for it
 	h.connected(s)
+	h.c.resumeFailed(resync)
 	if resync != nil && h.opts.OnResync != nil {
 		h.opts.OnResync(s, lastID, resync)
 	}

@@ -64,6 +64,14 @@ type DeliveryOptions struct {
 	// close the Hub (it may close or remove the subscriber).
 	OnSlow func(ev SlowEvent) Policy
 
+	// Observer, if set, is told of each batch write, slow-subscriber
+	// event and resync, for metrics beyond Stats (see Observer; package
+	// github.com/fanout-go/fanout/prometheus has one for Prometheus). It
+	// must be set here, before NewHub (or NewBroker): the options are
+	// copied. Defaults to none, which costs nothing: publishing never
+	// looks at it, and a writer checks it once per batch.
+	Observer Observer
+
 	// Logger receives connection-level errors at Debug level and unexpected
 	// ones at Warn. Defaults to no logging.
 	Logger *slog.Logger

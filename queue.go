@@ -54,13 +54,14 @@ func (r *ring) shrink() {
 }
 
 // take moves up to MaxBatch messages (MaxBatchBytes of payload, but at
-// least one message) from the queue into batch, and reports the state.
-func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
+// least one message) from the queue into batch, and reports how many
+// messages are left queued and the state.
+func (s *Subscriber) take(batch []*Message) ([]*Message, int, subState) {
 	o := &s.c.opts
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stitching { // its history is being read: what is queued waits for it
-		return batch, s.state
+		return batch, s.q.n, s.state
 	}
 	n := 0
 	for s.q.n > 0 && len(batch) < o.MaxBatch {
@@ -81,5 +82,5 @@ func (s *Subscriber) take(batch []*Message) ([]*Message, subState) {
 	s.qBytes -= n
 	s.q.shrink()
 	s.freeRoomLocked()
-	return batch, s.state
+	return batch, s.q.n, s.state
 }

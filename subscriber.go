@@ -417,6 +417,9 @@ func (s *Subscriber) slow(ev SlowEvent) {
 	if s.c.opts.OnSlow != nil {
 		p = s.c.opts.OnSlow(ev)
 	}
+	if p != PolicyDrop && p != PolicyRemove {
+		p = PolicyClose // the default, for a policy not known
+	}
 	s.c.opts.Logger.Debug("fanout: slow subscriber", "subscriber", s.id,
 		"reason", ev.Reason, "policy", p, "queue", ev.QueueLen, "messages", ev.Messages)
 	s.dropped.Add(uint64(ev.Messages))
@@ -426,11 +429,13 @@ func (s *Subscriber) slow(ev SlowEvent) {
 		if s.remove() {
 			s.c.stats.slowRemoved.Add(1)
 		}
-	case PolicyDrop:
-	default:
+	case PolicyClose:
 		if s.end(endSlow, false) {
 			s.c.stats.slowClosed.Add(1)
 		}
+	}
+	if o := s.c.opts.Observer; o != nil {
+		o.SubscriberSlow(ev, p)
 	}
 }
 

@@ -77,6 +77,10 @@ type Options struct {
 	Retry time.Duration
 	// Logger receives the server's log lines; nil means log.Default().
 	Logger *log.Logger
+	// Observer, if set, goes into the Hub's DeliveryOptions (see
+	// fanout.Observer): a metrics collector's, which then reads the Hub
+	// (Server.Hub). Nil means none.
+	Observer fanout.Observer
 }
 
 // Server is the chat: an http.Handler for every endpoint above.
@@ -105,7 +109,8 @@ func New(opts *Options) *Server {
 	}
 	s := &Server{retry: o.Retry, logger: o.Logger}
 	s.hub = fanout.NewHub(&fanout.HubOptions{
-		Authorize: authorize,
+		DeliveryOptions: fanout.DeliveryOptions{Observer: o.Observer},
+		Authorize:       authorize,
 		// Relay what a tab sends to its room: the received message is
 		// published as is, stored once and prepared once per wire format.
 		OnMessage: func(_ context.Context, sub *fanout.Subscriber, msg *fanout.Message) {
