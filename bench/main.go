@@ -42,6 +42,12 @@ type options struct {
 	wsclient   string
 	plot       string
 
+	idleTLS     bool
+	idleWrap    bool
+	idleSettle  time.Duration
+	idleProfile string
+
+	idleServer string // internal: this process is the server side of -idle
 	idleClient string // internal: this process is the client side of -idle
 }
 
@@ -66,12 +72,17 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.sweepBurst, "sweep-bursts", "1,5,10,20", "burst levels of -sweep")
 	fs.IntVar(&o.sweepDeliv, "sweep-deliveries", 400000, "-sweep publishes at most this many deliveries (subscribers × messages) per run, and at most 1000 ticks")
 	fs.BoolVar(&o.targets, "targets", false, "check the issue's targets: 200 subscribers, 64-byte messages, 1ms tick, bursts of 10 and of 1")
-	fs.IntVar(&o.idle, "idle", 0, "measure the server memory per idle subscriber at this many connections, per peer")
+	fs.IntVar(&o.idle, "idle", 0, "measure the server process's memory per idle subscriber at this many connections, per peer (server and clients in child processes)")
+	fs.BoolVar(&o.idleTLS, "idle-tls", false, "-idle over TLS (a self-signed certificate made at start, HTTP/1.1)")
+	fs.BoolVar(&o.idleWrap, "idle-wrap", false, "-idle behind a listener that wraps each net.Conn in a struct embedding it (outside TLS, with -idle-tls)")
+	fs.DurationVar(&o.idleSettle, "idle-settle", 2*time.Second, "-idle: wait this long after the last subscriber connected before measuring")
+	fs.StringVar(&o.idleProfile, "idle-profile", "", "-idle: write the server child's heap profile (sampled every 4 KiB) and goroutines into this directory")
 	fs.StringVar(&o.out, "out", "results", "directory for -sweep's CSV and plot")
 	fs.StringVar(&o.csv, "csv", "", "also write every run of the default mode or -targets to this CSV file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole command to this file (pick the peer with -peers)")
 	fs.StringVar(&o.plot, "plot", "", "redraw the plot of a sweep from its CSV (results/sweep.csv) next to it, without measuring; pass the -wsclient it ran with")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&o.idleServer, "idle-server", "", "internal: serve this peer (or \"scale\") as a child of -idle")
 	fs.StringVar(&o.idleClient, "idle-client", "", "internal: connect -idle clients to this URL and wait")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -98,7 +109,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.idleClient != "" {
+	switch {
+	case o.idleServer != "":
+		return serverChild(o)
+	case o.idleClient != "":
 		return idleClient(o.idleClient, o.idle)
 	}
 	peers, err := selectPeers(o.peers)
@@ -130,7 +144,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.idle > 0 {
-		need = o.idle + 256
+		need = 256 // the children hold the connections
 	}
 	if msg := raiseFileLimit(uint64(need)); msg != "" {
 		fmt.Fprintln(stdout, msg)
