@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,12 +11,15 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"time"
+
+	"github.com/fanout-go/fanout"
 )
 
 // The server child of -idle and -scale: it serves one peer (or, for
@@ -30,6 +34,9 @@ import (
 //	profile PREFIX   writes PREFIX.heap.pb.gz and PREFIX.goroutines.txt
 //
 // Its standard input closing ends it, after it closed the server.
+
+// scaleServer names the server child of -scale.
+const scaleServer = "scale"
 
 // serverHello is a server child's first line.
 type serverHello struct {
@@ -51,7 +58,7 @@ func serverChild(o options) error {
 		// thousand connections give a profile worth reading.
 		runtime.MemProfileRate = 4 << 10
 	}
-	need := o.idle + 256
+	need := max(o.idle, o.scale) + 256
 	if msg := raiseFileLimit(uint64(need)); msg != "" {
 		_ = reply(serverHello{Err: msg})
 		return nil
@@ -118,6 +125,9 @@ func serverChild(o options) error {
 
 // newChildServer returns the server a server child runs.
 func newChildServer(name string) (server, error) {
+	if name == scaleServer {
+		return newMixed(), nil
+	}
 	ps, err := selectPeers(name)
 	if err != nil {
 		return nil, err
@@ -152,6 +162,37 @@ func writeProfiles(prefix string) error {
 		}
 	}
 	return nil
+}
+
+// mixed is the server of -scale: a fanout Hub with a Broker attached, so
+// that WebSocket (/ws) and SSE (/sse) subscribers share one fan-out and
+// one Broadcast reaches them all. Both have their defaults.
+type mixed struct {
+	hub    *fanout.Hub
+	broker *fanout.Broker
+	mux    *http.ServeMux
+}
+
+func newMixed() *mixed {
+	m := &mixed{hub: fanout.NewHub(nil), mux: http.NewServeMux()}
+	m.broker = fanout.NewBroker(&fanout.BrokerOptions{Hub: m.hub})
+	m.mux.Handle("/ws", m.hub)
+	m.mux.Handle("/sse", m.broker)
+	return m
+}
+
+func (m *mixed) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }
+
+func (m *mixed) Publish(b []byte) error {
+	return m.hub.Broadcast(context.Background(), fanout.NewMessage(b))
+}
+
+// Subscribers counts both kinds: the Broker shares the Hub's subscribers.
+func (m *mixed) Subscribers() int { return m.hub.Len() }
+
+func (m *mixed) Close() {
+	_ = m.broker.Close()
+	_ = m.hub.Close()
 }
 
 // wrapListener is -idle-wrap: it hands out each connection wrapped in a
