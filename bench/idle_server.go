@@ -32,6 +32,7 @@ import (
 //	                 and numbered SEQ to every subscriber; answers when and
 //	                 how long the call took
 //	profile PREFIX   writes PREFIX.heap.pb.gz and PREFIX.goroutines.txt
+//	cpu [PATH]       starts a CPU profile into PATH; without PATH, stops it
 //
 // Its standard input closing ends it, after it closed the server.
 
@@ -90,6 +91,7 @@ func serverChild(o options) error {
 	if err := reply(serverHello{Addr: ln.Addr().String(), PID: os.Getpid()}); err != nil {
 		return err
 	}
+	var cpuf *os.File
 	return serveCommands(func(cmd string, args []string) any {
 		switch cmd {
 		case "count":
@@ -117,6 +119,23 @@ func serverChild(o options) error {
 			if err := writeProfiles(args[0]); err != nil {
 				return map[string]string{"err": err.Error()}
 			}
+			return map[string]string{}
+		case "cpu":
+			if len(args) == 0 {
+				pprof.StopCPUProfile()
+				if cpuf != nil {
+					_ = cpuf.Close()
+				}
+				return map[string]string{}
+			}
+			f, err := os.Create(args[0])
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				return map[string]string{"err": err.Error()}
+			}
+			cpuf = f
 			return map[string]string{}
 		}
 		return map[string]string{"err": "unknown command " + cmd}

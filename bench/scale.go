@@ -21,9 +21,10 @@ import (
 // records when the broadcast arrived, against the CLOCK_MONOTONIC stamp
 // the server put in it just before calling Broadcast.
 
-// portsPerSource is how many subscribers dial from one source address:
-// below the 28,232 ephemeral ports of Linux's default range.
-const portsPerSource = 20000
+// portsPerSource is how many subscribers dial from one source address by
+// default: a third of the 28,232 ephemeral ports of Linux's default range,
+// leaving room for whatever else the machine runs.
+const portsPerSource = 10000
 
 func runScale(o options, stdout, progress io.Writer) error {
 	exe, err := os.Executable()
@@ -61,7 +62,16 @@ func runScale(o options, stdout, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer srv.stop(time.Minute)
+	var cs []*child
+	// The server goes first: the side that closes a connection holds it in
+	// TIME_WAIT, and on the clients' side that would hold their source
+	// ports (bound before connecting) for a minute, into the next run.
+	defer func() {
+		srv.stop(time.Minute)
+		for _, c := range cs {
+			c.stop(time.Minute)
+		}
+	}()
 	var hello serverHello
 	if err := srv.read(&hello, 30*time.Second); err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -75,12 +85,6 @@ func runScale(o options, stdout, progress io.Writer) error {
 	}
 
 	started := time.Now()
-	var cs []*child
-	defer func() { // the clients go first
-		for _, c := range cs {
-			c.stop(time.Minute)
-		}
-	}()
 	for k := range clients {
 		first := k * n / clients
 		count := (k+1)*n/clients - first
@@ -120,6 +124,13 @@ func runScale(o options, stdout, progress io.Writer) error {
 		}
 	}
 
+	if o.idleProfile != "" {
+		var e map[string]string
+		path := filepath.Join(o.idleProfile, fmt.Sprintf("scale-%d.broadcasts.cpu.pb.gz", n))
+		if err := srv.call("cpu "+path, &e, time.Minute); err != nil || e["err"] != "" {
+			fmt.Fprintf(stdout, "note: CPU profile: %v %s\n", err, e["err"])
+		}
+	}
 	var sends []scaleSend
 	for seq := 1; seq <= o.scaleSends; seq++ {
 		s, err := broadcastOnce(srv, cs, seq, o.cfg.Size)
@@ -130,6 +141,10 @@ func runScale(o options, stdout, progress io.Writer) error {
 			fmtSeconds(s.Call.Seconds()), s.Got, s.Open, fmtNs(pct(s.All, 0.5)), fmtNs(pct(s.All, 1)))
 		sends = append(sends, s)
 		time.Sleep(500 * time.Millisecond)
+	}
+	if o.idleProfile != "" {
+		var e map[string]string
+		_ = srv.call("cpu", &e, time.Minute)
 	}
 	var final memSnapshot
 	if err := srv.call("mem", &final, time.Minute); err != nil {
