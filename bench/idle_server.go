@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/fanout-go/fanout"
@@ -33,6 +34,7 @@ import (
 //	                 how long the call took
 //	profile PREFIX   writes PREFIX.heap.pb.gz and PREFIX.goroutines.txt
 //	cpu [PATH]       starts a CPU profile into PATH; without PATH, stops it
+//	rusage           {"cpu": ns}: the CPU time this process has used
 //
 // Its standard input closing ends it, after it closed the server.
 
@@ -120,6 +122,10 @@ func serverChild(o options) error {
 				return map[string]string{"err": err.Error()}
 			}
 			return map[string]string{}
+		case "rusage":
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			return map[string]int64{"cpu": ru.Utime.Nano() + ru.Stime.Nano()}
 		case "cpu":
 			if len(args) == 0 {
 				pprof.StopCPUProfile()

@@ -146,7 +146,7 @@ func TestScale(t *testing.T) {
 	}
 	for _, seq := range []string{"1", "2"} {
 		row := tableRow(text, seq)
-		if row == nil || row[2] != "30 of 30" {
+		if row == nil || row[3] != "30 of 30" {
 			t.Errorf("broadcast %s: got row %q\n%s", seq, row, text)
 		}
 	}

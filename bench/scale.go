@@ -137,8 +137,8 @@ func runScale(o options, stdout, progress io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(progress, "  broadcast %d: call %s, %d of %d received, p50 %s, max %s\n", seq,
-			fmtSeconds(s.Call.Seconds()), s.Got, s.Open, fmtNs(pct(s.All, 0.5)), fmtNs(pct(s.All, 1)))
+		fmt.Fprintf(progress, "  broadcast %d: call %s, server CPU %s, %d of %d received, p50 %s, max %s\n", seq,
+			fmtSeconds(s.Call.Seconds()), fmtSeconds(s.CPU.Seconds()), s.Got, s.Open, fmtNs(pct(s.All, 0.5)), fmtNs(pct(s.All, 1)))
 		sends = append(sends, s)
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -170,12 +170,17 @@ func countSSE(n int, frac float64) int {
 type scaleSend struct {
 	Seq          int
 	Call         time.Duration // the Broadcast call
+	CPU          time.Duration // the server's CPU time from the call until every subscriber had it
 	Open, Got    int
 	All, WS, SSE []int64 // arrival latencies, sorted, ns
 }
 
 func broadcastOnce(srv *child, cs []*child, seq, size int) (scaleSend, error) {
 	s := scaleSend{Seq: seq}
+	var ru0, ru1 map[string]int64
+	if err := srv.call("rusage", &ru0, time.Minute); err != nil {
+		return s, fmt.Errorf("server: %w", err)
+	}
 	var b broadcastReply
 	if err := srv.call(fmt.Sprintf("broadcast %d %d", seq, size), &b, time.Minute); err != nil {
 		return s, fmt.Errorf("server: %w", err)
@@ -194,6 +199,10 @@ func broadcastOnce(srv *child, cs []*child, seq, size int) (scaleSend, error) {
 		s.WS = append(s.WS, r.WS...)
 		s.SSE = append(s.SSE, r.SSE...)
 	}
+	if err := srv.call("rusage", &ru1, time.Minute); err != nil {
+		return s, fmt.Errorf("server: %w", err)
+	}
+	s.CPU = time.Duration(ru1["cpu"] - ru0["cpu"])
 	s.All = append(append(s.All, s.WS...), s.SSE...)
 	for _, v := range [][]int64{s.All, s.WS, s.SSE} {
 		slices.Sort(v)
@@ -250,9 +259,9 @@ func fmtBytesOrKiB(v float64) string {
 
 // scaleSendTable is the broadcasts' arrival times.
 func scaleSendTable(sends []scaleSend) string {
-	rows := [][]string{{"broadcast", "Broadcast call", "received", "p50", "p99", "max (last subscriber)", "WebSocket p50 / max", "SSE p50 / max"}}
+	rows := [][]string{{"broadcast", "Broadcast call", "server CPU", "received", "p50", "p99", "max (last subscriber)", "WebSocket p50 / max", "SSE p50 / max"}}
 	for _, s := range sends {
-		rows = append(rows, []string{strconv.Itoa(s.Seq), fmtSeconds(s.Call.Seconds()), fmt.Sprintf("%d of %d", s.Got, s.Open),
+		rows = append(rows, []string{strconv.Itoa(s.Seq), fmtSeconds(s.Call.Seconds()), fmtSeconds(s.CPU.Seconds()), fmt.Sprintf("%d of %d", s.Got, s.Open),
 			fmtNs(pct(s.All, 0.5)), fmtNs(pct(s.All, 0.99)), fmtNs(pct(s.All, 1)),
 			fmtNs(pct(s.WS, 0.5)) + " / " + fmtNs(pct(s.WS, 1)), fmtNs(pct(s.SSE, 0.5)) + " / " + fmtNs(pct(s.SSE, 1))})
 	}
