@@ -137,3 +137,22 @@ func readRunsCSV(path string) ([]level, error) {
 	}
 	return levels, nil
 }
+
+// writeIdleCSV writes one row per -idle run: the per-subscriber figures and
+// the server's snapshots before and after, in bytes.
+func writeIdleCSV(path string, results []idleResult) error {
+	rows := [][]string{{"peer", "variant", "repeat", "order", "requested", "connected",
+		"rss_per_sub", "rss_scavenged_per_sub", "heap_inuse_per_sub", "stack_inuse_per_sub", "live_per_sub",
+		"go_mapped_per_sub", "goroutines_per_sub",
+		"rss_before", "rss_after", "heap_inuse_before", "heap_inuse_after", "stack_inuse_before", "stack_inuse_after",
+		"goroutines_before", "goroutines_after", "error"}}
+	for _, r := range results {
+		b, a := r.Before, r.After
+		rows = append(rows, []string{r.Peer, r.Variant, strconv.Itoa(r.Repeat), strconv.Itoa(r.Order),
+			strconv.Itoa(r.Requested), strconv.Itoa(r.Connected),
+			f64(r.RSS), f64(r.RSSScavenged), f64(r.HeapInuse), f64(r.Stacks), f64(r.Live), f64(r.GoMapped), f64(r.Goroutines),
+			u64(b.RSS), u64(a.RSS), u64(b.HeapInuse), u64(a.HeapInuse), u64(b.StackInuse), u64(a.StackInuse),
+			strconv.Itoa(b.Goroutines), strconv.Itoa(a.Goroutines), r.Err})
+	}
+	return writeCSV(path, rows)
+}

@@ -1,44 +1,67 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/http/httptrace"
 	"os"
-	"os/exec"
+	"path/filepath"
 	"runtime"
-	"runtime/metrics"
-	"strings"
-	"sync"
+	"strconv"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
-// Memory per idle subscriber: the server side of N connections that carry
-// nothing. The clients run in a child process (this program again, with
-// -idle-client), so that only the server's memory is in this one; a
-// connection costs both processes a descriptor, so each needs N of them.
+// Memory per idle subscriber (-idle N): what the server process pays for N
+// connections that carry nothing. Each run starts two child processes (this
+// program again): the server child serves one peer on 127.0.0.1 and
+// measures itself (see memSnapshot); the client child opens the N
+// connections. The harness stays out of both: the server process holds the
+// peer, its listener and a few lines of the child protocol, nothing else.
 //
-// What is counted is the Go heap (live objects, after a GC) and goroutine
-// stacks, before and after the N subscribers connected, divided by N:
-// kernel socket buffers are not, and are the same for every peer.
+// The server measures itself after it started serving and before the
+// clients connect, and again once they all have and a settling time has
+// passed; the differences divided by the subscribers it holds are the
+// figures. RSS counts what the process really holds (heap pages the runtime
+// has freed but not yet returned, span fragmentation, runtime metadata);
+// kernel socket buffers are not in it, and are the same for every peer.
 
-// childEnv marks the client process, for a test binary's TestMain.
-const childEnv = "FANOUT_BENCH_IDLE_CLIENT"
+// idleVariant is how the subscribers reach the server (-idle-tls,
+// -idle-wrap).
+func idleVariant(tls, wrap bool) string {
+	switch {
+	case tls && wrap:
+		return "tls+wrap"
+	case tls:
+		return "tls"
+	case wrap:
+		return "wrap"
+	}
+	return "plain"
+}
 
 type idleResult struct {
-	Peer                   string
-	Heap, Stacks, Total    float64 // bytes per subscriber
-	Goroutines             float64 // per subscriber
-	Connected              int
-	Err                    string
-	Repeat, Order          int
-	Subscribers, Requested int
+	Peer, Variant string
+	Repeat, Order int
+	Requested     int
+	Connected     int // the server's count at the measurement
+	Err           string
+	// Per subscriber, in bytes (goroutines: count).
+	RSS, RSSScavenged, HeapInuse, Stacks, Live, GoMapped, Goroutines float64
+	Before, After                                                    memSnapshot
+}
+
+// idleFigures are the columns of the -idle table, per subscriber.
+var idleFigures = []struct {
+	Name string
+	Get  func(idleResult) float64
+	Fmt  func(float64) string
+}{
+	{"RSS", func(r idleResult) float64 { return r.RSS }, fmtKiB},
+	{"RSS scavenged", func(r idleResult) float64 { return r.RSSScavenged }, fmtKiB},
+	{"HeapInuse", func(r idleResult) float64 { return r.HeapInuse }, fmtKiB},
+	{"StackInuse", func(r idleResult) float64 { return r.Stacks }, fmtKiB},
+	{"live heap", func(r idleResult) float64 { return r.Live }, fmtKiB},
+	{"goroutines", func(r idleResult) float64 { return r.Goroutines }, fmtRatio},
+	{"connected", func(r idleResult) float64 { return float64(r.Connected) }, func(v float64) string { return fmt.Sprintf("%.0f", v) }},
 }
 
 func runIdle(o options, peers []peer, stdout, progress io.Writer) error {
@@ -52,198 +75,169 @@ func runIdle(o options, peers []peer, stdout, progress io.Writer) error {
 			idlePeers = append(idlePeers, p)
 		}
 	}
-	fmt.Fprintf(stdout, "server memory per idle subscriber at %d connections (clients in a child process), %d repeats, peers interleaved\n",
-		o.idle, o.repeats)
+	variant := idleVariant(o.idleTLS, o.idleWrap)
+	fmt.Fprintf(stdout, "server process memory per idle subscriber at %d connections over %s (server and clients in child processes), "+
+		"median of %d repeats, peers interleaved; %s, GOMAXPROCS=%d, %d CPUs\n",
+		o.idle, variant, o.repeats, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	var results []idleResult
 	for r := range o.repeats {
 		for i := range idlePeers {
 			p := idlePeers[(i+r)%len(idlePeers)]
-			res := idleOnce(exe, p, o.idle)
+			res := idleOnce(exe, o, p, r+1)
 			res.Repeat, res.Order = r+1, i+1
-			fmt.Fprintf(progress, "  repeat %d/%d %-15s %d connected: %s per subscriber (heap %s, stacks %s), %.1f goroutines %s\n",
-				r+1, o.repeats, p.Name, res.Connected, fmtBytes(res.Total), fmtBytes(res.Heap), fmtBytes(res.Stacks),
-				res.Goroutines, res.Err)
+			fmt.Fprintf(progress, "  repeat %d/%d %-16s %s %d connected: RSS %s, HeapInuse %s, StackInuse %s, live %s, %.2f goroutines per subscriber %s\n",
+				r+1, o.repeats, p.Name, variant, res.Connected, fmtKiB(res.RSS), fmtKiB(res.HeapInuse), fmtKiB(res.Stacks),
+				fmtKiB(res.Live), res.Goroutines, res.Err)
 			results = append(results, res)
 		}
 	}
-	rows := [][]string{{"peer", "per subscriber", "heap", "stacks", "goroutines", "connected"}}
-	for _, p := range idlePeers {
-		var tot, heap, stk, gor, conn []float64
-		var errs []string
-		for _, r := range results {
-			if r.Peer != p.Name {
-				continue
-			}
-			tot, heap, stk = append(tot, r.Total), append(heap, r.Heap), append(stk, r.Stacks)
-			gor, conn = append(gor, r.Goroutines), append(conn, float64(r.Connected))
-			if r.Err != "" {
-				errs = append(errs, r.Err)
-			}
-		}
-		rows = append(rows, []string{p.Name, cell(statOf(tot), fmtBytes), cell(statOf(heap), fmtBytes),
-			cell(statOf(stk), fmtBytes), cell(statOf(gor), fmtRatio), cell(statOf(conn), func(v float64) string {
-				return fmt.Sprintf("%.0f", v)
-			})})
-		for _, e := range errs {
-			defer fmt.Fprintf(stdout, "note: %s: %s\n", p.Name, e)
-		}
+	fmt.Fprint(stdout, "\n", idleTable(idlePeers, results))
+	if o.csv != "" {
+		return writeIdleCSV(o.csv, results)
 	}
-	fmt.Fprint(stdout, "\n", markdown(rows))
 	return nil
 }
 
-// goMemory returns the live heap and the goroutine stacks, after a GC.
-func goMemory() (heap, stacks uint64) {
-	runtime.GC()
-	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64(), s[1].Value.Uint64()
+// idleTable is the median (and spread) of each figure, per peer.
+func idleTable(peers []peer, results []idleResult) string {
+	head := []string{"peer"}
+	for _, f := range idleFigures {
+		head = append(head, f.Name)
+	}
+	rows := [][]string{head}
+	var notes string
+	for _, p := range peers {
+		row := []string{p.Name}
+		for _, f := range idleFigures {
+			var vs []float64
+			for _, r := range results {
+				if r.Peer == p.Name && r.Connected > 0 {
+					vs = append(vs, f.Get(r))
+				}
+			}
+			row = append(row, cell(statOf(vs), f.Fmt))
+		}
+		rows = append(rows, row)
+		for _, r := range results {
+			if r.Peer == p.Name && r.Err != "" {
+				notes += fmt.Sprintf("note: %s repeat %d: %s\n", p.Name, r.Repeat, r.Err)
+			}
+		}
+	}
+	return markdown(rows) + notes
 }
 
-func idleOnce(exe string, p peer, n int) (res idleResult) {
-	res = idleResult{Peer: p.Name, Requested: n}
-	goroutines := runtime.NumGoroutine()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		res.Err = err.Error()
+// idleOnce measures one peer once.
+func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
+	res = idleResult{Peer: p.Name, Variant: idleVariant(o.idleTLS, o.idleWrap), Requested: o.idle}
+	fail := func(format string, a ...any) idleResult {
+		res.Err = fmt.Sprintf(format, a...)
 		return res
 	}
-	h0, s0 := goMemory()
-	g0 := runtime.NumGoroutine()
-	srv := p.New(peerOptions{Topic: benchTopic})
-	hs := newHTTPServer(srv)
-	go func() { _ = hs.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		_ = hs.Close()
-		settle(goroutines)
-	}()
+	args := []string{"-idle-server", p.Name, "-idle", strconv.Itoa(o.idle)}
+	if o.idleTLS {
+		args = append(args, "-idle-tls")
+	}
+	if o.idleWrap {
+		args = append(args, "-idle-wrap")
+	}
+	if o.idleProfile != "" {
+		args = append(args, "-idle-profile", o.idleProfile)
+	}
+	srv, err := startChild(exe, args...)
+	if err != nil {
+		return fail("server: %v", err)
+	}
+	defer srv.stop(30 * time.Second)
+	var hello serverHello
+	if err := srv.read(&hello, 30*time.Second); err != nil {
+		return fail("server: %v", err)
+	}
+	if hello.Err != "" {
+		return fail("server: %s", hello.Err)
+	}
+	if err := srv.call("mem", &res.Before, time.Minute); err != nil {
+		return fail("server: %v", err)
+	}
 
 	scheme := "ws"
 	if p.Transport == sse {
 		scheme = "http"
 	}
-	url := fmt.Sprintf("%s://%s/?topic=%s", scheme, ln.Addr(), benchTopic)
-	cmd := exec.Command(exe, "-idle", fmt.Sprint(n), "-idle-client", url)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	stdin, err := cmd.StdinPipe()
+	if o.idleTLS {
+		scheme += "s"
+	}
+	url := fmt.Sprintf("%s://%s/?topic=%s", scheme, hello.Addr, benchTopic)
+	cli, err := startChild(exe, "-idle-client", url, "-idle", strconv.Itoa(o.idle))
 	if err != nil {
-		res.Err = err.Error()
-		return res
+		return fail("client: %v", err)
 	}
-	var childErr strings.Builder
-	cmd.Stderr = &childErr
-	if err := cmd.Start(); err != nil {
-		res.Err = err.Error()
-		return res
+	defer cli.stop(30 * time.Second) // before the server's (deferred first)
+	var ch clientHello
+	if err := cli.read(&ch, time.Minute+time.Duration(o.idle)*20*time.Millisecond); err != nil {
+		return fail("client: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		stdin.Close() // the child exits, dropping its connections
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-
-	// Wait until the subscribers are all there (or stop arriving), then
-	// for the count to hold still.
-	last, lastAt := -1, time.Now()
-	for srv.Subscribers() < n && time.Since(lastAt) < 10*time.Second {
-		select {
-		case <-exited:
-			res.Err = "client process exited: " + strings.TrimSpace(childErr.String())
-			return res
-		case <-time.After(50 * time.Millisecond):
-		}
-		if c := srv.Subscribers(); c != last {
-			last, lastAt = c, time.Now()
+	if ch.Failed > 0 || ch.Err != "" {
+		res.Err = fmt.Sprintf("%d of %d connections failed, first: %s", ch.Failed, o.idle, ch.Err)
+	}
+	// The server may still be taking the last ones in.
+	if err := waitCount(srv, ch.Connected); err != nil {
+		return fail("%v", err)
+	}
+	time.Sleep(o.idleSettle)
+	if err := srv.call("mem", &res.After, time.Minute); err != nil {
+		return fail("server: %v", err)
+	}
+	if o.idleProfile != "" {
+		prefix := filepath.Join(o.idleProfile, fmt.Sprintf("%s-%s-%d-r%d", p.Name, res.Variant, o.idle, repeat))
+		var e map[string]string
+		if err := srv.call("profile "+prefix, &e, time.Minute); err != nil || e["err"] != "" {
+			res.Err += fmt.Sprintf(" profile: %v %s", err, e["err"])
 		}
 	}
-	time.Sleep(time.Second)
-	h1, s1 := goMemory()
-	res.Connected = srv.Subscribers()
-	if res.Connected == 0 {
-		res.Err = "no subscriber connected"
-		return res
+	res.Connected = res.After.Subscribers
+	switch {
+	case res.Connected == 0:
+		return fail("no subscriber connected")
+	case res.Connected < o.idle && res.Err == "":
+		res.Err = fmt.Sprintf("only %d of %d connected", res.Connected, o.idle)
 	}
-	if res.Connected < n {
-		res.Err = fmt.Sprintf("only %d of %d connected", res.Connected, n)
-	}
-	c := float64(res.Connected)
-	res.Heap = (float64(h1) - float64(h0)) / c
-	res.Stacks = (float64(s1) - float64(s0)) / c
-	res.Total = res.Heap + res.Stacks
-	res.Goroutines = float64(runtime.NumGoroutine()-g0) / c
+	per := func(after, before uint64) float64 { return (float64(after) - float64(before)) / float64(res.Connected) }
+	b, a := res.Before, res.After
+	res.RSS = per(a.RSS, b.RSS)
+	res.RSSScavenged = per(a.RSSScavenged, b.RSSScavenged)
+	res.HeapInuse = per(a.HeapInuse, b.HeapInuse)
+	res.Stacks = per(a.StackInuse, b.StackInuse)
+	res.Live = per(a.Live, b.Live)
+	res.GoMapped = per(a.GoMapped, b.GoMapped)
+	res.Goroutines = per(uint64(a.Goroutines), uint64(b.Goroutines))
 	return res
 }
 
-// idleClient is the child process of -idle: it opens n connections to url,
-// keeps them open (reading, so that pings are answered), and exits when its
-// standard input closes.
-func idleClient(url string, n int) error {
-	if msg := raiseFileLimit(uint64(n) + 256); msg != "" {
-		fmt.Fprintln(os.Stderr, msg)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	httpc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-	sem := make(chan struct{}, 64)
-	var mu sync.Mutex
-	var failed int
-	var firstErr error
-	fail := func(err error) {
-		mu.Lock()
-		failed++
-		if firstErr == nil {
-			firstErr = err
+// waitCount waits for the server's count to reach want, or to stop
+// moving for 10 s.
+func waitCount(srv *child, want int) error {
+	last, lastAt := -1, time.Now()
+	for time.Since(lastAt) < 10*time.Second {
+		var c memSnapshot
+		if err := srv.call("count", &c, 30*time.Second); err != nil {
+			return fmt.Errorf("server: %w", err)
 		}
-		mu.Unlock()
-	}
-	for range n {
-		sem <- struct{}{}
-		if strings.HasPrefix(url, "ws") {
-			go func() {
-				defer func() { <-sem }()
-				c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: httpc})
-				if err != nil {
-					fail(err)
-					return
-				}
-				c.CloseRead(ctx)
-			}()
-			continue
+		if c.Subscribers >= want {
+			return nil
 		}
-		go func() {
-			// go-sse answers only with its first event: the next dial goes
-			// once this request is on the wire.
-			var once sync.Once
-			release := func() { once.Do(func() { <-sem }) }
-			defer release()
-			trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { release() }}
-			req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
-			req.Header.Set("Accept", "text/event-stream")
-			resp, err := httpc.Do(req)
-			if err != nil {
-				if ctx.Err() == nil {
-					fail(err)
-				}
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}()
+		if c.Subscribers != last {
+			last, lastAt = c.Subscribers, time.Now()
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	for range cap(sem) {
-		sem <- struct{}{}
-	}
-	if failed > 0 {
-		fmt.Fprintf(os.Stderr, "%d of %d connections failed, first: %v\n", failed, n, firstErr)
-	}
-	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
 	return nil
+}
+
+// fmtKiB prints a per-subscriber size in KiB with one decimal.
+func fmtKiB(v float64) string {
+	if v != v { // NaN
+		return "-"
+	}
+	return fmt.Sprintf("%.1fKiB", v/1024)
 }

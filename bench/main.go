@@ -42,7 +42,19 @@ type options struct {
 	wsclient   string
 	plot       string
 
-	idleClient string // internal: this process is the client side of -idle
+	idleTLS     bool
+	idleWrap    bool
+	idleSettle  time.Duration
+	idleProfile string
+	scale       int
+	scaleSSE    float64
+	scaleSends  int
+	scaleSrcs   int
+
+	idleServer  string // internal: this process is the server side of -idle or -scale
+	idleClient  string // internal: this process is the client side of -idle
+	scaleClient string // internal: this process is a client side of -scale
+	scaleFirst  int    // internal: the first subscriber index of this -scale client
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -66,13 +78,24 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.sweepBurst, "sweep-bursts", "1,5,10,20", "burst levels of -sweep")
 	fs.IntVar(&o.sweepDeliv, "sweep-deliveries", 400000, "-sweep publishes at most this many deliveries (subscribers × messages) per run, and at most 1000 ticks")
 	fs.BoolVar(&o.targets, "targets", false, "check the issue's targets: 200 subscribers, 64-byte messages, 1ms tick, bursts of 10 and of 1")
-	fs.IntVar(&o.idle, "idle", 0, "measure the server memory per idle subscriber at this many connections, per peer")
+	fs.IntVar(&o.idle, "idle", 0, "measure the server process's memory per idle subscriber at this many connections, per peer (server and clients in child processes)")
+	fs.BoolVar(&o.idleTLS, "idle-tls", false, "-idle over TLS (a self-signed certificate made at start, HTTP/1.1)")
+	fs.BoolVar(&o.idleWrap, "idle-wrap", false, "-idle behind a listener that wraps each net.Conn in a struct embedding it (outside TLS, with -idle-tls)")
+	fs.DurationVar(&o.idleSettle, "idle-settle", 2*time.Second, "-idle and -scale: wait this long after the last subscriber connected before measuring")
+	fs.StringVar(&o.idleProfile, "idle-profile", "", "-idle and -scale: write the server child's heap profile (sampled every 4 KiB) and goroutines into this directory")
+	fs.IntVar(&o.scale, "scale", 0, "connect this many idle subscribers, WebSocket and SSE mixed, to one fanout server process (a Hub with a Broker attached); measure its memory and how long a Broadcast takes to reach them")
+	fs.Float64Var(&o.scaleSSE, "scale-sse", 0.5, "-scale: the share of SSE subscribers")
+	fs.IntVar(&o.scaleSends, "scale-broadcasts", 3, "-scale: broadcasts to time, one after the other")
+	fs.IntVar(&o.scaleSrcs, "scale-sources", 0, "-scale: source addresses 127.0.0.2… the clients dial from (0: one per 20,000 subscribers, at least 2)")
 	fs.StringVar(&o.out, "out", "results", "directory for -sweep's CSV and plot")
 	fs.StringVar(&o.csv, "csv", "", "also write every run of the default mode or -targets to this CSV file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole command to this file (pick the peer with -peers)")
 	fs.StringVar(&o.plot, "plot", "", "redraw the plot of a sweep from its CSV (results/sweep.csv) next to it, without measuring; pass the -wsclient it ran with")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&o.idleServer, "idle-server", "", "internal: serve this peer (or \"scale\") as a child of -idle or -scale")
 	fs.StringVar(&o.idleClient, "idle-client", "", "internal: connect -idle clients to this URL and wait")
+	fs.StringVar(&o.scaleClient, "scale-client", "", "internal: connect -scale clients to this address and wait")
+	fs.IntVar(&o.scaleFirst, "scale-first", 0, "internal: the index of a -scale client process's first subscriber")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -84,6 +107,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-size must be at least %d", minMsgSize)
 	case o.cfg.Subs < 1 || o.cfg.Msgs < 1 || o.cfg.Burst < 1 || o.repeats < 1 || o.cfg.Par < 1:
 		return o, fmt.Errorf("-subs, -msgs, -burst, -repeats and -par must be positive")
+	case o.scaleSSE < 0 || o.scaleSSE > 1:
+		return o, fmt.Errorf("-scale-sse is between 0 and 1")
 	case o.cfg.Tick <= 0:
 		return o, fmt.Errorf("-tick must be positive")
 	case o.wsclient != "coder" && o.wsclient != "raw":
@@ -98,8 +123,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.idleClient != "" {
+	switch {
+	case o.idleServer != "":
+		return serverChild(o)
+	case o.idleClient != "":
 		return idleClient(o.idleClient, o.idle)
+	case o.scaleClient != "":
+		return scaleClient(o)
 	}
 	peers, err := selectPeers(o.peers)
 	if err != nil {
@@ -129,13 +159,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 			need = max(need, 2*n+256)
 		}
 	}
-	if o.idle > 0 {
-		need = o.idle + 256
+	if o.idle > 0 || o.scale > 0 {
+		need = 256 // the children hold the connections
 	}
 	if msg := raiseFileLimit(uint64(need)); msg != "" {
 		fmt.Fprintln(stdout, msg)
 	}
 	switch {
+	case o.scale > 0:
+		return runScale(o, stdout, progress)
 	case o.idle > 0:
 		return runIdle(o, peers, stdout, progress)
 	case o.sweep:

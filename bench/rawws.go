@@ -30,6 +30,13 @@ func dialRawWS(addr, path string) (*rawWS, error) {
 	if err != nil {
 		return nil, err
 	}
+	return handshakeRawWS(conn, addr, path, 32<<10)
+}
+
+// handshakeRawWS makes conn a rawWS: it sends the opening handshake, checks
+// the server's answer, and reads frames through a buffer of bufSize bytes
+// (payloads up to that size are read in place). It closes conn on failure.
+func handshakeRawWS(conn net.Conn, addr, path string, bufSize int) (*rawWS, error) {
 	var k [16]byte
 	_, _ = rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])
@@ -40,7 +47,7 @@ func dialRawWS(addr, path string) (*rawWS, error) {
 		conn.Close()
 		return nil, err
 	}
-	br := bufio.NewReaderSize(conn, 32<<10)
+	br := bufio.NewReaderSize(conn, bufSize)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		conn.Close()
