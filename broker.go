@@ -293,25 +293,61 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 	b.connected(s, lastID, resync)
 }
 
-// serve runs a subscriber on a hijacked connection: a reader that ends the
-// subscription when the client closes the connection, and on-demand
-// writers (see writeOnDemand).
+// serve runs a subscriber on a hijacked connection: a watcher that ends
+// the subscription when the client closes the connection (see
+// startWatcher), and on-demand writers (see writeOnDemand).
 func (b *Broker) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, raw *rawConn, hooked <-chan struct{}) {
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		err := watchClient(raw)
-		if errors.Is(err, errClientSends) {
-			b.opts.Logger.Debug("fanout: SSE client keeps sending after its request", "subscriber", s.id, "remote", raw.RemoteAddr())
-		}
-		s.fail(endClient, err)
-	}()
+	r := b.startWatcher(s, raw)
 	s.writeOnDemand(ctx, func(why endReason, err error) {
 		cancel(nil)
-		<-readDone // closing the connection ended it
+		r.stop()
+		<-r.done() // closing the connection ended it
 		<-hooked
 		b.disconnected(s, why, err)
 	})
+}
+
+// startWatcher watches an SSE client for its going away, and for what it
+// sends that it should not (see watchClient): with the core's poller when
+// it can watch the socket, so an idle stream holds no goroutine, or on a
+// goroutine of its own.
+func (b *Broker) startWatcher(s *Subscriber, raw *rawConn) connReader {
+	if p := b.c.poller(); p != nil {
+		if rc, ok := pollable(raw.Conn); ok {
+			sent := len(raw.pending) // read by net/http after the request
+			raw.pending = nil
+			pr := startPollReader(p, rc, func(pr *pollReader) readyResult {
+				var buf [512]byte
+				for {
+					n, err := recvNow(pr.rc, buf[:], false)
+					if err == nil && n == 0 {
+						return readyRearm // nothing more for now
+					}
+					if err == nil {
+						if sent += n; sent <= maxClientBytes {
+							continue
+						}
+						err = errClientSends
+					}
+					b.clientGone(s, raw, err)
+					return readyStopped
+				}
+			})
+			if pr != nil {
+				return pr
+			}
+		}
+	}
+	return startGoReader(func() { b.clientGone(s, raw, watchClient(raw)) })
+}
+
+// clientGone ends s, whose client went away (err says how) or sent too
+// much.
+func (b *Broker) clientGone(s *Subscriber, raw *rawConn, err error) {
+	if errors.Is(err, errClientSends) {
+		b.opts.Logger.Debug("fanout: SSE client keeps sending after its request", "subscriber", s.id, "remote", raw.RemoteAddr())
+	}
+	s.fail(endClient, err)
 }
 
 // maxClientBytes bounds what an SSE client may send once its request is

@@ -201,6 +201,9 @@ func TestBroker_PublishInvalidMessage(t *testing.T) {
 			s := newSSEServer(t, &opts)
 			st := sseOpen(t, s.url("topic=t"), nil)
 			sub := h.sub(t)
+			// With a store, the stream starts with its position: once it is
+			// written, the queue shows only what the publishes add.
+			eventually(t, func() bool { return sub.QueueLen() == 0 }, waitTimeout, "the position written")
 
 			m := fanout.NewMessage([]byte("bad"))
 			all := func(*fanout.Subscriber) bool { return true }

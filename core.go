@@ -43,6 +43,9 @@ type core struct {
 	cancelCtx context.CancelFunc
 	engClose  sync.Once
 
+	pollOnce sync.Once
+	poll     *poller // watches idle subscribers' sockets (nil: none)
+
 	ids   atomic.Uint64
 	stats counters
 
@@ -534,6 +537,7 @@ func (c *core) markClosed() {
 	c.mu.Lock()
 	c.state = stateClosed
 	c.mu.Unlock()
+	c.closePoller()
 	c.engClose.Do(func() {
 		if err := c.eng.Close(); err != nil {
 			c.opts.Logger.Warn("fanout: closing the engine", "err", err)

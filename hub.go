@@ -7,10 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
-	"golang.org/x/time/rate"
 )
 
 // HubOptions configures a Hub. The zero value (or a nil *HubOptions) is a
@@ -122,10 +120,11 @@ type HubOptions struct {
 //
 // A Hub is safe for concurrent use. Close or Shutdown it when done.
 type Hub struct {
-	c      *core
-	opts   HubOptions
-	hooks  hooks
-	accept websocket.AcceptOptions
+	c        *core
+	opts     HubOptions
+	hooks    hooks
+	accept   websocket.AcceptOptions
+	userPong func(ctx context.Context, payload []byte) // AcceptOptions.OnPongReceived
 }
 
 // NewHub returns a Hub configured by opts (nil for defaults). opts is
@@ -158,6 +157,7 @@ func NewHub(opts *HubOptions) *Hub {
 	// the client offers), and each v2 before its v1.
 	h.accept.Subprotocols = hubSubprotocols(h.accept.Subprotocols, o.Packing)
 	userPong := h.accept.OnPongReceived
+	h.userPong = userPong
 	h.accept.OnPongReceived = func(ctx context.Context, payload []byte) {
 		if w, ok := ctx.Value(sinkKey{}).(*wsSink); ok {
 			w.pong()
@@ -277,71 +277,19 @@ func (h *Hub) connected(s *Subscriber) {
 	h.c.announceJoins(s)
 }
 
-// serve runs a subscriber the Hub accepted: a reader goroutine that waits
-// for the client's messages, and on-demand writers (see writeOnDemand),
-// all counted by the subscription (core.add). It reports the end only once
-// the connect hooks have returned (hooked).
+// serve runs a subscriber the Hub accepted: a reader (see idle.go) and
+// on-demand writers (see writeOnDemand), all counted by the subscription
+// (core.add). It reports the end only once the connect hooks have
+// returned (hooked).
 func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, conn *websocket.Conn, sk *wsSink, hooked <-chan struct{}) {
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		if err := h.read(context.WithValue(ctx, sinkKey{}, sk), s, conn, sk); err != nil {
-			s.fail(endClient, err) // the client went away, or sent what ends it
-		}
-	}()
+	r := h.startReader(context.WithValue(ctx, sinkKey{}, sk), s, conn, sk)
 	s.writeOnDemand(ctx, func(why endReason, err error) {
-		cancel(nil) // the connection is closed: the reader sees its close reply, then exits
-		<-readDone
+		cancel(nil) // the connection is closed: a read in progress ends
+		r.stop()
+		<-r.done()
 		<-hooked
 		h.disconnected(s, why, err)
 	})
-}
-
-// read reads the client's messages until the connection fails or ctx ends.
-// A text message that is not valid UTF-8 (checked whole, so a rune split
-// across fragments is fine) ends the subscription with status 1007, as
-// RFC 6455 (section 8.1) requires: it never reaches OnMessage, and so
-// never another client.
-func (h *Hub) read(ctx context.Context, s *Subscriber, conn *websocket.Conn, sk *wsSink) error {
-	var lim *rate.Limiter
-	if l := h.opts.Limits; l.MessageRate > 0 {
-		lim = rate.NewLimiter(rate.Limit(l.MessageRate), l.MessageBurst)
-	}
-	for {
-		// Park where the stack is shallow until the client sends
-		// something: an idle subscriber's reader then holds a small stack,
-		// not coder/websocket's reading depth.
-		if err := sk.awaitReadable(); err != nil {
-			return err
-		}
-		typ, data, err := conn.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if lim != nil && !lim.Allow() {
-			if h.opts.Limits.OverRate == RateClose {
-				err := fmt.Errorf("%w: more than %g messages per second", ErrRateLimited, h.opts.Limits.MessageRate)
-				s.fail(endRate, err)
-				return err
-			}
-			h.c.stats.inboundDropped.Add(1)
-			continue
-		}
-		if typ == websocket.MessageText && !utf8.Valid(data) {
-			err := fmt.Errorf("%w: client sent a text message that is not valid UTF-8", ErrInvalidMessage)
-			s.fail(endBadData, err)
-			return err
-		}
-		if h.opts.OnMessage != nil {
-			m := NewMessage(data)
-			if typ == websocket.MessageBinary {
-				m.typ = Binary
-			}
-			if err := h.onMessage(ctx, s, m); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 // onMessage runs OnMessage; a panic ends this subscriber (status 1011).

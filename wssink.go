@@ -3,6 +3,7 @@ package fanout
 import (
 	"bufio"
 	"context"
+	"sync"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,12 @@ type wsSink struct {
 
 	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
 	hdr    [10]byte // scratch: a packed frame's header
+
+	// idleMu orders the idle reader's look at the connection (what is
+	// buffered, pongs taken off the socket) before the close handshake,
+	// which reads through coder/websocket; closing is set when it begins.
+	idleMu  sync.Mutex
+	closing bool
 
 	pongWait     time.Duration // how long a ping may go unanswered
 	pingSent     time.Time     // when the unanswered ping left (writer only)
@@ -154,6 +161,7 @@ func (l *liveConn) kill() {
 // frame), rawConn.Close resets it instead, so that the kernel frees the
 // connection and its unsent data at once.
 func (w *wsSink) close(f farewell) {
+	w.stopIdleReads() // coder/websocket reads from now on
 	why, code, reason := f.why, f.code, f.reason
 	switch {
 	case why == endDead:

@@ -1,0 +1,129 @@
+package fanout
+
+import (
+	"context"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+)
+
+// wsReader reads one WebSocket subscriber's messages: on a goroutine of
+// its own, or, where the Hub's poller can watch the socket, only while
+// the client is sending (see idle.go).
+type wsReader struct {
+	h    *Hub
+	s    *Subscriber
+	conn *websocket.Conn
+	sk   *wsSink
+	ctx  context.Context
+	lim  *rate.Limiter // Limits.MessageRate, or nil
+}
+
+// startReader starts reading s's client.
+func (h *Hub) startReader(ctx context.Context, s *Subscriber, conn *websocket.Conn, sk *wsSink) connReader {
+	r := &wsReader{h: h, s: s, conn: conn, sk: sk, ctx: ctx}
+	if l := h.opts.Limits; l.MessageRate > 0 {
+		r.lim = rate.NewLimiter(rate.Limit(l.MessageRate), l.MessageBurst)
+	}
+	if p := h.c.poller(); p != nil {
+		if rc, ok := pollable(sk.raw.Conn); ok {
+			if pr := startPollReader(p, rc, r.ready); pr != nil {
+				return pr
+			}
+		}
+	}
+	return startGoReader(func() {
+		if err := r.loop(); err != nil {
+			s.fail(endClient, err) // the client went away, or sent what ends it
+		}
+	})
+}
+
+// loop reads messages until the connection fails or ctx ends, parking on
+// a shallow stack in between (see wsSink.awaitReadable).
+func (r *wsReader) loop() error {
+	for {
+		if err := r.sk.awaitReadable(r.pong); err != nil {
+			return err
+		}
+		if err := r.next(); err != nil {
+			return err
+		}
+	}
+}
+
+// next reads one message and hands it to OnMessage. It returns an error
+// when the subscription must end. A text message that is not valid UTF-8
+// (checked whole, so a rune split across fragments is fine) ends it with
+// status 1007, as RFC 6455 (section 8.1) requires: it never reaches
+// OnMessage, and so never another client.
+func (r *wsReader) next() error {
+	h, s := r.h, r.s
+	typ, data, err := r.conn.Read(r.ctx)
+	if err != nil {
+		return err
+	}
+	if r.lim != nil && !r.lim.Allow() {
+		if h.opts.Limits.OverRate == RateClose {
+			err := fmt.Errorf("%w: more than %g messages per second", ErrRateLimited, h.opts.Limits.MessageRate)
+			s.fail(endRate, err)
+			return err
+		}
+		h.c.stats.inboundDropped.Add(1)
+		return nil
+	}
+	if typ == websocket.MessageText && !utf8.Valid(data) {
+		err := fmt.Errorf("%w: client sent a text message that is not valid UTF-8", ErrInvalidMessage)
+		s.fail(endBadData, err)
+		return err
+	}
+	if h.opts.OnMessage != nil {
+		m := NewMessage(data)
+		if typ == websocket.MessageBinary {
+			m.typ = Binary
+		}
+		return h.onMessage(r.ctx, s, m)
+	}
+	return nil
+}
+
+// pong takes a pong that the reader read itself.
+func (r *wsReader) pong(payload []byte) {
+	r.sk.pong()
+	if r.h.userPong != nil {
+		r.h.userPong(r.ctx, payload)
+	}
+}
+
+// ready is the poller's callback: pongs are taken at once; anything else
+// goes to a goroutine that reads it with coder/websocket.
+func (r *wsReader) ready(pr *pollReader) readyResult {
+	res, err := r.sk.idleLook(pr.rc, r.pong)
+	switch {
+	case err != nil:
+		r.s.fail(endClient, err)
+		return readyStopped
+	case res == readyRearm:
+		return readyRearm
+	}
+	go r.drain(pr)
+	return readyHanded
+}
+
+// drain reads, on a goroutine of its own, what ready could not: messages,
+// while any are there; then it gives the socket back to the poller.
+func (r *wsReader) drain(pr *pollReader) {
+	for {
+		if err := r.next(); err != nil {
+			r.s.fail(endClient, err)
+			pr.settle(false)
+			return
+		}
+		if res, _ := r.sk.idleLook(pr.rc, nil); res == readyRearm {
+			pr.settle(true)
+			return
+		}
+	}
+}

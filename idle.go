@@ -1,0 +1,179 @@
+package fanout
+
+import (
+	"io"
+	"sync"
+	"syscall"
+)
+
+// What an idle subscriber holds. Its writer exists only while there is
+// something to write (see writeOnDemand). Its reader, on a plain TCP
+// connection where the core has a poller (Linux), exists only while the
+// client is sending: the poller watches the socket and calls back when it
+// is readable, and what the callback cannot finish at once (a message for
+// coder/websocket to read) gets a goroutine of its own, which hands the
+// socket back to the poller when it is done. Answers to the Hub's pings,
+// which every idle WebSocket client sends, are taken off the socket by the
+// callback itself. Elsewhere (TLS, a wrapped connection, another
+// platform) each subscriber keeps one reader goroutine.
+
+// connReader is a subscription's reader, as its teardown sees it.
+type connReader interface {
+	// stop makes the reader end once the connection is closed; done is
+	// closed when it has.
+	stop()
+	done() <-chan struct{}
+}
+
+// goReader is a reader goroutine, which the connection's end ends.
+type goReader chan struct{}
+
+func (goReader) stop()                      {}
+func (r goReader) done() <-chan struct{}    { return r }
+func startGoReader(read func()) connReader {
+	r := make(goReader)
+	go func() {
+		defer close(r)
+		read()
+	}()
+	return r
+}
+
+// readyResult is what a poll reader's callback did.
+type readyResult uint8
+
+const (
+	readyRearm   readyResult = iota // done: watch the socket again
+	readyHanded                     // a goroutine took over; it calls settle
+	readyStopped                    // the connection ended, or is ending: watch no more
+)
+
+// pollReader is a reader that exists only when the socket is readable.
+type pollReader struct {
+	p       *poller
+	rc      syscall.RawConn
+	key     uint64
+	onReady func(r *pollReader) readyResult // on the poller's goroutine: must not block
+
+	mu      sync.Mutex
+	running bool // the callback, or a goroutine it started, has the socket
+	stopped bool
+	once    sync.Once
+	ch      chan struct{}
+}
+
+// startPollReader watches rc with p, calling onReady when it is readable.
+// It returns nil when the socket cannot be watched.
+func startPollReader(p *poller, rc syscall.RawConn, onReady func(*pollReader) readyResult) *pollReader {
+	r := &pollReader{p: p, rc: rc, onReady: onReady, ch: make(chan struct{})}
+	if p.watch(rc, r.fire, func(k uint64) { r.key = k }) != nil {
+		return nil
+	}
+	return r
+}
+
+// fire runs on the poller's goroutine when the socket is readable.
+func (r *pollReader) fire() {
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return
+	}
+	r.running = true
+	r.mu.Unlock()
+	switch r.onReady(r) {
+	case readyRearm:
+		r.settle(true)
+	case readyStopped:
+		r.settle(false)
+	}
+}
+
+// settle gives the socket back: to the poller (watch it again) when rearm
+// is set and the reader goes on, or to no one.
+func (r *pollReader) settle(rearm bool) {
+	r.mu.Lock()
+	r.running = false
+	stopped := r.stopped
+	r.mu.Unlock()
+	if stopped {
+		r.once.Do(func() { close(r.ch) })
+		return
+	}
+	if rearm && r.p.rearm(r.rc, r.key) == nil {
+		return
+	}
+	// The socket is closed (or ending): nothing more will come; the
+	// teardown's stop closes done.
+}
+
+func (r *pollReader) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	idle := !r.running
+	r.mu.Unlock()
+	r.p.forget(r.key)
+	if idle {
+		r.once.Do(func() { close(r.ch) })
+	}
+}
+
+func (r *pollReader) done() <-chan struct{} { return r.ch }
+
+// WebSocket frames the Hub's poll reader recognizes on its own.
+const (
+	opPong         = 0xA
+	maxPongFrame   = 2 + 4 + 125 // header, mask, the largest control payload
+	pongFrameFirst = 0x80 | opPong
+)
+
+// takePongs takes the whole pong frames at the head of the socket rc off
+// it, passing each one's payload to pong, and reports what follows:
+// readyRearm when nothing does (or a pong has not fully arrived: then more
+// will wake the poller), readyHanded when anything else does (a message,
+// a ping, a close, the end of the connection) and coder/websocket must
+// read it.
+func takePongs(rc syscall.RawConn, pong func(payload []byte)) (readyResult, int) {
+	var b [maxPongFrame]byte
+	for {
+		n, err := recvNow(rc, b[:], true)
+		if err != nil {
+			return readyHanded, 0 // the read reports it
+		}
+		if n == 0 {
+			return readyRearm, 0
+		}
+		if b[0] != pongFrameFirst || n < 2 || b[1]&0x80 == 0 || int(b[1]&0x7f) > 125 {
+			return readyHanded, 0
+		}
+		size := 6 + int(b[1]&0x7f)
+		if n < size {
+			return readyHanded, size // the rest of a pong: read it whole
+		}
+		if m, err := recvNow(rc, b[:size], false); err != nil || m != size {
+			return readyHanded, 0
+		}
+		pong(pongPayload(b[:size]))
+	}
+}
+
+// readPong reads the pong frame of size bytes at the head of r and passes
+// its payload to pong.
+func readPong(r io.Reader, size int, pong func(payload []byte)) error {
+	var b [maxPongFrame]byte
+	if _, err := io.ReadFull(r, b[:size]); err != nil {
+		return err
+	}
+	pong(pongPayload(b[:size]))
+	return nil
+}
+
+// pongPayload unmasks, in place, and returns the payload of a client's
+// pong frame.
+func pongPayload(frame []byte) []byte {
+	payload := frame[6:]
+	for i := range payload {
+		payload[i] ^= frame[2+i%4]
+	}
+	return payload
+}

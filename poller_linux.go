@@ -1,0 +1,155 @@
+package fanout
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+)
+
+// poller watches the sockets of idle subscribers for readability with one
+// epoll instance and one goroutine per Hub (or Broker), so that an idle
+// subscriber holds no goroutine at all: its reader exists only while the
+// client is sending something. Sockets are watched one-shot: after a
+// callback, nothing more comes until the reader re-arms.
+//
+// Every epoll_ctl on a socket runs inside syscall.RawConn.Control, which
+// holds the file open meanwhile: a closed socket's number, reused by
+// another connection, can never be touched. Closing a socket removes it
+// from the epoll set by itself.
+type poller struct {
+	epfd   int
+	wakeR  int // a pipe's read end, in the set: a byte on it stops the loop
+	wakeW  int
+	mu     sync.Mutex
+	next   uint64
+	ready  map[uint64]func() // key → callback, on the poller's goroutine
+	closed bool
+	done   chan struct{}
+}
+
+const wakeKey = 0
+
+func newPoller() (*poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		_ = syscall.Close(epfd)
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	setKey(&ev, wakeKey)
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p[0], &ev); err != nil {
+		_ = syscall.Close(epfd)
+		_ = syscall.Close(p[0])
+		_ = syscall.Close(p[1])
+		return nil, err
+	}
+	pl := &poller{epfd: epfd, wakeR: p[0], wakeW: p[1], next: wakeKey + 1,
+		ready: make(map[uint64]func()), done: make(chan struct{})}
+	go pl.loop()
+	return pl, nil
+}
+
+// setKey and key store a 64-bit key in an event's data (Fd and Pad).
+func setKey(ev *syscall.EpollEvent, k uint64) {
+	ev.Fd, ev.Pad = int32(uint32(k)), int32(uint32(k>>32))
+}
+
+func keyOf(ev *syscall.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+
+// watch adds the socket rc to the set, armed, with fn to call (on the
+// poller's goroutine: it must not block) when it is readable. key is
+// called with the key to re-arm and forget it with before fn can be.
+func (p *poller) watch(rc syscall.RawConn, fn func(), key func(uint64)) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return errPollerClosed
+	}
+	k := p.next
+	p.next++
+	p.ready[k] = fn
+	p.mu.Unlock()
+	key(k)
+	err := p.ctl(rc, syscall.EPOLL_CTL_ADD, k)
+	if err != nil {
+		p.forget(k)
+	}
+	return err
+}
+
+// rearm watches the socket rc again, once, after a callback.
+func (p *poller) rearm(rc syscall.RawConn, k uint64) error {
+	return p.ctl(rc, syscall.EPOLL_CTL_MOD, k)
+}
+
+func (p *poller) ctl(rc syscall.RawConn, op int, k uint64) error {
+	var opErr error
+	err := rc.Control(func(fd uintptr) {
+		ev := syscall.EpollEvent{Events: pollEvents}
+		setKey(&ev, k)
+		opErr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
+	})
+	if err != nil {
+		return err
+	}
+	return opErr
+}
+
+// forget drops k's callback; the socket itself leaves the set when it is
+// closed.
+func (p *poller) forget(k uint64) {
+	p.mu.Lock()
+	delete(p.ready, k)
+	p.mu.Unlock()
+}
+
+func (p *poller) loop() {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			return
+		}
+		for i := range n {
+			k := keyOf(&events[i])
+			if k == wakeKey {
+				return
+			}
+			p.mu.Lock()
+			fn := p.ready[k]
+			p.mu.Unlock()
+			if fn != nil {
+				fn()
+			}
+		}
+	}
+}
+
+// close stops the poller's goroutine and releases its descriptors, once
+// no socket is watched any more. Idempotent.
+func (p *poller) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	_, _ = syscall.Write(p.wakeW, []byte{1})
+	<-p.done
+	_ = syscall.Close(p.epfd)
+	_ = syscall.Close(p.wakeR)
+	_ = syscall.Close(p.wakeW)
+}
