@@ -1,0 +1,3 @@
+package bolt_test
+
+func crashChild() bool { return false }
