@@ -170,14 +170,14 @@ func (s *Store) Head(context.Context) (fanout.Position, error) {
 // assigned yet), or when messages after it were evicted (by MaxCount or
 // MaxAge).
 func (s *Store) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
+	if s.isClosing() {
+		return nil, fanout.Position{}, fanout.ErrClosed
+	}
 	if from.Epoch != s.epoch || from.Partition != 0 {
 		return nil, fanout.Position{}, fmt.Errorf("%w: not a position of this store", fanout.ErrUnknownID)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fanout.Position{}, err
-	}
-	if s.isClosing() {
-		return nil, fanout.Position{}, fanout.ErrClosed
 	}
 	var out []*fanout.Message
 	var head uint64
