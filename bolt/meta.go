@@ -10,10 +10,9 @@ import (
 )
 
 // load reads (or, for a new file, writes) the log's epoch and head in one
-// synced transaction. It starts a new epoch, with an empty log, when the
-// file has none (it is new) or when its history may have been lost: a
-// NoSync session ended without Close and the machine restarted since (see
-// markNoSync).
+// synced transaction. A file without an epoch is new: it starts a new
+// one, with an empty log, so that IDs of any history before (a deleted
+// file's) resync.
 func (s *Store) load() error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -23,24 +22,12 @@ func (s *Store) load() error {
 		if v := meta.Get(keyVersion); v != nil && (len(v) != 1 || v[0] != layoutVersion) {
 			return fmt.Errorf("%w: layout version %x, want %d", errCorrupt, v, layoutVersion)
 		}
-		lost := meta.Get(keyEpoch) == nil
-		if mark := meta.Get(keyNoSync); mark != nil {
-			boot := bootID()
-			lost = lost || boot == "" || string(mark) != boot
-		}
-		if lost {
+		if meta.Get(keyEpoch) == nil {
 			if err := s.reset(tx, meta); err != nil {
 				return err
 			}
 		}
-		if err := s.check(tx, meta); err != nil {
-			return err
-		}
-		if s.opts.NoSync {
-			s.noSync = true
-			return meta.Put(keyNoSync, []byte(bootID()))
-		}
-		return meta.Delete(keyNoSync)
+		return s.check(tx, meta)
 	})
 }
 
@@ -65,8 +52,8 @@ func (s *Store) reset(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 	return nil
 }
 
-// check reads the epoch and head into s, and checks that the log ends at
-// the head (it may have been trimmed empty).
+// check reads the epoch, head and oldest record into s, and checks that
+// the log ends at the head (trimming keeps its newest record).
 func (s *Store) check(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 	s.epoch = string(meta.Get(keyEpoch))
 	head, ok := keyOffset(meta.Get(keyHead))
@@ -95,6 +82,7 @@ func (s *Store) check(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 	return nil
 }
 
+// validEpoch reports whether e is an epoch fanout.ParseID reads back.
 func validEpoch(e string) bool {
 	if e == "" || len(e) > 32 {
 		return false
@@ -107,16 +95,15 @@ func validEpoch(e string) bool {
 	return true
 }
 
-// finish makes a NoSync session's writes durable and removes its mark,
-// then closes the file: the next Open knows the history is whole.
+// finish makes a NoSync session's writes durable and removes its mark (see
+// nosync.go), then closes the file.
 func (s *Store) finish() error {
 	var err error
-	if s.noSync {
-		s.db.NoSync = false // the writer has returned: nothing else uses db
-		err = s.db.Sync()
-		if err == nil {
-			err = s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyNoSync) })
-		}
+	if s.opts.NoSync {
+		err = clearMark(s.db, s.path) // the writer has returned: nothing else uses db
 	}
-	return errors.Join(err, s.db.Close())
+	if err := errors.Join(err, s.db.Close()); err != nil {
+		return fmt.Errorf("fanout/bolt: close %s: %w", s.path, err)
+	}
+	return nil
 }

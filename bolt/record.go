@@ -14,8 +14,6 @@ import (
 //	"version"  1 byte: 1, the layout below
 //	"epoch"    the log's epoch ([0-9a-z], drawn when the log was created)
 //	"head"     8 bytes, big endian: the offset of the last message stored
-//	"nosync"   present while a NoSync session has the file open: the boot
-//	           ID of the machine it runs on (see markNoSync)
 //
 // Bucket "log" holds one record per transaction, keyed by the offset of
 // its first message (8 bytes, big endian, so that keys sort by offset):
@@ -37,7 +35,6 @@ var (
 	keyVersion = []byte("version")
 	keyEpoch   = []byte("epoch")
 	keyHead    = []byte("head")
-	keyNoSync  = []byte("nosync")
 )
 
 const (

@@ -57,11 +57,11 @@ type Options struct {
 // A Store is safe for concurrent use. Concurrent Appends are written in
 // one transaction by the Store's writer goroutine, which Close stops.
 type Store struct {
-	db     *bbolt.DB
-	epoch  string
-	opts   Options
-	now    func() time.Time
-	noSync bool // the session is marked (see markNoSync)
+	db    *bbolt.DB
+	path  string
+	epoch string
+	opts  Options
+	now   func() time.Time
 
 	head   atomic.Uint64 // offset of the last message committed
 	oldest record        // the first record of the log (no body); the writer's, once started
@@ -100,19 +100,32 @@ func open(path string, opts *Options, now func() time.Time) (*Store, error) {
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = time.Second
 	}
+	fail := func(err error) (*Store, error) { return nil, fmt.Errorf("fanout/bolt: open %s: %w", path, err) }
+	if err := dropUnsynced(path, o.LockTimeout); err != nil {
+		return fail(err)
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        o.LockTimeout,
 		NoFreelistSync: true, // rebuilt at open; one page less to write per commit
 		FreelistType:   bbolt.FreelistMapType,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("fanout/bolt: open %s: %w", path, err)
+		return fail(err)
 	}
-	s := &Store{db: db, opts: o, now: now, exited: make(chan struct{})}
+	s := &Store{db: db, path: path, opts: o, now: now, exited: make(chan struct{})}
 	s.wake = sync.NewCond(&s.mu)
-	if err := s.load(); err != nil {
+	if o.NoSync {
+		err = writeMark(path) // before the session's first unsynced write
+	}
+	if err == nil {
+		err = s.load()
+	}
+	if err == nil && !o.NoSync {
+		err = clearMark(db, path) // a NoSync session of this boot died: its writes are synced now
+	}
+	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("fanout/bolt: open %s: %w", path, err)
+		return fail(err)
 	}
 	db.NoSync = o.NoSync // load's transaction was synced, whatever the option
 	go s.run()
