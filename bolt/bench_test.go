@@ -45,7 +45,7 @@ func benchBolt(opts bolt.Options) func(b *testing.B) fanout.ReplayStore {
 // wall time per Append, appends/s the total rate.
 func BenchmarkStore_Append(b *testing.B) {
 	for _, st := range benchStores {
-		for _, pubs := range []int{1, 16, 256} {
+		for _, pubs := range []int{1, 16, 256, 1024} {
 			b.Run(fmt.Sprintf("store=%s/publishers=%d", st.name, pubs), func(b *testing.B) {
 				s := st.new(b)
 				m := fanout.NewMessage(benchPayload)
@@ -74,7 +74,7 @@ func BenchmarkStore_Append(b *testing.B) {
 // the delivery is counted. pubs/s is the rate of publishes.
 func BenchmarkHub_Publish(b *testing.B) {
 	for _, st := range benchStores {
-		for _, pubs := range []int{1, 16, 256} {
+		for _, pubs := range []int{1, 16, 256, 1024} {
 			b.Run(fmt.Sprintf("store=%s/publishers=%d", st.name, pubs), func(b *testing.B) {
 				benchHub(b, st.new(b), 10, pubs)
 			})

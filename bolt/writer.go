@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/fanout-go/fanout"
 	bbolt "go.etcd.io/bbolt"
@@ -11,6 +12,11 @@ import (
 // one transaction (group commit). While it commits, new Appends queue up
 // for the next one, so a lone publisher waits for one commit and many
 // publishers share each commit's fsync; no timer is involved.
+//
+// bbolt's own DB.Batch was measured and not used: it waits up to
+// MaxBatchDelay (10 ms) for a batch to fill, so a lone publisher waited
+// 11.7 ms per publish (0.44 ms here), and it writes a key per message,
+// which costs bbolt 2 to 3 times as much per commit as one record.
 
 // batch is the Appends that one transaction commits.
 type batch struct {
@@ -83,6 +89,14 @@ func (s *Store) run() {
 
 		buf = s.commit(b, buf[:0])
 		close(b.done)
+		// Let the publishers just released run before taking the next
+		// batch: most publish again at once, and join it. Without this
+		// the writer, still on its CPU, takes the few Appends queued so
+		// far and commits again, and a commit costs tens of
+		// microseconds however few it holds (measured: 2 to 7 times the
+		// throughput with 16 to 1024 publishers, NoSync or not). With
+		// nothing else to run, it returns at once.
+		runtime.Gosched()
 	}
 }
 
