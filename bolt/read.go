@@ -25,8 +25,9 @@ func (s *Store) read(tx *bbolt.Tx, from uint64, topics []string) ([]*fanout.Mess
 
 	// The record that holds from+1 is the last one keyed at or before it.
 	c := tx.Bucket(bucketLog).Cursor()
-	k, v := c.Seek(offsetKey(from + 1))
-	if k == nil || string(k) != string(offsetKey(from+1)) {
+	key := offsetKey(from + 1)
+	k, v := c.Seek(key)
+	if k == nil || string(k) != string(key) {
 		k, v = c.Prev()
 	}
 	if k == nil {

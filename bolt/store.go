@@ -142,6 +142,9 @@ func open(path string, opts *Options, now func() time.Time) (*Store, error) {
 // commit, which is bounded by the disk, not by ctx: an Append never fails
 // after its offset was assigned.
 func (s *Store) Append(ctx context.Context, topic string, m *fanout.Message) (*fanout.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
