@@ -67,6 +67,38 @@ func BenchmarkStore_Append(b *testing.B) {
 	}
 }
 
+// BenchmarkStore_Read measures a resume that missed n messages, half of
+// them on another topic, from the Ring and from a Store (whose Read
+// decodes them from the file and allocates each).
+func BenchmarkStore_Read(b *testing.B) {
+	for _, st := range benchStores[:2] {
+		for _, n := range []int{10, 100, 1000} {
+			b.Run(fmt.Sprintf("store=%s/missed=%d", st.name, n), func(b *testing.B) {
+				s := st.new(b)
+				ctx := context.Background()
+				m := fanout.NewMessage(benchPayload)
+				first, err := s.Append(ctx, "bench", m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i := range n {
+					if _, err := s.Append(ctx, []string{"bench", "other"}[i%2], m); err != nil {
+						b.Fatal(err)
+					}
+				}
+				topics := []string{"bench"}
+				b.ReportAllocs()
+				for b.Loop() {
+					got, _, err := s.Read(ctx, first.Position(), topics)
+					if err != nil || len(got) != n/2 {
+						b.Fatalf("Read: %d messages, %v", len(got), err)
+					}
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkHub_Publish measures publishing through a Hub over each store
 // to 10 WebSocket subscribers, from concurrent publishers: each op is one
 // Publish of a fresh 64-byte message, and the timer stops once every
