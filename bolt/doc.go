@@ -74,13 +74,14 @@
 // publishes per second:
 //
 //	publishers  Ring   batched  fsync per publish  NoSync
-//	1           207k   1.3k     1.5k               8.9k
-//	16          272k   9.8k     1.6k               70k
-//	256         357k   79k      2.4k               350k
-//	1024        217k   134k     2.0k               186k
+//	1           319k   1.8k     3.1k               9.7k
+//	16          345k   20.5k    2.7k               110k
+//	256         461k   155k     2.6k               221k
+//	1024        372k   305k     2.7k               222k
 //
 // Batched publishing comes within 2x of the in-memory Ring from about a
-// thousand concurrent publishers, not below.
+// thousand concurrent publishers (1.2x here; 1.6x in a session with the
+// disk busier), not below.
 //
 // # Files and processes
 //
