@@ -72,7 +72,7 @@ func (s *server) install(opts *fanout.HubOptions) *fanout.Hub {
 		s.subs <- sub
 	}
 	hub := fanout.NewHub(&o)
-	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub, Heartbeat: -1, OnConnect: o.OnConnect})
+	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub, Heartbeat: -1, OnConnect: o.OnConnect, Authorize: o.Authorize})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.hub
