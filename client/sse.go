@@ -126,7 +126,7 @@ func readEvents(r io.Reader, limit int, emit func(item) error) error {
 			return err
 		}
 	}
-	return fmt.Errorf("fanout/client: the server ended the stream: %w", io.EOF)
+	return fmt.Errorf("the server ended the stream: %w", io.EOF)
 }
 
 // closeEvent returns the close status a fanout.close event carries: its
