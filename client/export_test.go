@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -19,3 +20,10 @@ func NewWithWait(rawURL string, opts *Options, wait func(ctx context.Context, d 
 
 // RetryAfter parses a Retry-After header's value, relative to now.
 var RetryAfter = retryAfter
+
+// ReadEvents reads an event stream as an SSE connection does, passing
+// each message, resync and position (position set, the ID in m.ID) to
+// emit.
+func ReadEvents(r io.Reader, limit int, emit func(m Message, position bool) error) error {
+	return readEvents(r, limit, func(it item) error { return emit(it.msg, it.position) })
+}

@@ -152,3 +152,46 @@ func TestClient_Unresumable(t *testing.T) {
 		})
 	}
 }
+
+// TestClient_Payloads: a text message arrives as it was published over
+// WebSocket; over SSE, whose events are lines, CR and CRLF line breaks
+// arrive as LF (as in every SSE client), and the rest as it was: empty
+// data, trailing and leading line breaks and spaces, a byte order mark.
+func TestClient_Payloads(t *testing.T) {
+	payloads := []struct{ sent, overSSE string }{
+		{"", ""},
+		{"a\nb", "a\nb"},
+		{"a\r\nb", "a\nb"},
+		{"a\rb", "a\nb"},
+		{"x\n", "x\n"},
+		{"\n\n", "\n\n"},
+		{" lead", " lead"},
+		{"\ufeffbom", "\ufeffbom"},
+		{"data: not a field\n\nid: 1", "data: not a field\n\nid: 1"},
+	}
+	for _, sse := range []bool{false, true} {
+		s := newServer(t, storeOptions())
+		u := s.wsURL("room")
+		if sse {
+			u = s.sseURL("room")
+		}
+		c := dial(t, u, nil)
+		s.subscriber()
+		for _, p := range payloads {
+			if err := s.current().Publish(context.Background(), "room", fanout.NewMessage([]byte(p.sent))); err != nil {
+				t.Fatal(err)
+			}
+			m, err := c.Next(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := p.sent
+			if sse {
+				want = p.overSSE
+			}
+			if string(m.Data) != want || m.Resync || m.ID == "" {
+				t.Errorf("sse %v: %q arrived as %+v, want %q", sse, p.sent, m, want)
+			}
+		}
+	}
+}
