@@ -29,7 +29,8 @@ type server struct {
 	t    *testing.T
 	http *httptest.Server
 	ln   *cutListener
-	subs chan *fanout.Subscriber // each subscriber, once connected
+	subs   chan *fanout.Subscriber // each subscriber, once connected
+	protos chan string             // each request's protocol (HTTP/1.1, HTTP/2.0)
 
 	mu     sync.Mutex
 	hub    *fanout.Hub
@@ -46,12 +47,29 @@ func storeOptions() *fanout.HubOptions {
 // storeOptions). It is closed when the test ends.
 func newServer(t *testing.T, opts *fanout.HubOptions) *server {
 	t.Helper()
-	s := &server{t: t, subs: make(chan *fanout.Subscriber, 1024)}
+	return startServer(t, opts, false)
+}
+
+// newTLSServer is newServer over TLS, with HTTP/2 enabled; its client
+// (HTTPClient) trusts it.
+func newTLSServer(t *testing.T, opts *fanout.HubOptions) *server {
+	t.Helper()
+	return startServer(t, opts, true)
+}
+
+func startServer(t *testing.T, opts *fanout.HubOptions, tls bool) *server {
+	s := &server{t: t, subs: make(chan *fanout.Subscriber, 1024), protos: make(chan string, 1024)}
 	s.install(opts)
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.ln = &cutListener{Listener: hs.Listener, cuts: make(chan struct{}, 64)}
 	hs.Listener = s.ln
-	hs.Start()
+	if tls {
+		hs.EnableHTTP2 = true
+		hs.StartTLS()
+		t.Cleanup(hs.Client().CloseIdleConnections)
+	} else {
+		hs.Start()
+	}
 	s.http = hs
 	t.Cleanup(func() {
 		_ = s.current().Close() // closes its Broker too
@@ -90,6 +108,10 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	hub, broker := s.hub, s.broker
 	s.mu.Unlock()
+	select {
+	case s.protos <- r.Proto:
+	default:
+	}
 	switch r.URL.Path {
 	case "/ws":
 		hub.ServeHTTP(w, r)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,5 +184,50 @@ func TestClient_ReadLimit(t *testing.T) {
 		if _, err := c.Next(context.Background()); !errors.Is(err, client.ErrTooLarge) {
 			t.Errorf("sse %v: Next: %v, want ErrTooLarge", sse, err)
 		}
+	}
+}
+
+// TestClient_ResumeV1: from a Hub that selects fanout.resume.v1 (an older
+// one), the client reads v1 frames (IDs, no event types or topics) and
+// resumes as well: it reconnects with the last ID in ?lastEventId=.
+func TestClient_ResumeV1(t *testing.T) {
+	lastIDs := make(chan string, 2)
+	var conns atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lastIDs <- r.URL.Query().Get("lastEventId")
+		n := conns.Add(1)
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{fanout.ResumeSubprotocol}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		if n == 1 {
+			f := bytes.Join([][]byte{record(5, "e-0"), record(3, "e-1"), record(1, "one")}, nil)
+			_ = c.Write(r.Context(), websocket.MessageBinary, f)
+			_ = c.Close(websocket.StatusGoingAway, "restarting")
+			return
+		}
+		_ = c.Write(r.Context(), websocket.MessageBinary, bytes.Join([][]byte{record(3, "e-2"), record(1, "two")}, nil))
+		_, _, _ = c.Read(r.Context())
+	}))
+	defer srv.Close()
+	o := &client.Options{MinBackoff: time.Millisecond}
+	ev := hook(o)
+	c, err := client.New("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?topic=room&lastEventId=stale", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := ev.connected(t); p != fanout.ResumeSubprotocol {
+		t.Errorf("subprotocol %q", p)
+	}
+	for _, want := range []client.Message{{ID: "e-1", Data: []byte("one")}, {ID: "e-2", Data: []byte("two")}} {
+		m, err := c.Next(context.Background())
+		if err != nil || !equal(m, want) {
+			t.Fatalf("Next: %+v, %v; want %+v", m, err, want)
+		}
+	}
+	if first, second := <-lastIDs, <-lastIDs; first != "" || second != "e-1" {
+		t.Errorf("lastEventId %q, then %q; want none (the URL's is the client's to set), then e-1", first, second)
 	}
 }
