@@ -207,7 +207,8 @@ func (c *Client) Next(ctx context.Context) (Message, error) {
 
 // LastEventID returns the ID to resume from: that of the last message Next
 // returned, or the position the server gave a new stream before its first
-// message, or Options.LastEventID before either. An application that
+// message (which Next takes in without returning it), or
+// Options.LastEventID before either. A resync leaves it as it was. An application that
 // persists it, and starts its next Client with it in Options.LastEventID,
 // misses nothing across restarts either (or is told so with a resync).
 func (c *Client) LastEventID() string {

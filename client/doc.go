@@ -48,7 +48,9 @@
 // when it reconnects with no way to resume: in ModePacked and ModePlain,
 // or from a server without a store, which gives no IDs. So a gap is never
 // silent. The first connection has nothing to resync, unless
-// Options.LastEventID names a message it cannot resume from.
+// Options.LastEventID names a message it cannot resume from. A resync
+// gives no new position: until the next message arrives, a reconnection
+// resumes from the same ID, and gets another resync.
 //
 // # Reconnecting
 //
