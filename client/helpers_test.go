@@ -26,9 +26,9 @@ const patience = 30 * time.Second
 // server: WebSocket at /ws, SSE at /events. Its Hub can be replaced on the
 // same address (a restart), and its connections cut (see cutListener).
 type server struct {
-	t    *testing.T
-	http *httptest.Server
-	ln   *cutListener
+	t      *testing.T
+	http   *httptest.Server
+	ln     *cutListener
 	subs   chan *fanout.Subscriber // each subscriber, once connected
 	protos chan string             // each request's protocol (HTTP/1.1, HTTP/2.0)
 
