@@ -59,9 +59,10 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 
 	// OnConnect, if set, is called on the client's goroutine each time a
-	// connection is established (the server has subscribed it), with the
-	// URL requested and the WebSocket subprotocol the server selected (""
-	// for SSE and plain WebSocket). It must not block, nor call Close.
+	// connection is established (the server has subscribed it), with its
+	// URL (as given, without lastEventId) and the WebSocket subprotocol
+	// the server selected ("" for SSE and plain WebSocket). It must not
+	// block, nor call Close.
 	OnConnect func(url, subprotocol string)
 
 	// OnRetry, if set, is called on the client's goroutine each time a

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"testing"
 
 	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout"
 	"github.com/fanout-go/fanout/client"
 )
 
@@ -131,6 +133,75 @@ func TestClient_RestartResyncs(t *testing.T) {
 			if after := c.LastEventID(); after == before || after == "" {
 				t.Errorf("LastEventID after the restart is %q (before: %q), want an ID of the new store", after, before)
 			}
+		})
+	}
+}
+
+// TestClient_ResumesUnderLoad: as TestClient_ResumesAcrossCuts, with a
+// publisher that never waits for the cuts (only, so as not to outrun the
+// store, for the client to come within a window of it), so that cuts,
+// replays and live messages meet wherever the scheduler puts them.
+func TestClient_ResumesUnderLoad(t *testing.T) {
+	for _, tr := range resumingTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			s := newServer(t, storeOptions())
+			u, more := tr.urls(s, "room")
+			o := &client.Options{URLs: more}
+			ev := hook(o)
+			r := startReader(t, dial(t, u, o))
+			ev.connected(t)
+
+			const cuts, atLeast, window = 10, 2000, 1000
+			cutsDone, stop := make(chan struct{}), make(chan struct{})
+			defer close(stop)
+			go func() { // cut, wait for the client to be back, again
+				defer close(cutsDone)
+				for range cuts {
+					s.ln.arm()
+					select {
+					case <-s.ln.cuts:
+					case <-stop:
+						return
+					}
+					select {
+					case <-ev.connects:
+					case <-stop:
+						return
+					}
+				}
+			}()
+
+			hub, got := s.current(), make([]int, 0, atLeast)
+			take := func() {
+				m := r.next()
+				if m.Resync {
+					t.Fatalf("after %d messages: a resync (%s)", len(got), m.Data)
+				}
+				i, err := strconv.Atoi(string(m.Data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, i)
+			}
+			n := 0
+			for done := false; !done || n < atLeast; {
+				n++
+				if err := hub.Publish(context.Background(), "room", fanout.NewMessage([]byte(strconv.Itoa(n)))); err != nil {
+					t.Fatal(err)
+				}
+				for n-len(got) > window {
+					take()
+				}
+				select {
+				case <-cutsDone:
+					done = true
+				default:
+				}
+			}
+			for len(got) < n {
+				take()
+			}
+			checkSequence(t, got, 1, n)
 		})
 	}
 }
