@@ -105,9 +105,9 @@ type item struct {
 // expects (?topic=a&topic=b). The client sets the lastEventId query
 // parameter itself: do not put one in the URL. opts is copied.
 //
-// New fails only for a malformed URL or option; connection errors come
-// out of Next. Close the Client when done, to end its goroutine and
-// connection.
+// New fails only for a malformed URL or option. An error that stops the
+// client comes out of Next; those it retries go to Options.OnRetry. Close
+// the Client when done, to end its goroutine and connection.
 func New(rawURL string, opts *Options) (*Client, error) {
 	c, err := newClient(rawURL, opts)
 	if err != nil {

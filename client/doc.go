@@ -59,7 +59,8 @@
 // doubling up to MaxBackoff (30s) while attempts fail, each wait drawn at
 // random from the upper half of its step; a connection that succeeds
 // resets it. A Retry-After header (on 429 or 503) is honoured: the wait is
-// at least what it asks. OnRetry reports each wait and why.
+// at least what it asks. OnRetry reports each wait and why. (An SSE
+// stream's retry field is not read: the backoff decides.)
 //
 // The client tries again after:
 //   - a network error, a handshake that timed out (HandshakeTimeout), the

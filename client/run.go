@@ -119,13 +119,7 @@ func (c *Client) serve(s stream, u *url.URL, hasCursor, gap bool, emit func(item
 			return err
 		}
 	}
-	if err := s.read(c.ctx, emit); err != nil {
-		if _, ok := errors.AsType[*StatusError](err); !ok {
-			err = fmt.Errorf("fanout/client: %s: %w", u.Redacted(), err)
-		}
-		return err
-	}
-	return nil
+	return fmt.Errorf("fanout/client: %s: %w", u.Redacted(), s.read(c.ctx, emit))
 }
 
 // retryable reports whether the client tries again after err, and how
