@@ -1,0 +1,98 @@
+// Package client receives messages from a fanout Hub (WebSocket) or
+// Broker (Server-Sent Events), and reconnects and resumes by itself, so
+// that the application sees one stream: every message once, in order,
+// and a resync signal where what was missed cannot be told.
+//
+//	c, err := client.New("wss://example.com/ws?topic=prices", nil) // or https://example.com/events?topic=prices
+//	if err != nil {
+//		return err
+//	}
+//	defer c.Close()
+//	for {
+//		m, err := c.Next(ctx)
+//		if err != nil {
+//			return err // ctx ended, or the server said to stop: see Next
+//		}
+//		if m.Resync {
+//			reload() // what was missed cannot be told
+//			continue
+//		}
+//		handle(m.Event, m.Topic, m.Data)
+//		save(c.LastEventID()) // to resume from after a restart (Options.LastEventID)
+//	}
+//
+// # Transports
+//
+// The URL's scheme chooses: ws or wss for a Hub, http or https for a
+// Broker. Over WebSocket, Options.Mode chooses the framing: ModeResume
+// (the default) offers fanout.resume.v2, then v1, so each message comes
+// with its ID, event type and topic, and the client resumes exactly;
+// ModePacked and ModePlain carry no IDs, so they cannot resume. Over SSE,
+// go-sse's parser reads the events; each carries its ID and event type,
+// but not its topic, and a binary message arrives as base64 text.
+// Options.URLs adds more URLs of the same stream, tried in turn: other
+// nodes sharing an engine, or the other transport of a Broker attached to
+// the Hub (they share IDs).
+//
+// # Resume and resync
+//
+// The client keeps the ID of the last message Next returned (or the
+// position a new stream starts with) and reconnects with it: in the
+// lastEventId query parameter (WebSocket) or the Last-Event-ID header
+// (SSE). The server then sends what the client missed, then live
+// messages: nothing is missing and nothing comes twice. When the server
+// cannot tell what was missed (the ID was evicted, or the server restarted
+// with an in-memory store), it sends a resync instead, and Next returns a
+// Message with Resync set and the reason in Data (ResyncUnknown,
+// ResyncUnavailable). The client sends one of its own (ResyncUnresumable)
+// when it reconnects with no way to resume: in ModePacked and ModePlain,
+// or from a server without a store, which gives no IDs. So a gap is never
+// silent. The first connection has nothing to resync, unless
+// Options.LastEventID names a message it cannot resume from. A resync
+// gives no new position: until the next message arrives, a reconnection
+// resumes from the same ID, and gets another resync.
+//
+// # Reconnecting
+//
+// After a connection ends or an attempt fails, the client waits, then
+// tries again with the next URL: MinBackoff (100ms) the first time,
+// doubling up to MaxBackoff (30s) while attempts fail, each wait drawn at
+// random from the upper half of its step; a connection that succeeds
+// resets it. A Retry-After header (on 429 or 503) is honoured: the wait is
+// at least what it asks. OnRetry reports each wait and why. (An SSE
+// stream's retry field is not read: the backoff decides.)
+//
+// The client tries again after:
+//   - a network error, a handshake that timed out (HandshakeTimeout), the
+//     end of an SSE stream (the server ending it without a fanout.close
+//     event: Subscriber.Close, Shutdown, a restart or a cut look alike);
+//   - HTTP 408, 429, and 5xx but 501 and 505;
+//   - a close status that blames the server, on a WebSocket close frame or
+//     in an SSE fanout.close event: 1001 going away (Shutdown), 1005, 1011
+//     internal error, 1012 service restart, 1013 try again later (a slow
+//     consumer), 1014 bad gateway.
+//
+// It stops, and Next returns the error after every message received
+// before it, on:
+//   - any other HTTP status, as a *StatusError: 401, 403, 404, 400, and
+//     204 (what tells an EventSource to stop), ...;
+//   - any other close status, as an error wrapping a websocket.CloseError:
+//     1000 (Subscriber.Close, on WebSocket), 1008 policy violation,
+//     4000 to 4999 (the application's, from Subscriber.CloseWith), ...;
+//   - ErrProtocol (the server speaks something else) and ErrTooLarge (a
+//     message over ReadLimit), which would recur.
+//
+// So that both transports stop, a server closes a client with
+// Subscriber.CloseWith and a status of 4000 to 4999, or 1008.
+//
+// # Lifecycle
+//
+// New starts one goroutine, which connects, reads, and hands each message
+// to Next. It reads only as fast as the application calls Next: an
+// application that stops calling it stops the client reading, and the
+// server may close the client as slow; it resumes once Next is called
+// again. Close ends the goroutine and the connection and waits for both.
+//
+// See the examples for a client of a Hub and of a Broker, and for a
+// resync.
+package client

@@ -1,0 +1,207 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"testing"
+
+	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/client"
+)
+
+// transport is one way to reach a server's stream that resumes.
+type transport struct {
+	name string
+	urls func(s *server, topic string) (string, []string) // New's URL, and Options.URLs
+}
+
+var resumingTransports = []transport{
+	{"websocket", func(s *server, topic string) (string, []string) { return s.wsURL(topic), nil }},
+	{"sse", func(s *server, topic string) (string, []string) { return s.sseURL(topic), nil }},
+	{"alternating", func(s *server, topic string) (string, []string) {
+		// Each reconnection switches transport, resuming with the same ID.
+		return s.wsURL(topic), []string{s.sseURL(topic)}
+	}},
+}
+
+// TestClient_ResumesAcrossCuts: a client reading while the server
+// publishes ends with exactly the published sequence, though its
+// connection is reset in the middle of a frame (or an event) again and
+// again, and messages are published while it is away.
+func TestClient_ResumesAcrossCuts(t *testing.T) {
+	for _, tr := range resumingTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			s := newServer(t, storeOptions())
+			u, more := tr.urls(s, "room")
+			o := &client.Options{URLs: more}
+			ev := hook(o)
+			c := dial(t, u, o)
+			r := startReader(t, c)
+			ev.connected(t)
+
+			const rounds, per = 5, 40
+			n := 0
+			for range rounds {
+				s.publish("room", n+1, n+per)
+				n += per
+				s.ln.arm()
+				s.publish("room", n+1, n+per) // the first write of these is cut
+				n += per
+				s.ln.waitCut(t)
+				if err := ev.retried(t); errors.Is(err, client.ErrProtocol) {
+					t.Fatalf("a cut is a network error, not %v", err)
+				}
+				s.publish("room", n+1, n+per) // while the client may be away
+				n += per
+				ev.connected(t)
+			}
+			s.publish("room", n+1, n+per)
+			n += per
+			checkSequence(t, r.numbers(n), 1, n)
+		})
+	}
+}
+
+// TestClient_ShutdownReconnects: a Hub's Shutdown (1001, going away) makes
+// the client reconnect; with the store kept (a persistent one, or a Redis
+// engine), the Hub that replaces it resumes the client from its last ID,
+// including what was published in between.
+func TestClient_ShutdownReconnects(t *testing.T) {
+	for _, tr := range resumingTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			opts := storeOptions()
+			s := newServer(t, opts)
+			u, more := tr.urls(s, "room")
+			o := &client.Options{URLs: more}
+			ev := hook(o)
+			c := dial(t, u, o)
+			r := startReader(t, c)
+			ev.connected(t)
+			s.publish("room", 1, 5)
+			checkSequence(t, r.numbers(5), 1, 5)
+
+			old := s.install(opts) // the same Ring behind a new Hub
+			s.publish("room", 6, 8)
+			if err := old.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			err := ev.retried(t)
+			if tr.name != "sse" && websocket.CloseStatus(err) != websocket.StatusGoingAway {
+				t.Errorf("the client retried after %v, want status 1001", err)
+			}
+			if tr.name == "sse" && !errors.Is(err, io.EOF) {
+				t.Errorf("the client retried after %v, want the end of the stream", err)
+			}
+			ev.connected(t)
+			s.publish("room", 9, 10)
+			checkSequence(t, r.numbers(5), 6, 10)
+		})
+	}
+}
+
+// TestClient_RestartResyncs: a server that restarts with a new in-memory
+// store (a new Hub and Ring on the same address) cannot tell what the
+// client missed: the client reports a resync ("unknown"), then the live
+// messages, whose IDs are of the new store.
+func TestClient_RestartResyncs(t *testing.T) {
+	for _, tr := range resumingTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			s := newServer(t, storeOptions())
+			u, more := tr.urls(s, "room")
+			o := &client.Options{URLs: more}
+			ev := hook(o)
+			c := dial(t, u, o)
+			r := startReader(t, c)
+			ev.connected(t)
+			s.publish("room", 1, 3)
+			checkSequence(t, r.numbers(3), 1, 3)
+			before := c.LastEventID()
+
+			old := s.install(storeOptions())
+			s.publish("room", 4, 4) // before the client is back: the resync covers it
+			_ = old.Close()
+			ev.connected(t)
+			m := r.next()
+			if !m.Resync || string(m.Data) != client.ResyncUnknown {
+				t.Fatalf("after a restart, got %+v, want a resync %q", m, client.ResyncUnknown)
+			}
+			s.publish("room", 5, 6)
+			checkSequence(t, r.numbers(2), 5, 6)
+			if after := c.LastEventID(); after == before || after == "" {
+				t.Errorf("LastEventID after the restart is %q (before: %q), want an ID of the new store", after, before)
+			}
+		})
+	}
+}
+
+// TestClient_ResumesUnderLoad: as TestClient_ResumesAcrossCuts, with a
+// publisher that never waits for the cuts (only, so as not to outrun the
+// store, for the client to come within a window of it), so that cuts,
+// replays and live messages meet wherever the scheduler puts them.
+func TestClient_ResumesUnderLoad(t *testing.T) {
+	for _, tr := range resumingTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			s := newServer(t, storeOptions())
+			u, more := tr.urls(s, "room")
+			o := &client.Options{URLs: more}
+			ev := hook(o)
+			r := startReader(t, dial(t, u, o))
+			ev.connected(t)
+
+			const cuts, atLeast, window = 10, 2000, 1000
+			cutsDone, stop := make(chan struct{}), make(chan struct{})
+			defer close(stop)
+			go func() { // cut, wait for the client to be back, again
+				defer close(cutsDone)
+				for range cuts {
+					s.ln.arm()
+					select {
+					case <-s.ln.cuts:
+					case <-stop:
+						return
+					}
+					select {
+					case <-ev.connects:
+					case <-stop:
+						return
+					}
+				}
+			}()
+
+			hub, got := s.current(), make([]int, 0, atLeast)
+			take := func() {
+				m := r.next()
+				if m.Resync {
+					t.Fatalf("after %d messages: a resync (%s)", len(got), m.Data)
+				}
+				i, err := strconv.Atoi(string(m.Data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, i)
+			}
+			n := 0
+			for done := false; !done || n < atLeast; {
+				n++
+				if err := hub.Publish(context.Background(), "room", fanout.NewMessage([]byte(strconv.Itoa(n)))); err != nil {
+					t.Fatal(err)
+				}
+				for n-len(got) > window {
+					take()
+				}
+				select {
+				case <-cutsDone:
+					done = true
+				default:
+				}
+			}
+			for len(got) < n {
+				take()
+			}
+			checkSequence(t, got, 1, n)
+		})
+	}
+}

@@ -1,0 +1,195 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// stream is one established connection, read by the client's goroutine
+// only.
+type stream interface {
+	// read reads the connection until it ends, passing each item to emit,
+	// and returns why it ended (never nil). It returns emit's error as
+	// soon as emit fails.
+	read(ctx context.Context, emit func(item) error) error
+
+	// resumes reports whether the server resumes this connection from the
+	// ID it was opened with: it replays what followed, or sends a resync.
+	resumes() bool
+
+	// subprotocol is the WebSocket subprotocol the server selected, or "".
+	subprotocol() string
+
+	// close releases the connection.
+	close()
+}
+
+// run is the client's goroutine: it connects, reads, and reconnects until
+// the client stops.
+func (c *Client) run() {
+	defer close(c.done)
+	if c.own != nil {
+		defer c.own.CloseIdleConnections()
+	}
+	c.err = c.loop()
+}
+
+// loop connects to each URL in turn until the client is closed or an error
+// stops it, and returns that error.
+func (c *Client) loop() error {
+	var (
+		cursor  = c.opts.LastEventID // the ID of the last item Next took
+		gap     = cursor != ""       // something may have been missed since then
+		attempt int                  // failed attempts since the last connection
+	)
+	emit := func(it item) error {
+		select {
+		case c.items <- it:
+			if it.msg.ID != "" {
+				cursor = it.msg.ID
+			}
+			return nil
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	}
+	for n := 0; ; n++ {
+		u := c.urls[n%len(c.urls)]
+		s, err := c.connect(u, cursor)
+		if err == nil {
+			attempt = 0
+			err = c.serve(s, u, cursor != "", gap, emit)
+			s.close()
+			gap = true
+		}
+		if c.ctx.Err() != nil {
+			return ErrClosed
+		}
+		retry, after := retryable(err)
+		if !retry {
+			return err
+		}
+		d := c.backoff(attempt, after)
+		attempt++
+		if c.opts.OnRetry != nil {
+			c.opts.OnRetry(err, d)
+		}
+		if c.wait(c.ctx, d) != nil {
+			return ErrClosed
+		}
+	}
+}
+
+// connect opens a connection to u, resuming from cursor if it can.
+func (c *Client) connect(u *url.URL, cursor string) (stream, error) {
+	var (
+		s   stream
+		err error
+	)
+	if u.Scheme == "ws" || u.Scheme == "wss" {
+		s, err = c.dialWS(u, cursor)
+	} else {
+		s, err = c.dialSSE(u, cursor)
+	}
+	if err != nil {
+		if _, ok := errors.AsType[*StatusError](err); !ok {
+			err = fmt.Errorf("fanout/client: %s: %w", u.Redacted(), err)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// serve reads s until it ends. When something may have been missed (gap)
+// and s cannot tell what, a resync goes first: the application is never
+// left to assume a gap-free stream.
+func (c *Client) serve(s stream, u *url.URL, hasCursor, gap bool, emit func(item) error) error {
+	if c.opts.OnConnect != nil {
+		c.opts.OnConnect(u.Redacted(), s.subprotocol())
+	}
+	if gap && !(hasCursor && s.resumes()) {
+		if err := emit(item{msg: Message{Resync: true, Data: []byte(ResyncUnresumable)}}); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("fanout/client: %s: %w", u.Redacted(), s.read(c.ctx, emit))
+}
+
+// retryable reports whether the client tries again after err, and how
+// long the server asked it to wait (Retry-After).
+//
+// It tries again after a network error, an end of stream, a handshake that
+// timed out, an HTTP status that says "later" (408, 429, 5xx but 501 and
+// 505), and a close status that says the server, not the client, is the
+// reason (1001 going away, 1005 none, 1006, 1011 internal error, 1012
+// service restart, 1013 try again later, 1014 bad gateway). It stops on
+// every other status: another 4xx, 204 (what tells an EventSource to
+// stop), 1000 (the server closed the subscriber), 1008 (policy), the
+// application's 4000 to 4999, and on ErrProtocol and ErrTooLarge.
+func retryable(err error) (bool, time.Duration) {
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		switch c := se.StatusCode; {
+		case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests:
+			return true, se.RetryAfter
+		case c >= 500 && c != http.StatusNotImplemented && c != http.StatusHTTPVersionNotSupported:
+			return true, se.RetryAfter
+		}
+		return false, 0
+	}
+	if errors.Is(err, ErrProtocol) || errors.Is(err, ErrTooLarge) {
+		return false, 0
+	}
+	switch websocket.CloseStatus(err) {
+	case -1, // no close status: a network error, an end of stream
+		websocket.StatusGoingAway,
+		websocket.StatusNoStatusRcvd,
+		websocket.StatusAbnormalClosure,
+		websocket.StatusInternalError,
+		websocket.StatusServiceRestart,
+		websocket.StatusTryAgainLater,
+		websocket.StatusBadGateway:
+		return true, 0
+	}
+	return false, 0
+}
+
+// backoff returns the wait before the next attempt, after attempt failed
+// ones since the last connection: a step that starts at MinBackoff and
+// doubles per failed attempt up to MaxBackoff, drawn at random from its
+// upper half; and at least retryAfter, plus up to half a step, when the
+// server asked for it.
+func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	step := c.opts.MinBackoff
+	for range attempt {
+		if step >= c.opts.MaxBackoff/2 {
+			step = c.opts.MaxBackoff
+			break
+		}
+		step *= 2
+	}
+	step = min(step, c.opts.MaxBackoff)
+	d := step - rand.N(step/2+1)
+	if retryAfter > 0 {
+		d = max(d, retryAfter+rand.N(step/2+1))
+	}
+	return d
+}
+
+// sleep waits for d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

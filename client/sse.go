@@ -1,0 +1,141 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout"
+	sse "github.com/tmaxmax/go-sse"
+)
+
+// sseStream is an event stream from a Broker.
+type sseStream struct {
+	body   io.ReadCloser
+	cancel context.CancelFunc // ends the request
+	limit  int
+}
+
+// errHandshakeTimeout is why an attempt failed when it took longer than
+// HandshakeTimeout.
+var errHandshakeTimeout = errors.New("fanout/client: handshake timed out")
+
+// dialSSE requests the event stream at u, resuming from cursor.
+func (c *Client) dialSSE(u *url.URL, cursor string) (*sseStream, error) {
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, withLastEventID(u, ""), nil)
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	if c.opts.Header != nil {
+		req.Header = c.opts.Header.Clone()
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if cursor != "" {
+		req.Header.Set("Last-Event-ID", cursor)
+	}
+	// The handshake's bound must not outlive the headers: the request's
+	// context is the stream's.
+	timeout := c.opts.HandshakeTimeout
+	if t := c.hc.Timeout; t > 0 {
+		timeout = min(timeout, t)
+	}
+	timer := time.AfterFunc(timeout, func() { cancel(errHandshakeTimeout) })
+	resp, err := c.sseClient.Do(req)
+	if !timer.Stop() {
+		err = errors.Join(errHandshakeTimeout, err)
+	}
+	if err != nil {
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		cancel(nil)
+		return nil, err
+	}
+	fail := func(err error) (*sseStream, error) {
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // so the connection may be reused
+		_ = resp.Body.Close()
+		cancel(nil)
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fail(statusError(u.Redacted(), resp, time.Now()))
+	}
+	if t, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); t != "text/event-stream" {
+		return fail(fmt.Errorf("%w: a response of type %q, not text/event-stream", ErrProtocol, resp.Header.Get("Content-Type")))
+	}
+	return &sseStream{body: resp.Body, cancel: func() { cancel(nil) }, limit: c.opts.ReadLimit}, nil
+}
+
+func (s *sseStream) resumes() bool       { return true } // a Broker answers Last-Event-ID with a replay or a resync
+func (s *sseStream) subprotocol() string { return "" }
+
+func (s *sseStream) close() {
+	s.cancel()
+	_ = s.body.Close()
+}
+
+func (s *sseStream) read(_ context.Context, emit func(item) error) error {
+	return readEvents(s.body, s.limit, emit)
+}
+
+// readEvents reads an event stream with go-sse's parser, passing each
+// message, resync and position to emit, until the stream ends or a
+// fanout.close event ends it.
+func readEvents(r io.Reader, limit int, emit func(item) error) error {
+	last := "" // the stream's last event ID before this event
+	for ev, err := range sse.Read(r, &sse.ReadConfig{MaxEventSize: limit}) {
+		if err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				return fmt.Errorf("%w: %w", ErrTooLarge, err)
+			}
+			return err
+		}
+		// go-sse gives each event the stream's last event ID, as
+		// EventSource does; an event carried its own if that changed.
+		var id string
+		if ev.LastEventID != last {
+			id, last = ev.LastEventID, ev.LastEventID
+		}
+		var it item
+		switch ev.Type {
+		case fanout.PositionEvent:
+			if ev.Data == "" {
+				return fmt.Errorf("%w: an empty %s event", ErrProtocol, fanout.PositionEvent)
+			}
+			it = item{msg: Message{ID: ev.Data}, position: true}
+		case fanout.ResyncEvent:
+			it = item{msg: Message{Resync: true, Data: []byte(ev.Data)}}
+		case fanout.CloseEvent:
+			return closeEvent(ev.Data)
+		default:
+			it = item{msg: Message{ID: id, Event: ev.Type, Data: []byte(ev.Data)}}
+		}
+		if err := emit(it); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("the server ended the stream: %w", io.EOF)
+}
+
+// closeEvent returns the close status a fanout.close event carries: its
+// data is the code, a space, and the reason.
+func closeEvent(data string) error {
+	code, reason, _ := strings.Cut(data, " ")
+	n, err := strconv.Atoi(code)
+	if err != nil || n < 1000 || n > 4999 {
+		return fmt.Errorf("%w: a %s event whose data is %q, not a close status and a reason", ErrProtocol, fanout.CloseEvent, data)
+	}
+	return websocket.CloseError{Code: websocket.StatusCode(n), Reason: reason}
+}
