@@ -164,7 +164,9 @@ export class Subscription {
     }
     this.#protocols = SUBPROTOCOLS[mode];
     this.#events = o.events ? new Set(o.events) : null;
-    this.#lastId = o.lastEventId ?? u.searchParams.get("lastEventId") ?? "";
+    // Packed and plain WebSockets carry no IDs and do not resume.
+    const resumes = this.#transport === "sse" || mode === "resume";
+    if (resumes) this.#lastId = o.lastEventId ?? u.searchParams.get("lastEventId") ?? "";
     u.searchParams.delete("lastEventId"); // added to each connection as it resumes
     this.#url = u;
     this.#open(); // throws on a bad URL or a missing constructor
@@ -344,8 +346,7 @@ export class Subscription {
     const WS = this.#o.WebSocket ?? /** @type {any} */ (globalThis).WebSocket;
     if (!WS) throw new TypeError("fanout: no WebSocket here: pass options.WebSocket (in Node.js 20, the ws package's)");
     const url = new URL(this.#url);
-    const resume = this.#protocols[0] === SUBPROTOCOLS.resume[0];
-    if (resume && this.#lastId) url.searchParams.set("lastEventId", this.#lastId); // a browser's WebSocket cannot set headers
+    if (this.#lastId) url.searchParams.set("lastEventId", this.#lastId); // a browser's WebSocket cannot set headers
     const ws = new WS(url.href, [...this.#protocols]);
     ws.binaryType = "arraybuffer";
     this.#conn = ws;

@@ -93,6 +93,7 @@ test("the URL's scheme follows the transport, and its lastEventId is where the f
   const b = subscribe("http://example.com/ws?topic=b", { WebSocket: FakeWS, transport: "websocket", mode: "packed",
     lastEventId: "ignored-in-packed-mode" });
   assert.equal(a.lastEventId, "e-5");
+  assert.equal(b.lastEventId, "", "packed mode does not resume");
   assert.deepEqual(seen, [
     ["wss://example.com/ws?topic=a&lastEventId=e-5", ["fanout.resume.v2", "fanout.resume.v1"]],
     ["ws://example.com/ws?topic=b", ["fanout.packed.v2", "fanout.packed.v1"]],
