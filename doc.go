@@ -71,7 +71,7 @@
 // Clients that understand it can opt in to packing (HubOptions.Packing and
 // the PackedSubprotocol subprotocol): each batch then arrives as ONE
 // WebSocket frame, split with Unpack in Go or, in a browser, with the
-// README's JavaScript helper (see PackedSubprotocol). Clients that do not
+// JavaScript client in js/ (see PackedSubprotocol). Clients that do not
 // opt in never see a packed frame. The v2 subprotocols
 // (ResumeSubprotocolV2, PackedSubprotocolV2) add each message's event type
 // and topic as records before it, so that one Publish tells a WebSocket

@@ -14,3 +14,7 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
+
+// js/ is the JavaScript client's npm package: what npm installs there is
+// no part of this module.
+ignore ./js/node_modules

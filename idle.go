@@ -28,8 +28,8 @@ type connReader interface {
 // goReader is a reader goroutine, which the connection's end ends.
 type goReader chan struct{}
 
-func (goReader) stop()                      {}
-func (r goReader) done() <-chan struct{}    { return r }
+func (goReader) stop()                   {}
+func (r goReader) done() <-chan struct{} { return r }
 func startGoReader(read func()) connReader {
 	r := make(goReader)
 	go func() {

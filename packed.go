@@ -21,8 +21,9 @@ import (
 // of the subprotocol it was given. PackedSubprotocolV2 adds each message's
 // event type and topic.
 //
-// Go clients split a frame with Unpack. In a browser, fanoutRecords, the
-// JavaScript helper in the README (examples/chat/room/fanout.js), does:
+// Go clients split a frame with Unpack. In a browser, fanoutRecords, from
+// the JavaScript client (js/fanout.js, the npm package @fanout-go/client,
+// whose subscribe does all of this), does:
 //
 //	const ws = new WebSocket(url, ["fanout.packed.v1"]);
 //	ws.binaryType = "arraybuffer";

@@ -3,8 +3,8 @@ package fanout
 import (
 	"bufio"
 	"context"
-	"sync"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 

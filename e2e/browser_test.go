@@ -162,6 +162,7 @@ type panelState struct {
 	LastID      string      `json:"lastId"`
 	Reconnects  int         `json:"reconnects"`
 	Resyncs     []string    `json:"resyncs"`
+	Closed      int         `json:"closed"` // the code with which the server said to stay away
 	Bursts      []burstSeen `json:"bursts"`
 }
 

@@ -91,8 +91,8 @@ func TestBrowser_BurstsCompleteAndCoalesced(t *testing.T) {
 }
 
 // 2. Packed mode: the page's WebSocket offers fanout.packed.v2 (and v1)
-// and reads each batch, one binary frame, with fanoutRecords (the helper
-// the README documents, served at /fanout.js).
+// and reads each batch, one binary frame, with the fanout client (the npm
+// package in js/, served at /fanout.js).
 func TestBrowser_PackedMode(t *testing.T) {
 	d := startDemo(t, nil)
 	p := openDemo(t, d, "topic=packed&ws=packed")
@@ -136,8 +136,9 @@ func TestBrowser_PlainMode(t *testing.T) {
 	p.assertEveryMessage(d, "sse")
 }
 
-// The documented helper reads frames exactly as fanout.UnpackRecords does,
-// v1 and v2: the same records from valid frames, an error from the same
+// The client's fanoutRecords (exported by the module the demo serves at
+// /fanout.js) reads frames exactly as fanout.UnpackRecords does, v1 and
+// v2: the same records from valid frames, an error from the same
 // malformed ones.
 func TestBrowser_FanoutRecordsMatchesUnpackRecords(t *testing.T) {
 	d := startDemo(t, nil)
@@ -185,7 +186,7 @@ func TestBrowser_FanoutRecordsMatchesUnpackRecords(t *testing.T) {
 	for _, f := range frames {
 		b64 = append(b64, base64.StdEncoding.EncodeToString(f))
 	}
-	got := eval[[]unpacked](p, `(`+jsonString(b64)+`).map((b64) => {
+	got := eval[[]unpacked](p, `import("/fanout.js").then(({ fanoutRecords }) => (`+jsonString(b64)+`).map((b64) => {
 		const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 		try {
 			return { records: fanoutRecords(bytes.buffer).map((r) =>
@@ -198,7 +199,7 @@ func TestBrowser_FanoutRecordsMatchesUnpackRecords(t *testing.T) {
 			if (!(e instanceof RangeError)) throw e;
 			return { error: e.message };
 		}
-	})`)
+	}))`)
 	require.Len(t, got, len(frames))
 	var valid, invalid, v2 int
 	for i, f := range frames {

@@ -20,7 +20,7 @@ type lastMessage struct {
 
 // 7. One Publish with an event type means the same on every transport in
 // Chromium: the demo page's WebSocket (fanout.resume.v2, offered with v1
-// as a fallback, read by fanoutRecords) gets it with its ID, event type
+// as a fallback, read by the fanout client) gets it with its ID, event type
 // and topic, and shows the event type; an EventSource listening for that
 // type gets it with the same ID; and a WebSocket offering only
 // fanout.resume.v1, as clients of today do, gets exactly the v1 bytes: an

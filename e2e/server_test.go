@@ -33,6 +33,7 @@ type demo struct {
 	requests []*seenRequest // to /ws and /events, in arrival order
 	holding  bool           // hold resuming requests until unhold
 	unheld   chan struct{}  // closed by unhold
+	refusals map[string]int // path: the status to refuse its next request with
 }
 
 // seenRequest is a request to /ws or /events as the server saw it.
@@ -43,6 +44,7 @@ type seenRequest struct {
 	Origin      string
 	Status      int // as written by the handler (0 for a stream it took over)
 	Held        bool
+	Refused     bool // by refuseNext
 }
 
 // resuming reports whether the request asks to resume from an ID.
@@ -102,11 +104,19 @@ func (d *demo) middleware(next http.Handler) http.Handler {
 			Origin:      r.Header.Get("Origin"),
 		}
 		d.mu.Lock()
-		seen.Held = d.holding && seen.resuming()
+		if status, ok := d.refusals[r.URL.Path]; ok {
+			delete(d.refusals, r.URL.Path)
+			seen.Refused, seen.Status = true, status
+		}
+		seen.Held = !seen.Refused && d.holding && seen.resuming()
 		unheld := d.unheld
 		d.requests = append(d.requests, seen)
 		d.notify()
 		d.mu.Unlock()
+		if seen.Refused {
+			w.WriteHeader(seen.Status)
+			return
+		}
 		if seen.Held {
 			select {
 			case <-unheld:
@@ -147,6 +157,17 @@ func (d *demo) hold() {
 		d.holding = true
 		d.unheld = make(chan struct{})
 	}
+}
+
+// refuseNext makes the next request to path (/ws or /events) get status,
+// as a server that is shutting down (503) or says to stay away (204).
+func (d *demo) refuseNext(path string, status int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refusals == nil {
+		d.refusals = map[string]int{}
+	}
+	d.refusals[path] = status
 }
 
 // unhold lets the held requests through.

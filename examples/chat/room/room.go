@@ -17,8 +17,8 @@
 // The endpoints:
 //
 //	GET  /?topic=ROOM&ws=MODE        the page
-//	GET  /fanout.js                  the JavaScript helper that reads packed
-//	                                 and resume frames, v1 and v2 (see the README)
+//	GET  /fanout.js                  the JavaScript client, @fanout-go/client
+//	                                 (package js), which the page imports
 //	GET  /ws?topic=ROOM              the Hub
 //	GET  /events?topic=ROOM          the Broker
 //	POST /burst?topic=ROOM&n=N       publish N numbered messages at once
@@ -44,13 +44,12 @@ import (
 	"time"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/js"
 )
 
 var (
 	//go:embed index.html
 	indexHTML string
-	//go:embed fanout.js
-	fanoutJS []byte
 
 	indexTmpl = template.Must(template.New("index").Parse(indexHTML))
 )
@@ -138,7 +137,7 @@ func New(opts *Options) *Server {
 	s.mux.Handle("/ws", s.hub)
 	s.mux.Handle("/events", broker)
 	s.mux.HandleFunc("GET /{$}", s.serveIndex)
-	s.mux.HandleFunc("GET /fanout.js", serveJS)
+	s.mux.Handle("GET /fanout.js", js.Handler())
 	s.mux.HandleFunc("POST /burst", s.serveBurst)
 	s.mux.HandleFunc("POST /drop", s.serveDrop)
 	s.mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
@@ -192,22 +191,12 @@ func (s *Server) onResync(sub *fanout.Subscriber, lastID string, err error) {
 func (s *Server) serveIndex(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	err := indexTmpl.Execute(w, struct {
-		Resume, Resume2, Packed, Packed2, ResyncEvent, PositionEvent string
-		RetryMS                                                      int64
-		MaxBurst                                                     int
-	}{
-		fanout.ResumeSubprotocol, fanout.ResumeSubprotocolV2, fanout.PackedSubprotocol, fanout.PackedSubprotocolV2,
-		fanout.ResyncEvent, fanout.PositionEvent,
-		s.retry.Milliseconds(), MaxBurst,
-	})
+		RetryMS  int64
+		MaxBurst int
+	}{s.retry.Milliseconds(), MaxBurst})
 	if err != nil {
 		s.logger.Printf("chat: index: %v", err)
 	}
-}
-
-func serveJS(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
-	_, _ = w.Write(fanoutJS)
 }
 
 // serveBurst publishes n numbered messages to a room in a tight loop:

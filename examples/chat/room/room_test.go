@@ -4,24 +4,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/fanout-go/fanout/js"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// The helper the README documents is the one the demo serves (and the
-// browser suite runs): the README shows fanout.js whole.
-func TestREADMEShowsTheJavaScriptHelper(t *testing.T) {
-	readme, err := os.ReadFile("../../../README.md")
-	require.NoError(t, err)
-	assert.Contains(t, string(readme), "```js\n"+string(fanoutJS)+"```\n")
-}
 
 func TestServesPageAndHelper(t *testing.T) {
 	s := New(nil)
@@ -41,12 +34,12 @@ func TestServesPageAndHelper(t *testing.T) {
 	resp, body := get("/fanout.js")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "text/javascript; charset=utf-8", resp.Header.Get("Content-Type"))
-	assert.Equal(t, string(fanoutJS), body)
+	assert.Equal(t, js.Source, body, "the client, as npm ships it")
 
 	resp, body = get("/?topic=x&ws=packed")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	for _, want := range []string{`<script src="/fanout.js">`, `"fanout.packed.v1"`, `"fanout.resume.v1"`,
-		`"fanout.packed.v2"`, `"fanout.resume.v2"`, `"fanout.resync"`, `max="1000"`} {
+	for _, want := range []string{`<script type="module">`, `import { subscribe, SUBPROTOCOLS } from "/fanout.js";`,
+		`max="1000"`} {
 		assert.True(t, strings.Contains(body, want), "the page has %s", want)
 	}
 	assert.Regexp(t, `const RETRY_MS = \s*1000\s*;`, body)

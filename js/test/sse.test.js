@@ -1,0 +1,137 @@
+// The EventSource transport against a live Broker (test/server), with the
+// eventsource package (v4) as the EventSource, as a Node.js client has it.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { EventSource } from "eventsource";
+import { subscribe } from "../fanout.js";
+import { fakeTimers, numbers, record, startServer, until } from "./helpers.js";
+
+// open subscribes to the test server's Broker with timers the test fires,
+// and waits for the stream and its position.
+async function open(t, srv, query = "topic=t", options = {}) {
+  const timers = fakeTimers();
+  const sub = subscribe(srv.http("/events?" + query), { EventSource, ...timers, random: () => 0, ...options });
+  t.after(() => sub.close());
+  const r = record(sub);
+  await until("the stream", () => r.opens.length === 1);
+  await until("the position", () => sub.lastEventId !== "");
+  return { sub, r, timers };
+}
+
+const sseRequests = async (srv) => (await srv.get("/requests")).filter((q) => q.path === "/events");
+
+test("no gap and no duplicate across server-side drops: the EventSource resumes by itself, the first time from the position", async (t) => {
+  const srv = await startServer(t);
+  const { sub, r, timers } = await open(t, srv);
+  assert.equal(sub.transport, "sse");
+
+  let published = 0;
+  const resumedFrom = [];
+  for (let round = 1; round <= 4; round++) {
+    resumedFrom.push(sub.lastEventId); // the fanout.position event's at first
+    await srv.post("/hold");
+    await srv.post("/drop?transport=sse");
+    await until("the held reconnection", async () =>
+      (await srv.get("/requests")).filter((q) => q.held).length === round);
+    await srv.post("/publish?topic=t&n=50"); // while it is away: by replay
+    published += 50;
+    await srv.post("/unhold");
+    await srv.post("/publish?topic=t&n=25");
+    published += 25;
+    await until(published + " messages", () => r.messages.length >= published);
+  }
+
+  assert.deepEqual(r.data(), numbers(1, published), "every message once, in order");
+  const epoch = r.messages[0].id.split("-")[0];
+  assert.deepEqual(r.messages.map((m) => m.id), numbers(1, published).map((n) => epoch + "-" + n));
+  assert.deepEqual(r.resyncs, []);
+  assert.equal(r.opens.length, 5);
+  assert.ok(r.disconnects.every((d) => d.delay === -1 && d.wasOpen), "the EventSource reconnected by itself");
+  assert.deepEqual(timers.delays, [], "no new EventSource");
+  const reqs = await sseRequests(srv);
+  assert.deepEqual(reqs.map((q) => q.lastEventIdHeader), ["", ...resumedFrom], "Last-Event-ID: the last ID");
+  assert.ok(reqs.every((q) => q.lastEventIdQuery === ""));
+});
+
+test("when the EventSource gives up (503), a new one resumes with ?lastEventId=, from the position too", async (t) => {
+  const srv = await startServer(t);
+  const { sub, r, timers } = await open(t, srv);
+  const position = sub.lastEventId;
+
+  // Twice: dropped before its first message, then after 10.
+  for (const [round, from] of [[1, position], [2, null]]) {
+    const last = from ?? sub.lastEventId;
+    await srv.post("/refuse?path=/events&status=503&n=1");
+    await srv.post("/drop?transport=sse");
+    await until("the fallback's timer", () => timers.pending() === 1);
+    assert.deepEqual(r.disconnects.at(-1), { code: 0, status: 503, reason: "Non-200 status code (503)", wasOpen: false,
+      delay: 1000 });
+    await srv.post("/publish?topic=t&n=10"); // while it is away
+    timers.fire();
+    await until("10 more messages", () => r.messages.length === 10 * round);
+    const reqs = await sseRequests(srv);
+    assert.equal(reqs.at(-1).lastEventIdQuery, last, "the new EventSource resumes from the last ID");
+    assert.equal(reqs.at(-1).lastEventIdHeader, "");
+  }
+  assert.deepEqual(r.data(), numbers(1, 20));
+  assert.deepEqual(r.resyncs, []);
+});
+
+test("a restarted server (a new store) makes a resync, then live messages", async (t) => {
+  const srv = await startServer(t);
+  const { r } = await open(t, srv);
+  await srv.post("/publish?topic=t&n=10");
+  await until("10 messages", () => r.messages.length === 10);
+
+  await srv.post("/restart");
+  await until("the resync", () => r.resyncs.length === 1);
+  assert.deepEqual(r.resyncs, ["unknown"]);
+  await srv.post("/publish?topic=t&n=5");
+  await until("15 messages", () => r.messages.length === 15);
+  assert.deepEqual(r.data(), numbers(1, 15));
+  assert.equal(r.events.indexOf("resync"), r.events.lastIndexOf("open") + 1, "the resync first on the new stream");
+});
+
+test("fanout.close (Subscriber.CloseWith) stops the client", async (t) => {
+  const srv = await startServer(t);
+  const { sub, r, timers } = await open(t, srv);
+  await srv.post("/closewith?transport=sse&code=4001&reason=signed%20out");
+  await until("the close", () => r.closes.length === 1);
+  assert.deepEqual(r.closes, [{ code: 4001, status: 0, reason: "signed out" }]);
+  assert.equal(sub.state, "closed");
+  assert.equal(timers.pending(), 0);
+  // The EventSource would come back after the Broker's Retry (50ms): wait
+  // well past it, then check that it did not.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal((await sseRequests(srv)).length, 1, "no reconnection");
+  assert.deepEqual(r.disconnects, []);
+});
+
+test("204 No Content stops the client", async (t) => {
+  const srv = await startServer(t);
+  const { sub, r, timers } = await open(t, srv);
+  await srv.post("/refuse?path=/events&status=204&n=1");
+  await srv.post("/drop?transport=sse");
+  await until("the close", () => r.closes.length === 1);
+  assert.equal(r.closes[0].status, 204);
+  assert.equal(sub.state, "closed");
+  assert.equal(timers.pending(), 0);
+});
+
+test("events: named events arrive when listed, with their type; binary messages as base64 text", async (t) => {
+  const srv = await startServer(t);
+  const { r } = await open(t, srv, "topic=t", { events: ["price"] });
+  await srv.post("/publish?topic=t&data=42.5&event=price");
+  await srv.post("/publish?topic=t&data=x&event=other"); // not listed: EventSource does not dispatch it
+  await srv.post("/publish?topic=t&data=bin&binary=1");
+  await srv.post("/publish?topic=t&data=last");
+  await until("3 messages", () => r.messages.length === 3);
+  const ids = r.messages.map((m) => m.id);
+  assert.deepEqual(r.messages, [
+    { data: "42.5", binary: false, id: ids[0], event: "price", topic: "" },
+    { data: "Ymlu", binary: false, id: ids[1], event: "", topic: "" },
+    { data: "last", binary: false, id: ids[2], event: "", topic: "" },
+  ]);
+  assert.deepEqual(ids.map((id) => id.split("-")[1]), ["1", "3", "4"]);
+  assert.deepEqual(r.batches, r.messages.map((m) => [m]));
+});
