@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,6 +143,19 @@ func (s *server) publish(topic string, from, to int) {
 }
 
 // subscriber waits for the next subscriber to connect.
+// positionWritten waits until the writer of sub, a new stream, has taken
+// its position: a cut before that would leave the client nothing to
+// resume from.
+func positionWritten(t testing.TB, sub *fanout.Subscriber) {
+	t.Helper()
+	for deadline := time.Now().Add(patience); sub.QueueLen() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the position was never written")
+		}
+		runtime.Gosched()
+	}
+}
+
 func (s *server) subscriber() *fanout.Subscriber {
 	s.t.Helper()
 	select {

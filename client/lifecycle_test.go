@@ -183,7 +183,10 @@ func TestClient_Position(t *testing.T) {
 		sub := s.subscriber()
 		ev.connected(t)
 		// The position reaches the reader before the close does: the
-		// client reads its connection in order.
+		// client reads its connection in order. (Close discards what is
+		// still queued: a position not yet written would go too, and the
+		// client would rightly get a resync instead.)
+		positionWritten(t, sub)
 		if err := sub.CloseWith(websocket.StatusTryAgainLater, "later"); err != nil {
 			t.Fatal(err)
 		}

@@ -41,8 +41,9 @@ func TestClient_SlowConsumer(t *testing.T) {
 			o := &client.Options{HTTPClient: smallReceiveBuffers(t)}
 			ev := hook(o)
 			c := dial(t, u, o)
-			s.subscriber()
+			sub := s.subscriber()
 			ev.connected(t)
+			positionWritten(t, sub) // before the queue fills
 
 			// Publish until the Hub finds the client slow: a queue of 8 on
 			// top of a few KiB of socket buffers, so a few dozen messages.
