@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -76,8 +77,10 @@ func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
 			}
 		}
 	}
-	var scratch [16]*Message
-	batch := scratch[:0]
+	bp := batchPool.Get().(*[]*Message)
+	defer batchPool.Put(bp)
+	batch := (*bp)[:0]
+	defer func() { *bp = batch[:0] }() // keep what it grew to
 	for {
 		var (
 			st     subState
@@ -98,6 +101,13 @@ func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
 		}
 	}
 }
+
+// batchPool holds writers' batch scratch space: a writer exists only
+// while there is something to write, so it borrows one.
+var batchPool = sync.Pool{New: func() any {
+	b := make([]*Message, 0, 16)
+	return &b
+}}
 
 // run is the writer of a subscriber whose writes stay on the caller's
 // goroutine: it sleeps until signaled and steps, until the subscription
@@ -140,6 +150,7 @@ func (s *Subscriber) closeFor(why endReason) endReason {
 func (s *Subscriber) writeOnDemand(ctx context.Context, done func(why endReason, err error)) {
 	s.mu.Lock()
 	s.wctx, s.wdone = ctx, done
+	s.drainFn = s.drain
 	s.mu.Unlock()
 	s.onDemand.Store(true)
 	s.signal()

@@ -48,6 +48,7 @@ type Subscriber struct {
 
 	wake     chan struct{} // capacity 1: "look at the queue and state"
 	onDemand atomic.Bool   // writers run on goroutines of their own (see writeOnDemand)
+	drainFn  func()        // s.drain
 	writing  bool          // such a writer is running, or the last one ran (guarded by mu)
 	wctx     context.Context
 	wdone    func(why endReason, err error)
@@ -553,6 +554,6 @@ func (s *Subscriber) signal() {
 	s.writing = true
 	s.mu.Unlock()
 	if start {
-		go s.drain()
+		go s.drainFn() // a func value made once: a go statement with a method value would allocate
 	}
 }

@@ -17,8 +17,8 @@ import (
 
 // TestClient_ServerCloses: how the server ends a subscriber decides
 // whether the client stops or reconnects, by the same close status on
-// both transports. Subscriber.Close is 1000 on WebSocket (stop), but only
-// the end of an SSE stream (reconnect: it cannot be told from a cut).
+// both transports. Subscriber.Close is 1000 on WebSocket and the end of
+// an SSE stream: the client reconnects, as an EventSource does.
 // CloseWith's status says it on both (a close frame, or a fanout.close
 // event): an application code or 1008 stops the client, with Next
 // returning the websocket.CloseError after every message received before
@@ -32,7 +32,7 @@ func TestClient_ServerCloses(t *testing.T) {
 		reason    string
 		retriedBy func(error) bool
 	}{
-		{name: "websocket Close", close: (*fanout.Subscriber).Close, stop: websocket.StatusNormalClosure},
+		{name: "websocket Close", close: (*fanout.Subscriber).Close, retriedBy: status(websocket.StatusNormalClosure)},
 		{name: "websocket CloseWith 4001", close: closeWith(4001, "signed out"), stop: 4001, reason: "signed out"},
 		{name: "websocket CloseWith 1008", close: closeWith(websocket.StatusPolicyViolation, "banned"), stop: websocket.StatusPolicyViolation, reason: "banned"},
 		{name: "websocket CloseWith 1013", close: closeWith(websocket.StatusTryAgainLater, "rebalancing"), retriedBy: status(websocket.StatusTryAgainLater)},

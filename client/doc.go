@@ -67,18 +67,19 @@
 //     end of an SSE stream (the server ending it without a fanout.close
 //     event: Subscriber.Close, Shutdown, a restart or a cut look alike);
 //   - HTTP 408, 429, and 5xx but 501 and 505;
-//   - a close status that blames the server, on a WebSocket close frame or
-//     in an SSE fanout.close event: 1001 going away (Shutdown), 1005, 1011
-//     internal error, 1012 service restart, 1013 try again later (a slow
-//     consumer), 1014 bad gateway.
+//   - a close status that does not say "stop", on a WebSocket close frame
+//     or in an SSE fanout.close event: 1000 (Subscriber.Close: an
+//     EventSource reconnects after it too), 1001 going away (Shutdown),
+//     1005, 1011 internal error, 1012 service restart, 1013 try again
+//     later (a slow consumer), 1014 bad gateway.
 //
 // It stops, and Next returns the error after every message received
 // before it, on:
 //   - any other HTTP status, as a *StatusError: 401, 403, 404, 400, and
 //     204 (what tells an EventSource to stop), ...;
 //   - any other close status, as an error wrapping a websocket.CloseError:
-//     1000 (Subscriber.Close, on WebSocket), 1008 policy violation,
-//     4000 to 4999 (the application's, from Subscriber.CloseWith), ...;
+//     1008 policy violation, 4000 to 4999 (the application's, from
+//     Subscriber.CloseWith), ...;
 //   - ErrProtocol (the server speaks something else) and ErrTooLarge (a
 //     message over ReadLimit), which would recur.
 //

@@ -45,11 +45,12 @@ func record(kind byte, payload string) []byte {
 }
 
 // TestClient_CloseStatuses: the close statuses that make the client
-// reconnect (the server's trouble: 1001, 1005, 1011, 1012, 1013, 1014) and
-// those that stop it (anything else: it was told to go, or did wrong),
-// from a server that closes each connection at once.
+// reconnect (a normal closure, or the server's trouble: 1000, 1001, 1005,
+// 1011, 1012, 1013, 1014) and those that stop it (anything else: it was
+// told to go, or did wrong), from a server that closes each connection at
+// once.
 func TestClient_CloseStatuses(t *testing.T) {
-	retry := map[websocket.StatusCode]bool{1001: true, 1005: true, 1011: true, 1012: true, 1013: true, 1014: true}
+	retry := map[websocket.StatusCode]bool{1000: true, 1001: true, 1005: true, 1011: true, 1012: true, 1013: true, 1014: true}
 	for _, code := range []websocket.StatusCode{1000, 1001, 1002, 1003, 1005, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4000, 4999} {
 		t.Run(fmt.Sprint(int(code)), func(t *testing.T) {
 			t.Parallel()

@@ -127,12 +127,13 @@ func (c *Client) serve(s stream, u *url.URL, hasCursor, gap bool, emit func(item
 //
 // It tries again after a network error, an end of stream, a handshake that
 // timed out, an HTTP status that says "later" (408, 429, 5xx but 501 and
-// 505), and a close status that says the server, not the client, is the
-// reason (1001 going away, 1005 none, 1006, 1011 internal error, 1012
-// service restart, 1013 try again later, 1014 bad gateway). It stops on
-// every other status: another 4xx, 204 (what tells an EventSource to
-// stop), 1000 (the server closed the subscriber), 1008 (policy), the
-// application's 4000 to 4999, and on ErrProtocol and ErrTooLarge.
+// 505), and a close status that does not say "stop" (1000 normal closure,
+// as Subscriber.Close sends and after which an EventSource reconnects too,
+// 1001 going away, 1005 none, 1006, 1011 internal error, 1012 service
+// restart, 1013 try again later, 1014 bad gateway). It stops on every
+// other status: another 4xx, 204 (what tells an EventSource to stop), 1008
+// (policy), the application's 4000 to 4999, and on ErrProtocol and
+// ErrTooLarge.
 func retryable(err error) (bool, time.Duration) {
 	if se, ok := errors.AsType[*StatusError](err); ok {
 		switch c := se.StatusCode; {
@@ -148,6 +149,7 @@ func retryable(err error) (bool, time.Duration) {
 	}
 	switch websocket.CloseStatus(err) {
 	case -1, // no close status: a network error, an end of stream
+		websocket.StatusNormalClosure,
 		websocket.StatusGoingAway,
 		websocket.StatusNoStatusRcvd,
 		websocket.StatusAbnormalClosure,
