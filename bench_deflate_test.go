@@ -1,6 +1,8 @@
 package fanout_test
 
 import (
+	"bytes"
+	"compress/flate"
 	"fmt"
 	"testing"
 
@@ -41,5 +43,32 @@ func BenchmarkMessage_Deflate(b *testing.B) {
 			}
 			b.ReportMetric(float64(n)/float64(size), "ratio")
 		})
+	}
+}
+
+// BenchmarkDeflateLevel measures compress/flate itself at the levels a
+// Hub could use, on the same JSON, for the choice of deflateLevel
+// (BestSpeed): ratio is compressed over plain size. Compressing is paid
+// once per publish, but the first delivery of each message waits for it.
+func BenchmarkDeflateLevel(b *testing.B) {
+	for _, size := range []int{1 << 10, 16 << 10, 64 << 10} {
+		data := jsonPayload(size, 1)
+		for _, level := range []int{flate.BestSpeed, 2, 4, flate.DefaultCompression} {
+			b.Run(fmt.Sprintf("size=%d/level=%d", size, level), func(b *testing.B) {
+				var out bytes.Buffer
+				fw, err := flate.NewWriter(&out, level)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					out.Reset()
+					fw.Reset(&out)
+					_, _ = fw.Write(data)
+					_ = fw.Flush()
+				}
+				b.ReportMetric(float64(out.Len()-4)/float64(size), "ratio")
+			})
+		}
 	}
 }

@@ -28,8 +28,8 @@ type HubOptions struct {
 	AcceptOptions *websocket.AcceptOptions
 
 	// Compression lets clients that offer permessage-deflate (RFC 7692:
-	// browsers but Safari, gorilla/websocket and coder/websocket with
-	// compression on, Node's ws by default) receive messages compressed.
+	// Chromium and Firefox, Node's ws by default, gorilla/websocket and
+	// coder/websocket with compression on) receive messages compressed.
 	// The extension is negotiated without context takeover, so each
 	// message is compressed on its own: once per publish, whatever the
 	// number of subscribers, and shared by every client that negotiated
@@ -39,15 +39,18 @@ type HubOptions struct {
 	// uncompressed, as RFC 7692 allows. Clients may then send compressed
 	// messages too; ReadLimit bounds their inflated size.
 	//
-	// The trade-off: fewer bytes on the wire (a quarter to a third of the
-	// size, for JSON of a few KiB and more) for the CPU of one
-	// compression per message published (at compress/flate's BestSpeed:
-	// about 20 µs for 4 KiB of JSON on one core), a wait of that long for
-	// the message's first delivery, the clients' CPU to inflate it, and
-	// a pooled compressor's memory (about 1 MiB while messages are being
-	// compressed). Stats.Bytes counts the compressed bytes. Defaults to
-	// off: every message is sent uncompressed, and clients are told so in
-	// the handshake.
+	// The trade-off: fewer bytes on the wire (for JSON of 1 KiB and more,
+	// 30 to 40% of the plain size) for one compression per message
+	// published (compress/flate at BestSpeed: some 10 to 30 µs for 4 KiB
+	// of JSON), which delays the message's first delivery by as much; the
+	// clients' CPU to inflate each message; and about 1.2 MB for each
+	// compressor in use (pooled; nothing per connection). With many
+	// subscribers the bytes saved usually cost the server more to write
+	// than the compression (bench/README.md measures both). Stats.Bytes
+	// counts the compressed bytes. Connections passed to Register are
+	// written by coder/websocket, which compresses them per connection if
+	// the application's own Accept negotiated it. Defaults to off: every
+	// message is sent uncompressed, and no extension is accepted.
 	Compression bool
 
 	// CompressionThreshold is the size, in bytes, from which a message is

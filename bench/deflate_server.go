@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/fanout-go/fanout"
 )
@@ -53,10 +54,16 @@ func newDeflateFanout(compress bool) func(peerOptions) server {
 }
 
 // newMelodyDeflate is the melody row with its upgrader's EnableCompression:
-// each session's write pump compresses every message it writes.
+// each session's write pump compresses every message it writes. Its
+// WriteWait is raised from 10 s to a minute: the deadline is set before
+// the message is compressed, and with a thousand write pumps compressing
+// at once on two cores a session's first write of 16 KiB or more took
+// longer than 10 s, so melody closed every client before it got a
+// message, and the row had no figures.
 func newMelodyDeflate(o peerOptions) server {
 	p := newMelody(o).(*melodyPeer)
 	p.m.Upgrader.EnableCompression = true
+	p.m.Config.WriteWait = time.Minute
 	return p
 }
 
