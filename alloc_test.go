@@ -37,7 +37,8 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 	cases := []struct {
 		name   string
 		start  func(tb testing.TB, subs int) *benchFixture
-		rounds int // bursts measured
+		rounds int                                 // bursts measured
+		check  func(t *testing.T, f *benchFixture) // after measuring, if set
 	}{
 		{name: "coalesced", start: hub(fanout.HubOptions{}, ""), rounds: 50},
 		{name: "packed", start: hub(fanout.HubOptions{Packing: true}, fanout.PackedSubprotocol), rounds: 50},
@@ -48,19 +49,103 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 		{name: "packed_v2", start: hub(fanout.HubOptions{Packing: true}, fanout.PackedSubprotocolV2), rounds: 50},
 		{name: "observer", start: hub(fanout.HubOptions{
 			DeliveryOptions: fanout.DeliveryOptions{Observer: nopObserver{}}}, ""), rounds: 50},
+		// 1 KiB of JSON, compressed once per publish for every subscriber
+		// that negotiated permessage-deflate (all, then every other one:
+		// the plain frame is built too, once).
+		{name: "deflate", start: deflateHub(1), rounds: 50, check: compressedTo(0.5)},
+		{name: "deflate_mixed", start: deflateHub(2), rounds: 50, check: compressedTo(0.75)},
 		{name: "sse", start: broker(fanout.BrokerOptions{}), rounds: 50},
 		{name: "sse_replay", start: broker(fanout.BrokerOptions{Replay: fanout.NewRing(nil)}), rounds: 50},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			few := allocPerPublish(t, tc.start(t, 10), tc.rounds)
-			many := allocPerPublish(t, tc.start(t, 1000), tc.rounds)
+			ff, fm := tc.start(t, 10), tc.start(t, 1000)
+			few := allocPerPublish(t, ff, tc.rounds)
+			many := allocPerPublish(t, fm, tc.rounds)
+			if tc.check != nil {
+				tc.check(t, ff)
+				tc.check(t, fm)
+			}
 			t.Logf("allocations per publish: %.3f with 10 subscribers, %.3f with 1000", few, many)
 			if many > few+1 {
 				t.Errorf("a publish allocates %.3f times with 1000 subscribers, %.3f with 10: "+
 					"about %.3f allocations per subscriber, want 0", many, few, (many-few)/990)
 			}
 		})
+	}
+}
+
+// TestCompression_AllocsDoNotGrowWithSubscribers pins that compression
+// costs O(1) per publish: what a Hub with Compression allocates per
+// publish of 1 KiB of JSON, on top of what the same Hub without it
+// allocates, does not grow from 10 subscribers that all negotiated
+// permessage-deflate to 1000. Compressing per subscriber would add at
+// least one allocation per subscriber and publish (its compressed frame).
+//
+// It compares with the plain Hub rather than with zero, so that it holds
+// whatever the writers themselves allocate per wake-up (see
+// TestPublish_AllocsDoNotGrowWithSubscribers): that cost is the same with
+// and without compression, and subtracts out.
+func TestCompression_AllocsDoNotGrowWithSubscribers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what allocates")
+	}
+	if testing.Short() {
+		t.Skip("opens 2000 loopback connections")
+	}
+	extra := map[int]float64{}
+	for _, subs := range []int{10, 1000} {
+		plain := deflateHub(0)(t, subs)
+		comp := deflateHub(1)(t, subs)
+		p, c := allocPerPublish(t, plain, 50), allocPerPublish(t, comp, 50)
+		compressedTo(0.5)(t, comp)
+		extra[subs] = c - p
+		t.Logf("%d subscribers: %.3f allocations per publish compressed, %.3f plain", subs, c, p)
+	}
+	// A generous margin for the writers' wake-ups, which vary from run
+	// to run; a per-subscriber cost would be 990 or more.
+	if growth := extra[1000] - extra[10]; growth > 50 {
+		t.Errorf("compression adds %.3f allocations per publish with 1000 subscribers, %.3f with 10: "+
+			"about %.3f per subscriber, want 0", extra[1000], extra[10], growth/990)
+	}
+}
+
+// deflateHub starts a Hub with Compression whose clients offer
+// permessage-deflate, every one of them (every = 1) or every other one
+// (every = 2), and publish 1 KiB of JSON; every = 0 starts a Hub
+// without Compression, whose clients offer nothing.
+func deflateHub(every int) func(testing.TB, int) *benchFixture {
+	return deflateHubSize(every, 1<<10)
+}
+
+// deflateHubSize is deflateHub publishing size bytes of JSON.
+func deflateHubSize(every, size int) func(testing.TB, int) *benchFixture {
+	return func(tb testing.TB, subs int) *benchFixture {
+		i := 0
+		hub := fanout.NewHub(&fanout.HubOptions{Compression: every > 0, PingInterval: -1})
+		f := benchServe(tb, subs, hub, func(url string) (*benchClient, error) {
+			i++
+			if every > 0 && i%every == 0 {
+				return benchDialExt(url, "", deflateOffer)
+			}
+			return benchDial(url, "")
+		})
+		f.payload = jsonPayload(size, 1)
+		return f
+	}
+}
+
+// compressedTo checks that the Hub wrote at most ratio of the plain bytes
+// of what it delivered: the compressed frames did reach the sockets.
+func compressedTo(ratio float64) func(t *testing.T, f *benchFixture) {
+	return func(t *testing.T, f *benchFixture) {
+		st := f.hub.Stats()
+		plain := float64(st.Delivered) * float64(len(fanout.NewMessage(f.data()).WireFrame()))
+		if got := float64(st.Bytes) / plain; got > ratio {
+			t.Errorf("%d subscribers: wrote %.2f of the plain bytes, want at most %.2f", len(f.clients), got, ratio)
+		} else {
+			t.Logf("%d subscribers: wrote %.2f of the plain bytes", len(f.clients), got)
+		}
 	}
 }
 

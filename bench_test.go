@@ -47,12 +47,22 @@ type benchClient struct {
 // benchDial opens a WebSocket to url (an http:// URL), offering
 // subprotocol when it is not empty, and starts the read-and-discard loop.
 func benchDial(url, subprotocol string) (*benchClient, error) {
+	return benchDialExt(url, subprotocol, "")
+}
+
+// benchDialExt is benchDial offering the WebSocket extensions ext too
+// ("" for none): the server must accept an extension where one is offered.
+// The client reads compressed frames as it reads any: it does not inflate.
+func benchDialExt(url, subprotocol, ext string) (*benchClient, error) {
 	const key = "dGhlIHNhbXBsZSBub25jZQ==" // any 16 bytes, base64: the RFC's sample
 	var h strings.Builder
 	h.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\n")
 	h.WriteString("Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n")
 	if subprotocol != "" {
 		h.WriteString("Sec-WebSocket-Protocol: " + subprotocol + "\r\n")
+	}
+	if ext != "" {
+		h.WriteString("Sec-WebSocket-Extensions: " + ext + "\r\n")
 	}
 	return benchRequest(url, h.String(), func(resp *http.Response) error {
 		sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
@@ -64,6 +74,9 @@ func benchDial(url, subprotocol string) (*benchClient, error) {
 		case resp.Header.Get("Sec-WebSocket-Protocol") != subprotocol:
 			return fmt.Errorf("handshake: subprotocol %q, want %q",
 				resp.Header.Get("Sec-WebSocket-Protocol"), subprotocol)
+		case (ext != "") != (resp.Header.Get("Sec-WebSocket-Extensions") != ""):
+			return fmt.Errorf("handshake: extensions %q, offered %q",
+				resp.Header.Get("Sec-WebSocket-Extensions"), ext)
 		}
 		return nil
 	})
@@ -118,6 +131,7 @@ func benchRequest(url, header string, check func(*http.Response) error) (*benchC
 type benchFixture struct {
 	hub     benchTarget
 	clients []*benchClient
+	payload []byte // what publish publishes: benchPayload if nil
 }
 
 // benchTarget is what the benchmarks publish to: a Hub or a Broker.
@@ -208,12 +222,14 @@ func benchWaitFor(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-// publish publishes n fresh 64-byte messages to benchTopic and waits until
-// the writers have delivered every one of them to every client (Delivered
-// reaches target). It fails tb if any subscriber fell behind.
+// publish publishes n fresh messages of f.payload (64 bytes by default)
+// to benchTopic and waits until the writers have delivered every one of
+// them to every client (Delivered reaches target). It fails tb if any
+// subscriber fell behind.
 func (f *benchFixture) publish(tb testing.TB, n int, target uint64) {
+	p := f.data()
 	for range n {
-		if err := f.hub.Publish(context.Background(), benchTopic, fanout.NewMessage(benchPayload)); err != nil {
+		if err := f.hub.Publish(context.Background(), benchTopic, fanout.NewMessage(p)); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -233,6 +249,14 @@ func (f *benchFixture) publish(tb testing.TB, n int, target uint64) {
 	}
 }
 
+// data returns the payload f publishes.
+func (f *benchFixture) data() []byte {
+	if f.payload == nil {
+		return benchPayload
+	}
+	return f.payload
+}
+
 // BenchmarkHub_Publish measures one publish (op) of a fresh 64-byte message
 // to every subscriber, including the writers' work: each burst of messages
 // is published back to back, then the benchmark waits until every
@@ -241,7 +265,8 @@ func (f *benchFixture) publish(tb testing.TB, n int, target uint64) {
 // show the coalescing.
 //
 // Metrics: msgs/s is deliveries (messages times subscribers) per second,
-// writes/msg is socket writes per delivery (1 without coalescing), and
+// writes/msg is socket writes per delivery (1 without coalescing),
+// wireB/msg is bytes written per delivery, framing included, and
 // allocs/pub/sub is the whole process's allocations (writers and clients
 // included) per publish, divided by the number of subscribers. allocs/op
 // is what preparing each fresh message costs; while nothing is allocated
@@ -287,7 +312,7 @@ func benchHub(b *testing.B, opts fanout.HubOptions, subprotocol string) {
 func benchPublish(b *testing.B, f *benchFixture, burst int) {
 	subs := uint64(len(f.clients))
 	b.ReportAllocs()
-	b.SetBytes(int64(len(benchPayload)))
+	b.SetBytes(int64(len(f.data())))
 	// Warm up, so that each subscriber's queue and write scratch buffers
 	// have grown to this burst size before the measurement: the benchmark
 	// measures the steady state.
@@ -309,6 +334,7 @@ func benchPublish(b *testing.B, f *benchFixture, burst int) {
 	delivered := float64(after.Delivered - before.Delivered)
 	b.ReportMetric(delivered/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(after.Writes-before.Writes)/delivered, "writes/msg")
+	b.ReportMetric(float64(after.Bytes-before.Bytes)/delivered, "wireB/msg")
 	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(b.N)/float64(subs), "allocs/pub/sub")
 }
 

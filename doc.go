@@ -58,6 +58,20 @@
 // TLS, where encryption is per connection anyway, a batch is copied into
 // one buffer per write.
 //
+// # Compression
+//
+// With HubOptions.Compression, clients that offer permessage-deflate
+// (RFC 7692) get messages of CompressionThreshold bytes (512) and more
+// compressed. The extension is negotiated without context takeover, so a
+// message is compressed on its own, once per publish like its plain frame,
+// and that compressed frame is shared by every subscriber that negotiated
+// it: compression costs one compress/flate pass per message, not one per
+// subscriber, and fewer bytes to write often make a fan-out cheaper than
+// without it. The packed frames of the packed and resume subprotocols are
+// made per batch, so they are sent uncompressed, as are messages that
+// deflate does not shrink. Off by default; see HubOptions.Compression for
+// the trade-off.
+//
 // # Coalescing
 //
 // Each subscriber has a bounded queue and one writer. Whatever queued up

@@ -36,7 +36,8 @@ func (t MessageType) String() string {
 // Message is one published message, prepared once and shared read-only by
 // every subscriber it is queued for: broadcasting it to N subscribers copies
 // and allocates nothing per subscriber. The wire encodings (a WebSocket
-// frame, a packed record) are built on first use and cached in the Message.
+// frame, its compressed form, a packed record) are built on first use and
+// cached in the Message.
 //
 // A Message and the slice it was built from must not be modified after it
 // is first published. A Message may be published more than once, and to
@@ -61,6 +62,9 @@ type Message struct {
 	idRecord    [packedHeaderLen]byte // packed ID record header (ResumeSubprotocol)
 	eventRecord [packedHeaderLen]byte // packed event type record header (v2)
 	topicRecord [packedHeaderLen]byte // packed topic record header (v2)
+
+	deflateOnce sync.Once
+	deflated    []byte // the frame compressed (see wsDeflateFrame); nil if that saves nothing
 
 	sseOnce sync.Once
 	sse     []byte // complete SSE event

@@ -25,6 +25,9 @@ type wsSink struct {
 	br       *bufio.Reader // what coder/websocket reads raw through
 	framing  framing       // as the subprotocol says
 	liveConn               // raw, for abort and kill from any goroutine
+	// deflateMin is the smallest message sent compressed, where the
+	// client negotiated permessage-deflate (see dataFrame); 0: none is.
+	deflateMin int
 
 	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
 	hdr    [10]byte // scratch: a packed frame's header
@@ -60,7 +63,7 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 		return 0, 1, bytes, err
 	}
 	for _, m := range batch {
-		w.frames = append(w.frames, m.wsFrame())
+		w.frames = append(w.frames, w.dataFrame(m))
 	}
 	sent, bytes, err = w.raw.writeFrames(w.frames, false, timeout)
 	clear(w.frames)

@@ -51,10 +51,16 @@ type options struct {
 	scaleSends  int
 	scaleSrcs   int
 
-	idleServer  string // internal: this process is the server side of -idle or -scale
-	idleClient  string // internal: this process is the client side of -idle
-	scaleClient string // internal: this process is a client side of -scale
-	scaleFirst  int    // internal: the first subscriber index of this -scale client
+	deflate      bool
+	deflateSubs  int
+	deflateMsgs  int
+	deflateSizes string
+
+	deflateServer string // internal: this process is the server side of -deflate
+	idleServer    string // internal: this process is the server side of -idle or -scale
+	idleClient    string // internal: this process is the client side of -idle
+	scaleClient   string // internal: this process is a client side of -scale
+	scaleFirst    int    // internal: the first subscriber index of this -scale client
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -87,11 +93,16 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.scaleSSE, "scale-sse", 0.5, "-scale: the share of SSE subscribers")
 	fs.IntVar(&o.scaleSends, "scale-broadcasts", 3, "-scale: broadcasts to time, one after the other")
 	fs.IntVar(&o.scaleSrcs, "scale-sources", 0, "-scale: source addresses 127.0.0.2… the clients dial from (0: one per 20,000 subscribers, at least 2)")
+	fs.BoolVar(&o.deflate, "deflate", false, "measure compression (permessage-deflate): bytes on the wire and the server's CPU per publish of JSON, per size, fanout and gorilla with and without it (server in a child process)")
+	fs.IntVar(&o.deflateSubs, "deflate-subs", 1000, "-deflate: subscribers")
+	fs.IntVar(&o.deflateMsgs, "deflate-msgs", 100, "-deflate: messages per run, published back to back")
+	fs.StringVar(&o.deflateSizes, "deflate-sizes", "1024,4096,16384,65536", "-deflate: JSON payload sizes in bytes")
 	fs.StringVar(&o.out, "out", "results", "directory for -sweep's CSV and plot")
 	fs.StringVar(&o.csv, "csv", "", "also write every run of the default mode or -targets to this CSV file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole command to this file (pick the peer with -peers)")
 	fs.StringVar(&o.plot, "plot", "", "redraw the plot of a sweep from its CSV (results/sweep.csv) next to it, without measuring; pass the -wsclient it ran with")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&o.deflateServer, "deflate-server", "", "internal: serve this peer as a child of -deflate")
 	fs.StringVar(&o.idleServer, "idle-server", "", "internal: serve this peer (or \"scale\") as a child of -idle or -scale")
 	fs.StringVar(&o.idleClient, "idle-client", "", "internal: connect -idle clients to this URL and wait")
 	fs.StringVar(&o.scaleClient, "scale-client", "", "internal: connect -scale clients to this address and wait")
@@ -107,6 +118,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-size must be at least %d", minMsgSize)
 	case o.cfg.Subs < 1 || o.cfg.Msgs < 1 || o.cfg.Burst < 1 || o.repeats < 1 || o.cfg.Par < 1:
 		return o, fmt.Errorf("-subs, -msgs, -burst, -repeats and -par must be positive")
+	case o.deflateSubs < 1 || o.deflateMsgs < 1 || len(mustInts(o.deflateSizes)) == 0:
+		return o, fmt.Errorf("-deflate-subs, -deflate-msgs and -deflate-sizes must be positive")
 	case o.scaleSSE < 0 || o.scaleSSE > 1:
 		return o, fmt.Errorf("-scale-sse is between 0 and 1")
 	case o.cfg.Tick <= 0:
@@ -124,12 +137,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	switch {
+	case o.deflateServer != "":
+		return deflateServerChild(o)
 	case o.idleServer != "":
 		return serverChild(o)
 	case o.idleClient != "":
 		return idleClient(o.idleClient, o.idle)
 	case o.scaleClient != "":
 		return scaleClient(o)
+	}
+	if o.deflate {
+		if msg := raiseFileLimit(uint64(o.deflateSubs + 256)); msg != "" {
+			fmt.Fprintln(stdout, msg)
+		}
+		progress := stderr
+		if o.quiet {
+			progress = io.Discard
+		}
+		return runDeflate(o, stdout, progress)
 	}
 	peers, err := selectPeers(o.peers)
 	if err != nil {

@@ -46,9 +46,16 @@ type gorillaClient struct {
 	send chan *websocket.PreparedMessage
 }
 
-func newGorilla(o peerOptions) server {
+func newGorilla(o peerOptions) server { return newGorillaHub(o, false) }
+
+// newGorillaHub is the gorilla row, with permessage-deflate negotiated
+// with the clients that offer it when compress is set (-deflate's
+// gorilla-deflate row): WritePreparedMessage then sends each message's
+// frame compressed once per PreparedMessage and compression level, shared
+// by every connection that negotiated it.
+func newGorillaHub(o peerOptions, compress bool) server {
 	h := &gorillaHub{
-		upgrader:   websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024},
+		upgrader:   websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, EnableCompression: compress},
 		clients:    make(map[*gorillaClient]bool),
 		broadcast:  make(chan *websocket.PreparedMessage),
 		register:   make(chan *gorillaClient),

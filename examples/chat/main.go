@@ -4,6 +4,7 @@
 //
 //	go run ./examples/chat            # then open http://localhost:8080
 //	go run ./examples/chat -addr :9000
+//	go run ./examples/chat -compress  # permessage-deflate for browsers that offer it
 //
 // Each browser tab shows the room named by ?topic= (default "lobby") twice,
 // side by side: over a WebSocket at /ws and over an EventSource at /events.
@@ -27,7 +28,9 @@ import (
 
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
+	compress := flag.Bool("compress", false, "compress messages of 512 bytes and more (permessage-deflate) for browsers that offer it")
 	flag.Parse()
+	options.Compression = *compress
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -45,9 +48,12 @@ func run(ctx context.Context, addr string) error {
 	return serve(ctx, ln)
 }
 
+// options configures the chat that serve serves.
+var options room.Options
+
 // serve serves the chat on ln until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, ln net.Listener) error {
-	chat := room.New(nil)
+	chat := room.New(&options)
 	srv := &http.Server{Handler: chat, ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("chat: serving http://%s", ln.Addr())
 

@@ -80,6 +80,10 @@ type Options struct {
 	// fanout.Observer): a metrics collector's, which then reads the Hub
 	// (Server.Hub). Nil means none.
 	Observer fanout.Observer
+	// Compression sets the Hub's HubOptions.Compression: browsers that
+	// offer permessage-deflate (all but Safari) then receive messages
+	// of 512 bytes and more compressed. Off by default.
+	Compression bool
 }
 
 // Server is the chat: an http.Handler for every endpoint above.
@@ -109,6 +113,7 @@ func New(opts *Options) *Server {
 	s := &Server{retry: o.Retry, logger: o.Logger}
 	s.hub = fanout.NewHub(&fanout.HubOptions{
 		DeliveryOptions: fanout.DeliveryOptions{Observer: o.Observer},
+		Compression:     o.Compression,
 		Authorize:       authorize,
 		// Relay what a tab sends to its room: the received message is
 		// published as is, stored once and prepared once per wire format.
