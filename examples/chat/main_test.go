@@ -33,7 +33,10 @@ type chat struct {
 }
 
 // startChat serves the demo until the test ends (or shutdown is called).
-func startChat(t *testing.T) *chat {
+func startChat(t *testing.T) *chat { return startChatWith(t, config{}) }
+
+// startChatWith serves the demo as cfg says (its flags).
+func startChatWith(t *testing.T, cfg config) *chat {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +45,7 @@ func startChat(t *testing.T) *chat {
 	c := &chat{t: t, base: "http://" + ln.Addr().String(), served: make(chan error, 1)}
 	var sctx context.Context
 	sctx, c.stop = context.WithCancel(context.Background())
-	go func() { c.served <- serve(sctx, ln) }()
+	go func() { c.served <- serve(sctx, ln, cfg) }()
 	t.Cleanup(c.shutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)

@@ -84,6 +84,15 @@ type Options struct {
 	// offer permessage-deflate (all but Safari) then receive messages
 	// of 512 bytes and more compressed. Off by default.
 	Compression bool
+	// Store, if set, keeps the history instead of a Ring of RingSize: a
+	// durable one (the bolt module's) outlives a restart. The caller
+	// closes it, after the Server.
+	Store fanout.ReplayStore
+	// Engine, if set, orders, stores and distributes the room's messages
+	// instead of the in-process engine (the Redis engine shares them with
+	// other processes: every process's tabs are in the same rooms). Store
+	// and RingSize are then unused. The Server closes it.
+	Engine fanout.Engine
 }
 
 // Server is the chat: an http.Handler for every endpoint above.
@@ -110,6 +119,9 @@ func New(opts *Options) *Server {
 	if o.Logger == nil {
 		o.Logger = log.Default()
 	}
+	if o.Store == nil {
+		o.Store = fanout.NewRing(&fanout.RingOptions{Size: o.RingSize})
+	}
 	s := &Server{retry: o.Retry, logger: o.Logger}
 	s.hub = fanout.NewHub(&fanout.HubOptions{
 		DeliveryOptions: fanout.DeliveryOptions{Observer: o.Observer},
@@ -126,7 +138,8 @@ func New(opts *Options) *Server {
 		Packing: true,
 		// Every published message gets an ID and is kept, so that a client
 		// that comes back with the last ID it received gets what it missed.
-		Replay:   fanout.NewRing(&fanout.RingOptions{Size: o.RingSize}),
+		Replay:   o.Store,
+		Engine:   o.Engine,
 		OnResync: s.onResync,
 	})
 	// The Broker is a second door into the Hub: same topics, same store,
