@@ -44,6 +44,15 @@ func (c *core) subscribe(ctx context.Context, s *Subscriber, topics []string, la
 		}
 	} else {
 		backlog, upTo, resync = c.replay(ctx, lastID, topics, s.home)
+		if resync != nil && c.history {
+			// After the resync signal, the position the stream goes on
+			// from: a client that drops before its next message resumes
+			// from there, instead of from the ID that could not be told.
+			if head, err := c.eng.Head(ctx, s.home); err == nil && !head.IsZero() {
+				backlog = append(backlog, positionMessage(head))
+				upTo = head
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		// The client went away while the engine was read: nothing to

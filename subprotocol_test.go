@@ -75,11 +75,14 @@ func TestHub_SubprotocolCase(t *testing.T) {
 	assert.Equal(t, "three", string(replay[0].Data))
 	assert.Equal(t, live[0].ID, replay[0].ID)
 
-	// Resuming from an unknown ID: a resync record, not the text "unknown".
+	// Resuming from an unknown ID: a resync record, not the text "unknown",
+	// then the position the stream goes on from.
 	c = dial(t, "topic=t&lastEventId=nope", "FANOUT.RESUME.V1")
 	rs := records(t, c)
-	require.Len(t, rs, 1)
+	require.Len(t, rs, 2)
 	assert.True(t, rs[0].Resync)
+	assert.True(t, rs[1].Position)
+	assert.Equal(t, live[0].ID, rs[1].ID, "the head")
 
 	// Packed, in capitals: packed frames, no IDs.
 	c = dial(t, "topic=t", "FANOUT.PACKED.V1")

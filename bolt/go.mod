@@ -1,6 +1,6 @@
 module github.com/fanout-go/fanout/bolt
 
-go 1.26
+go 1.26.0
 
 replace github.com/fanout-go/fanout => ../
 
@@ -12,4 +12,7 @@ require (
 	go.uber.org/goleak v1.3.0
 )
 
-require golang.org/x/sys v0.45.0 // indirect
+require (
+	golang.org/x/sys v0.45.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
