@@ -104,7 +104,7 @@ func dial(t testing.TB, name, base string, ws bool, topics []string, lastID stri
 					return err
 				}
 				if !emit(rec{id: ev.LastEventID, data: ev.Data, resync: ev.Type == fanout.ResyncEvent,
-					position: ev.Data == "" && ev.Type == "" && ev.LastEventID != ""}) {
+					position: ev.Type == fanout.PositionEvent}) {
 					return nil
 				}
 			}

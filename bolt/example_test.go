@@ -89,14 +89,14 @@ func get(url, lastID string) *http.Response {
 }
 
 // events yields the next n messages of resp's stream, skipping the
-// position event a new stream starts with (an ID and no data).
+// position event a new stream starts with.
 func events(resp *http.Response, n int) func(yield func(sse.Event) bool) {
 	return func(yield func(sse.Event) bool) {
 		for ev, err := range sse.Read(resp.Body, nil) {
 			if err != nil {
 				log.Fatal(err)
 			}
-			if ev.Data == "" {
+			if ev.Type == fanout.PositionEvent {
 				continue
 			}
 			if !yield(ev) {
