@@ -51,10 +51,18 @@ type options struct {
 	scaleSends  int
 	scaleSrcs   int
 
+	nodes        int
+	bystanders   int
+	partitions   int
+	nodesIdle    time.Duration
+	nodesProfile string
+
 	idleServer  string // internal: this process is the server side of -idle or -scale
 	idleClient  string // internal: this process is the client side of -idle
 	scaleClient string // internal: this process is a client side of -scale
 	scaleFirst  int    // internal: the first subscriber index of this -scale client
+	nodeServer  string // internal: this process is a node of -nodes
+	nodeRedis   string // internal: the node's Redis address
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -87,6 +95,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.scaleSSE, "scale-sse", 0.5, "-scale: the share of SSE subscribers")
 	fs.IntVar(&o.scaleSends, "scale-broadcasts", 3, "-scale: broadcasts to time, one after the other")
 	fs.IntVar(&o.scaleSrcs, "scale-sources", 0, "-scale: source addresses 127.0.0.2… the clients dial from (0: one per 20,000 subscribers, at least 2)")
+	fs.IntVar(&o.nodes, "nodes", 0, "run this many nodes of fanout (Hub on the Redis engine) and of centrifuge (Node with its RedisBroker) on one redis-server started for the run, subscribers spread over them, publishers on every node (here -subs defaults to 1000, -msgs to 3000, -tick to 20ms; -peers picks fanout or centrifuge)")
+	fs.IntVar(&o.bystanders, "bystanders", 10, "-nodes: subscribers of another topic at one more node, whose CPU time shows what a node pays for a topic it has no subscriber of")
+	fs.IntVar(&o.partitions, "partitions", 0, "-nodes: the fanout engine's Options.Partitions (0: its default, 1 on a standalone Redis)")
+	fs.DurationVar(&o.nodesIdle, "nodes-idle", 2*time.Second, "-nodes: the idle period measured before each run (the bystander's baseline)")
+	fs.StringVar(&o.nodesProfile, "nodes-profile", "", "-nodes: write a CPU profile of every node, and a perf recording of redis-server (if perf is installed), over each run into this directory")
 	fs.StringVar(&o.out, "out", "results", "directory for -sweep's CSV and plot")
 	fs.StringVar(&o.csv, "csv", "", "also write every run of the default mode or -targets to this CSV file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole command to this file (pick the peer with -peers)")
@@ -96,11 +109,24 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.idleClient, "idle-client", "", "internal: connect -idle clients to this URL and wait")
 	fs.StringVar(&o.scaleClient, "scale-client", "", "internal: connect -scale clients to this address and wait")
 	fs.IntVar(&o.scaleFirst, "scale-first", 0, "internal: the index of a -scale client process's first subscriber")
+	fs.StringVar(&o.nodeServer, "node-server", "", "internal: serve this side as a node of -nodes")
+	fs.StringVar(&o.nodeRedis, "node-redis", "", "internal: the Redis address of a -nodes node")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.nodes > 0 { // -nodes has a workload of its own: the issue's, at a rate both sides keep up with here
+		for name, set := range map[string]func(){
+			"subs": func() { o.cfg.Subs = 1000 },
+			"msgs": func() { o.cfg.Msgs = 3000 },
+			"tick": func() { o.cfg.Tick = 20 * time.Millisecond },
+		} {
+			if !flagSet(fs, name) {
+				set()
+			}
+		}
 	}
 	switch {
 	case o.cfg.Size < minMsgSize:
@@ -109,6 +135,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-subs, -msgs, -burst, -repeats and -par must be positive")
 	case o.scaleSSE < 0 || o.scaleSSE > 1:
 		return o, fmt.Errorf("-scale-sse is between 0 and 1")
+	case o.nodes < 0 || o.bystanders < 0 || o.partitions < 0:
+		return o, fmt.Errorf("-nodes, -bystanders and -partitions cannot be negative")
 	case o.cfg.Tick <= 0:
 		return o, fmt.Errorf("-tick must be positive")
 	case o.wsclient != "coder" && o.wsclient != "raw":
@@ -130,6 +158,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return idleClient(o.idleClient, o.idle)
 	case o.scaleClient != "":
 		return scaleClient(o)
+	case o.nodeServer != "":
+		return nodeChild(o)
+	}
+	if o.nodes > 0 {
+		return runNodesCommand(o, stdout, stderr)
 	}
 	peers, err := selectPeers(o.peers)
 	if err != nil {
@@ -191,13 +224,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 // describe says what a level measures and on what.
 func describe(c config, repeats int) string {
 	offered := float64(c.Subs) * float64(c.Burst) / c.Tick.Seconds()
-	queue := "deep enough for the whole run"
-	switch {
-	case c.Queue < 0:
-		queue = "each library's default"
-	case c.Queue > 0:
-		queue = strconv.Itoa(c.Queue)
-	}
+	queue := queueText(c)
 	client := "coder/websocket"
 	if c.RawWS {
 		client = "raw"
@@ -233,6 +260,36 @@ func runLevel(cfg config, peers []peer, repeats int, progress io.Writer) []resul
 		}
 	}
 	return results
+}
+
+// flagSet reports whether the command line set flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// runNodesCommand runs -nodes, with -cpuprofile and -quiet.
+func runNodesCommand(o options, stdout, stderr io.Writer) error {
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	progress := stderr
+	if o.quiet {
+		progress = io.Discard
+	}
+	if msg := raiseFileLimit(uint64(2*(o.cfg.Subs+o.bystanders) + 256)); msg != "" {
+		fmt.Fprintln(stdout, msg)
+	}
+	return runNodes(o, stdout, progress)
 }
 
 func mustInts(list string) []int {
