@@ -8,6 +8,7 @@ replace github.com/fanout-go/fanout/redis => ../redis
 
 require (
 	github.com/centrifugal/centrifuge v0.40.1
+	github.com/centrifugal/protocol v0.23.1
 	github.com/coder/websocket v1.8.15
 	github.com/fanout-go/fanout v0.0.0-00010101000000-000000000000
 	github.com/fanout-go/fanout/redis v0.0.0-00010101000000-000000000000
@@ -26,7 +27,6 @@ require (
 	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/centrifugal/fdelta v0.0.3 // indirect
-	github.com/centrifugal/protocol v0.23.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/google/uuid v1.6.0 // indirect

@@ -56,6 +56,7 @@ type options struct {
 	partitions   int
 	nodesIdle    time.Duration
 	nodesProfile string
+	nodesDrop    int
 
 	idleServer  string // internal: this process is the server side of -idle or -scale
 	idleClient  string // internal: this process is the client side of -idle
@@ -100,6 +101,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.partitions, "partitions", 0, "-nodes: the fanout engine's Options.Partitions (0: its default, 1 on a standalone Redis)")
 	fs.DurationVar(&o.nodesIdle, "nodes-idle", 2*time.Second, "-nodes: the idle period measured before each run (the bystander's baseline)")
 	fs.StringVar(&o.nodesProfile, "nodes-profile", "", "-nodes: write a CPU profile of every node, and a perf recording of redis-server (if perf is installed), over each run into this directory")
+	fs.IntVar(&o.nodesDrop, "nodes-drop", 0, "-nodes, to test resuming: every subscriber closes its connection once after this many messages and reconnects with its position")
 	fs.StringVar(&o.out, "out", "results", "directory for -sweep's CSV and plot")
 	fs.StringVar(&o.csv, "csv", "", "also write every run of the default mode or -targets to this CSV file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole command to this file (pick the peer with -peers)")

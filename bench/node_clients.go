@@ -1,9 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -11,21 +8,10 @@ import (
 )
 
 // The clients of -nodes, in this process: rawWS connections (see
-// rawws.go), each read by one goroutine that parses what its side sends,
-// reading each payload in place, without allocating per message:
-//
-//   - fanout: the ResumeSubprotocol's packed frames, records of a 5-byte
-//     header (kind, big-endian length) and a payload: a message's ID
-//     record, then its text record.
-//   - centrifuge: its protobuf protocol ("centrifuge-protobuf"): after
-//     the connect command, frames of varint-length-prefixed Replies; a
-//     publication is Reply.push (field 4) → Push.pub (4) →
-//     Publication.data (4), next to its offset; an empty Reply is a ping,
-//     answered with an empty Command (pong).
-//
-// Both read a few header bytes per message and the same 64-byte payload,
-// so the two sides' clients cost about the same per message; the clients'
-// CPU time is measured to show it.
+// rawws.go), each read by one goroutine that parses its side's protocol
+// (node_protocols.go). When the server ends a connection before the run
+// is over, the client reconnects to the same node with its position, as
+// each library's clients do, at most maxReconnects times.
 
 // nodeFleet is one run's clients.
 type nodeFleet struct {
@@ -35,27 +21,43 @@ type nodeFleet struct {
 	subs         []*nodeSub
 	bystanders   []*nodeSub // on the other topic, at the bystander node
 
+	// dropAt, when positive, has each subscriber close its connection
+	// once, after that many measured messages, and reconnect (-nodes-drop).
+	dropAt int64
+
 	remaining atomic.Int64
 	allDone   chan struct{}
 	readers   sync.WaitGroup
 
-	mu    sync.Mutex
-	conns []net.Conn
+	closing atomic.Bool
+	mu      sync.Mutex
+	conns   []net.Conn
 }
+
+// maxReconnects bounds the reconnections of one subscriber in a run.
+const maxReconnects = 20
 
 // nodeSub is one subscriber.
 type nodeSub struct {
 	lat  []int64 // latency samples, ns; preallocated, owned by the reader
 	next []int   // per (publishing node, lane): the next sequence number expected; reader only
 
-	got       atomic.Int64 // measured messages received
-	last      atomic.Int64 // when the last arrived (CLOCK_MONOTONIC ns)
-	warm      atomic.Int64 // 1 + the highest warm-up sequence number seen
-	misorder  atomic.Int64 // out of order or duplicated
-	malformed atomic.Int64
-	resyncs   atomic.Int64 // resync records (fanout) or error replies (centrifuge)
-	finished  atomic.Bool
-	bystander bool // on the other topic: counts what it gets, and should get nothing
+	got        atomic.Int64 // measured messages received
+	last       atomic.Int64 // when the last arrived (CLOCK_MONOTONIC ns)
+	warm       atomic.Int64 // 1 + the highest warm-up sequence number seen
+	misorder   atomic.Int64 // out of order or duplicated
+	malformed  atomic.Int64
+	resyncs    atomic.Int64 // resync records (fanout), error replies or failed recoveries (centrifuge)
+	reconnects atomic.Int64
+	finished   atomic.Bool
+	bystander  bool // on the other topic: counts what it gets, and should get nothing
+	dropped    bool // it closed its connection for dropAt; reader only
+
+	// Its position, for reconnecting; reader only.
+	lastID [maxIDLen]byte // fanout: the last ID received
+	idLen  int
+	epoch  string // centrifuge: the stream's epoch and the last offset received
+	offset uint64
 }
 
 func newNodeFleet(side nodeSide, subs, bystanders int, cfg config, nodes int, samples []int64) *nodeFleet {
@@ -84,14 +86,23 @@ func (f *nodeFleet) connect(addrs []string, bystander string, par int) error {
 			if measured {
 				defer f.finish(s)
 			}
-			ws, err := f.dial(addr, topic)
+			ws, err := f.dialNode(addr, topic, s)
 			<-sem
 			dialed.Done()
 			if err != nil {
 				errs <- err
 				return
 			}
-			f.read(ws, s)
+			for {
+				f.read(ws, s)
+				if f.closing.Load() || s.finished.Load() || s.reconnects.Load() == maxReconnects {
+					return
+				}
+				s.reconnects.Add(1)
+				if ws, err = f.dialNode(addr, topic, s); err != nil {
+					return
+				}
+			}
 		})
 	}
 	for i, s := range f.subs {
@@ -109,29 +120,16 @@ func (f *nodeFleet) connect(addrs []string, bystander string, par int) error {
 	}
 }
 
-// connectCommand is centrifuge's Command{id: 1, connect: {}}, with its
-// varint length in front.
-var connectCommand = []byte{4, 0x08, 0x01, 0x22, 0x00}
-
-func (f *nodeFleet) dial(addr, topic string) (*rawWS, error) {
-	conn, err := net.DialTimeout("tcp", addr, 30*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	ws, err := handshakeRawWS(conn, addr, f.side.Path+"?topic="+topic, 32<<10, f.side.Protocol)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.side.Name, err)
-	}
+// keep remembers a connection for close, or closes it if the fleet is
+// closing.
+func (f *nodeFleet) keep(c net.Conn) {
 	f.mu.Lock()
-	f.conns = append(f.conns, conn)
-	f.mu.Unlock()
-	if f.side.Name == "centrifuge" {
-		if err := ws.write(0x2, connectCommand); err != nil {
-			conn.Close()
-			return nil, err
-		}
+	defer f.mu.Unlock()
+	if f.closing.Load() {
+		_ = c.Close()
+		return
 	}
-	return ws, nil
+	f.conns = append(f.conns, c)
 }
 
 // read reads s's frames until the connection ends.
@@ -149,102 +147,11 @@ func (f *nodeFleet) read(ws *rawWS, s *nodeSub) {
 			s.malformed.Add(1)
 			return
 		}
-	}
-}
-
-var errShortFrame = errors.New("short frame")
-
-// fanoutFrame reads one packed frame of ResumeSubprotocol.
-func (f *nodeFleet) fanoutFrame(_ *rawWS, s *nodeSub, p []byte) error {
-	for len(p) > 0 {
-		if len(p) < 5 {
-			return errShortFrame
-		}
-		kind, n := p[0], int(binary.BigEndian.Uint32(p[1:5]))
-		if n > len(p)-5 {
-			return errShortFrame
-		}
-		switch kind {
-		case 1, 2:
-			f.receive(s, p[5:5+n])
-		case 4:
-			s.resyncs.Add(1)
-		}
-		p = p[5+n:]
-	}
-	return nil
-}
-
-// centrifugeFrame reads one frame of centrifuge's protobuf protocol.
-func (f *nodeFleet) centrifugeFrame(ws *rawWS, s *nodeSub, p []byte) error {
-	for len(p) > 0 {
-		n, k := binary.Uvarint(p)
-		if k <= 0 || n > uint64(len(p)-k) {
-			return errShortFrame
-		}
-		reply := p[k : k+int(n)]
-		p = p[k+int(n):]
-		if len(reply) == 0 { // a ping
-			if err := ws.write(0x2, []byte{0}); err != nil {
-				return err
-			}
-			continue
-		}
-		if pbField(reply, 2) != nil {
-			s.resyncs.Add(1) // an error reply
-			continue
-		}
-		if push := pbField(reply, 4); push != nil {
-			if pub := pbField(push, 4); pub != nil {
-				if data := pbField(pub, 4); data != nil {
-					f.receive(s, data)
-				}
-			}
+		if f.dropAt > 0 && !s.dropped && s.got.Load() >= f.dropAt {
+			s.dropped = true
+			_ = ws.conn.Close()
 		}
 	}
-	return nil
-}
-
-// pbField returns the bytes of the first length-delimited field num of a
-// protobuf message, or nil.
-func pbField(b []byte, num uint64) []byte {
-	for len(b) > 0 {
-		tag, k := binary.Uvarint(b)
-		if k <= 0 {
-			return nil
-		}
-		b = b[k:]
-		switch tag & 7 {
-		case 0: // varint
-			_, k := binary.Uvarint(b)
-			if k <= 0 {
-				return nil
-			}
-			b = b[k:]
-		case 1: // 64-bit
-			if len(b) < 8 {
-				return nil
-			}
-			b = b[8:]
-		case 5: // 32-bit
-			if len(b) < 4 {
-				return nil
-			}
-			b = b[4:]
-		case 2: // length-delimited
-			n, k := binary.Uvarint(b)
-			if k <= 0 || n > uint64(len(b)-k) {
-				return nil
-			}
-			if tag>>3 == num {
-				return b[k : k+int(n)]
-			}
-			b = b[k+int(n):]
-		default:
-			return nil
-		}
-	}
-	return nil
 }
 
 // receive handles one message's payload.
@@ -307,6 +214,7 @@ func (f *nodeFleet) warmed(seq int) int {
 // close drops every connection and waits for the readers.
 func (f *nodeFleet) close() {
 	f.mu.Lock()
+	f.closing.Store(true)
 	for _, c := range f.conns {
 		_ = c.Close()
 	}

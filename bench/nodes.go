@@ -29,6 +29,7 @@ type nodeResult struct {
 	Expected      int64
 	Delivered     int64
 	Misordered    int64
+	Reconnects    int64 // clients that reconnected (with their position) after the server ended their connection
 	Published     int64
 	Elapsed       time.Duration // first publish due to last delivery
 	P50, P95, P99 time.Duration
@@ -118,8 +119,8 @@ func runNodes(o options, stdout, progress io.Writer) error {
 			if err != nil {
 				res.Err = err.Error()
 			}
-			fmt.Fprintf(progress, "  repeat %d/%d %-10s %9s/s  p99 %-7s lost %-6d nodes %s/delivery, Redis %s/msg, bystander +%s/msg  %.1fs %s\n",
-				r+1, o.repeats, side.Name, fmtSI(res.DeliveredPerSec()), fmtSeconds(res.P99.Seconds()), res.Lost(),
+			fmt.Fprintf(progress, "  repeat %d/%d %-10s %9s/s  p99 %-7s lost %-6d reconnects %-4d nodes %s/delivery, Redis %s/msg, bystander +%s/msg  %.1fs %s\n",
+				r+1, o.repeats, side.Name, fmtSI(res.DeliveredPerSec()), fmtSeconds(res.P99.Seconds()), res.Lost(), res.Reconnects,
 				fmtMicros(perMsg(res.NodesCPU, res.Delivered)), fmtMicros(perMsg(res.RedisCPU, res.Published)),
 				fmtMicros(perMsg(res.ByCPU-idleShare(res), res.Published)), time.Since(started).Seconds(), res.Err)
 			results = append(results, res)
@@ -177,6 +178,7 @@ func runNodesOnce(side nodeSide, o options, rs *redisServer, exe string, samples
 		"-tick", cfg.Tick.String(), "-queue", strconv.Itoa(cfg.Queue)}
 	var procs []nodeProc // the N nodes, then the bystander
 	f := newNodeFleet(side, cfg.Subs, o.bystanders, cfg, o.nodes, samples)
+	f.dropAt = int64(o.nodesDrop)
 	defer func() {
 		f.close()
 		for _, p := range procs {
@@ -257,18 +259,21 @@ func runNodesOnce(side nodeSide, o options, rs *redisServer, exe string, samples
 		return res, err
 	}
 
-	var last int64
+	var last, malformed, resyncs int64
 	n := 0
 	for _, s := range f.subs {
 		last = max(last, s.last.Load())
 		n += copy(samples[n:], s.lat)
 		res.Misordered += s.misorder.Load()
-		if m := s.malformed.Load(); m > 0 {
-			res.Err = fmt.Sprintf("%d malformed frames or messages", m)
-		}
-		if m := s.resyncs.Load(); m > 0 {
-			res.Err = fmt.Sprintf("%d resyncs or error replies", m)
-		}
+		res.Reconnects += s.reconnects.Load()
+		malformed += s.malformed.Load()
+		resyncs += s.resyncs.Load()
+	}
+	if malformed > 0 {
+		res.Err = fmt.Sprintf("%d malformed frames or messages", malformed)
+	}
+	if resyncs > 0 {
+		res.Err = fmt.Sprintf("%d resyncs, error replies or failed recoveries", resyncs)
 	}
 	for _, s := range f.bystanders {
 		res.ByGot += s.got.Load()

@@ -64,6 +64,7 @@ var nodeColumns = []nodeColumn{
 	{"p99", func(r nodeResult) float64 { return r.P99.Seconds() }, fmtSeconds},
 	{"max", func(r nodeResult) float64 { return r.Max.Seconds() }, fmtSeconds},
 	{"lost", func(r nodeResult) float64 { return float64(r.Lost()) }, fmtSI},
+	{"reconnects", func(r nodeResult) float64 { return float64(r.Reconnects) }, fmtSI},
 	{"nodes CPU/delivery", func(r nodeResult) float64 { return perMsg(r.NodesCPU, r.Delivered) }, fmtMicros},
 	{"clients CPU/delivery", func(r nodeResult) float64 { return perMsg(r.ClientsCPU, r.Delivered) }, fmtMicros},
 	{"Redis CPU/msg", func(r nodeResult) float64 { return perMsg(r.RedisCPU, r.Published) }, fmtMicros},
@@ -191,7 +192,7 @@ func commandTable(sides []nodeSide, results []nodeResult) string {
 		}
 		slices.SortFunc(cs, func(a, b cmdStat) int { return int(b.Usec - a.Usec) })
 		for i, c := range cs {
-			if i == 5 || published == 0 {
+			if i == 8 || published == 0 {
 				break
 			}
 			rows = append(rows, []string{s.Name, c.Name, fmtRatio(float64(c.Calls) / float64(published)),
