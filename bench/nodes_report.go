@@ -160,8 +160,9 @@ func nodesTargets(results []nodeResult) string {
 		}
 		return "MISS"
 	}
+	rate := func(v float64) string { return fmt.Sprintf("%.1fk", v/1e3) } // precise enough to show which is ahead
 	return fmt.Sprintf("\ntargets (medians): %s fanout delivered/s %s ≥ centrifuge's %s; %s fanout p99 %s ≤ centrifuge's %s\n",
-		verdict(dps("fanout") >= dps("centrifuge")), fmtSI(dps("fanout")), fmtSI(dps("centrifuge")),
+		verdict(dps("fanout") >= dps("centrifuge")), rate(dps("fanout")), rate(dps("centrifuge")),
 		verdict(p99("fanout") <= p99("centrifuge")), fmtSeconds(p99("fanout")), fmtSeconds(p99("centrifuge")))
 }
 
@@ -179,6 +180,9 @@ func commandTable(sides []nodeSide, results []nodeResult) string {
 			}
 			published += r.Published
 			for _, c := range r.Cmds {
+				if c.Name == "info" || c.Name == "config|resetstat" { // the harness's own
+					continue
+				}
 				if sum[c.Name] == nil {
 					sum[c.Name] = &cmdStat{Name: c.Name}
 				}
