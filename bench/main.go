@@ -56,11 +56,20 @@ type options struct {
 	deflateMsgs  int
 	deflateSizes string
 
+	nodes        int
+	bystanders   int
+	partitions   int
+	nodesIdle    time.Duration
+	nodesProfile string
+	nodesDrop    int
+
 	deflateServer string // internal: this process is the server side of -deflate
 	idleServer    string // internal: this process is the server side of -idle or -scale
 	idleClient    string // internal: this process is the client side of -idle
 	scaleClient   string // internal: this process is a client side of -scale
 	scaleFirst    int    // internal: the first subscriber index of this -scale client
+	nodeServer    string // internal: this process is a node of -nodes
+	nodeRedis     string // internal: the node's Redis address
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -97,6 +106,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.deflateSubs, "deflate-subs", 1000, "-deflate: subscribers")
 	fs.IntVar(&o.deflateMsgs, "deflate-msgs", 100, "-deflate: messages per run, published back to back")
 	fs.StringVar(&o.deflateSizes, "deflate-sizes", "1024,4096,16384,65536", "-deflate: JSON payload sizes in bytes")
+	fs.IntVar(&o.nodes, "nodes", 0, "run this many nodes of fanout (Hub on the Redis engine) and of centrifuge (Node with its RedisBroker) on one redis-server started for the run, subscribers spread over them, publishers on every node (here -subs defaults to 1000, -msgs to 3000, -tick to 20ms; -peers picks fanout or centrifuge)")
+	fs.IntVar(&o.bystanders, "bystanders", 10, "-nodes: subscribers of another topic at one more node, whose CPU time shows what a node pays for a topic it has no subscriber of")
+	fs.IntVar(&o.partitions, "partitions", 0, "-nodes: the fanout engine's Options.Partitions (0: its default, 1 on a standalone Redis)")
+	fs.DurationVar(&o.nodesIdle, "nodes-idle", 2*time.Second, "-nodes: the idle period measured before each run (the bystander's baseline)")
+	fs.StringVar(&o.nodesProfile, "nodes-profile", "", "-nodes: write a CPU profile of every node, and a perf recording of redis-server (if perf is installed), over each run into this directory")
+	fs.IntVar(&o.nodesDrop, "nodes-drop", 0, "-nodes, to test resuming: every subscriber closes its connection once after this many messages and reconnects with its position")
 	fs.StringVar(&o.out, "out", "results", "directory for -sweep's CSV and plot")
 	fs.StringVar(&o.csv, "csv", "", "also write every run of the default mode or -targets to this CSV file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole command to this file (pick the peer with -peers)")
@@ -107,11 +122,24 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.idleClient, "idle-client", "", "internal: connect -idle clients to this URL and wait")
 	fs.StringVar(&o.scaleClient, "scale-client", "", "internal: connect -scale clients to this address and wait")
 	fs.IntVar(&o.scaleFirst, "scale-first", 0, "internal: the index of a -scale client process's first subscriber")
+	fs.StringVar(&o.nodeServer, "node-server", "", "internal: serve this side as a node of -nodes")
+	fs.StringVar(&o.nodeRedis, "node-redis", "", "internal: the Redis address of a -nodes node")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.nodes > 0 { // -nodes has a workload of its own: the issue's, at a rate both sides keep up with here
+		for name, set := range map[string]func(){
+			"subs": func() { o.cfg.Subs = 1000 },
+			"msgs": func() { o.cfg.Msgs = 3000 },
+			"tick": func() { o.cfg.Tick = 20 * time.Millisecond },
+		} {
+			if !flagSet(fs, name) {
+				set()
+			}
+		}
 	}
 	switch {
 	case o.cfg.Size < minMsgSize:
@@ -122,6 +150,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-deflate-subs, -deflate-msgs and -deflate-sizes must be positive")
 	case o.scaleSSE < 0 || o.scaleSSE > 1:
 		return o, fmt.Errorf("-scale-sse is between 0 and 1")
+	case o.nodes < 0 || o.bystanders < 0 || o.partitions < 0:
+		return o, fmt.Errorf("-nodes, -bystanders and -partitions cannot be negative")
 	case o.cfg.Tick <= 0:
 		return o, fmt.Errorf("-tick must be positive")
 	case o.wsclient != "coder" && o.wsclient != "raw":
@@ -145,6 +175,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return idleClient(o.idleClient, o.idle)
 	case o.scaleClient != "":
 		return scaleClient(o)
+	case o.nodeServer != "":
+		return nodeChild(o)
+	}
+	if o.nodes > 0 {
+		return runNodesCommand(o, stdout, stderr)
 	}
 	if o.deflate {
 		if msg := raiseFileLimit(uint64(o.deflateSubs + 256)); msg != "" {
@@ -216,13 +251,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 // describe says what a level measures and on what.
 func describe(c config, repeats int) string {
 	offered := float64(c.Subs) * float64(c.Burst) / c.Tick.Seconds()
-	queue := "deep enough for the whole run"
-	switch {
-	case c.Queue < 0:
-		queue = "each library's default"
-	case c.Queue > 0:
-		queue = strconv.Itoa(c.Queue)
-	}
+	queue := queueText(c)
 	client := "coder/websocket"
 	if c.RawWS {
 		client = "raw"
@@ -258,6 +287,36 @@ func runLevel(cfg config, peers []peer, repeats int, progress io.Writer) []resul
 		}
 	}
 	return results
+}
+
+// flagSet reports whether the command line set flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// runNodesCommand runs -nodes, with -cpuprofile and -quiet.
+func runNodesCommand(o options, stdout, stderr io.Writer) error {
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	progress := stderr
+	if o.quiet {
+		progress = io.Discard
+	}
+	if msg := raiseFileLimit(uint64(2*(o.cfg.Subs+o.bystanders) + 256)); msg != "" {
+		fmt.Fprintln(stdout, msg)
+	}
+	return runNodes(o, stdout, progress)
 }
 
 func mustInts(list string) []int {

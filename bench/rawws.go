@@ -30,18 +30,24 @@ func dialRawWS(addr, path string) (*rawWS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return handshakeRawWS(conn, addr, path, 32<<10)
+	return handshakeRawWS(conn, addr, path, 32<<10, "")
 }
 
 // handshakeRawWS makes conn a rawWS: it sends the opening handshake, checks
 // the server's answer, and reads frames through a buffer of bufSize bytes
-// (payloads up to that size are read in place). It closes conn on failure.
-func handshakeRawWS(conn net.Conn, addr, path string, bufSize int) (*rawWS, error) {
+// (payloads up to that size are read in place). A protocol other than ""
+// is offered as the only subprotocol, and the server must select it. It
+// closes conn on failure.
+func handshakeRawWS(conn net.Conn, addr, path string, bufSize int, protocol string) (*rawWS, error) {
 	var k [16]byte
 	_, _ = rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	if protocol != "" {
+		req += "Sec-WebSocket-Protocol: " + protocol + "\r\n"
+	}
+	req += "\r\n"
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, err := io.WriteString(conn, req); err != nil {
 		conn.Close()
@@ -56,7 +62,8 @@ func handshakeRawWS(conn net.Conn, addr, path string, bufSize int) (*rawWS, erro
 	sum := sha1.Sum([]byte(key + wsGUID))
 	if resp.StatusCode != http.StatusSwitchingProtocols ||
 		resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) ||
-		!strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+		!strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") ||
+		resp.Header.Get("Sec-WebSocket-Protocol") != protocol {
 		conn.Close()
 		return nil, fmt.Errorf("handshake: %s", resp.Status)
 	}
@@ -118,7 +125,7 @@ func (c *rawWS) next(buf []byte) ([]byte, error) {
 		case 0x8:
 			return nil, io.EOF
 		case 0x9:
-			if err := c.control(0xA, p); err != nil {
+			if err := c.write(0xA, p); err != nil {
 				return nil, err
 			}
 		case 0x0:
@@ -127,8 +134,9 @@ func (c *rawWS) next(buf []byte) ([]byte, error) {
 	}
 }
 
-// control writes a masked control frame (a client's frames are masked).
-func (c *rawWS) control(op byte, p []byte) error {
+// write writes a masked frame of fewer than 126 bytes (a client's frames
+// are masked): a control frame, or a short command.
+func (c *rawWS) write(op byte, p []byte) error {
 	f := make([]byte, 0, 6+len(p))
 	f = append(f, 0x80|op, 0x80|byte(len(p)), 0, 0, 0, 0) // mask key 0: payload unchanged
 	f = append(f, p...)

@@ -173,7 +173,7 @@ func runOnce(p peer, cfg config, samples []int64) (res result, err error) {
 		timerLate.Store(int64(pace.meanLate()))
 	}()
 
-	stalled := waitDelivered(f, cfg.Stall, pubDone)
+	stalled := waitDelivered(f.allDone, f.delivered, cfg.Stall, pubDone)
 	end := lastDelivery(f)
 	runtime.ReadMemStats(&m1)
 	w1, s1 := writes(), syscalls()
@@ -244,16 +244,16 @@ func warmUp(srv server, f *fleet, cfg config) error {
 // peer that drops messages never gets there, so it also ends once the
 // publisher is done and nothing has arrived for a second, or, while it
 // publishes, for stall; it reports the latter.
-func waitDelivered(f *fleet, stall time.Duration, published <-chan struct{}) (stalled bool) {
+func waitDelivered(allDone <-chan struct{}, delivered func() int64, stall time.Duration, published <-chan struct{}) (stalled bool) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	last, lastAt := int64(-1), time.Now()
 	for {
 		select {
-		case <-f.allDone:
+		case <-allDone:
 			return false
 		case <-tick.C:
-			if d := f.delivered(); d != last {
+			if d := delivered(); d != last {
 				last, lastAt = d, time.Now()
 				continue
 			}
@@ -287,7 +287,12 @@ func latencies(f *fleet, samples []int64) (p50, p95, p99, maxLat time.Duration) 
 	for _, c := range f.clients {
 		n += copy(samples[n:], c.lat)
 	}
-	s := samples[:n]
+	return quantiles(samples[:n])
+}
+
+// quantiles sorts s and returns its quantiles.
+func quantiles(s []int64) (p50, p95, p99, maxLat time.Duration) {
+	n := len(s)
 	if n == 0 {
 		return
 	}

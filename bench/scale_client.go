@@ -154,7 +154,7 @@ func scaleDial(d net.Dialer, addr string, sse bool) (func() ([]byte, error), err
 		return nil, err
 	}
 	if !sse {
-		ws, err := handshakeRawWS(conn, addr, "/ws?topic="+benchTopic, 1<<10)
+		ws, err := handshakeRawWS(conn, addr, "/ws?topic="+benchTopic, 1<<10, "")
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The clients of -nodes, in this process: rawWS connections (see
+// rawws.go), each read by one goroutine that parses its side's protocol
+// (node_protocols.go). When the server ends a connection before the run
+// is over, the client reconnects to the same node with its position, as
+// each library's clients do, at most maxReconnects times.
+
+// nodeFleet is one run's clients.
+type nodeFleet struct {
+	side         nodeSide
+	want         int64 // measured messages each subscriber expects
+	burst, nodes int
+	subs         []*nodeSub
+	bystanders   []*nodeSub // on the other topic, at the bystander node
+
+	// dropAt, when positive, has each subscriber close its connection
+	// once, after that many measured messages, and reconnect (-nodes-drop).
+	dropAt int64
+
+	remaining atomic.Int64
+	allDone   chan struct{}
+	readers   sync.WaitGroup
+
+	closing atomic.Bool
+	mu      sync.Mutex
+	conns   []net.Conn
+}
+
+// maxReconnects bounds the reconnections of one subscriber in a run.
+const maxReconnects = 20
+
+// nodeSub is one subscriber.
+type nodeSub struct {
+	lat  []int64 // latency samples, ns; preallocated, owned by the reader
+	next []int   // per (publishing node, lane): the next sequence number expected; reader only
+
+	got        atomic.Int64 // measured messages received
+	last       atomic.Int64 // when the last arrived (CLOCK_MONOTONIC ns)
+	warm       atomic.Int64 // 1 + the highest warm-up sequence number seen
+	misorder   atomic.Int64 // out of order or duplicated
+	malformed  atomic.Int64
+	resyncs    atomic.Int64 // resync records (fanout), error replies or failed recoveries (centrifuge)
+	reconnects atomic.Int64
+	finished   atomic.Bool
+	bystander  bool // on the other topic: counts what it gets, and should get nothing
+	dropped    bool // it closed its connection for dropAt; reader only
+
+	// Its position, for reconnecting; reader only.
+	lastID [maxIDLen]byte // fanout: the last ID received
+	idLen  int
+	epoch  string // centrifuge: the stream's epoch and the last offset received
+	offset uint64
+}
+
+func newNodeFleet(side nodeSide, subs, bystanders int, cfg config, nodes int, samples []int64) *nodeFleet {
+	f := &nodeFleet{side: side, want: int64(cfg.Msgs), burst: cfg.Burst, nodes: nodes, allDone: make(chan struct{})}
+	f.remaining.Store(int64(subs))
+	for i := range subs {
+		f.subs = append(f.subs, &nodeSub{lat: samples[i*cfg.Msgs : i*cfg.Msgs : (i+1)*cfg.Msgs], next: make([]int, nodes*cfg.Burst)})
+	}
+	for range bystanders {
+		f.bystanders = append(f.bystanders, &nodeSub{bystander: true})
+	}
+	return f
+}
+
+// connect dials every subscriber (sub i to addrs[i mod len(addrs)]) and
+// every bystander (to bystander), at most par at a time, and returns once
+// all have done their handshake.
+func (f *nodeFleet) connect(addrs []string, bystander string, par int) error {
+	sem := make(chan struct{}, par)
+	errs := make(chan error, len(f.subs)+len(f.bystanders))
+	var dialed sync.WaitGroup
+	start := func(s *nodeSub, addr, topic string, measured bool) {
+		sem <- struct{}{}
+		dialed.Add(1)
+		f.readers.Go(func() {
+			if measured {
+				defer f.finish(s)
+			}
+			ws, err := f.dialNode(addr, topic, s)
+			<-sem
+			dialed.Done()
+			if err != nil {
+				errs <- err
+				return
+			}
+			for {
+				f.read(ws, s)
+				if f.closing.Load() || s.finished.Load() || s.reconnects.Load() == maxReconnects {
+					return
+				}
+				s.reconnects.Add(1)
+				if ws, err = f.dialNode(addr, topic, s); err != nil {
+					return
+				}
+			}
+		})
+	}
+	for i, s := range f.subs {
+		start(s, addrs[i%len(addrs)], benchTopic, true)
+	}
+	for _, s := range f.bystanders {
+		start(s, bystander, bystanderTopic, false)
+	}
+	dialed.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// keep remembers a connection for close, or closes it if the fleet is
+// closing.
+func (f *nodeFleet) keep(c net.Conn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing.Load() {
+		_ = c.Close()
+		return
+	}
+	f.conns = append(f.conns, c)
+}
+
+// read reads s's frames until the connection ends.
+func (f *nodeFleet) read(ws *rawWS, s *nodeSub) {
+	parse := f.fanoutFrame
+	if f.side.Name == "centrifuge" {
+		parse = f.centrifugeFrame
+	}
+	for {
+		p, err := ws.next(nil)
+		if err != nil {
+			return
+		}
+		if err := parse(ws, s, p); err != nil {
+			s.malformed.Add(1)
+			return
+		}
+		if f.dropAt > 0 && !s.dropped && s.got.Load() >= f.dropAt {
+			s.dropped = true
+			_ = ws.conn.Close()
+		}
+	}
+}
+
+// receive handles one message's payload.
+func (f *nodeFleet) receive(s *nodeSub, b []byte) {
+	d := decode(b)
+	switch {
+	case !d.ok:
+		s.malformed.Add(1)
+		return
+	case s.bystander:
+		s.got.Add(1)
+		return
+	case d.warm:
+		if w := int64(d.seq) + 1; w > s.warm.Load() {
+			s.warm.Store(w)
+		}
+		return
+	}
+	t := mono()
+	// Messages of one publishing goroutine (a lane of a node) arrive in
+	// order; lanes and nodes interleave freely.
+	lane := (d.seq/f.burst%f.nodes)*f.burst + d.seq%f.burst
+	if d.seq < s.next[lane] {
+		s.misorder.Add(1)
+	}
+	s.next[lane] = d.seq + f.burst*f.nodes
+	if len(s.lat) < cap(s.lat) {
+		s.lat = append(s.lat, int64(t-d.due))
+	}
+	s.last.Store(int64(t))
+	if s.got.Add(1) == f.want {
+		f.finish(s)
+	}
+}
+
+func (f *nodeFleet) finish(s *nodeSub) {
+	if s.finished.CompareAndSwap(false, true) && f.remaining.Add(-1) == 0 {
+		close(f.allDone)
+	}
+}
+
+func (f *nodeFleet) delivered() int64 {
+	var n int64
+	for _, s := range f.subs {
+		n += s.got.Load()
+	}
+	return n
+}
+
+func (f *nodeFleet) warmed(seq int) int {
+	n := 0
+	for _, s := range f.subs {
+		if s.warm.Load() > int64(seq) {
+			n++
+		}
+	}
+	return n
+}
+
+// close drops every connection and waits for the readers.
+func (f *nodeFleet) close() {
+	f.mu.Lock()
+	f.closing.Store(true)
+	for _, c := range f.conns {
+		_ = c.Close()
+	}
+	f.mu.Unlock()
+	done := make(chan struct{})
+	go func() { f.readers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+}

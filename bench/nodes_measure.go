@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// What -nodes measures besides the clients' figures: every process's CPU
+// time, and, with -nodes-profile, CPU profiles.
+
+// loadAverage returns the 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
+// cpuSnapshot is every process's CPU time at one moment.
+type cpuSnapshot struct {
+	at                      time.Duration
+	nodes, by, redis, local time.Duration
+}
+
+func takeCPU(procs []nodeProc, rs *redisServer) (cpuSnapshot, error) {
+	s := cpuSnapshot{at: mono()}
+	for i, p := range procs {
+		c, err := p.cpu()
+		if err != nil {
+			return s, err
+		}
+		if i == len(procs)-1 {
+			s.by = c
+		} else {
+			s.nodes += c
+		}
+	}
+	var err error
+	if s.redis, err = rs.cpu(); err != nil {
+		return s, err
+	}
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	s.local = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return s, nil
+}
+
+// startNodeProfiles starts, when dir is set, a CPU profile in every node
+// (the last is the bystander) and, when perf is installed, `perf record`
+// of redis-server; the function it returns stops them.
+func startNodeProfiles(dir, side string, repeat int, nodes []nodeProc, rs *redisServer) (func(), error) {
+	if dir == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	prefix := filepath.Join(dir, fmt.Sprintf("%s-r%d", side, repeat))
+	for i, p := range nodes {
+		name := fmt.Sprintf("%s-node%d.pprof", prefix, i)
+		if i == len(nodes)-1 {
+			name = prefix + "-bystander.pprof"
+		}
+		var r map[string]string
+		if err := p.call("cpu "+name, &r, 10*time.Second); err != nil || r["err"] != "" {
+			return nil, fmt.Errorf("node %d profile: %v %s", i, err, r["err"])
+		}
+	}
+	var perf *exec.Cmd
+	if path, err := exec.LookPath("perf"); err == nil {
+		perf = exec.Command(path, "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(rs.pid()), "-o", prefix+"-redis.perf.data")
+		if err := perf.Start(); err != nil {
+			perf = nil
+		}
+		time.Sleep(200 * time.Millisecond) // attached
+	}
+	return func() {
+		for _, p := range nodes {
+			var r map[string]string
+			_ = p.call("cpu", &r, 10*time.Second)
+		}
+		if perf != nil {
+			_ = perf.Process.Signal(os.Interrupt)
+			_ = perf.Wait()
+		}
+	}, nil
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// perMsg returns d per message, in microseconds (NaN for no messages).
+func perMsg(d time.Duration, n int64) float64 {
+	if n <= 0 {
+		return math.NaN()
+	}
+	return float64(d.Microseconds()) / float64(n)
+}
+
+func fmtMicros(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case math.Abs(v) >= 100:
+		return fmt.Sprintf("%.0fµs", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1fµs", v)
+	default:
+		return fmt.Sprintf("%.2fµs", v)
+	}
+}
+
+func fmtPercent(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", v*100)
+}
+
+func describeMachine() string {
+	return fmt.Sprintf("%s, GOMAXPROCS=%d, %d CPUs", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+}
+
+// idleShare is what the bystander node would have used over the run's
+// window had it stayed as idle as in the idle period before.
+func idleShare(r nodeResult) time.Duration {
+	if r.IdleLen <= 0 {
+		return 0
+	}
+	return time.Duration(float64(r.ByIdle) * float64(r.Window) / float64(r.IdleLen))
+}
+
+// nodeColumn is one column of a -nodes table.
+type nodeColumn struct {
+	Name string
+	Get  func(nodeResult) float64
+	Fmt  func(float64) string
+}
+
+var nodeColumns = []nodeColumn{
+	{"delivered/s", nodeResult.DeliveredPerSec, fmtSI},
+	{"p50", func(r nodeResult) float64 { return r.P50.Seconds() }, fmtSeconds},
+	{"p95", func(r nodeResult) float64 { return r.P95.Seconds() }, fmtSeconds},
+	{"p99", func(r nodeResult) float64 { return r.P99.Seconds() }, fmtSeconds},
+	{"max", func(r nodeResult) float64 { return r.Max.Seconds() }, fmtSeconds},
+	{"lost", func(r nodeResult) float64 { return float64(r.Lost()) }, fmtSI},
+	{"reconnects", func(r nodeResult) float64 { return float64(r.Reconnects) }, fmtSI},
+	{"nodes CPU/delivery", func(r nodeResult) float64 { return perMsg(r.NodesCPU, r.Delivered) }, fmtMicros},
+	{"clients CPU/delivery", func(r nodeResult) float64 { return perMsg(r.ClientsCPU, r.Delivered) }, fmtMicros},
+	{"Redis CPU/msg", func(r nodeResult) float64 { return perMsg(r.RedisCPU, r.Published) }, fmtMicros},
+	{"pub lag", func(r nodeResult) float64 { return r.PublishLag.Seconds() }, fmtSeconds},
+}
+
+var bystanderColumns = []nodeColumn{
+	{"idle: CPU", func(r nodeResult) float64 { return ratio(r.ByIdle, r.IdleLen) }, fmtPercent},
+	{"run: CPU", func(r nodeResult) float64 { return ratio(r.ByCPU, r.Window) }, fmtPercent},
+	{"run − idle, per published message", func(r nodeResult) float64 { return perMsg(r.ByCPU-idleShare(r), r.Published) }, fmtMicros},
+	{"messages its subscribers got", func(r nodeResult) float64 { return float64(r.ByGot) }, fmtSI},
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}
+
+// nodeTable renders one row per side: the median and spread over its
+// runs of each column.
+func nodeTable(sides []nodeSide, results []nodeResult, cols []nodeColumn) string {
+	rows := [][]string{{"side"}}
+	for _, c := range cols {
+		rows[0] = append(rows[0], c.Name)
+	}
+	for _, s := range sides {
+		row := []string{s.Name}
+		for _, c := range cols {
+			row = append(row, cell(sideStat(s.Name, results, c.Get), c.Fmt))
+		}
+		rows = append(rows, row)
+	}
+	return markdown(rows)
+}
+
+func sideStat(side string, results []nodeResult, get func(nodeResult) float64) stat {
+	var vs []float64
+	for _, r := range results {
+		if r.Side == side {
+			vs = append(vs, get(r))
+		}
+	}
+	return statOf(vs)
+}
+
+// nodesReport is everything -nodes prints after its runs.
+func nodesReport(sides []nodeSide, results []nodeResult) string {
+	var b strings.Builder
+	b.WriteString(nodeTable(sides, results, nodeColumns))
+	for _, r := range results {
+		if r.Err != "" {
+			fmt.Fprintf(&b, "note: %s repeat %d: %s\n", r.Side, r.Repeat, r.Err)
+		}
+	}
+	b.WriteString(nodesTargets(results))
+	b.WriteString("\nThe bystander node (subscribers of another topic only; nothing published to it), CPU as a share of one core:\n\n")
+	b.WriteString(nodeTable(sides, results, bystanderColumns))
+	b.WriteString("\nRedis commands per published message (INFO commandstats, all repeats):\n\n")
+	b.WriteString(commandTable(sides, results))
+	for _, s := range sides {
+		if s.Name != "fanout" {
+			continue
+		}
+		var c engineCounts
+		for _, r := range results {
+			for _, st := range r.Stats {
+				c.Holes += st.Holes
+				c.Recovered += st.Recovered
+				c.Resyncs += st.Resyncs
+				c.Stuck += st.Stuck
+			}
+		}
+		fmt.Fprintf(&b, "\nfanout engine, all nodes and repeats: %d holes in the live feed, %d messages recovered from the stream, %d stuck subscriptions, %d resyncs\n",
+			c.Holes, c.Recovered, c.Stuck, c.Resyncs)
+	}
+	return b.String()
+}
+
+// nodesTargets checks the targets: fanout's deliveries/s at least
+// centrifuge's, and its p99 at most centrifuge's (medians).
+func nodesTargets(results []nodeResult) string {
+	get := func(side string, f func(nodeResult) float64) float64 { return sideStat(side, results, f).Med }
+	dps := func(side string) float64 { return get(side, nodeResult.DeliveredPerSec) }
+	p99 := func(side string) float64 { return get(side, func(r nodeResult) float64 { return r.P99.Seconds() }) }
+	if math.IsNaN(dps("fanout")) || math.IsNaN(dps("centrifuge")) {
+		return ""
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "PASS"
+		}
+		return "MISS"
+	}
+	rate := func(v float64) string { return fmt.Sprintf("%.1fk", v/1e3) } // precise enough to show which is ahead
+	return fmt.Sprintf("\ntargets (medians): %s fanout delivered/s %s ≥ centrifuge's %s; %s fanout p99 %s ≤ centrifuge's %s\n",
+		verdict(dps("fanout") >= dps("centrifuge")), rate(dps("fanout")), rate(dps("centrifuge")),
+		verdict(p99("fanout") <= p99("centrifuge")), fmtSeconds(p99("fanout")), fmtSeconds(p99("centrifuge")))
+}
+
+// commandTable sums INFO commandstats over each side's runs, per
+// published message: what Redis did, and how long it took to run each
+// command (Redis's own timing, without its network I/O).
+func commandTable(sides []nodeSide, results []nodeResult) string {
+	rows := [][]string{{"side", "command", "calls/msg", "µs/msg", "µs/call"}}
+	for _, s := range sides {
+		sum := map[string]*cmdStat{}
+		var published int64
+		for _, r := range results {
+			if r.Side != s.Name {
+				continue
+			}
+			published += r.Published
+			for _, c := range r.Cmds {
+				if c.Name == "info" || c.Name == "config|resetstat" { // the harness's own
+					continue
+				}
+				if sum[c.Name] == nil {
+					sum[c.Name] = &cmdStat{Name: c.Name}
+				}
+				sum[c.Name].Calls += c.Calls
+				sum[c.Name].Usec += c.Usec
+			}
+		}
+		var cs []cmdStat
+		for _, c := range sum {
+			cs = append(cs, *c)
+		}
+		slices.SortFunc(cs, func(a, b cmdStat) int { return int(b.Usec - a.Usec) })
+		for i, c := range cs {
+			if i == 8 || published == 0 {
+				break
+			}
+			rows = append(rows, []string{s.Name, c.Name, fmtRatio(float64(c.Calls) / float64(published)),
+				fmtMicros(float64(c.Usec) / float64(published)), fmtMicros(float64(c.Usec) / float64(c.Calls))})
+		}
+	}
+	return markdown(rows)
+}
