@@ -46,6 +46,7 @@ type node struct {
 type nodeEvents struct {
 	resyncs  atomic.Int64
 	connects atomic.Int64
+	subs     chan *fanout.Subscriber // if set, each new subscriber (while there is room)
 }
 
 // startNode starts a node in the test's process on an engine of its own
@@ -60,7 +61,15 @@ func startNode(t testing.TB, name string, opts *fredis.Options, ev *nodeEvents, 
 		ev.resyncs.Add(1)
 		t.Logf("%s: resync of a subscriber (last ID %q): %v", name, lastID, err)
 	}
-	onConnect := func(*fanout.Subscriber) { ev.connects.Add(1) }
+	onConnect := func(s *fanout.Subscriber) {
+		ev.connects.Add(1)
+		if ev.subs != nil {
+			select {
+			case ev.subs <- s:
+			default:
+			}
+		}
+	}
 	n.hub = fanout.NewHub(&fanout.HubOptions{
 		Engine:          eng,
 		DeliveryOptions: fanout.DeliveryOptions{QueueSize: 1 << 16, QueueBytes: 64 << 20},

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fanout-go/fanout"
 )
 
 // Stats is a snapshot of an Engine's counters since it was made, for
@@ -93,4 +95,35 @@ func (e *Engine) Stats() Stats {
 		s.LastError = err.Error()
 	}
 	return s
+}
+
+var _ fanout.MeasuredEngine = (*Engine)(nil)
+
+// Metrics implements fanout.MeasuredEngine: the Stats counters and
+// gauges, for a metrics collector (the Prometheus collector exports each
+// as "fanout_engine_" + its name).
+func (e *Engine) Metrics() []fanout.EngineMetric {
+	s := e.Stats()
+	counter := func(name, help string, v uint64) fanout.EngineMetric {
+		return fanout.EngineMetric{Name: name, Help: help, Counter: true, Value: float64(v)}
+	}
+	gauge := func(name, help string, v float64) fanout.EngineMetric {
+		return fanout.EngineMetric{Name: name, Help: help, Value: v}
+	}
+	return []fanout.EngineMetric{
+		counter("redis_published_total", "Publish calls through the Redis engine (a broadcast counts once).", s.Published),
+		counter("redis_publish_errors_total", "Publish calls through the Redis engine that failed.", s.PublishErrors),
+		counter("redis_delivered_total", "Messages the Redis engine handed to this node's feed, live or recovered.", s.Delivered),
+		counter("redis_recovered_total", "Messages read back from a stream because the live channel skipped them.", s.Recovered),
+		counter("redis_holes_total", "Skips found in a live channel (a missed message).", s.Holes),
+		counter("redis_checks_total", "Periodic checks of idle partitions (ping and head).", s.Checks),
+		counter("redis_stuck_total", "Subscriptions replaced because a check found them hung or missing messages.", s.Stuck),
+		counter("redis_reconnects_total", "Subscription sessions that ended in an error.", s.Reconnects),
+		counter("redis_resyncs_total", "Times a partition's local subscribers got the resync signal.", s.Resyncs),
+		counter("redis_resumes_total", "Times a partition was followed again after a pause.", s.Resumes),
+		counter("redis_epochs_total", "New epochs found at a check (Redis lost a partition's history).", s.Epochs),
+		gauge("redis_following_partitions", "Partitions this node follows now.", float64(s.Following)),
+		gauge("redis_feed_lag_seconds", "Time from Redis storing the last live message to this node handing it to its feed.", s.Lag.Seconds()),
+		gauge("redis_feed_lag_max_seconds", "The largest feed lag since the engine was made.", s.MaxLag.Seconds()),
+	}
 }
