@@ -286,9 +286,8 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 		b.c.finish(s)
 		return
 	}
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	hooked := make(chan struct{})
-	b.serve(ctx, cancel, s, raw, hooked)
+	b.serve(context.WithoutCancel(r.Context()), s, raw, hooked)
 	defer close(hooked) // even if a hook panics: OnDisconnect waits for it
 	b.connected(s, lastID, resync)
 }
@@ -296,10 +295,9 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 // serve runs a subscriber on a hijacked connection: a watcher that ends
 // the subscription when the client closes the connection (see
 // startWatcher), and on-demand writers (see writeOnDemand).
-func (b *Broker) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, raw *rawConn, hooked <-chan struct{}) {
+func (b *Broker) serve(ctx context.Context, s *Subscriber, raw *rawConn, hooked <-chan struct{}) {
 	r := b.startWatcher(s, raw)
 	s.writeOnDemand(ctx, func(why endReason, err error) {
-		cancel(nil)
 		r.stop()
 		<-r.done() // closing the connection ended it
 		<-hooked

@@ -94,10 +94,12 @@ type HubOptions struct {
 	// OnMessage, if set, receives each data message a client sends, on
 	// that connection's reader goroutine (so one client's messages arrive
 	// in order). msg may be published as is. Without OnMessage, client
-	// messages are read and discarded. Like net/http with a handler, the
-	// Hub recovers a panic in OnMessage (or OnDisconnect, or an OnSlow
-	// called from a writer): it is logged with its stack, and only that
-	// subscriber ends, with status 1011 (internal error).
+	// messages are read and discarded. ctx carries the values of the
+	// request's context and ends when the subscription does. Like
+	// net/http with a handler, the Hub recovers a panic in OnMessage (or
+	// OnDisconnect, or an OnSlow called from a writer): it is logged with
+	// its stack, and only that subscriber ends, with status 1011
+	// (internal error).
 	OnMessage func(ctx context.Context, s *Subscriber, msg *Message)
 
 	// ReadLimit bounds a message from a client, in bytes; a larger one
@@ -291,8 +293,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request's buffers and the deep stack of its connection goroutine,
 	// which would otherwise cost every idle subscriber several KiB. The
 	// request's context is canceled on return, so the subscription gets its
-	// own, keeping the values middleware added.
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	// own, keeping the values middleware added; one that ends with the
+	// subscription when OnMessage is there to be handed it.
+	ctx, cancel := context.WithoutCancel(r.Context()), context.CancelCauseFunc(func(error) {})
+	if h.opts.OnMessage != nil {
+		ctx, cancel = context.WithCancelCause(ctx)
+	}
 	hooked := make(chan struct{})
 	h.serve(ctx, cancel, s, conn, sk, hooked)
 	defer close(hooked) // even if a hook panics: OnDisconnect waits for it

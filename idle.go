@@ -55,18 +55,18 @@ type pollReader struct {
 	key     uint64
 	onReady func(r *pollReader) readyResult // on the poller's goroutine: must not block
 
-	mu      sync.Mutex
-	running bool // the callback, or a goroutine it started, has the socket
-	stopped bool
-	once    sync.Once
-	ch      chan struct{}
+	mu       sync.Mutex
+	running  bool          // the callback, or a goroutine it started, has the socket
+	stopped  bool          // the teardown asked it to end
+	finished bool          // stopped, and no longer running
+	ch       chan struct{} // done's, made when asked for
 }
 
 // startPollReader watches rc with p, calling onReady when it is readable.
 // It returns nil when the socket cannot be watched.
 func startPollReader(p *poller, rc syscall.RawConn, onReady func(*pollReader) readyResult) *pollReader {
-	r := &pollReader{p: p, rc: rc, onReady: onReady, ch: make(chan struct{})}
-	if p.watch(rc, r.fire, func(k uint64) { r.key = k }) != nil {
+	r := &pollReader{p: p, rc: rc, onReady: onReady}
+	if p.watch(rc, r) != nil {
 		return nil
 	}
 	return r
@@ -95,9 +95,11 @@ func (r *pollReader) settle(rearm bool) {
 	r.mu.Lock()
 	r.running = false
 	stopped := r.stopped
+	if stopped {
+		r.finishLocked()
+	}
 	r.mu.Unlock()
 	if stopped {
-		r.once.Do(func() { close(r.ch) })
 		return
 	}
 	if rearm && r.p.rearm(r.rc, r.key) == nil {
@@ -110,15 +112,36 @@ func (r *pollReader) settle(rearm bool) {
 func (r *pollReader) stop() {
 	r.mu.Lock()
 	r.stopped = true
-	idle := !r.running
+	if !r.running {
+		r.finishLocked()
+	}
 	r.mu.Unlock()
 	r.p.forget(r.key)
-	if idle {
-		r.once.Do(func() { close(r.ch) })
+}
+
+// finishLocked records that the reader has ended; r.mu is held.
+func (r *pollReader) finishLocked() {
+	if !r.finished {
+		r.finished = true
+		if r.ch != nil {
+			close(r.ch)
+		}
 	}
 }
 
-func (r *pollReader) done() <-chan struct{} { return r.ch }
+// done returns a channel closed once the reader has ended (made on
+// demand: an idle subscriber holds none).
+func (r *pollReader) done() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ch == nil {
+		r.ch = make(chan struct{})
+		if r.finished {
+			close(r.ch)
+		}
+	}
+	return r.ch
+}
 
 // WebSocket frames the Hub's poll reader recognizes on its own.
 const (

@@ -22,7 +22,7 @@ type poller struct {
 	wakeW  int
 	mu     sync.Mutex
 	next   uint64
-	ready  map[uint64]func() // key → callback, on the poller's goroutine
+	ready  map[uint64]*pollReader // key → reader, called back on the poller's goroutine
 	closed bool
 	done   chan struct{}
 }
@@ -48,7 +48,7 @@ func newPoller() (*poller, error) {
 		return nil, err
 	}
 	pl := &poller{epfd: epfd, wakeR: p[0], wakeW: p[1], next: wakeKey + 1,
-		ready: make(map[uint64]func()), done: make(chan struct{})}
+		ready: make(map[uint64]*pollReader), done: make(chan struct{})}
 	go pl.loop()
 	return pl, nil
 }
@@ -64,10 +64,10 @@ func keyOf(ev *syscall.EpollEvent) uint64 {
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
-// watch adds the socket rc to the set, armed, with fn to call (on the
-// poller's goroutine: it must not block) when it is readable. key is
-// called with the key to re-arm and forget it with before fn can be.
-func (p *poller) watch(rc syscall.RawConn, fn func(), key func(uint64)) error {
+// watch adds the socket rc to the set, armed, to call r.fire (on the
+// poller's goroutine: it must not block) when it is readable, and sets
+// r.key, to re-arm and forget it with, before that can happen.
+func (p *poller) watch(rc syscall.RawConn, r *pollReader) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -75,9 +75,9 @@ func (p *poller) watch(rc syscall.RawConn, fn func(), key func(uint64)) error {
 	}
 	k := p.next
 	p.next++
-	p.ready[k] = fn
+	p.ready[k] = r
+	r.key = k
 	p.mu.Unlock()
-	key(k)
 	err := p.ctl(rc, syscall.EPOLL_CTL_ADD, k)
 	if err != nil {
 		p.forget(k)
@@ -128,10 +128,10 @@ func (p *poller) loop() {
 				return
 			}
 			p.mu.Lock()
-			fn := p.ready[k]
+			r := p.ready[k]
 			p.mu.Unlock()
-			if fn != nil {
-				fn()
+			if r != nil {
+				r.fire()
 			}
 		}
 	}

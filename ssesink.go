@@ -147,7 +147,6 @@ type sseConnSink struct {
 
 	heartbeat time.Duration
 	lastWrite time.Time // writer only
-	events    [][]byte  // scratch: the batch's events
 }
 
 // hijack takes the connection over from net/http and writes head to it.
@@ -166,13 +165,13 @@ func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Du
 }
 
 func (k *sseConnSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
+	sc := getScratch()
+	defer putScratch(sc)
 	for _, m := range batch {
 		ev, _ := m.sseEvent() // validated at publish
-		k.events = append(k.events, ev)
+		sc.parts = append(sc.parts, ev)
 	}
-	sent, bytes, err = k.raw.writeFrames(k.events, false, timeout)
-	clear(k.events)
-	k.events = k.events[:0]
+	sent, bytes, err = k.raw.writeFrames(sc.parts, false, timeout)
 	k.lastWrite = time.Now()
 	return sent, 1, bytes, err
 }

@@ -46,7 +46,7 @@ type Subscriber struct {
 	retired     bool        // the writer has returned (or never started)
 	cause       error       // why it ended, when that is an error of ours (a hook's panic)
 
-	wake     chan struct{} // capacity 1: "look at the queue and state"
+	wake     chan struct{} // capacity 1: "look at the queue and state" (nil when no writer sleeps)
 	onDemand atomic.Bool   // writers run on goroutines of their own (see writeOnDemand)
 	drainFn  func()        // s.drain
 	writing  bool          // such a writer is running, or the last one ran (guarded by mu)
@@ -130,7 +130,7 @@ func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *h
 		hooks:       h,
 		subprotocol: subprotocol,
 		sink:        sk,
-		wake:        make(chan struct{}, 1),
+		wake:        wakeChan(c, sk),
 		done:        make(chan struct{}),
 	}
 }
@@ -538,13 +538,27 @@ func (s *Subscriber) endCause() error {
 	return s.cause
 }
 
+// wakeChan returns the channel that wakes the writer of a subscriber of c
+// writing to sk, where one sleeps: on the goroutine of an SSE response
+// written through its ResponseWriter (see run), or lingering in
+// FlushDelay. On-demand writers need none otherwise: an idle subscriber
+// holds none.
+func wakeChan(c *core, sk sink) chan struct{} {
+	if _, loop := sk.(*sseSink); loop || c.opts.FlushDelay > 0 {
+		return make(chan struct{}, 1)
+	}
+	return nil
+}
+
 // signal tells the writer there is something to do, without blocking: it
 // wakes a writer that sleeps (or lingers in FlushDelay), or starts an
 // on-demand one when none runs.
 func (s *Subscriber) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if s.wake != nil {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 	if !s.onDemand.Load() {
 		return

@@ -48,11 +48,12 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.sink.raw = raw
 	w.sink.live.Store(raw)
 	// net/http's 4 KiB buffers would live as long as the connection; small
-	// ones serve: client messages are usually small, larger reads bypass
-	// the buffer, and server control frames (at most 127 bytes) still reach
-	// rawConn.Write whole, one per call.
-	w.sink.br = bufio.NewReaderSize(raw, 512)
-	return raw, bufio.NewReadWriter(w.sink.br, bufio.NewWriterSize(raw, 256)), nil
+	// ones serve: client messages are usually small (and a fan-out's
+	// clients send few), larger reads bypass the buffer, and server control
+	// frames (at most 127 bytes) still reach rawConn.Write whole, one per
+	// call.
+	w.sink.br = bufio.NewReaderSize(raw, 128)
+	return raw, bufio.NewReadWriter(w.sink.br, bufio.NewWriterSize(raw, maxControlFrame)), nil
 }
 
 // hijackRaw takes w's connection over from net/http (through
@@ -80,11 +81,8 @@ type rawConn struct {
 	pending  []byte // read before the socket: what net/http had buffered
 
 	mu        sync.Mutex
-	closeSent bool        // a close frame went out: no data frame may follow
-	carry     []byte      // the unsent tail of a frame cut by a write timeout
-	vec       net.Buffers // scratch for writev (consumed by WriteTo)
-	vecBase   net.Buffers
-	flat      []byte // scratch for sockets without writev
+	closeSent bool   // a close frame went out: no data frame may follow
+	carry     []byte // the unsent tail of a frame cut by a write timeout
 
 	aborted atomic.Bool
 
@@ -191,23 +189,23 @@ func (c *rawConn) writeFrames(bufs [][]byte, oneFrame bool, timeout time.Duratio
 		total += len(b)
 	}
 	var n int64
+	sc := getScratch()
 	if c.vectored {
-		c.vecBase = append(c.vecBase[:0], bufs...)
-		c.vec = c.vecBase
-		n, err = c.vec.WriteTo(c.Conn)
-		clear(c.vecBase)
+		sc.vec = append(sc.vec[:0], bufs...)
+		base := sc.vec
+		n, err = sc.vec.WriteTo(c.Conn) // consumes sc.vec
+		clear(base)
+		sc.vec = base[:0]
 	} else {
-		c.flat = slices.Grow(c.flat[:0], total)
+		sc.flat = slices.Grow(sc.flat[:0], total)
 		for _, b := range bufs {
-			c.flat = append(c.flat, b...)
+			sc.flat = append(sc.flat, b...)
 		}
 		var m int
-		m, err = c.Conn.Write(c.flat)
+		m, err = c.Conn.Write(sc.flat)
 		n = int64(m)
-		if cap(c.flat) > maxKeptScratch {
-			c.flat = nil
-		}
 	}
+	putScratch(sc)
 	frames := len(bufs)
 	if oneFrame {
 		frames = 1
@@ -254,6 +252,11 @@ func appendTail(dst []byte, bufs [][]byte, skip int) []byte {
 	}
 	return dst
 }
+
+// maxControlFrame is the size of the largest control frame a server
+// writes (2 bytes of header, 125 of payload), rounded up: coder/websocket's
+// control frames then reach rawConn.Write whole.
+const maxControlFrame = 128
 
 // maxKeptScratch is the largest write scratch buffer a subscriber keeps
 // between batches; larger ones are left to the garbage collector.

@@ -29,8 +29,7 @@ type wsSink struct {
 	// client negotiated permessage-deflate (see dataFrame); 0: none is.
 	deflateMin int
 
-	frames [][]byte // scratch: the batch's frames (or a packed frame's parts)
-	hdr    [10]byte // scratch: a packed frame's header
+	hdr [10]byte // scratch: a packed frame's header
 
 	// idleMu orders the idle reader's look at the connection (what is
 	// buffered, pongs taken off the socket) before the close handshake,
@@ -46,27 +45,26 @@ type wsSink struct {
 var pingFrame = [][]byte{controlFrame(opPing, nil)}
 
 func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
-	w.frames = w.frames[:0]
+	sc := getScratch()
+	defer putScratch(sc)
 	if w.framing&framePacked != 0 {
 		// One frame: its header, then each message's record headers and
 		// payloads, all shared with the other subscribers: nothing is copied.
 		hdr := appendFrameHeader(w.hdr[:0], opBinary, packedLen(batch, w.framing))
-		w.frames = append(w.frames, hdr)
+		sc.parts = append(sc.parts, hdr)
 		for _, m := range batch {
-			w.frames = appendRecordParts(w.frames, m, w.framing)
+			sc.parts = appendRecordParts(sc.parts, m, w.framing)
 		}
-		n, bytes, err := w.raw.writeFrames(w.frames, true, timeout)
-		clear(w.frames)
+		n, bytes, err := w.raw.writeFrames(sc.parts, true, timeout)
 		if n == 1 {
 			return len(batch), 1, bytes, err
 		}
 		return 0, 1, bytes, err
 	}
 	for _, m := range batch {
-		w.frames = append(w.frames, w.dataFrame(m))
+		sc.parts = append(sc.parts, w.dataFrame(m))
 	}
-	sent, bytes, err = w.raw.writeFrames(w.frames, false, timeout)
-	clear(w.frames)
+	sent, bytes, err = w.raw.writeFrames(sc.parts, false, timeout)
 	return sent, 1, bytes, err
 }
 
