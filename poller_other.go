@@ -11,6 +11,6 @@ type poller struct{}
 func newPoller() (*poller, error) { return nil, errNoPoller }
 
 func (*poller) watch(syscall.RawConn, *pollReader) error { return errNoPoller }
-func (*poller) rearm(syscall.RawConn, uint64) error               { return errNoPoller }
-func (*poller) forget(uint64)                                     {}
-func (*poller) close()                                            {}
+func (*poller) rearm(syscall.RawConn, uint64) error      { return errNoPoller }
+func (*poller) forget(uint64)                            {}
+func (*poller) close()                                   {}
