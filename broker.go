@@ -57,6 +57,11 @@ type BrokerOptions struct {
 	// leaves a topic (see HubOptions.OnJoin).
 	OnJoin, OnLeave func(s *Subscriber, topic string)
 
+	// ForgetRequest releases each subscriber's request once the connect
+	// hooks have returned (see HubOptions.ForgetRequest): an idle stream
+	// taken over then costs about 1.2 KiB less. Defaults to keeping it.
+	ForgetRequest bool
+
 	// OnConnect, if set, is called with each new subscriber once it is
 	// subscribed and its response headers are flushed, on ServeHTTP's
 	// goroutine.
@@ -287,7 +292,11 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 		return
 	}
 	hooked := make(chan struct{})
-	b.serve(context.WithoutCancel(r.Context()), s, raw, hooked)
+	ctx := context.WithoutCancel(r.Context()) // the values middleware added
+	if b.opts.ForgetRequest {
+		ctx = context.Background()
+	}
+	b.serve(ctx, s, raw, hooked)
 	defer close(hooked) // even if a hook panics: OnDisconnect waits for it
 	b.connected(s, lastID, resync)
 }
@@ -406,6 +415,9 @@ func (b *Broker) connected(s *Subscriber, lastID string, resync error) {
 	b.c.resumeFailed(resync)
 	if resync != nil && b.opts.OnResync != nil {
 		b.opts.OnResync(s, lastID, resync)
+	}
+	if b.opts.ForgetRequest {
+		s.req.Store(nil)
 	}
 }
 

@@ -141,6 +141,15 @@ type HubOptions struct {
 	// runs after OnConnect, on the same goroutine.
 	OnResync func(s *Subscriber, lastID string, err error)
 
+	// ForgetRequest releases each subscriber's request (Subscriber.Request
+	// returns nil) once the connect hooks have returned, and does not keep
+	// its context's values for the subscription's own context unless
+	// OnMessage is set: an idle subscriber then costs about 1.3 KiB less
+	// (a tenth to a sixth of what it costs). Use Grant.Identity for what
+	// the hooks and filters need to know afterwards. Defaults to keeping
+	// the request.
+	ForgetRequest bool
+
 	// SendBufferSize, if positive, sets each accepted connection's kernel
 	// send buffer (SO_SNDBUF), so large fan-outs leave in fewer writes.
 	// Defaults to the operating system's default.
@@ -293,9 +302,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request's buffers and the deep stack of its connection goroutine,
 	// which would otherwise cost every idle subscriber several KiB. The
 	// request's context is canceled on return, so the subscription gets its
-	// own, keeping the values middleware added; one that ends with the
-	// subscription when OnMessage is there to be handed it.
+	// own, keeping the values middleware added (none, when the request is
+	// forgotten and no OnMessage is handed a context); one that ends with
+	// the subscription when OnMessage is there to be handed it.
 	ctx, cancel := context.WithoutCancel(r.Context()), context.CancelCauseFunc(func(error) {})
+	if h.opts.ForgetRequest && h.opts.OnMessage == nil {
+		ctx = context.Background()
+	}
 	if h.opts.OnMessage != nil {
 		ctx, cancel = context.WithCancelCause(ctx)
 	}
@@ -306,6 +319,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.c.resumeFailed(resync)
 	if resync != nil && h.opts.OnResync != nil {
 		h.opts.OnResync(s, lastID, resync)
+	}
+	if h.opts.ForgetRequest {
+		s.req.Store(nil)
 	}
 }
 

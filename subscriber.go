@@ -18,7 +18,7 @@ import (
 type Subscriber struct {
 	id   uint64
 	c    *core
-	req  *http.Request
+	req  atomic.Pointer[http.Request]
 	sink sink
 
 	identity any    // Grant.Identity
@@ -121,10 +121,9 @@ func (r endReason) String() string {
 }
 
 func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *hooks, g Grant) *Subscriber {
-	return &Subscriber{
+	s := &Subscriber{
 		id:          c.ids.Add(1),
 		c:           c,
-		req:         req,
 		identity:    g.Identity,
 		group:       g.Group,
 		hooks:       h,
@@ -133,6 +132,8 @@ func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *h
 		wake:        wakeChan(c, sk),
 		done:        make(chan struct{}),
 	}
+	s.req.Store(req)
+	return s
 }
 
 // ID returns the subscriber's identifier, unique within its Hub.
@@ -147,9 +148,10 @@ func (s *Subscriber) Identity() any { return s.identity }
 func (s *Subscriber) Group() string { return s.group }
 
 // Request returns the HTTP request that opened the subscription (with the
-// context values middleware added), or nil for a registered connection.
-// Its body must not be read.
-func (s *Subscriber) Request() *http.Request { return s.req }
+// context values middleware added), or nil for a registered connection,
+// and, with HubOptions.ForgetRequest (BrokerOptions.ForgetRequest), once
+// the connect hooks have returned. Its body must not be read.
+func (s *Subscriber) Request() *http.Request { return s.req.Load() }
 
 // Transport returns "websocket" or "sse": how the subscriber is connected
 // (a Broker attached to a Hub shares the Hub's subscribers).

@@ -30,6 +30,13 @@ func newFanoutHub(maxBatch int) func(peerOptions) server {
 	}
 }
 
+// newFanoutHubLean is the Hub with ForgetRequest: what an idle subscriber
+// costs when nothing needs its request after OnConnect.
+func newFanoutHubLean(o peerOptions) server {
+	h := fanout.NewHub(&fanout.HubOptions{DeliveryOptions: deliveryOptions(o, 0), ForgetRequest: true})
+	return &fanoutHub{Hub: h, topic: o.Topic}
+}
+
 func (h *fanoutHub) Publish(b []byte) error {
 	return h.Hub.Publish(context.Background(), h.topic, fanout.NewMessage(b))
 }
@@ -58,6 +65,12 @@ func newFanoutBroker(maxBatch int) func(peerOptions) server {
 // runs as long as it. It is the cost of letting middleware see the stream.
 func newFanoutBrokerRW(o peerOptions) server {
 	b := fanout.NewBroker(&fanout.BrokerOptions{DeliveryOptions: deliveryOptions(o, 0), ThroughResponseWriter: true})
+	return &fanoutBroker{Broker: b, topic: o.Topic}
+}
+
+// newFanoutBrokerLean is the Broker with ForgetRequest.
+func newFanoutBrokerLean(o peerOptions) server {
+	b := fanout.NewBroker(&fanout.BrokerOptions{DeliveryOptions: deliveryOptions(o, 0), ForgetRequest: true})
 	return &fanoutBroker{Broker: b, topic: o.Topic}
 }
 

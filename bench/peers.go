@@ -80,6 +80,8 @@ var allPeers = []peer{
 	{Name: "fanout-broker", Transport: sse, Bare: true, Idle: true, New: newFanoutBroker(0)},
 	{Name: "fanout-broker-b1", Transport: sse, Bare: true, New: newFanoutBroker(1)},
 	{Name: "fanout-broker-rw", Transport: sse, Bare: true, Idle: true, Named: true, New: newFanoutBrokerRW},
+	{Name: "fanout-hub-lean", Transport: ws, Bare: true, Idle: true, Named: true, New: newFanoutHubLean},
+	{Name: "fanout-broker-lean", Transport: sse, Bare: true, Idle: true, Named: true, New: newFanoutBrokerLean},
 }
 
 // selectPeers returns the peers named in list (comma-separated), in table
