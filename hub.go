@@ -144,9 +144,9 @@ type HubOptions struct {
 	// ForgetRequest releases each subscriber's request (Subscriber.Request
 	// returns nil) once the connect hooks have returned, and does not keep
 	// its context's values for the subscription's own context unless
-	// OnMessage is set: an idle subscriber then costs about 1.5 KiB less. Use Grant.Identity for what
-	// the hooks and filters need to know afterwards. Defaults to keeping
-	// the request.
+	// OnMessage is set: an idle subscriber then costs about 1.5 KiB less.
+	// Use Grant.Identity for what the hooks and filters need to know
+	// afterwards. Defaults to keeping the request.
 	ForgetRequest bool
 
 	// SendBufferSize, if positive, sets each accepted connection's kernel
