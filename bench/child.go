@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -142,6 +144,22 @@ func serveCommands(handle func(cmd string, args []string) any) error {
 		}
 	}
 	return sc.Err()
+}
+
+// serveChild serves h on ln, tells the parent its address, and answers
+// commands with handle until standard input closes; then it calls stop
+// and closes the HTTP server.
+func serveChild(h http.Handler, stop func(), ln net.Listener, handle func(cmd string, args []string) any) error {
+	hs := newHTTPServer(h)
+	go func() { _ = hs.Serve(ln) }()
+	defer func() {
+		stop()
+		_ = hs.Close()
+	}()
+	if err := reply(serverHello{Addr: ln.Addr().String(), PID: os.Getpid()}); err != nil {
+		return err
+	}
+	return serveCommands(handle)
 }
 
 // reply writes one line of JSON to standard output, for a child's first,

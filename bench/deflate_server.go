@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -95,17 +94,8 @@ func deflateServerChild(o options) error {
 	if err != nil {
 		return err
 	}
-	hs := newHTTPServer(srv)
-	go func() { _ = hs.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		_ = hs.Close()
-	}()
-	if err := reply(serverHello{Addr: ln.Addr().String(), PID: os.Getpid()}); err != nil {
-		return err
-	}
 	var payloads [][]byte
-	return serveCommands(func(cmd string, args []string) any {
+	return serveChild(srv, srv.Close, ln, func(cmd string, args []string) any {
 		switch cmd {
 		case "count":
 			return memSnapshot{Subscribers: srv.Subscribers()}

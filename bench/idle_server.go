@@ -84,17 +84,8 @@ func serverChild(o options) error {
 	if o.idleWrap {
 		ln = wrapListener{ln}
 	}
-	hs := newHTTPServer(srv)
-	go func() { _ = hs.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		_ = hs.Close()
-	}()
-	if err := reply(serverHello{Addr: ln.Addr().String(), PID: os.Getpid()}); err != nil {
-		return err
-	}
 	var cpuf *os.File
-	return serveCommands(func(cmd string, args []string) any {
+	return serveChild(srv, srv.Close, ln, func(cmd string, args []string) any {
 		switch cmd {
 		case "count":
 			return memSnapshot{Subscribers: srv.Subscribers()}

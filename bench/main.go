@@ -198,17 +198,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.plot != "" {
 		return replot(o, peers, stdout)
 	}
-	if o.cpuprofile != "" {
-		f, err := os.Create(o.cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(o.cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	progress := stderr
 	if o.quiet {
 		progress = io.Discard
@@ -298,17 +292,11 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 
 // runNodesCommand runs -nodes, with -cpuprofile and -quiet.
 func runNodesCommand(o options, stdout, stderr io.Writer) error {
-	if o.cpuprofile != "" {
-		f, err := os.Create(o.cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(o.cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	progress := stderr
 	if o.quiet {
 		progress = io.Discard
@@ -327,4 +315,24 @@ func mustInts(list string) []int {
 		}
 	}
 	return out
+}
+
+// startCPUProfile starts a CPU profile into path (nothing when path is
+// empty); stop ends it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

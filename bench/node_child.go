@@ -66,18 +66,9 @@ func nodeChild(o options) error {
 	if err != nil {
 		return err
 	}
-	hs := newHTTPServer(srv)
-	go func() { _ = hs.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		_ = hs.Close()
-	}()
-	if err := reply(serverHello{Addr: ln.Addr().String(), PID: os.Getpid()}); err != nil {
-		return err
-	}
 	var cpuf *os.File
 	fail := func(err error) any { return map[string]string{"err": err.Error()} }
-	return serveCommands(func(cmd string, args []string) any {
+	return serveChild(srv, srv.Close, ln, func(cmd string, args []string) any {
 		switch {
 		case cmd == "count":
 			return memSnapshot{Subscribers: srv.Subscribers()}
