@@ -101,12 +101,26 @@ func (p *part) stop() bool {
 // until it is no longer needed.
 func (p *part) follow() {
 	defer p.e.wg.Done()
+	// A session that subscribed counts in Stats.Following until it ends
+	// with an error, or until stop has marked the partition ended: so
+	// Following drops only once a pause is recorded.
+	counted := false
+	uncount := func() {
+		if counted {
+			p.e.stats.following.Add(-1)
+			counted = false
+		}
+	}
+	defer uncount()
 	backoff := 50 * time.Millisecond
 	for !p.stop() {
+		uncount()
 		followed, err := p.session()
+		counted = followed
 		if err == nil {
 			continue // no longer needed: stop tells
 		}
+		uncount()
 		p.e.stats.reconnects.Add(1)
 		p.e.setLastError(err)
 		p.e.opts.Logger.Debug("fanout/redis: following a partition", "partition", p.id, "err", err)
@@ -171,8 +185,7 @@ func (p *part) session() (followed bool, err error) {
 		p.isReady = true
 	}
 	p.mu.Unlock()
-	e.stats.following.Add(1)
-	defer e.stats.following.Add(-1)
+	e.stats.following.Add(1) // until follow uncounts it
 
 	tick := time.NewTicker(e.opts.CheckInterval)
 	defer tick.Stop()
