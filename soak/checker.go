@@ -29,13 +29,14 @@ type checker struct {
 	rec  *recorder
 	drop bool // PolicyDrop group: gaps are counted, expected from seq 1
 
-	keys    map[string]*seqState
-	t0      int64            // CLOCK_MONOTONIC since which the client is subscribed to its topics (0: unknown)
-	joinT0  map[string]int64 // topic joined live -> when the node's ack arrived (0: ack pending)
-	missed  uint64           // drop group: messages missed
-	got     uint64           // messages checked
-	resyncs int
-	hist    []string // recent events, for violation reports
+	keys       map[string]*seqState
+	t0         int64            // CLOCK_MONOTONIC since which the client is subscribed to its topics (0: unknown)
+	joinT0     map[string]int64 // topic joined live -> when the node's ack arrived (0: ack pending)
+	missed     uint64           // drop group: messages missed
+	tailMissed uint64           // of those, at the end (see tail)
+	got        uint64           // messages checked
+	resyncs    int
+	hist       []string // recent events, for violation reports
 }
 
 // seqState is what a checker knows of one key.
@@ -177,6 +178,8 @@ func (c *checker) tail(topics []string, want map[string]seqState) {
 		switch {
 		case c.drop:
 			c.missed += w.last - have
+			c.tailMissed += w.last - have
+			c.event("tail %s: %d, the last %d", key, have, w.last)
 		case st == nil:
 			t0 := c.t0
 			if j, ok := c.joinT0[w.topic]; ok {

@@ -498,8 +498,15 @@ func (c *soakClient) neverSession(ctx context.Context, addr string) error {
 			return errNeverClosed
 		}
 		if time.Since(start) > neverBound {
+			c.r.mu.Lock()
+			seen := "its node has not reported it gone"
+			if g := c.r.gone[c.id]; len(g) > 0 && g[len(g)-1].At > monoNow()-int64(neverBound) {
+				seen = fmt.Sprintf("its node reported it gone %.1fs ago (%s): closed normally, its FIN behind unsent data?",
+					float64(monoNow()-g[len(g)-1].At)/1e9, g[len(g)-1].Err)
+			}
+			c.r.mu.Unlock()
 			c.mu.Lock()
-			c.r.rec.violation(c.chk, "never-open", "a client that never reads was still connected after %v", neverBound)
+			c.r.rec.violation(c.chk, "never-open", "a client that never reads was still connected after %v; %s", neverBound, seen)
 			c.mu.Unlock()
 			return errNeverClosed
 		}

@@ -87,7 +87,7 @@ func (r *runState) compareDrops() []dropResult {
 		case !d.found:
 			r.rec.other("drop-count", "%s: its node never reported it gone", c.id)
 		case d.missed != d.dropped:
-			r.rec.other("drop-count", "%s missed %d messages, its node's Dropped is %d", c.id, d.missed, d.dropped)
+			r.rec.violation(c.chk, "drop-count", "missed %d messages (%d at the end), its node's Dropped is %d", d.missed, c.chk.tailMissed, d.dropped)
 		}
 		out = append(out, d)
 	}

@@ -209,7 +209,11 @@ func (r *runState) makeClients(rng *rand.Rand) {
 						rng:  rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())),
 						ends: map[string]int{},
 					}
-					for _, t := range rng.Perm(sys.topics)[:1+rng.IntN(3)] {
+					k := 1 + rng.IntN(3)
+					if g.spec.read == readNever { // the most traffic, so that the kernel's buffers fill soon
+						k = sys.topics
+					}
+					for _, t := range rng.Perm(sys.topics)[:k] {
 						c.base = append(c.base, topicName(t))
 					}
 					c.topics = append([]string(nil), c.base...)
