@@ -131,7 +131,7 @@ func TestChecker_Tail(t *testing.T) {
 	want := map[string]seqState{
 		"p t1": {last: 10, stamp: 100, topic: "t1"},
 		"q t1": {last: 4, stamp: 200, topic: "t1"},
-		"r t1": {last: 4, stamp: 20, topic: "t1"}, // before the client's start
+		"r t1": {last: 4, stamp: 20, topic: "t1"},  // before the client's start
 		"p t2": {last: 8, stamp: 100, topic: "t2"}, // not its topic
 	}
 	rec := newRecorder()

@@ -81,6 +81,7 @@ func (r *runState) report(runEnd time.Time, bases []baselineResult) (bool, error
 		verdict{counts["never-open"] == 0 && len(r.never["close"])+len(r.never["drop"]) > 0,
 			fmt.Sprintf("clients that never read are closed by the policy within %v (sessions closed: %d PolicyClose, %d PolicyDrop group; still open: %d)",
 				neverBound, len(r.never["close"]), len(r.never["drop"]), counts["never-open"])},
+		verdict{counts["never-orphan"] == 0, fmt.Sprintf("a client that never reads sees its connection end when its node ends it (reset, not a normal close behind unsent data that leaves an orphan: %d)", counts["never-orphan"])},
 		verdict{counts["publish-blocked"] == 0, fmt.Sprintf("Publish never blocked longer than %v outside a fault's window, %v inside one (%d over)", boundQuiet, boundFault, counts["publish-blocked"])},
 		verdict{counts["publish-error"] == 0, fmt.Sprintf("no Publish failed outside a fault's window (%d)", counts["publish-error"])},
 		verdict{counts["client-stopped"]+counts["protocol"]+counts["client"] == 0, fmt.Sprintf("package client and raw clients kept going: none stopped for good or met a wrong subprotocol (%d)", counts["client-stopped"]+counts["protocol"]+counts["client"])},
