@@ -125,7 +125,7 @@ func (c *checker) message(p []byte, now int64) bool {
 	}
 	switch {
 	case f.seq <= st.last:
-		c.rec.violation(c, "duplicate", "%s: got %d after %d", f.key, f.seq, st.last)
+		c.rec.violation(c, "duplicate", "%s: got %d after %d (again, or out of order)", f.key, f.seq, st.last)
 		return true
 	case f.seq > st.last+1:
 		missing := f.seq - st.last - 1

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -509,6 +510,13 @@ func (c *soakClient) neverSession(ctx context.Context, addr string) error {
 					float64(monoNow()-g[len(g)-1].At)/1e9, g[len(g)-1].Err)
 			}
 			c.r.mu.Unlock()
+			if kind == "never-open" { // what does its node say?
+				var info map[string]any
+				if n := c.sys.nodeAt(addr); n != nil && n.call("sub "+c.id, &info, 5*time.Second) == nil {
+					b, _ := json.Marshal(info["subs"])
+					seen += "; the node has it as " + string(b)
+				}
+			}
 			c.mu.Lock()
 			c.r.rec.violation(c.chk, kind, "a client that never reads was still connected after %v; %s", neverBound, seen)
 			c.mu.Unlock()

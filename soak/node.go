@@ -54,6 +54,8 @@ type node struct {
 	obs    *nodeObserver
 	addr   string
 
+	canary *canary
+
 	mu    sync.Mutex
 	gone  []disconnect // since the last poll
 	pubs  *publishers
@@ -215,6 +217,16 @@ func (n *node) command(cmd string, args []string) any {
 		return n.pubs.stop()
 	case "poll":
 		return n.poll()
+	case "sub":
+		// what the node knows of a client (by its cid), for a violation's report
+		var out []map[string]any
+		for _, sub := range n.hub.Subscribers() {
+			if id, _ := fanout.IdentityOf[string](sub); len(args) == 1 && id == args[0] {
+				out = append(out, map[string]any{"queue": sub.QueueLen(), "queue_bytes": sub.QueueBytes(),
+					"delivered": sub.Delivered(), "dropped": sub.Dropped(), "topics": len(sub.Topics()), "transport": sub.Transport()})
+			}
+		}
+		return map[string]any{"subs": out, "stats": n.hub.Stats()}
 	case "final":
 		deadline := time.Now().Add(30 * time.Second)
 		for n.hub.Len() > 0 && time.Now().Before(deadline) {
@@ -337,6 +349,7 @@ type nodeSample struct {
 	Resyncs     map[string]uint64 `json:"resyncs"` // reason -> subscribers signalled
 	Pub         pubSample         `json:"pub"`
 	Gone        []disconnect      `json:"gone,omitempty"`
+	Stalls      []stall           `json:"stalls,omitempty"` // since the last poll
 }
 
 func (n *node) poll() nodeSample {
@@ -359,6 +372,7 @@ func (n *node) poll() nodeSample {
 	n.mu.Lock()
 	s.Gone, n.gone = n.gone, nil
 	n.mu.Unlock()
+	s.Stalls = n.canary.take()
 	return s
 }
 
@@ -410,5 +424,6 @@ func nodeMain(spec string) error {
 	if err != nil {
 		return err
 	}
+	n.canary = startCanary(nil)
 	return n.serve()
 }

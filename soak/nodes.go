@@ -23,6 +23,16 @@ type system struct {
 
 func (s *system) addr(i int) string { return s.nodes[i].addr }
 
+// nodeAt returns the node listening on addr.
+func (s *system) nodeAt(addr string) *nodeProc {
+	for _, n := range s.nodes {
+		if n.addr == addr {
+			return n
+		}
+	}
+	return nil
+}
+
 // nodeProc is one node process, seen from the parent, across restarts.
 type nodeProc struct {
 	name  string

@@ -18,14 +18,27 @@ const (
 	boundFault = 3*time.Second + 250*time.Millisecond
 )
 
-// checkPublishes holds every slow Publish against the bounds.
-func (r *runState) checkPublishes() (inFault, outside int) {
+// checkPublishes holds every slow Publish against the bounds, less
+// what stalls of its node's process (and, for a Redis node, of the
+// parent, which carries the proxies) cover of it.
+func (r *runState) checkPublishes() (inFault, outside, stalled int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.stalls["parent"] = append(r.stalls["parent"], r.canary.take()...)
 	for node, list := range r.slowPubs {
+		st := r.stalls[node]
+		if node != "s0" {
+			st = append(append([]stall(nil), st...), r.stalls["parent"]...)
+		}
 		for _, s := range list {
 			t := float64(s.At-r.runStartMono) / 1e9
 			lat := time.Duration(s.Lat)
+			if c := covered(st, s.At, s.At+s.Lat); c > 0 {
+				if lat-c <= boundQuiet && lat > boundQuiet {
+					stalled++
+				}
+				lat -= c
+			}
 			if r.faults.within(t, node) {
 				inFault++
 				if lat > boundFault {
@@ -35,6 +48,8 @@ func (r *runState) checkPublishes() (inFault, outside int) {
 			}
 			outside++
 			switch {
+			case s.Err != "" && lat <= boundQuiet:
+				stalled++ // its deadline passed while its process, or the proxy's, did not run
 			case s.Err != "":
 				r.rec.other("publish-error", "%s: a Publish at %.1fs failed outside any fault's window: %s", node, t, s.Err)
 			case lat > boundQuiet:
@@ -42,7 +57,7 @@ func (r *runState) checkPublishes() (inFault, outside int) {
 			}
 		}
 	}
-	return inFault, outside
+	return inFault, outside, stalled
 }
 
 // verdict is one invariant's outcome.
@@ -52,7 +67,7 @@ type verdict struct {
 }
 
 func (r *runState) report(runEnd time.Time, bases []baselineResult) (bool, error) {
-	r.checkPublishes()
+	_, _, stalled := r.checkPublishes()
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	o := r.o
@@ -82,7 +97,7 @@ func (r *runState) report(runEnd time.Time, bases []baselineResult) (bool, error
 			fmt.Sprintf("clients that never read are closed by the policy within %v (sessions closed: %d PolicyClose, %d PolicyDrop group; still open: %d)",
 				neverBound, len(r.never["close"]), len(r.never["drop"]), counts["never-open"])},
 		verdict{counts["never-orphan"] == 0, fmt.Sprintf("a client that never reads sees its connection end when its node ends it (reset, not a normal close behind unsent data that leaves an orphan: %d)", counts["never-orphan"])},
-		verdict{counts["publish-blocked"] == 0, fmt.Sprintf("Publish never blocked longer than %v outside a fault's window, %v inside one (%d over)", boundQuiet, boundFault, counts["publish-blocked"])},
+		verdict{counts["publish-blocked"] == 0, fmt.Sprintf("Publish never blocked longer than %v outside a fault's window, %v inside one, not counting the time its process (or the parent, with the proxies) was not running (%d over; %d slow or failed only for such stalls)", boundQuiet, boundFault, counts["publish-blocked"], stalled)},
 		verdict{counts["publish-error"] == 0, fmt.Sprintf("no Publish failed outside a fault's window (%d)", counts["publish-error"])},
 		verdict{counts["client-stopped"]+counts["protocol"]+counts["client"] == 0, fmt.Sprintf("package client and raw clients kept going: none stopped for good or met a wrong subprotocol (%d)", counts["client-stopped"]+counts["protocol"]+counts["client"])},
 		verdict{counts["baseline"] == 0, fmt.Sprintf("each node back to its baseline once its clients are gone: goroutines +%d, descriptors +%d, live heap +max(%d MiB, 25%%) (%d over)", slackGoroutines, slackFDs, slackHeapMiB, counts["baseline"])},
@@ -147,6 +162,14 @@ func (r *runState) report(runEnd time.Time, bases []baselineResult) (bool, error
 	return ok, nil
 }
 
+func (r *runState) nodeNames() []string {
+	var names []string
+	for _, n := range r.nodes {
+		names = append(names, n.name)
+	}
+	return names
+}
+
 // si writes n with a k or M suffix.
 func si(n float64) string {
 	switch {
@@ -165,6 +188,17 @@ func (r *runState) writeConfig(p func(string, ...any)) {
 	p("- Machine: %d cores, shared. Load average during the run %s; machine CPU busy %s; this run's processes (parent with all clients, nodes, redis-server) %s.\n",
 		numCPU(), r.seriesStat(func(x row) float64 { return x.Load }, "%.1f"),
 		r.seriesStat(func(x row) float64 { return x.Busy }, "%.0f%%"), r.seriesStat(func(x row) float64 { return x.Ours }, "%.0f%%"))
+	var st []string
+	for _, name := range append([]string{"parent"}, r.nodeNames()...) {
+		var d time.Duration
+		var longest time.Duration
+		for _, x := range r.stalls[name] {
+			d += time.Duration(x.To - x.From)
+			longest = max(longest, time.Duration(x.To-x.From))
+		}
+		st = append(st, fmt.Sprintf("%s %d, %.1fs in all, the longest %v", name, len(r.stalls[name]), d.Seconds(), longest.Round(time.Millisecond)))
+	}
+	p("- Stalls (a process that did not run for more than %v, seen by a canary goroutine in each): %s.\n", stallMin, strings.Join(st, "; "))
 	p("- Node s0: alone, in-process engine with a Ring of 32,768. Nodes c0, c1, c2: the Redis engine (HistorySize 100,000, one partition) on one redis-server (no persistence), each through a TCP proxy of its own that can add latency. Each node: a Hub with Packing and a Broker attached, QueueSize %d, QueueBytes %d KiB, SendBufferSize 32 KiB, PolicyClose; OnSlow picks PolicyDrop for a full queue of the \"drop\" group; OnMessage joins (then sends \"ack T\") and leaves topics.\n",
 		o.queue, o.queueBytes>>10)
 	p("- Publishers: %d goroutines per node, %.0f messages/s each, a burst of %d back to back about every %v, each to one of %d topics at random; payloads of 60 B to 16 KiB (90%% under 260 B); each Publish with a 3s deadline.\n",

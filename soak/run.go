@@ -35,6 +35,8 @@ type runState struct {
 	series   []row
 	gone     map[string][]disconnect // by client ID
 	slowPubs map[string][]slowPub    // by node
+	stalls   map[string][]stall      // by process: a node's name, or "parent"
+	canary   *canary                 // the parent's
 	never    map[string][]time.Duration
 	finals   map[string]map[string]seqFinal // system -> key -> end
 	logs     []string
@@ -68,12 +70,13 @@ func (r *runState) neverClosed(c *soakClient, d time.Duration) {
 // invariant broke.
 func soak(o options, w io.Writer) (ok bool, err error) {
 	r := &runState{o: o, w: w, rec: newRecorder(), gone: map[string][]disconnect{}, slowPubs: map[string][]slowPub{},
-		never: map[string][]time.Duration{}, finals: map[string]map[string]seqFinal{}}
+		never: map[string][]time.Duration{}, stalls: map[string][]stall{}, finals: map[string]map[string]seqFinal{}}
 	exe, err := os.Executable()
 	if err != nil {
 		return false, err
 	}
 	r.sockBefore = readSockstat()
+	r.canary = startCanary(nil)
 	r.redis, err = startRedis()
 	if err != nil {
 		return false, err

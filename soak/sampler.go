@@ -31,6 +31,7 @@ func (r *runState) pollNode(n *nodeProc) (nodeSample, bool) {
 		r.gone[g.CID] = append(r.gone[g.CID], g)
 	}
 	r.slowPubs[n.name] = append(r.slowPubs[n.name], s.Pub.Slow...)
+	r.stalls[n.name] = append(r.stalls[n.name], s.Stalls...)
 	r.mu.Unlock()
 	return s, true
 }
