@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// redisServer is the soak's redis-server: on a free loopback port, with
+// no persistence (no RDB snapshot, no AOF), so that a restart comes back
+// empty, as a cache node or a replica promoted empty does. The engine's
+// tests start theirs the same way (redis/internal/redistest, which this
+// module cannot import).
+type redisServer struct {
+	bin, dir, port string
+	cmd            *exec.Cmd
+	done           chan struct{}
+}
+
+func (s *redisServer) addr() string { return "127.0.0.1:" + s.port }
+
+// startRedis starts a redis-server on a free port.
+func startRedis() (*redisServer, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server not found on PATH: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "fanout-soak-redis-")
+	if err != nil {
+		return nil, err
+	}
+	s := &redisServer{bin: bin, dir: dir}
+	for range 5 { // a port free a moment ago can be taken before redis-server binds it
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		s.port = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		_ = l.Close()
+		if err = s.start(); err == nil {
+			return s, nil
+		}
+	}
+	log, _ := os.ReadFile(dir + "/redis.log")
+	_ = os.RemoveAll(dir)
+	return nil, fmt.Errorf("redis-server did not start: %s", log)
+}
+
+// start runs redis-server on s.port and waits until it answers.
+func (s *redisServer) start() error {
+	s.done = make(chan struct{})
+	s.cmd = exec.Command(s.bin, "--port", s.port, "--bind", "127.0.0.1", "--protected-mode", "no",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", "redis.log", "--daemonize", "no",
+		"--maxmemory-policy", "noeviction")
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	done := s.done
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := s.do("PING"); err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return errors.New("redis-server exited")
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.kill()
+			return errors.New("redis-server did not answer PING")
+		}
+	}
+}
+
+func (s *redisServer) pid() int { return s.cmd.Process.Pid }
+
+// kill stops the server with SIGKILL: what it held is gone.
+func (s *redisServer) kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// restart kills the server and starts an empty one on the same port
+// after down.
+func (s *redisServer) restart(down time.Duration) error {
+	s.kill()
+	time.Sleep(down)
+	var err error
+	for range 50 { // the port may take a moment to be free
+		if err = s.start(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+func (s *redisServer) stop() {
+	s.kill()
+	_ = os.RemoveAll(s.dir)
+}
+
+// do sends one command on a connection of its own and returns the reply
+// as text: a simple or bulk string, or an integer. Enough for PING,
+// CLIENT KILL and INFO; the nodes use real clients.
+func (s *redisServer) do(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.addr())
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		return "", err
+	}
+	br := bufio.NewReader(conn)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	switch {
+	case line == "":
+		return "", errors.New("empty reply")
+	case line[0] == '+' || line[0] == ':':
+		return line[1:], nil
+	case line[0] == '-':
+		return "", errors.New(line[1:])
+	case line[0] == '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("reply %q", line)
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return "", fmt.Errorf("unexpected reply %q", line)
+}
