@@ -57,6 +57,13 @@ type BrokerOptions struct {
 	// leaves a topic (see HubOptions.OnJoin).
 	OnJoin, OnLeave func(s *Subscriber, topic string)
 
+	// SendBufferSize, if positive, sets the kernel send buffer (SO_SNDBUF)
+	// of each connection the Broker takes over (see
+	// HubOptions.SendBufferSize); a client that does not read is then found
+	// slow sooner. Defaults to the Hub's when Hub is set, else to the
+	// operating system's default.
+	SendBufferSize int
+
 	// ForgetRequest releases each subscriber's request once the connect
 	// hooks have returned (see HubOptions.ForgetRequest): an idle stream
 	// taken over then costs about 1.2 KiB less. Defaults to keeping it.
@@ -173,6 +180,9 @@ func NewBroker(opts *BrokerOptions) *Broker {
 		b.c = o.Hub.c
 		b.c.formats.Or(formatSSE)
 		o.DeliveryOptions, o.Limits, o.Replay, o.Engine = b.c.opts, b.c.limits, nil, b.c.eng
+		if o.SendBufferSize == 0 {
+			o.SendBufferSize = o.Hub.opts.SendBufferSize
+		}
 	} else {
 		b.c = newCore(o.DeliveryOptions, o.Limits, o.Engine, o.Replay, formatSSE)
 		o.DeliveryOptions, o.Limits = b.c.opts, b.c.limits
@@ -274,7 +284,7 @@ func sseHeader(h http.Header) {
 // which would otherwise cost every idle subscriber about 10 KiB; and each
 // batch leaves in one writev, straight from the shared events.
 func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
-	sk := &sseConnSink{heartbeat: b.opts.Heartbeat}
+	sk := &sseConnSink{heartbeat: b.opts.Heartbeat, sendBuffer: b.opts.SendBufferSize}
 	s, lastID, resync, ok := b.subscribe(w, r, g, sk)
 	if !ok {
 		return

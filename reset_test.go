@@ -229,3 +229,81 @@ func TestBroker_NotReadingClientIsReset(t *testing.T) {
 	assert.Positive(t, s.broker.Stats().Timeouts)
 	awaitFreed(t, c)
 }
+
+// TestBroker_PolicyCloseOfIdleWriterIsReset: an SSE stream whose client
+// does not read, closed by the slow-client policy while its writer is not
+// in a write (a burst filled the queue before the writer ran; every
+// earlier write went into the kernel's buffers), is reset too. Before, it
+// was closed normally: its FIN waited behind the unsent events, so the
+// client never learnt it was closed and the kernel kept the orphaned
+// socket and its data (found by the soak).
+func TestBroker_PolicyCloseOfIdleWriterIsReset(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/net/tcp")
+	}
+	t.Parallel()
+	opts := fanout.BrokerOptions{Heartbeat: -1, DeliveryOptions: fanout.DeliveryOptions{
+		QueueSize: 2, WriteTimeout: -1}}
+	h := newSSEHooks(&opts)
+	s := newSSEServer(t, &opts)
+	c := sseStall(t, s, "topic=t")
+	sub := h.sub(t)
+	// Less than the server's send buffer holds: each write completes, and
+	// the data waits, unacknowledged, for a client that does not read.
+	ev := fanout.NewMessage(bytes.Repeat([]byte("x"), 2<<10))
+	for i := range 16 {
+		require.NoError(t, s.broker.Publish(sseCtx, "t", ev))
+		eventually(t, func() bool { return sub.Delivered() == uint64(i+1) }, waitTimeout, "write %d done", i)
+	}
+	require.Positive(t, serverSocket(t, c).txQueue, "data waits unacknowledged")
+	for i := 0; isOpen(sub.Done()); i++ { // a burst: the queue fills before the writer runs
+		// (or, at worst, once the kernel's buffers are full: 4 MiB)
+		require.Less(t, i, 8<<10, "never found slow")
+		require.NoError(t, s.broker.Publish(sseCtx, "t", ev))
+	}
+	closedWithin(t, sub.Done(), "subscriber released")
+	assert.Positive(t, s.broker.Stats().Closed)
+	awaitFreed(t, c)
+}
+
+// TestBroker_SendBufferSize: a Broker's SendBufferSize (or, attached, its
+// Hub's) bounds what the kernel takes for a client that does not read, so
+// the writer blocks, and the write times out, after a few events instead
+// of megabytes of them.
+func TestBroker_SendBufferSize(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux's buffer sizes")
+	}
+	t.Parallel()
+	delivery := fanout.DeliveryOptions{QueueSize: 1 << 20, QueueBytes: 1 << 30, WriteTimeout: 100 * time.Millisecond}
+	for _, tc := range []struct {
+		name string
+		opts func() fanout.BrokerOptions
+	}{
+		{"own", func() fanout.BrokerOptions {
+			return fanout.BrokerOptions{DeliveryOptions: delivery, SendBufferSize: 8 << 10}
+		}},
+		{"the hub's", func() fanout.BrokerOptions {
+			hub := fanout.NewHub(&fanout.HubOptions{DeliveryOptions: delivery, SendBufferSize: 8 << 10})
+			t.Cleanup(func() { _ = hub.Close() })
+			return fanout.BrokerOptions{Hub: hub}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := tc.opts()
+			opts.Heartbeat = -1
+			h := newSSEHooks(&opts)
+			s := newSSEServer(t, &opts)
+			sseStall(t, s, "topic=t")
+			sub := h.sub(t)
+			payload := bytes.Repeat([]byte("x"), 16<<10)
+			for range 256 { // 4 MiB: what the kernel's own buffers could take
+				require.NoError(t, s.broker.Publish(sseCtx, "t", fanout.NewMessage(payload)))
+			}
+			closedWithin(t, sub.Done(), "subscriber released")
+			assert.Positive(t, s.broker.Stats().Timeouts)
+			assert.Less(t, sub.Delivered(), uint64(8), "events written before the write timed out (128 KiB)")
+		})
+	}
+}

@@ -145,8 +145,9 @@ type sseConnSink struct {
 	raw *rawConn // set before the writer starts
 	liveConn
 
-	heartbeat time.Duration
-	lastWrite time.Time // writer only
+	heartbeat  time.Duration
+	sendBuffer int       // SO_SNDBUF, when positive
+	lastWrite  time.Time // writer only
 }
 
 // hijack takes the connection over from net/http and writes head to it.
@@ -155,6 +156,7 @@ func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Du
 	if err != nil {
 		return nil, err
 	}
+	setSendBuffer(raw.Conn, k.sendBuffer)
 	k.raw = raw
 	k.live.Store(raw)
 	if _, _, err := raw.writeFrames([][]byte{head}, false, timeout); err != nil {
@@ -189,10 +191,19 @@ func (k *sseConnSink) keepalive(_ context.Context, timeout time.Duration) error 
 	return err
 }
 
-// close ends the stream by closing the connection, after what was written.
+// close ends the stream by closing the connection, after what was written:
+// normally, unless the client was found slow and has not acknowledged
+// all of it. A client that does not read would otherwise never see the
+// end, which waits behind the data, and the kernel would keep the socket
+// and its unsent data; it is reset instead (see abortOnClose), as a
+// WebSocket peer that leaves the close handshake unanswered is.
 func (k *sseConnSink) close(f farewell) {
 	if f.app {
 		_, _, _ = k.raw.writeFrames([][]byte{sseClose(f.code, f.reason)}, false, closeWriteTimeout)
+	}
+	if f.why == endSlow && unacked(k.raw.Conn) > 0 {
+		_ = k.raw.reset()
+		return
 	}
 	_ = k.raw.Close()
 }

@@ -40,11 +40,7 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if w.sendBuffer > 0 {
-		if sb, ok := raw.Conn.(interface{ SetWriteBuffer(int) error }); ok {
-			_ = sb.SetWriteBuffer(w.sendBuffer) // best effort: the kernel may clamp it
-		}
-	}
+	setSendBuffer(raw.Conn, w.sendBuffer)
 	w.sink.raw = raw
 	w.sink.live.Store(raw)
 	// net/http's 4 KiB buffers would live as long as the connection; small
@@ -54,6 +50,18 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// call.
 	w.sink.br = bufio.NewReaderSize(raw, 128)
 	return raw, bufio.NewReadWriter(w.sink.br, bufio.NewWriterSize(raw, maxControlFrame)), nil
+}
+
+// setSendBuffer sets c's kernel send buffer to n bytes when n is positive
+// and c (or what it wraps, see tcpOf) can; best effort: the kernel may
+// clamp it.
+func setSendBuffer(c net.Conn, n int) {
+	if n <= 0 {
+		return
+	}
+	if sb, ok := tcpOf(c).(interface{ SetWriteBuffer(int) error }); ok {
+		_ = sb.SetWriteBuffer(n)
+	}
 }
 
 // hijackRaw takes w's connection over from net/http (through
