@@ -39,7 +39,7 @@ type Engine struct {
 	mu     sync.Mutex
 	feed   fanout.Feed
 	closed bool
-	wg     sync.WaitGroup // partition followers; Add under mu
+	wg     sync.WaitGroup // partition followers and publishes (see store); Add under mu
 
 	stats counters
 	pres  *presence
@@ -149,22 +149,31 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 		for i, p := range e.parts {
 			execs[i] = rueidis.LuaExec{Keys: p.keys, Args: e.publishArgs(p, topic, kind, data)}
 		}
-		var errs []error
-		for i, r := range e.publishScript.ExecMulti(ctx, e.client, execs...) {
-			if err := r.Error(); err != nil {
-				errs = append(errs, fmt.Errorf("partition %d: %w", i, err))
-			}
-		}
 		e.stats.published.Add(1)
-		if len(errs) > 0 {
+		err := e.store(ctx, e.parts, func(ctx context.Context) error {
+			var errs []error
+			for i, r := range e.publishScript.ExecMulti(ctx, e.client, execs...) {
+				if err := r.Error(); err != nil {
+					errs = append(errs, fmt.Errorf("partition %d: %w", i, err))
+				}
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("stored in %d of %d partitions: %w", len(e.parts)-len(errs), len(e.parts), errors.Join(errs...))
+			}
+			return nil
+		})
+		if err != nil {
 			e.stats.publishErrors.Add(1)
-			return fmt.Errorf("fanout/redis: broadcast stored in %d of %d partitions: %w", len(e.parts)-len(errs), len(e.parts), errors.Join(errs...))
+			return fmt.Errorf("fanout/redis: broadcast: %w", err)
 		}
 		return nil
 	}
 	p := e.parts[e.Partition(topic)]
 	e.stats.published.Add(1)
-	if err := e.publishScript.Exec(ctx, e.client, p.keys, e.publishArgs(p, topic, kind, data)).Error(); err != nil {
+	err := e.store(ctx, p.only, func(ctx context.Context) error {
+		return e.publishScript.Exec(ctx, e.client, p.keys, e.publishArgs(p, topic, kind, data)).Error()
+	})
+	if err != nil {
 		e.stats.publishErrors.Add(1)
 		return fmt.Errorf("fanout/redis: publish to partition %d: %w", p.id, err)
 	}
@@ -379,9 +388,9 @@ func (e *Engine) isClosed() bool {
 	return e.closed
 }
 
-// startFollower counts a follower goroutine, unless the engine is
-// closed.
-func (e *Engine) startFollower() bool {
+// startGoroutine counts a goroutine of the engine's (a follower, a
+// publish), unless the engine is closed.
+func (e *Engine) startGoroutine() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {

@@ -32,6 +32,9 @@ type part struct {
 	inMu  sync.Mutex
 	inbox []string // live payloads received, not yet handled
 
+	fence fence   // publishes that gave up, still in flight (see store)
+	only  []*part // this partition alone, for store
+
 	// The follower's own state (one follower at a time; handed from one
 	// to the next through mu).
 	last   fanout.Position // the last position delivered, or the baseline
@@ -40,13 +43,15 @@ type part struct {
 
 func newPart(e *Engine, id int) *part {
 	tag := fmt.Sprintf("{%s:%d}", e.opts.Prefix, id)
-	return &part{
+	p := &part{
 		e:       e,
 		id:      id,
 		keys:    []string{tag + ":meta", tag + ":log"},
 		channel: tag + ":live",
 		wake:    make(chan struct{}, 1),
 	}
+	p.only = []*part{p}
+	return p
 }
 
 // acquire counts n more local subscriptions of the partition, starts its
@@ -57,7 +62,7 @@ func (p *part) acquire(n int, sticky bool) (<-chan struct{}, error) {
 	p.refs += n
 	p.sticky = p.sticky || sticky
 	if !p.running {
-		if !p.e.startFollower() {
+		if !p.e.startGoroutine() {
 			p.refs -= n
 			return nil, fanout.ErrClosed
 		}

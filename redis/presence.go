@@ -75,7 +75,7 @@ func (e *Engine) queuePresence(op presenceOp) {
 	p.mu.Lock()
 	p.ops = append(p.ops, op)
 	p.queued++
-	start := !p.running && e.startFollower()
+	start := !p.running && e.startGoroutine()
 	if start {
 		p.running = true
 	}

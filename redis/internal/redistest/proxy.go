@@ -2,6 +2,8 @@ package redistest
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -16,7 +18,8 @@ import (
 type Proxy struct {
 	ln     net.Listener
 	target string
-	delay  atomic.Int64 // time.Duration added to each chunk, each way
+	delay  atomic.Int64           // time.Duration added to each chunk, each way
+	marker atomic.Pointer[[]byte] // see FreezeOn
 
 	mu     sync.Mutex
 	links  map[*link]struct{}
@@ -63,6 +66,21 @@ func (p *Proxy) Freeze() {
 	}
 }
 
+// FreezeOn freezes, before forwarding it, the connection on which the
+// client next sends bytes containing marker (the first only): a command
+// then waits on a connection that has stopped moving, while the client's
+// other connections go on.
+func (p *Proxy) FreezeOn(marker []byte) { p.marker.Store(&marker) }
+
+// Thaw resumes forwarding on every frozen connection.
+func (p *Proxy) Thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for l := range p.links {
+		l.frozen.Store(false)
+	}
+}
+
 // FreezeSubscribers stops forwarding on the open connections whose
 // client subscribed to a channel (SUBSCRIBE or SSUBSCRIBE), without
 // closing them: a subscription that silently stops delivering, as after
@@ -92,6 +110,7 @@ func (p *Proxy) CutAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for l := range p.links {
+		l.dead.Store(true)
 		_ = l.client.Close()
 		_ = l.server.Close()
 	}
@@ -143,7 +162,8 @@ type chunk struct {
 }
 
 // pipe copies from src to dst, each chunk after the delay, until either
-// side fails; then it closes both.
+// side fails; then it closes both. When src closes in order (EOF), what
+// it sent before is delivered first.
 func (p *Proxy) pipe(l *link, src, dst net.Conn) {
 	defer p.wg.Done()
 	q := make(chan chunk, 1024)
@@ -169,17 +189,30 @@ func (p *Proxy) pipe(l *link, src, dst net.Conn) {
 		if n > 0 && src == l.client && bytes.Contains(buf[:n], []byte("SUBSCRIBE")) {
 			l.subscriber.Store(true)
 		}
+		if m := p.marker.Load(); n > 0 && src == l.client && m != nil && bytes.Contains(buf[:n], *m) &&
+			p.marker.CompareAndSwap(m, nil) {
+			l.frozen.Store(true) // before these bytes are queued
+		}
 		if n > 0 {
 			q <- chunk{b: append([]byte(nil), buf[:n]...), due: time.Now().Add(time.Duration(p.delay.Load()))}
 		}
 		if err != nil {
+			if errors.Is(err, io.EOF) && !l.dead.Load() {
+				// An orderly close: what src sent before it still
+				// arrives (after a freeze, when thawed), as over TCP.
+				close(q)
+				writer.Wait()
+				q = nil
+			}
 			break
 		}
 	}
 	l.dead.Store(true)
 	_ = src.Close()
 	_ = dst.Close()
-	close(q)
+	if q != nil {
+		close(q)
+	}
 	writer.Wait()
 	p.mu.Lock()
 	delete(p.links, l)
