@@ -43,6 +43,16 @@
 // topics that one client follows names that share a partition, or fewer
 // partitions.
 //
+// # A Publish that gives up
+//
+// When a Publish's context ends before Redis answers, the command may
+// already be on its way, and Redis may still store it. The engine lets it
+// finish on a goroutine of its own and holds later Publishes to the same
+// partitions until it has (each within its own context): a message whose
+// Publish failed is stored before the caller's later messages, or not at
+// all, never after them. Publishes that do not give up never wait for
+// each other.
+//
 // # Epochs
 //
 // The epoch names the current life of a partition's history. The scripts
