@@ -180,15 +180,15 @@ func (f wsFrame) String() string {
 	return fmt.Sprintf("% x", f.raw)
 }
 
-// errEnded is what next reports when the connection has ended (EOF or a
-// reset) at a frame boundary.
+// errEnded is what next reports when the connection has ended: EOF at a
+// frame boundary, or a reset anywhere (it discards what was in flight).
 var errEnded = errors.New("connection ended")
 
 // next reads the next frame within waitTimeout. It checks what RFC 6455
 // requires of every server frame (no mask, no reserved bit without an
 // extension, the minimal length, control frames final and short) with the
 // reference parser of fuzz_test.go. It returns errEnded when the server
-// closed or reset the connection before a frame began.
+// closed the connection before a frame began, or reset it.
 func (p *wsPeer) next() (wsFrame, error) {
 	_ = p.conn.SetReadDeadline(time.Now().Add(waitTimeout))
 	head := make([]byte, 2, 14)
@@ -218,6 +218,9 @@ func (p *wsPeer) next() (wsFrame, error) {
 	raw := make([]byte, len(head)+int(h.length))
 	copy(raw, head)
 	if _, err := io.ReadFull(p.br, raw[len(head):]); err != nil {
+		if isReset(err) {
+			return wsFrame{}, errEnded // a reset discards what was in flight
+		}
 		return wsFrame{}, fmt.Errorf("payload of % x cut: %w", head, err)
 	}
 	return wsFrame{raw: raw, op: h.opcode, fin: h.fin, payload: raw[len(head):]}, nil
