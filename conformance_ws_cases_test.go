@@ -202,7 +202,7 @@ func closeCases() []wsCase {
 		// RFC 6455, 8.1: a reason that is not UTF-8 must fail the
 		// connection (Autobahn wants 1007 or a drop). coder/websocket
 		// does not look at the reason: it echoes it, invalid bytes and
-		// all (see wsDeviations).
+		// all.
 		{sec: "7.5.1", name: "close with a reason that is not UTF-8 (deviation: coder/websocket echoes it)",
 			send: [][]byte{whole(wsClose, closeBody(1000, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"))},
 			want: []wsExpect{exact(sframe(wsClose, closeBody(1000, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"))), ended()}},

@@ -27,8 +27,24 @@ import (
 //
 // Where coder/websocket decides (it does the framing, control frames and
 // the close handshake of a connection the Hub accepted), the case asserts
-// what it does, and the case's name says so when that is not what the RFC
-// asks (see wsDeviations).
+// what it does. Where that, or fanout, departs from the RFC, the case says
+// so in its name or comment:
+//
+//   - 7.5.1 (coder/websocket): a close reason that is not UTF-8 is echoed,
+//     where RFC 6455, 8.1 asks to fail the connection.
+//   - 6.* (fanout): a text message is validated whole, once it has been
+//     read, so an invalid fragment fails the connection at the message's
+//     end, not at once (Autobahn's "non-strict"; the RFC sets no time).
+//     fanout then closes with 1007 through the close handshake, waiting
+//     (up to 5s) for the client's close frame, where 7.1.7 would have it
+//     close the TCP connection at once.
+//   - A message sent right before a frame that fails the connection may
+//     not be echoed: OnMessage publishes it, the subscriber's writer sends
+//     it, and the reader may fail the connection first (maybe).
+//   - Allowed by the RFC: an unmasked frame, or a 64-bit length with its
+//     top bit set, ends the connection without a close frame (a close
+//     frame is optional there); a length not minimally encoded is accepted
+//     (the minimal encoding is the sender's MUST).
 
 // wsCase is one conformance case.
 type wsCase struct {
