@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fanout-go/fanout"
 )
@@ -339,3 +343,41 @@ func fragmentationCases() []wsCase {
 
 // slicesOf copies frames, so that appending to the copy leaves frames be.
 func slicesOf(frames [][]byte) [][]byte { return append([][]byte(nil), frames...) }
+
+// TestConformance_ServerPings: the Hub's keepalive pings are empty ping
+// frames (89 00). A client that answers each with a pong (RFC 6455, 5.5.3:
+// the poller takes it off the socket on the plain path, coder/websocket
+// reads it on the wrapped one) stays connected over several; one that
+// does not is cut (reset) at the next tick, without a close frame.
+func TestConformance_ServerPings(t *testing.T) {
+	t.Parallel()
+	for _, path := range []struct {
+		name  string
+		serve func(testing.TB, *fanout.HubOptions) *server
+	}{
+		{"poller", newServer},
+		{"wrapped", newCountingServer},
+	} {
+		t.Run(path.name, func(t *testing.T) {
+			t.Parallel()
+			onConnect, subs := connectHook()
+			// Far above scheduling delays on a loaded machine: a pong is
+			// late only when it misses the next tick.
+			s := path.serve(t, &fanout.HubOptions{OnConnect: onConnect, PingInterval: 500 * time.Millisecond})
+			live := dialPeer(t, s.url("topic=t"))
+			liveSub := recv(t, subs, "the answering client")
+			dead := dialPeer(t, s.url("topic=t"))
+			deadSub := recv(t, subs, "the silent client")
+
+			for i := range 3 {
+				f, err := live.next()
+				require.NoError(t, err, "ping %d", i)
+				require.Equal(t, sframe(wsPing, nil), f.raw, "ping %d", i)
+				require.NoError(t, live.send(whole(wsPong, f.payload), 0))
+			}
+			dead.expect(t, echo(wsPing, nil), ended())
+			closedWithin(t, deadSub.Done(), "the silent client's end")
+			assert.True(t, isOpen(liveSub.Done()), "the answering client stays")
+		})
+	}
+}
