@@ -221,7 +221,7 @@ func TestBadInput(t *testing.T) {
 // least mustHave.
 func (e *badEnv) healthyPrefix(t *testing.T, n int) {
 	t.Helper()
-	assert.Equal(t, int(websocket.StatusGoingAway), closeStatus(e.ws.closeErr(t)), "the healthy WebSocket client")
+	assert.Equal(t, int(websocket.StatusGoingAway), closeStatus(e.ws.closeErr(t)), "the healthy WebSocket client: %v", e.ws.closeErr(t))
 	evs, _ := e.sseStream.ended(t)
 	for name, got := range map[string][]string{"WebSocket": texts(e.ws.snapshot()), "SSE": sseData(evs)} {
 		assert.LessOrEqual(t, len(got), n, name)

@@ -214,6 +214,11 @@ func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 	if s.ending() {
 		return s.reason(), err
 	}
+	if errors.Is(err, errAborted) {
+		// Close interrupted the write, just before it ends the
+		// subscription: the end is its, and the peer is told it.
+		return endShutdown, err
+	}
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return endClient, err
 	}

@@ -289,7 +289,7 @@ func (c *rawConn) clean() bool {
 func (c *rawConn) writeClose(code uint16, reason string, timeout time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closeSent || len(c.carry) > 0 {
+	if c.closeSent {
 		return net.ErrClosed
 	}
 	c.closeSent = true
@@ -297,7 +297,13 @@ func (c *rawConn) writeClose(code uint16, reason string, timeout time.Duration) 
 	p := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
 	c.writing.Add(1)
 	defer c.writing.Add(-1)
-	_, err := c.Conn.Write(controlFrame(opClose, append(p, reason...)))
+	// A frame the abort cut is finished first, within the same timeout: a
+	// peer that reads gets the rest of it and the close frame; one that
+	// does not is reset.
+	err := c.flushCarry()
+	if err == nil {
+		_, err = c.Conn.Write(controlFrame(opClose, append(p, reason...)))
+	}
 	c.failed.Store(err != nil)
 	return err
 }

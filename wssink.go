@@ -167,11 +167,17 @@ func (w *wsSink) close(f farewell) {
 	switch {
 	case why == endDead:
 		w.raw.failed.Store(true) // it answered no ping: reset
-	case why == endClient || !w.raw.clean():
-		// Nothing to say, or the stream is mid-frame: a close frame now
-		// would corrupt it.
+	case why == endClient:
+		// Nothing to say.
+	case why == endShutdown && w.raw.aborted.Load():
+		// Hub.Close interrupted the write: finish the frame it cut, if
+		// any, and say going away, but do not wait for the reply.
+		_ = w.raw.writeClose(uint16(code), reason, closeWriteTimeout)
+	case !w.raw.clean():
+		// The stream is mid-frame behind a peer too slow to take it: a
+		// close frame now would corrupt it.
 	case w.raw.aborted.Load():
-		// Hub.Close: say going away, but do not wait for the reply.
+		// The end's grace ran out: say why, but do not wait for the reply.
 		_ = w.raw.writeClose(uint16(code), reason, closeWriteTimeout)
 	default:
 		// The handshake, bounded by coder/websocket (5s for each side): a
