@@ -4,12 +4,14 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // countingListener wraps each accepted connection in a countingConn.
 type countingListener struct {
 	net.Listener
-	conns chan *countingConn
+	conns   chan *countingConn
+	netConn bool // connections have NetConn (see unwrappable)
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
@@ -17,13 +19,22 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc := &countingConn{Conn: c, closed: make(chan struct{})}
+	cc := &countingConn{Conn: c, closed: make(chan struct{}), pastDeadline: make(chan struct{})}
 	select {
 	case l.conns <- cc:
 	default: // more connections than any test tracks
 	}
+	if l.netConn {
+		return unwrappable{cc}, nil
+	}
 	return cc, nil
 }
+
+// unwrappable is a countingConn that, like *tls.Conn, gives its TCP
+// connection through NetConn.
+type unwrappable struct{ *countingConn }
+
+func (u unwrappable) NetConn() net.Conn { return u.Conn }
 
 // countingConn is the server side of a real TCP connection that counts the
 // Write calls made on it (and the bytes read) and can hold one of them, to stall the Hub's
@@ -40,6 +51,16 @@ type countingConn struct {
 
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	pastDeadline chan struct{} // closed once a write deadline in the past is set (a write aborted)
+	pastOnce     sync.Once
+}
+
+func (c *countingConn) SetWriteDeadline(t time.Time) error {
+	if !t.IsZero() && time.Until(t) < 0 {
+		c.pastOnce.Do(func() { close(c.pastDeadline) })
+	}
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // hold makes the next Write wait until release is called (or the

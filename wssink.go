@@ -177,8 +177,12 @@ func (w *wsSink) close(f farewell) {
 		// The stream is mid-frame behind a peer too slow to take it: a
 		// close frame now would corrupt it.
 	case w.raw.aborted.Load():
-		// The end's grace ran out: say why, but do not wait for the reply.
+		// The end's grace ran out on a write: say why, without waiting for
+		// the reply. That the close frame fit in the socket's buffer does
+		// not show that the peer reads: what it has not acknowledged, it
+		// is not reading, and the connection is reset.
 		_ = w.raw.writeClose(uint16(code), reason, closeWriteTimeout)
+		w.raw.checkAcked.Store(true)
 	default:
 		// The handshake, bounded by coder/websocket (5s for each side): a
 		// peer that reads answers it, acknowledging all we sent.
