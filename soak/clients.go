@@ -169,6 +169,8 @@ func endReason(err error) string {
 		return "never-closed"
 	case errors.Is(err, errQuiet):
 		return "quiet"
+	case errors.Is(err, errNodeKilled):
+		return "node killed"
 	}
 	return "conn"
 }
@@ -178,6 +180,7 @@ var (
 	errDialed      = errors.New("dial failed")
 	errNeverClosed = errors.New("closed by the node")
 	errQuiet       = errors.New("the run is quiet")
+	errNodeKilled  = errors.New("its node was killed")
 )
 
 // query returns the connection's query: its topics, its ID and group.

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -14,7 +18,7 @@ func (c *soakClient) neverSession(ctx context.Context, addr string) error {
 	c.mu.Lock()
 	q := c.query()
 	c.mu.Unlock()
-	var tc interface{ Close() error }
+	var tc *net.TCPConn
 	var state func() (int, error)
 	var err error
 	switch c.spec.kind {
@@ -36,6 +40,8 @@ func (c *soakClient) neverSession(ctx context.Context, addr string) error {
 	}
 	defer tc.Close()
 	start := time.Now()
+	node := c.sys.nodeAt(addr)
+	kills := node.killCount()
 	c.mu.Lock()
 	c.connects++
 	c.mu.Unlock()
@@ -53,6 +59,14 @@ func (c *soakClient) neverSession(ctx context.Context, addr string) error {
 			c.r.neverClosed(c, time.Since(start))
 			return errNeverClosed
 		}
+		if time.Since(start) > neverBound && node.killCount() != kills {
+			// Its node was SIGKILLed meanwhile: the kernel closed the
+			// dead process's socket normally, its FIN behind the data
+			// this client never read. No process can reset it any more;
+			// the kernel gives up on it by itself (tcp_orphan_retries).
+			c.r.neverKilled(c)
+			return errNodeKilled
+		}
 		if time.Since(start) > neverBound {
 			// Either the node did not close it, or it closed it normally
 			// behind unsent data, which the client, never reading, never
@@ -67,11 +81,21 @@ func (c *soakClient) neverSession(ctx context.Context, addr string) error {
 			c.r.mu.Unlock()
 			if kind == "never-open" { // what does its node say?
 				var info map[string]any
-				if n := c.sys.nodeAt(addr); n != nil && n.call("sub "+c.id, &info, 5*time.Second) == nil {
+				if n := node; n.call("sub "+c.id, &info, 5*time.Second) == nil {
 					b, _ := json.Marshal(info["subs"])
 					seen += "; the node has it as " + string(b)
 				}
+				if n := node; n != nil {
+					var st map[string]string
+					if n.call("stacks", &st, 5*time.Second) == nil {
+						f := filepath.Join(c.r.o.out, fmt.Sprintf("never-open-%s-%d.stacks.txt", strings.ReplaceAll(c.id, "/", "_"), time.Now().Unix()))
+						if os.WriteFile(f, []byte(st["stacks"]), 0o644) == nil {
+							seen += "; its node's goroutines in " + f
+						}
+					}
+				}
 			}
+			seen += "; the node's socket: " + peerSocket(tc)
 			c.mu.Lock()
 			c.r.rec.violation(c.chk, kind, "a client that never reads was still connected after %v; %s", neverBound, seen)
 			c.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -40,7 +41,8 @@ type nodeConfig struct {
 	QueueSize  int           `json:"queue_size"`
 	QueueBytes int           `json:"queue_bytes"`
 	SendBuffer int           `json:"send_buffer"`
-	Timeout    time.Duration `json:"timeout"` // each Publish's context
+	Timeout    time.Duration `json:"timeout"`   // each Publish's context
+	DebugLog   string        `json:"debug_log"` // a file for the library's Debug log, when set
 }
 
 // node is one node process: a Hub with a Broker attached, on the
@@ -55,6 +57,7 @@ type node struct {
 	addr   string
 
 	canary *canary
+	log    *slog.Logger
 
 	mu    sync.Mutex
 	gone  []disconnect // since the last poll
@@ -85,8 +88,18 @@ func newNode(cfg nodeConfig) (*node, error) {
 		}
 		return fanout.Grant{Topics: topics, Identity: q.Get("cid"), Group: q.Get("group")}, nil
 	}
+	logger := slog.New(slog.DiscardHandler)
+	if cfg.DebugLog != "" {
+		f, err := os.OpenFile(cfg.DebugLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	n.log = logger
 	opts := &fanout.HubOptions{
 		DeliveryOptions: fanout.DeliveryOptions{
+			Logger:     logger,
 			QueueSize:  cfg.QueueSize,
 			QueueBytes: cfg.QueueBytes,
 			OnSlow:     onSlow,
@@ -153,6 +166,7 @@ func (n *node) onDisconnect(s *fanout.Subscriber, err error) {
 	if err != nil {
 		d.Err = err.Error()
 	}
+	n.log.Debug("soak: gone", "cid", d.CID, "subscriber", s.ID(), "err", d.Err)
 	n.mu.Lock()
 	n.gone = append(n.gone, d)
 	n.mu.Unlock()
@@ -227,6 +241,10 @@ func (n *node) command(cmd string, args []string) any {
 			}
 		}
 		return map[string]any{"subs": out, "stats": n.hub.Stats()}
+	case "stacks":
+		var sb strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&sb, 1)
+		return map[string]string{"stacks": sb.String()}
 	case "final":
 		deadline := time.Now().Add(30 * time.Second)
 		for n.hub.Len() > 0 && time.Now().Before(deadline) {

@@ -109,6 +109,13 @@ func (n *nodeProc) call(cmd string, v any, d time.Duration) error {
 	return ch.call(cmd, v, d)
 }
 
+// killCount returns how many times the node was killed so far.
+func (n *nodeProc) killCount() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.kills
+}
+
 // poll reads the node's sample; it returns false when it is down.
 func (n *nodeProc) poll() (nodeSample, bool) {
 	var s nodeSample

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,15 +32,16 @@ type runState struct {
 	runStart     time.Time
 	runStartMono int64
 
-	mu       sync.Mutex
-	series   []row
-	gone     map[string][]disconnect // by client ID
-	slowPubs map[string][]slowPub    // by node
-	stalls   map[string][]stall      // by process: a node's name, or "parent"
-	canary   *canary                 // the parent's
-	never    map[string][]time.Duration
-	finals   map[string]map[string]seqFinal // system -> key -> end
-	logs     []string
+	mu         sync.Mutex
+	series     []row
+	gone       map[string][]disconnect // by client ID
+	slowPubs   map[string][]slowPub    // by node
+	stalls     map[string][]stall      // by process: a node's name, or "parent"
+	canary     *canary                 // the parent's
+	never      map[string][]time.Duration
+	neverKills int                            // never-reading sessions whose node was killed under them
+	finals     map[string]map[string]seqFinal // system -> key -> end
+	logs       []string
 
 	sockBefore, sockBase, sockEnd sockstat
 	drops                         []dropResult
@@ -54,6 +56,13 @@ func (r *runState) logf(format string, args ...any) {
 	r.logs = append(r.logs, line)
 	r.mu.Unlock()
 	fmt.Fprintln(os.Stderr, line)
+}
+
+// neverKilled counts a never-reading session whose node was killed under it.
+func (r *runState) neverKilled(*soakClient) {
+	r.mu.Lock()
+	r.neverKills++
+	r.mu.Unlock()
 }
 
 func (r *runState) neverClosed(c *soakClient, d time.Duration) {
@@ -188,6 +197,11 @@ func (r *runState) startNodes(exe string) error {
 		r.cluster.nodes = append(r.cluster.nodes, &nodeProc{name: c.Name, sys: r.cluster, cfg: c, exe: exe, proxy: p})
 	}
 	r.nodes = append(append([]*nodeProc(nil), r.single.nodes...), r.cluster.nodes...)
+	if d := os.Getenv("SOAK_DEBUG_LOG"); d != "" { // a folder for each node's Debug log
+		for _, n := range r.nodes {
+			n.cfg.DebugLog = filepath.Join(d, n.name+".log")
+		}
+	}
 	for _, n := range r.nodes {
 		if err := n.start(true); err != nil {
 			return err

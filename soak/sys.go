@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -134,4 +136,30 @@ func readSockstat() sockstat {
 		}
 	}
 	return s
+}
+
+// peerSocket describes the other end of c as the kernel has it, when both
+// ends are on this machine: its TCP state and send queue, from
+// /proc/net/tcp ("" if it is not found: the peer's socket is gone).
+func peerSocket(c *net.TCPConn) string {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return ""
+	}
+	hexAddr := func(a net.Addr) string {
+		ta, ok := a.(*net.TCPAddr)
+		if !ok || ta.IP.To4() == nil {
+			return ""
+		}
+		ip := ta.IP.To4()
+		return fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ta.Port)
+	}
+	local, remote := hexAddr(c.RemoteAddr()), hexAddr(c.LocalAddr()) // the peer's view
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[1] == local && f[2] == remote {
+			return "state " + f[3] + ", tx:rx queues " + f[4]
+		}
+	}
+	return ""
 }
