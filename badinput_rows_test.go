@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,24 +58,33 @@ func badInputs() []badRow {
 				// asserted.
 				assert.Error(t, e.end(t, sub))
 			}},
-		{name: "a pong cut short, then silence",
-			bug: "the Hub's poller reads the rest of a pong that arrived in part on its own goroutine, " +
-				"for up to 5s, and no other idle subscriber's message or pong is read meanwhile",
-			attack: func(t *testing.T, e *badEnv) {
-				p, sub := dialAttacker(t, e, "topic=t&topic=x")
-				pong := whole(wsPong, str("pong payload"))
-				require.NoError(t, p.send(pong[:8], 0))
-				other, otherSub := dialAttacker(t, e, "topic=other") // on the poller too
-				// Another client's ping is answered at once...
-				require.NoError(t, other.send(markerPing, 0))
-				other.expect(t, markerPong)
-				// ...and the cut pong's client goes on once the rest arrives.
-				require.NoError(t, p.send(append(pong[8:], markerPing...), 0))
-				p.expectSkipping(t, markerPong)
-				_, _ = p.conn.Close(), other.conn.Close()
-				closedWithin(t, sub.Done(), "the first client's end")
-				closedWithin(t, otherSub.Done(), "the other client's end")
-			}},
+		// Frames cut short: the poller, which serves every idle client,
+		// must not wait for the rest of one.
+		{name: "a pong cut short, then silence", attack: cutShort(whole(wsPong, str("pong payload")), 8,
+			markerPing, markerPong)},
+		{name: "a pong cut after its first byte", attack: cutShort(whole(wsPong, str("pong payload")), 1,
+			markerPing, markerPong)},
+		{name: "an unmasked pong cut after its first byte: dropped", attack: cutShort(cframeUnmasked(wsFin|wsPong, str("x")), 1,
+			nil, ended())},
+		{name: "a pong of 126 bytes cut after its first byte: 1002", attack: cutShort(whole(wsPong, rep(0xfe, 126)), 1,
+			nil, closed(1002))},
+		{name: "a ping cut short, then silence", attack: cutShort(whole(wsPing, str("ping payload")), 8,
+			nil, echo(wsPong, str("ping payload")))},
+		{name: "a close frame cut short, then silence", attack: cutShort(whole(wsClose, closeBody(1000, "bye")), 5,
+			nil, closed(1000))},
+		{name: "a data frame header cut short, then silence", attack: cutShort(whole(wsBinary, rep(0xfe, 300)), 3,
+			markerPing, markerPong)},
+		{name: "a pong cut short, then silence for good: ended", attack: func(t *testing.T, e *badEnv) {
+			// A topic of its own: a client that never reads again must not
+			// be found slow first.
+			p, sub := dialAttacker(t, e, "topic=cut")
+			require.NoError(t, p.send(whole(wsPong, str("pong payload"))[:8], 0))
+			otherServed(t, e, sub)
+			// The rest of the frame is waited for within a read timeout:
+			// then the connection ends, that client's alone.
+			assert.ErrorIs(t, e.end(t, sub), os.ErrDeadlineExceeded, "OnDisconnect says why")
+			p.expectSkipping(t, ended())
+		}},
 
 		// Slow and vanishing clients.
 		{name: "never-reading client: closed by the slow policy", attack: func(t *testing.T, e *badEnv) {
@@ -182,6 +193,37 @@ func dialAttacker(t *testing.T, e *badEnv, query string) (*wsPeer, *fanout.Subsc
 	t.Helper()
 	p := dialPeer(t, e.wsURL(e.plain, query))
 	return p, e.attacker(t)
+}
+
+// cutShort sends the first at bytes of frame on a raw WebSocket, and stays
+// silent while another client on the poller is served (see otherServed);
+// then it sends the rest, and then, and expects want, skipping the
+// publisher's messages before it.
+func cutShort(frame []byte, at int, then []byte, want wsExpect) func(*testing.T, *badEnv) {
+	return func(t *testing.T, e *badEnv) {
+		p, sub := dialAttacker(t, e, "topic=t&topic=x")
+		require.NoError(t, p.send(frame[:at], 0))
+		otherServed(t, e, sub)
+		require.NoError(t, p.send(append(slices.Clone(frame[at:]), then...), 0))
+		p.expectSkipping(t, want)
+		_ = p.conn.Close()
+		closedWithin(t, sub.Done(), "the cut frame's client's end")
+	}
+}
+
+// otherServed checks that another client on the poller has its ping
+// answered while cut, whose client is in the middle of a frame, still
+// waits for the rest of it (a read timeout's worth, against the loopback
+// round trip of a ping): the poller serves every idle client, and must not
+// wait for one.
+func otherServed(t *testing.T, e *badEnv, cut *fanout.Subscriber) {
+	t.Helper()
+	other, otherSub := dialAttacker(t, e, "topic=other")
+	require.NoError(t, other.send(markerPing, 0))
+	other.expect(t, markerPong)
+	assert.True(t, isOpen(cut.Done()), "the client in the middle of a frame still waited for")
+	_ = other.conn.Close()
+	closedWithin(t, otherSub.Done(), "the other client's end")
 }
 
 // wsAttack sends frames on a raw WebSocket that joined query, and expects

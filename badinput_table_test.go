@@ -60,7 +60,7 @@ type badEnd struct {
 }
 
 // badMaxAhead bounds how far the publisher runs ahead of the healthy
-// WebSocket client, so that no healthy queue ever fills.
+// clients, so that no healthy queue ever fills, however long a row lasts.
 const badMaxAhead = 256
 
 func newBadEnv(t *testing.T, adjust func(*fanout.HubOptions)) *badEnv {
@@ -138,7 +138,7 @@ func (e *badEnv) publishX(t testing.TB, n, size int) {
 
 // publish runs the table's publisher until stop is closed or the Hub
 // closes: message i is num(i) to topic t, never more than badMaxAhead
-// ahead of what the healthy WebSocket client has read.
+// ahead of what either healthy client has read.
 func (e *badEnv) publish(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	for i := 0; ; i++ {
@@ -157,14 +157,23 @@ func (e *badEnv) publish(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// healthyRead waits until the healthy WebSocket client has read more than
-// n messages; false if it ended first, or stop was closed.
+// healthyRead waits until both healthy clients have read more than n
+// messages; false if one ended first, or stop was closed.
 func (e *badEnv) healthyRead(n int, stop <-chan struct{}) bool {
 	for e.ws.count() <= n {
 		select {
 		case <-e.ws.notify:
 		case <-e.ws.done:
 			return e.ws.count() > n
+		case <-stop:
+			return false
+		}
+	}
+	for e.sseStream.count() <= n {
+		select {
+		case <-e.sseStream.notify:
+		case <-e.sseStream.done:
+			return e.sseStream.count() > n
 		case <-stop:
 			return false
 		}

@@ -83,6 +83,7 @@ type sseStream struct {
 	positions []string // the IDs of position events, which events leaves out
 	err       error
 	done      chan struct{}
+	notify    chan struct{} // capacity 1: an event arrived
 }
 
 // sseOpen sends a GET to url with header h (may be nil), requires a 200
@@ -129,7 +130,7 @@ func sseDo(t testing.TB, client *http.Client, url string, h http.Header) *http.R
 
 // sseRead parses resp's body with sse.Read in the background.
 func sseRead(t testing.TB, resp *http.Response) *sseStream {
-	s := &sseStream{resp: resp, done: make(chan struct{})}
+	s := &sseStream{resp: resp, done: make(chan struct{}), notify: make(chan struct{}, 1)}
 	go func() {
 		defer close(s.done)
 		for ev, err := range sse.Read(resp.Body, nil) {
@@ -144,6 +145,10 @@ func sseRead(t testing.TB, resp *http.Response) *sseStream {
 				s.events = append(s.events, ev)
 			}
 			s.mu.Unlock()
+			select {
+			case s.notify <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -158,6 +163,13 @@ func (s *sseStream) snapshot() []sse.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]sse.Event(nil), s.events...)
+}
+
+// count returns how many events arrived.
+func (s *sseStream) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.events)
 }
 
 // waitN waits until at least n events arrived and returns them all; it

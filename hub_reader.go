@@ -97,19 +97,36 @@ func (r *wsReader) pong(payload []byte) {
 	}
 }
 
-// ready is the poller's callback: pongs are taken at once; anything else
-// goes to a goroutine that reads it with coder/websocket.
+// ready is the poller's callback, which must not block: whole pongs are
+// taken at once; the rest of a pong that arrived in part is read by
+// finishPong, anything else by drain, each on a goroutine of its own.
 func (r *wsReader) ready(pr *pollReader) readyResult {
-	res, err := r.sk.idleLook(pr.rc, r.pong)
+	switch r.sk.idleLook(pr.rc, r.pong) {
+	case idleNone:
+		return readyRearm
+	case idlePong:
+		go r.finishPong(pr)
+	default:
+		go r.drain(pr)
+	}
+	return readyHanded
+}
+
+// finishPong reads the rest of a pong that arrived in part (within
+// pongReadTimeout: a client that stays silent mid-frame is ended), then
+// gives the socket back to the poller, or to drain when coder/websocket
+// must read.
+func (r *wsReader) finishPong(pr *pollReader) {
+	st, err := r.sk.finishPong(r.pong)
 	switch {
 	case err != nil:
 		r.s.fail(endClient, err)
-		return readyStopped
-	case res == readyRearm:
-		return readyRearm
+		pr.settle(false)
+	case st == idleMessage:
+		r.drain(pr)
+	default:
+		pr.settle(true)
 	}
-	go r.drain(pr)
-	return readyHanded
 }
 
 // drain reads, on a goroutine of its own, what ready could not: messages,
@@ -121,7 +138,7 @@ func (r *wsReader) drain(pr *pollReader) {
 			pr.settle(false)
 			return
 		}
-		if res, _ := r.sk.idleLook(pr.rc, nil); res == readyRearm {
+		if r.sk.idleLook(pr.rc, nil) == idleNone {
 			pr.settle(true)
 			return
 		}

@@ -11,11 +11,13 @@ import (
 // connection where the core has a poller (Linux), exists only while the
 // client is sending: the poller watches the socket and calls back when it
 // is readable, and what the callback cannot finish at once (a message for
-// coder/websocket to read) gets a goroutine of its own, which hands the
-// socket back to the poller when it is done. Answers to the Hub's pings,
-// which every idle WebSocket client sends, are taken off the socket by the
-// callback itself. Elsewhere (TLS, a wrapped connection, another
-// platform) each subscriber keeps one reader goroutine.
+// coder/websocket to read, the rest of a pong that arrived in part) gets
+// a goroutine of its own, which hands the socket back to the poller when
+// it is done: the callback never waits for a client. Answers to the Hub's
+// pings, which every idle WebSocket client sends, are taken off the socket
+// by the callback itself when they have arrived whole. Elsewhere (TLS, a
+// wrapped connection, another platform) each subscriber keeps one reader
+// goroutine.
 
 // connReader is a subscription's reader, as its teardown sees it.
 type connReader interface {
@@ -150,45 +152,65 @@ const (
 	pongFrameFirst = 0x80 | opPong
 )
 
+// idleState is what the idle reader found at the head of a connection.
+type idleState uint8
+
+const (
+	idleNone    idleState = iota // nothing (the whole pongs that were there are taken)
+	idleMessage                  // coder/websocket must read: a message, a ping, a close, an error, the end
+	idlePong                     // a pong has arrived in part: finishPong reads the rest, blocking
+)
+
 // takePongs takes the whole pong frames at the head of the socket rc off
 // it, passing each one's payload to pong, and reports what follows:
-// readyRearm when nothing does (or a pong has not fully arrived: then more
-// will wake the poller), readyHanded when anything else does (a message,
-// a ping, a close, the end of the connection) and coder/websocket must
-// read it.
-func takePongs(rc syscall.RawConn, pong func(payload []byte)) (readyResult, int) {
+// idleNone when nothing does, idlePong when a pong has begun to arrive
+// (even its first byte alone), idleMessage when anything else does (a
+// message, a ping, a close, the end of the connection) and coder/websocket
+// must read it. It never blocks: it runs on the poller's goroutine.
+func takePongs(rc syscall.RawConn, pong func(payload []byte)) idleState {
 	var b [maxPongFrame]byte
 	for {
 		n, err := recvNow(rc, b[:], true)
 		if err != nil {
-			return readyHanded, 0 // the read reports it
+			return idleMessage // the read reports it
 		}
 		if n == 0 {
-			return readyRearm, 0
+			return idleNone
 		}
-		if b[0] != pongFrameFirst || n < 2 || b[1]&0x80 == 0 || int(b[1]&0x7f) > 125 {
-			return readyHanded, 0
+		if b[0] != pongFrameFirst || n >= 2 && (b[1]&0x80 == 0 || int(b[1]&0x7f) > 125) {
+			return idleMessage
+		}
+		if n < 2 || n < 6+int(b[1]&0x7f) {
+			return idlePong
 		}
 		size := 6 + int(b[1]&0x7f)
-		if n < size {
-			return readyHanded, size // the rest of a pong: read it whole
-		}
 		if m, err := recvNow(rc, b[:size], false); err != nil || m != size {
-			return readyHanded, 0
+			return idleMessage
 		}
 		pong(pongPayload(b[:size]))
 	}
 }
 
-// readPong reads the pong frame of size bytes at the head of r and passes
-// its payload to pong.
-func readPong(r io.Reader, size int, pong func(payload []byte)) error {
+// readPong reads the pong frame that has begun to arrive at the head of
+// raw, and passes its payload to pong. It returns idleMessage when the
+// frame, once its second byte is there, is not one the idle reader takes
+// (unmasked, or too long for a control frame): the bytes it read are then
+// put back in front of raw's, for coder/websocket to read (and refuse).
+func readPong(raw *rawConn, pong func(payload []byte)) (idleState, error) {
 	var b [maxPongFrame]byte
-	if _, err := io.ReadFull(r, b[:size]); err != nil {
-		return err
+	if _, err := io.ReadFull(raw, b[:2]); err != nil {
+		return idleMessage, err
+	}
+	if b[1]&0x80 == 0 || int(b[1]&0x7f) > 125 {
+		raw.pending = append(raw.pending, b[:2]...)
+		return idleMessage, nil
+	}
+	size := 6 + int(b[1]&0x7f)
+	if _, err := io.ReadFull(raw, b[2:size]); err != nil {
+		return idleMessage, err
 	}
 	pong(pongPayload(b[:size]))
-	return nil
+	return idleNone, nil
 }
 
 // pongPayload unmasks, in place, and returns the payload of a client's

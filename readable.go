@@ -23,7 +23,7 @@ func (w *wsSink) awaitReadable(pong func([]byte)) error {
 		return nil
 	}
 	for {
-		if res, _ := w.idleLook(rc, nil); res != readyRearm {
+		if w.idleLook(rc, nil) != idleNone {
 			return nil
 		}
 		err := rc.Read(peekReadable) // parks until the socket is readable
@@ -33,42 +33,51 @@ func (w *wsSink) awaitReadable(pong func([]byte)) error {
 		if err != nil {
 			return nil // the read reports it
 		}
-		res, err := w.idleLook(rc, pong)
-		if err != nil {
-			return err
+		st := w.idleLook(rc, pong)
+		if st == idlePong {
+			if st, err = w.finishPong(pong); err != nil {
+				return err
+			}
 		}
-		if res != readyRearm {
+		if st != idleNone {
 			return nil
 		}
 	}
 }
 
-// idleLook looks at the connection for the idle reader: readyHanded when
-// coder/websocket must read (bytes wait in a buffer above the socket, or
-// something other than a pong is there, or the close handshake has
-// begun), readyRearm when there is nothing (after taking the pongs off the
-// socket, when pong is set). A pong that has not fully arrived is read
-// whole, within pongReadTimeout.
-func (w *wsSink) idleLook(rc syscall.RawConn, pong func([]byte)) (readyResult, error) {
+// idleLook looks at the connection for the idle reader, without blocking:
+// idleMessage when coder/websocket must read (bytes wait in a buffer above
+// the socket, or something other than a pong is there, or the close
+// handshake has begun), idlePong when a pong has arrived in part (see
+// finishPong), idleNone when there is nothing (after taking the whole
+// pongs off the socket, when pong is set).
+func (w *wsSink) idleLook(rc syscall.RawConn, pong func([]byte)) idleState {
 	w.idleMu.Lock()
 	defer w.idleMu.Unlock()
 	if w.closing || w.br.Buffered() > 0 || w.raw.hasPending() {
-		return readyHanded, nil
+		return idleMessage
 	}
 	if pong == nil {
-		return readyRearm, nil
+		return idleNone
 	}
-	res, size := takePongs(rc, pong)
-	if size > 0 {
-		_ = w.raw.SetReadDeadline(time.Now().Add(pongReadTimeout))
-		err := readPong(w.raw, size, pong)
-		_ = w.raw.SetReadDeadline(time.Time{})
-		if err != nil {
-			return readyHanded, err
-		}
-		return readyRearm, nil
+	return takePongs(rc, pong)
+}
+
+// finishPong reads the rest of a pong that idleLook found arrived in part,
+// within pongReadTimeout, and passes its payload to pong. It blocks: never
+// on the poller's goroutine, which serves every idle connection, but on
+// one of the connection's own, which exists only meanwhile. It returns
+// idleMessage when coder/websocket must read after all (the frame is not
+// a pong the idle reader takes, or the close handshake has begun).
+func (w *wsSink) finishPong(pong func([]byte)) (idleState, error) {
+	w.idleMu.Lock()
+	defer w.idleMu.Unlock()
+	if w.closing {
+		return idleMessage, nil
 	}
-	return res, nil
+	_ = w.raw.SetReadDeadline(time.Now().Add(pongReadTimeout))
+	defer w.raw.SetReadDeadline(time.Time{})
+	return readPong(w.raw, pong)
 }
 
 // pongReadTimeout bounds the wait for the rest of a pong frame that
