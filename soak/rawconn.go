@@ -105,15 +105,8 @@ func dialWS(ctx context.Context, addr, path, protocol string, rcvbuf int) (*wsCo
 		req += "Sec-WebSocket-Protocol: " + protocol + "\r\n"
 	}
 	req += "\r\n"
-	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(tc, req); err != nil {
-		tc.Close()
-		return nil, err
-	}
-	br := bufio.NewReaderSize(tc, 64<<10)
-	resp, err := http.ReadResponse(br, nil)
+	br, resp, err := requestHead(tc, req)
 	if err != nil {
-		tc.Close()
 		return nil, err
 	}
 	sum := sha1.Sum([]byte(key + wsGUID))
@@ -239,15 +232,8 @@ func dialSSE(ctx context.Context, addr, path, lastID string, rcvbuf int) (*sseCo
 		req += "Last-Event-ID: " + lastID + "\r\n"
 	}
 	req += "\r\n"
-	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(tc, req); err != nil {
-		tc.Close()
-		return nil, err
-	}
-	br := bufio.NewReaderSize(tc, 64<<10)
-	resp, err := http.ReadResponse(br, nil)
+	br, resp, err := requestHead(tc, req)
 	if err != nil {
-		tc.Close()
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
@@ -324,4 +310,22 @@ func indexByte(b []byte, c byte) int {
 		}
 	}
 	return -1
+}
+
+// requestHead writes req, a request's head, to tc and reads the
+// response's head, within 10s; it closes tc when that fails. The deadline
+// stays for the caller to clear.
+func requestHead(tc *net.TCPConn, req string) (*bufio.Reader, *http.Response, error) {
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(tc, req); err != nil {
+		tc.Close()
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(tc, 64<<10)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		tc.Close()
+		return nil, nil, err
+	}
+	return br, resp, nil
 }
