@@ -11,7 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +74,7 @@ func FuzzSSEEncoding(f *testing.F) {
 
 	broker := fanout.NewBroker(nil) // no store: the IDs published are the IDs sent
 	f.Cleanup(func() { require.NoError(f, broker.Close()) })
-	wire := openSSEWire(f, broker, "f")
+	wire := openSSEWire(f, broker, "/sse?topic=f")
 	lastID := "" // SSE's last event ID carries over events without an id field
 
 	check := func(t testing.TB, data []byte, bin bool, id, event string) {
@@ -138,9 +138,9 @@ type sseWire struct {
 	pull func() (sse.Event, error, bool)
 }
 
-// openSSEWire subscribes a stream to topic and reads its response head.
-// It is closed when tb ends.
-func openSSEWire(tb testing.TB, b *fanout.Broker, topic string) *sseWire {
+// openSSEWire requests target (a path and query) of b, on a connection of
+// its own, and reads the response head. The stream is closed when tb ends.
+func openSSEWire(tb testing.TB, b *fanout.Broker, target string) *sseWire {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
@@ -151,7 +151,7 @@ func openSSEWire(tb testing.TB, b *fanout.Broker, topic string) *sseWire {
 	server, err := ln.Accept()
 	require.NoError(tb, err)
 
-	req := httptest.NewRequest(http.MethodGet, "/sse?topic="+url.QueryEscape(topic), nil)
+	req := httptest.NewRequest(http.MethodGet, target, nil) // parsed as net/http's server parses a request line
 	w := &hijackWriter{conn: server, h: http.Header{}}
 	b.ServeHTTP(w, req) // returns once the stream is subscribed and its head written
 	if !w.hijacked {
@@ -179,6 +179,24 @@ func (w *sseWire) next(t testing.TB) sse.Event {
 	}
 	require.NoError(t, err, "the next event, within %v", waitTimeout)
 	return ev
+}
+
+// record returns the next event as an rsRecord (see rsOpenSSEURL).
+func (w *sseWire) record(t testing.TB) rsRecord {
+	t.Helper()
+	ev := w.next(t)
+	return rsRecord{id: ev.LastEventID, event: ev.Type, data: ev.Data, resync: ev.Type == fanout.ResyncEvent,
+		position: ev.Type == fanout.PositionEvent}
+}
+
+// nonPosition returns the next record that is not a position.
+func (w *sseWire) nonPosition(t testing.TB) rsRecord {
+	t.Helper()
+	for {
+		if r := w.record(t); !r.position {
+			return r
+		}
+	}
 }
 
 // hijackWriter is the http.ResponseWriter of a request whose connection
@@ -297,38 +315,45 @@ func FuzzLastEventID(f *testing.F) {
 		if err != nil {
 			require.ErrorIs(t, err, fanout.ErrUnknownID)
 		} else {
-			tail := since(0)
+			// The Ring holds the last size messages: a replay is a tail of
+			// the last 2*size (or of the whole history, while it is shorter).
+			tail := since(max(0, last-2*size))
 			require.LessOrEqual(t, len(replay), len(tail))
 			require.Equal(t, tail[len(tail)-len(replay):], rsIDs(replay), "Since(%q) is a tail of the history", s)
 		}
 		resync := s != "" && (err != nil || len(s) > fanout.MaxLastEventIDLen || strings.ContainsAny(s, "\x00\r\n"))
 
-		stream := rsOpenSSEURL(t, e.client, rsURL(e.srv.URL, "/sse", []string{"t"}, s, true), "", false)
-		defer stream.close()
+		stream := openSSEWire(t, e.broker, rsURL("", "/sse", []string{"t"}, s, true))
 		n++
 		marker := fmt.Sprintf("live%d", n)
 		e.publish(t, "t", marker)
 		if resync {
-			r := stream.next(t)
+			r := stream.nonPosition(t)
 			require.True(t, r.resync, "Since(%q) failed (%v): want a resync event first, got %+v", s, err, r)
 			require.Equal(t, "unknown", r.data)
 			require.Equal(t, s, recv(t, resyncs, "OnResync"))
 		} else if s == "" { // a new stream: it starts with its position
-			r := stream.nextRecord(t)
+			r := stream.record(t)
 			require.True(t, r.position, "position: %+v", r)
 			require.Equal(t, all[last].id, r.id, "position")
 			require.Equal(t, all[last].id, r.data, "a position event's data is its ID")
 		} else {
 			require.Zero(t, len(resyncs), "OnResync without a resync")
 			for _, m := range replay {
-				r := stream.next(t)
+				r := stream.nonPosition(t)
 				require.Equal(t, m.ID(), r.id, "replay from %q", s)
 				require.Equal(t, string(m.Data()), r.data)
 			}
 		}
-		r := stream.next(t)
+		r := stream.nonPosition(t)
 		require.Equal(t, marker, r.data, "then live")
 		require.False(t, r.resync)
 		all = append(all, pub{r.id, "t"})
+		if len(all) > 8*size {
+			// Keep the history bounded: every check above looks at its last
+			// 2*size+9 entries at most. (It grew by one entry per exec, and
+			// the tail check walked all of it: each exec got slower.)
+			all = slices.Clone(all[len(all)-4*size:])
+		}
 	})
 }
