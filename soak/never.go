@@ -70,7 +70,8 @@ func (c *soakClient) neverSession(ctx context.Context, addr string) error {
 		if time.Since(start) > neverBound {
 			// Either the node did not close it, or it closed it normally
 			// behind unsent data, which the client, never reading, never
-			// reaches: an orphan (see TestRepro_SSEPolicyCloseLeavesOrphan).
+			// reaches: an orphan (TestHub_AbortedWriteThenCloseFrameIsReset and
+			// TestBroker_PolicyCloseOfIdleWriterIsReset pin the two found).
 			kind, seen := "never-open", "its node has not reported it gone"
 			c.r.mu.Lock()
 			if g := c.r.gone[c.id]; len(g) > 0 && g[len(g)-1].At > monoNow()-int64(neverBound) {
