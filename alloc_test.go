@@ -47,6 +47,9 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 		{name: "resume", start: hub(fanout.HubOptions{Replay: fanout.NewRing(nil)}, fanout.ResumeSubprotocol), rounds: 50},
 		{name: "resume_v2", start: hub(fanout.HubOptions{Replay: fanout.NewRing(nil)}, fanout.ResumeSubprotocolV2), rounds: 50},
 		{name: "packed_v2", start: hub(fanout.HubOptions{Packing: true}, fanout.PackedSubprotocolV2), rounds: 50},
+		// Presence hooks run on joins and leaves, never on a publish.
+		{name: "presence_hooks", start: hub(fanout.HubOptions{
+			OnJoin: func(*fanout.Subscriber, string) {}, OnLeave: func(*fanout.Subscriber, string) {}}, ""), rounds: 50},
 		{name: "observer", start: hub(fanout.HubOptions{
 			DeliveryOptions: fanout.DeliveryOptions{Observer: nopObserver{}}}, ""), rounds: 50},
 		// 1 KiB of JSON, compressed once per publish for every subscriber
