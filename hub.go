@@ -22,7 +22,10 @@ type HubOptions struct {
 	// default only same-origin requests are accepted), subprotocols, ping
 	// and pong hooks. CompressionMode and CompressionThreshold are
 	// ignored: frames are prepared once for every subscriber, never
-	// compressed per connection (see Compression).
+	// compressed per connection (see Compression). On Linux an idle
+	// connection's pongs are read by the Hub's poller, which serves every
+	// idle connection: OnPongReceived then runs there and must return
+	// quickly.
 	AcceptOptions *websocket.AcceptOptions
 
 	// Compression lets clients that offer permessage-deflate (RFC 7692:
