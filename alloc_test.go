@@ -57,6 +57,10 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 		// the plain frame is built too, once).
 		{name: "deflate", start: deflateHub(1), rounds: 50, check: compressedTo(0.5)},
 		{name: "deflate_mixed", start: deflateHub(2), rounds: 50, check: compressedTo(0.75)},
+		// The same on the resume subprotocol: each message's records are
+		// compressed once per publish, and every batch's packed frame is
+		// made of them.
+		{name: "deflate_resume", start: deflateHubProto(1, 1<<10, fanout.ResumeSubprotocolV2), rounds: 50, check: compressedTo(0.5)},
 		{name: "sse", start: broker(fanout.BrokerOptions{}), rounds: 50},
 		{name: "sse_replay", start: broker(fanout.BrokerOptions{Replay: fanout.NewRing(nil)}), rounds: 50},
 	}
@@ -123,15 +127,25 @@ func deflateHub(every int) func(testing.TB, int) *benchFixture {
 
 // deflateHubSize is deflateHub publishing size bytes of JSON.
 func deflateHubSize(every, size int) func(testing.TB, int) *benchFixture {
+	return deflateHubProto(every, size, "")
+}
+
+// deflateHubProto is deflateHubSize with clients of subprotocol proto (the
+// Hub has a Ring for the resume ones).
+func deflateHubProto(every, size int, proto string) func(testing.TB, int) *benchFixture {
 	return func(tb testing.TB, subs int) *benchFixture {
 		i := 0
-		hub := fanout.NewHub(&fanout.HubOptions{Compression: every > 0, PingInterval: -1})
+		opts := &fanout.HubOptions{Compression: every > 0, PingInterval: -1}
+		if proto != "" {
+			opts.Replay, opts.Packing = fanout.NewRing(nil), true
+		}
+		hub := fanout.NewHub(opts)
 		f := benchServe(tb, subs, hub, func(url string) (*benchClient, error) {
 			i++
 			if every > 0 && i%every == 0 {
-				return benchDialExt(url, "", deflateOffer)
+				return benchDialExt(url, proto, deflateOffer)
 			}
-			return benchDial(url, "")
+			return benchDial(url, proto)
 		})
 		f.payload = jsonPayload(size, 1)
 		return f

@@ -20,10 +20,18 @@ import (
 // clients send (ReadLimit bounds the inflated size).
 //
 // A message may always be sent uncompressed (RSV1 unset), so a subscriber
-// gets the plain frame for a message below the threshold, for one that
-// deflate does not make smaller, and for every packed frame: a packed
-// frame is made per batch of the subscriber's own records, and compressing
-// it would cost one compression per subscriber and batch.
+// gets the plain frame for a message below the threshold, and for one that
+// deflate does not make smaller.
+//
+// A packed frame (the resume and packed subprotocols) is made per batch of
+// the subscriber's own records, so it cannot be compressed once for all.
+// Its records can: each message's records, in each packed framing, are
+// compressed on their own once (wsDeflateRecords) and end with a sync
+// flush, so that the chunks of a batch's messages, one after the other,
+// make one valid DEFLATE stream, the compressed payload of the frame: no
+// chunk refers to the data of another (each compressor starts afresh), and
+// each ends on a byte boundary. Only the frame's header is the
+// subscriber's own.
 
 // deflateLevel is the compress/flate level of every compressed frame:
 // BestSpeed, as gorilla/websocket and coder/websocket use. On JSON of 1 to
@@ -97,6 +105,78 @@ func deflateFrame(opcode byte, p []byte) []byte {
 	return append(f, c...)
 }
 
+// deflatedRecords holds a Message's packed records compressed, one chunk
+// per packed framing, each built on first use.
+type deflatedRecords struct {
+	once   [4]sync.Once
+	chunks [4][]byte
+}
+
+// wsDeflateRecords returns m's records in the packed framing f, compressed
+// on their own and ended by a sync flush (its 0x00 0x00 0xff 0xff tail
+// included), built once per Message and framing; nil if that failed.
+func (m *Message) wsDeflateRecords(f framing) []byte {
+	// Once, not a compare-and-swap: the writers of every subscriber get
+	// here together, and each would allocate one to lose the race.
+	m.deflatedRecsOnce.Do(func() { m.deflatedRecs = &deflatedRecords{} })
+	d := m.deflatedRecs
+	i := (f >> 1) & 3 // frameIDs and frameMeta
+	d.once[i].Do(func() { d.chunks[i] = deflateRecords(m, f) })
+	return d.chunks[i]
+}
+
+// deflateRecords compresses m's records in the packed framing f.
+func deflateRecords(m *Message, f framing) []byte {
+	d := deflaters.Get().(*deflater)
+	defer func() {
+		if cap(d.out) > maxKeptScratch {
+			d.out = nil
+		}
+		deflaters.Put(d)
+	}()
+	d.out = d.out[:0]
+	d.fw.Reset(d)
+	var parts [maxRecordParts][]byte
+	for _, p := range appendRecordParts(parts[:0], m, f) {
+		_, _ = d.fw.Write(p) // into memory: it cannot fail
+	}
+	_ = d.fw.Flush()
+	if !bytes.HasSuffix(d.out, deflateTail) {
+		return nil
+	}
+	return bytes.Clone(d.out)
+}
+
+// appendDeflatedPacked appends the parts of batch's packed frame with its
+// payload compressed: the header (RSV1 set), then each message's shared
+// chunk, the last one without the tail that RFC 7692 removes. It returns
+// parts unchanged and false when the batch's plain payload (plainLen) is
+// under the threshold or compressing does not make it smaller.
+func (w *wsSink) appendDeflatedPacked(parts [][]byte, batch []*Message, plainLen int) ([][]byte, bool) {
+	if w.deflateMin <= 0 || plainLen < w.deflateMin {
+		return parts, false
+	}
+	start, n := len(parts), -len(deflateTail)
+	parts = append(parts, nil) // the header, once the length is known
+	for _, m := range batch {
+		c := m.wsDeflateRecords(w.framing)
+		if c == nil {
+			return parts[:start], false
+		}
+		parts = append(parts, c)
+		n += len(c)
+	}
+	if n >= plainLen {
+		return parts[:start], false
+	}
+	last := parts[len(parts)-1]
+	parts[len(parts)-1] = last[:len(last)-len(deflateTail)]
+	hdr := appendFrameHeader(w.hdr[:0], opBinary, n)
+	hdr[0] |= rsv1
+	parts[start] = hdr
+	return parts, true
+}
+
 // dataFrame returns the frame that carries m to w's client: compressed
 // where the client negotiated permessage-deflate, m is at least the
 // threshold, and compressing saves bytes; the plain frame otherwise.
@@ -114,8 +194,8 @@ func (w *wsSink) dataFrame(m *Message) []byte {
 // a Hub whose smallest compressed message is min bytes: min where the
 // response accepted permessage-deflate and the frames are plain, 0 (none
 // compressed) otherwise.
-func deflateMin(h http.Header, f framing, min int) int {
-	if f&framePacked != 0 || !acceptsDeflate(h) {
+func deflateMin(h http.Header, _ framing, min int) int {
+	if !acceptsDeflate(h) {
 		return 0
 	}
 	return min

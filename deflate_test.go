@@ -201,8 +201,9 @@ func TestCompression_Negotiation(t *testing.T) {
 		{name: "on_offered_small_window_then_any", compression: true,
 			offer: "permessage-deflate; server_max_window_bits=10, permessage-deflate", answer: deflateAnswer, compressed: true},
 		{name: "on_other_extension", compression: true, offer: "x-webkit-deflate-frame"},
-		{name: "on_packed", compression: true, subprotocol: fanout.PackedSubprotocol, offer: deflateOffer, answer: deflateAnswer},
-		{name: "on_resume", compression: true, subprotocol: fanout.ResumeSubprotocolV2, offer: deflateOffer, answer: deflateAnswer},
+		{name: "on_packed", compression: true, subprotocol: fanout.PackedSubprotocol, offer: deflateOffer, answer: deflateAnswer, compressed: true},
+		{name: "on_resume", compression: true, subprotocol: fanout.ResumeSubprotocolV2, offer: deflateOffer, answer: deflateAnswer, compressed: true},
+		{name: "off_resume", subprotocol: fanout.ResumeSubprotocolV2, offer: deflateOffer},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,8 +216,8 @@ func TestCompression_Negotiation(t *testing.T) {
 			eventually(t, func() bool { return s.hub.Len() == 2 }, waitTimeout, "subscribed")
 			require.NoError(t, s.hub.Publish(context.Background(), "t", big))
 			f := c.next(t)
-			for tc.subprotocol != "" && len(f.payload) < big.Len() {
-				f = c.next(t) // a position record (ResumeSubprotocolV2): the message follows
+			for tc.subprotocol != "" && len(f.payload) < 128 {
+				f = c.next(t) // a position record (ResumeSubprotocolV2), a few dozen bytes: the message follows
 			}
 			assert.Equal(t, tc.compressed, f.rsv1, "compressed")
 			if tc.subprotocol == "" {
@@ -228,8 +229,14 @@ func TestCompression_Negotiation(t *testing.T) {
 				}
 				assert.True(t, bytes.Equal(big.Data(), got), "the message")
 			} else {
+				payload := f.payload
+				if f.rsv1 {
+					var err error
+					payload, err = inflate(f.payload)
+					require.NoError(t, err)
+				}
 				var got []byte
-				require.NoError(t, fanout.UnpackRecords(f.payload, func(r fanout.Record) error {
+				require.NoError(t, fanout.UnpackRecords(payload, func(r fanout.Record) error {
 					if !r.Resync && !r.Position {
 						got = append(got, r.Data...)
 					}
@@ -298,4 +305,85 @@ func TestCompression_SharedFrame(t *testing.T) {
 	assert.Zero(t, allocs, "allocations per use of a compressed frame")
 	assert.Nil(t, fanout.NewBinaryMessage(randomBytes(1000, 1)).WireDeflateFrame(), "an incompressible message has none")
 	assert.True(t, strings.HasPrefix(string(first[:1]), "\xc1"), "FIN, RSV1 and the text opcode: %x", first[0])
+}
+
+// TestCompression_PackedFrames: on the resume and packed subprotocols a
+// batch is one packed frame, compressed from each message's records,
+// compressed once per publish and shared: coder/websocket and
+// gorilla/websocket inflate the frame of a whole batch (written in one
+// socket write) to the records published, with their topic on v2, and the
+// wire carries a fraction of the plain bytes.
+func TestCompression_PackedFrames(t *testing.T) {
+	t.Parallel()
+	type reader func() (binary bool, data []byte, err error)
+	clients := []struct {
+		name string
+		dial func(t *testing.T, url, proto string) (reader, http.Header)
+	}{
+		{"coder", func(t *testing.T, url, proto string) (reader, http.Header) {
+			c, resp := dialCoderResp(t, url, &websocket.DialOptions{
+				CompressionMode: websocket.CompressionNoContextTakeover, Subprotocols: []string{proto}})
+			return func() (bool, []byte, error) {
+				typ, b, err := c.Read(context.Background())
+				return typ == websocket.MessageBinary, b, err
+			}, resp.Header
+		}},
+		{"gorilla", func(t *testing.T, url, proto string) (reader, http.Header) {
+			d := &gws.Dialer{EnableCompression: true, HandshakeTimeout: waitTimeout, Subprotocols: []string{proto}}
+			c, resp, err := d.Dial(url, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+			return func() (bool, []byte, error) {
+				typ, b, err := c.ReadMessage()
+				return typ == gws.BinaryMessage, b, err
+			}, resp.Header
+		}},
+	}
+	for _, cl := range clients {
+		for _, proto := range []string{fanout.ResumeSubprotocolV2, fanout.ResumeSubprotocol, fanout.PackedSubprotocolV2, fanout.PackedSubprotocol} {
+			t.Run(cl.name+"/"+proto, func(t *testing.T) {
+				t.Parallel()
+				onConnect, subs := connectHook()
+				s := newCountingServer(t, &fanout.HubOptions{Compression: true, Packing: true, PingInterval: -1,
+					Replay: fanout.NewRing(nil), OnConnect: onConnect,
+					DeliveryOptions: fanout.DeliveryOptions{MaxBatchBytes: 4 << 20}})
+				read, h := cl.dial(t, s.url("topic=t"), proto)
+				assert.Equal(t, deflateAnswer, h.Get("Sec-WebSocket-Extensions"))
+				cc := s.nextConn(t)
+				sub := recv(t, subs, "subscriber")
+
+				ms, _ := deflateMessages(2)
+				before, writes := cc.bytes.Load(), cc.writes.Load()
+				release := queueBehindHeldWrite(t, s, cc, sub, ms...)
+				release()
+				var got []fanout.Record
+				for len(got) < len(ms) {
+					binary, frame, err := read()
+					require.NoError(t, err)
+					require.True(t, binary, "a packed frame is binary")
+					require.NoError(t, fanout.UnpackRecords(frame, func(r fanout.Record) error {
+						if !r.Position {
+							r.Data = bytes.Clone(r.Data)
+							got = append(got, r)
+						}
+						return nil
+					}))
+				}
+				require.Len(t, got, len(ms))
+				for i, m := range ms {
+					assert.Equal(t, m.Type(), got[i].Type, "message %d: type", i)
+					assert.True(t, bytes.Equal(m.Data(), got[i].Data), "message %d (%d bytes): payload", i, m.Len())
+					if strings.HasSuffix(proto, "v2") {
+						assert.Equal(t, "t", got[i].Topic, "message %d: topic", i)
+					}
+					if strings.HasPrefix(proto, "fanout.resume") {
+						assert.NotEmpty(t, got[i].ID, "message %d: ID", i)
+					}
+				}
+				wrote, plain := int(cc.bytes.Load()-before), plainWireSize(ms)
+				t.Logf("%d messages in %d writes: %d bytes on the wire, %d plain", len(ms), cc.writes.Load()-writes, wrote, plain)
+				assert.Less(t, wrote, plain/4, "compressed on the wire")
+			})
+		}
+	}
 }

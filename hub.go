@@ -34,11 +34,13 @@ type HubOptions struct {
 	// The extension is negotiated without context takeover, so each
 	// message is compressed on its own: once per publish, whatever the
 	// number of subscribers, and shared by every client that negotiated
-	// it; the others keep receiving the plain frame. Messages smaller than
-	// CompressionThreshold, those that deflate does not shrink, and the
-	// packed frames of the packed and resume subprotocols are sent
-	// uncompressed, as RFC 7692 allows. Clients may then send compressed
-	// messages too; ReadLimit bounds their inflated size.
+	// it; the others keep receiving the plain frame. On the packed and
+	// resume subprotocols, where a frame carries a batch of the
+	// subscriber's own, each message's records are compressed once per
+	// publish and the frame is made of them. Messages (and batches)
+	// smaller than CompressionThreshold, and those that deflate does not
+	// shrink, are sent uncompressed, as RFC 7692 allows. Clients may then
+	// send compressed messages too; ReadLimit bounds their inflated size.
 	//
 	// The trade-off: fewer bytes on the wire (for JSON of 1 KiB and more,
 	// 30 to 40% of the plain size) for one compression per message
@@ -54,7 +56,8 @@ type HubOptions struct {
 	// message is sent uncompressed, and no extension is accepted.
 	Compression bool
 
-	// CompressionThreshold is the size, in bytes, from which a message is
+	// CompressionThreshold is the size, in bytes, from which a message (a
+	// packed frame's payload, on the packed and resume subprotocols) is
 	// sent compressed (with Compression). Defaults to 512; negative
 	// compresses a message of any size when deflate shrinks it.
 	CompressionThreshold int

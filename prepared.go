@@ -66,6 +66,9 @@ type Message struct {
 	deflateOnce sync.Once
 	deflated    []byte // the frame compressed (see wsDeflateFrame); nil if that saves nothing
 
+	deflatedRecsOnce sync.Once
+	deflatedRecs     *deflatedRecords // its packed records compressed (see wsDeflateRecords)
+
 	sseOnce sync.Once
 	sse     []byte // complete SSE event
 	sseErr  error

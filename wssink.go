@@ -49,11 +49,16 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 	defer putScratch(sc)
 	if w.framing&framePacked != 0 {
 		// One frame: its header, then each message's record headers and
-		// payloads, all shared with the other subscribers: nothing is copied.
-		hdr := appendFrameHeader(w.hdr[:0], opBinary, packedLen(batch, w.framing))
-		sc.parts = append(sc.parts, hdr)
-		for _, m := range batch {
-			sc.parts = appendRecordParts(sc.parts, m, w.framing)
+		// payloads (or its records compressed), all shared with the other
+		// subscribers: nothing is copied.
+		plain := packedLen(batch, w.framing)
+		var deflated bool
+		if sc.parts, deflated = w.appendDeflatedPacked(sc.parts, batch, plain); !deflated {
+			hdr := appendFrameHeader(w.hdr[:0], opBinary, plain)
+			sc.parts = append(sc.parts, hdr)
+			for _, m := range batch {
+				sc.parts = appendRecordParts(sc.parts, m, w.framing)
+			}
 		}
 		n, bytes, err := w.raw.writeFrames(sc.parts, true, timeout)
 		if n == 1 {

@@ -76,3 +76,31 @@ func TestBrowser_Compression(t *testing.T) {
 	k := d.burst(ctx, "deflate", 50)
 	p.awaitBurst(k, 50)
 }
+
+// TestBrowser_CompressionResume: the demo's WebSocket panel on the resume
+// subprotocol (the default), through the JavaScript client: its packed
+// frames arrive compressed (each message's records compressed once per
+// publish), and Chromium inflates them to the messages published, a large
+// one and a burst, complete and in order.
+func TestBrowser_CompressionResume(t *testing.T) {
+	d := startDemo(t, &room.Options{Compression: true})
+	p := openDemo(t, d, "topic=zresume")
+	ctx := testContext(t)
+	d.awaitStreams(ctx, "the page's WebSocket", func() bool { return len(d.ln.live("ws")) == 1 })
+	d.ln.mu.Lock()
+	zc := d.ln.live("ws")[0]
+	d.ln.mu.Unlock()
+
+	big := jsonPayload(8<<10, 7)
+	require.NoError(t, d.chat.Hub().Publish(ctx, "zresume", fanout.NewMessage(big)))
+	until(p, "the large message in the resume panel", "demo.state().ws.last", func(l *lastMessage) bool {
+		return l != nil && l.Data == string(big)
+	})
+	k := d.burst(ctx, "zresume", 50)
+	p.awaitBurst(k, 50)
+
+	data, compressed, err := serverFrames(d.writesOf(zc))
+	require.NoError(t, err)
+	t.Logf("%d frames, %d compressed", data, compressed)
+	assert.Positive(t, compressed, "compressed packed frames")
+}
