@@ -71,6 +71,23 @@ var deflaters = sync.Pool{New: func() any {
 	return d
 }}
 
+// getDeflater returns a pooled deflater, reset, writing to its empty buffer.
+func getDeflater() *deflater {
+	d := deflaters.Get().(*deflater)
+	d.out = d.out[:0]
+	d.fw.Reset(d)
+	return d
+}
+
+// putDeflater returns d to the pool, without a buffer grown past what is
+// worth keeping.
+func putDeflater(d *deflater) {
+	if cap(d.out) > maxKeptScratch {
+		d.out = nil
+	}
+	deflaters.Put(d)
+}
+
 // wsDeflateFrame returns m's complete, unmasked WebSocket frame with its
 // payload compressed (RSV1 set), building it on first use: one
 // compression and one allocation per Message, whatever the number of
@@ -84,15 +101,8 @@ func (m *Message) wsDeflateFrame() []byte {
 // deflateFrame returns a final frame with opcode carrying p compressed as
 // RFC 7692 says, or nil if that is not shorter than p.
 func deflateFrame(opcode byte, p []byte) []byte {
-	d := deflaters.Get().(*deflater)
-	defer func() {
-		if cap(d.out) > maxKeptScratch {
-			d.out = nil
-		}
-		deflaters.Put(d)
-	}()
-	d.out = d.out[:0]
-	d.fw.Reset(d)
+	d := getDeflater()
+	defer putDeflater(d)
 	_, _ = d.fw.Write(p) // into memory: it cannot fail
 	_ = d.fw.Flush()
 	c, ok := bytes.CutSuffix(d.out, deflateTail)
@@ -127,15 +137,8 @@ func (m *Message) wsDeflateRecords(f framing) []byte {
 
 // deflateRecords compresses m's records in the packed framing f.
 func deflateRecords(m *Message, f framing) []byte {
-	d := deflaters.Get().(*deflater)
-	defer func() {
-		if cap(d.out) > maxKeptScratch {
-			d.out = nil
-		}
-		deflaters.Put(d)
-	}()
-	d.out = d.out[:0]
-	d.fw.Reset(d)
+	d := getDeflater()
+	defer putDeflater(d)
 	var parts [maxRecordParts][]byte
 	for _, p := range appendRecordParts(parts[:0], m, f) {
 		_, _ = d.fw.Write(p) // into memory: it cannot fail
