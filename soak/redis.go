@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -22,8 +23,9 @@ import (
 // module cannot import).
 type redisServer struct {
 	bin, dir, port string
-	cmd            *exec.Cmd
+	cmd            *exec.Cmd // the faults' goroutine restarts it
 	done           chan struct{}
+	pidNow         atomic.Int64 // the running server's, for the sampler
 }
 
 func (s *redisServer) addr() string { return "127.0.0.1:" + s.port }
@@ -65,8 +67,9 @@ func (s *redisServer) start() error {
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
-	done := s.done
-	go func() { _ = s.cmd.Wait(); close(done) }()
+	s.pidNow.Store(int64(s.cmd.Process.Pid))
+	cmd, done := s.cmd, s.done
+	go func() { _ = cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := s.do("PING"); err == nil {
@@ -84,7 +87,9 @@ func (s *redisServer) start() error {
 	}
 }
 
-func (s *redisServer) pid() int { return s.cmd.Process.Pid }
+// pid returns the running server's process ID (the last one started),
+// safe from any goroutine.
+func (s *redisServer) pid() int { return int(s.pidNow.Load()) }
 
 // kill stops the server with SIGKILL: what it held is gone.
 func (s *redisServer) kill() {
