@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"slices"
 	"sync"
@@ -84,7 +83,7 @@ type soakClient struct {
 	sys  *system
 	home int // the node of its first connection
 	r    *runState
-	rng  *rand.Rand
+	rng  *lockedRand // shared by the client's goroutines
 
 	mu     sync.Mutex // the checker and topics, shared with the behaviour goroutine
 	chk    *checker

@@ -72,7 +72,10 @@ func (n *nodeProc) start(first bool) error {
 		return fmt.Errorf("node %s: %w", n.name, err)
 	}
 	n.mu.Lock()
-	n.ch, n.pid, n.addr = ch, hello.PID, hello.Addr
+	n.ch, n.pid = ch, hello.PID
+	if first {
+		n.addr = hello.Addr // a restart takes the same port: clients read addr unlocked
+	}
 	n.cfg.Listen = hello.Addr // a restart takes the same port
 	n.samples = append(n.samples, nodeSample{})
 	n.up = true

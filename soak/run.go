@@ -223,7 +223,7 @@ func (r *runState) makeClients(rng *rand.Rand) {
 					c := &soakClient{
 						id:   fmt.Sprintf("%s-%s-%d", n.name, g.spec, i),
 						spec: g.spec, sys: sys, home: ni, r: r,
-						rng:  rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())),
+						rng:  newLockedRand(rng.Uint64(), rng.Uint64()),
 						ends: map[string]int{},
 					}
 					k := 1 + rng.IntN(3)
