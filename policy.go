@@ -42,7 +42,11 @@ const (
 	// WriteTimeout, or a queue at twice QueueSize (or QueueBytes), which
 	// messages from other processes and Subscriber.Send can reach, closes
 	// the subscriber as PolicyClose does (1013), and it can resume.
-	// Subscriber.Send never waits.
+	// Subscriber.Send never waits. With a distributed engine (Redis), a
+	// publish counts what has reached this node's queues: its own earlier
+	// messages still on their way through the engine are not waited for,
+	// so a publisher faster than that round trip can fill a queue to
+	// twice QueueSize, and publishers on other nodes never wait.
 	PolicyBlock
 )
 
