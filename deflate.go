@@ -193,11 +193,10 @@ func (w *wsSink) dataFrame(m *Message) []byte {
 }
 
 // deflateMin returns the wsSink.deflateMin of a connection whose handshake
-// response carried h (as websocket.Accept wrote it), with framing f, for
-// a Hub whose smallest compressed message is min bytes: min where the
-// response accepted permessage-deflate and the frames are plain, 0 (none
-// compressed) otherwise.
-func deflateMin(h http.Header, _ framing, min int) int {
+// response carried h (as websocket.Accept wrote it), for a Hub whose
+// smallest compressed message (or packed payload) is min bytes: min where
+// the response accepted permessage-deflate, 0 (none compressed) otherwise.
+func deflateMin(h http.Header, min int) int {
 	if !acceptsDeflate(h) {
 		return 0
 	}

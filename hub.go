@@ -299,7 +299,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Accept wrote its answer to an offer of permessage-deflate in the
 	// response's header (coder/websocket does not say it otherwise).
 	if h.opts.Compression {
-		sk.deflateMin = deflateMin(hw.Header(), sk.framing, max(h.opts.CompressionThreshold, 1))
+		sk.deflateMin = deflateMin(hw.Header(), max(h.opts.CompressionThreshold, 1))
 	}
 	s.setSubprotocol(conn.Subprotocol())
 
