@@ -67,10 +67,12 @@
 // and that compressed frame is shared by every subscriber that negotiated
 // it: compression costs one compress/flate pass per message, not one per
 // subscriber, and fewer bytes to write often make a fan-out cheaper than
-// without it. The packed frames of the packed and resume subprotocols are
-// made per batch, so they are sent uncompressed, as are messages that
-// deflate does not shrink. Off by default; see HubOptions.Compression for
-// the trade-off.
+// without it. The packed frames of the packed and resume subprotocols
+// carry a batch of the subscriber's own, yet they are compressed once per
+// publish too: each message's records are compressed on their own and a
+// batch's frame is these pieces in order. Messages that deflate does not
+// shrink are sent uncompressed. Off by default; see HubOptions.Compression
+// for the trade-off.
 //
 // # Coalescing
 //
