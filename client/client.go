@@ -78,6 +78,7 @@ type Client struct {
 	sseClient *http.Client    // hc without Timeout, which would cut the stream
 	own       *http.Transport // the Transport of a default HTTPClient, closed with the Client
 	wait      func(ctx context.Context, d time.Duration) error
+	stable    time.Duration // how long a connection that delivers nothing must last to reset the backoff
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -122,7 +123,7 @@ func newClient(rawURL string, opts *Options) (*Client, error) {
 	if o.Mode > ModePlain {
 		return nil, fmt.Errorf("fanout/client: unknown %v", o.Mode)
 	}
-	c := &Client{opts: o, wait: sleep, done: make(chan struct{}), items: make(chan item)}
+	c := &Client{opts: o, wait: sleep, stable: stableAfter, done: make(chan struct{}), items: make(chan item)}
 	for _, s := range append([]string{rawURL}, o.URLs...) {
 		u, err := parseURL(s)
 		if err != nil {

@@ -57,10 +57,16 @@
 // After a connection ends or an attempt fails, the client waits, then
 // tries again with the next URL: MinBackoff (100ms) the first time,
 // doubling up to MaxBackoff (30s) while attempts fail, each wait drawn at
-// random from the upper half of its step; a connection that succeeds
-// resets it. A Retry-After header (on 429 or 503) is honoured: the wait is
-// at least what it asks. OnRetry reports each wait and why. (An SSE
-// stream's retry field is not read: the backoff decides.)
+// random from the upper half of its step. A connection resets it once it
+// has delivered a message or lasted 10 seconds; one that ends sooner
+// with nothing delivered counts as a failed attempt. So a server that
+// accepts each client and drops it at once sees it no more often than one
+// that refuses it: on defaults, at most 10 attempts in the first 30
+// seconds, then one every 15 to 30 seconds (fewer than 70 a second from
+// 1,000 such clients, not thousands). A Retry-After header (on 429 or
+// 503) is honoured: the wait is at least what it asks. OnRetry reports
+// each wait and why. (An SSE stream's retry field is not read: the
+// backoff decides.)
 //
 // The client tries again after:
 //   - a network error, a handshake that timed out (HandshakeTimeout), the

@@ -54,8 +54,12 @@ type Options struct {
 	// The first wait is about MinBackoff, and each failed attempt doubles
 	// it up to MaxBackoff; each wait is drawn at random from its upper
 	// half (jitter), so that clients dropped together do not come back
-	// together. An attempt that connects resets it. Default to 100ms and
-	// 30s.
+	// together. A connection resets it once it has delivered a message, or
+	// lasted 10 seconds; one that ends sooner with nothing delivered (the
+	// server accepted the client and dropped it at once) counts as a
+	// failed attempt, so such a server sees each client no more often
+	// than one that refuses it (see the package documentation,
+	// "Reconnecting"). Default to 100ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
 
 	// OnConnect, if set, is called on the client's goroutine each time a

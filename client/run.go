@@ -31,6 +31,13 @@ type stream interface {
 	close()
 }
 
+// stableAfter is how long a connection must last, if it delivers no
+// message, to count as a success that resets the backoff. One that ends
+// sooner counts as a failed attempt: so a server that accepts each client
+// and drops it at once sees it come back no more often than one that
+// refuses it.
+const stableAfter = 10 * time.Second
+
 // run is the client's goroutine: it connects, reads, and reconnects until
 // the client stops.
 func (c *Client) run() {
@@ -45,15 +52,19 @@ func (c *Client) run() {
 // stops it, and returns that error.
 func (c *Client) loop() error {
 	var (
-		cursor  = c.opts.LastEventID // the ID of the last item Next took
-		gap     = cursor != ""       // something may have been missed since then
-		attempt int                  // failed attempts since the last connection
+		cursor    = c.opts.LastEventID // the ID of the last item Next took
+		gap       = cursor != ""       // something may have been missed since then
+		attempt   int                  // failed attempts since the last stable connection
+		delivered bool                 // the connection delivered a message
 	)
 	emit := func(it item) error {
 		select {
 		case c.items <- it:
 			if it.msg.ID != "" {
 				cursor = it.msg.ID
+			}
+			if !it.position && !it.msg.Resync {
+				delivered = true
 			}
 			return nil
 		case <-c.ctx.Done():
@@ -64,10 +75,14 @@ func (c *Client) loop() error {
 		u := c.urls[n%len(c.urls)]
 		s, err := c.connect(u, cursor)
 		if err == nil {
-			attempt = 0
+			began := time.Now()
+			delivered = false
 			err = c.serve(s, u, cursor != "", gap, emit)
 			s.close()
 			gap = true
+			if delivered || time.Since(began) >= c.stable {
+				attempt = 0
+			}
 		}
 		if c.ctx.Err() != nil {
 			return ErrClosed
