@@ -98,7 +98,10 @@
 // to Next. It reads only as fast as the application calls Next: an
 // application that stops calling it stops the client reading, and the
 // server may close the client as slow; it resumes once Next is called
-// again. Close ends the goroutine and the connection and waits for both.
+// again. Close ends the goroutine and the connection and waits for both:
+// it closes a WebSocket with a close frame (1000) and waits up to a
+// second for the server's answer, so that the server sees the client
+// leave rather than its connection break.
 //
 // See the examples for a client of a Hub and of a Broker, and for a
 // resync.

@@ -27,7 +27,8 @@ type stream interface {
 	// subprotocol is the WebSocket subprotocol the server selected, or "".
 	subprotocol() string
 
-	// close releases the connection.
+	// close releases the connection. Once the client is closed, a
+	// WebSocket first says goodbye (a close handshake, up to closeWait).
 	close()
 }
 

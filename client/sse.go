@@ -81,6 +81,8 @@ func (c *Client) dialSSE(u *url.URL, cursor string) (*sseStream, error) {
 func (s *sseStream) resumes() bool       { return true } // a Broker answers Last-Event-ID with a replay or a resync
 func (s *sseStream) subprotocol() string { return "" }
 
+// close ends the request: over SSE, a client leaves by closing its
+// stream, as an EventSource does.
 func (s *sseStream) close() {
 	s.cancel()
 	_ = s.body.Close()
