@@ -68,10 +68,16 @@
 // each wait and why. (An SSE stream's retry field is not read: the
 // backoff decides.)
 //
+// A connection on which the server has said nothing for IdleTimeout
+// (45s: a Hub pings every 30s, a Broker's heartbeat comes at least as
+// often) is given up with ErrIdle, and the client reconnects and resumes:
+// a dead peer or path, which sends neither FIN nor RST, is found that way.
+//
 // The client tries again after:
 //   - a network error, a handshake that timed out (HandshakeTimeout), the
 //     end of an SSE stream (the server ending it without a fanout.close
-//     event: Subscriber.Close, Shutdown, a restart or a cut look alike);
+//     event: Subscriber.Close, Shutdown, a restart or a cut look alike),
+//     a server silent for IdleTimeout (ErrIdle);
 //   - HTTP 408, 429, and 5xx but 501 and 505;
 //   - a close status that does not say "stop", on a WebSocket close frame
 //     or in an SSE fanout.close event: 1000 (Subscriber.Close: an

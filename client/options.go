@@ -50,6 +50,22 @@ type Options struct {
 	// A larger one stops the client with ErrTooLarge. Defaults to 64 MiB.
 	ReadLimit int
 
+	// IdleTimeout is how long the server may stay silent before the
+	// client gives the connection up (with ErrIdle, to OnRetry) and
+	// reconnects, resuming where it was: a peer or a path that died
+	// without a word (no FIN, no RST), or a server that hangs, is found
+	// this long after its last byte. Anything the server sends counts,
+	// a Hub's ping and a Broker's heartbeat comment as much as a message;
+	// the time the client waits for the application to call Next does
+	// not. Defaults to 45s, a little over a server's silence on fanout's
+	// defaults: a Hub pings every 30s (HubOptions.PingInterval), and a
+	// Broker's idle stream gets a heartbeat at least every 30s
+	// (BrokerOptions.Heartbeat, 15s, skipped when data went out in the
+	// last interval). Raise it when a server's keepalive is longer; a
+	// server without one (PingInterval or Heartbeat negative) is given up
+	// whenever no message comes for IdleTimeout. Negative disables.
+	IdleTimeout time.Duration
+
 	// MinBackoff and MaxBackoff bound the wait before each reconnection.
 	// The first wait is about MinBackoff, and each failed attempt doubles
 	// it up to MaxBackoff; each wait is drawn at random from its upper
@@ -118,6 +134,7 @@ func (m Mode) String() string {
 const (
 	defaultHandshakeTimeout = 15 * time.Second
 	defaultReadLimit        = 64 << 20
+	defaultIdleTimeout      = 45 * time.Second
 	defaultMinBackoff       = 100 * time.Millisecond
 	defaultMaxBackoff       = 30 * time.Second
 )
@@ -136,6 +153,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.ReadLimit <= 0 {
 		c.ReadLimit = defaultReadLimit
+	}
+	switch {
+	case c.IdleTimeout == 0:
+		c.IdleTimeout = defaultIdleTimeout
+	case c.IdleTimeout < 0:
+		c.IdleTimeout = 0
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = defaultMinBackoff

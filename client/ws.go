@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -31,10 +32,21 @@ type wsStream struct {
 const closeWait = time.Second
 
 // wsBody is the connection a WebSocket runs on, as the HTTP transport
-// handed it over after the 101: closing it ends whatever coder/websocket
-// is doing with it at once.
+// handed it over after the 101: what arrives on it is a sign of life for
+// the idle timer (a Hub's ping as much as a message, and a large message
+// while it arrives), and closing it ends whatever coder/websocket is
+// doing with it at once.
 type wsBody struct {
 	io.ReadWriteCloser
+	idle atomic.Pointer[idleTimer]
+}
+
+func (b *wsBody) Read(p []byte) (int, error) {
+	n, err := b.ReadWriteCloser.Read(p)
+	if n > 0 {
+		b.idle.Load().touch()
+	}
+	return n, err
 }
 
 // wsBodyKey carries, in a handshake request's context, the *wsBody that
@@ -162,7 +174,8 @@ func (s *wsStream) close() {
 
 // read reads frames until the connection ends; the client's Close (ctx)
 // ends it with a close handshake (goodbye), not by cutting it.
-func (s *wsStream) read(ctx context.Context, emit func(item) error) error {
+func (s *wsStream) read(ctx context.Context, idle *idleTimer, emit func(item) error) error {
+	s.raw.idle.Store(idle)
 	ctx = context.WithoutCancel(ctx)
 	for {
 		typ, frame, err := s.conn.Read(ctx)
