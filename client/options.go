@@ -47,7 +47,13 @@ type Options struct {
 
 	// ReadLimit bounds a WebSocket message (a packed frame, which holds a
 	// whole batch of messages, counts as one) and an SSE event, in bytes.
-	// A larger one stops the client with ErrTooLarge. Defaults to 64 MiB.
+	// A larger one stops the client with ErrTooLarge. Defaults to 64 MiB,
+	// well above anything a server on fanout's defaults sends: a message
+	// of at most 1 MiB (Limits.MaxMessageSize), an SSE event of one
+	// message (a binary one in base64, a third larger), a packed frame of
+	// at most HubOptions.MaxBatchBytes (256 KiB) or a single larger
+	// message, plus the IDs, event types and topics of at most
+	// HubOptions.MaxBatch (64) records.
 	ReadLimit int
 
 	// IdleTimeout is how long the server may stay silent before the
