@@ -86,11 +86,11 @@ func TestClient_IdleKeepalive(t *testing.T) {
 				_ = s.install(opts).Close()
 				beats = &s.ln.comments
 			}
-			o := &client.Options{IdleTimeout: 10 * every}
+			o := &client.Options{IdleTimeout: 20 * every}
 			ev := hook(o)
 			startReader(t, dial(t, u, o))
 			ev.connected(t)
-			for deadline := time.Now().Add(patience); beats.Load() < 30; time.Sleep(every) {
+			for deadline := time.Now().Add(patience); beats.Load() < 40; time.Sleep(every) {
 				if time.Now().After(deadline) {
 					t.Fatalf("the server sent %d keepalives", beats.Load())
 				}
