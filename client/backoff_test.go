@@ -84,40 +84,105 @@ func TestClient_Backoff(t *testing.T) {
 	}
 }
 
-// TestClient_BackoffResets: a connection that was established resets the
-// backoff: after it ends, the first wait is about MinBackoff again, however
-// many attempts failed before it.
+// TestClient_BackoffResets: a connection resets the backoff once it
+// delivered a message, or lasted a while: after it ends, the first wait is
+// about MinBackoff again, however many attempts failed before it. One that
+// ends at once, having delivered nothing (the Hub's position is no
+// message), counts as one more failed attempt.
 func TestClient_BackoffResets(t *testing.T) {
-	hub := fanout.NewHub(storeOptions())
-	defer hub.Close()
-	subs := make(chan *fanout.Subscriber, 1)
-	var attempts atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if attempts.Add(1) <= 5 {
-			http.Error(w, "down", http.StatusBadGateway)
-			return
-		}
-		hub.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	w := newWaits(5)
-	o := &client.Options{OnConnect: func(string, string) {
-		subs <- hub.Subscribers()[0]
-	}}
-	c, err := client.NewWithWait("ws"+srv.URL[len("http"):]+"?topic=room", o, w.wait)
-	if err != nil {
-		t.Fatal(err)
+	const stable = 100 * time.Millisecond
+	cases := []struct {
+		name     string
+		message  bool // a message is delivered before the server closes
+		last     bool // the connection lasts stable before the server closes
+		min, max time.Duration
+	}{
+		{name: "a message", message: true, min: 50 * time.Millisecond, max: 100 * time.Millisecond},
+		{name: "lasted", last: true, min: 50 * time.Millisecond, max: 100 * time.Millisecond},
+		{name: "dropped at once", min: 1600 * time.Millisecond, max: 3200 * time.Millisecond}, // the sixth step
 	}
-	defer c.Close()
-	startReader(t, c) // so that the client reads the close
-	for range 5 {
-		w.next(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hub := fanout.NewHub(storeOptions())
+			defer hub.Close()
+			subs := make(chan *fanout.Subscriber, 1)
+			var attempts atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if attempts.Add(1) <= 5 {
+					http.Error(w, "down", http.StatusBadGateway)
+					return
+				}
+				hub.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			w := newWaits(5)
+			var connected time.Time
+			o := &client.Options{OnConnect: func(string, string) {
+				connected = time.Now()
+				subs <- hub.Subscribers()[0]
+			}}
+			c, err := client.NewWithStable("ws"+srv.URL[len("http"):]+"?topic=room", o, w.wait, stable)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r := startReader(t, c) // so that the client reads the close
+			for range 5 {
+				w.next(t)
+			}
+			sub := <-subs
+			if tc.message {
+				if err := hub.Publish(context.Background(), "room", fanout.NewMessage([]byte("1"))); err != nil {
+					t.Fatal(err)
+				}
+				r.numbers(1)
+			}
+			if tc.last {
+				time.Sleep(time.Until(connected.Add(stable))) // what is tested: time passing
+			}
+			if err := sub.CloseWith(websocket.StatusTryAgainLater, "later"); err != nil {
+				t.Fatal(err)
+			}
+			if d := w.next(t); d < tc.min || d > tc.max {
+				t.Errorf("the first wait after the connection is %v, want %v to %v", d, tc.min, tc.max)
+			}
+		})
 	}
-	if err := (<-subs).CloseWith(websocket.StatusTryAgainLater, "later"); err != nil {
-		t.Fatal(err)
-	}
-	if d := w.next(t); d < 50*time.Millisecond || d > 100*time.Millisecond {
-		t.Errorf("the first wait after a connection is %v, want 50ms to 100ms", d)
+}
+
+// TestClient_BackoffDropped: against a server that accepts each
+// connection (101, or 200 and an event stream) and drops it at once, the
+// waits double from MinBackoff up to MaxBackoff, as they do against one
+// that refuses it: each such connection counts as a failed attempt.
+func TestClient_BackoffDropped(t *testing.T) {
+	for _, sse := range []bool{false, true} {
+		t.Run(map[bool]string{false: "websocket", true: "sse"}[sse], func(t *testing.T) {
+			t.Parallel()
+			s := newRawServer(t, false)
+			u := s.wsURL()
+			if sse {
+				u = s.sseURL()
+			}
+			const attempts = 12
+			w := newWaits(attempts - 1)
+			o := &client.Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 5 * time.Second}
+			ev := hook(o)
+			c, err := client.NewWithWait(u, o, w.wait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			startReader(t, c) // the resync each reconnection brings
+			step := o.MinBackoff
+			for i := range attempts {
+				ev.connected(t)
+				d := w.next(t)
+				if d < step/2 || d > step {
+					t.Fatalf("wait %d: %v, want %v to %v", i, d, step/2, step)
+				}
+				step = min(2*step, o.MaxBackoff)
+			}
+		})
 	}
 }
 

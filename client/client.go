@@ -74,10 +74,12 @@ const (
 type Client struct {
 	opts      Options
 	urls      []*url.URL
-	hc        *http.Client    // for WebSocket handshakes: coder/websocket applies its Timeout
+	hc        *http.Client    // HTTPClient, or the Client's own
+	wsClient  *http.Client    // hc tapped, for WebSocket handshakes: coder/websocket applies its Timeout
 	sseClient *http.Client    // hc without Timeout, which would cut the stream
 	own       *http.Transport // the Transport of a default HTTPClient, closed with the Client
 	wait      func(ctx context.Context, d time.Duration) error
+	stable    time.Duration // how long a connection that delivers nothing must last to reset the backoff
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -122,7 +124,7 @@ func newClient(rawURL string, opts *Options) (*Client, error) {
 	if o.Mode > ModePlain {
 		return nil, fmt.Errorf("fanout/client: unknown %v", o.Mode)
 	}
-	c := &Client{opts: o, wait: sleep, done: make(chan struct{}), items: make(chan item)}
+	c := &Client{opts: o, wait: sleep, stable: stableAfter, done: make(chan struct{}), items: make(chan item)}
 	for _, s := range append([]string{rawURL}, o.URLs...) {
 		u, err := parseURL(s)
 		if err != nil {
@@ -138,6 +140,7 @@ func newClient(rawURL string, opts *Options) (*Client, error) {
 			c.hc.Transport = c.own
 		}
 	}
+	c.wsClient = wsHTTPClient(c.hc)
 	sc := *c.hc
 	sc.Timeout = 0
 	c.sseClient = &sc
@@ -220,11 +223,13 @@ func (c *Client) LastEventID() string {
 	return c.lastID
 }
 
-// Close stops the client: it closes the connection (without a WebSocket
-// close handshake: the server sees the client go away) or abandons the
+// Close stops the client: it closes the connection or abandons the
 // attempt or wait in progress, and returns once the client's goroutine has
 // exited and, with the default HTTPClient, its idle connections are
-// closed. A message the client read but Next did not return is dropped;
+// closed. A WebSocket is closed with a close frame (1000, normal
+// closure), and Close waits up to a second for the server's answer, so
+// that a Hub's OnDisconnect sees a normal end (a nil error); an SSE
+// stream is closed as an EventSource closes it, by ending the request. A message the client read but Next did not return is dropped;
 // LastEventID still names the last one returned. Close is idempotent and
 // safe to call concurrently; it always returns nil. It must not be called
 // from OnConnect or OnRetry.

@@ -164,3 +164,48 @@ func TestClient_Refused(t *testing.T) {
 		}
 	}
 }
+
+// TestClient_CloseHandshake: Close says goodbye over WebSocket, with a
+// close frame (1000) the Hub answers, so the Hub's OnDisconnect sees a
+// normal end (nil), not a connection that broke.
+func TestClient_CloseHandshake(t *testing.T) {
+	ended := make(chan error, 1)
+	opts := storeOptions()
+	opts.OnDisconnect = func(_ *fanout.Subscriber, err error) { ended <- err }
+	s := newServer(t, opts)
+	c := dial(t, s.wsURL("room"), nil)
+	s.subscriber()
+	s.publish("room", 1, 1)
+	if _, err := c.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("the Hub's OnDisconnect saw %v, want nil (a close frame with 1000)", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("the Hub did not see the client leave")
+	}
+}
+
+// TestClient_CloseUnanswered: Close waits for the server's answer to its
+// close frame only so long (a second): a server that never answers does
+// not hold it up for coder/websocket's own bound (five seconds).
+func TestClient_CloseUnanswered(t *testing.T) {
+	s := newRawServer(t, true)
+	o := &client.Options{}
+	ev := hook(o)
+	c := dial(t, s.wsURL(), o)
+	ev.connected(t)
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+}

@@ -57,15 +57,27 @@
 // After a connection ends or an attempt fails, the client waits, then
 // tries again with the next URL: MinBackoff (100ms) the first time,
 // doubling up to MaxBackoff (30s) while attempts fail, each wait drawn at
-// random from the upper half of its step; a connection that succeeds
-// resets it. A Retry-After header (on 429 or 503) is honoured: the wait is
-// at least what it asks. OnRetry reports each wait and why. (An SSE
-// stream's retry field is not read: the backoff decides.)
+// random from the upper half of its step. A connection resets it once it
+// has delivered a message or lasted 10 seconds; one that ends sooner
+// with nothing delivered counts as a failed attempt. So a server that
+// accepts each client and drops it at once sees it no more often than one
+// that refuses it: on defaults, at most 10 attempts in the first 30
+// seconds, then one every 15 to 30 seconds (fewer than 70 a second from
+// 1,000 such clients, not thousands). A Retry-After header (on 429 or
+// 503) is honoured: the wait is at least what it asks. OnRetry reports
+// each wait and why. (An SSE stream's retry field is not read: the
+// backoff decides.)
+//
+// A connection on which the server has said nothing for IdleTimeout
+// (45s: a Hub pings every 30s, a Broker's heartbeat comes at least as
+// often) is given up with ErrIdle, and the client reconnects and resumes:
+// a dead peer or path, which sends neither FIN nor RST, is found that way.
 //
 // The client tries again after:
 //   - a network error, a handshake that timed out (HandshakeTimeout), the
 //     end of an SSE stream (the server ending it without a fanout.close
-//     event: Subscriber.Close, Shutdown, a restart or a cut look alike);
+//     event: Subscriber.Close, Shutdown, a restart or a cut look alike),
+//     a server silent for IdleTimeout (ErrIdle);
 //   - HTTP 408, 429, and 5xx but 501 and 505;
 //   - a close status that does not say "stop", on a WebSocket close frame
 //     or in an SSE fanout.close event: 1000 (Subscriber.Close: an
@@ -92,7 +104,10 @@
 // to Next. It reads only as fast as the application calls Next: an
 // application that stops calling it stops the client reading, and the
 // server may close the client as slow; it resumes once Next is called
-// again. Close ends the goroutine and the connection and waits for both.
+// again. Close ends the goroutine and the connection and waits for both:
+// it closes a WebSocket with a close frame (1000) and waits up to a
+// second for the server's answer, so that the server sees the client
+// leave rather than its connection break.
 //
 // See the examples for a client of a Hub and of a Broker, and for a
 // resync.

@@ -20,6 +20,12 @@ var (
 	// server would fail the same way, so the client does not.
 	ErrProtocol = errors.New("fanout/client: protocol error")
 
+	// ErrIdle is why the client gave up a connection on which the server
+	// had been silent for Options.IdleTimeout: no message, no ping, no
+	// heartbeat (a dead peer or path, or a server that hangs). OnRetry
+	// receives it: the client reconnects and resumes.
+	ErrIdle = errors.New("fanout/client: the server was silent")
+
 	// ErrTooLarge is why a client stops when a WebSocket frame (a packed
 	// frame holds a whole batch) or an SSE event is larger than
 	// Options.ReadLimit. Reconnecting would meet the same message again.

@@ -9,11 +9,18 @@ import (
 // NewWithWait is New with wait in place of sleeping between attempts, so
 // that a test sees each backoff delay and decides when the wait ends.
 func NewWithWait(rawURL string, opts *Options, wait func(ctx context.Context, d time.Duration) error) (*Client, error) {
+	return NewWithStable(rawURL, opts, wait, stableAfter)
+}
+
+// NewWithStable is NewWithWait, with a connection that delivers no
+// message resetting the backoff once it lasted stable (not stableAfter).
+func NewWithStable(rawURL string, opts *Options, wait func(ctx context.Context, d time.Duration) error, stable time.Duration) (*Client, error) {
 	c, err := newClient(rawURL, opts)
 	if err != nil {
 		return nil, err
 	}
 	c.wait = wait
+	c.stable = stable
 	c.start()
 	return c, nil
 }

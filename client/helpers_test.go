@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -33,9 +34,10 @@ type server struct {
 	subs   chan *fanout.Subscriber // each subscriber, once connected
 	protos chan string             // each request's protocol (HTTP/1.1, HTTP/2.0)
 
-	mu     sync.Mutex
-	hub    *fanout.Hub
-	broker *fanout.Broker
+	mu        sync.Mutex
+	hub       *fanout.Hub
+	broker    *fanout.Broker
+	heartbeat time.Duration // the next install's BrokerOptions.Heartbeat; 0: none
 }
 
 // storeOptions are the Hub options of most tests: a Ring, and no pings
@@ -91,9 +93,13 @@ func (s *server) install(opts *fanout.HubOptions) *fanout.Hub {
 		s.subs <- sub
 	}
 	hub := fanout.NewHub(&o)
-	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub, Heartbeat: -1, OnConnect: o.OnConnect, Authorize: o.Authorize})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	heartbeat := s.heartbeat
+	if heartbeat == 0 {
+		heartbeat = -1
+	}
+	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub, Heartbeat: heartbeat, OnConnect: o.OnConnect, Authorize: o.Authorize})
 	old := s.hub
 	s.hub, s.broker = hub, broker
 	return old
@@ -174,6 +180,11 @@ type cutListener struct {
 	net.Listener
 	armed atomic.Bool
 	cuts  chan struct{} // a value per cut
+
+	pings    atomic.Int64 // writes that start with a WebSocket ping frame
+	comments atomic.Int64 // writes that start with an SSE comment (a heartbeat)
+	mu       sync.Mutex
+	conns    []*cutConn
 }
 
 func (l *cutListener) Accept() (net.Conn, error) {
@@ -181,7 +192,23 @@ func (l *cutListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cutConn{Conn: c, l: l}, nil
+	cc := &cutConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns = append(l.conns, cc)
+	l.mu.Unlock()
+	return cc, nil
+}
+
+// hush makes every connection open now swallow what the server writes
+// from now on, as a connection whose peer (or path) died without a word
+// does: the server's writes succeed, and the client hears nothing.
+// Connections accepted later are not hushed.
+func (l *cutListener) hush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.hushed.Store(true)
+	}
 }
 
 // arm makes the next write of two bytes or more, on any connection, stop
@@ -205,10 +232,20 @@ var errCut = errors.New("test: connection cut")
 
 type cutConn struct {
 	net.Conn
-	l *cutListener
+	l      *cutListener
+	hushed atomic.Bool
 }
 
 func (c *cutConn) Write(p []byte) (int, error) {
+	if c.hushed.Load() {
+		return len(p), nil
+	}
+	switch {
+	case len(p) > 0 && p[0] == 0x89: // FIN, ping
+		c.l.pings.Add(1)
+	case bytes.Contains(p, []byte("keepalive")): // the Broker's heartbeat comment
+		c.l.comments.Add(1)
+	}
 	if len(p) >= 2 && c.l.armed.CompareAndSwap(true, false) {
 		n, _ := c.Conn.Write(p[:len(p)/2])
 		if tc, ok := c.Conn.(*net.TCPConn); ok {

@@ -37,13 +37,19 @@ func TestClient_Close(t *testing.T) {
 			t.Errorf("LastEventID after Close: %q, want %q", id, m.ID)
 		}
 	})
-	t.Run("holding a message", func(t *testing.T) {
-		s := newServer(t, storeOptions())
-		c := dial(t, s.sseURL("room"), nil)
-		s.subscriber()
-		s.publish("room", 1, 100) // nobody calls Next
-		closeTwice(t, c)
-	})
+	for _, sse := range []bool{false, true} {
+		t.Run("holding a message "+map[bool]string{false: "websocket", true: "sse"}[sse], func(t *testing.T) {
+			s := newServer(t, storeOptions())
+			u := s.wsURL("room")
+			if sse {
+				u = s.sseURL("room")
+			}
+			c := dial(t, u, nil)
+			s.subscriber()
+			s.publish("room", 1, 100) // nobody calls Next
+			closeTwice(t, c)
+		})
+	}
 	t.Run("waiting to reconnect", func(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "3600")

@@ -47,15 +47,41 @@ type Options struct {
 
 	// ReadLimit bounds a WebSocket message (a packed frame, which holds a
 	// whole batch of messages, counts as one) and an SSE event, in bytes.
-	// A larger one stops the client with ErrTooLarge. Defaults to 64 MiB.
+	// A larger one stops the client with ErrTooLarge. Defaults to 64 MiB,
+	// well above anything a server on fanout's defaults sends: a message
+	// of at most 1 MiB (Limits.MaxMessageSize), an SSE event of one
+	// message (a binary one in base64, a third larger), a packed frame of
+	// at most HubOptions.MaxBatchBytes (256 KiB) or a single larger
+	// message, plus the IDs, event types and topics of at most
+	// HubOptions.MaxBatch (64) records.
 	ReadLimit int
+
+	// IdleTimeout is how long the server may stay silent before the
+	// client gives the connection up (with ErrIdle, to OnRetry) and
+	// reconnects, resuming where it was: a peer or a path that died
+	// without a word (no FIN, no RST), or a server that hangs, is found
+	// this long after its last byte. Anything the server sends counts,
+	// a Hub's ping and a Broker's heartbeat comment as much as a message;
+	// the time the client waits for the application to call Next does
+	// not. Defaults to 45s, a little over a server's silence on fanout's
+	// defaults: a Hub pings every 30s (HubOptions.PingInterval), and a
+	// Broker's idle stream gets a heartbeat at least every 30s
+	// (BrokerOptions.Heartbeat, 15s, skipped when data went out in the
+	// last interval). Raise it when a server's keepalive is longer; a
+	// server without one (PingInterval or Heartbeat negative) is given up
+	// whenever no message comes for IdleTimeout. Negative disables.
+	IdleTimeout time.Duration
 
 	// MinBackoff and MaxBackoff bound the wait before each reconnection.
 	// The first wait is about MinBackoff, and each failed attempt doubles
 	// it up to MaxBackoff; each wait is drawn at random from its upper
 	// half (jitter), so that clients dropped together do not come back
-	// together. An attempt that connects resets it. Default to 100ms and
-	// 30s.
+	// together. A connection resets it once it has delivered a message, or
+	// lasted 10 seconds; one that ends sooner with nothing delivered (the
+	// server accepted the client and dropped it at once) counts as a
+	// failed attempt, so such a server sees each client no more often
+	// than one that refuses it (see the package documentation,
+	// "Reconnecting"). Default to 100ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
 
 	// OnConnect, if set, is called on the client's goroutine each time a
@@ -114,6 +140,7 @@ func (m Mode) String() string {
 const (
 	defaultHandshakeTimeout = 15 * time.Second
 	defaultReadLimit        = 64 << 20
+	defaultIdleTimeout      = 45 * time.Second
 	defaultMinBackoff       = 100 * time.Millisecond
 	defaultMaxBackoff       = 30 * time.Second
 )
@@ -132,6 +159,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.ReadLimit <= 0 {
 		c.ReadLimit = defaultReadLimit
+	}
+	switch {
+	case c.IdleTimeout == 0:
+		c.IdleTimeout = defaultIdleTimeout
+	case c.IdleTimeout < 0:
+		c.IdleTimeout = 0
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = defaultMinBackoff

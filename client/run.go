@@ -17,8 +17,8 @@ import (
 type stream interface {
 	// read reads the connection until it ends, passing each item to emit,
 	// and returns why it ended (never nil). It returns emit's error as
-	// soon as emit fails.
-	read(ctx context.Context, emit func(item) error) error
+	// soon as emit fails. It tells idle of each read that returned bytes.
+	read(ctx context.Context, idle *idleTimer, emit func(item) error) error
 
 	// resumes reports whether the server resumes this connection from the
 	// ID it was opened with: it replays what followed, or sends a resync.
@@ -27,9 +27,21 @@ type stream interface {
 	// subprotocol is the WebSocket subprotocol the server selected, or "".
 	subprotocol() string
 
-	// close releases the connection.
+	// cut ends the connection at once, from any goroutine: the read in
+	// progress fails.
+	cut()
+
+	// close releases the connection. Once the client is closed, a
+	// WebSocket first says goodbye (a close handshake, up to closeWait).
 	close()
 }
+
+// stableAfter is how long a connection must last, if it delivers no
+// message, to count as a success that resets the backoff. One that ends
+// sooner counts as a failed attempt: so a server that accepts each client
+// and drops it at once sees it come back no more often than one that
+// refuses it.
+const stableAfter = 10 * time.Second
 
 // run is the client's goroutine: it connects, reads, and reconnects until
 // the client stops.
@@ -45,15 +57,19 @@ func (c *Client) run() {
 // stops it, and returns that error.
 func (c *Client) loop() error {
 	var (
-		cursor  = c.opts.LastEventID // the ID of the last item Next took
-		gap     = cursor != ""       // something may have been missed since then
-		attempt int                  // failed attempts since the last connection
+		cursor    = c.opts.LastEventID // the ID of the last item Next took
+		gap       = cursor != ""       // something may have been missed since then
+		attempt   int                  // failed attempts since the last stable connection
+		delivered bool                 // the connection delivered a message
 	)
 	emit := func(it item) error {
 		select {
 		case c.items <- it:
 			if it.msg.ID != "" {
 				cursor = it.msg.ID
+			}
+			if !it.position && !it.msg.Resync {
+				delivered = true
 			}
 			return nil
 		case <-c.ctx.Done():
@@ -64,10 +80,14 @@ func (c *Client) loop() error {
 		u := c.urls[n%len(c.urls)]
 		s, err := c.connect(u, cursor)
 		if err == nil {
-			attempt = 0
+			began := time.Now()
+			delivered = false
 			err = c.serve(s, u, cursor != "", gap, emit)
 			s.close()
 			gap = true
+			if delivered || time.Since(began) >= c.stable {
+				attempt = 0
+			}
 		}
 		if c.ctx.Err() != nil {
 			return ErrClosed
@@ -109,17 +129,29 @@ func (c *Client) connect(u *url.URL, cursor string) (stream, error) {
 
 // serve reads s until it ends. When something may have been missed (gap)
 // and s cannot tell what, a resync goes first: the application is never
-// left to assume a gap-free stream.
+// left to assume a gap-free stream. A server silent for IdleTimeout ends
+// it with ErrIdle.
 func (c *Client) serve(s stream, u *url.URL, hasCursor, gap bool, emit func(item) error) error {
+	idle := newIdleTimer(c.opts.IdleTimeout, s.cut)
+	defer idle.stop()
+	handOver := func(it item) error {
+		idle.hold()
+		defer idle.release()
+		return emit(it)
+	}
 	if c.opts.OnConnect != nil {
 		c.opts.OnConnect(u.Redacted(), s.subprotocol())
 	}
 	if gap && !(hasCursor && s.resumes()) {
-		if err := emit(item{msg: Message{Resync: true, Data: []byte(ResyncUnresumable)}}); err != nil {
+		if err := handOver(item{msg: Message{Resync: true, Data: []byte(ResyncUnresumable)}}); err != nil {
 			return err
 		}
 	}
-	return fmt.Errorf("fanout/client: %s: %w", u.Redacted(), s.read(c.ctx, emit))
+	err := s.read(c.ctx, idle, handOver)
+	if idle.expired() && c.ctx.Err() == nil {
+		err = fmt.Errorf("%w for %v", ErrIdle, c.opts.IdleTimeout)
+	}
+	return fmt.Errorf("fanout/client: %s: %w", u.Redacted(), err)
 }
 
 // retryable reports whether the client tries again after err, and how

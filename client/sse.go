@@ -21,7 +21,7 @@ import (
 // sseStream is an event stream from a Broker.
 type sseStream struct {
 	body   io.ReadCloser
-	cancel context.CancelFunc // ends the request
+	cancel context.CancelCauseFunc // ends the request
 	limit  int
 }
 
@@ -75,19 +75,38 @@ func (c *Client) dialSSE(u *url.URL, cursor string) (*sseStream, error) {
 	if t, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); t != "text/event-stream" {
 		return fail(fmt.Errorf("%w: a response of type %q, not text/event-stream", ErrProtocol, resp.Header.Get("Content-Type")))
 	}
-	return &sseStream{body: resp.Body, cancel: func() { cancel(nil) }, limit: c.opts.ReadLimit}, nil
+	return &sseStream{body: resp.Body, cancel: cancel, limit: c.opts.ReadLimit}, nil
 }
 
 func (s *sseStream) resumes() bool       { return true } // a Broker answers Last-Event-ID with a replay or a resync
 func (s *sseStream) subprotocol() string { return "" }
 
+func (s *sseStream) cut() { s.cancel(ErrIdle) }
+
+// close ends the request: over SSE, a client leaves by closing its
+// stream, as an EventSource does.
 func (s *sseStream) close() {
-	s.cancel()
+	s.cancel(nil)
 	_ = s.body.Close()
 }
 
-func (s *sseStream) read(_ context.Context, emit func(item) error) error {
-	return readEvents(s.body, s.limit, emit)
+func (s *sseStream) read(_ context.Context, idle *idleTimer, emit func(item) error) error {
+	return readEvents(touchReader{s.body, idle}, s.limit, emit)
+}
+
+// touchReader tells idle of each read that returned bytes: a heartbeat
+// comment is a sign of life, though the parser passes no event for it.
+type touchReader struct {
+	r    io.Reader
+	idle *idleTimer
+}
+
+func (t touchReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.idle.touch()
+	}
+	return n, err
 }
 
 // readEvents reads an event stream with go-sse's parser, passing each

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -16,9 +18,68 @@ import (
 // wsStream is a connection to a Hub.
 type wsStream struct {
 	conn     *websocket.Conn
+	raw      *wsBody // the connection under conn
 	proto    string
 	packed   bool // frames are packed records (a resume or packed subprotocol)
 	resuming bool // a resume subprotocol: the Hub honoured lastEventId
+
+	stopBye func() bool   // unregisters goodbye from the client's Close
+	bye     chan struct{} // closed when goodbye, once started, is over
+}
+
+// closeWait bounds how long Close waits for the server to answer its close
+// frame, so that a server that says nothing does not hold Close up.
+const closeWait = time.Second
+
+// wsBody is the connection a WebSocket runs on, as the HTTP transport
+// handed it over after the 101: what arrives on it is a sign of life for
+// the idle timer (a Hub's ping as much as a message, and a large message
+// while it arrives), and closing it ends whatever coder/websocket is
+// doing with it at once.
+type wsBody struct {
+	io.ReadWriteCloser
+	idle atomic.Pointer[idleTimer]
+}
+
+func (b *wsBody) Read(p []byte) (int, error) {
+	n, err := b.ReadWriteCloser.Read(p)
+	if n > 0 {
+		b.idle.Load().touch()
+	}
+	return n, err
+}
+
+// wsBodyKey carries, in a handshake request's context, the *wsBody that
+// the switched connection goes into.
+type wsBodyKey struct{}
+
+// tapTransport hands the connection of a switched (101) response to the
+// request's *wsBody, and coder/websocket the *wsBody in its place.
+type tapTransport struct{ base http.RoundTripper }
+
+func (t tapTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		return resp, err
+	}
+	b, ok := req.Context().Value(wsBodyKey{}).(*wsBody)
+	rwc, ok2 := resp.Body.(io.ReadWriteCloser)
+	if ok && ok2 && b.ReadWriteCloser == nil {
+		b.ReadWriteCloser = rwc
+		resp.Body = b
+	}
+	return resp, nil
+}
+
+// wsHTTPClient returns hc, with its Transport tapped (see tapTransport).
+func wsHTTPClient(hc *http.Client) *http.Client {
+	c := *hc
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = tapTransport{base}
+	return &c
 }
 
 // offers returns the subprotocols mode offers, best first.
@@ -39,10 +100,11 @@ func (c *Client) dialWS(u *url.URL, cursor string) (*wsStream, error) {
 		cursor = "" // the Hub resumes resume subprotocols only
 	}
 	target := withLastEventID(u, cursor)
-	ctx, cancel := context.WithTimeout(c.ctx, c.opts.HandshakeTimeout)
+	raw := &wsBody{}
+	ctx, cancel := context.WithTimeout(context.WithValue(c.ctx, wsBodyKey{}, raw), c.opts.HandshakeTimeout)
 	defer cancel()
 	conn, resp, err := websocket.Dial(ctx, target, &websocket.DialOptions{
-		HTTPClient:   c.hc,
+		HTTPClient:   c.wsClient,
 		HTTPHeader:   c.opts.Header,
 		Subprotocols: c.opts.Mode.offers(),
 	})
@@ -55,9 +117,14 @@ func (c *Client) dialWS(u *url.URL, cursor string) (*wsStream, error) {
 		}
 		return nil, statusError(u.Redacted(), resp, time.Now())
 	}
+	if raw.ReadWriteCloser == nil {
+		_ = conn.CloseNow()
+		return nil, fmt.Errorf("%w: HTTPClient's Transport hid the connection of the 101 response", ErrProtocol)
+	}
 	conn.SetReadLimit(int64(c.opts.ReadLimit))
 	p := conn.Subprotocol()
-	s := &wsStream{conn: conn, proto: p}
+	s := &wsStream{conn: conn, raw: raw, proto: p, bye: make(chan struct{})}
+	s.stopBye = context.AfterFunc(c.ctx, s.goodbye)
 	for _, o := range []string{fanout.ResumeSubprotocolV2, fanout.ResumeSubprotocol, fanout.PackedSubprotocolV2, fanout.PackedSubprotocol} {
 		if strings.EqualFold(p, o) {
 			s.packed = true
@@ -85,9 +152,31 @@ func withLastEventID(u *url.URL, id string) string {
 
 func (s *wsStream) resumes() bool       { return s.resuming }
 func (s *wsStream) subprotocol() string { return s.proto }
-func (s *wsStream) close()              { _ = s.conn.CloseNow() }
+func (s *wsStream) cut()                { _ = s.raw.Close() }
 
-func (s *wsStream) read(ctx context.Context, emit func(item) error) error {
+// goodbye runs when the client is closed: it sends a close frame (1000,
+// normal closure) and waits for the server's, up to closeWait, so that
+// the server sees the client leave, not its connection break. The read
+// in progress, if any, returns with the server's answer (or its failure).
+func (s *wsStream) goodbye() {
+	defer close(s.bye)
+	t := time.AfterFunc(closeWait, s.cut)
+	defer t.Stop()
+	_ = s.conn.Close(websocket.StatusNormalClosure, "")
+}
+
+func (s *wsStream) close() {
+	if !s.stopBye() { // the client is closed: goodbye runs
+		<-s.bye
+	}
+	_ = s.conn.CloseNow()
+}
+
+// read reads frames until the connection ends; the client's Close (ctx)
+// ends it with a close handshake (goodbye), not by cutting it.
+func (s *wsStream) read(ctx context.Context, idle *idleTimer, emit func(item) error) error {
+	s.raw.idle.Store(idle)
+	ctx = context.WithoutCancel(ctx)
 	for {
 		typ, frame, err := s.conn.Read(ctx)
 		if err != nil {
