@@ -191,11 +191,11 @@ func TestOpen_Corrupt(t *testing.T) {
 			publishN(t, s, 3)
 			mustClose(t, s)
 			edit(t, path, damage)
-			if s, err := Open(path, nil); !errors.Is(err, errCorrupt) {
+			if s, err := Open(path, nil); !errors.Is(err, ErrDamaged) {
 				if err == nil {
 					_ = s.Close()
 				}
-				t.Fatalf("Open of a damaged file: %v, want errCorrupt", err)
+				t.Fatalf("Open of a damaged file: %v, want ErrDamaged", err)
 			}
 		})
 	}

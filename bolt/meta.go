@@ -20,7 +20,7 @@ func (s *Store) load() error {
 			return err
 		}
 		if v := meta.Get(keyVersion); v != nil && (len(v) != 1 || v[0] != layoutVersion) {
-			return fmt.Errorf("%w: layout version %x, want %d", errCorrupt, v, layoutVersion)
+			return fmt.Errorf("%w: layout version %x, want %d", ErrDamaged, v, layoutVersion)
 		}
 		if meta.Get(keyEpoch) == nil {
 			if err := s.reset(tx, meta); err != nil {
@@ -59,7 +59,7 @@ func (s *Store) check(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 	head, ok := keyOffset(meta.Get(keyHead))
 	log := tx.Bucket(bucketLog)
 	if !validEpoch(s.epoch) || !ok || log == nil {
-		return fmt.Errorf("%w: meta", errCorrupt)
+		return fmt.Errorf("%w: meta", ErrDamaged)
 	}
 	c := log.Cursor()
 	if k, v := c.Last(); k != nil {
@@ -68,7 +68,7 @@ func (s *Store) check(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 			return err
 		}
 		if rec.last() != head {
-			return fmt.Errorf("%w: log ends at %d, head %d", errCorrupt, rec.last(), head)
+			return fmt.Errorf("%w: log ends at %d, head %d", ErrDamaged, rec.last(), head)
 		}
 		k, v = c.First()
 		if s.oldest, err = parseRecord(k, v); err != nil {
@@ -76,7 +76,7 @@ func (s *Store) check(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 		}
 		s.oldest.body = nil
 	} else if head != 0 {
-		return fmt.Errorf("%w: empty log, head %d", errCorrupt, head)
+		return fmt.Errorf("%w: empty log, head %d", ErrDamaged, head)
 	}
 	s.head.Store(head)
 	return nil
