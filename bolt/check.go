@@ -238,14 +238,14 @@ func (c *checker) span(id uint64) ([]byte, error) {
 	if id < 2 || id >= c.hwm {
 		return nil, damaged("page %d out of pages 2 to %d", id, c.hwm)
 	}
-	h, err := c.read(int64(id)*c.pageSize, pageHeaderSize)
+	b, err := c.read(int64(id)*c.pageSize, c.pageSize)
 	if err != nil {
 		return nil, err
 	}
-	if got := ne.Uint64(h); got != id {
+	if got := ne.Uint64(b); got != id {
 		return nil, damaged("page %d holds page %d", id, got)
 	}
-	last := id + uint64(ne.Uint32(h[12:]))
+	last := id + uint64(ne.Uint32(b[12:]))
 	if last >= c.hwm {
 		return nil, damaged("page %d overflows to page %d, out of %d pages", id, last, c.hwm)
 	}
@@ -254,6 +254,9 @@ func (c *checker) span(id uint64) ([]byte, error) {
 			return nil, damaged("page %d reached twice", p)
 		}
 		c.seen[p] = true
+	}
+	if last == id {
+		return b, nil
 	}
 	return c.read(int64(id)*c.pageSize, int64(last-id+1)*c.pageSize)
 }
@@ -309,7 +312,7 @@ func (c *checker) page(id uint64, lo, hi []byte) error {
 	keys := make([][]byte, n+1)
 	for i := range n {
 		e := b[pageHeaderSize+i*elementSize:]
-		if keys[i], err = slice(b, pageHeaderSize+i*elementSize, ne.Uint32(e), ne.Uint32(e[4:])); err != nil {
+		if keys[i], err = slice(b, pageHeaderSize+i*elementSize, ne.Uint32(e), int64(ne.Uint32(e[4:]))); err != nil {
 			return fmt.Errorf("page %d, key %d: %w", id, i, err)
 		}
 	}
@@ -337,11 +340,12 @@ func (c *checker) leaf(b []byte, name string, lo, hi []byte, inline bool) error 
 	for i := range n {
 		at := pageHeaderSize + i*elementSize
 		e := b[at:]
-		kv, err := slice(b, at, ne.Uint32(e[4:]), ne.Uint32(e[8:])+ne.Uint32(e[12:]))
+		ksize := int64(ne.Uint32(e[8:]))
+		kv, err := slice(b, at, ne.Uint32(e[4:]), ksize+int64(ne.Uint32(e[12:])))
 		if err != nil {
 			return fmt.Errorf("%s, element %d: %w", name, i, err)
 		}
-		keys[i], vals[i] = kv[:ne.Uint32(e[8:])], kv[ne.Uint32(e[8:]):]
+		keys[i], vals[i] = kv[:ksize], kv[ksize:]
 	}
 	if err := inOrder(keys, lo, hi); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -371,9 +375,9 @@ func (c *checker) leaf(b []byte, name string, lo, hi []byte, inline bool) error 
 
 // slice returns the n bytes at pos from the element at b[at:], if they
 // are in b.
-func slice(b []byte, at int, pos, n uint32) ([]byte, error) {
+func slice(b []byte, at int, pos uint32, n int64) ([]byte, error) {
 	start := int64(at) + int64(pos)
-	end := start + int64(n)
+	end := start + n
 	if end > int64(len(b)) {
 		return nil, damaged("bytes %d to %d out of a %d-byte page", start, end, len(b))
 	}
