@@ -241,6 +241,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add(uint32(2*4096), bytes.Repeat([]byte{0}, 4096), uint32(0))              // page 2 zeroed
 	f.Add(uint32(3*4096), []byte{9, 0, 0, 0, 0, 0, 0, 0, 2, 0, 5, 0}, uint32(0)) // a page that says it is another
 	f.Add(uint32(3*4096+16), []byte{0xff, 0xff, 0, 0, 0xff, 0xff}, uint32(0))    // an element out of the page
+	f.Add(uint32(4*4096+32), []byte("0"), uint32(0))                             // bucket "meta" made a key: bbolt's ErrIncompatibleValue
 	for page := range uint32(5) {                                                // a key and value whose sizes add up to 0 in 32 bits
 		f.Add(page*4096+16+8, []byte{0, 0, 0, 0x80, 0, 0, 0, 0x80}, uint32(0))
 	}

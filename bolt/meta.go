@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // load reads (or, for a new file, writes) the log's epoch and head in one
@@ -14,7 +15,7 @@ import (
 // one, with an empty log, so that IDs of any history before (a deleted
 // file's) resync.
 func (s *Store) load() error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -29,6 +30,10 @@ func (s *Store) load() error {
 		}
 		return s.check(tx, meta)
 	})
+	if errors.Is(err, berrors.ErrIncompatibleValue) { // a bucket of the layout is a key
+		err = fmt.Errorf("%w: %w", ErrDamaged, err)
+	}
+	return err
 }
 
 // reset starts a new epoch with an empty log.
