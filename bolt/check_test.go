@@ -2,6 +2,8 @@ package bolt
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -63,4 +65,47 @@ func BenchmarkOpen(b *testing.B) {
 			_ = s.Close()
 		}
 	})
+}
+
+// A file written by a bbolt that syncs its free list (as edit's does) is
+// read with it: a free list page overwritten, or listing a page in use,
+// fails Open with ErrDamaged (bbolt would panic reading the first, and
+// hand the second out for a new page while in use).
+func TestOpen_DamagedFreelist(t *testing.T) {
+	t.Parallel()
+	for name, damage := range map[string]func(page []byte, root uint64){
+		"garbage":    func(page []byte, _ uint64) { copy(page[8:], "garbage!") },
+		"root freed": func(page []byte, root uint64) { ne.PutUint16(page[10:], 1); ne.PutUint64(page[16:], root) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "fanout.db")
+			s := mustOpen(t, path, nil)
+			publishN(t, s, 3)
+			mustClose(t, s)
+			edit(t, path, func(meta *bbolt.Bucket) error { return meta.Put([]byte("x"), nil) })
+			file, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps := os.Getpagesize()
+			m := parseMeta(file)
+			if other := parseMeta(file[ps:]); other.txid > m.txid {
+				m = other
+			}
+			if m.freelist == noFreelist {
+				t.Fatal("edit's bbolt wrote no free list")
+			}
+			damage(file[int(m.freelist)*ps:], m.root)
+			if err := os.WriteFile(path, file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if s, err := Open(path, nil); !errors.Is(err, ErrDamaged) {
+				if err == nil {
+					_ = s.Close()
+				}
+				t.Fatalf("Open: %v, want ErrDamaged", err)
+			}
+		})
+	}
 }
