@@ -197,7 +197,8 @@ func (s *Store) Head(context.Context) (fanout.Position, error) {
 // fanout.ErrUnknownID when from is not a position of this file's history
 // (another store's, one from before the file was recreated, or not
 // assigned yet), or when messages after it were evicted (by MaxCount or
-// MaxAge).
+// MaxAge), and with one wrapping ErrDamaged on a record that does not
+// follow the layout.
 func (s *Store) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
 	if s.isClosing() {
 		return nil, fanout.Position{}, fanout.ErrClosed
