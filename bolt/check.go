@@ -40,7 +40,11 @@ import (
 // the free list when the file has one. It holds bbolt's shared lock
 // meanwhile (a read-only open, which reads only the meta pages), so that
 // no process writes the file while it is read, and a file another
-// process has open is reported as locked rather than damaged.
+// process has open is reported as locked rather than damaged. It reads
+// a page at a time (the pages of a tree are scattered over the file): on
+// a full store of the default MaxCount (100000 messages, 2048 pages) it
+// took 6 to 9 ms where bbolt's own open took 1 to 2 ms (BenchmarkOpen, 2
+// shared vCPUs), once per process start.
 
 // bbolt's file format (go.etcd.io/bbolt/internal/common), written in the
 // machine's byte order.

@@ -40,6 +40,9 @@ func BenchmarkOpen(b *testing.B) {
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
+	if info, err := os.Stat(path); err == nil {
+		b.Logf("%d messages: a file of %d pages", 100_000/256*256, info.Size()/int64(os.Getpagesize()))
+	}
 	b.Run("check", func(b *testing.B) {
 		for b.Loop() {
 			if err := checkFile(path, time.Second); err != nil {
