@@ -10,6 +10,7 @@ var (
 	ErrDamaged = errors.New("fanout/bolt: store file is damaged")
 
 	// ErrLocked is wrapped by the error of an Open that waited
-	// Options.LockTimeout for another process to close the file.
+	// Options.LockTimeout for another process (or another Store of this
+	// one) to close the file.
 	ErrLocked = errors.New("fanout/bolt: store file is locked by another process")
 )
