@@ -86,8 +86,11 @@
 // # Files and processes
 //
 // One process has the file open at a time (bbolt locks it): Open waits
-// LockTimeout for another to let go, then fails. Open also fails on a
-// file that is not a store of this package, or is damaged; delete it to
-// start over (clients then resync). Deleting the file is also how to drop
-// the history on purpose. The layout is described in record.go.
+// LockTimeout for another to let go, then fails with ErrLocked ("store
+// file is locked by another process"). Open fails with ErrDamaged, and
+// does not panic, on a file that is not a store of this package or is
+// damaged (cut short, pages zeroed or overwritten: Open checks every page
+// in use before bbolt reads them); delete it to start over (clients then
+// resync). Deleting the file is also how to drop the history on purpose.
+// The layout is described in record.go.
 package bolt

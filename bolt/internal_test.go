@@ -120,9 +120,11 @@ func TestNoSync_MarkOfOpenFile(t *testing.T) {
 	if err := os.WriteFile(markPath(path), []byte("another-boot"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s2, err := Open(path, &Options{LockTimeout: 20 * time.Millisecond}); err == nil {
-		_ = s2.Close()
-		t.Fatal("a second Open of an open file succeeded")
+	if s2, err := Open(path, &Options{LockTimeout: 20 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		if err == nil {
+			_ = s2.Close()
+		}
+		t.Fatalf("a second Open of an open file: %v, want ErrLocked", err)
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the open store's file: %v", err)
@@ -191,11 +193,11 @@ func TestOpen_Corrupt(t *testing.T) {
 			publishN(t, s, 3)
 			mustClose(t, s)
 			edit(t, path, damage)
-			if s, err := Open(path, nil); !errors.Is(err, errCorrupt) {
+			if s, err := Open(path, nil); !errors.Is(err, ErrDamaged) {
 				if err == nil {
 					_ = s.Close()
 				}
-				t.Fatalf("Open of a damaged file: %v, want errCorrupt", err)
+				t.Fatalf("Open of a damaged file: %v, want ErrDamaged", err)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // load reads (or, for a new file, writes) the log's epoch and head in one
@@ -14,13 +15,13 @@ import (
 // one, with an empty log, so that IDs of any history before (a deleted
 // file's) resync.
 func (s *Store) load() error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
 		}
 		if v := meta.Get(keyVersion); v != nil && (len(v) != 1 || v[0] != layoutVersion) {
-			return fmt.Errorf("%w: layout version %x, want %d", errCorrupt, v, layoutVersion)
+			return fmt.Errorf("%w: layout version %x, want %d", ErrDamaged, v, layoutVersion)
 		}
 		if meta.Get(keyEpoch) == nil {
 			if err := s.reset(tx, meta); err != nil {
@@ -29,6 +30,10 @@ func (s *Store) load() error {
 		}
 		return s.check(tx, meta)
 	})
+	if errors.Is(err, berrors.ErrIncompatibleValue) { // a bucket of the layout is a key
+		err = fmt.Errorf("%w: %w", ErrDamaged, err)
+	}
+	return err
 }
 
 // reset starts a new epoch with an empty log.
@@ -59,7 +64,7 @@ func (s *Store) check(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 	head, ok := keyOffset(meta.Get(keyHead))
 	log := tx.Bucket(bucketLog)
 	if !validEpoch(s.epoch) || !ok || log == nil {
-		return fmt.Errorf("%w: meta", errCorrupt)
+		return fmt.Errorf("%w: meta", ErrDamaged)
 	}
 	c := log.Cursor()
 	if k, v := c.Last(); k != nil {
@@ -68,7 +73,7 @@ func (s *Store) check(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 			return err
 		}
 		if rec.last() != head {
-			return fmt.Errorf("%w: log ends at %d, head %d", errCorrupt, rec.last(), head)
+			return fmt.Errorf("%w: log ends at %d, head %d", ErrDamaged, rec.last(), head)
 		}
 		k, v = c.First()
 		if s.oldest, err = parseRecord(k, v); err != nil {
@@ -76,7 +81,7 @@ func (s *Store) check(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 		}
 		s.oldest.body = nil
 	} else if head != 0 {
-		return fmt.Errorf("%w: empty log, head %d", errCorrupt, head)
+		return fmt.Errorf("%w: empty log, head %d", ErrDamaged, head)
 	}
 	s.head.Store(head)
 	return nil

@@ -48,7 +48,7 @@ func dropUnsynced(path string, lockTimeout time.Duration) error {
 	// (checksummed): it tells whether a process has the file open.
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: lockTimeout})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return err
+		return locked(lockTimeout)
 	}
 	if err == nil {
 		_ = db.Close()

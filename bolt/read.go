@@ -12,7 +12,7 @@ import (
 func (s *Store) read(tx *bbolt.Tx, from uint64, topics []string) ([]*fanout.Message, uint64, error) {
 	head, ok := keyOffset(tx.Bucket(bucketMeta).Get(keyHead))
 	if !ok {
-		return nil, 0, fmt.Errorf("%w: no head", errCorrupt)
+		return nil, 0, fmt.Errorf("%w: no head", ErrDamaged)
 	}
 	switch {
 	case from > head:
@@ -52,7 +52,7 @@ func (s *Store) read(tx *bbolt.Tx, from uint64, topics []string) ([]*fanout.Mess
 			return nil, 0, err
 		}
 		if rec.first != next || rec.last() > head {
-			return nil, 0, fmt.Errorf("%w: record at offset %d, after %d, head %d", errCorrupt, rec.first, next-1, head)
+			return nil, 0, fmt.Errorf("%w: record at offset %d, after %d, head %d", ErrDamaged, rec.first, next-1, head)
 		}
 		next = rec.last() + 1
 		err := rec.each(func(e *entry) bool {
@@ -82,7 +82,7 @@ func (s *Store) read(tx *bbolt.Tx, from uint64, topics []string) ([]*fanout.Mess
 		}
 	}
 	if next != head+1 {
-		return nil, 0, fmt.Errorf("%w: log ends at %d, head %d", errCorrupt, next-1, head)
+		return nil, 0, fmt.Errorf("%w: log ends at %d, head %d", ErrDamaged, next-1, head)
 	}
 	return out, head, nil
 }

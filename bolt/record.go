@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -42,10 +41,6 @@ const (
 	recordVersion = 1
 	flagBinary    = 1 << 0
 )
-
-// errCorrupt is wrapped by the errors for a file whose contents do not
-// follow the layout.
-var errCorrupt = errors.New("fanout/bolt: corrupt store")
 
 func offsetKey(off uint64) []byte { return binary.BigEndian.AppendUint64(nil, off) }
 
@@ -106,15 +101,15 @@ func (r *record) last() uint64 { return r.first + r.count - 1 }
 func parseRecord(k, v []byte) (record, error) {
 	first, ok := keyOffset(k)
 	if !ok || first == 0 {
-		return record{}, fmt.Errorf("%w: log key %x", errCorrupt, k)
+		return record{}, fmt.Errorf("%w: log key %x", ErrDamaged, k)
 	}
 	if len(v) < 1+8 || v[0] != recordVersion {
-		return record{}, fmt.Errorf("%w: record at offset %d", errCorrupt, first)
+		return record{}, fmt.Errorf("%w: record at offset %d", ErrDamaged, first)
 	}
 	r := record{first: first, at: int64(binary.BigEndian.Uint64(v[1:9]))}
 	count, n := binary.Uvarint(v[9:])
 	if n <= 0 || count == 0 || count > uint64(len(v)) || first+count-1 < first {
-		return record{}, fmt.Errorf("%w: record at offset %d", errCorrupt, first)
+		return record{}, fmt.Errorf("%w: record at offset %d", ErrDamaged, first)
 	}
 	r.count, r.body = count, v[9+n:]
 	return r, nil
@@ -161,7 +156,7 @@ func (r *record) each(fn func(e *entry) bool) error {
 }
 
 func (r *record) corrupt() error {
-	return fmt.Errorf("%w: record at offset %d", errCorrupt, r.first)
+	return fmt.Errorf("%w: record at offset %d", ErrDamaged, r.first)
 }
 
 // cutField reads a uvarint length and that many bytes from b.

@@ -38,7 +38,8 @@ type Options struct {
 	NoSync bool
 
 	// LockTimeout is how long Open waits for another process to release
-	// the file (bbolt locks it while open). Defaults to 1s.
+	// the file (bbolt locks it while open) before failing with ErrLocked.
+	// Defaults to 1s.
 	LockTimeout time.Duration
 }
 
@@ -78,10 +79,16 @@ type Store struct {
 
 var _ fanout.ReplayStore = (*Store)(nil)
 
-// Open opens the store in the bbolt file at path, creating it if need be,
-// configured by opts (nil for defaults). Only one process may have the
-// file open at a time: Open fails with an error after LockTimeout if
-// another holds it. Close the Store when done.
+// Open opens the store in the bbolt file at path, creating it if need be
+// (a missing or empty file is a new store), configured by opts (nil for
+// defaults). Close the Store when done.
+//
+// Only one process may have the file open at a time: Open fails with an
+// error wrapping ErrLocked after LockTimeout if another holds it. On a
+// damaged file (not a bbolt file, cut short, pages overwritten, or not
+// this package's layout) it fails with an error wrapping ErrDamaged,
+// never a panic: it reads every page in use before bbolt does, which
+// costs a read of the file's live pages at each Open.
 func Open(path string, opts *Options) (*Store, error) {
 	return open(path, opts, time.Now)
 }
@@ -104,11 +111,17 @@ func open(path string, opts *Options, now func() time.Time) (*Store, error) {
 	if err := dropUnsynced(path, o.LockTimeout); err != nil {
 		return fail(err)
 	}
+	if err := checkFile(path, o.LockTimeout); err != nil { // before bbolt walks the pages: see check.go
+		return fail(err)
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        o.LockTimeout,
 		NoFreelistSync: true, // rebuilt at open; one page less to write per commit
 		FreelistType:   bbolt.FreelistMapType,
 	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		err = locked(o.LockTimeout)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -184,7 +197,8 @@ func (s *Store) Head(context.Context) (fanout.Position, error) {
 // fanout.ErrUnknownID when from is not a position of this file's history
 // (another store's, one from before the file was recreated, or not
 // assigned yet), or when messages after it were evicted (by MaxCount or
-// MaxAge).
+// MaxAge), and with one wrapping ErrDamaged on a record that does not
+// follow the layout.
 func (s *Store) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
 	if s.isClosing() {
 		return nil, fanout.Position{}, fanout.ErrClosed

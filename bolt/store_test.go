@@ -316,8 +316,10 @@ func TestStore_FileLocked(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "fanout.db")
 	openStore(t, path, nil)
-	if s, err := bolt.Open(path, &bolt.Options{LockTimeout: 20 * time.Millisecond}); err == nil {
-		_ = s.Close()
-		t.Fatal("a second Open of an open file succeeded")
+	if s, err := bolt.Open(path, &bolt.Options{LockTimeout: 20 * time.Millisecond}); !errors.Is(err, bolt.ErrLocked) {
+		if err == nil {
+			_ = s.Close()
+		}
+		t.Fatalf("a second Open of an open file: %v, want ErrLocked", err)
 	}
 }

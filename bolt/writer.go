@@ -189,5 +189,5 @@ func (s *Store) trim(tx *bbolt.Tx, head uint64, now int64) (record, error) {
 			return record{}, err
 		}
 	}
-	return record{}, fmt.Errorf("%w: empty log", errCorrupt)
+	return record{}, fmt.Errorf("%w: empty log", ErrDamaged)
 }
