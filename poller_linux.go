@@ -144,15 +144,17 @@ func (p *poller) loop() {
 }
 
 // close stops the poller's goroutine and releases its descriptors, once
-// no socket is watched any more. Idempotent.
+// no socket is watched any more. Idempotent, and safe to call
+// concurrently: every call returns once the goroutine has exited.
 func (p *poller) close() {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
+	first := !p.closed
 	p.closed = true
 	p.mu.Unlock()
+	if !first {
+		<-p.done
+		return
+	}
 	_, _ = syscall.Write(p.wakeW, []byte{1})
 	<-p.done
 	_ = syscall.Close(p.epfd)
