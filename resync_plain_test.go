@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fanout-go/fanout"
 )
@@ -124,4 +125,31 @@ func TestHub_PlainClientResyncCloses(t *testing.T) {
 		rs := recv(t, e.resyncs, "OnResync")
 		assert.ErrorIs(t, rs.err, fanout.ErrUnknownID)
 	}
+}
+
+// TestHub_PlainResyncAfterQueued: the messages queued before the resync
+// signal reach a plain client, in order, in the batch that holds the
+// signal too; what was queued after it does not; then the close.
+func TestHub_PlainResyncAfterQueued(t *testing.T) {
+	t.Parallel()
+	eng := &faultyEngine{Engine: fanout.NewLocalEngine(fanout.NewRing(nil))}
+	onConnect, subs := connectHook()
+	s := newCountingServer(t, &fanout.HubOptions{Engine: eng, OnConnect: onConnect, PingInterval: -1})
+	st := stallOne(t, s, subs, "topic=t") // its writer holds message 0
+	for _, m := range []string{"1", "2"} {
+		require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage([]byte(m))))
+	}
+	eng.mu.Lock()
+	eng.alter = func(topic string, m *fanout.Message) []*fanout.Message {
+		p := m.Position()
+		p.Epoch = "reborn"
+		return []*fanout.Message{m.Stored(topic, p)}
+	}
+	eng.mu.Unlock()
+	require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage([]byte("3")))) // after the signal
+	st.release()
+
+	err := st.col.closeErr(t)
+	assert.Equal(t, []string{"0", "1", "2"}, texts(st.col.snapshot()))
+	assert.Equal(t, fanout.StatusResync, websocket.CloseStatus(err), "%v", err)
 }
