@@ -250,7 +250,8 @@ func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 // recorded, when another came first (Shutdown, say).
 func (s *Subscriber) resyncClose(m *Message) endReason {
 	s.mu.Lock()
-	if s.why == endNone {
+	if s.why == endNone { // the reason and its words together: CloseWith cannot come between
+		s.why = endResync
 		s.closeReason = ResyncEvent + ": " + string(m.data)
 	}
 	s.mu.Unlock()
