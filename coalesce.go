@@ -193,6 +193,10 @@ func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 		start = time.Now()
 	}
 	sent, writes, bytes, err := s.sink.write(batch, c.opts.WriteTimeout)
+	resync := errors.Is(err, errPlainResync)
+	if resync {
+		err = nil // what came before the resync signal was written
+	}
 	c.stats.batches.Add(1)
 	c.stats.writes.Add(uint64(writes))
 	c.stats.bytes.Add(uint64(bytes))
@@ -207,6 +211,9 @@ func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 	if obs != nil {
 		obs.BatchWritten(BatchWrite{Subscriber: s, Messages: delivered, Writes: writes, Bytes: bytes,
 			Duration: time.Since(start), Queued: queued, Err: err})
+	}
+	if resync {
+		return s.resyncClose(batch[sent]), nil
 	}
 	if err == nil {
 		return endNone, nil
@@ -231,6 +238,25 @@ func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 		return s.reason(), err
 	}
 	return endNone, nil
+}
+
+// resyncClose ends the subscription of a plain WebSocket client for the
+// resync signal m, which its framing cannot carry, once what was queued
+// before m is written: the client is closed with StatusResync and the
+// reason "fanout.resync: " and m's reason (see ResyncReason.String), and
+// what was queued after m is discarded. A client that reconnects knows
+// that it lost messages; bytes the application did not publish never
+// reach it. It returns why the subscription ends: the first reason
+// recorded, when another came first (Shutdown, say).
+func (s *Subscriber) resyncClose(m *Message) endReason {
+	s.mu.Lock()
+	if s.why == endNone { // the reason and its words together: CloseWith cannot come between
+		s.why = endResync
+		s.closeReason = ResyncEvent + ": " + string(m.data)
+	}
+	s.mu.Unlock()
+	s.end(endResync, false)
+	return s.reason()
 }
 
 // slowFromWriter applies the policy for a write timeout. OnSlow runs on the

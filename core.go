@@ -27,8 +27,12 @@ type core struct {
 	state  coreState
 	wg     sync.WaitGroup // running subscriptions; Add under mu
 
-	pubs     atomic.Int64  // publishes in progress; counted up under mu while open
-	pubsDone chan struct{} // capacity 1: the last publish in progress ended, after closing began
+	// pubs counts the publishes in progress (up under mu, while open),
+	// plus pubsClosing once closing has begun (set under mu: no publish
+	// begins after it). pubsDone is closed by whoever brings pubs to
+	// exactly pubsClosing, which happens once: every waiter wakes.
+	pubs     atomic.Int64
+	pubsDone chan struct{}
 
 	// fanMu serializes fan-out, so every subscriber observes messages in
 	// one order. snap is the fan-out scratch list it guards.
@@ -87,7 +91,7 @@ func newCore(opts DeliveryOptions, limits Limits, eng Engine, store ReplayStore,
 		conns:    make(map[*Subscriber]struct{}),
 		ka:       make(map[time.Duration]bool),
 		closing:  make(chan struct{}),
-		pubsDone: make(chan struct{}, 1),
+		pubsDone: make(chan struct{}),
 	}
 	c.ctx, c.cancelCtx = context.WithCancel(context.Background())
 	c.formats.Store(formats)
@@ -359,23 +363,31 @@ func (c *core) beginPublish() bool {
 
 // endPublish ends what beginPublish began.
 func (c *core) endPublish() {
-	if c.pubs.Add(-1) == 0 && c.isClosing() {
-		select {
-		case c.pubsDone <- struct{}{}:
-		default:
-		}
+	if c.pubs.Add(-1) == pubsClosing {
+		close(c.pubsDone) // the last publish in progress when closing began
+	}
+}
+
+// pubsClosing is added to core.pubs when closing begins: far above any
+// count of publishes in progress.
+const pubsClosing = 1 << 62
+
+// closePublishesLocked records that closing has begun, so that the end of
+// the last publish in progress closes pubsDone (or closes it now, when
+// none is). c.mu is held: no publish begins meanwhile, nor after.
+func (c *core) closePublishesLocked() {
+	if c.pubs.Add(pubsClosing) == pubsClosing {
+		close(c.pubsDone)
 	}
 }
 
 // waitPublishes waits for the publishes in progress when closing began, or
-// for ctx. Closing has begun: no publish starts any more.
+// for ctx. Closing has begun: no publish starts any more. Any number of
+// callers may wait together: the end of the last publish wakes them all.
 func (c *core) waitPublishes(ctx context.Context) {
-	for c.pubs.Load() > 0 {
-		select {
-		case <-c.pubsDone:
-		case <-ctx.Done():
-			return
-		}
+	select {
+	case <-c.pubsDone:
+	case <-ctx.Done():
 	}
 }
 
@@ -437,6 +449,9 @@ func (c *core) beginClose(ctx context.Context, drain bool) {
 	default:
 		c.state = stateClosed
 	}
+	if first {
+		c.closePublishesLocked()
+	}
 	c.mu.Unlock()
 	if first {
 		close(c.closing)
@@ -489,7 +504,10 @@ func (c *core) cut() {
 	}
 }
 
-// wait waits for every subscription to end, or for ctx.
+// wait waits for every subscription to end. When ctx ends first, it
+// cuts the connections that remain, waits for them to end all the same,
+// and returns ctx's error. The goroutine it waits with has exited when it
+// returns.
 func (c *core) wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
@@ -500,6 +518,8 @@ func (c *core) wait(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		c.cut()
+		<-done
 		return ctx.Err()
 	}
 }
@@ -508,10 +528,6 @@ func (c *core) wait(ctx context.Context) error {
 func (c *core) shutdown(ctx context.Context) error {
 	c.beginClose(ctx, true)
 	err := c.wait(ctx)
-	if err != nil {
-		c.cut()
-		c.wg.Wait()
-	}
 	c.markClosed()
 	c.kaWG.Wait()
 	return err
@@ -523,10 +539,7 @@ func (c *core) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
 	defer cancel()
 	c.beginClose(ctx, false)
-	if c.wait(ctx) != nil {
-		c.cut()
-		c.wg.Wait()
-	}
+	_ = c.wait(ctx)
 	c.markClosed()
 	c.kaWG.Wait()
 }

@@ -176,7 +176,8 @@
 // the history holds. When what was missed cannot be told (the ID is
 // unknown or evicted, or the server restarted with an in-memory store),
 // the client receives a resync signal (the SSE event ResyncEvent, or a
-// resync Record) and OnResync is called: a gap is never silent. A new
+// resync Record; a plain WebSocket client is closed with StatusResync)
+// and OnResync is called: a gap is never silent. A new
 // subscriber first gets its position, the store's head (a PositionEvent on
 // SSE, whose id browsers record without dispatching it to onmessage, or a
 // position Record), so that even a client that drops before its first

@@ -129,7 +129,7 @@ func (c *core) resyncAll(last Position, err error) {
 		}
 	}
 	c.mu.RUnlock()
-	m := resyncMessage(err)
+	m := resyncSignal(ResyncLost)
 	_ = c.prepare(m)
 	sent := 0
 	c.fanMu.Lock()

@@ -147,7 +147,7 @@ func TestFeed_UnfillableGapResyncs(t *testing.T) {
 	for _, f := range []*rsFeed{sse, ws} {
 		r := f.next(t)
 		assert.True(t, r.resync, "the resync signal, not a silent gap: %+v", r)
-		assert.Equal(t, "unavailable", r.data)
+		assert.Equal(t, "lost", r.data, "the Observer's word for messages the engine lost")
 		assert.Equal(t, "3", f.next(t).data, "then what follows")
 	}
 	for range 2 {
@@ -176,7 +176,7 @@ func TestFeed_NewEpochResyncs(t *testing.T) {
 	e.publish(t, "t", "2")
 	r := sse.next(t)
 	require.True(t, r.resync, "%+v", r)
-	assert.Equal(t, "unknown", r.data)
+	assert.Equal(t, "lost", r.data, "the Observer's word for messages the engine lost")
 	next := sse.next(t)
 	assert.Equal(t, "2", next.data)
 	assert.Equal(t, "reborn-1", next.id)

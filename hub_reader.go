@@ -29,7 +29,17 @@ func (h *Hub) startReader(ctx context.Context, s *Subscriber, conn *websocket.Co
 	}
 	if p := h.c.poller(); p != nil {
 		if rc, ok := pollable(sk.raw.Conn); ok {
-			if pr := startPollReader(p, rc, r.ready); pr != nil {
+			// What the client sent with its request (a ping, a message in
+			// the same segment) may already wait above the socket, read
+			// ahead by net/http: epoll, which sees only the socket, would
+			// never report it. It is read first, as if the socket had
+			// fired.
+			if sk.idleLook(rc, nil) != idleNone {
+				if pr := startPollReaderHeld(p, rc, r.ready); pr != nil {
+					go r.drain(pr)
+					return pr
+				}
+			} else if pr := startPollReader(p, rc, r.ready); pr != nil {
 				return pr
 			}
 		}

@@ -67,8 +67,19 @@ type pollReader struct {
 // startPollReader watches rc with p, calling onReady when it is readable.
 // It returns nil when the socket cannot be watched.
 func startPollReader(p *poller, rc syscall.RawConn, onReady func(*pollReader) readyResult) *pollReader {
-	r := &pollReader{p: p, rc: rc, onReady: onReady}
-	if p.watch(rc, r) != nil {
+	return watchReader(p, &pollReader{p: p, rc: rc, onReady: onReady})
+}
+
+// startPollReaderHeld is startPollReader for a caller that must read first
+// (bytes wait above the socket, which epoll cannot see): the socket is not
+// watched until the caller gives it back with settle, and onReady is not
+// called meanwhile.
+func startPollReaderHeld(p *poller, rc syscall.RawConn, onReady func(*pollReader) readyResult) *pollReader {
+	return watchReader(p, &pollReader{p: p, rc: rc, onReady: onReady, running: true})
+}
+
+func watchReader(p *poller, r *pollReader) *pollReader {
+	if p.watch(r.rc, r, !r.running) != nil {
 		return nil
 	}
 	return r

@@ -1,7 +1,6 @@
 package fanout
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -93,11 +92,14 @@ const (
 	ResyncUnavailable
 	// ResyncLost: the engine lost messages that streaming subscribers
 	// were to get (a gap in its feed that its history could not fill, or
-	// a new epoch: its history was lost).
+	// a new epoch: its history was lost). The signal's data is "lost".
 	ResyncLost
 )
 
-// String returns the reason's name: "unknown", "unavailable" or "lost".
+// String returns the reason's name: "unknown", "unavailable" or "lost",
+// which is also the resync signal's data on the wire (the resync record,
+// the ResyncEvent's data, the reason of a plain WebSocket client's close
+// after "fanout.resync: ") and the reason label of the Prometheus metric.
 func (r ResyncReason) String() string {
 	switch r {
 	case ResyncUnknown:
@@ -114,10 +116,6 @@ func (r ResyncReason) String() string {
 // it does nothing for a nil err.
 func (c *core) resumeFailed(err error) {
 	if o := c.opts.Observer; o != nil && err != nil {
-		r := ResyncUnknown
-		if !errors.Is(err, ErrUnknownID) {
-			r = ResyncUnavailable
-		}
-		o.Resynced(Resync{Reason: r, Subscribers: 1, Err: err})
+		o.Resynced(Resync{Reason: resumeResync(err), Subscribers: 1, Err: err})
 	}
 }

@@ -64,10 +64,12 @@ func keyOf(ev *syscall.EpollEvent) uint64 {
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
-// watch adds the socket rc to the set, armed, to call r.fire (on the
-// poller's goroutine: it must not block) when it is readable, and sets
-// r.key, to re-arm and forget it with, before that can happen.
-func (p *poller) watch(rc syscall.RawConn, r *pollReader) error {
+// watch adds the socket rc to the set, to call r.fire (on the poller's
+// goroutine: it must not block) when it is readable, and sets r.key, to
+// re-arm and forget it with, before that can happen. Unless armed is set
+// the socket is added as a one-shot watch that has already fired: no
+// event comes (not even a hang-up) until rearm.
+func (p *poller) watch(rc syscall.RawConn, r *pollReader, armed bool) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -78,7 +80,11 @@ func (p *poller) watch(rc syscall.RawConn, r *pollReader) error {
 	p.ready[k] = r
 	r.key = k
 	p.mu.Unlock()
-	err := p.ctl(rc, syscall.EPOLL_CTL_ADD, k)
+	events := uint32(pollEvents)
+	if !armed {
+		events = syscall.EPOLLONESHOT // no event bit: disabled, as after a one-shot event
+	}
+	err := p.ctl(rc, syscall.EPOLL_CTL_ADD, k, events)
 	if err != nil {
 		p.forget(k)
 	}
@@ -87,13 +93,13 @@ func (p *poller) watch(rc syscall.RawConn, r *pollReader) error {
 
 // rearm watches the socket rc again, once, after a callback.
 func (p *poller) rearm(rc syscall.RawConn, k uint64) error {
-	return p.ctl(rc, syscall.EPOLL_CTL_MOD, k)
+	return p.ctl(rc, syscall.EPOLL_CTL_MOD, k, pollEvents)
 }
 
-func (p *poller) ctl(rc syscall.RawConn, op int, k uint64) error {
+func (p *poller) ctl(rc syscall.RawConn, op int, k uint64, events uint32) error {
 	var opErr error
 	err := rc.Control(func(fd uintptr) {
-		ev := syscall.EpollEvent{Events: pollEvents}
+		ev := syscall.EpollEvent{Events: events}
 		setKey(&ev, k)
 		opErr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
 	})
@@ -138,15 +144,17 @@ func (p *poller) loop() {
 }
 
 // close stops the poller's goroutine and releases its descriptors, once
-// no socket is watched any more. Idempotent.
+// no socket is watched any more. Idempotent, and safe to call
+// concurrently: every call returns once the goroutine has exited.
 func (p *poller) close() {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
+	first := !p.closed
 	p.closed = true
 	p.mu.Unlock()
+	if !first {
+		<-p.done
+		return
+	}
 	_, _ = syscall.Write(p.wakeW, []byte{1})
 	<-p.done
 	_ = syscall.Close(p.epfd)

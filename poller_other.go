@@ -10,7 +10,7 @@ type poller struct{}
 
 func newPoller() (*poller, error) { return nil, errNoPoller }
 
-func (*poller) watch(syscall.RawConn, *pollReader) error { return errNoPoller }
-func (*poller) rearm(syscall.RawConn, uint64) error      { return errNoPoller }
-func (*poller) forget(uint64)                            {}
-func (*poller) close()                                   {}
+func (*poller) watch(syscall.RawConn, *pollReader, bool) error { return errNoPoller }
+func (*poller) rearm(syscall.RawConn, uint64) error            { return errNoPoller }
+func (*poller) forget(uint64)                                  {}
+func (*poller) close()                                         {}

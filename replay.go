@@ -63,9 +63,11 @@ const MaxLastEventIDLen = 512
 //	es.addEventListener("fanout.resync", (e) => reload(e.data));
 //
 // WebSocket clients that opted in to ResumeSubprotocol receive a resync
-// record instead (see Record). A subscriber that is already streaming gets
-// one too when the engine lost messages it cannot fill in (Redis restarted
-// empty, say).
+// record instead (see Record), and plain WebSocket clients a close with
+// StatusResync. A subscriber that is already streaming gets one too when
+// the engine lost messages it cannot fill in (Redis restarted empty, say).
+// The data is the reason's name: "unknown", "unavailable" or "lost" (see
+// ResyncReason).
 const ResyncEvent = "fanout.resync"
 
 // lastEventID returns the ID a request asks to resume from: the
@@ -81,12 +83,21 @@ func lastEventID(r *http.Request) string {
 
 // resyncMessage is the signal queued for a subscriber whose resume failed
 // with err.
-func resyncMessage(err error) *Message {
-	reason := "unknown"
-	if !errors.Is(err, ErrUnknownID) {
-		reason = "unavailable" // the store failed: the client cannot tell what it missed either
+func resyncMessage(err error) *Message { return resyncSignal(resumeResync(err)) }
+
+// resumeResync is why a resume that failed with err resyncs.
+func resumeResync(err error) ResyncReason {
+	if errors.Is(err, ErrUnknownID) {
+		return ResyncUnknown
 	}
-	return &Message{data: []byte(reason), ctl: ctlResync, event: ResyncEvent}
+	return ResyncUnavailable // the store failed: the client cannot tell what it missed either
+}
+
+// resyncSignal is the resync signal for reason: its data is the reason's
+// name, the word the Observer (and so the metrics) uses for the same
+// event.
+func resyncSignal(reason ResyncReason) *Message {
+	return &Message{data: []byte(reason.String()), ctl: ctlResync, event: ResyncEvent}
 }
 
 // positionMessage is the signal that tells a new subscriber where its

@@ -59,7 +59,7 @@ type Subscriber struct {
 	delivered, dropped atomic.Uint64
 
 	closeCode   websocket.StatusCode // set by CloseWith (guarded by mu)
-	closeReason string
+	closeReason string               // CloseWith's, or a resync's close reason (see resyncClose)
 }
 
 // hooks are the hooks of a handler (Hub or Broker) that its subscribers
@@ -95,6 +95,7 @@ const (
 	endPanic              // a hook panicked while serving this subscriber
 	endBadData            // the client sent a text message that is not UTF-8
 	endRate               // the client sent messages faster than Limits.MessageRate
+	endResync             // a plain WebSocket client's stream broke (see StatusResync)
 )
 
 // String names the reason, for logs.
@@ -116,6 +117,8 @@ func (r endReason) String() string {
 		return "message rate"
 	case endBadData:
 		return "invalid UTF-8 from client"
+	case endResync:
+		return "resync"
 	}
 	return "none"
 }

@@ -3,6 +3,7 @@ package fanout
 import (
 	"bufio"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,27 @@ import (
 
 	"github.com/coder/websocket"
 )
+
+// StatusResync is the close status with which a plain WebSocket client
+// (one without a resume or packed subprotocol: its frames carry the
+// application's messages and nothing else) receives the resync signal. A
+// resync written as a frame of its own would be taken for a message, so
+// the client gets everything queued before the signal, then a close with
+// this status and the reason "fanout.resync: " followed by the signal's
+// data ("fanout.resync: lost"; see ResyncReason.String), and nothing
+// after: it reconnects (a browser's WebSocket tells the status in
+// CloseEvent.code) knowing that it lost messages, and reloads its state.
+// OnResync is called as for any resync; OnDisconnect gets a nil error.
+//
+// A plain client cannot resume (the Hub ignores lastEventId without a
+// resume subprotocol), so its only resync is the one a streaming
+// subscriber gets when the engine lost messages (ResyncLost).
+//
+// It is 1012 (service restart): the stream restarts, and the client
+// should come back. The JavaScript and Go clients of this module
+// reconnect on it, as on any status outside 1008 and 4000 to 4999, the
+// range that stays the application's own (Subscriber.CloseWith).
+const StatusResync = websocket.StatusServiceRestart
 
 // closeWriteTimeout bounds the direct close frame Hub.Close writes.
 const closeWriteTimeout = 250 * time.Millisecond
@@ -66,11 +88,37 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 		}
 		return 0, 1, bytes, err
 	}
-	for _, m := range batch {
-		sc.parts = append(sc.parts, w.dataFrame(m))
+	plain, resync := plainPrefix(batch)
+	if len(plain) > 0 {
+		for _, m := range plain {
+			sc.parts = append(sc.parts, w.dataFrame(m))
+		}
+		sent, bytes, err = w.raw.writeFrames(sc.parts, false, timeout)
+		writes = 1
 	}
-	sent, bytes, err = w.raw.writeFrames(sc.parts, false, timeout)
-	return sent, 1, bytes, err
+	if err == nil && resync {
+		err = errPlainResync
+	}
+	return sent, writes, bytes, err
+}
+
+// errPlainResync is what a plain WebSocket sink's write returns when it
+// has written the messages before a resync signal, which its framing
+// cannot carry: the subscriber is closed with StatusResync instead (see
+// Subscriber.flush).
+var errPlainResync = errors.New("fanout: resync signal for a plain WebSocket client")
+
+// plainPrefix returns the messages of batch before its first resync
+// signal, and whether there is one: a plain WebSocket frame carries the
+// application's bytes only, and a resync written as one would be taken
+// for a message.
+func plainPrefix(batch []*Message) ([]*Message, bool) {
+	for i, m := range batch {
+		if m.ctl == ctlResync {
+			return batch[:i], true
+		}
+	}
+	return batch, false
 }
 
 // maxRecordParts is the most parts appendRecordParts appends for one
@@ -215,6 +263,9 @@ func (s *Subscriber) farewell(why endReason) farewell {
 		return farewell{why: why, code: s.closeCode, reason: s.closeReason, app: true}
 	}
 	code, reason := closeStatus(why)
+	if why == endResync {
+		reason = s.closeReason // set with the end (see Subscriber.resyncClose)
+	}
 	return farewell{why: why, code: code, reason: reason}
 }
 
@@ -231,6 +282,8 @@ func closeStatus(why endReason) (websocket.StatusCode, string) {
 		return websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8"
 	case endRate:
 		return websocket.StatusPolicyViolation, "message rate exceeded"
+	case endResync:
+		return StatusResync, ResyncEvent
 	default:
 		return websocket.StatusNormalClosure, ""
 	}
@@ -270,7 +323,8 @@ func (w *connSink) write(batch []*Message, timeout time.Duration) (sent, writes,
 		}
 		return len(batch), 1, len(w.pack), nil
 	}
-	for _, m := range batch {
+	plain, resync := plainPrefix(batch)
+	for _, m := range plain {
 		typ := websocket.MessageText
 		if m.typ == Binary {
 			typ = websocket.MessageBinary
@@ -281,6 +335,9 @@ func (w *connSink) write(batch []*Message, timeout time.Duration) (sent, writes,
 		sent++
 		writes++
 		bytes += len(m.data)
+	}
+	if resync {
+		return sent, writes, bytes, errPlainResync
 	}
 	return sent, writes, bytes, nil
 }

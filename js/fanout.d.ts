@@ -6,8 +6,8 @@
  * - a message (kind 1: data is a string; kind 2: a Uint8Array). The records
  *   before it give its id (kind 3, resume), event type (kind 6, v2) and
  *   topic (kind 7, v2), in that order; each is "" when it has none.
- * - `{resync}` (kind 4, resume): what was missed cannot be replayed; the
- *   reason is "unknown" or "unavailable".
+ * - `{resync}` (kind 4, resume and packed): what was missed cannot be
+ *   replayed; the reason is "unknown", "unavailable" or "lost".
  * - `{position}` (kind 5, resume): first on a new connection, the ID to
  *   resume from if it drops before its first message.
  *
@@ -47,7 +47,7 @@ export const SUBPROTOCOLS: Readonly<{
 }>;
 /** POSITION_EVENT is the SSE event type of a new stream's position: its data is the ID to resume from. */
 export const POSITION_EVENT: "fanout.position";
-/** RESYNC_EVENT is the SSE event type of a resync: its data is "unknown" or "unavailable". */
+/** RESYNC_EVENT is the SSE event type of a resync: its data is "unknown", "unavailable" or "lost". */
 export const RESYNC_EVENT: "fanout.resync";
 /** CLOSE_EVENT is the SSE event type with which Subscriber.CloseWith ends a stream: its data is "code reason". */
 export const CLOSE_EVENT: "fanout.close";
@@ -288,9 +288,10 @@ export type SubscriptionEvents = {
      */
     batch: Message[];
     /**
-     * What was missed cannot be replayed ("unknown"
-     * or "unavailable"): reload the state, then go on with the messages that
-     * follow.
+     * What was missed cannot be replayed ("unknown",
+     * "unavailable" or "lost"): reload the state, then go on with the messages
+     * that follow. In plain mode, the Hub closes the connection instead (1012,
+     * reason "fanout.resync: lost"): the resync comes once it has reopened.
      */
     resync: string;
     /**

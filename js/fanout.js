@@ -25,7 +25,7 @@ export const SUBPROTOCOLS = Object.freeze({
 
 /** POSITION_EVENT is the SSE event type of a new stream's position: its data is the ID to resume from. */
 export const POSITION_EVENT = "fanout.position";
-/** RESYNC_EVENT is the SSE event type of a resync: its data is "unknown" or "unavailable". */
+/** RESYNC_EVENT is the SSE event type of a resync: its data is "unknown", "unavailable" or "lost". */
 export const RESYNC_EVENT = "fanout.resync";
 /** CLOSE_EVENT is the SSE event type with which Subscriber.CloseWith ends a stream: its data is "code reason". */
 export const CLOSE_EVENT = "fanout.close";
@@ -38,8 +38,8 @@ export const CLOSE_EVENT = "fanout.close";
  * - a message (kind 1: data is a string; kind 2: a Uint8Array). The records
  *   before it give its id (kind 3, resume), event type (kind 6, v2) and
  *   topic (kind 7, v2), in that order; each is "" when it has none.
- * - `{resync}` (kind 4, resume): what was missed cannot be replayed; the
- *   reason is "unknown" or "unavailable".
+ * - `{resync}` (kind 4, resume and packed): what was missed cannot be
+ *   replayed; the reason is "unknown", "unavailable" or "lost".
  * - `{position}` (kind 5, resume): first on a new connection, the ID to
  *   resume from if it drops before its first message.
  *
@@ -106,6 +106,9 @@ function detach(conn) {
   for (const h of ["onopen", "onmessage", "onerror", "onclose"]) conn[h] = () => {};
 }
 
+/** The close reason with which the Hub tells a plain WebSocket of a resync (code 1012). */
+const PLAIN_RESYNC = /^fanout\.resync: (.+)$/;
+
 /** A WebSocket close code that tells the client not to come back. */
 const stays = (/** @type {number} */ code) => code === 1008 || (code >= 4000 && code <= 4999);
 
@@ -137,6 +140,8 @@ export class Subscription {
   /** @type {"connecting" | "open" | "waiting" | "closed"} */ #state = "connecting";
   #lastId = "";
   #protocol = "";
+  /** A plain connection's resync (see StatusResync), told once the next one opens. */
+  #resync = "";
   /** @type {any} the WebSocket or EventSource in use */ #conn = null;
   /** @type {unknown} */ #timer = undefined;
   #attempt = 0;
@@ -315,6 +320,9 @@ export class Subscription {
     this.#attempt = 0;
     this.#state = "open";
     this.#emit("open", { protocol: this.#protocol, lastEventId: this.#lastId });
+    const resync = this.#resync;
+    this.#resync = "";
+    if (resync) this.#emit("resync", resync);
   }
 
   /**
@@ -386,6 +394,10 @@ export class Subscription {
         this.#conn = null;
         this.#finish(e.code, 0, e.reason);
       } else {
+        // A plain connection cannot carry a resync: the Hub closes it with
+        // 1012 (StatusResync) and "fanout.resync: " and the reason.
+        const resync = PLAIN_RESYNC.exec(ws.protocol ? "" : e.reason);
+        if (e.code === 1012 && resync) this.#resync = resync[1];
         this.#retry({ code: e.code, status: 0, reason: e.reason, wasOpen });
       }
     };
@@ -578,9 +590,10 @@ export class Subscription {
  * @property {Message[]} batch The messages that arrived together (one
  *   WebSocket frame; over SSE, one message), after each was given to the
  *   message listeners: to repaint once per batch.
- * @property {string} resync What was missed cannot be replayed ("unknown"
- *   or "unavailable"): reload the state, then go on with the messages that
- *   follow.
+ * @property {string} resync What was missed cannot be replayed ("unknown",
+ *   "unavailable" or "lost"): reload the state, then go on with the messages
+ *   that follow. In plain mode, the Hub closes the connection instead (1012,
+ *   reason "fanout.resync: lost"): the resync comes once it has reopened.
  * @property {OpenInfo} open A connection opened.
  * @property {DisconnectInfo} disconnect A connection was lost.
  * @property {CloseInfo} close The subscription ended: the server told it to

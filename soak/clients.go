@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +153,16 @@ func (c *soakClient) run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// plainResync returns the reason of a plain WebSocket client's resync: a
+// close with fanout.StatusResync and "fanout.resync: " and the reason.
+func plainResync(err error) (string, bool) {
+	var ce *closeError
+	if !errors.As(err, &ce) || ce.code != int(fanout.StatusResync) {
+		return "", false
+	}
+	return strings.CutPrefix(ce.reason, fanout.ResyncEvent+": ")
 }
 
 // endReason sorts why a connection ended.
@@ -352,16 +363,17 @@ func (c *soakClient) wsSession(ctx context.Context, addr string) error {
 			if churned.Load() {
 				return errChurn
 			}
+			if why, ok := plainResync(err); ok && c.spec.kind == kWSPlain {
+				c.mu.Lock()
+				c.chk.resync(why+" (plain: close 1012)", monoNow())
+				c.mu.Unlock()
+			}
 			return err
 		}
 		now := monoNow()
 		c.mu.Lock()
 		if c.spec.kind == kWSPlain {
-			if s := string(p); s == "unknown" || s == "unavailable" { // what a plain client gets for a resync (see the report)
-				c.chk.resync(s+" (plain text frame)", now)
-			} else {
-				c.handle(p, now)
-			}
+			c.handle(p, now)
 		} else {
 			err = fanout.UnpackRecords(p, func(r fanout.Record) error {
 				switch {

@@ -217,6 +217,31 @@ for (const [mode, protocol] of [["packed", "fanout.packed.v2"], ["plain", ""]]) 
   });
 }
 
+// A plain WebSocket cannot carry a resync: the Hub closes it with 1012
+// (fanout.StatusResync) and "fanout.resync: " and the reason, as the test
+// server's CloseWith does here, byte for byte. The client reconnects and
+// reports the resync first on the new connection, as a resume client
+// gets it. Another mode, which has the resync record, takes that close as
+// any 1012: it reconnects, and reports nothing.
+for (const [mode, resyncs] of [["plain", ["lost"]], ["resume", []]]) {
+  test(`${mode}: a close with 1012 "fanout.resync: lost"`, async (t) => {
+    const srv = await startServer(t);
+    const { r, timers } = await open(t, srv, "topic=t", { mode });
+    await srv.post("/closewith?transport=ws&code=1012&reason=" + encodeURIComponent("fanout.resync: lost"));
+    await until("the disconnection", () => r.disconnects.length === 1);
+    assert.deepEqual(r.disconnects.map((d) => [d.code, d.reason]), [[1012, "fanout.resync: lost"]]);
+    assert.deepEqual(r.resyncs, [], "not before the reconnection");
+    await reconnect(r, timers);
+    await srv.post("/publish?topic=t&n=1");
+    await until("a message", () => r.messages.length === 1);
+    assert.deepEqual(r.resyncs, resyncs);
+    if (resyncs.length) {
+      assert.equal(r.events.indexOf("resync"), r.events.lastIndexOf("open") + 1, "the resync first on the new connection");
+    }
+    assert.deepEqual(r.closes, []);
+  });
+}
+
 // A server of the test's own (not a Hub) sends a frame fanoutRecords
 // rejects: the client reports it and reconnects from the last ID.
 test("a malformed frame is reported, and the client reconnects from the last ID it read", async (t) => {
