@@ -35,7 +35,8 @@ type Message struct {
 	Type fanout.MessageType
 
 	// Data is the payload; the Message owns it. For a resync, Data is
-	// the reason: ResyncUnknown, ResyncUnavailable or ResyncUnresumable.
+	// the reason: ResyncUnknown, ResyncUnavailable, ResyncLost or
+	// ResyncUnresumable.
 	Data []byte
 
 	// Resync reports a resync signal, not a message: what the client
@@ -56,6 +57,13 @@ const (
 	// ResyncUnavailable: the server's store failed to read what was
 	// missed.
 	ResyncUnavailable = "unavailable"
+
+	// ResyncLost: the server's engine lost messages that the stream was
+	// to carry (a gap it could not fill, or its history was reset). A
+	// plain WebSocket connection (ModePlain) learns it from the server's
+	// close (fanout.StatusResync), and the client reports it once the
+	// next connection is open.
+	ResyncLost = "lost"
 
 	// ResyncUnresumable: the client reconnected without a way to resume,
 	// and says so itself: in ModePacked or ModePlain (no IDs), against a

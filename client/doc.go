@@ -44,9 +44,12 @@
 // cannot tell what was missed (the ID was evicted, or the server restarted
 // with an in-memory store), it sends a resync instead, and Next returns a
 // Message with Resync set and the reason in Data (ResyncUnknown,
-// ResyncUnavailable). The client sends one of its own (ResyncUnresumable)
+// ResyncUnavailable, or ResyncLost when the server's engine lost messages
+// of a live stream). The client sends one of its own (ResyncUnresumable)
 // when it reconnects with no way to resume: in ModePacked and ModePlain,
-// or from a server without a store, which gives no IDs. So a gap is never
+// or from a server without a store, which gives no IDs; in ModePlain it
+// carries the server's reason instead when the server closed the
+// connection with fanout.StatusResync. So a gap is never
 // silent. The first connection has nothing to resync, unless
 // Options.LastEventID names a message it cannot resume from. A resync
 // gives no new position: until the next message arrives, a reconnection

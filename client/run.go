@@ -7,9 +7,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/fanout-go/fanout"
 )
 
 // stream is one established connection, read by the client's goroutine
@@ -61,6 +64,7 @@ func (c *Client) loop() error {
 		gap       = cursor != ""       // something may have been missed since then
 		attempt   int                  // failed attempts since the last stable connection
 		delivered bool                 // the connection delivered a message
+		why       = ResyncUnresumable  // the reason of the resync a gap owes
 	)
 	emit := func(it item) error {
 		select {
@@ -82,9 +86,9 @@ func (c *Client) loop() error {
 		if err == nil {
 			began := time.Now()
 			delivered = false
-			err = c.serve(s, u, cursor != "", gap, emit)
+			err = c.serve(s, u, cursor != "", gap, why, emit)
 			s.close()
-			gap = true
+			gap, why = true, resyncReason(err)
 			if delivered || time.Since(began) >= c.stable {
 				attempt = 0
 			}
@@ -131,7 +135,7 @@ func (c *Client) connect(u *url.URL, cursor string) (stream, error) {
 // and s cannot tell what, a resync goes first: the application is never
 // left to assume a gap-free stream. A server silent for IdleTimeout ends
 // it with ErrIdle.
-func (c *Client) serve(s stream, u *url.URL, hasCursor, gap bool, emit func(item) error) error {
+func (c *Client) serve(s stream, u *url.URL, hasCursor, gap bool, why string, emit func(item) error) error {
 	idle := newIdleTimer(c.opts.IdleTimeout, s.cut)
 	defer idle.stop()
 	handOver := func(it item) error {
@@ -143,7 +147,7 @@ func (c *Client) serve(s stream, u *url.URL, hasCursor, gap bool, emit func(item
 		c.opts.OnConnect(u.Redacted(), s.subprotocol())
 	}
 	if gap && !(hasCursor && s.resumes()) {
-		if err := handOver(item{msg: Message{Resync: true, Data: []byte(ResyncUnresumable)}}); err != nil {
+		if err := handOver(item{msg: Message{Resync: true, Data: []byte(why)}}); err != nil {
 			return err
 		}
 	}
@@ -152,6 +156,20 @@ func (c *Client) serve(s stream, u *url.URL, hasCursor, gap bool, emit func(item
 		err = fmt.Errorf("%w for %v", ErrIdle, c.opts.IdleTimeout)
 	}
 	return fmt.Errorf("fanout/client: %s: %w", u.Redacted(), err)
+}
+
+// resyncReason returns the reason of the resync that a connection which
+// ended with err owes the application: the server's, when it closed a
+// plain WebSocket with fanout.StatusResync ("fanout.resync: lost"), and
+// ResyncUnresumable otherwise.
+func resyncReason(err error) string {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) && ce.Code == fanout.StatusResync {
+		if r, ok := strings.CutPrefix(ce.Reason, fanout.ResyncEvent+": "); ok && r != "" {
+			return r
+		}
+	}
+	return ResyncUnresumable
 }
 
 // retryable reports whether the client tries again after err, and how
