@@ -15,7 +15,7 @@ import (
 )
 
 // infoField returns a numeric field of INFO section.
-func infoField(t *testing.T, srv *redistest.Server, section, field string) float64 {
+func infoField(t testing.TB, srv *redistest.Server, section, field string) float64 {
 	t.Helper()
 	info, err := redistest.String(srv.Do("INFO", section))
 	if err != nil {
@@ -35,7 +35,7 @@ func infoField(t *testing.T, srv *redistest.Server, section, field string) float
 }
 
 // redisCPU returns the CPU time redis-server has used.
-func redisCPU(t *testing.T, srv *redistest.Server) time.Duration {
+func redisCPU(t testing.TB, srv *redistest.Server) time.Duration {
 	sec := infoField(t, srv, "cpu", "used_cpu_sys") + infoField(t, srv, "cpu", "used_cpu_user")
 	return time.Duration(sec * float64(time.Second))
 }

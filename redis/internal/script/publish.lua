@@ -31,6 +31,11 @@ if maxAge > 0 then
   end
 end
 
+-- The topic's index (KEYS[3], when given; see index.lua).
+if KEYS[3] then
+  indexMessage(KEYS[3], meta, epoch, offset, maxLen)
+end
+
 local topic, kind = ARGV[6], ARGV[7]
 local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. ARGV[8]
 if ARGV[3] == '1' then
