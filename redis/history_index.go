@@ -4,8 +4,8 @@ import "fmt"
 
 // The history's topic indexes: besides its entry in the partition's
 // stream, each message's offset is added to its topic's index,
-// {prefix:p}:idx:<topic> ("" for broadcasts), a stream that expires an
-// hour after the topic's last message (see internal/script/index.lua).
+// {prefix:p}:idx:<topic> ("" for broadcasts), a sorted set that expires
+// an hour after the topic's last message (see internal/script/index.lua).
 // A Read of some topics reads their indexes and only the entries they
 // name, so resuming a quiet topic costs what it returns, whatever the
 // other topics of its partition published; it reads the whole range, as

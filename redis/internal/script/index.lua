@@ -1,7 +1,10 @@
--- A topic's index, {prefix:p}:idx:<topic>, is a stream of the offsets of
--- its messages (entry IDs "<offset>-0", one empty field): a read that
--- resumes a few topics reads their entries only, not the partition's
--- whole range. It expires indexTTL after the topic's last message.
+-- A topic's index, {prefix:p}:idx:<topic>, is a sorted set of the
+-- offsets of its messages (each scored with itself: up to 128 small
+-- members make a compact listpack, where a stream would take 4 KB from
+-- its first entry), trimmed as the partition's stream is by HistorySize:
+-- a read that resumes a few topics reads their entries only, not the
+-- partition's whole range. It expires indexTTL after the topic's last
+-- message.
 -- Field i of the meta hash, "<epoch> <since> <last>", says that every
 -- message of the epoch from offset since to offset last is indexed: a
 -- publisher that does not index (an older version) breaks the chain, and
@@ -11,15 +14,13 @@
 local indexTTL = 3600000
 
 local function indexMessage(idx, meta, epoch, offset, maxLen)
-  local top = redis.call('XREVRANGE', idx, '+', '-', 'COUNT', 1)[1]
-  if top and tonumber(string.sub(top[1], 1, string.find(top[1], '-', 1, true) - 1)) >= offset then
+  local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+  if top[2] and tonumber(top[2]) >= offset then
     redis.call('DEL', idx) -- offsets of an older epoch
   end
-  local id = string.format('%d-0', offset)
+  redis.call('ZADD', idx, offset, string.format('%d', offset))
   if maxLen > 0 and offset > maxLen then
-    redis.call('XADD', idx, 'MINID', string.format('%d', offset - maxLen + 1), id, '', '')
-  else
-    redis.call('XADD', idx, id, '', '')
+    redis.call('ZREMRANGEBYSCORE', idx, '-inf', string.format('(%d', offset - maxLen + 1))
   end
   redis.call('PEXPIRE', idx, indexTTL)
   local since = offset

@@ -45,15 +45,15 @@ if ARGV[3] == '1' and #KEYS > 2 then
     -- to read from the range itself.
     local indexed = 0
     for k = 3, #KEYS do
-      indexed = indexed + redis.call('XLEN', KEYS[k])
+      indexed = indexed + redis.call('ZCARD', KEYS[k])
     end
     covered = indexed * 4 < head - from
   end
   if covered then
     local offsets, seen = {}, {}
     for k = 3, #KEYS do
-      for _, e in ipairs(redis.call('XRANGE', KEYS[k], string.format('%d', from + 1), string.format('%d', head))) do
-        local o = offsetOf(e[1])
+      for _, m in ipairs(redis.call('ZRANGE', KEYS[k], string.format('%d', from + 1), string.format('%d', head), 'BYSCORE')) do
+        local o = tonumber(m)
         if not seen[o] then
           seen[o] = true
           offsets[#offsets + 1] = o
