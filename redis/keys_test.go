@@ -66,4 +66,3 @@ func TestKeys_EveryKeyBounded(t *testing.T) {
 		t.Errorf("%d keys without expiry; want at most a meta hash and a stream per partition (8)", partition)
 	}
 }
-
