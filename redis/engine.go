@@ -147,7 +147,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	if topic == "" && len(e.parts) > 1 {
 		execs := make([]rueidis.LuaExec, len(e.parts))
 		for i, p := range e.parts {
-			execs[i] = rueidis.LuaExec{Keys: e.publishKeys(p, topic), Args: e.publishArgs(p, topic, kind, data)}
+			execs[i] = rueidis.LuaExec{Keys: e.publishKeys(p), Args: e.publishArgs(p, topic, kind, data)}
 		}
 		e.stats.published.Add(1)
 		err := e.store(ctx, e.parts, func(ctx context.Context) error {
@@ -171,7 +171,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	p := e.parts[e.Partition(topic)]
 	e.stats.published.Add(1)
 	err := e.store(ctx, p.only, func(ctx context.Context) error {
-		return e.publishScript.Exec(ctx, e.client, e.publishKeys(p, topic), e.publishArgs(p, topic, kind, data)).Error()
+		return e.publishScript.Exec(ctx, e.client, e.publishKeys(p), e.publishArgs(p, topic, kind, data)).Error()
 	})
 	if err != nil {
 		e.stats.publishErrors.Add(1)
@@ -187,7 +187,8 @@ func (e *Engine) publishArgs(p *part, topic, kind, data string) []string {
 // Read implements fanout.Engine: one read-only script reads the epoch,
 // the head and the stream entries after from, atomically, so the head it
 // returns is exact. It reads the entries of topics (and broadcasts) only,
-// through their indexes, when it can (see history_index.go).
+// through the partition's topic index, when it can (see
+// history_index.go).
 func (e *Engine) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
 	if from.Partition < 0 || from.Partition >= len(e.parts) {
 		return nil, fanout.Position{}, fmt.Errorf("%w: partition %d of %d", fanout.ErrUnknownID, from.Partition, len(e.parts))
@@ -199,7 +200,7 @@ func (e *Engine) Read(ctx context.Context, from fanout.Position, topics []string
 		}
 	}
 	p := e.parts[from.Partition]
-	return e.read(ctx, p, e.readKeys(p, args[3:]), from, args)
+	return e.read(ctx, p, e.readKeys(p), from, args)
 }
 
 // readAll reads every message of p after from, whatever its topic.

@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,7 +67,8 @@ func readCost(t *testing.T, srv *redistest.Server, e *fredis.Engine, from fanout
 // one does, and about what it costs with no busy topic at all.
 func TestRead_QuietTopicCostsWhatItReturns(t *testing.T) {
 	srv := redistest.Start(t)
-	e, _ := started(t, &fredis.Options{Prefix: newPrefix(), HistorySize: 20_000}, srv.Addr())
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistorySize: 20_000}, srv.Addr())
 	ctx := context.Background()
 	m := fanout.NewMessage(make([]byte, 64))
 	publish := func(topic string, n int) {
@@ -96,18 +98,26 @@ func TestRead_QuietTopicCostsWhatItReturns(t *testing.T) {
 	cost := readCost(t, srv, e, behind, "quiet2", 10)
 	busy := readCost(t, srv, e, behind, "busy", 10_000)
 	t.Logf("Redis time per resume: 10 messages %v alone, %v behind 10,000 of another topic; the 10,000 %v", base, cost, busy)
+	var mem []string
+	for _, k := range []string{"log", "ixt", "ixo"} {
+		n, err := srv.Do("MEMORY", "USAGE", "{"+prefix+":0}:"+k, "SAMPLES", "0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem = append(mem, fmt.Sprintf("%s %d bytes", k, n))
+	}
+	t.Logf("after 10,020 messages of 64 bytes: %s", strings.Join(mem, ", "))
 	if cost > busy/10 {
 		t.Errorf("a resume of 10 messages behind 10,000 of another topic took Redis %v, %.0f%% of a resume of those 10,000 (%v)",
 			cost, 100*float64(cost)/float64(busy), busy)
 	}
 }
 
-// TestRead_IndexNeverTrustedBlindly: a read through the topic indexes
+// TestRead_IndexNeverTrustedBlindly: a read through the topic index
 // never misses a message or returns another topic's. Messages stored
 // without indexing (as a publisher of an older version stores them) make
-// reads over them scan the range; indexes that outlived their epoch (the
-// meta hash and stream lost, the indexes not) hold offsets that now name
-// other topics' messages, which are not returned.
+// reads over them scan the range; an index that outlived its epoch (the
+// meta hash and stream lost, the index not) is not used, then emptied.
 func TestRead_IndexNeverTrustedBlindly(t *testing.T) {
 	srv := redistest.Start(t)
 	prefix := newPrefix()
@@ -130,9 +140,9 @@ func TestRead_IndexNeverTrustedBlindly(t *testing.T) {
 	indexed := true // whether the next reads must go through the indexes
 	read := func(from fanout.Position, topics ...string) []string {
 		t.Helper()
-		before := commandCalls(t, srv, "zcard")
+		before := commandCalls(t, srv, "zlexcount")
 		msgs, _, err := e.Read(ctx, from, topics)
-		if used := commandCalls(t, srv, "zcard") > before; used != indexed {
+		if used := commandCalls(t, srv, "zlexcount") > before; used != indexed {
 			t.Errorf("Read(%v, %v) read the indexes: %v, want %v", from, topics, used, indexed)
 		}
 		if err != nil {
@@ -223,4 +233,56 @@ func commandCalls(t *testing.T, srv *redistest.Server, command string) int64 {
 		}
 	}
 	return 0
+}
+
+// TestRead_IndexTrimmed: the topic index keeps what the partition's
+// stream keeps (HistorySize), and reads through it stay exact.
+func TestRead_IndexTrimmed(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistorySize: 100}, srv.Addr())
+	ctx := context.Background()
+	var want []string
+	from := fanout.Position{}
+	for i := range 1000 {
+		topic := fmt.Sprintf("t%d", i%7)
+		if i%50 == 0 {
+			topic = "rare"
+		}
+		if i == 950 {
+			h, err := e.Head(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			from = h
+		}
+		if i >= 950 && topic == "rare" {
+			want = append(want, strconv.Itoa(i))
+		}
+		if err := e.Publish(ctx, topic, fanout.NewMessage([]byte(strconv.Itoa(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tag := "{" + prefix + ":0}"
+	if n, err := srv.Do("ZCARD", tag+":ixt"); err != nil || n.(int64) != 100 {
+		t.Errorf("ZCARD ixt = %v, %v; want 100 (HistorySize)", n, err)
+	}
+	if n, err := srv.Do("XLEN", tag+":ixo"); err != nil || n.(int64) != 100 {
+		t.Errorf("XLEN ixo = %v, %v; want 100 (HistorySize)", n, err)
+	}
+	before := commandCalls(t, srv, "zlexcount")
+	msgs, _, err := e.Read(ctx, from, []string{"rare"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if commandCalls(t, srv, "zlexcount") == before {
+		t.Error("the read did not use the index")
+	}
+	var got []string
+	for _, m := range msgs {
+		got = append(got, string(m.Data()))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("read %v, want %v", got, want)
+	}
 }

@@ -48,11 +48,17 @@ func prefixKeys(t *testing.T, srv *redistest.Server, prefix string) map[string]i
 	return keys
 }
 
-// partitionKey reports whether key is one of a partition's meta hash and
-// stream, the only keys of the engine without an expiry (one of each per
-// partition, whatever the topics and nodes).
+// partitionKey reports whether key is one of a partition's meta hash,
+// stream and topic index (two sorted sets), the only keys of the engine
+// without an expiry (one of each per partition, whatever the topics and
+// nodes).
 func partitionKey(key string) bool {
-	return strings.HasSuffix(key, "}:meta") || strings.HasSuffix(key, "}:log")
+	for _, suffix := range []string{"}:meta", "}:log", "}:ixt", "}:ixo"} {
+		if strings.HasSuffix(key, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestPresence_KilledNodeKeysExpire: a node holding members on 200

@@ -31,9 +31,10 @@ if maxAge > 0 then
   end
 end
 
--- The topic's index (KEYS[3], when given; see index.lua).
-if KEYS[3] then
-  indexMessage(KEYS[3], meta, epoch, offset, maxLen)
+-- The partition's topic index (KEYS[3] and KEYS[4], when given; see
+-- index.lua).
+if KEYS[4] then
+  indexMessage(KEYS[3], KEYS[4], meta, epoch, offset, maxLen, ARGV[6])
 end
 
 local topic, kind = ARGV[6], ARGV[7]
