@@ -34,9 +34,10 @@ local function indexMessage(ixt, ixo, meta, epoch, offset, maxLen, topic)
     since = offset
   end
   redis.call('ZADD', ixt, 0, topic .. '\0' .. string.format('%020d', offset))
-  if maxLen > 0 and offset > maxLen then
-    -- At most 8 at a time: each message adds one.
-    local old = redis.call('XRANGE', ixo, '-', string.format('%d', offset - maxLen), 'COUNT', 8)
+  if maxLen > 0 and offset > maxLen and offset % 8 == 0 then
+    -- Every eighth message, at most 16: the index holds at most 8 more
+    -- than the stream, and catches up after a change of HistorySize.
+    local old = redis.call('XRANGE', ixo, '-', string.format('%d', offset - maxLen), 'COUNT', 16)
     if #old > 0 then
       local members = {}
       for i, entry in ipairs(old) do
