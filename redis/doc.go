@@ -46,10 +46,11 @@
 // range of members per topic) and reads only those entries (one XRANGE
 // per run of consecutive offsets). Resuming a quiet topic that missed 10
 // messages behind 10,000 of a busy one of the same partition costs Redis
-// about 0.1 ms of CPU, against 15 ms when the whole range was read and
-// filtered (BenchmarkRead_QuietBehindBusy; about 2 µs per message of the
-// range before, now a few µs per message returned plus O(log n) per
-// topic). The index costs each publish about 6 µs of Redis CPU (19 to 25
+// 0.1 to 0.13 ms of CPU (0.15 to 0.2 ms per resume), against 15 ms when
+// the whole range was read and filtered (BenchmarkRead_QuietBehindBusy,
+// on the project's loaded 2-core machine): about 1.5 µs per message of
+// the range before, now O(log n) per topic and per run of the returned
+// messages. The index costs each publish about 6 µs of Redis CPU (19 to 25
 // µs, BenchmarkEngine_Publish). The read script falls back to the range
 // when the topics' messages are many, and when the index might lack a
 // message: field i of the meta hash names the run of offsets that every

@@ -112,7 +112,7 @@ func (e *Engine) Presence(ctx context.Context, topic string) ([]fanout.Member, e
 		return nil, fmt.Errorf("fanout/redis: presence of %q: %w", topic, err)
 	}
 	if len(nodes) == 0 {
-		return nil, nil
+		return []fanout.Member{}, nil
 	}
 	cmds := make(rueidis.Commands, 0, 2*len(nodes))
 	for _, n := range nodes {
@@ -122,7 +122,7 @@ func (e *Engine) Presence(ctx context.Context, topic string) ([]fanout.Member, e
 		cmds = append(cmds, e.client.B().Exists().Key(e.nodeKey(n)).Build())
 	}
 	replies := e.client.DoMulti(ctx, cmds...)
-	var members []fanout.Member
+	members := []fanout.Member{}
 	for i, n := range nodes {
 		alive, err := replies[len(nodes)+i].AsInt64()
 		if err != nil {
