@@ -225,3 +225,38 @@ func TestPresence_RestoredSnapshotRepaired(t *testing.T) {
 		t.Errorf("the ghost was listed for %v; want at most %v", took, limit)
 	}
 }
+
+// TestPresence_Cluster: on a Redis Cluster, where a topic's keys share a
+// slot and the node heartbeats are elsewhere, members of two nodes are
+// listed, and a leave is seen.
+func TestPresence_Cluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	opts := &fredis.Options{Prefix: newPrefix()}
+	a := newEngine(t, "a", opts, c.Addrs()...)
+	b := newEngine(t, "b", opts, c.Addrs()...)
+	ctx := context.Background()
+	groups := func(e *fredis.Engine, topic string) []string {
+		t.Helper()
+		members, err := e.Presence(ctx, topic)
+		if err != nil {
+			t.Fatalf("Presence(%q): %v", topic, err)
+		}
+		var out []string
+		for _, m := range members {
+			out = append(out, m.Group)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for i := range 8 {
+		topic := fmt.Sprintf("room%d", i)
+		a.Join(topic, fanout.Member{Subscriber: 1, Group: "ann", Transport: "websocket"})
+		b.Join(topic, fanout.Member{Subscriber: 1, Group: "bob", Transport: "sse"})
+	}
+	for i := range 8 {
+		topic := fmt.Sprintf("room%d", i)
+		eventually(t, func() bool { return slices.Equal(groups(a, topic), []string{"ann", "bob"}) }, "ann and bob in "+topic)
+	}
+	b.Leave("room3", fanout.Member{Subscriber: 1, Group: "bob", Transport: "sse"})
+	eventually(t, func() bool { return slices.Equal(groups(a, "room3"), []string{"ann"}) }, "bob gone from room3")
+}
