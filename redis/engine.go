@@ -147,7 +147,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	if topic == "" && len(e.parts) > 1 {
 		execs := make([]rueidis.LuaExec, len(e.parts))
 		for i, p := range e.parts {
-			execs[i] = rueidis.LuaExec{Keys: p.keys, Args: e.publishArgs(p, topic, kind, data)}
+			execs[i] = rueidis.LuaExec{Keys: e.publishKeys(p), Args: e.publishArgs(p, topic, kind, data)}
 		}
 		e.stats.published.Add(1)
 		err := e.store(ctx, e.parts, func(ctx context.Context) error {
@@ -171,7 +171,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	p := e.parts[e.Partition(topic)]
 	e.stats.published.Add(1)
 	err := e.store(ctx, p.only, func(ctx context.Context) error {
-		return e.publishScript.Exec(ctx, e.client, p.keys, e.publishArgs(p, topic, kind, data)).Error()
+		return e.publishScript.Exec(ctx, e.client, e.publishKeys(p), e.publishArgs(p, topic, kind, data)).Error()
 	})
 	if err != nil {
 		e.stats.publishErrors.Add(1)
@@ -186,7 +186,9 @@ func (e *Engine) publishArgs(p *part, topic, kind, data string) []string {
 
 // Read implements fanout.Engine: one read-only script reads the epoch,
 // the head and the stream entries after from, atomically, so the head it
-// returns is exact.
+// returns is exact. It reads the entries of topics (and broadcasts) only,
+// through the partition's topic index, when it can (see
+// history_index.go).
 func (e *Engine) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
 	if from.Partition < 0 || from.Partition >= len(e.parts) {
 		return nil, fanout.Position{}, fmt.Errorf("%w: partition %d of %d", fanout.ErrUnknownID, from.Partition, len(e.parts))
@@ -197,16 +199,17 @@ func (e *Engine) Read(ctx context.Context, from fanout.Position, topics []string
 			args = append(args, t)
 		}
 	}
-	return e.read(ctx, e.parts[from.Partition], from, args)
+	p := e.parts[from.Partition]
+	return e.read(ctx, p, e.readKeys(p), from, args)
 }
 
 // readAll reads every message of p after from, whatever its topic.
 func (e *Engine) readAll(ctx context.Context, p *part, from fanout.Position) ([]*fanout.Message, fanout.Position, error) {
-	return e.read(ctx, p, from, []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "0"})
+	return e.read(ctx, p, p.keys, from, []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "0"})
 }
 
-func (e *Engine) read(ctx context.Context, p *part, from fanout.Position, args []string) ([]*fanout.Message, fanout.Position, error) {
-	reply, err := e.readScript.Exec(ctx, e.client, p.keys, args).ToArray()
+func (e *Engine) read(ctx context.Context, p *part, keys []string, from fanout.Position, args []string) ([]*fanout.Message, fanout.Position, error) {
+	reply, err := e.readScript.Exec(ctx, e.client, keys, args).ToArray()
 	if err != nil {
 		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: read partition %d: %w", p.id, err)
 	}

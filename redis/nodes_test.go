@@ -127,8 +127,9 @@ func (n *node) publishHTTP(ctx context.Context, topic string, data []byte) error
 
 // The environment of a child process serving a node (see childMain).
 const (
-	envChildAddrs  = "FANOUT_REDIS_TEST_NODE_ADDRS"
-	envChildPrefix = "FANOUT_REDIS_TEST_NODE_PREFIX"
+	envChildAddrs   = "FANOUT_REDIS_TEST_NODE_ADDRS"
+	envChildPrefix  = "FANOUT_REDIS_TEST_NODE_PREFIX"
+	envChildPresTTL = "FANOUT_REDIS_TEST_NODE_PRESENCE_TTL" // Options.PresenceTTL, if set
 )
 
 // startChild starts a node in a child process: this test binary again,
@@ -187,7 +188,9 @@ func (n *node) kill() {
 func childMain() {
 	addrs := strings.Split(os.Getenv(envChildAddrs), ",")
 	t := &childT{}
-	eng := newEngine(t, "child", &fredis.Options{Prefix: os.Getenv(envChildPrefix), HistorySize: 1 << 17}, addrs...)
+	opts := &fredis.Options{Prefix: os.Getenv(envChildPrefix), HistorySize: 1 << 17}
+	opts.PresenceTTL, _ = time.ParseDuration(os.Getenv(envChildPresTTL))
+	eng := newEngine(t, "child", opts, addrs...)
 	hub := fanout.NewHub(&fanout.HubOptions{Engine: eng, DeliveryOptions: fanout.DeliveryOptions{QueueSize: 1 << 16, QueueBytes: 64 << 20}})
 	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub})
 	mux := http.NewServeMux()

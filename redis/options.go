@@ -47,6 +47,16 @@ type Options struct {
 	// (re)subscribe. Defaults to 3s.
 	PingTimeout time.Duration
 
+	// PresenceTTL bounds how long the presence keys a node wrote outlive
+	// it when it dies without a goodbye (SIGKILL, a lost host): each
+	// expires PresenceTTL after the node last wrote it, and a living node
+	// rewrites all of its own every third of PresenceTTL (see the package
+	// documentation for what that costs). A dead node's members are
+	// hidden from Presence sooner, once its heartbeat (three
+	// CheckIntervals) has expired. Defaults to 1 minute; at least three
+	// CheckIntervals.
+	PresenceTTL time.Duration
+
 	// Logger receives connection-level events at Debug level and losses
 	// at Warn. Defaults to no logging.
 	Logger *slog.Logger
@@ -83,6 +93,10 @@ func (o *Options) withDefaults(cluster bool) Options {
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = 3 * time.Second
 	}
+	if c.PresenceTTL <= 0 {
+		c.PresenceTTL = time.Minute
+	}
+	c.PresenceTTL = max(c.PresenceTTL, 3*c.CheckInterval)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

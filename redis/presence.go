@@ -6,53 +6,64 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/fanout-go/fanout"
 )
 
-// Presence across nodes. Each topic has a hash in Redis, under its
-// partition's hash tag ({prefix:p}:presence:<topic>), with one field per
-// subscriber of every node ("<node>|<subscriber ID>": "<transport>|<group>").
-// A node writes its own joins and leaves there, in the background and in
-// order (Join and Leave never block), and keeps a heartbeat key
-// ({prefix}:node:<node>, expiring after three CheckIntervals) alive. A
-// reader drops the fields of nodes whose heartbeat has expired (a node
-// that died without saying goodbye), and a node whose heartbeat it finds
-// missing (Redis lost its data) writes its members again. Close removes
-// the node's fields and heartbeat.
+// Presence across nodes. Each node writes its own members of a topic in
+// a hash of its own, {prefix:p}:pmembers:<node>:<topic> (subscriber ID →
+// "<transport>|<group>"), and lists itself in the topic's index,
+// {prefix:p}:pnodes:<topic> (a sorted set: node → when its hash
+// expires), both under the topic's partition's hash tag. Every one of
+// these keys expires (Options.PresenceTTL after the node last wrote it),
+// and a living node rewrites all of its own every third of PresenceTTL,
+// from what it holds: a node that dies leaves nothing behind for longer
+// than PresenceTTL, and whatever Redis lost or got back from a snapshot
+// is set right. The node's heartbeat key, {prefix}:node:<node>, expires
+// after three CheckIntervals: a reader skips the hashes of nodes whose
+// heartbeat has expired, so a dead node's members disappear from
+// Presence sooner than its keys do. See presence_sync.go for the writer.
 
 var _ fanout.PresenceEngine = (*Engine)(nil)
 
 // presence is a node's side of presence.
 type presence struct {
-	node string // this node's ID, in fields and in Member.Node
+	node string // this node's ID, in key names and in Member.Node
 
 	mu      sync.Mutex
-	ops     []presenceOp                 // written in order by the loop
-	queued  uint64                       // ops ever queued
-	written uint64                       // ops written (or given up on)
-	members map[string]map[string]string // topic → field → value: what this node has in Redis
-	done    map[uint64][]chan struct{}   // waiters for written to reach a count
-	wake    chan struct{}                // one slot: ops queued
+	ops     []presenceOp               // written in order by the loop
+	queued  uint64                     // ops ever queued
+	written uint64                     // ops written (or given up on)
+	done    map[uint64][]chan struct{} // waiters for written to reach a count
+	wake    chan struct{}              // one slot: ops queued
 	running bool
+
+	sync presenceSync // owned by the loop goroutine
 }
 
 type presenceOp struct {
-	join         bool
-	topic, field string
-	value        string
+	join          bool
+	topic, member string // member: the subscriber ID
+	value         string // "<transport>|<group>"; "" for a leave
 }
 
 func newPresence(node string) *presence {
-	return &presence{node: node, members: map[string]map[string]string{},
-		done: map[uint64][]chan struct{}{}, wake: make(chan struct{}, 1)}
+	return &presence{node: node, done: map[uint64][]chan struct{}{}, wake: make(chan struct{}, 1),
+		sync: presenceSync{topics: map[string]*presenceTopic{}}}
 }
 
-func (e *Engine) presenceKey(topic string) string {
-	return fmt.Sprintf("{%s:%d}:presence:%s", e.opts.Prefix, e.Partition(topic), topic)
+// presenceIndexKey names topic's index of nodes.
+func (e *Engine) presenceIndexKey(topic string) string {
+	return fmt.Sprintf("{%s:%d}:pnodes:%s", e.opts.Prefix, e.Partition(topic), topic)
+}
+
+// presenceMembersKey names node's hash of its members of topic. Node IDs
+// have a fixed length and no colon, so that no two (node, topic) pairs
+// share a key.
+func (e *Engine) presenceMembersKey(node, topic string) string {
+	return fmt.Sprintf("{%s:%d}:pmembers:%s:%s", e.opts.Prefix, e.Partition(topic), node, topic)
 }
 
 func (e *Engine) nodeKey(node string) string {
@@ -62,12 +73,12 @@ func (e *Engine) nodeKey(node string) string {
 // Join implements fanout.PresenceEngine.
 func (e *Engine) Join(topic string, m fanout.Member) {
 	e.queuePresence(presenceOp{join: true, topic: topic,
-		field: e.pres.node + "|" + strconv.FormatUint(m.Subscriber, 10), value: m.Transport + "|" + m.Group})
+		member: strconv.FormatUint(m.Subscriber, 10), value: m.Transport + "|" + m.Group})
 }
 
 // Leave implements fanout.PresenceEngine.
 func (e *Engine) Leave(topic string, m fanout.Member) {
-	e.queuePresence(presenceOp{topic: topic, field: e.pres.node + "|" + strconv.FormatUint(m.Subscriber, 10)})
+	e.queuePresence(presenceOp{topic: topic, member: strconv.FormatUint(m.Subscriber, 10)})
 }
 
 func (e *Engine) queuePresence(op presenceOp) {
@@ -90,68 +101,50 @@ func (e *Engine) queuePresence(op presenceOp) {
 }
 
 // Presence implements fanout.PresenceEngine: the members of topic on every
-// node, this one's joins and leaves so far included.
+// node, this one's joins and leaves so far included. It reads the topic's
+// index, then (in one round trip) each listed node's hash and heartbeat.
 func (e *Engine) Presence(ctx context.Context, topic string) ([]fanout.Member, error) {
 	if err := e.presenceWritten(ctx); err != nil {
 		return nil, err
 	}
-	key := e.presenceKey(topic)
-	fields, err := e.client.Do(ctx, e.client.B().Hgetall().Key(key).Build()).AsStrMap()
+	nodes, err := e.client.Do(ctx, e.client.B().Zrange().Key(e.presenceIndexKey(topic)).Min("0").Max("-1").Build()).AsStrSlice()
 	if err != nil {
 		return nil, fmt.Errorf("fanout/redis: presence of %q: %w", topic, err)
 	}
-	alive, err := e.nodesAlive(ctx, fields)
-	if err != nil {
-		return nil, err
+	if len(nodes) == 0 {
+		return []fanout.Member{}, nil
 	}
-	var dead []string
-	members := make([]fanout.Member, 0, len(fields))
-	for field, value := range fields {
-		node, id, ok := strings.Cut(field, "|")
-		n, perr := strconv.ParseUint(id, 10, 64)
-		if !ok || perr != nil {
-			continue
-		}
-		if !alive[node] {
-			dead = append(dead, field)
-			continue
-		}
-		transport, group, _ := strings.Cut(value, "|")
-		members = append(members, fanout.Member{Node: node, Subscriber: n, Group: group, Transport: transport})
+	cmds := make(rueidis.Commands, 0, 2*len(nodes))
+	for _, n := range nodes {
+		cmds = append(cmds, e.client.B().Hgetall().Key(e.presenceMembersKey(n, topic)).Build())
 	}
-	if len(dead) > 0 { // a node that died without saying goodbye
-		_ = e.client.Do(ctx, e.client.B().Hdel().Key(key).Field(dead...).Build()).Error()
+	for _, n := range nodes {
+		cmds = append(cmds, e.client.B().Exists().Key(e.nodeKey(n)).Build())
+	}
+	replies := e.client.DoMulti(ctx, cmds...)
+	members := []fanout.Member{}
+	for i, n := range nodes {
+		alive, err := replies[len(nodes)+i].AsInt64()
+		if err != nil {
+			return nil, fmt.Errorf("fanout/redis: presence of %q: node heartbeat: %w", topic, err)
+		}
+		fields, err := replies[i].AsStrMap()
+		if err != nil {
+			return nil, fmt.Errorf("fanout/redis: presence of %q: %w", topic, err)
+		}
+		if alive == 0 && n != e.pres.node {
+			continue // a node that died without a goodbye: its keys expire
+		}
+		for id, value := range fields {
+			sub, err := strconv.ParseUint(id, 10, 64)
+			if err != nil {
+				continue
+			}
+			transport, group, _ := strings.Cut(value, "|")
+			members = append(members, fanout.Member{Node: n, Subscriber: sub, Group: group, Transport: transport})
+		}
 	}
 	return members, nil
-}
-
-// nodesAlive tells which of the nodes named in fields have a live
-// heartbeat.
-func (e *Engine) nodesAlive(ctx context.Context, fields map[string]string) (map[string]bool, error) {
-	alive := map[string]bool{e.pres.node: true}
-	var nodes []string
-	for field := range fields {
-		node, _, _ := strings.Cut(field, "|")
-		if _, seen := alive[node]; !seen {
-			alive[node] = false
-			nodes = append(nodes, node)
-		}
-	}
-	if len(nodes) == 0 {
-		return alive, nil
-	}
-	cmds := make(rueidis.Commands, len(nodes))
-	for i, n := range nodes {
-		cmds[i] = e.client.B().Exists().Key(e.nodeKey(n)).Build()
-	}
-	for i, r := range e.client.DoMulti(ctx, cmds...) {
-		n, err := r.AsInt64()
-		if err != nil {
-			return nil, fmt.Errorf("fanout/redis: presence: node heartbeats: %w", err)
-		}
-		alive[nodes[i]] = n > 0
-	}
-	return alive, nil
 }
 
 // presenceWritten waits until what this node queued so far is written.
@@ -175,129 +168,39 @@ func (e *Engine) presenceWritten(ctx context.Context) error {
 	}
 }
 
-// presenceLoop writes the node's joins and leaves in order, and keeps its
-// heartbeat, until Close; then it removes the node's fields.
-func (e *Engine) presenceLoop() {
-	defer e.wg.Done()
-	p := e.pres
-	tick := time.NewTicker(e.opts.CheckInterval)
-	defer tick.Stop()
-	e.heartbeat()
-	for {
-		select {
-		case <-p.wake:
-		case <-tick.C:
-			e.heartbeat()
-		case <-e.ctx.Done():
-			e.goodbye()
-			return
-		}
-		p.mu.Lock()
-		ops := p.ops
-		p.ops = nil
-		p.mu.Unlock()
-		if len(ops) == 0 {
-			continue
-		}
-		e.writePresence(ops)
-		p.mu.Lock()
-		p.written += uint64(len(ops))
-		for n, chs := range p.done {
-			if n <= p.written {
-				for _, ch := range chs {
-					close(ch)
-				}
-				delete(p.done, n)
-			}
-		}
-		p.mu.Unlock()
-	}
+// takeOps returns the ops queued since the last call.
+func (p *presence) takeOps() []presenceOp {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ops := p.ops
+	p.ops = nil
+	return ops
 }
 
-// writePresence applies ops to Redis and to the node's record of its
-// members. A failed write is not retried here: the next heartbeat that
-// finds Redis without the node's key writes every member again.
-func (e *Engine) writePresence(ops []presenceOp) {
-	p := e.pres
-	cmds := make(rueidis.Commands, 0, len(ops))
+// opsWritten counts n more ops written (or given up on), and wakes the
+// waiters that were waiting for them.
+func (p *presence) opsWritten(n int) {
 	p.mu.Lock()
-	for _, op := range ops {
-		key := e.presenceKey(op.topic)
-		m := p.members[op.topic]
-		if op.join {
-			if m == nil {
-				m = map[string]string{}
-				p.members[op.topic] = m
+	defer p.mu.Unlock()
+	p.written += uint64(n)
+	for count, chs := range p.done {
+		if count <= p.written {
+			for _, ch := range chs {
+				close(ch)
 			}
-			m[op.field] = op.value
-			cmds = append(cmds, e.client.B().Hset().Key(key).FieldValue().FieldValue(op.field, op.value).Build())
-		} else {
-			delete(m, op.field)
-			if len(m) == 0 {
-				delete(p.members, op.topic)
-			}
-			cmds = append(cmds, e.client.B().Hdel().Key(key).Field(op.field).Build())
-		}
-	}
-	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
-	defer cancel()
-	for _, r := range e.client.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			e.setLastError(fmt.Errorf("presence: %w", err))
+			delete(p.done, count)
 		}
 	}
 }
 
-// heartbeat refreshes the node's heartbeat key; when Redis did not have it
-// (it lost its data, or this is the first one), it writes every member of
-// the node again.
-func (e *Engine) heartbeat() {
-	p := e.pres
-	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
-	defer cancel()
-	ttl := 3 * e.opts.CheckInterval
-	err := e.client.Do(ctx, e.client.B().Set().Key(e.nodeKey(p.node)).Value("1").Get().Px(ttl).Build()).Error()
-	if !rueidis.IsRedisNil(err) {
-		if err != nil {
-			e.setLastError(fmt.Errorf("presence heartbeat: %w", err))
-		}
-		return
-	}
+// closeWaiters wakes every waiter, on Close.
+func (p *presence) closeWaiters() {
 	p.mu.Lock()
-	var cmds rueidis.Commands
-	for topic, m := range p.members {
-		for field, value := range m {
-			cmds = append(cmds, e.client.B().Hset().Key(e.presenceKey(topic)).FieldValue().FieldValue(field, value).Build())
-		}
-	}
-	p.mu.Unlock()
-	for _, r := range e.client.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			e.setLastError(fmt.Errorf("presence: %w", err))
-		}
-	}
-}
-
-// goodbye removes the node's fields and heartbeat, on Close.
-func (e *Engine) goodbye() {
-	p := e.pres
-	ctx, cancel := context.WithTimeout(context.Background(), e.opts.PingTimeout)
-	defer cancel()
-	p.mu.Lock()
-	cmds := rueidis.Commands{e.client.B().Del().Key(e.nodeKey(p.node)).Build()}
-	for topic, m := range p.members {
-		for field := range m {
-			cmds = append(cmds, e.client.B().Hdel().Key(e.presenceKey(topic)).Field(field).Build())
-		}
-	}
-	p.members = map[string]map[string]string{}
+	defer p.mu.Unlock()
 	for _, chs := range p.done {
 		for _, ch := range chs {
 			close(ch)
 		}
 	}
 	p.done = map[uint64][]chan struct{}{}
-	p.mu.Unlock()
-	e.client.DoMulti(ctx, cmds...)
 }

@@ -26,12 +26,19 @@ type presenceNode struct {
 
 func startPresenceNode(t *testing.T, name string, opts *fredis.Options, addr string) *presenceNode {
 	t.Helper()
+	return startPresenceNodeWith(t, name, opts, addr, nil)
+}
+
+// startPresenceNodeWith is startPresenceNode with an OnLeave hook (nil:
+// none).
+func startPresenceNodeWith(t *testing.T, name string, opts *fredis.Options, addr string, onLeave func(*fanout.Subscriber, string)) *presenceNode {
+	t.Helper()
 	eng := newEngine(t, name, opts, addr)
 	authorize := func(r *http.Request) (fanout.Grant, error) {
 		q := r.URL.Query()
 		return fanout.Grant{Topics: q["topic"], Group: q.Get("user")}, nil
 	}
-	hub := fanout.NewHub(&fanout.HubOptions{Engine: eng, Authorize: authorize})
+	hub := fanout.NewHub(&fanout.HubOptions{Engine: eng, Authorize: authorize, OnLeave: onLeave})
 	mux := http.NewServeMux()
 	mux.Handle("/ws", hub)
 	mux.Handle("/sse", fanout.NewBroker(&fanout.BrokerOptions{Hub: hub, Authorize: authorize}))

@@ -31,6 +31,12 @@ if maxAge > 0 then
   end
 end
 
+-- The partition's topic index (KEYS[3] and KEYS[4], when given; see
+-- index.lua).
+if KEYS[4] then
+  indexMessage(KEYS[3], KEYS[4], meta, epoch, offset, maxLen, ARGV[6])
+end
+
 local topic, kind = ARGV[6], ARGV[7]
 local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. ARGV[8]
 if ARGV[3] == '1' then

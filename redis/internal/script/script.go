@@ -32,10 +32,19 @@ import _ "embed"
 //	ARGV[4] max length (0: none)   ARGV[5] max age in ms (0: none)
 //	ARGV[6] topic  ARGV[7] kind  ARGV[8] data
 //
+//	KEYS[3], KEYS[4] (optional) the partition's topic index, the set
+//	        ordered by topic and the one ordered by offset: see index.lua
+//
 // It returns {epoch, offset}. The live payload is
 // "<epoch> <offset> <ms> <len(topic)> <len(kind)>\n<topic><kind><data>",
 // where ms is the Redis time when it was stored.
-var Publish = ensure + publishBody
+var Publish = ensure + index + publishBody
+
+// index is the part of Publish that lists a message in the partition's
+// topic index.
+//
+//go:embed index.lua
+var index string
 
 //go:embed publish.lua
 var publishBody string
@@ -46,6 +55,11 @@ var publishBody string
 //	ARGV[1] epoch  ARGV[2] offset after which to read
 //	ARGV[3] "1": filter by topic (ARGV[4:] are the topics; broadcasts,
 //	        topic "", always pass); else every message
+//
+//	KEYS[3] (optional, with a filter) the partition's topic index, by
+//	        topic: when it is sure to hold every message of the range, and
+//	        those of the topics are few, only their entries are read (see
+//	        read.lua); otherwise the whole range is, and filtered
 //
 // It returns {"ok", epoch, head, entries}, or {"epoch", epoch, head}
 // (another epoch, or "" for none), {"ahead", epoch, head} or {"trimmed",

@@ -1,0 +1,287 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/fanout-go/fanout"
+	fredis "github.com/fanout-go/fanout/redis"
+	"github.com/fanout-go/fanout/redis/internal/redistest"
+	"github.com/fanout-go/fanout/redis/internal/script"
+)
+
+// scriptTime returns how many read scripts srv has run, and the time
+// they took.
+func scriptTime(t *testing.T, srv *redistest.Server) (calls int64, took time.Duration) {
+	t.Helper()
+	info, err := redistest.String(srv.Do("INFO", "commandstats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "cmdstat_evalsha_ro:"); ok {
+			for _, kv := range strings.Split(v, ",") {
+				k, n, _ := strings.Cut(kv, "=")
+				switch k {
+				case "calls":
+					calls, _ = strconv.ParseInt(n, 10, 64)
+				case "usec":
+					us, _ := strconv.ParseInt(n, 10, 64)
+					took = time.Duration(us) * time.Microsecond
+				}
+			}
+		}
+	}
+	return calls, took
+}
+
+// readCost returns the mean time Redis takes to run the read script of
+// a resume of topic from from, which must return want messages.
+func readCost(t *testing.T, srv *redistest.Server, e *fredis.Engine, from fanout.Position, topic string, want int) time.Duration {
+	t.Helper()
+	calls0, took0 := scriptTime(t, srv)
+	const reads = 50
+	for range reads {
+		msgs, _, err := e.Read(context.Background(), from, []string{topic})
+		if err != nil || len(msgs) != want {
+			t.Fatalf("Read(%v, %s): %d messages, %v; want %d", from, topic, len(msgs), err, want)
+		}
+	}
+	calls, took := scriptTime(t, srv)
+	if calls-calls0 != reads {
+		t.Fatalf("%d read scripts run, want %d", calls-calls0, reads)
+	}
+	return (took - took0) / reads
+}
+
+// TestRead_QuietTopicCostsWhatItReturns: resuming a quiet topic that
+// missed 10 messages while a busy topic of its partition published
+// 10,000 among them costs Redis a small part of what resuming the busy
+// one does, and about what it costs with no busy topic at all.
+func TestRead_QuietTopicCostsWhatItReturns(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistorySize: 20_000}, srv.Addr())
+	ctx := context.Background()
+	m := fanout.NewMessage(make([]byte, 64))
+	publish := func(topic string, n int) {
+		for range n {
+			if err := e.Publish(ctx, topic, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	head := func() fanout.Position {
+		h, err := e.Head(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+
+	alone := head()
+	publish("quiet", 10)
+	base := readCost(t, srv, e, alone, "quiet", 10)
+
+	behind := head()
+	for range 10 {
+		publish("busy", 1000)
+		publish("quiet2", 1)
+	}
+	cost := readCost(t, srv, e, behind, "quiet2", 10)
+	busy := readCost(t, srv, e, behind, "busy", 10_000)
+	t.Logf("Redis time per resume: 10 messages %v alone, %v behind 10,000 of another topic; the 10,000 %v", base, cost, busy)
+	var mem []string
+	for _, k := range []string{"log", "ixt", "ixo"} {
+		n, err := srv.Do("MEMORY", "USAGE", "{"+prefix+":0}:"+k, "SAMPLES", "0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem = append(mem, fmt.Sprintf("%s %d bytes", k, n))
+	}
+	t.Logf("after 10,020 messages of 64 bytes: %s", strings.Join(mem, ", "))
+	if cost > busy/10 {
+		t.Errorf("a resume of 10 messages behind 10,000 of another topic took Redis %v, %.0f%% of a resume of those 10,000 (%v)",
+			cost, 100*float64(cost)/float64(busy), busy)
+	}
+}
+
+// TestRead_IndexNeverTrustedBlindly: a read through the topic index
+// never misses a message or returns another topic's. Messages stored
+// without indexing (as a publisher of an older version stores them) make
+// reads over them scan the range; an index that outlived its epoch (the
+// meta hash and stream lost, the index not) is not used, then emptied.
+func TestRead_IndexNeverTrustedBlindly(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix}, srv.Addr())
+	c := newClient(t, "old", srv.Addr())
+	ctx := context.Background()
+	// Each message is followed by 10 of a topic never read, so that the
+	// reads' ranges are long enough for the indexes to be used.
+	pub := func(topic, data string) {
+		t.Helper()
+		for i := range 11 {
+			if i > 0 {
+				topic, data = "filler", "filler"
+			}
+			if err := e.Publish(ctx, topic, fanout.NewMessage([]byte(data))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	indexed := true // whether the next reads must go through the indexes
+	read := func(from fanout.Position, topics ...string) []string {
+		t.Helper()
+		before := commandCalls(t, srv, "zlexcount")
+		msgs, _, err := e.Read(ctx, from, topics)
+		if used := commandCalls(t, srv, "zlexcount") > before; used != indexed {
+			t.Errorf("Read(%v, %v) read the indexes: %v, want %v", from, topics, used, indexed)
+		}
+		if err != nil {
+			t.Fatalf("Read(%v, %v): %v", from, topics, err)
+		}
+		var out []string
+		for _, m := range msgs {
+			out = append(out, string(m.Data()))
+		}
+		return out
+	}
+	expect := func(got []string, want ...string) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Fatalf("read %v, want %v", got, want)
+		}
+	}
+
+	start, err := e.Head(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub("a", "a1")
+	pub("b", "b1")
+	storeOnly(t, c, prefix, "a", "a2") // indexed, but...
+	unindexed(t, c, prefix, "a", "a3") // ...this one is not
+	pub("", "all")
+	pub("a", "a4")
+	mid, _ := e.Head(ctx, 0)
+	pub("a", "a5")
+	pub("", "all2")
+	pub("b", "b2")
+	indexed = false // over a message that is not indexed
+	expect(read(start, "a"), "a1", "a2", "a3", "all", "a4", "a5", "all2")
+	expect(read(start, "b"), "b1", "all", "all2", "b2")
+	indexed = true
+	expect(read(mid, "a"), "a5", "all2")
+	expect(read(mid, "a", "b"), "a5", "all2", "b2")
+	expect(read(mid, "b", "c"), "all2", "b2")
+
+	// The history is lost, the indexes are not: a new epoch, whose
+	// offsets 1 to 3 are b's.
+	for _, k := range []string{"{" + prefix + ":0}:meta", "{" + prefix + ":0}:log"} {
+		if _, err := srv.Do("DEL", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	epoch, err := e.Head(ctx, 0)
+	if err != nil || epoch.Epoch == start.Epoch || epoch.Offset != 0 {
+		t.Fatalf("head after the loss: %v, %v; want a new epoch", epoch, err)
+	}
+	pub("b", "new-b1")
+	pub("b", "new-b2")
+	pub("b", "new-b3")
+	expect(read(epoch, "a"))
+	expect(read(epoch, "b"), "new-b1", "new-b2", "new-b3")
+	pub("a", "new-a4")
+	expect(read(epoch, "a"), "new-a4")
+	expect(read(epoch, "a", "b"), "new-b1", "new-b2", "new-b3", "new-a4")
+}
+
+// unindexed stores data on topic in partition 0 of prefix without
+// indexing it (the publish script without the index key), as a publisher
+// that predates the indexes does.
+func unindexed(t *testing.T, c rueidis.Client, prefix, topic, data string) {
+	t.Helper()
+	tag := "{" + prefix + ":0}"
+	err := rueidis.NewLuaScript(script.Publish).Exec(context.Background(), c,
+		[]string{tag + ":meta", tag + ":log"},
+		[]string{"old", tag + ":live", "0", "1000", "0", topic, "t", data}).Error()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// commandCalls returns how many times srv has run command (scripts'
+// calls included).
+func commandCalls(t *testing.T, srv *redistest.Server, command string) int64 {
+	t.Helper()
+	info, err := redistest.String(srv.Do("INFO", "commandstats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "cmdstat_"+command+":calls="); ok {
+			n, _ := strconv.ParseInt(v[:strings.IndexByte(v, ',')], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// TestRead_IndexTrimmed: the topic index keeps what the partition's
+// stream keeps (HistorySize), and reads through it stay exact.
+func TestRead_IndexTrimmed(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistorySize: 100}, srv.Addr())
+	ctx := context.Background()
+	var want []string
+	from := fanout.Position{}
+	for i := range 1000 {
+		topic := fmt.Sprintf("t%d", i%7)
+		if i%50 == 0 {
+			topic = "rare"
+		}
+		if i == 950 {
+			h, err := e.Head(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			from = h
+		}
+		if i >= 950 && topic == "rare" {
+			want = append(want, strconv.Itoa(i))
+		}
+		if err := e.Publish(ctx, topic, fanout.NewMessage([]byte(strconv.Itoa(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tag := "{" + prefix + ":0}"
+	for _, c := range [][]string{{"ZCARD", tag + ":ixt"}, {"XLEN", tag + ":ixo"}} {
+		if n, err := srv.Do(c...); err != nil || n.(int64) < 100 || n.(int64) > 100+8 {
+			t.Errorf("%s = %v, %v; want HistorySize (100), and at most 8 more", c, n, err)
+		}
+	}
+	before := commandCalls(t, srv, "zlexcount")
+	msgs, _, err := e.Read(ctx, from, []string{"rare"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if commandCalls(t, srv, "zlexcount") == before {
+		t.Error("the read did not use the index")
+	}
+	var got []string
+	for _, m := range msgs {
+		got = append(got, string(m.Data()))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("read %v, want %v", got, want)
+	}
+}
