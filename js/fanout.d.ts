@@ -18,9 +18,10 @@
 export function fanoutRecords(frame: ArrayBuffer): FrameRecord[];
 /**
  * retryDelay returns how long to wait before reconnection attempt number
- * `attempt` (0 for the first after a connection was lost or refused):
- * minDelay doubled per attempt, at most maxDelay, less up to `jitter` of it
- * at random.
+ * `attempt` (0 for the first after a connection that delivered a message or
+ * lasted STABLE_AFTER was lost; each attempt that fails adds one): minDelay
+ * doubled per attempt, at most maxDelay, less up to `jitter` of it at
+ * random.
  * @param {number} attempt
  * @param {Backoff} [backoff]
  * @returns {number} milliseconds
@@ -146,8 +147,14 @@ export type FrameRecord = Message | {
 export type Backoff = {
     /**
      * The delay before the first attempt after a
-     * connection is lost, in milliseconds; each failed attempt doubles it.
-     * Defaults to 1000.
+     * connection is lost, in milliseconds; each failed attempt doubles it. A
+     * connection that ends before it delivered a message and before it
+     * lasted 10 s is a failed attempt too (a position or a resync is not a
+     * message): a server that accepts each client and drops it at once sees
+     * it no more often than one that refuses it. On defaults, that is at
+     * most 6 attempts in the first 30 s, then one every 15 to 30 s. Over
+     * SSE, the EventSource's own reconnection (after the Broker's Retry)
+     * stands for the first attempt. Defaults to 1000.
      */
     minDelay?: number | undefined;
     /**
@@ -250,7 +257,7 @@ export type DisconnectInfo = {
     /**
      * Milliseconds until the subscription reconnects,
      * or -1 when the EventSource reconnects by itself (after the Broker's
-     * Retry).
+     * Retry: the first attempt after a loss).
      */
     delay: number;
 };

@@ -84,9 +84,10 @@ export function fanoutRecords(frame) {
 
 /**
  * retryDelay returns how long to wait before reconnection attempt number
- * `attempt` (0 for the first after a connection was lost or refused):
- * minDelay doubled per attempt, at most maxDelay, less up to `jitter` of it
- * at random.
+ * `attempt` (0 for the first after a connection that delivered a message or
+ * lasted STABLE_AFTER was lost; each attempt that fails adds one): minDelay
+ * doubled per attempt, at most maxDelay, less up to `jitter` of it at
+ * random.
  * @param {number} attempt
  * @param {Backoff} [backoff]
  * @returns {number} milliseconds
@@ -108,6 +109,16 @@ function detach(conn) {
 
 /** The close reason with which the Hub tells a plain WebSocket of a resync (code 1012). */
 const PLAIN_RESYNC = /^fanout\.resync: (.+)$/;
+
+/**
+ * STABLE_AFTER is how long a connection must last, if it delivers no
+ * message, to count as a success that starts the backoff over: one that
+ * ends sooner with no message (a position or a resync is not one) counts
+ * as a failed attempt, so a server that accepts each client and drops it
+ * at once sees it come back no more often than one that refuses it. The Go
+ * client (github.com/fanout-go/fanout/client) has the same rule.
+ */
+const STABLE_AFTER = 10_000;
 
 /** A WebSocket close code that tells the client not to come back. */
 const stays = (/** @type {number} */ code) => code === 1008 || (code >= 4000 && code <= 4999);
@@ -144,7 +155,9 @@ export class Subscription {
   #resync = "";
   /** @type {any} the WebSocket or EventSource in use */ #conn = null;
   /** @type {unknown} */ #timer = undefined;
-  #attempt = 0;
+  #attempt = 0; // failed attempts since the last healthy connection
+  #openedAt = 0; // when the connection opened (performance.now)
+  #delivered = false; // the connection delivered a message
 
   /**
    * @param {string | URL} url
@@ -283,6 +296,16 @@ export class Subscription {
   }
 
   /**
+   * #ended counts a connection that ended, or an attempt that failed: one
+   * that opened and delivered a message, or lasted STABLE_AFTER, starts the
+   * backoff over. Any other is a failed attempt, which #retry counts.
+   * @param {boolean} wasOpen
+   */
+  #ended(wasOpen) {
+    if (wasOpen && (this.#delivered || performance.now() - this.#openedAt >= STABLE_AFTER)) this.#attempt = 0;
+  }
+
+  /**
    * #retry waits, longer after each attempt that fails, then reconnects.
    * @param {Omit<DisconnectInfo, "delay">} info
    */
@@ -317,7 +340,8 @@ export class Subscription {
 
   /** #opened is a connection's open event. */
   #opened() {
-    this.#attempt = 0;
+    this.#openedAt = performance.now();
+    this.#delivered = false;
     this.#state = "open";
     this.#emit("open", { protocol: this.#protocol, lastEventId: this.#lastId });
     const resync = this.#resync;
@@ -341,6 +365,7 @@ export class Subscription {
       } else if ("resync" in r) {
         this.#emit("resync", r.resync);
       } else {
+        this.#delivered = true;
         if (r.id) this.#lastId = r.id;
         if (r.event && this.#events && !this.#events.has(r.event)) continue;
         batch.push(r);
@@ -382,6 +407,7 @@ export class Subscription {
         detach(ws);
         ws.close(4000, "malformed frame");
         this.#emit("error", /** @type {Error} */ (err));
+        this.#ended(wasOpen);
         this.#retry({ code: 4000, status: 0, reason: /** @type {Error} */ (err).message, wasOpen });
         return;
       }
@@ -398,17 +424,22 @@ export class Subscription {
         // 1012 (StatusResync) and "fanout.resync: " and the reason.
         const resync = PLAIN_RESYNC.exec(ws.protocol ? "" : e.reason);
         if (e.code === 1012 && resync) this.#resync = resync[1];
+        this.#ended(wasOpen);
         this.#retry({ code: e.code, status: 0, reason: e.reason, wasOpen });
       }
     };
   }
 
   // Over SSE, the EventSource reconnects by itself after the Broker's
-  // Retry, sending the last ID it recorded as Last-Event-ID. When it gives
-  // up (a status other than 200: 503 while the server shuts down, say), a
-  // new one is opened after a delay, with ?lastEventId=: the last message's
-  // ID, or the fanout.position event's (which an EventSource that records
-  // no ID of its own does not lose).
+  // Retry, sending the last ID it recorded as Last-Event-ID: that is the
+  // first attempt after a loss. When it gives up (a status other than 200:
+  // 503 while the server shuts down, say), or when its own attempt fails
+  // too (the stream it opens ends before a message and before
+  // STABLE_AFTER, or does not open), it is closed and a new one is opened
+  // after the backoff's delay, with ?lastEventId=: the last message's ID,
+  // or the fanout.position event's (which an EventSource that records no
+  // ID of its own does not lose). Left to itself, an EventSource would
+  // come back every Retry for ever to a server that drops it at once.
   #openEventSource() {
     const ES = this.#o.EventSource ?? /** @type {any} */ (globalThis).EventSource;
     if (!ES) throw new TypeError("fanout: no EventSource here: pass options.EventSource (in Node.js, the eventsource package's)");
@@ -427,9 +458,12 @@ export class Subscription {
       const status = typeof e.code === "number" ? e.code : 0; // the eventsource package's
       const reason = typeof e.message === "string" ? e.message : "";
       const info = { code: 0, status, reason, wasOpen };
+      this.#ended(wasOpen);
       wasOpen = false;
-      if (es.readyState !== 2) {
-        // CONNECTING: the EventSource reconnects by itself.
+      if (es.readyState !== 2 && this.#attempt === 0) {
+        // CONNECTING, after a healthy stream (or none yet): the
+        // EventSource reconnects by itself, and that is an attempt.
+        this.#attempt++;
         this.#state = "connecting";
         this.#emit("disconnect", { ...info, delay: -1 });
         return;
@@ -492,8 +526,14 @@ export class Subscription {
  * How long to wait before reconnecting.
  * @typedef {object} Backoff
  * @property {number} [minDelay] The delay before the first attempt after a
- *   connection is lost, in milliseconds; each failed attempt doubles it.
- *   Defaults to 1000.
+ *   connection is lost, in milliseconds; each failed attempt doubles it. A
+ *   connection that ends before it delivered a message and before it
+ *   lasted 10 s is a failed attempt too (a position or a resync is not a
+ *   message): a server that accepts each client and drops it at once sees
+ *   it no more often than one that refuses it. On defaults, that is at
+ *   most 6 attempts in the first 30 s, then one every 15 to 30 s. Over
+ *   SSE, the EventSource's own reconnection (after the Broker's Retry)
+ *   stands for the first attempt. Defaults to 1000.
  * @property {number} [maxDelay] The longest delay. Defaults to 30000.
  * @property {number} [jitter] The fraction of each delay taken off at
  *   random (0 to 1), so that clients dropped together come back spread out.
@@ -570,7 +610,7 @@ export class Subscription {
  * @property {boolean} wasOpen Whether the connection had opened.
  * @property {number} delay Milliseconds until the subscription reconnects,
  *   or -1 when the EventSource reconnects by itself (after the Broker's
- *   Retry).
+ *   Retry: the first attempt after a loss).
  */
 
 /**

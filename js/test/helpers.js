@@ -1,8 +1,11 @@
 // Helpers of the client's tests: a live Go server (test/server) per test,
-// a recorder of what a subscription tells, timers the test fires itself,
-// and waiting for a condition with a deadline.
+// a server that drops every connection at once, a recorder of what a
+// subscription tells, timers the test fires itself, and waiting for a
+// condition with a deadline.
 import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -111,4 +114,41 @@ export function numbers(from, to) {
   const out = [];
   for (let i = from; i <= to; i++) out.push(String(i));
   return out;
+}
+
+// startDroppingServer starts a server that accepts each request as a Hub
+// (101, selecting the first subprotocol offered) or a Broker (200, an
+// event stream with a retry field of 50ms) would, then drops it at once.
+// It counts the requests of each kind, and stops when the test t ends.
+export async function startDroppingServer(t) {
+  const requests = { ws: 0, sse: 0 };
+  const sockets = new Set();
+  const srv = createServer((req, res) => {
+    requests.sse++;
+    res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" });
+    res.end("retry: 50\n\n");
+  });
+  srv.on("connection", (s) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
+  srv.on("upgrade", (req, socket) => {
+    requests.ws++;
+    const accept = createHash("sha1").update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+      .digest("base64");
+    const protocol = (req.headers["sec-websocket-protocol"] ?? "").split(",")[0].trim();
+    socket.end("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Accept: " + accept + "\r\n" + (protocol ? "Sec-WebSocket-Protocol: " + protocol + "\r\n" : "") + "\r\n");
+  });
+  await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise((resolve) => {
+    for (const s of sockets) s.destroy();
+    srv.close(resolve);
+  }));
+  const base = "http://127.0.0.1:" + srv.address().port;
+  return {
+    requests,
+    ws: (path) => base.replace(/^http/, "ws") + path,
+    http: (path) => base + path,
+  };
 }

@@ -64,8 +64,10 @@ test("when the EventSource gives up (503), a new one resumes with ?lastEventId=,
     await srv.post("/refuse?path=/events&status=503&n=1");
     await srv.post("/drop?transport=sse");
     await until("the fallback's timer", () => timers.pending() === 1);
+    // The EventSource's own attempt, refused, was the first: the client's
+    // is the second.
     assert.deepEqual(r.disconnects.at(-1), { code: 0, status: 503, reason: "Non-200 status code (503)", wasOpen: false,
-      delay: 1000 });
+      delay: 2000 });
     await srv.post("/publish?topic=t&n=10"); // while it is away
     timers.fire();
     await until("10 more messages", () => r.messages.length === 10 * round);
@@ -75,6 +77,58 @@ test("when the EventSource gives up (503), a new one resumes with ?lastEventId=,
   }
   assert.deepEqual(r.data(), numbers(1, 20));
   assert.deepEqual(r.resyncs, []);
+});
+
+// A Broker that accepts each stream and ends it before any message: the
+// EventSource reconnects by itself (after the Broker's Retry) the first
+// time, as after any loss; if that stream ends too before a message, the
+// client closes it and waits as after a refusal, longer each time, rather
+// than let the EventSource come back every Retry for ever. A message, or
+// 10 s up, starts the count over.
+test("backoff: streams ended before any message wait longer each time; a message or 10 s up starts over", async (t) => {
+  const srv = await startServer(t);
+  const { r, timers } = await open(t, srv, "topic=t", { minDelay: 100, maxDelay: 10000 });
+  let skew = 0; // what the client's clock is ahead of the real one
+  const now = performance.now.bind(performance);
+  t.mock.method(performance, "now", () => now() + skew);
+  // drop ends the stream, lets the subscription reconnect (firing its
+  // timer if it set one), and returns the wait it reported.
+  const drop = async () => {
+    const [n, opens] = [r.disconnects.length, r.opens.length];
+    await srv.post("/drop?transport=sse");
+    await until("the disconnection", () => r.disconnects.length === n + 1);
+    const { delay } = r.disconnects[n];
+    if (delay !== -1) {
+      await until("the reconnection's timer", () => timers.pending() === 1);
+      timers.fire();
+    }
+    await until("the reconnection", () => r.opens.length === opens + 1);
+    await until("the Broker's subscriber", async () => (await srv.get("/stats")).subscribers === 1);
+    return delay;
+  };
+
+  const waits = [];
+  for (let i = 0; i < 4; i++) waits.push(await drop()); // each stream with its position only
+  assert.deepEqual(waits, [-1, 200, 400, 800], "the EventSource's own attempt, then the client's, each a failed one");
+
+  await srv.post("/publish?topic=t&n=1");
+  await until("a message", () => r.messages.length === 1);
+  assert.equal(await drop(), -1, "a message starts the count over");
+  assert.equal(await drop(), 200);
+  skew += 9_900;
+  assert.equal(await drop(), 400, "9.9 s up is not enough");
+  skew += 10_000;
+  assert.equal(await drop(), -1, "10 s up starts the count over");
+  assert.deepEqual(r.disconnects.map((d) => d.wasOpen), Array(8).fill(true));
+
+  // Each resumed from the last ID: the position, then the message's. (The
+  // EventSource's own reconnections send it as Last-Event-ID, or, when it
+  // saw no ID itself, keep the ?lastEventId= it was opened with.)
+  const reqs = await sseRequests(srv);
+  const from = reqs.map((q) => q.lastEventIdHeader || q.lastEventIdQuery);
+  assert.equal(from.length, 9);
+  assert.deepEqual(from, ["", ...Array(4).fill(from[1]), ...Array(4).fill(r.messages[0].id)]);
+  assert.notEqual(from[1], r.messages[0].id);
 });
 
 test("a restarted server (a new store) makes a resync, then live messages", async (t) => {

@@ -161,11 +161,13 @@ test("backoff: refused reconnections (1006) wait longer each time, with jitter, 
     timers.fire(); // 4 refused, then the fifth opens
   }
   await until("the reconnection", () => r.opens.length === 2);
+  await srv.post("/publish?topic=t&n=1");
+  await until("a message", () => r.messages.length === 1);
   await srv.post("/drop?transport=ws");
   await until("the timer after it", () => timers.pending() === 1);
 
   // 100, 200, 400, 500 (at most maxDelay), 500, less jitter; then, once
-  // a connection opened, 100 again.
+  // a connection delivered a message, 100 again.
   const want = [100, 200, 400, 500, 500, 100].map((d, k) => Math.round(d * (1 - 0.5 * rand[k])));
   assert.deepEqual(timers.delays, want);
   assert.deepEqual(want, [0, 1, 2, 3, 4, 0].map((attempt, k) => retryDelay(attempt, { ...backoff, random: () => rand[k] })));
@@ -175,6 +177,53 @@ test("backoff: refused reconnections (1006) wait longer each time, with jitter, 
   const reqs = (await srv.get("/requests")).filter((q) => q.path === "/ws");
   assert.deepEqual(reqs.map((q) => q.refused), [0, 503, 503, 503, 503, 0]);
   assert.ok(reqs.slice(1).every((q) => q.lastEventIdQuery === reqs[1].lastEventIdQuery && q.lastEventIdQuery));
+});
+
+// A Hub that accepts each connection and drops it before any message is
+// not retried sooner for accepting it: such a connection is a failed
+// attempt, whatever it carried besides messages (a position, a resync).
+// A message, or 10 s up, starts the count over.
+test("backoff: connections dropped before any message wait longer each time; a message or 10 s up starts over", async (t) => {
+  const srv = await startServer(t);
+  const { r, timers } = await open(t, srv, "topic=t", { minDelay: 100, maxDelay: 10000 });
+  let skew = 0; // what the client's clock is ahead of the real one
+  const now = performance.now.bind(performance);
+  t.mock.method(performance, "now", () => now() + skew);
+  const drop = async (how = "/drop?transport=ws") => {
+    const n = timers.delays.length;
+    await srv.post(how);
+    await until("the reconnection's timer", () => timers.pending() === 1 && timers.delays.length === n + 1);
+    return timers.delays.at(-1);
+  };
+  const reconnect = async () => {
+    const opens = r.opens.length;
+    timers.fire();
+    await until("the reconnection", () => r.opens.length === opens + 1);
+    await until("the Hub's subscriber", async () => (await srv.get("/stats")).subscribers === 1);
+  };
+
+  const waits = [];
+  for (let i = 0; i < 5; i++) { // each with its position only
+    waits.push(await drop());
+    await reconnect();
+  }
+  assert.deepEqual(waits, [100, 200, 400, 800, 1600], "each dropped connection is a failed attempt");
+
+  await srv.post("/publish?topic=t&n=1");
+  await until("a message", () => r.messages.length === 1);
+  assert.equal(await drop(), 100, "a message starts the count over");
+  await reconnect();
+  assert.equal(await drop("/restart"), 200, "a restart (1001) before a message");
+  await reconnect();
+  await until("the resync", () => r.resyncs.length === 1);
+  assert.equal(await drop(), 400, "a resync is not a message");
+  await reconnect();
+  skew += 9_900;
+  assert.equal(await drop(), 800, "9.9 s up is not enough");
+  await reconnect();
+  skew += 10_000;
+  assert.equal(await drop(), 100, "10 s up starts the count over");
+  assert.deepEqual(r.disconnects.map((d) => d.wasOpen), Array(10).fill(true));
 });
 
 test("close(): the client stops, once, and the server lets it go", async (t) => {
