@@ -35,6 +35,13 @@ type BrokerOptions struct {
 	// and stored once, with one ID, in the Hub's ReplayStore. The Hub's
 	// DeliveryOptions and Replay then apply, Stats counts both kinds of
 	// subscriber, and closing either closes both.
+	//
+	// The Broker also takes the Hub's Authorize and its OnConnect,
+	// OnDisconnect, OnResync, OnJoin and OnLeave hooks, each one that
+	// the Broker does not set itself: with nothing else set, an SSE
+	// request is refused exactly when a WebSocket request would be. A
+	// field the Broker sets replaces the Hub's for SSE subscribers: an
+	// Authorize of its own decides alone who may subscribe through it.
 	Hub *Hub
 
 	// Authorize, if set, sees each request before it is subscribed and
@@ -42,9 +49,12 @@ type BrokerOptions struct {
 	// Grant). A Refusal refuses it with the Refusal's status, headers and
 	// body (204 No Content tells an EventSource not to reconnect); an
 	// error wrapping ErrUnauthorized with 401, ErrForbidden with 403,
-	// ErrInvalidTopic with 400, any other error with 500. Without
-	// Authorize, a subscriber joins the topics named by the request's
-	// "topic" query parameters (?topic=a&topic=b).
+	// ErrInvalidTopic with 400, any other error with 500.
+	//
+	// Defaults to the Hub's Authorize when Hub is set. Without either,
+	// anyone may subscribe to any topic: a subscriber joins the topics
+	// named by the request's "topic" query parameters (?topic=a&topic=b),
+	// whoever sends it. Set Authorize unless every topic is public.
 	Authorize func(r *http.Request) (Grant, error)
 
 	// Limits bound the subscribers the Broker admits, in all and per
@@ -54,7 +64,8 @@ type BrokerOptions struct {
 	Limits Limits
 
 	// OnJoin and OnLeave, if set, are called when a subscriber joins or
-	// leaves a topic (see HubOptions.OnJoin).
+	// leaves a topic (see HubOptions.OnJoin). Default to the Hub's when
+	// Hub is set.
 	OnJoin, OnLeave func(s *Subscriber, topic string)
 
 	// SendBufferSize, if positive, sets the kernel send buffer (SO_SNDBUF)
@@ -71,18 +82,19 @@ type BrokerOptions struct {
 
 	// OnConnect, if set, is called with each new subscriber once it is
 	// subscribed and its response headers are flushed, on ServeHTTP's
-	// goroutine.
+	// goroutine. Defaults to the Hub's when Hub is set.
 	OnConnect func(s *Subscriber)
 
 	// OnDisconnect, if set, is called once a subscriber has ended, with
 	// the error that ended it (nil when the client went away or the
-	// server ended it).
+	// server ended it). Defaults to the Hub's when Hub is set.
 	OnDisconnect func(s *Subscriber, err error)
 
 	// OnResync, if set, is called when a client asked to resume from
 	// lastID and could not be (err wraps ErrUnknownID, or is the store's
 	// error): it received a ResyncEvent instead of what it missed. It runs
-	// after OnConnect, on the same goroutine.
+	// after OnConnect, on the same goroutine. Defaults to the Hub's when
+	// Hub is set.
 	OnResync func(s *Subscriber, lastID string, err error)
 
 	// Heartbeat is how often an idle stream gets a comment line, so that
@@ -174,6 +186,9 @@ func NewBroker(opts *BrokerOptions) *Broker {
 	}
 	if o.Retry > 0 {
 		b.prelude = sseRetry(o.Retry)
+	}
+	if o.Hub != nil {
+		o.inheritAccess(&o.Hub.opts)
 	}
 	b.hooks = hooks{onResync: o.OnResync, onJoin: o.OnJoin, onLeave: o.OnLeave}
 	if o.Hub != nil {

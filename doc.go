@@ -13,6 +13,11 @@
 //	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}) // the same topics, over SSE
 //	mux.Handle("/events", broker) // new EventSource("/events?topic=room-42")
 //
+// Without an Authorize hook, as here, any client may subscribe to any
+// topic by naming it in ?topic=: set HubOptions.Authorize unless every
+// topic is public. A Broker attached to a Hub uses the Hub's Authorize and
+// hooks unless it sets its own.
+//
 // # Authorization and identity
 //
 // HubOptions.Authorize (and BrokerOptions.Authorize) sees each request

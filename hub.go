@@ -68,10 +68,14 @@ type HubOptions struct {
 	// refuses it with the Refusal's status, headers and body; an error
 	// wrapping ErrUnauthorized with 401, ErrForbidden with 403,
 	// ErrInvalidTopic with 400, any other error with 500; an empty topic
-	// name is refused with 400 too. Without Authorize, a subscriber joins
-	// the topics named by the request's "topic" query parameters
-	// (?topic=a&topic=b). The package documentation lists every status
-	// ServeHTTP answers (HTTP statuses).
+	// name is refused with 400 too. The package documentation lists
+	// every status ServeHTTP answers (HTTP statuses). A Broker attached
+	// to the Hub (BrokerOptions.Hub) uses it too, unless it has its own.
+	//
+	// Without Authorize, anyone may subscribe to any topic: a subscriber
+	// joins the topics named by the request's "topic" query parameters
+	// (?topic=a&topic=b), whoever sends it. Set Authorize unless every
+	// topic is public.
 	Authorize func(r *http.Request) (Grant, error)
 
 	// Limits bound the subscribers the Hub admits (and its attached
