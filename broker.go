@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -164,10 +165,11 @@ type BrokerOptions struct {
 //
 // A Broker is safe for concurrent use. Close or Shutdown it when done.
 type Broker struct {
-	c       *core
-	opts    BrokerOptions
-	hooks   hooks
-	prelude []byte // written after the headers: the retry field, if any
+	c        *core
+	opts     BrokerOptions
+	hooks    hooks
+	prelude  []byte       // written after the headers: the retry field, if any
+	givenLog *slog.Logger // DeliveryOptions.Logger as given (the Hub's when attached; nil: none)
 }
 
 // NewBroker returns a Broker configured by opts (nil for defaults). opts is
@@ -191,7 +193,9 @@ func NewBroker(opts *BrokerOptions) *Broker {
 		o.inheritAccess(&o.Hub.opts)
 	}
 	b.hooks = hooks{onResync: o.OnResync, onJoin: o.OnJoin, onLeave: o.OnLeave}
+	b.givenLog = o.Logger
 	if o.Hub != nil {
+		b.givenLog = o.Hub.givenLog
 		b.c = o.Hub.c
 		b.c.formats.Or(formatSSE)
 		o.DeliveryOptions, o.Limits, o.Replay, o.Engine = b.c.opts, b.c.limits, nil, b.c.eng
@@ -226,8 +230,8 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	case !b.takesOver(w, r) && !canFlush(w):
-		b.opts.Logger.Warn("fanout: SSE response cannot be flushed", "remote", r.RemoteAddr)
-		http.Error(w, "fanout: streaming unsupported", http.StatusInternalServerError)
+		why := cannotStream(w, !b.opts.ThroughResponseWriter && r.ProtoMajor == 1)
+		refuseUnservable(w, r, b.givenLog, http.StatusInternalServerError, why)
 		return
 	case b.c.isClosing():
 		unavailable(w)

@@ -232,11 +232,13 @@
 //
 //   - 501 Not Implemented (Hub): the connection cannot be taken over: a
 //     ResponseWriter wrapper (middleware) has neither Hijack nor Unwrap, or
-//     the request came over HTTP/2. The reason is logged at Warn.
+//     the request came over HTTP/2. The body says why, and so does a Warn
+//     log (through slog's default logger when DeliveryOptions.Logger is
+//     nil).
 //   - 405 Method Not Allowed (Broker, with Allow: GET): not a GET.
 //   - 500 Internal Server Error (Broker): the response can be neither
 //     flushed nor taken over (with BrokerOptions.ThroughResponseWriter:
-//     it cannot be flushed). Logged at Warn.
+//     it cannot be flushed). The body says why, logged as for 501.
 //   - 503 Service Unavailable (both, with Retry-After: 5): Shutdown or
 //     Close has begun.
 //   - What a Refusal says (both): its status, headers and body, when

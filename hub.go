@@ -3,7 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -177,6 +177,7 @@ type Hub struct {
 	hooks    hooks
 	accept   websocket.AcceptOptions
 	userPong func(ctx context.Context, payload []byte) // AcceptOptions.OnPongReceived
+	givenLog *slog.Logger                              // DeliveryOptions.Logger as given (nil: none)
 }
 
 // NewHub returns a Hub configured by opts (nil for defaults). opts is
@@ -187,6 +188,7 @@ func NewHub(opts *HubOptions) *Hub {
 		h.opts = *opts
 	}
 	o := &h.opts
+	h.givenLog = o.Logger
 	o.DeliveryOptions = o.DeliveryOptions.withDefaults()
 	switch {
 	case o.ReadLimit == 0:
@@ -250,9 +252,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !canHijack(w) {
 		// Accept would answer 101 through w and then fail to take the
 		// connection over, leaving the client waiting: say so instead.
-		h.opts.Logger.Warn("fanout: WebSocket connection cannot be hijacked: a ResponseWriter wrapper has neither Hijack nor Unwrap",
-			"writer", fmt.Sprintf("%T", w), "remote", r.RemoteAddr)
-		http.Error(w, http.StatusText(http.StatusNotImplemented), http.StatusNotImplemented)
+		refuseUnservable(w, r, h.givenLog, http.StatusNotImplemented, cannotTakeOver(w, r))
 		return
 	}
 	if h.closing() {
