@@ -259,6 +259,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unavailable(w)
 		return
 	}
+	if acceptRefuses(r, &h.accept) {
+		// Before anything costs the engine work (see handshake.go).
+		err := refuseHandshake(w, r, &h.accept)
+		h.opts.Logger.Debug("fanout: accept", "err", err, "remote", r.RemoteAddr)
+		return
+	}
 	grant, err := authorize(r, h.opts.Authorize, h.opts.Logger)
 	if err != nil {
 		refuse(w, err)
