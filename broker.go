@@ -59,9 +59,10 @@ type BrokerOptions struct {
 	Authorize func(r *http.Request) (Grant, error)
 
 	// Limits bound the subscribers the Broker admits, in all and per
-	// Grant.Group (MessageRate does not apply: SSE clients send nothing).
-	// Ignored when Hub is set: the Hub's limits count both kinds of
-	// subscriber. The zero value bounds nothing.
+	// Grant.Group, and the topics of each (MessageRate does not apply:
+	// SSE clients send nothing). Ignored when Hub is set: the Hub's
+	// limits count both kinds of subscriber. The zero value bounds the
+	// topics of a subscriber (100), and nothing else.
 	Limits Limits
 
 	// OnJoin and OnLeave, if set, are called when a subscriber joins or
@@ -220,9 +221,11 @@ func NewBroker(opts *BrokerOptions) *Broker {
 //
 // It answers 405 to methods other than GET, 500 when the response can be
 // neither flushed nor taken over (no streaming; with ThroughResponseWriter,
-// when it cannot be flushed), 503 once the Broker is
-// closing, and 400/401/403/500 when the topics are empty or Authorize
-// refuses: see HTTP statuses in the package documentation.
+// when it cannot be flushed), 503 once the Broker is closing, 400 for a
+// query that cannot be parsed, 400/401/403/500 when the topics are empty
+// or Authorize refuses, and 400, 503 or 429 over Limits: see HTTP
+// statuses in the package documentation. Every one of these checks runs
+// before the engine is asked anything.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method != http.MethodGet:

@@ -79,8 +79,9 @@ type HubOptions struct {
 	Authorize func(r *http.Request) (Grant, error)
 
 	// Limits bound the subscribers the Hub admits (and its attached
-	// Brokers), in all and per Grant.Group, and the rate of messages each
-	// client may send. The zero value bounds nothing.
+	// Brokers), in all and per Grant.Group, the topics of each, and the
+	// rate of messages each client may send. The zero value bounds the
+	// topics of a subscriber (100), and nothing else.
 	Limits Limits
 
 	// OnConnect, if set, is called with each new subscriber once it is
@@ -244,10 +245,13 @@ type sinkKey struct{}
 // the subscription goes on, on goroutines the Hub owns, after ServeHTTP
 // returns. It answers 501 when the connection cannot be taken over (behind
 // middleware whose ResponseWriter has neither Hijack nor Unwrap), 503 once
-// the Hub is closing, 400/401/403/500 when the topics are empty or
-// Authorize refuses, and what websocket.Accept answers to a bad handshake
+// the Hub is closing, what websocket.Accept answers to a bad handshake
 // (426, 405, 400, and 403 for a cross-origin request that AcceptOptions
-// does not allow): see HTTP statuses in the package documentation.
+// does not allow), 400 for a query that cannot be parsed,
+// 400/401/403/500 when the topics are empty or Authorize refuses, and
+// 400, 503 or 429 over Limits: see HTTP statuses in the package
+// documentation. Every one of these checks runs before the engine is
+// asked anything (no history is read for a refused request).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !canHijack(w) {
 		// Accept would answer 101 through w and then fail to take the
@@ -408,13 +412,13 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 
 // Register adds a connection the application accepted itself, with what
 // it is granted (its topics, identity and group: see Grant), and returns
-// its Subscriber. It fails with ErrTooManySubscribers over Limits, and
-// ErrClosed once the Hub is closing. The Hub writes to the connection
-// from its own goroutine until the subscription ends (ctx done, Close,
-// slow-client policy, Hub shutdown); the application must keep reading
-// from it (or call CloseRead) so that pings and closes are handled. ctx
-// must live as long as the connection: a request's context ends when its
-// handler returns.
+// its Subscriber. It fails with ErrTooManySubscribers or ErrTooManyTopics
+// over Limits, and ErrClosed once the Hub is closing. The Hub writes to
+// the connection from its own goroutine until the subscription ends (ctx
+// done, Close, slow-client policy, Hub shutdown); the application must
+// keep reading from it (or call CloseRead) so that pings and closes are
+// handled. ctx must live as long as the connection: a request's context
+// ends when its handler returns.
 //
 // Unlike connections the Hub accepts, coder/websocket flushes each frame of
 // a registered connection separately: a batch costs one write per message,
