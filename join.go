@@ -13,7 +13,7 @@ import (
 // engine work, and its topics are joined a bounded number at a time, each
 // in O(1). What one client asks for never holds a publish for long.
 
-// joinChunk bounds the topics joined in one hold of c.mu (about 10 µs of
+// joinChunk bounds the topics joined in one hold of c.mu (some µs of
 // work), so that a subscriber of many topics does not hold publishes.
 const joinChunk = 128
 
@@ -25,8 +25,8 @@ const topicSetMin = 16
 
 // topicList checks the topics of one request (or one Subscribe call): no
 // empty name, and no more than Limits.MaxTopics distinct ones. It returns
-// them without duplicates (topics itself when it has none). It takes no
-// lock: its work is the caller's.
+// them without duplicates (topics itself when it is short and has none).
+// It takes no lock: its work is the caller's.
 func (c *core) topicList(topics []string) ([]string, error) {
 	limit := c.limits.MaxTopics
 	if len(topics) <= topicSetMin && !hasDup(topics) {
