@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -70,8 +71,16 @@ func (r *Refusal) status() int {
 }
 
 // authorize returns what a request is granted: what the Authorize hook
-// returns, or else the topics of its "topic" query parameters.
+// returns, or else the topics of its "topic" query parameters. A request
+// whose query cannot be parsed (a malformed escape, or more parameters
+// than net/url parses) is refused with 400 first, Authorize or not: the
+// hook would likely read it with URL.Query, which drops what it cannot
+// parse, and grant what the client did not ask for (no topic at all).
 func authorize(r *http.Request, hook func(*http.Request) (Grant, error), log *slog.Logger) (Grant, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return Grant{}, &Refusal{Status: http.StatusBadRequest, Body: "fanout: malformed query: " + err.Error(), Err: err}
+	}
 	var g Grant
 	if hook != nil {
 		var err error
@@ -84,7 +93,7 @@ func authorize(r *http.Request, hook func(*http.Request) (Grant, error), log *sl
 			return Grant{}, err
 		}
 	} else {
-		g.Topics = r.URL.Query()["topic"]
+		g.Topics = q["topic"]
 	}
 	if err := checkTopics(g.Topics); err != nil {
 		return Grant{}, err
@@ -143,8 +152,17 @@ func unavailable(w http.ResponseWriter) {
 }
 
 // Limits bound what a Hub (or Broker) admits. The zero value bounds
-// nothing.
+// the topics of one subscriber (MaxTopics), and nothing else.
 type Limits struct {
+	// MaxTopics bounds the distinct topics of one subscriber: those its
+	// request (or Grant) names, and those Subscriber.Subscribe adds. A
+	// request over it is refused with 400 Bad Request before any work
+	// (Register and Subscribe fail with ErrTooManyTopics). Defaults to
+	// 100: far more than a page follows, few enough that no request
+	// costs much more than an idle subscriber (each topic costs some
+	// 100 bytes, and the engine a subscription). Negative: no bound.
+	MaxTopics int
+
 	// MaxSubscribers bounds the subscribers of a Hub and the Brokers
 	// attached to it (or of a standalone Broker). One more is refused
 	// before its handshake with 503 Service Unavailable and Retry-After
@@ -197,6 +215,9 @@ func (p RatePolicy) String() string {
 }
 
 func (l Limits) withDefaults() Limits {
+	if l.MaxTopics == 0 {
+		l.MaxTopics = defaultMaxTopics
+	}
 	if l.RetryAfter <= 0 {
 		l.RetryAfter = 5 * time.Second
 	}
@@ -205,6 +226,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	return l
 }
+
+// defaultMaxTopics is Limits.MaxTopics's default.
+const defaultMaxTopics = 100
 
 // admit checks the subscriber limits for one more subscriber of group;
 // c.mu must be held.

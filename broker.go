@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -35,6 +36,13 @@ type BrokerOptions struct {
 	// and stored once, with one ID, in the Hub's ReplayStore. The Hub's
 	// DeliveryOptions and Replay then apply, Stats counts both kinds of
 	// subscriber, and closing either closes both.
+	//
+	// The Broker also takes the Hub's Authorize and its OnConnect,
+	// OnDisconnect, OnResync, OnJoin and OnLeave hooks, each one that
+	// the Broker does not set itself: with nothing else set, an SSE
+	// request is refused exactly when a WebSocket request would be. A
+	// field the Broker sets replaces the Hub's for SSE subscribers: an
+	// Authorize of its own decides alone who may subscribe through it.
 	Hub *Hub
 
 	// Authorize, if set, sees each request before it is subscribed and
@@ -42,19 +50,24 @@ type BrokerOptions struct {
 	// Grant). A Refusal refuses it with the Refusal's status, headers and
 	// body (204 No Content tells an EventSource not to reconnect); an
 	// error wrapping ErrUnauthorized with 401, ErrForbidden with 403,
-	// ErrInvalidTopic with 400, any other error with 500. Without
-	// Authorize, a subscriber joins the topics named by the request's
-	// "topic" query parameters (?topic=a&topic=b).
+	// ErrInvalidTopic with 400, any other error with 500.
+	//
+	// Defaults to the Hub's Authorize when Hub is set. Without either,
+	// anyone may subscribe to any topic: a subscriber joins the topics
+	// named by the request's "topic" query parameters (?topic=a&topic=b),
+	// whoever sends it. Set Authorize unless every topic is public.
 	Authorize func(r *http.Request) (Grant, error)
 
 	// Limits bound the subscribers the Broker admits, in all and per
-	// Grant.Group (MessageRate does not apply: SSE clients send nothing).
-	// Ignored when Hub is set: the Hub's limits count both kinds of
-	// subscriber. The zero value bounds nothing.
+	// Grant.Group, and the topics of each (MessageRate does not apply:
+	// SSE clients send nothing). Ignored when Hub is set: the Hub's
+	// limits count both kinds of subscriber. The zero value bounds the
+	// topics of a subscriber (100), and nothing else.
 	Limits Limits
 
 	// OnJoin and OnLeave, if set, are called when a subscriber joins or
-	// leaves a topic (see HubOptions.OnJoin).
+	// leaves a topic (see HubOptions.OnJoin). Default to the Hub's when
+	// Hub is set.
 	OnJoin, OnLeave func(s *Subscriber, topic string)
 
 	// SendBufferSize, if positive, sets the kernel send buffer (SO_SNDBUF)
@@ -71,18 +84,19 @@ type BrokerOptions struct {
 
 	// OnConnect, if set, is called with each new subscriber once it is
 	// subscribed and its response headers are flushed, on ServeHTTP's
-	// goroutine.
+	// goroutine. Defaults to the Hub's when Hub is set.
 	OnConnect func(s *Subscriber)
 
 	// OnDisconnect, if set, is called once a subscriber has ended, with
 	// the error that ended it (nil when the client went away or the
-	// server ended it).
+	// server ended it). Defaults to the Hub's when Hub is set.
 	OnDisconnect func(s *Subscriber, err error)
 
 	// OnResync, if set, is called when a client asked to resume from
 	// lastID and could not be (err wraps ErrUnknownID, or is the store's
 	// error): it received a ResyncEvent instead of what it missed. It runs
-	// after OnConnect, on the same goroutine.
+	// after OnConnect, on the same goroutine. Defaults to the Hub's when
+	// Hub is set.
 	OnResync func(s *Subscriber, lastID string, err error)
 
 	// Heartbeat is how often an idle stream gets a comment line, so that
@@ -152,10 +166,11 @@ type BrokerOptions struct {
 //
 // A Broker is safe for concurrent use. Close or Shutdown it when done.
 type Broker struct {
-	c       *core
-	opts    BrokerOptions
-	hooks   hooks
-	prelude []byte // written after the headers: the retry field, if any
+	c        *core
+	opts     BrokerOptions
+	hooks    hooks
+	prelude  []byte       // written after the headers: the retry field, if any
+	givenLog *slog.Logger // DeliveryOptions.Logger as given (the Hub's when attached; nil: none)
 }
 
 // NewBroker returns a Broker configured by opts (nil for defaults). opts is
@@ -175,8 +190,13 @@ func NewBroker(opts *BrokerOptions) *Broker {
 	if o.Retry > 0 {
 		b.prelude = sseRetry(o.Retry)
 	}
-	b.hooks = hooks{onResync: o.OnResync, onJoin: o.OnJoin, onLeave: o.OnLeave}
 	if o.Hub != nil {
+		o.inheritAccess(&o.Hub.opts)
+	}
+	b.hooks = hooks{onResync: o.OnResync, onJoin: o.OnJoin, onLeave: o.OnLeave}
+	b.givenLog = o.Logger
+	if o.Hub != nil {
+		b.givenLog = o.Hub.givenLog
 		b.c = o.Hub.c
 		b.c.formats.Or(formatSSE)
 		o.DeliveryOptions, o.Limits, o.Replay, o.Engine = b.c.opts, b.c.limits, nil, b.c.eng
@@ -201,9 +221,11 @@ func NewBroker(opts *BrokerOptions) *Broker {
 //
 // It answers 405 to methods other than GET, 500 when the response can be
 // neither flushed nor taken over (no streaming; with ThroughResponseWriter,
-// when it cannot be flushed), 503 once the Broker is
-// closing, and 400/401/403/500 when the topics are empty or Authorize
-// refuses: see HTTP statuses in the package documentation.
+// when it cannot be flushed), 503 once the Broker is closing, 400 for a
+// query that cannot be parsed, 400/401/403/500 when the topics are empty
+// or Authorize refuses, and 400, 503 or 429 over Limits: see HTTP
+// statuses in the package documentation. Every one of these checks runs
+// before the engine is asked anything.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method != http.MethodGet:
@@ -211,8 +233,8 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	case !b.takesOver(w, r) && !canFlush(w):
-		b.opts.Logger.Warn("fanout: SSE response cannot be flushed", "remote", r.RemoteAddr)
-		http.Error(w, "fanout: streaming unsupported", http.StatusInternalServerError)
+		why := cannotStream(w, !b.opts.ThroughResponseWriter && r.ProtoMajor == 1)
+		refuseUnservable(w, r, b.givenLog, http.StatusInternalServerError, why)
 		return
 	case b.c.isClosing():
 		unavailable(w)

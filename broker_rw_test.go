@@ -149,7 +149,7 @@ func TestBroker_ThroughResponseWriter_NeedsFlush(t *testing.T) {
 				return
 			}
 			assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
-			assert.Contains(t, log.String(), "cannot be flushed", "the reason is logged")
+			assert.Contains(t, log.String(), "cannot stream", "the reason is logged")
 			assert.Zero(t, b.Len())
 			assert.Zero(t, b.Stats().Subscribers)
 		})

@@ -21,11 +21,14 @@ type core struct {
 
 	mu     sync.RWMutex
 	topics map[string][]*Subscriber
-	all    []*Subscriber            // receives broadcasts
-	conns  map[*Subscriber]struct{} // every subscription not yet finished
-	groups map[string]int           // subscriptions not yet finished, per Grant.Group
-	state  coreState
-	wg     sync.WaitGroup // running subscriptions; Add under mu
+	// topicSets holds the topics of each subscriber that has more than
+	// topicSetMin, as a set (see join.go); nil until one has.
+	topicSets map[*Subscriber]map[string]struct{}
+	all       []*Subscriber            // receives broadcasts
+	conns     map[*Subscriber]struct{} // every subscription not yet finished
+	groups    map[string]int           // subscriptions not yet finished, per Grant.Group
+	state     coreState
+	wg        sync.WaitGroup // running subscriptions; Add under mu
 
 	// pubs counts the publishes in progress (up under mu, while open),
 	// plus pubsClosing once closing has begun (set under mu: no publish
@@ -117,72 +120,6 @@ func (c *core) prepare(m *Message) error {
 	return nil
 }
 
-// add registers s on its topics and in the broadcast set, after the
-// engine's Subscribe. It fails with ErrClosed once closing has begun;
-// otherwise the caller must call c.finish when the subscription ends.
-func (c *core) add(ctx context.Context, s *Subscriber, topics []string) error {
-	if err := checkTopics(topics); err != nil {
-		return err
-	}
-	if err := c.eng.Subscribe(ctx, topics); err != nil {
-		return fmt.Errorf("subscribe: engine: %w", err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	err := ErrClosed
-	if c.state == stateOpen {
-		err = c.admit(s.group)
-	}
-	if err != nil {
-		c.eng.Unsubscribe(topics)
-		return err
-	}
-	c.wg.Add(1)
-	c.conns[s] = struct{}{}
-	if s.group != "" {
-		c.groups[s.group]++
-	}
-	if d := s.kaEvery; d > 0 && !c.ka[d] {
-		c.ka[d] = true
-		c.kaWG.Add(1)
-		go c.keepalive(d)
-	}
-	c.all = append(c.all, s)
-	s.home = c.home(topics)
-	for _, t := range topics {
-		c.join(s, t)
-	}
-	return nil
-}
-
-// home returns the partition of a subscriber of topics: that of its first
-// topic, or of the broadcasts that reach a subscriber of none.
-func (c *core) home(topics []string) int {
-	if len(topics) == 0 {
-		return c.eng.Partition("")
-	}
-	return c.eng.Partition(topics[0])
-}
-
-// checkTopics rejects an empty topic name.
-func checkTopics(topics []string) error {
-	if slices.Contains(topics, "") {
-		return fmt.Errorf("subscribe: %w", ErrInvalidTopic)
-	}
-	return nil
-}
-
-// join adds s to topic t; c.mu must be held. It reports whether s was
-// not subscribed to t yet.
-func (c *core) join(s *Subscriber, t string) bool {
-	if slices.Contains(s.topics, t) {
-		return false
-	}
-	s.topics = append(s.topics, t)
-	c.topics[t] = append(c.topics[t], s)
-	return true
-}
-
 // leave removes s from topic t; c.mu must be held. It reports whether s
 // was subscribed to t: the caller then owes the engine an Unsubscribe.
 func (c *core) leave(s *Subscriber, t string) bool {
@@ -191,6 +128,9 @@ func (c *core) leave(s *Subscriber, t string) bool {
 		return false
 	}
 	s.topics = slices.Delete(s.topics, i, i+1)
+	if set := c.topicSets[s]; set != nil {
+		delete(set, t)
+	}
 	subs := c.topics[t]
 	if len(subs) == 1 {
 		delete(c.topics, t)
@@ -216,6 +156,7 @@ func (c *core) detach(s *Subscriber) {
 func (c *core) detachLocked(s *Subscriber) []string {
 	left := s.topics
 	s.topics = nil
+	delete(c.topicSets, s)
 	s.left = append(s.left, left...)
 	for _, t := range left {
 		subs := c.topics[t]

@@ -13,6 +13,11 @@
 //	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}) // the same topics, over SSE
 //	mux.Handle("/events", broker) // new EventSource("/events?topic=room-42")
 //
+// Without an Authorize hook, as here, any client may subscribe to any
+// topic by naming it in ?topic=: set HubOptions.Authorize unless every
+// topic is public. A Broker attached to a Hub uses the Hub's Authorize and
+// hooks unless it sets its own.
+//
 // # Authorization and identity
 //
 // HubOptions.Authorize (and BrokerOptions.Authorize) sees each request
@@ -24,7 +29,8 @@
 // ErrUnauthorized (401), ErrForbidden (403), or a Refusal with any status,
 // headers and body: 429 with Retry-After, or 204, which tells an
 // EventSource not to reconnect. Limits bound the subscribers in all (503)
-// and per group (429), before the upgrade.
+// and per group (429), and the topics of each (400; 100 by default),
+// before the upgrade.
 //
 // # Client messages
 //
@@ -226,30 +232,41 @@
 // # HTTP statuses
 //
 // Hub.ServeHTTP and Broker.ServeHTTP answer a request they do not serve
-// with one of these statuses, checked in this order, and subscribe nothing:
+// with one of these statuses, checked in this order, before anything is
+// asked of the engine (a refused request reads no history), and subscribe
+// nothing:
 //
 //   - 501 Not Implemented (Hub): the connection cannot be taken over: a
 //     ResponseWriter wrapper (middleware) has neither Hijack nor Unwrap, or
-//     the request came over HTTP/2. The reason is logged at Warn.
+//     the request came over HTTP/2. The body says why, and so does a Warn
+//     log (through slog's default logger when DeliveryOptions.Logger is
+//     nil).
 //   - 405 Method Not Allowed (Broker, with Allow: GET): not a GET.
 //   - 500 Internal Server Error (Broker): the response can be neither
 //     flushed nor taken over (with BrokerOptions.ThroughResponseWriter:
-//     it cannot be flushed). Logged at Warn.
+//     it cannot be flushed). The body says why, logged as for 501.
 //   - 503 Service Unavailable (both, with Retry-After: 5): Shutdown or
 //     Close has begun.
+//   - For the Hub, what websocket.Accept answers to a bad handshake: 426
+//     Upgrade Required (not an upgrade to WebSocket, or HTTP/1.0), 405
+//     (not a GET), 400 (a bad Sec-WebSocket-Version or Sec-WebSocket-Key),
+//     403 (a cross-origin request that AcceptOptions does not allow).
+//     The Hub runs these checks itself, as coder/websocket does, before
+//     subscribing; Accept answers.
+//   - 400 Bad Request (both): the query cannot be parsed (a malformed
+//     escape, more than the 10,000 parameters net/url parses), with or
+//     without Authorize.
 //   - What a Refusal says (both): its status, headers and body, when
 //     Authorize returned one (or an error wrapping one).
 //   - 401 Unauthorized, 403 Forbidden, 400 Bad Request, 500 Internal
 //     Server Error (both): Authorize returned an error wrapping
 //     ErrUnauthorized, ErrForbidden, ErrInvalidTopic, or another one; 400
 //     also for an empty topic name, from the query or from Authorize.
+//   - 400 Bad Request (both): more than Limits.MaxTopics distinct topics
+//     (100 by default).
 //   - 503 Service Unavailable (both, with Retry-After): one more
 //     subscriber would exceed Limits.MaxSubscribers; 429 Too Many Requests
 //     (with Retry-After): Limits.MaxPerGroup for its Grant.Group.
-//   - Then, for the Hub, what websocket.Accept answers to a bad handshake:
-//     426 Upgrade Required (not an upgrade to WebSocket, or HTTP/1.0), 405
-//     (not a GET), 400 (a bad Sec-WebSocket-Version or Sec-WebSocket-Key),
-//     403 (a cross-origin request that AcceptOptions does not allow).
 //
 // Otherwise the Hub answers 101 Switching Protocols and the Broker 200 OK
 // with a text/event-stream. (net/http itself refuses malformed requests

@@ -43,8 +43,9 @@ type Engine interface {
 	// Subscribe tells the engine that this process has a subscriber of
 	// topics, so the Feed must carry them from now on: messages stored
 	// after Subscribe returns are delivered. It is called for each
-	// subscriber joining topics, before it is registered; Unsubscribe is
-	// called, with the same topics, when it leaves them. An engine that
+	// subscriber joining topics (distinct), once it is admitted and
+	// before it joins them; Unsubscribe is called, with the same topics,
+	// when it leaves them (or did not join them). An engine that
 	// delivers every topic to every process ignores both.
 	Subscribe(ctx context.Context, topics []string) error
 

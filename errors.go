@@ -35,6 +35,11 @@ var (
 	// and what Register returns then.
 	ErrTooManySubscribers = errors.New("fanout: too many subscribers")
 
+	// ErrTooManyTopics is why a subscriber over Limits.MaxTopics is
+	// refused (wrapped in a Refusal: 400), and what Subscriber.Subscribe
+	// and Register return (wrapped) then.
+	ErrTooManyTopics = errors.New("fanout: too many topics")
+
 	// ErrRateLimited is why a client that sent messages faster than
 	// Limits.MessageRate was closed (RateClose), as OnDisconnect reports.
 	ErrRateLimited = errors.New("fanout: message rate exceeded")

@@ -3,7 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -68,15 +68,20 @@ type HubOptions struct {
 	// refuses it with the Refusal's status, headers and body; an error
 	// wrapping ErrUnauthorized with 401, ErrForbidden with 403,
 	// ErrInvalidTopic with 400, any other error with 500; an empty topic
-	// name is refused with 400 too. Without Authorize, a subscriber joins
-	// the topics named by the request's "topic" query parameters
-	// (?topic=a&topic=b). The package documentation lists every status
-	// ServeHTTP answers (HTTP statuses).
+	// name is refused with 400 too. The package documentation lists
+	// every status ServeHTTP answers (HTTP statuses). A Broker attached
+	// to the Hub (BrokerOptions.Hub) uses it too, unless it has its own.
+	//
+	// Without Authorize, anyone may subscribe to any topic: a subscriber
+	// joins the topics named by the request's "topic" query parameters
+	// (?topic=a&topic=b), whoever sends it. Set Authorize unless every
+	// topic is public.
 	Authorize func(r *http.Request) (Grant, error)
 
 	// Limits bound the subscribers the Hub admits (and its attached
-	// Brokers), in all and per Grant.Group, and the rate of messages each
-	// client may send. The zero value bounds nothing.
+	// Brokers), in all and per Grant.Group, the topics of each, and the
+	// rate of messages each client may send. The zero value bounds the
+	// topics of a subscriber (100), and nothing else.
 	Limits Limits
 
 	// OnConnect, if set, is called with each new subscriber once it is
@@ -173,6 +178,7 @@ type Hub struct {
 	hooks    hooks
 	accept   websocket.AcceptOptions
 	userPong func(ctx context.Context, payload []byte) // AcceptOptions.OnPongReceived
+	givenLog *slog.Logger                              // DeliveryOptions.Logger as given (nil: none)
 }
 
 // NewHub returns a Hub configured by opts (nil for defaults). opts is
@@ -183,6 +189,7 @@ func NewHub(opts *HubOptions) *Hub {
 		h.opts = *opts
 	}
 	o := &h.opts
+	h.givenLog = o.Logger
 	o.DeliveryOptions = o.DeliveryOptions.withDefaults()
 	switch {
 	case o.ReadLimit == 0:
@@ -238,21 +245,28 @@ type sinkKey struct{}
 // the subscription goes on, on goroutines the Hub owns, after ServeHTTP
 // returns. It answers 501 when the connection cannot be taken over (behind
 // middleware whose ResponseWriter has neither Hijack nor Unwrap), 503 once
-// the Hub is closing, 400/401/403/500 when the topics are empty or
-// Authorize refuses, and what websocket.Accept answers to a bad handshake
+// the Hub is closing, what websocket.Accept answers to a bad handshake
 // (426, 405, 400, and 403 for a cross-origin request that AcceptOptions
-// does not allow): see HTTP statuses in the package documentation.
+// does not allow), 400 for a query that cannot be parsed,
+// 400/401/403/500 when the topics are empty or Authorize refuses, and
+// 400, 503 or 429 over Limits: see HTTP statuses in the package
+// documentation. Every one of these checks runs before the engine is
+// asked anything (no history is read for a refused request).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !canHijack(w) {
 		// Accept would answer 101 through w and then fail to take the
 		// connection over, leaving the client waiting: say so instead.
-		h.opts.Logger.Warn("fanout: WebSocket connection cannot be hijacked: a ResponseWriter wrapper has neither Hijack nor Unwrap",
-			"writer", fmt.Sprintf("%T", w), "remote", r.RemoteAddr)
-		http.Error(w, http.StatusText(http.StatusNotImplemented), http.StatusNotImplemented)
+		refuseUnservable(w, r, h.givenLog, http.StatusNotImplemented, cannotTakeOver(w, r))
 		return
 	}
 	if h.closing() {
 		unavailable(w)
+		return
+	}
+	if acceptRefuses(r, &h.accept) {
+		// Before anything costs the engine work (see handshake.go).
+		err := refuseHandshake(w, r, &h.accept)
+		h.opts.Logger.Debug("fanout: accept", "err", err, "remote", r.RemoteAddr)
 		return
 	}
 	grant, err := authorize(r, h.opts.Authorize, h.opts.Logger)
@@ -398,13 +412,13 @@ func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
 
 // Register adds a connection the application accepted itself, with what
 // it is granted (its topics, identity and group: see Grant), and returns
-// its Subscriber. It fails with ErrTooManySubscribers over Limits, and
-// ErrClosed once the Hub is closing. The Hub writes to the connection
-// from its own goroutine until the subscription ends (ctx done, Close,
-// slow-client policy, Hub shutdown); the application must keep reading
-// from it (or call CloseRead) so that pings and closes are handled. ctx
-// must live as long as the connection: a request's context ends when its
-// handler returns.
+// its Subscriber. It fails with ErrTooManySubscribers or ErrTooManyTopics
+// over Limits, and ErrClosed once the Hub is closing. The Hub writes to
+// the connection from its own goroutine until the subscription ends (ctx
+// done, Close, slow-client policy, Hub shutdown); the application must
+// keep reading from it (or call CloseRead) so that pings and closes are
+// handled. ctx must live as long as the connection: a request's context
+// ends when its handler returns.
 //
 // Unlike connections the Hub accepts, coder/websocket flushes each frame of
 // a registered connection separately: a batch costs one write per message,

@@ -94,7 +94,7 @@ func TestHub_BehindMiddleware(t *testing.T) {
 
 	resp := dialStatus(t, base+"/opaque?topic=t", nil)
 	assert.Equal(t, http.StatusNotImplemented, resp.StatusCode)
-	assert.Contains(t, log.String(), "cannot be hijacked", "the reason is logged")
+	assert.Contains(t, log.String(), "cannot take over the connection", "the reason is logged")
 	assert.Zero(t, hub.Len())
 	assert.Zero(t, connects.Load())
 

@@ -73,7 +73,11 @@ type DeliveryOptions struct {
 	Observer Observer
 
 	// Logger receives connection-level errors at Debug level and unexpected
-	// ones at Warn. Defaults to no logging.
+	// ones at Warn. Defaults to no logging, but for one mistake of
+	// configuration that the server must hear of: a handler whose
+	// connection can be neither taken over nor streamed through its
+	// middleware (501 from the Hub, 500 from the Broker) logs why through
+	// slog.Default().
 	Logger *slog.Logger
 }
 

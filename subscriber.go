@@ -190,32 +190,49 @@ func (s *Subscriber) Topics() []string {
 // to them once Subscribe has returned (no history is replayed). With an
 // engine shared by several processes, it waits for the engine to carry
 // the topics to this process, within ctx. It fails with ErrNotSubscribed
-// once the subscriber is removed or ended.
+// once the subscriber is removed or ended, and with ErrTooManyTopics
+// (wrapped) when the subscriber would have more than Limits.MaxTopics;
+// then it joins none of them.
 func (s *Subscriber) Subscribe(ctx context.Context, topics ...string) error {
-	if err := checkTopics(topics); err != nil {
+	c := s.c
+	topics, err := c.topicList(topics) // before any lock or engine work
+	if err != nil {
 		return err
 	}
-	c := s.c
 	if err := c.eng.Subscribe(ctx, topics); err != nil {
 		return fmt.Errorf("subscribe: engine: %w", err)
 	}
-	var dup, joined []string // dup: already joined, so the engine's Subscribe is given back
+	var joined []string
+	back := topics // given back to the engine: joined already, or refused
 	c.mu.Lock()
+	// O(len(topics)), at most Limits.MaxTopics (see join.go).
 	ok := s.active()
-	for _, t := range topics {
-		if ok && c.join(s, t) {
-			joined = append(joined, t)
-		} else {
-			dup = append(dup, t)
+	if ok {
+		n := len(s.topics) + c.newTopics(s, topics)
+		if l := c.limits.MaxTopics; l > 0 && n > l {
+			err = c.tooManyTopics(n)
+		}
+	}
+	if ok && err == nil {
+		back = nil
+		for _, t := range topics {
+			if c.join(s, t) {
+				joined = append(joined, t)
+			} else {
+				back = append(back, t)
+			}
 		}
 	}
 	announce := s.announced
 	c.mu.Unlock()
-	if len(dup) > 0 {
-		c.eng.Unsubscribe(dup)
+	if len(back) > 0 {
+		c.eng.Unsubscribe(back)
 	}
-	if !ok {
+	switch {
+	case !ok:
 		return ErrNotSubscribed
+	case err != nil:
+		return err
 	}
 	if announce {
 		for _, t := range joined {
