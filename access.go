@@ -143,8 +143,18 @@ func unavailable(w http.ResponseWriter) {
 }
 
 // Limits bound what a Hub (or Broker) admits. The zero value bounds
-// nothing.
+// messages to 1 MiB (MaxMessageSize) and nothing else.
 type Limits struct {
+	// MaxMessageSize bounds the data of one message, in bytes: Publish,
+	// Broadcast, BroadcastFilter and Subscriber.Send refuse a larger one
+	// with an error wrapping ErrTooLarge, before anything is stored (so
+	// with every engine) or queued. The default fits what every client of
+	// this module reads (the Go client's default ReadLimit, the browser's
+	// WebSocket and EventSource) and keeps one message from pinning an
+	// unbounded share of the Ring, the Redis stream and each subscriber's
+	// queue. Defaults to 1 MiB; negative: no bound.
+	MaxMessageSize int
+
 	// MaxSubscribers bounds the subscribers of a Hub and the Brokers
 	// attached to it (or of a standalone Broker). One more is refused
 	// before its handshake with 503 Service Unavailable and Retry-After
@@ -172,6 +182,9 @@ type Limits struct {
 	OverRate RatePolicy
 }
 
+// DefaultMaxMessageSize is Limits.MaxMessageSize's default: 1 MiB.
+const DefaultMaxMessageSize = 1 << 20
+
 // RatePolicy says what happens to a client message that exceeds
 // Limits.MessageRate.
 type RatePolicy uint8
@@ -197,6 +210,9 @@ func (p RatePolicy) String() string {
 }
 
 func (l Limits) withDefaults() Limits {
+	if l.MaxMessageSize == 0 {
+		l.MaxMessageSize = DefaultMaxMessageSize
+	}
 	if l.RetryAfter <= 0 {
 		l.RetryAfter = 5 * time.Second
 	}

@@ -24,7 +24,9 @@
 // ErrUnauthorized (401), ErrForbidden (403), or a Refusal with any status,
 // headers and body: 429 with Retry-After, or 204, which tells an
 // EventSource not to reconnect. Limits bound the subscribers in all (503)
-// and per group (429), before the upgrade.
+// and per group (429), before the upgrade, and the size of a message:
+// Publish and Send refuse one over Limits.MaxMessageSize (1 MiB unless
+// set) with ErrTooLarge, before any engine stores it.
 //
 // # Client messages
 //

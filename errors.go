@@ -53,6 +53,11 @@ var (
 	// Subscribers then receive a resync signal (see ResyncEvent).
 	ErrUnknownID = errors.New("fanout: unknown or evicted last-event ID")
 
+	// ErrTooLarge is returned (wrapped) by Publish, Broadcast,
+	// BroadcastFilter and Send for a message whose data is larger than
+	// Limits.MaxMessageSize: nothing was stored or queued.
+	ErrTooLarge = errors.New("fanout: message too large")
+
 	// ErrBadPacked is returned by Unpack for a frame that does not follow
 	// the packed framing.
 	ErrBadPacked = errors.New("fanout: malformed packed frame")

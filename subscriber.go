@@ -253,6 +253,9 @@ func (s *Subscriber) Send(m *Message) error {
 	if s.c.isClosing() {
 		return ErrClosed
 	}
+	if err := s.c.checkSize(m); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
 	if err := s.c.prepare(m); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
