@@ -20,7 +20,8 @@ type BrokerOptions struct {
 	// Last-Event-ID, gets exactly what it missed. Messages sent with
 	// BroadcastFilter or Subscriber.Send are not stored. Ignored when Hub
 	// is set: the Hub's store serves both. Ignored when Engine is set.
-	// Defaults to none.
+	// A store serves one Hub or Broker until it is closed: NewBroker
+	// panics over a store that another serves. Defaults to none.
 	Replay ReplayStore
 
 	// Engine, if set, orders, stores and distributes the Broker's

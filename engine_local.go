@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"reflect"
 	"sync"
 )
 
@@ -21,6 +22,7 @@ type localEngine struct {
 	known    bool                // last is the store's head (or was delivered)
 	inflight int                 // Appends in progress
 	pending  map[uint64]*Message // appended, waiting for an earlier offset
+	owner    bool                // Start claimed store: Close releases it
 }
 
 var _ Engine = (*localEngine)(nil)
@@ -29,7 +31,9 @@ var _ Engine = (*localEngine)(nil)
 // history, so no replay and no positions). It is what a Hub or Broker
 // uses when HubOptions.Engine (BrokerOptions.Engine) is not set; it is
 // exported for the conformance suite (package enginetest) and for
-// applications that wrap it. Like every engine, it serves one Hub.
+// applications that wrap it. Like every engine, it serves one Hub; and a
+// store serves one engine from its Start to its Close: Start panics over
+// a store that another engine serves.
 //
 // All topics share one log: every subscriber receives messages in one
 // order, and a client subscribed to several topics resumes all of them
@@ -43,8 +47,22 @@ func (e *localEngine) Start(feed Feed) {
 	if e.feed != nil {
 		panic("fanout: an Engine serves one Hub or Broker")
 	}
+	if e.store != nil && reflect.TypeOf(e.store).Comparable() {
+		if _, taken := claimed.LoadOrStore(e.store, struct{}{}); taken {
+			panic("fanout: a ReplayStore serves one Hub or Broker, and this one already serves another (attach a Broker to the Hub with BrokerOptions.Hub instead)")
+		}
+		e.owner = true
+	}
 	e.feed = feed
 }
+
+// claimed holds the ReplayStores that an in-process engine serves, from
+// its Start to its Close (those whose type can be a map key: every
+// pointer). Two engines over one store would share its log
+// but not their feeds: each would deliver its own publishes live, and the
+// other's only when filling the gaps they leave in its offsets. So, as
+// net/http refuses a pattern registered twice, the second is refused.
+var claimed sync.Map // ReplayStore → struct{}
 
 // learnHead makes sure e.last is the store's head before the first
 // delivery, so that a persistent store's earlier offsets are not taken
@@ -173,7 +191,16 @@ func (e *localEngine) Head(ctx context.Context, _ int) (Position, error) {
 	return e.store.Head(ctx)
 }
 
-func (e *localEngine) Close() error { return nil }
+// Close releases the store: another Hub or Broker may use it now.
+func (e *localEngine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.owner {
+		e.owner = false
+		claimed.Delete(e.store)
+	}
+	return nil
+}
 
 // hasHistory reports whether eng keeps history, so that subscribers get
 // positions and can resume.

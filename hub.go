@@ -131,7 +131,10 @@ type HubOptions struct {
 	// so that clients that opted in to ResumeSubprotocol can reconnect
 	// with the last ID they received and get what they missed (see
 	// ReplayStore). Messages sent with BroadcastFilter or Subscriber.Send
-	// are not stored. Ignored when Engine is set. Defaults to none.
+	// are not stored. Ignored when Engine is set. A store serves one Hub
+	// (with the Brokers attached to it) or standalone Broker until it is
+	// closed: NewHub panics over a store that another serves, whose log
+	// it would share without its live messages. Defaults to none.
 	Replay ReplayStore
 
 	// Engine, if set, orders, stores and distributes the Hub's messages
