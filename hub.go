@@ -147,7 +147,9 @@ type HubOptions struct {
 	// OnResync, if set, is called when a client asked to resume from
 	// lastID and could not be (err wraps ErrUnknownID, or is the store's
 	// error): it received a resync signal instead of what it missed. It
-	// runs after OnConnect, on the same goroutine.
+	// runs after OnConnect, on the same goroutine; or, when a later page
+	// of its history could not be read (a client that read slowly found
+	// it evicted), on the subscriber's writer, with the ID it had reached.
 	OnResync func(s *Subscriber, lastID string, err error)
 
 	// ForgetRequest releases each subscriber's request (Subscriber.Request

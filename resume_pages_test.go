@@ -1,0 +1,215 @@
+package fanout_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/fanout-go/fanout"
+)
+
+// copyStore is a ReplayStore that, like every persistent one (bbolt,
+// Redis), hands each Read fresh copies of the messages it reads: what a
+// resuming subscriber holds of them is its own. It keeps them in a Ring.
+type copyStore struct{ *fanout.Ring }
+
+func (s copyStore) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
+	msgs, upTo, err := s.Ring.Read(ctx, from, topics)
+	for i, m := range msgs {
+		data := append([]byte(nil), m.Data()...)
+		c := fanout.NewMessage(data)
+		if m.Type() == fanout.Binary {
+			c = fanout.NewBinaryMessage(data)
+		}
+		if m.Event() != "" {
+			c = c.WithEvent(m.Event())
+		}
+		msgs[i] = c.Stored(m.Topic(), m.Position())
+	}
+	return msgs, upTo, err
+}
+
+// rawResumer opens a subscription that resumes after lastID and then
+// never reads: a raw TCP connection that completes the WebSocket handshake
+// with ResumeSubprotocol and ?lastEventId= (ws), or the SSE request with
+// Last-Event-ID (sse), with a small receive buffer.
+func rawResumer(t testing.TB, addr, kind, topic, lastID string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(4096))
+	q := url.Values{"topic": {topic}}
+	var req string
+	switch kind {
+	case "ws":
+		q.Set("lastEventId", lastID)
+		req = "GET /ws?" + q.Encode() + " HTTP/1.1\r\nHost: fanout\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+			"Sec-WebSocket-Protocol: " + fanout.ResumeSubprotocol + "\r\n\r\n"
+	case "sse":
+		req = "GET /sse?" + q.Encode() + " HTTP/1.1\r\nHost: fanout\r\nLast-Event-ID: " + lastID + "\r\n\r\n"
+	}
+	_, err = conn.Write([]byte(req))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 16), nil) // reads little past the header
+	require.NoError(t, err)
+	require.Contains(t, []int{http.StatusSwitchingProtocols, http.StatusOK}, resp.StatusCode)
+	return conn
+}
+
+// heapInuse returns the bytes of in-use heap spans after a collection.
+func heapInuse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// TestResume_NonReadingResumersPinAPage: a client that resumes from the
+// start of a long history and then does not read pins a page of it, not
+// the whole: the history is read in pages, the next when the writer has
+// taken the previous one. The store hands out copies, as persistent ones
+// do, so each resumer's replay is its own memory.
+func TestResume_NonReadingResumersPinAPage(t *testing.T) {
+	const (
+		history  = 4000
+		size     = 1024
+		resumers = 8
+		batch    = 16 // MaxBatch: a page holds 4 batches, 64 messages
+	)
+	for _, kind := range []string{"ws", "sse"} {
+		t.Run(kind, func(t *testing.T) {
+			ring := fanout.NewRing(&fanout.RingOptions{Size: 2 * history})
+			env := rsServer(t, nil, false, func(ho *fanout.HubOptions, _ *fanout.BrokerOptions) {
+				ho.Replay = copyStore{ring}
+				ho.MaxBatch = batch
+				ho.WriteTimeout = -1 // they stay stalled while measured
+				ho.PingInterval = -1
+				ho.SendBufferSize = 4096 // the kernel takes little of the history (the Broker inherits it)
+			})
+			ctx := context.Background()
+			data := strings.Repeat("x", size)
+			for range history {
+				env.publish(t, "t", data)
+			}
+			head, err := ring.Head(ctx)
+			require.NoError(t, err)
+			from := fanout.Position{Epoch: head.Epoch, Offset: head.Offset - history}.ID()
+
+			before := heapInuse()
+			addr := strings.TrimPrefix(env.srv.URL, "http://")
+			for range resumers {
+				rawResumer(t, addr, kind, "t", from)
+			}
+			subs := make([]*fanout.Subscriber, resumers)
+			for i := range subs {
+				subs[i] = recv(t, env.subs, "a resumer")
+			}
+			// Wait for their writers to stall: nothing taken or written
+			// for a while.
+			last, still := -1, 0
+			eventually(t, func() bool {
+				n := 0
+				for _, s := range subs {
+					n += s.QueueLen() + int(s.Delivered())
+				}
+				if n == last {
+					still++
+				} else {
+					still = 0
+				}
+				last = n
+				return still >= 100
+			}, waitTimeout, "the resumers' writers stalled")
+			per := (int64(heapInuse()) - int64(before)) / resumers
+			t.Logf("%s: heap per non-reading resumer: %d KiB (history %d KiB; %d messages queued or delivered in all)",
+				kind, per>>10, history*size>>10, last)
+			require.Less(t, per, int64(1<<20), "heap per non-reading resumer; a page is %d KiB of data", 4*batch*size>>10)
+		})
+	}
+}
+
+// TestResume_PagedExactlyOnce: a client that resumes from far back, while
+// publishers go on, gets every message after its ID exactly once, in
+// order, with no resync, however many pages its history takes: over a
+// Ring (which reads pages itself) and over a store that reads everything
+// (whose Read the in-process engine cuts into pages), on both transports,
+// with messages of another topic and broadcasts in between.
+func TestResume_PagedExactlyOnce(t *testing.T) {
+	const (
+		history = 1500
+		live    = 600
+	)
+	for _, store := range []string{"ring", "copy"} {
+		for _, kind := range []string{"ws", "sse"} {
+			t.Run(store+"/"+kind, func(t *testing.T) {
+				t.Parallel()
+				ring := fanout.NewRing(&fanout.RingOptions{Size: 4 * (history + live)})
+				env := rsServer(t, nil, false, func(ho *fanout.HubOptions, _ *fanout.BrokerOptions) {
+					ho.Replay = ring
+					if store == "copy" {
+						ho.Replay = copyStore{ring}
+					}
+					ho.MaxBatch = 4 // pages of 16 messages
+				})
+				ctx := context.Background()
+				data := func(i int) string { return fmt.Sprintf("m%05d-%s", i, strings.Repeat("p", 100)) }
+				publish := func(i int) error {
+					m := fanout.NewMessage([]byte(data(i)))
+					switch i % 3 {
+					case 0:
+						return env.hub.Publish(ctx, "a", m)
+					case 1:
+						return env.hub.Publish(ctx, "b", m) // not the client's topic
+					}
+					return env.hub.Broadcast(ctx, m)
+				}
+				var want []string
+				for i := range history + live {
+					if i%3 != 1 {
+						want = append(want, data(i))
+					}
+				}
+				head, err := ring.Head(ctx)
+				require.NoError(t, err)
+				for i := range history {
+					require.NoError(t, publish(i))
+				}
+				var f *rsFeed
+				if kind == "ws" {
+					f = env.rsOpenWS(t, []string{"a"}, head.ID(), true, fanout.ResumeSubprotocol)
+				} else {
+					f = env.rsOpenSSE(t, []string{"a"}, head.ID(), false)
+				}
+				errs := make(chan error, 1)
+				go func() { // live publishes during the replay
+					for i := history; i < history+live; i++ {
+						if err := publish(i); err != nil {
+							errs <- err
+							return
+						}
+					}
+					errs <- nil
+				}()
+				got := make([]string, 0, len(want))
+				for len(got) < len(want) {
+					r := f.next(t)
+					require.False(t, r.resync, "a resync after %d messages: %s", len(got), r.data)
+					got = append(got, r.data)
+				}
+				require.NoError(t, <-errs)
+				require.Equal(t, want, got)
+				require.Empty(t, env.resyncs)
+			})
+		}
+	}
+}
