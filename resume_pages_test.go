@@ -3,6 +3,7 @@ package fanout_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fanout-go/fanout"
@@ -212,4 +214,81 @@ func TestResume_PagedExactlyOnce(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestResume_PageEvicted: when a later page of a resuming client's
+// history was evicted while the client read the earlier ones, the client
+// gets the pages it had, then the resync signal and the position its
+// stream goes on from, and OnResync is called with the ID it had reached:
+// a gap is never silent. The client does not read while the history is
+// evicted, so its writer is stalled inside the first page.
+func TestResume_PageEvicted(t *testing.T) {
+	t.Parallel()
+	const (
+		size  = 16 << 10
+		batch = 1 // pages of 4 messages: 64 KiB, more than the kernel takes with these buffers
+	)
+	ring := fanout.NewRing(&fanout.RingOptions{Size: 64})
+	connected, subs := connectHook()
+	resyncs := make(chan string, 4)
+	s := newServer(t, &fanout.HubOptions{
+		Replay: ring, OnConnect: connected, PingInterval: -1, SendBufferSize: 4096,
+		DeliveryOptions: fanout.DeliveryOptions{MaxBatch: batch, WriteTimeout: -1},
+		OnResync: func(_ *fanout.Subscriber, lastID string, err error) {
+			if errors.Is(err, fanout.ErrUnknownID) {
+				resyncs <- lastID
+			}
+		},
+	})
+	ctx := context.Background()
+	start, err := ring.Head(ctx)
+	require.NoError(t, err)
+	payload := func(i int) []byte { return []byte(fmt.Sprintf("%03d%s", i, strings.Repeat("e", size-3))) }
+	for i := range 40 {
+		require.NoError(t, s.hub.Publish(ctx, "t", fanout.NewMessage(payload(i))))
+	}
+
+	var tcp *net.TCPConn // the client's
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			tcp = c.(*net.TCPConn)
+			_ = tcp.SetReadBuffer(4096)
+		}
+		return c, err
+	}}}
+	t.Cleanup(client.CloseIdleConnections)
+	conn := dialCoder(t, s.url("topic=t&lastEventId="+url.QueryEscape(start.ID())),
+		&websocket.DialOptions{HTTPClient: client, Subprotocols: []string{fanout.ResumeSubprotocol}})
+	sub := recv(t, subs, "the resumer")
+	for i := 40; i < 120; i++ { // evicts all but the last 64: the second page is gone
+		require.NoError(t, s.hub.Publish(ctx, "t", fanout.NewMessage(payload(i))))
+	}
+	require.Empty(t, resyncs, "resynced before the client read its first page")
+	require.NoError(t, tcp.SetReadBuffer(1<<20)) // reading through 4 KiB windows is slow
+
+	var got []rsRecord
+	readCtx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	require.NoError(t, rsReadWS(readCtx, conn, func(r rsRecord) bool {
+		got = append(got, r)
+		return !r.position
+	}))
+	require.Len(t, got, 4+2, "the first page, the resync signal, the position")
+	for i, r := range got[:4] {
+		require.True(t, r.data == string(payload(i)), "message %d is %.8q", i, r.data)
+	}
+	require.True(t, got[4].resync, "then the resync signal")
+	require.Equal(t, "unknown", got[4].data)
+	head, err := ring.Head(ctx)
+	require.NoError(t, err)
+	require.Equal(t, head.ID(), got[5].id, "then the head: the stream goes on from there")
+	require.Equal(t, got[3].id, recv(t, resyncs, "OnResync"), "OnResync gets the ID the client had reached")
+
+	require.NoError(t, s.hub.Publish(ctx, "t", fanout.NewMessage([]byte("live"))))
+	require.NoError(t, rsReadWS(readCtx, conn, func(r rsRecord) bool {
+		require.Equal(t, "live", r.data, "%.8q", r.data)
+		return false
+	}))
+	require.Zero(t, sub.Dropped())
 }
