@@ -20,8 +20,9 @@ type BrokerOptions struct {
 	// Last-Event-ID, gets exactly what it missed. Messages sent with
 	// BroadcastFilter or Subscriber.Send are not stored. Ignored when Hub
 	// is set: the Hub's store serves both. Ignored when Engine is set.
-	// A store serves one Hub or Broker until it is closed: NewBroker
-	// panics over a store that another serves. Defaults to none.
+	// A store serves one Hub or Broker at a time: given to another, it is
+	// handed over, and this Broker's Publish fails with ErrClosed (see
+	// HubOptions.Replay). Defaults to none.
 	Replay ReplayStore
 
 	// Engine, if set, orders, stores and distributes the Broker's

@@ -5,7 +5,9 @@ import "errors"
 // Sentinel errors. Functions wrap them with %w; test with errors.Is.
 var (
 	// ErrClosed is returned by Publish, Broadcast, Send and Register after
-	// Close or Shutdown has begun.
+	// Close or Shutdown has begun; and by Publish and Broadcast once the
+	// Hub's (or Broker's) ReplayStore was given to another (see
+	// HubOptions.Replay).
 	ErrClosed = errors.New("fanout: closed")
 
 	// ErrNotSubscribed is returned by Subscriber methods once the subscriber

@@ -132,9 +132,12 @@ type HubOptions struct {
 	// with the last ID they received and get what they missed (see
 	// ReplayStore). Messages sent with BroadcastFilter or Subscriber.Send
 	// are not stored. Ignored when Engine is set. A store serves one Hub
-	// (with the Brokers attached to it) or standalone Broker until it is
-	// closed: NewHub panics over a store that another serves, whose log
-	// it would share without its live messages. Defaults to none.
+	// (with the Brokers attached to it) or standalone Broker at a time:
+	// given to another, it is handed over, as for a Hub that replaces
+	// this one (a restart over a persistent store, a blue/green switch).
+	// From then on this Hub's Publish and Broadcast fail with ErrClosed:
+	// its subscribers get nothing new (the other's messages are not
+	// theirs), so it should be shut down. Defaults to none.
 	Replay ReplayStore
 
 	// Engine, if set, orders, stores and distributes the Hub's messages

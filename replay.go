@@ -22,8 +22,9 @@ import (
 // client holding an ID from before gets a resync signal.
 //
 // A store serves one in-process engine (one Hub, with the Brokers
-// attached to it, or one standalone Broker) until that is closed: its log
-// is that engine's alone.
+// attached to it, or one standalone Broker) at a time: its log is that
+// engine's alone. Given to another, it is handed over (see
+// HubOptions.Replay).
 //
 // Concurrency contract: every method may be called concurrently, from any
 // goroutine, by the engine and by the application; none is called while

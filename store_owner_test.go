@@ -8,30 +8,39 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestReplayStore_OneOwner: a ReplayStore serves one Hub or standalone
-// Broker at a time. A second one made over it panics in its constructor
-// (two in-process engines over one log would each deliver only their own
-// publishes live, and each other's only when filling the gaps they leave);
-// a Broker attached to the Hub shares it; once its owner is closed, the
-// store may serve another.
-func TestReplayStore_OneOwner(t *testing.T) {
+// TestReplayStore_HandedOver: a ReplayStore serves one Hub or standalone
+// Broker at a time. Given to another, it is handed over: from then on the
+// Hub that had it fails Publish and Broadcast with ErrClosed and stores
+// nothing (two in-process engines publishing over one log would each
+// deliver the other's messages late, or never), while the new one
+// publishes; closing the old Hub does not take the store back from the
+// new one; a Broker attached to the Hub shares its store.
+func TestReplayStore_HandedOver(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
+	msg := func() *fanout.Message { return fanout.NewMessage([]byte("x")) }
 	ring := fanout.NewRing(nil)
-	hub := fanout.NewHub(&fanout.HubOptions{Replay: ring})
-	attached := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub})
-
-	require.PanicsWithValue(t, "fanout: a ReplayStore serves one Hub or Broker, and this one already serves another (attach a Broker to the Hub with BrokerOptions.Hub instead)",
-		func() { fanout.NewHub(&fanout.HubOptions{Replay: ring}) }, "a second Hub over the Ring")
-	require.Panics(t, func() { fanout.NewBroker(&fanout.BrokerOptions{Replay: ring}) }, "a standalone Broker over the Hub's Ring")
-
-	// The owner still works alone.
-	require.NoError(t, hub.Publish(context.Background(), "t", fanout.NewMessage([]byte("x"))))
+	first := fanout.NewHub(&fanout.HubOptions{Replay: ring})
+	attached := fanout.NewBroker(&fanout.BrokerOptions{Hub: first})
+	require.NoError(t, attached.Publish(ctx, "t", msg()))
 	require.Equal(t, 1, ring.Len())
-	require.NoError(t, attached.Close())
-	require.NoError(t, hub.Close())
 
-	next := fanout.NewBroker(&fanout.BrokerOptions{Replay: ring})
-	require.NoError(t, next.Publish(context.Background(), "t", fanout.NewMessage([]byte("y"))))
+	second := fanout.NewHub(&fanout.HubOptions{Replay: ring})
+	require.ErrorIs(t, first.Publish(ctx, "t", msg()), fanout.ErrClosed, "the Hub whose store was handed over")
+	require.ErrorIs(t, first.Broadcast(ctx, msg()), fanout.ErrClosed)
+	require.ErrorIs(t, attached.Publish(ctx, "t", msg()), fanout.ErrClosed, "its attached Broker")
+	require.Equal(t, 1, ring.Len(), "nothing stored by the old Hub")
+	require.NoError(t, second.Publish(ctx, "t", msg()))
 	require.Equal(t, 2, ring.Len())
-	require.NoError(t, next.Close())
+
+	require.NoError(t, attached.Close())
+	require.NoError(t, first.Close())
+	require.NoError(t, second.Publish(ctx, "t", msg()), "the old Hub's Close left the store to the new one")
+
+	third := fanout.NewBroker(&fanout.BrokerOptions{Replay: ring})
+	require.ErrorIs(t, second.Publish(ctx, "t", msg()), fanout.ErrClosed, "handed over to a standalone Broker")
+	require.NoError(t, third.Publish(ctx, "t", msg()))
+	require.Equal(t, 4, ring.Len())
+	require.NoError(t, second.Close())
+	require.NoError(t, third.Close())
 }
