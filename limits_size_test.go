@@ -3,11 +3,17 @@ package fanout_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
-	"github.com/fanout-go/fanout"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/client"
 )
 
 // TestMaxMessageSize: a message whose data is over Limits.MaxMessageSize
@@ -88,4 +94,59 @@ func TestMaxMessageSize_Broker(t *testing.T) {
 	require.Equal(t, 0, ring.Len())
 	require.NoError(t, b.Publish(context.Background(), "t", fanout.NewMessage([]byte("1234567890"))))
 	require.Equal(t, 1, ring.Len())
+}
+
+// TestMaxMessageSize_Clients: the Go client, with its defaults, receives
+// messages of exactly DefaultMaxMessageSize in every framing (resume and
+// packed frames, which carry a batch each, plain frames, SSE, where a
+// binary message grows by a third in base64), published back to back so
+// that they would share a batch if the batch bounds let them.
+func TestMaxMessageSize_Clients(t *testing.T) {
+	t.Parallel()
+	ring := fanout.NewRing(nil)
+	hub := fanout.NewHub(&fanout.HubOptions{Replay: ring, Packing: true})
+	mux := http.NewServeMux()
+	mux.Handle("/ws", hub)
+	mux.Handle("/sse", fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { require.NoError(t, hub.Close()) })
+	ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?topic=t"
+
+	clients := map[string]*client.Client{}
+	for name, u := range map[string]string{"resume": ws, "packed": ws, "plain": ws, "sse": srv.URL + "/sse?topic=t"} {
+		o := &client.Options{}
+		switch name {
+		case "packed":
+			o.Mode = client.ModePacked
+		case "plain":
+			o.Mode = client.ModePlain
+		}
+		c, err := client.New(u, o)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		clients[name] = c
+	}
+	eventually(t, func() bool { return hub.Len() == len(clients) }, waitTimeout, "%d clients connected", len(clients))
+	ctx := context.Background()
+	max := fanout.DefaultMaxMessageSize
+	for i := range 3 {
+		require.NoError(t, hub.Publish(ctx, "t", fanout.NewMessage(bytes.Repeat([]byte{'a' + byte(i)}, max))))
+	}
+	require.NoError(t, hub.Publish(ctx, "t", fanout.NewBinaryMessage(bytes.Repeat([]byte{0xff}, max))))
+
+	for name, c := range clients {
+		rctx, cancel := context.WithTimeout(ctx, waitTimeout)
+		for i := range 4 {
+			m, err := c.Next(rctx)
+			require.NoError(t, err, "%s: message %d", name, i)
+			require.False(t, m.Resync, "%s: message %d is a resync", name, i)
+			want := max
+			if i == 3 && name == "sse" {
+				want = base64.StdEncoding.EncodedLen(max)
+			}
+			require.Len(t, m.Data, want, "%s: message %d", name, i)
+		}
+		cancel()
+	}
 }
