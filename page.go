@@ -102,11 +102,10 @@ type pager struct {
 	overflow bool
 }
 
-// holds reports whether m is one of the messages that a later page reads,
-// so need not be queued live while the history is paged.
+// holds reports whether m is a message of the history being paged: one
+// that a page read or will read, so it need not be queued live.
 func (p *pager) holds(m *Message) bool {
-	return m.pos.SameLog(p.from) && m.pos.Offset > p.from.Offset &&
-		(m.topic == "" || slices.Contains(p.topics, m.topic))
+	return m.pos.SameLog(p.from) && (m.topic == "" || slices.Contains(p.topics, m.topic))
 }
 
 // readPage reads the page of history after from, prepares its messages,
@@ -273,6 +272,7 @@ func (s *Subscriber) queuePage(page []*Message, upTo Position, more bool) bool {
 	for _, m := range live {
 		s.q.push(m)
 	}
+	s.freeRoomLocked() // live messages were dropped: publishers waiting for room (PolicyBlock) may go on
 	if more {
 		s.pager = p
 	} else {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
@@ -291,4 +292,83 @@ func TestResume_PageEvicted(t *testing.T) {
 		return false
 	}))
 	require.Zero(t, sub.Dropped())
+}
+
+// TestResume_ShutdownMidReplay: a Hub shut down while a resuming client is
+// still paging through its history writes the pages it read, and nothing
+// of the log that follows them: not the message of a topic the client
+// joined meanwhile (whose ID would make it resume past the rest of its
+// history). The client's last ID is the end of what it got in order, and
+// resuming from it on the Hub that replaces this one gets the rest.
+func TestResume_ShutdownMidReplay(t *testing.T) {
+	t.Parallel()
+	const size = 16 << 10
+	ring := fanout.NewRing(&fanout.RingOptions{Size: 1000})
+	connected, subs := connectHook()
+	opts := &fanout.HubOptions{
+		Replay: ring, OnConnect: connected, PingInterval: -1, SendBufferSize: 4096,
+		DeliveryOptions: fanout.DeliveryOptions{MaxBatch: 1, WriteTimeout: -1}, // pages of 4 messages
+	}
+	hub := fanout.NewHub(opts)
+	srv := httptest.NewServer(hub)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = hub.Close() })
+	ctx := context.Background()
+	start, err := ring.Head(ctx)
+	require.NoError(t, err)
+	payload := func(i int) string { return fmt.Sprintf("%03d%s", i, strings.Repeat("s", size-3)) }
+	for i := range 40 {
+		require.NoError(t, hub.Publish(ctx, "a", fanout.NewMessage([]byte(payload(i)))))
+	}
+
+	var tcp *net.TCPConn // the client's
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			tcp = c.(*net.TCPConn)
+			_ = tcp.SetReadBuffer(4096)
+		}
+		return c, err
+	}}}
+	t.Cleanup(hc.CloseIdleConnections)
+	u := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?topic=a&lastEventId=" + url.QueryEscape(start.ID())
+	conn := dialCoder(t, u, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{fanout.ResumeSubprotocol}})
+	sub := recv(t, subs, "the resumer")
+	require.NoError(t, sub.Subscribe(ctx, "b"))
+	require.NoError(t, hub.Publish(ctx, "b", fanout.NewMessage([]byte("joined"))))
+
+	shut := make(chan error, 1)
+	go func() { shut <- hub.Shutdown(ctx) }()
+	eventually(t, func() bool { return errors.Is(sub.Subscribe(ctx, "c"), fanout.ErrNotSubscribed) }, waitTimeout, "the subscriber draining")
+	require.NoError(t, tcp.SetReadBuffer(1<<20))
+	var got []rsRecord
+	err = rsReadWS(ctx, conn, func(r rsRecord) bool { got = append(got, r); return true })
+	require.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(err), "%v", err)
+	require.NoError(t, <-shut)
+	require.NotEmpty(t, got)
+	require.Less(t, len(got), 40, "the whole history was written: nothing was left to abandon")
+	for i, r := range got {
+		require.True(t, r.data == payload(i), "record %d is %.8q, want message %d", i, r.data, i)
+	}
+
+	next := fanout.NewHub(opts) // over the same Ring: it is handed over
+	srv2 := httptest.NewServer(next)
+	t.Cleanup(srv2.Close)
+	t.Cleanup(func() { require.NoError(t, next.Close()) })
+	u = "ws" + strings.TrimPrefix(srv2.URL, "http") + "/?topic=a&topic=b&lastEventId=" + url.QueryEscape(got[len(got)-1].id)
+	rest := dialCoder(t, u, &websocket.DialOptions{Subprotocols: []string{fanout.ResumeSubprotocol}})
+	var more []string
+	readCtx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	require.NoError(t, rsReadWS(readCtx, rest, func(r rsRecord) bool {
+		require.False(t, r.resync)
+		if !r.position {
+			more = append(more, r.data)
+		}
+		return len(got)+len(more) < 41
+	}))
+	for i, d := range more[:len(more)-1] {
+		require.True(t, d == payload(len(got)+i), "resumed record %d is %.8q", i, d)
+	}
+	require.Equal(t, "joined", more[len(more)-1])
 }
