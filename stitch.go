@@ -92,7 +92,9 @@ func (c *core) replay(ctx context.Context, s *Subscriber, lastID string, topics 
 	more := false
 	if err == nil {
 		s.mu.Lock()
-		s.pager.from = from // the live messages it may miss are known from now
+		if s.pager != nil { // nil: it ended meanwhile
+			s.pager.from = from // the live messages it may miss are known from now
+		}
 		s.mu.Unlock()
 		msgs, upTo, more, err = c.readPage(ctx, from, topics)
 		if err != nil {
