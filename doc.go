@@ -27,11 +27,12 @@
 // [ErrUnauthorized] (401), [ErrForbidden] (403) or a [Refusal] of any
 // status. A Broker attached to a Hub uses the Hub's Authorize and hooks
 // unless it sets its own. [Limits] bound the topics of one subscriber (100
-// by default), the subscribers in all and per group; the Hub accepts
-// same-origin WebSocket handshakes only unless AcceptOptions allows others;
-// a client message is at most ReadLimit (32 KiB) and must be valid UTF-8,
-// and so must every text message published. Every status ServeHTTP answers
-// is listed in docs/authorization.md.
+// by default), the size of a published message (1 MiB: [ErrTooLarge]),
+// and the subscribers in all and per group. The Hub accepts same-origin
+// WebSocket handshakes only, unless AcceptOptions allows others; a client
+// message is at most HubOptions.ReadLimit (32 KiB) and must be valid
+// UTF-8, and so must every text message published. Every status
+// ServeHTTP answers is listed in docs/authorization.md.
 //
 // # Lifecycle
 //
@@ -65,11 +66,13 @@
 // that reconnects with the last ID it received (Last-Event-ID, which an
 // EventSource sends by itself, or ?lastEventId= with [ResumeSubprotocolV2]
 // on WebSocket) receives what it missed on its topics, then live messages:
-// no gap, no duplicate, and no lock held across the store's I/O. When what
-// was missed cannot be told (an unknown or evicted ID, a lost history), it
-// receives a resync signal instead ([ResyncEvent] on SSE, a resync [Record]
-// on WebSocket; a plain WebSocket client is closed with [StatusResync]) and
-// OnResync is called: a gap is never silent.
+// no gap, no duplicate, and no lock held across the store's I/O. The
+// history is read a page at a time ([PageReader]), so a client that resumes
+// from far back and does not read holds one page, not its whole replay.
+// When what was missed cannot be told (an unknown or evicted ID, a lost
+// history), it receives a resync signal instead ([ResyncEvent] on SSE, a
+// resync [Record] on WebSocket; a plain WebSocket client is closed with
+// [StatusResync]) and OnResync is called: a gap is never silent.
 //
 // # Coalescing
 //
