@@ -1,0 +1,102 @@
+// The test vectors of docs/protocol.md (../../testdata/protocol, which the
+// npm package does not ship): fanoutRecords decodes every packed frame as
+// the vector says, and a Subscription over SSE (the eventsource package's
+// EventSource, reading the vector's stream from a fetch of the test's
+// own, with no server) tells every message, resync, position and close
+// of every event stream. The Go package and the Go client are tested
+// against the same vectors.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { EventSource } from "eventsource";
+import { CLOSE_EVENT, fanoutRecords, subscribe } from "../fanout.js";
+import { fakeTimers, record, until } from "./helpers.js";
+
+const vectors = (name) => JSON.parse(readFileSync(new URL("../../testdata/protocol/" + name, import.meta.url), "utf8"));
+
+const fromHex = (hex) => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16)).buffer;
+const fromBase64 = (b64) => new Uint8Array(Buffer.from(b64, "base64"));
+
+// expected returns what fanoutRecords returns for a vector's records.
+function expected(records) {
+  return records.map((r) => {
+    switch (r.kind) {
+      case "resync":
+        return { resync: r.reason };
+      case "position":
+        return { position: r.id };
+      default: {
+        const bytes = fromBase64(r.data);
+        const binary = r.type === "binary";
+        return { data: binary ? bytes : new TextDecoder().decode(bytes), binary, id: r.id, event: r.event, topic: r.topic };
+      }
+    }
+  });
+}
+
+test("records.json: fanoutRecords reads every frame as the vector says", () => {
+  const { vectors: vs } = vectors("records.json");
+  assert.ok(vs.length > 40);
+  for (const v of vs) {
+    const frame = fromHex(v.frame);
+    if (!v.error) {
+      assert.deepEqual(fanoutRecords(frame), expected(v.records), v.name);
+      continue;
+    }
+    // A malformed frame: a RangeError that names where the damage is.
+    assert.throws(() => fanoutRecords(frame), (err) => {
+      assert.ok(err instanceof RangeError, v.name + ": " + err);
+      if (v.error.offset === null) assert.match(err.message, /ends the frame$/, v.name);
+      else assert.match(err.message, new RegExp(" at " + v.error.offset + "$"), v.name);
+      return true;
+    }, v.name);
+  }
+});
+
+// fakeFetch answers each request with an event stream of body.
+function fakeFetch(body, requests) {
+  return async (url) => {
+    requests.push(String(url));
+    return new Response(body, { status: 200, headers: { "Content-Type": "text/event-stream" } });
+  };
+}
+
+test("sse.json: a Subscription tells every event stream as the vector says", async (t) => {
+  const { vectors: vs } = vectors("sse.json");
+  const special = new Set(["", "fanout.position", "fanout.resync", CLOSE_EVENT]);
+  const types = [...new Set(vs.flatMap((v) => v.events.map((e) => e.event ?? "")))].filter((e) => !special.has(e));
+  for (const v of vs) {
+    await t.test(v.name, async () => {
+      let stream = v.stream, end = { code: 4999, reason: "end of vector" };
+      const last = v.events.at(-1);
+      if (last?.kind === "close") end = { code: last.code, reason: last.reason };
+      else stream += "event: " + CLOSE_EVENT + "\ndata: " + end.code + " " + end.reason + "\n\n";
+      const requests = [];
+      const sub = subscribe("http://vectors.test/events?topic=t", {
+        EventSource, eventSourceInit: { fetch: fakeFetch(stream, requests) }, events: types, ...fakeTimers(),
+      });
+      const r = record(sub);
+      try {
+        await until("the close", () => r.closes.length === 1);
+      } finally {
+        sub.close();
+      }
+      const told = [];
+      for (const e of r.events) {
+        if (e === "message") {
+          const m = r.messages.shift();
+          told.push({ kind: "message", id: m.id, event: m.event, data: m.data });
+        } else if (e === "resync") {
+          told.push({ kind: "resync", reason: r.resyncs.shift() });
+        }
+      }
+      const want = v.events.filter((e) => e.kind === "message" || e.kind === "resync");
+      assert.deepEqual(told, want);
+      assert.deepEqual(r.closes[0], { code: end.code, status: 0, reason: end.reason });
+      let lastId = "";
+      for (const e of v.events) if ((e.kind === "position" || e.kind === "message") && e.id) lastId = e.id;
+      assert.equal(sub.lastEventId, lastId, "the ID to resume from");
+      assert.equal(requests.length, 1);
+    });
+  }
+});
