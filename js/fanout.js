@@ -480,17 +480,32 @@ export class Subscription {
       es.addEventListener(type, (/** @type {any} */ e) => {
         if (this.#conn === es) fn(e);
       });
+    // A browser's event has the stream's last ID, whether or not it had an
+    // id field (the eventsource package's, its own): an event's own ID is
+    // its lastEventId where that changed.
+    let lastSeen = "";
+    const ownId = (/** @type {{lastEventId?: string}} */ e) => {
+      const id = e.lastEventId ?? "";
+      const own = id !== lastSeen ? id : "";
+      lastSeen = id;
+      return own;
+    };
     const message = (/** @type {{type: string, data: string, lastEventId: string}} */ e) => {
-      if (e.lastEventId) this.#lastId = e.lastEventId;
+      const id = ownId(e);
+      if (id) this.#lastId = id;
       const event = e.type === "message" ? "" : e.type;
-      this.#deliver(es, [{ data: e.data, binary: false, id: e.lastEventId || "", event, topic: "" }]);
+      this.#deliver(es, [{ data: e.data, binary: false, id, event, topic: "" }]);
     };
     listen("message", message);
     for (const type of this.#events ?? []) if (type !== "message") listen(type, message);
     listen(POSITION_EVENT, (e) => {
+      ownId(e);
       this.#lastId = e.data || e.lastEventId;
     });
-    listen(RESYNC_EVENT, (e) => this.#emit("resync", e.data));
+    listen(RESYNC_EVENT, (e) => {
+      ownId(e);
+      this.#emit("resync", e.data);
+    });
     listen(CLOSE_EVENT, (e) => {
       // Subscriber.CloseWith: "code reason". Stop before the stream ends,
       // or the EventSource would reconnect.
