@@ -507,10 +507,13 @@ export class Subscription {
       this.#emit("resync", e.data);
     });
     listen(CLOSE_EVENT, (e) => {
-      // Subscriber.CloseWith: "code reason". Stop before the stream ends,
-      // or the EventSource would reconnect.
+      // Subscriber.CloseWith: "code reason", and the stream ends. A code
+      // that says stop (as on a WebSocket: 1008, 4000 to 4999), or none
+      // that can be read, stops the client before the EventSource
+      // reconnects; any other is an end of stream like the rest.
       const [, code = "0", reason = ""] = /^(\d*) ?([\s\S]*)$/.exec(e.data) ?? [];
-      this.#finish(Number(code) || 0, 0, reason);
+      const c = Number(code) || 0;
+      if (c < 1000 || c > 4999 || stays(c)) this.#finish(c, 0, reason);
     });
   }
 }
@@ -653,7 +656,7 @@ export class Subscription {
  * @property {DisconnectInfo} disconnect A connection was lost.
  * @property {CloseInfo} close The subscription ended: the server told it to
  *   stay away (WebSocket close codes 1008 and 4000 to 4999, a fanout.close
- *   event, 204 No Content), or close() was called.
+ *   event with one of them, 204 No Content), or close() was called.
  * @property {Error} error A malformed frame (the connection is reopened),
  *   or a reconnection that threw.
  */
