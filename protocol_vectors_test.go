@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,7 +113,7 @@ func TestProtocolVectors_Records(t *testing.T) {
 				got = append(got, showRecord(r))
 				return nil
 			})
-			if !slicesEqual(got, want) {
+			if !slices.Equal(got, want) {
 				t.Errorf("UnpackRecords yielded\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 			switch {
@@ -170,8 +171,6 @@ func TestProtocolVectors_Records(t *testing.T) {
 		}
 	}
 }
-
-func slicesEqual(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") && len(a) == len(b) }
 
 // vectorMessage returns the Message the Hub writes as r: a published
 // message (stored, when its ID is a position), a resync signal or a
