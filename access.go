@@ -152,7 +152,8 @@ func unavailable(w http.ResponseWriter) {
 }
 
 // Limits bound what a Hub (or Broker) admits. The zero value bounds
-// the topics of one subscriber (MaxTopics), and nothing else.
+// the topics of one subscriber (MaxTopics: 100), a message's data
+// (MaxMessageSize: 1 MiB), and nothing else.
 type Limits struct {
 	// MaxTopics bounds the distinct topics of one subscriber: those its
 	// request (or Grant) names, and those Subscriber.Subscribe adds. A
@@ -162,6 +163,16 @@ type Limits struct {
 	// costs much more than an idle subscriber (each topic costs some
 	// 100 bytes, and the engine a subscription). Negative: no bound.
 	MaxTopics int
+
+	// MaxMessageSize bounds the data of one message, in bytes: Publish,
+	// Broadcast, BroadcastFilter and Subscriber.Send refuse a larger one
+	// with an error wrapping ErrTooLarge, before anything is stored (so
+	// with every engine) or queued. The default fits what every client of
+	// this module reads (the Go client's default ReadLimit, the browser's
+	// WebSocket and EventSource) and keeps one message from pinning an
+	// unbounded share of the Ring, the Redis stream and each subscriber's
+	// queue. Defaults to 1 MiB; negative: no bound.
+	MaxMessageSize int
 
 	// MaxSubscribers bounds the subscribers of a Hub and the Brokers
 	// attached to it (or of a standalone Broker). One more is refused
@@ -190,6 +201,9 @@ type Limits struct {
 	OverRate RatePolicy
 }
 
+// DefaultMaxMessageSize is Limits.MaxMessageSize's default: 1 MiB.
+const DefaultMaxMessageSize = 1 << 20
+
 // RatePolicy says what happens to a client message that exceeds
 // Limits.MessageRate.
 type RatePolicy uint8
@@ -217,6 +231,9 @@ func (p RatePolicy) String() string {
 func (l Limits) withDefaults() Limits {
 	if l.MaxTopics == 0 {
 		l.MaxTopics = defaultMaxTopics
+	}
+	if l.MaxMessageSize == 0 {
+		l.MaxMessageSize = DefaultMaxMessageSize
 	}
 	if l.RetryAfter <= 0 {
 		l.RetryAfter = 5 * time.Second

@@ -28,11 +28,23 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 1000 loopback connections")
 	}
+	// Each fixture with a Replay gets a Ring of its own: a store serves one
+	// Hub at a time (see HubOptions.Replay).
 	hub := func(opts fanout.HubOptions, subprotocol string) func(testing.TB, int) *benchFixture {
-		return func(tb testing.TB, subs int) *benchFixture { return benchStart(tb, subs, opts, subprotocol) }
+		return func(tb testing.TB, subs int) *benchFixture {
+			if opts.Replay != nil {
+				opts.Replay = fanout.NewRing(nil)
+			}
+			return benchStart(tb, subs, opts, subprotocol)
+		}
 	}
 	broker := func(opts fanout.BrokerOptions) func(testing.TB, int) *benchFixture {
-		return func(tb testing.TB, subs int) *benchFixture { return benchStartBroker(tb, subs, opts) }
+		return func(tb testing.TB, subs int) *benchFixture {
+			if opts.Replay != nil {
+				opts.Replay = fanout.NewRing(nil)
+			}
+			return benchStartBroker(tb, subs, opts)
+		}
 	}
 	cases := []struct {
 		name   string

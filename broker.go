@@ -21,7 +21,9 @@ type BrokerOptions struct {
 	// Last-Event-ID, gets exactly what it missed. Messages sent with
 	// BroadcastFilter or Subscriber.Send are not stored. Ignored when Hub
 	// is set: the Hub's store serves both. Ignored when Engine is set.
-	// Defaults to none.
+	// A store serves one Hub or Broker at a time: given to another, it is
+	// handed over, and this Broker's Publish fails with ErrClosed (see
+	// HubOptions.Replay). Defaults to none.
 	Replay ReplayStore
 
 	// Engine, if set, orders, stores and distributes the Broker's
@@ -95,8 +97,10 @@ type BrokerOptions struct {
 	// OnResync, if set, is called when a client asked to resume from
 	// lastID and could not be (err wraps ErrUnknownID, or is the store's
 	// error): it received a ResyncEvent instead of what it missed. It runs
-	// after OnConnect, on the same goroutine. Defaults to the Hub's when
-	// Hub is set.
+	// after OnConnect, on the same goroutine; or, when a later page of its
+	// history could not be read (a client that read slowly found it
+	// evicted), on the subscriber's writer, with the ID it had reached.
+	// Defaults to the Hub's when Hub is set.
 	OnResync func(s *Subscriber, lastID string, err error)
 
 	// Heartbeat is how often an idle stream gets a comment line, so that

@@ -85,8 +85,12 @@ func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
 		var (
 			st     subState
 			queued int
+			page   bool
 		)
-		batch, queued, st = s.take(batch[:0])
+		batch, queued, st, page = s.take(batch[:0])
+		if page && s.c.nextPage(s) {
+			continue
+		}
 		if st == subEnding || len(batch) == 0 {
 			clear(batch)
 			if st == subEnding || st == subDraining {

@@ -120,6 +120,15 @@ func (c *core) prepare(m *Message) error {
 	return nil
 }
 
+// checkSize refuses a message over Limits.MaxMessageSize: once per
+// publish, before the engine, so that no engine stores it.
+func (c *core) checkSize(m *Message) error {
+	if max := c.limits.MaxMessageSize; max > 0 && len(m.data) > max {
+		return fmt.Errorf("%w: %d bytes, over Limits.MaxMessageSize (%d)", ErrTooLarge, len(m.data), max)
+	}
+	return nil
+}
+
 // leave removes s from topic t; c.mu must be held. It reports whether s
 // was subscribed to t: the caller then owes the engine an Unsubscribe.
 func (c *core) leave(s *Subscriber, t string) bool {
@@ -258,7 +267,10 @@ func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Mes
 	}
 	// Before any lock. The check is cached in m (and copied to its copies).
 	// With history, the stored copy is prepared when it is delivered.
-	err := m.validate()
+	err := c.checkSize(m)
+	if err == nil {
+		err = m.validate()
+	}
 	if err == nil && (!c.history || filter != nil) {
 		if filter == nil && m.topic != topic && c.formats.Load()&formatWS != 0 {
 			// No stored copy carries the topic: this one does, for the

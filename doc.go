@@ -30,7 +30,9 @@
 // headers and body: 429 with Retry-After, or 204, which tells an
 // EventSource not to reconnect. Limits bound the subscribers in all (503)
 // and per group (429), and the topics of each (400; 100 by default),
-// before the upgrade.
+// before the upgrade, and the size of a message: Publish and Send refuse
+// one over Limits.MaxMessageSize (1 MiB unless set) with ErrTooLarge,
+// before any engine stores it.
 //
 // # Client messages
 //
@@ -179,7 +181,11 @@
 // duplicate. This holds while publishers run, and without a lock across
 // the store's I/O: the subscriber is registered first, the history is read
 // after, and the two are joined by position, dropping the live messages
-// the history holds. When what was missed cannot be told (the ID is
+// the history holds. The history is read a page at a time (four batches:
+// see DeliveryOptions.MaxBatch), the next once the subscriber's writer has
+// taken the previous one, so a client that resumes from far back and then
+// reads slowly, or not at all, holds a page of it, not the whole (see
+// PageReader). When what was missed cannot be told (the ID is
 // unknown or evicted, or the server restarted with an in-memory store),
 // the client receives a resync signal (the SSE event ResyncEvent, or a
 // resync Record; a plain WebSocket client is closed with StatusResync)

@@ -2,6 +2,8 @@ package fanout
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"sync"
 )
 
@@ -21,6 +23,8 @@ type localEngine struct {
 	known    bool                // last is the store's head (or was delivered)
 	inflight int                 // Appends in progress
 	pending  map[uint64]*Message // appended, waiting for an earlier offset
+	owner    bool                // Start claimed store: Close releases it, unless another engine took it
+	replaced bool                // another engine took store over: Publish fails
 }
 
 var _ Engine = (*localEngine)(nil)
@@ -29,7 +33,10 @@ var _ Engine = (*localEngine)(nil)
 // history, so no replay and no positions). It is what a Hub or Broker
 // uses when HubOptions.Engine (BrokerOptions.Engine) is not set; it is
 // exported for the conformance suite (package enginetest) and for
-// applications that wrap it. Like every engine, it serves one Hub.
+// applications that wrap it. Like every engine, it serves one Hub; and a
+// store serves one engine at a time: an engine started over a store that
+// another serves takes it over, and the other's Publish fails from then
+// on (see HubOptions.Replay).
 //
 // All topics share one log: every subscriber receives messages in one
 // order, and a client subscribed to several topics resumes all of them
@@ -39,12 +46,39 @@ func NewLocalEngine(store ReplayStore) Engine { return &localEngine{store: store
 
 func (e *localEngine) Start(feed Feed) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.feed != nil {
+		e.mu.Unlock()
 		panic("fanout: an Engine serves one Hub or Broker")
 	}
 	e.feed = feed
+	var prev any
+	if e.store != nil && reflect.TypeOf(e.store).Comparable() {
+		prev, _ = claimed.Swap(e.store, e)
+		e.owner = true
+	}
+	e.mu.Unlock()
+	if prev, ok := prev.(*localEngine); ok {
+		prev.mu.Lock()
+		prev.replaced = true
+		prev.mu.Unlock()
+	}
 }
+
+// claimed holds, for each ReplayStore that an in-process engine serves
+// (each whose type can be a map key: every pointer), the engine that
+// serves it, from its Start to its Close. Two engines publishing over one
+// store would share its log but not their feeds: each would deliver its
+// own publishes live and the other's late (when filling the gaps they
+// leave in its offsets), or never, to subscribers whose feed had not
+// started. So the store serves one engine at a time: the last started
+// takes it over, as a Hub that replaces another does (a restart over a
+// persistent store, a blue/green switch), and the one it replaced fails
+// its publishes, loudly, from then on.
+var claimed sync.Map // ReplayStore → *localEngine
+
+// errReplaced is why the Publish of a Hub (or Broker) whose ReplayStore
+// another took over fails.
+var errReplaced = fmt.Errorf("%w: its ReplayStore serves another Hub or Broker now", ErrClosed)
 
 // learnHead makes sure e.last is the store's head before the first
 // delivery, so that a persistent store's earlier offsets are not taken
@@ -77,6 +111,10 @@ func (e *localEngine) Publish(ctx context.Context, topic string, m *Message) err
 		return err
 	}
 	e.mu.Lock()
+	if e.replaced {
+		e.mu.Unlock()
+		return errReplaced
+	}
 	e.inflight++
 	e.mu.Unlock()
 	sm, err := e.store.Append(ctx, topic, m)
@@ -173,7 +211,16 @@ func (e *localEngine) Head(ctx context.Context, _ int) (Position, error) {
 	return e.store.Head(ctx)
 }
 
-func (e *localEngine) Close() error { return nil }
+// Close releases the store: another Hub or Broker may use it now.
+func (e *localEngine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.owner {
+		e.owner = false
+		claimed.CompareAndDelete(e.store, e)
+	}
+	return nil
+}
 
 // hasHistory reports whether eng keeps history, so that subscribers get
 // positions and can resume.

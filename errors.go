@@ -5,7 +5,9 @@ import "errors"
 // Sentinel errors. Functions wrap them with %w; test with errors.Is.
 var (
 	// ErrClosed is returned by Publish, Broadcast, Send and Register after
-	// Close or Shutdown has begun.
+	// Close or Shutdown has begun; and by Publish and Broadcast once the
+	// Hub's (or Broker's) ReplayStore was given to another (see
+	// HubOptions.Replay).
 	ErrClosed = errors.New("fanout: closed")
 
 	// ErrNotSubscribed is returned by Subscriber methods once the subscriber
@@ -57,6 +59,11 @@ var (
 	// assigned, is of another epoch, or what followed it was evicted.
 	// Subscribers then receive a resync signal (see ResyncEvent).
 	ErrUnknownID = errors.New("fanout: unknown or evicted last-event ID")
+
+	// ErrTooLarge is returned (wrapped) by Publish, Broadcast,
+	// BroadcastFilter and Send for a message whose data is larger than
+	// Limits.MaxMessageSize: nothing was stored or queued.
+	ErrTooLarge = errors.New("fanout: message too large")
 
 	// ErrBadPacked is returned by Unpack for a frame that does not follow
 	// the packed framing.

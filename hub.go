@@ -136,7 +136,13 @@ type HubOptions struct {
 	// so that clients that opted in to ResumeSubprotocol can reconnect
 	// with the last ID they received and get what they missed (see
 	// ReplayStore). Messages sent with BroadcastFilter or Subscriber.Send
-	// are not stored. Ignored when Engine is set. Defaults to none.
+	// are not stored. Ignored when Engine is set. A store serves one Hub
+	// (with the Brokers attached to it) or standalone Broker at a time:
+	// given to another, it is handed over, as for a Hub that replaces
+	// this one (a restart over a persistent store, a blue/green switch).
+	// From then on this Hub's Publish and Broadcast fail with ErrClosed:
+	// its subscribers get nothing new (the other's messages are not
+	// theirs), so it should be shut down. Defaults to none.
 	Replay ReplayStore
 
 	// Engine, if set, orders, stores and distributes the Hub's messages
@@ -149,7 +155,9 @@ type HubOptions struct {
 	// OnResync, if set, is called when a client asked to resume from
 	// lastID and could not be (err wraps ErrUnknownID, or is the store's
 	// error): it received a resync signal instead of what it missed. It
-	// runs after OnConnect, on the same goroutine.
+	// runs after OnConnect, on the same goroutine; or, when a later page
+	// of its history could not be read (a client that read slowly found
+	// it evicted), on the subscriber's writer, with the ID it had reached.
 	OnResync func(s *Subscriber, lastID string, err error)
 
 	// ForgetRequest releases each subscriber's request (Subscriber.Request

@@ -17,7 +17,8 @@ import (
 // for a write timeout), a publisher (SubscriberSlow for a full queue), the
 // engine's delivering goroutine (Resynced for messages the engine lost),
 // or the goroutine that accepted a subscriber (Resynced for a resume that
-// failed). Each call comes after what it reports is counted in Stats. They
+// failed; its writer, when a later page of its history could not be
+// read). Each call comes after what it reports is counted in Stats. They
 // must return quickly and must not block: a writer or a publisher waits
 // for them. They must not publish, close the Hub or end the subscriber.
 //

@@ -29,13 +29,18 @@ type DeliveryOptions struct {
 	// message never makes a reading subscriber slow. Only one such message
 	// may wait at a time: a second one that arrives before the writer took
 	// the first finds the queue full. A queue therefore pins at most
-	// QueueBytes plus one larger message. Defaults to 4 MiB.
+	// QueueBytes plus one larger message (and, for a resuming subscriber,
+	// one page of its history: see MaxBatch). Defaults to 4 MiB.
 	QueueBytes int
 
 	// MaxBatch bounds how many queued messages one socket write carries.
 	// 1 disables coalescing (one write per message). A writer's scratch
 	// space grows with its largest batch and is kept, so this also bounds
-	// a busy subscriber's memory. Defaults to 64.
+	// a busy subscriber's memory. A resuming subscriber's history is read
+	// in pages of four batches (4 × MaxBatch messages and 4 ×
+	// MaxBatchBytes bytes, within QueueSize and QueueBytes), the next once
+	// its writer has taken the previous one: the most of its history it
+	// holds at a time. Defaults to 64.
 	MaxBatch int
 
 	// MaxBatchBytes bounds the payload bytes of one socket write; a single

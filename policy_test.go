@@ -359,6 +359,7 @@ func TestPolicy_WriteTimeout(t *testing.T) {
 				OnConnect:      onConnect,
 				SendBufferSize: 4096,
 				PingInterval:   -1,
+				Limits:         fanout.Limits{MaxMessageSize: -1}, // a 4 MiB message
 			})
 			dialGorilla(t, s.url("topic=t"), stalledDialer()) // never reads
 			sub := recv(t, subs, "subscriber")

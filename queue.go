@@ -55,16 +55,29 @@ func (r *ring) shrink() {
 
 // take moves up to MaxBatch messages (MaxBatchBytes of payload, but at
 // least one message) from the queue into batch, and reports how many
-// messages are left queued and the state.
-func (s *Subscriber) take(batch []*Message) ([]*Message, int, subState) {
+// messages are left queued and the state, and whether the next page of
+// the subscriber's history is to be read now (the writer took the last
+// one: see core.nextPage).
+func (s *Subscriber) take(batch []*Message) ([]*Message, int, subState, bool) {
 	o := &s.c.opts
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stitching { // its history is being read: what is queued waits for it
-		return batch, s.q.n, s.state
+		return batch, s.q.n, s.state, false
 	}
+	// More history to read: the live messages wait behind it. Only an
+	// active subscriber's is read; one that drains for Shutdown, or was
+	// removed, is written what is queued, and its client resumes from
+	// there.
+	if s.pager != nil && s.state != subActive {
+		s.abandonPagesLocked()
+	}
+	paging := s.pager != nil
 	n := 0
 	for s.q.n > 0 && len(batch) < o.MaxBatch {
+		if paging && s.backlog == 0 {
+			break
+		}
 		size := len(s.q.peek().data)
 		if len(batch) > 0 && n+size > o.MaxBatchBytes {
 			break
@@ -82,5 +95,5 @@ func (s *Subscriber) take(batch []*Message) ([]*Message, int, subState) {
 	s.qBytes -= n
 	s.q.shrink()
 	s.freeRoomLocked()
-	return batch, s.q.n, s.state
+	return batch, s.q.n, s.state, paging && len(batch) == 0
 }

@@ -79,7 +79,8 @@ func TestPolicy_OversizedMessageDoesNotCloseReaders(t *testing.T) {
 		t.Run(fmt.Sprintf("%d subscribers", n), func(t *testing.T) {
 			// No write timeout: 200 readers of 5 MiB each on a loaded
 			// machine may take longer than one, and this is not about it.
-			s := newServer(t, &fanout.HubOptions{PingInterval: -1, DeliveryOptions: fanout.DeliveryOptions{WriteTimeout: -1}})
+			s := newServer(t, &fanout.HubOptions{PingInterval: -1, DeliveryOptions: fanout.DeliveryOptions{WriteTimeout: -1},
+				Limits: fanout.Limits{MaxMessageSize: -1}}) // a 5 MiB message
 			readers := make([]*sizeReader, n)
 			for i := range readers {
 				readers[i] = readSizes(t, dialGorilla(t, s.url("topic=t"), nil))

@@ -21,6 +21,11 @@ import (
 // (an in-memory one, at every start) must take a new epoch, so that a
 // client holding an ID from before gets a resync signal.
 //
+// A store serves one in-process engine (one Hub, with the Brokers
+// attached to it, or one standalone Broker) at a time: its log is that
+// engine's alone. Given to another, it is handed over (see
+// HubOptions.Replay).
+//
 // Concurrency contract: every method may be called concurrently, from any
 // goroutine, by the engine and by the application; none is called while
 // the engine holds a lock, so a store may do I/O (and should let

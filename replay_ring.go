@@ -93,6 +93,14 @@ func (r *Ring) Head(context.Context) (Position, error) {
 // one from before a restart, or not yet assigned), or when messages after
 // it have been evicted.
 func (r *Ring) Read(_ context.Context, from Position, topics []string) ([]*Message, Position, error) {
+	return r.readPage(from, topics, ReadLimit{})
+}
+
+// readPage is Read, stopping once the page is full (see PageReader). It
+// is not exported as ReadPage: a store that embeds a Ring to change its
+// Read (to count reads, or fail some) would then have its Read bypassed
+// by the Ring's ReadPage. The in-process engine calls it on a *Ring.
+func (r *Ring) readPage(from Position, topics []string, limit ReadLimit) ([]*Message, Position, error) {
 	if from.Epoch != r.epoch || from.Partition != 0 {
 		return nil, Position{}, fmt.Errorf("%w: not a position of this store", ErrUnknownID)
 	}
@@ -116,11 +124,20 @@ func (r *Ring) Read(_ context.Context, from Position, topics []string) ([]*Messa
 			return nil, Position{}, fmt.Errorf("%w: missed messages have expired", ErrUnknownID)
 		}
 	}
-	out := make([]*Message, 0, last-from.Offset) // at most this many: one allocation
+	n := last - from.Offset // at most this many: one allocation
+	if limit.Messages > 0 {
+		n = min(n, uint64(limit.Messages))
+	}
+	out := make([]*Message, 0, n)
+	bytes := 0
 	for o := from.Offset + 1; o <= last; o++ {
 		e := &r.entries[o%size]
 		if e.topic == "" || slices.Contains(topics, e.topic) {
 			out = append(out, e.m)
+			bytes += len(e.m.data)
+			if limit.Full(len(out), bytes) {
+				return out, e.m.pos, nil
+			}
 		}
 	}
 	return out, head, nil

@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // subscribe registers s on topics (see core.add). When lastID is set, it
@@ -20,9 +21,20 @@ import (
 // never both and never neither: whatever the feed delivered before s was
 // registered is stored, so the history (read after) holds it; whatever it
 // delivers after is queued.
+//
+// The history is read a page at a time (see pageLimit): subscribe reads
+// the first; s's writer reads each next one once it has taken the
+// previous one (core.nextPage), and each is joined to the live messages
+// the same way (queuePage). Meanwhile the live messages that a later page
+// holds are not queued, so what s holds is a page and its live messages
+// of other kinds, however long its history and however slowly it reads.
 func (c *core) subscribe(ctx context.Context, s *Subscriber, topics []string, lastID string, positions bool) (resync, err error) {
 	stitch := lastID != "" || positions && c.history
 	s.stitching = stitch
+	if lastID != "" {
+		// Live messages queue while the first page is read (see queuePage).
+		s.pager = &pager{topics: slices.Clone(topics), reading: true}
+	}
 	if err := c.add(ctx, s, topics); err != nil {
 		return nil, err
 	}
@@ -31,6 +43,7 @@ func (c *core) subscribe(ctx context.Context, s *Subscriber, topics []string, la
 	}
 	var backlog []*Message
 	var upTo Position
+	more := false
 	if lastID == "" {
 		head, err := c.eng.Head(ctx, s.home)
 		switch {
@@ -43,7 +56,7 @@ func (c *core) subscribe(ctx context.Context, s *Subscriber, topics []string, la
 			backlog = []*Message{positionMessage(head)}
 		}
 	} else {
-		backlog, upTo, resync = c.replay(ctx, lastID, topics, s.home)
+		backlog, upTo, more, resync = c.replay(ctx, s, lastID, topics)
 		if resync != nil && c.history {
 			// After the resync signal, the position the stream goes on
 			// from: a client that drops before its next message resumes
@@ -64,97 +77,58 @@ func (c *core) subscribe(ctx context.Context, s *Subscriber, topics []string, la
 	for _, m := range backlog {
 		_ = c.prepare(m) // replay checked its messages; signals are valid
 	}
-	s.endStitch(backlog, upTo)
+	s.queuePage(backlog, upTo, more)
 	return resync, nil
 }
 
-// replay returns what a subscriber of topics that last received lastID
-// has missed and the position the history was read up to, or a resync
-// signal and the error that makes it resync.
-func (c *core) replay(ctx context.Context, lastID string, topics []string, home int) ([]*Message, Position, error) {
-	msgs, upTo, err := c.readSince(ctx, lastID, topics, home)
+// replay returns the first page of what a subscriber of topics that last
+// received lastID has missed, the position the page was read up to, and
+// whether more pages follow; or a resync signal and the error that makes
+// it resync.
+func (c *core) replay(ctx context.Context, s *Subscriber, lastID string, topics []string) ([]*Message, Position, bool, error) {
+	from, err := c.resumeFrom(lastID, topics, s.home)
+	var msgs []*Message
+	var upTo Position
+	more := false
 	if err == nil {
-		for _, m := range msgs {
-			if err = c.prepare(m); err != nil { // the engine returned what Publish refuses
-				err = fmt.Errorf("replayed message: %w", err)
-				break
-			}
+		s.mu.Lock()
+		if s.pager != nil { // nil: it ended meanwhile
+			s.pager.from = from // the live messages it may miss are known from now
+		}
+		s.mu.Unlock()
+		msgs, upTo, more, err = c.readPage(ctx, from, topics)
+		if err != nil {
+			err = fmt.Errorf("replay from %q: %w", lastID, err)
 		}
 	}
 	if err != nil {
-		return []*Message{resyncMessage(err)}, Position{}, err
+		return []*Message{resyncMessage(err)}, Position{}, false, err
 	}
-	return msgs, upTo, nil
+	return msgs, upTo, more, nil
 }
 
-// readSince reads the history after lastID.
-func (c *core) readSince(ctx context.Context, lastID string, topics []string, home int) ([]*Message, Position, error) {
+// resumeFrom returns the position a subscriber of topics resumes from, or
+// why it cannot resume exactly.
+func (c *core) resumeFrom(lastID string, topics []string, home int) (Position, error) {
 	if !c.history {
-		return nil, Position{}, errNoHistory
+		return Position{}, errNoHistory
 	}
 	if len(lastID) > MaxLastEventIDLen {
-		return nil, Position{}, fmt.Errorf("%w: ID of %d bytes is too long", ErrUnknownID, len(lastID))
+		return Position{}, fmt.Errorf("%w: ID of %d bytes is too long", ErrUnknownID, len(lastID))
 	}
 	from, err := ParseID(lastID)
 	if err != nil {
-		return nil, Position{}, err
+		return Position{}, err
 	}
 	// One ID tells one partition's position: a subscriber whose topics
 	// span several cannot be resumed exactly from it.
 	if from.Partition != home {
-		return nil, Position{}, fmt.Errorf("%w: the ID is of partition %d, the subscriber's broadcasts of %d", ErrUnknownID, from.Partition, home)
+		return Position{}, fmt.Errorf("%w: the ID is of partition %d, the subscriber's broadcasts of %d", ErrUnknownID, from.Partition, home)
 	}
 	for _, t := range topics {
 		if p := c.eng.Partition(t); p != from.Partition {
-			return nil, Position{}, fmt.Errorf("%w: topic %q is in partition %d, the ID in %d", ErrUnknownID, t, p, from.Partition)
+			return Position{}, fmt.Errorf("%w: topic %q is in partition %d, the ID in %d", ErrUnknownID, t, p, from.Partition)
 		}
 	}
-	msgs, upTo, err := c.eng.Read(ctx, from, topics)
-	if err != nil {
-		return nil, Position{}, fmt.Errorf("replay from %q: %w", lastID, err)
-	}
-	return msgs, upTo, nil
-}
-
-// endStitch joins a stitching subscriber's history to its live queue:
-// backlog goes first (it does not count against the queue's limits: the
-// engine bounds it), then the live messages that follow upTo, and the
-// writer may take them. A live message at or before upTo is in the
-// history already, so it is dropped, now and when the feed delivers it
-// later (see Subscriber.replayed). With no upTo (a resync, or no
-// position), every live message is kept.
-func (s *Subscriber) endStitch(backlog []*Message, upTo Position) {
-	s.mu.Lock()
-	if s.state == subEnding { // ended meanwhile: its queue is discarded
-		s.stitching = false
-		s.mu.Unlock()
-		return
-	}
-	live := make([]*Message, 0, s.q.n)
-	for s.q.n > 0 {
-		m := s.q.pop()
-		if m.pos.SameLog(upTo) && m.pos.Offset <= upTo.Offset {
-			s.qBytes -= len(m.data)
-			if len(m.data) > s.c.opts.QueueBytes {
-				s.bigBytes = 0
-			}
-			continue
-		}
-		live = append(live, m)
-	}
-	for _, m := range backlog {
-		s.q.push(m)
-		s.qBytes += len(m.data)
-		s.backlogSize += len(m.data)
-	}
-	s.backlog = len(backlog)
-	for _, m := range live {
-		s.q.push(m)
-	}
-	// The feed can lag behind the history: what it delivers at or before
-	// upTo from now on was replayed too.
-	s.replayedTo = upTo
-	s.stitching = false
-	s.mu.Unlock()
-	s.signal()
+	return from, nil
 }

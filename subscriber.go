@@ -38,6 +38,7 @@ type Subscriber struct {
 	backlogSize int           // their payload bytes
 	bigBytes    int           // the payload of the message larger than QueueBytes that waits (0: none); not counted against QueueBytes
 	stitching   bool          // resuming: live messages queue, the writer waits for the history (see core.subscribe)
+	pager       *pager        // the pages of its history left to read (see queuePage); nil: none
 	room        chan struct{} // closed when the queue has room again, for publishers waiting (PolicyBlock)
 	replayedTo  Position      // the end of its history: the feed may still deliver what precedes it
 	state       subState
@@ -273,6 +274,9 @@ func (s *Subscriber) Send(m *Message) error {
 	if s.c.isClosing() {
 		return ErrClosed
 	}
+	if err := s.c.checkSize(m); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
 	if err := s.c.prepare(m); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
@@ -394,6 +398,10 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		s.mu.Unlock()
 		return queued // it was in the replay
 	}
+	if p := s.pager; p != nil && !p.reading && p.holds(m) {
+		s.mu.Unlock()
+		return queued // a page of its history, yet to be read, holds it
+	}
 	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
 	big := size > o.QueueBytes
 	maxN, maxBytes := o.QueueSize, o.QueueBytes
@@ -401,6 +409,11 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		maxN, maxBytes = 2*maxN, 2*maxBytes
 	}
 	if n >= maxN || big && s.bigBytes > 0 || !big && bytes+size > maxBytes {
+		if p := s.pager; p != nil && p.holds(m) {
+			p.overflow = true // a page of its history, yet to be read, holds it
+			s.mu.Unlock()
+			return queued
+		}
 		ev := s.slowEventLocked(SlowQueueFull, 1)
 		s.mu.Unlock()
 		s.slow(ev)
@@ -512,6 +525,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 		}
 		s.q.clear()
 		s.qBytes, s.backlog, s.backlogSize, s.bigBytes = 0, 0, 0, 0
+		s.pager = nil
 		if s.grace == nil && !s.retired {
 			s.grace = time.AfterFunc(endGrace, s.sink.abort)
 		}

@@ -70,6 +70,10 @@ type options struct {
 	scaleFirst    int    // internal: the first subscriber index of this -scale client
 	nodeServer    string // internal: this process is a node of -nodes
 	nodeRedis     string // internal: the node's Redis address
+
+	resumers      int // -resumers: non-reading resumers per transport
+	resumeHistory int
+	resumeSize    int
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -112,6 +116,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.nodesIdle, "nodes-idle", 2*time.Second, "-nodes: the idle period measured before each run (the bystander's baseline)")
 	fs.StringVar(&o.nodesProfile, "nodes-profile", "", "-nodes: write a CPU profile of every node, and a perf recording of redis-server (if perf is installed), over each run into this directory")
 	fs.IntVar(&o.nodesDrop, "nodes-drop", 0, "-nodes, to test resuming: every subscriber closes its connection once after this many messages and reconnects with its position")
+	fs.IntVar(&o.resumers, "resumers", 0, "measure the heap this many clients per transport hold when they resume from the start of a long history and then do not read, over a Ring and over the Redis engine (see resume.go)")
+	fs.IntVar(&o.resumeHistory, "resume-history", 10000, "-resumers: messages in the history")
+	fs.IntVar(&o.resumeSize, "resume-size", 1024, "-resumers: bytes per message")
 	fs.StringVar(&o.out, "out", "results", "directory for -sweep's CSV and plot")
 	fs.StringVar(&o.csv, "csv", "", "also write every run of the default mode or -targets to this CSV file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole command to this file (pick the peer with -peers)")
@@ -180,6 +187,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.nodes > 0 {
 		return runNodesCommand(o, stdout, stderr)
+	}
+	if o.resumers > 0 {
+		progress := stderr
+		if o.quiet {
+			progress = io.Discard
+		}
+		return runResume(o, stdout, progress)
 	}
 	if o.deflate {
 		if msg := raiseFileLimit(uint64(o.deflateSubs + 256)); msg != "" {

@@ -7,9 +7,10 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// read is Read within the read transaction tx: the messages after offset
-// from on topics or broadcast, up to the head that tx sees.
-func (s *Store) read(tx *bbolt.Tx, from uint64, topics []string) ([]*fanout.Message, uint64, error) {
+// read is ReadPage within the read transaction tx: the messages after
+// offset from on topics or broadcast, up to the head that tx sees or the
+// message that fills the page, and the offset it read up to.
+func (s *Store) read(tx *bbolt.Tx, from uint64, topics []string, limit fanout.ReadLimit) ([]*fanout.Message, uint64, error) {
 	head, ok := keyOffset(tx.Bucket(bucketMeta).Get(keyHead))
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: no head", ErrDamaged)
@@ -44,10 +45,15 @@ func (s *Store) read(tx *bbolt.Tx, from uint64, topics []string) ([]*fanout.Mess
 		return nil, 0, fmt.Errorf("%w: missed messages have expired", fanout.ErrUnknownID)
 	}
 
-	out := make([]*fanout.Message, 0, min(head-from, 1024))
+	n := min(head-from, 1024)
+	if limit.Messages > 0 {
+		n = min(n, uint64(limit.Messages))
+	}
+	out := make([]*fanout.Message, 0, n)
 	var arena []byte // the data of the messages returned: bbolt's memory is only valid in tx
 	next := rec.first
-	for ; k != nil; k, v = c.Next() {
+	full := uint64(0) // the offset of the message that filled the page
+	for ; k != nil && full == 0; k, v = c.Next() {
 		if rec, err = parseRecord(k, v); err != nil {
 			return nil, 0, err
 		}
@@ -75,11 +81,18 @@ func (s *Store) read(tx *bbolt.Tx, from uint64, topics []string) ([]*fanout.Mess
 				m = m.WithEvent(string(e.event))
 			}
 			out = append(out, m.Stored(topic, fanout.Position{Epoch: s.epoch, Offset: e.offset}))
+			if limit.Full(len(out), len(arena)) {
+				full = e.offset
+				return false
+			}
 			return true
 		})
 		if err != nil {
 			return nil, 0, err
 		}
+	}
+	if full > 0 {
+		return out, full, nil
 	}
 	if next != head+1 {
 		return nil, 0, fmt.Errorf("%w: log ends at %d, head %d", ErrDamaged, next-1, head)

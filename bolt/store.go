@@ -200,6 +200,14 @@ func (s *Store) Head(context.Context) (fanout.Position, error) {
 // MaxAge), and with one wrapping ErrDamaged on a record that does not
 // follow the layout.
 func (s *Store) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
+	return s.ReadPage(ctx, from, topics, fanout.ReadLimit{})
+}
+
+// ReadPage is Read, stopping once the page is full (see
+// fanout.PageReader): a Hub reads a resuming client's history a page at a
+// time, so that what the client holds is a page of copies, not its whole
+// history.
+func (s *Store) ReadPage(ctx context.Context, from fanout.Position, topics []string, limit fanout.ReadLimit) ([]*fanout.Message, fanout.Position, error) {
 	if s.isClosing() {
 		return nil, fanout.Position{}, fanout.ErrClosed
 	}
@@ -213,7 +221,7 @@ func (s *Store) Read(ctx context.Context, from fanout.Position, topics []string)
 	var head uint64
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
-		out, head, err = s.read(tx, from.Offset, topics)
+		out, head, err = s.read(tx, from.Offset, topics, limit)
 		return err
 	})
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {

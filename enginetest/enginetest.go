@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,6 +85,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentPublishers", testConcurrentPublishers},
 		{"HeadFollowsPublishes", testHeadFollowsPublishes},
 		{"ReadFiltersTopics", testReadFiltersTopics},
+		{"ReadPages", testReadPages},
 		{"ReadUnknownPositions", testReadUnknownPositions},
 		{"ReadDuringPublishes", testReadDuringPublishes},
 		{"HistoryBound", testHistoryBound},
@@ -410,6 +412,72 @@ func testReadFiltersTopics(t *testing.T, h Harness) {
 	for _, m := range none {
 		if m.Topic() != "" {
 			t.Fatalf("Read(no topics) returned a message of topic %q: broadcasts only", m.Topic())
+		}
+	}
+}
+
+// testReadPages checks, for an engine that is a fanout.PageReader, that
+// its pages, read one after the other until one is not full, are its
+// whole Read: each within its limit (a page ends with the message that
+// fills it), each read from where the previous one ended, the last one
+// ending at the head.
+func testReadPages(t *testing.T, h Harness) {
+	n := start(t, h, 1)[0]
+	pr, ok := n.Engine.(fanout.PageReader)
+	if !ok {
+		t.Skip("not a fanout.PageReader")
+	}
+	ctx := ctxFor(t, h)
+	subscribe(t, ctx, n, "x", "y")
+	head, err := n.Head(ctx, n.Partition("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		topic := []string{"x", "y", ""}[i%3]
+		if n.Partition(topic) != head.Partition && topic != "" {
+			continue
+		}
+		publish(t, ctx, n, topic, strings.Repeat(fmt.Sprint(i%10), 1+i%4))
+	}
+	whole, end, err := n.Read(ctx, head, []string{"x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []fanout.ReadLimit{{Messages: 1}, {Messages: 3}, {Bytes: 5}, {Messages: 4, Bytes: 6}, {}} {
+		var got []*fanout.Message
+		from := head
+		for pages := 0; ; pages++ {
+			if pages > len(whole)+1 {
+				t.Fatalf("%+v: more pages than messages", limit)
+			}
+			page, upTo, err := pr.ReadPage(ctx, from, []string{"x"}, limit)
+			if err != nil {
+				t.Fatalf("%+v: ReadPage(%s): %v", limit, from.ID(), err)
+			}
+			bytes := 0
+			for i, m := range page {
+				if limit.Full(i, bytes) {
+					t.Fatalf("%+v: ReadPage(%s) went on after the message that filled the page", limit, from.ID())
+				}
+				bytes += len(m.Data())
+			}
+			if len(page) > 0 && upTo.Offset < page[len(page)-1].Position().Offset {
+				t.Fatalf("%+v: ReadPage's position %s is before its last message %s", limit, upTo.ID(), page[len(page)-1].ID())
+			}
+			got = append(got, page...)
+			from = upTo
+			if !limit.Full(len(page), bytes) {
+				break
+			}
+		}
+		if from != end {
+			t.Errorf("%+v: the last page ends at %s, Read at %s", limit, from.ID(), end.ID())
+		}
+		if !slices.EqualFunc(got, whole, func(a, b *fanout.Message) bool {
+			return a.ID() == b.ID() && string(a.Data()) == string(b.Data()) && a.Topic() == b.Topic()
+		}) {
+			t.Errorf("%+v: the pages hold %d messages, unlike Read's %d", limit, len(got), len(whole))
 		}
 	}
 }

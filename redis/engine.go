@@ -190,6 +190,16 @@ func (e *Engine) publishArgs(p *part, topic, kind, data string) []string {
 // through the partition's topic index, when it can (see
 // history_index.go).
 func (e *Engine) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
+	return e.ReadPage(ctx, from, topics, fanout.ReadLimit{})
+}
+
+var _ fanout.PageReader = (*Engine)(nil)
+
+// ReadPage implements fanout.PageReader: the messages past the page are
+// not parsed, so a resuming client holds a page of them. The script
+// still returns every entry after from: each page costs the transfer of
+// the rest of the history, for the time of the read.
+func (e *Engine) ReadPage(ctx context.Context, from fanout.Position, topics []string, limit fanout.ReadLimit) ([]*fanout.Message, fanout.Position, error) {
 	if from.Partition < 0 || from.Partition >= len(e.parts) {
 		return nil, fanout.Position{}, fmt.Errorf("%w: partition %d of %d", fanout.ErrUnknownID, from.Partition, len(e.parts))
 	}
@@ -200,15 +210,15 @@ func (e *Engine) Read(ctx context.Context, from fanout.Position, topics []string
 		}
 	}
 	p := e.parts[from.Partition]
-	return e.read(ctx, p, e.readKeys(p), from, args)
+	return e.read(ctx, p, e.readKeys(p), from, args, limit)
 }
 
 // readAll reads every message of p after from, whatever its topic.
 func (e *Engine) readAll(ctx context.Context, p *part, from fanout.Position) ([]*fanout.Message, fanout.Position, error) {
-	return e.read(ctx, p, p.keys, from, []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "0"})
+	return e.read(ctx, p, p.keys, from, []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "0"}, fanout.ReadLimit{})
 }
 
-func (e *Engine) read(ctx context.Context, p *part, keys []string, from fanout.Position, args []string) ([]*fanout.Message, fanout.Position, error) {
+func (e *Engine) read(ctx context.Context, p *part, keys []string, from fanout.Position, args []string, limit fanout.ReadLimit) ([]*fanout.Message, fanout.Position, error) {
 	reply, err := e.readScript.Exec(ctx, e.client, keys, args).ToArray()
 	if err != nil {
 		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: read partition %d: %w", p.id, err)
@@ -239,13 +249,22 @@ func (e *Engine) read(ctx context.Context, p *part, keys []string, from fanout.P
 	if err != nil {
 		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: malformed read reply: %w", err)
 	}
-	msgs := make([]*fanout.Message, 0, len(entries))
+	n := len(entries)
+	if limit.Messages > 0 {
+		n = min(n, limit.Messages)
+	}
+	msgs := make([]*fanout.Message, 0, n)
+	bytes := 0
 	for _, entry := range entries {
 		m, err := parseEntry(entry, epoch, p.id)
 		if err != nil {
 			return nil, fanout.Position{}, err
 		}
 		msgs = append(msgs, m)
+		bytes += len(m.Data())
+		if limit.Full(len(msgs), bytes) {
+			return msgs, m.Position(), nil
+		}
 	}
 	return msgs, head, nil
 }
