@@ -1,14 +1,17 @@
 // The test vectors of docs/protocol.md (../../testdata/protocol, which the
 // npm package does not ship): fanoutRecords decodes every packed frame as
-// the vector says, and a Subscription over SSE (the eventsource package's
-// EventSource, reading the vector's stream from a fetch of the test's
-// own, with no server; and over an EventSource that behaves as a browser's)
-// tells every message, resync, position and close of every event stream. The Go package and the Go client are tested
-// against the same vectors.
+// the vector says; a Subscription over WebSocket (the ws package's, from a
+// server of the test's own) reads every frame as fanoutRecords does; and
+// one over SSE tells every message, resync, position and close of every
+// event stream, over the eventsource package's EventSource (reading the
+// stream from a fetch of the test's own) and over one that behaves as a
+// browser's. The Go package and the Go client are tested against the
+// same vectors.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { EventSource } from "eventsource";
+import { WebSocket, WebSocketServer } from "ws";
 import { CLOSE_EVENT, fanoutRecords, subscribe } from "../fanout.js";
 import { fakeTimers, record, until } from "./helpers.js";
 
@@ -103,6 +106,63 @@ class SpecEventSource {
     }
   }
 }
+
+// A Subscription over WebSocket reads each vector's frame from a server
+// that selects the vector's subprotocol, sends the frame and closes with
+// 4999: it tells the records as fanoutRecords reads them, or, for a
+// malformed frame, an error and none of the frame's records, and
+// reconnects.
+test("records.json: a Subscription over WebSocket tells every frame as the vector says", async (t) => {
+  const { vectors: vs } = vectors("records.json");
+  const wss = new WebSocketServer({
+    host: "127.0.0.1",
+    port: 0,
+    handleProtocols: (offered, req) => {
+      const v = vs[Number(new URL(req.url, "http://x").searchParams.get("v"))];
+      return offered.has(v.subprotocol) ? v.subprotocol : false;
+    },
+  });
+  await new Promise((resolve) => wss.once("listening", resolve));
+  t.after(() => new Promise((resolve) => wss.close(resolve)));
+  wss.on("connection", (ws, req) => {
+    const v = vs[Number(new URL(req.url, "http://x").searchParams.get("v"))];
+    ws.send(Buffer.from(v.frame, "hex"), { binary: true });
+    ws.close(4999, "end of vector");
+  });
+  const base = "ws://127.0.0.1:" + wss.address().port + "/ws?topic=t&v=";
+  for (const [i, v] of vs.entries()) {
+    await t.test(v.name, async () => {
+      const mode = v.subprotocol.startsWith("fanout.packed.") ? "packed" : "resume";
+      const timers = fakeTimers();
+      const sub = subscribe(base + i, { WebSocket, mode, ...timers });
+      const r = record(sub);
+      try {
+        await until("the end of the vector", () => r.closes.length + r.disconnects.length > 0);
+      } finally {
+        sub.close();
+      }
+      assert.equal(r.opens[0].protocol, v.subprotocol);
+      const want = v.error ? [] : expected(v.records);
+      const told = [];
+      for (const e of r.events) {
+        if (e === "message") told.push(r.messages.shift());
+        else if (e === "resync") told.push({ resync: r.resyncs.shift() });
+      }
+      assert.deepEqual(told, want.filter((w) => !("position" in w)));
+      if (v.error) {
+        assert.equal(r.errors.length, 1);
+        assert.ok(r.errors[0] instanceof RangeError);
+        assert.equal(r.disconnects[0].code, 4000, "the client reconnects");
+        assert.equal(sub.lastEventId, "");
+        return;
+      }
+      assert.deepEqual(r.closes, [{ code: 4999, status: 0, reason: "end of vector" }]);
+      let lastId = "";
+      if (mode === "resume") for (const w of want) if (w.position || w.id) lastId = w.position ?? w.id;
+      assert.equal(sub.lastEventId, lastId, "the ID to resume from");
+    });
+  }
+});
 
 // fakeFetch answers each request with an event stream of body.
 function fakeFetch(body, requests) {
