@@ -191,7 +191,10 @@ func childMain() {
 	opts := &fredis.Options{Prefix: os.Getenv(envChildPrefix), HistorySize: 1 << 17}
 	opts.PresenceTTL, _ = time.ParseDuration(os.Getenv(envChildPresTTL))
 	eng := newEngine(t, "child", opts, addrs...)
-	hub := fanout.NewHub(&fanout.HubOptions{Engine: eng, DeliveryOptions: fanout.DeliveryOptions{QueueSize: 1 << 16, QueueBytes: 64 << 20}})
+	// A subscriber of 200 topics (TestPresence_KilledNodeKeysExpire): more
+	// than Limits.MaxTopics allows by default.
+	hub := fanout.NewHub(&fanout.HubOptions{Engine: eng, Limits: fanout.Limits{MaxTopics: -1},
+		DeliveryOptions: fanout.DeliveryOptions{QueueSize: 1 << 16, QueueBytes: 64 << 20}})
 	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub})
 	mux := http.NewServeMux()
 	mux.Handle("/ws", hub)
