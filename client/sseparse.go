@@ -35,24 +35,34 @@ func parseEvents(r io.Reader, limit int, fn func(sseEvent) error) error {
 		skipLF bool // the last line ended with CR: an LF right after it is part of that end
 	)
 	for {
-		b, err := br.ReadByte()
-		if err != nil {
-			return err
+		if br.Buffered() == 0 {
+			if _, err := br.Peek(1); err != nil { // wait for more
+				return err
+			}
 		}
+		buf, _ := br.Peek(br.Buffered())
 		if skipLF {
 			skipLF = false
-			if b == '\n' {
+			if buf[0] == '\n' {
+				_, _ = br.Discard(1)
 				continue
 			}
 		}
-		if b != '\n' && b != '\r' {
-			if len(line) >= limit {
-				return fmt.Errorf("%w: a line of more than %d bytes", ErrTooLarge, limit)
-			}
-			line = append(line, b)
+		i := bytes.IndexAny(buf, "\r\n")
+		n := i
+		if i < 0 {
+			n = len(buf) // the line goes on
+		}
+		if len(line)+n > limit {
+			return fmt.Errorf("%w: a line of more than %d bytes", ErrTooLarge, limit)
+		}
+		line = append(line, buf[:n]...)
+		if i < 0 {
+			_, _ = br.Discard(n)
 			continue
 		}
-		skipLF = b == '\r'
+		skipLF = buf[i] == '\r'
+		_, _ = br.Discard(i + 1)
 		if len(line) == 0 { // the end of an event
 			if data != nil {
 				ev.data = string(data[:len(data)-1]) // less the last LF
