@@ -61,8 +61,9 @@ func (e *Engine) scriptError(err error) error {
 	msg := re.Error()
 	if theirs, ok := strings.CutPrefix(msg, "FANOUTLAYOUT "); ok {
 		err := fmt.Errorf("%w: %s partitions under prefix %q in Redis, %d on this node", ErrLayout, theirs, e.opts.Prefix, len(e.parts))
-		e.layout.refused.CompareAndSwap(nil, &err)
-		e.opts.Logger.Error("fanout/redis: refused", "err", err)
+		if e.layout.refused.CompareAndSwap(nil, &err) {
+			e.opts.Logger.Error("fanout/redis: refused", "err", err)
+		}
 		return err
 	}
 	if cause, ok := strings.CutPrefix(msg, "FANOUTINFO "); ok {

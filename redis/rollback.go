@@ -47,7 +47,7 @@ func (s *seen) observe(epoch string, offset uint64) {
 
 func (s *seen) observePosition(pos fanout.Position) { s.observe(pos.Epoch, pos.Offset) }
 
-// args returns the scripts' ensure arguments (see internal/script): the
+// ensureArgs returns the scripts' ensure arguments (see internal/script): the
 // epoch prefix, the number of partitions, and the epoch and offset seen.
 func (e *Engine) ensureArgs(p *part) (prefix, partitions, epoch, offset string) {
 	p.seen.mu.Lock()
