@@ -129,10 +129,15 @@ func (s *redisServer) become(r *redisServer) {
 	s.pidNow.Store(r.pidNow.Load())
 }
 
-// head returns the soak's partition head ("" if it has none).
+// head returns the soak's partition's epoch and head, "epoch-head" (as
+// a message ID), or "none".
 func (s *redisServer) head() string {
+	e, err := s.do("HGET", "{soak:0}:meta", "e")
 	h, _ := s.do("HGET", "{soak:0}:meta", "h")
-	return h
+	if err != nil || e == "" {
+		return "none"
+	}
+	return e + "-" + h
 }
 
 func (s *redisServer) stop() {

@@ -20,13 +20,15 @@ func (f *faults) rollback(hold time.Duration) (string, error) {
 	if _, err := s.do("SAVE"); err != nil {
 		return "", fmt.Errorf("SAVE: %w", err)
 	}
-	saved := s.head()
-	time.Sleep(hold) // the publishers go on
+	saved := s.head() // a few publishes may come between SAVE and this
+	time.Sleep(hold)  // the publishers go on
 	before := s.head()
 	if err := s.restart(200*time.Millisecond, true); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("SAVE at head %s, %v later (head %s) redis-server SIGKILLed and restarted from that dump: head %s",
+	// The nodes write as soon as it is up: by now their first write has
+	// started a new epoch.
+	return fmt.Sprintf("SAVE at about %s, %v later at %s redis-server SIGKILLed and restarted from that dump; a moment later: %s",
 		saved, hold.Round(time.Second), before, s.head()), nil
 }
 
@@ -67,6 +69,7 @@ func (f *faults) failover(lag, hold time.Duration) (string, error) {
 		replica.stop()
 		return "", fmt.Errorf("promoting the replica: %w", err)
 	}
+	promoted := replica.head() // no node reaches it yet
 	for _, n := range r.cluster.nodes {
 		if n.proxy != nil {
 			n.proxy.setTarget(replica.addr())
@@ -74,6 +77,6 @@ func (f *faults) failover(lag, hold time.Duration) (string, error) {
 		}
 	}
 	r.redis.become(replica)
-	return fmt.Sprintf("a replica %v behind (its link delayed) promoted after %v, the primary SIGKILLed: head %s on the primary, %s on the replica",
-		lag, hold.Round(time.Second), before, r.redis.head()), nil
+	return fmt.Sprintf("a replica %v behind (its link delayed) promoted after %v, the primary SIGKILLed at %s; the replica had %s",
+		lag, hold.Round(time.Second), before, promoted), nil
 }
