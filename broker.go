@@ -170,7 +170,7 @@ type BrokerOptions struct {
 //
 // A Broker is safe for concurrent use. Close or Shutdown it when done.
 type Broker struct {
-	c        *core
+	door     // the core (the Hub's, when attached), and the methods Hub and Broker share
 	opts     BrokerOptions
 	hooks    hooks
 	prelude  []byte       // written after the headers: the retry field, if any
@@ -472,66 +472,4 @@ func (b *Broker) disconnected(s *Subscriber, why endReason, err error) {
 		defer b.c.recovered("OnDisconnect", s, nil)
 		b.opts.OnDisconnect(s, err)
 	}
-}
-
-// Publish queues m for every subscriber of topic; see Hub.Publish. With a
-// ReplayStore, m is stored first and subscribers receive the stored copy,
-// carrying its ID.
-func (b *Broker) Publish(ctx context.Context, topic string, m *Message) error {
-	return b.c.publish(ctx, topic, false, m, nil)
-}
-
-// Broadcast queues m for every subscriber.
-func (b *Broker) Broadcast(ctx context.Context, m *Message) error {
-	return b.c.publish(ctx, "", true, m, nil)
-}
-
-// BroadcastFilter queues m for every subscriber for which keep returns
-// true; see Hub.BroadcastFilter. m is not stored for replay.
-func (b *Broker) BroadcastFilter(ctx context.Context, m *Message, keep func(*Subscriber) bool) error {
-	return b.c.publish(ctx, "", true, m, keep)
-}
-
-// Subscribers returns the current subscribers.
-func (b *Broker) Subscribers() []*Subscriber { return b.c.subscribers() }
-
-// Len returns the number of subscribers.
-func (b *Broker) Len() int { return b.c.len() }
-
-// NumSubscribers returns the number of subscribers of topic.
-func (b *Broker) NumSubscribers(topic string) int { return b.c.topicLen(topic) }
-
-// TopicSubscribers returns this process's subscribers of topic; see
-// Hub.TopicSubscribers.
-func (b *Broker) TopicSubscribers(topic string) []*Subscriber { return b.c.topicSubscribers(topic) }
-
-// Topics returns this process's topics that have subscribers, with how
-// many each has.
-func (b *Broker) Topics() map[string]int { return b.c.topicCounts() }
-
-// Presence returns the members of topic; see Hub.Presence.
-func (b *Broker) Presence(ctx context.Context, topic string) ([]Member, error) {
-	return b.c.presence(ctx, topic)
-}
-
-// Stats returns a snapshot of the Broker's counters. Writes counts
-// flushes: net/http may split a large batch into a few socket writes.
-func (b *Broker) Stats() Stats { return b.c.snapshot() }
-
-// Shutdown stops accepting subscribers (ServeHTTP answers 503) and
-// publishes (ErrClosed), writes what is queued for each subscriber, ends
-// each response, and returns once every subscription has ended. If ctx
-// ends first, the remaining writes are interrupted and ctx's error is
-// returned. Safe to call more than once, and concurrently with Close.
-//
-// Shutdown ends responses, which http.Server.Shutdown alone would wait for
-// forever (for streams it did not take over), or not close at all (for
-// those it did): call it before (or while) shutting the server down.
-func (b *Broker) Shutdown(ctx context.Context) error { return b.c.shutdown(ctx) }
-
-// Close is Shutdown without draining: queued events are discarded and
-// writes in progress are interrupted. Safe to call more than once.
-func (b *Broker) Close() error {
-	b.c.close()
-	return nil
 }
