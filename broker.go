@@ -13,22 +13,23 @@ import (
 // *BrokerOptions) is a good default for every field.
 type BrokerOptions struct {
 	// DeliveryOptions bounds each subscriber's queue and batches, and sets
-	// the slow-client policy. Ignored when Hub is set.
+	// the slow-client policy. Must be zero when Hub is set (the Hub's
+	// apply: see Hub).
 	DeliveryOptions
 
 	// Replay, if set, stores each published message and assigns its ID
 	// (the SSE id field), so that an EventSource that reconnects, sending
 	// Last-Event-ID, gets exactly what it missed. Messages sent with
-	// BroadcastFilter or Subscriber.Send are not stored. Ignored when Hub
-	// is set: the Hub's store serves both. Ignored when Engine is set.
+	// BroadcastFilter or Subscriber.Send are not stored. Must be nil when
+	// Hub is set (the Hub's store serves both). Ignored when Engine is set.
 	// A store serves one Hub or Broker at a time: given to another, it is
 	// handed over, and this Broker's Publish fails with ErrClosed (see
 	// HubOptions.Replay). Defaults to none.
 	Replay ReplayStore
 
 	// Engine, if set, orders, stores and distributes the Broker's
-	// messages (see Engine, and HubOptions.Engine). Ignored when Hub is
-	// set: the Hub's engine serves both. Defaults to the in-process
+	// messages (see Engine, and HubOptions.Engine). Must be nil when Hub
+	// is set (the Hub's engine serves both). Defaults to the in-process
 	// engine over Replay.
 	Engine Engine
 
@@ -38,6 +39,13 @@ type BrokerOptions struct {
 	// and stored once, with one ID, in the Hub's ReplayStore. The Hub's
 	// DeliveryOptions and Replay then apply, Stats counts both kinds of
 	// subscriber, and closing either closes both.
+	//
+	// The options of that shared core are the Hub's alone: DeliveryOptions
+	// (every field), Limits, Replay and Engine must be left unset, and
+	// NewBroker panics, naming them, when one is set; it would have no
+	// effect. What the Broker may set is its own: Heartbeat, Retry,
+	// ThroughResponseWriter, SendBufferSize (the Hub's by default) and
+	// ForgetRequest, and Authorize and the hooks below.
 	//
 	// The Broker also takes the Hub's Authorize and its OnConnect,
 	// OnDisconnect, OnResync, OnJoin and OnLeave hooks, each one that
@@ -62,7 +70,7 @@ type BrokerOptions struct {
 
 	// Limits bound the subscribers the Broker admits, in all and per
 	// Grant.Group, and the topics of each (MessageRate does not apply:
-	// SSE clients send nothing). Ignored when Hub is set: the Hub's
+	// SSE clients send nothing). Must be zero when Hub is set: the Hub's
 	// limits count both kinds of subscriber. The zero value bounds the
 	// topics of a subscriber (100), and nothing else.
 	Limits Limits
@@ -179,6 +187,13 @@ type Broker struct {
 
 // NewBroker returns a Broker configured by opts (nil for defaults). opts is
 // copied; later changes to it have no effect.
+//
+// It panics when opts.Hub is set together with an option of the core the
+// Broker then shares with the Hub (DeliveryOptions, Limits, Replay,
+// Engine: see BrokerOptions.Hub), which it could only ignore. Like
+// http.ServeMux's panic on a pattern registered twice, it finds a mistake
+// in the program when it starts; a Broker constructed is never refused
+// later for its options.
 func NewBroker(opts *BrokerOptions) *Broker {
 	b := &Broker{}
 	if opts != nil {
@@ -195,6 +210,7 @@ func NewBroker(opts *BrokerOptions) *Broker {
 		b.prelude = sseRetry(o.Retry)
 	}
 	if o.Hub != nil {
+		o.mustNotOwnCore()
 		o.inheritAccess(&o.Hub.opts)
 	}
 	b.hooks = hooks{onResync: o.OnResync, onJoin: o.OnJoin, onLeave: o.OnLeave}
