@@ -11,6 +11,14 @@ import (
 
 // BrokerOptions configures a Broker. The zero value (or a nil
 // *BrokerOptions) is a good default for every field.
+//
+// A Broker of its own (Hub unset) has a core of its own, configured as a
+// Hub's is: the fields HubOptions has too (Limits, Replay, Engine,
+// Authorize, the hooks, ForgetRequest, SendBufferSize) work as the Hub's
+// do, and each comment here says what that is for SSE. They are declared
+// in both structs, not in one that both embed, so that a literal names
+// what it sets in one flat list. A Broker attached to a Hub has the Hub's
+// core, and must leave that core's options unset (see Hub).
 type BrokerOptions struct {
 	// DeliveryOptions bounds each subscriber's queue and batches, and sets
 	// the slow-client policy. Must be zero when Hub is set (the Hub's
