@@ -8,7 +8,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/coder/websocket"
 	sse "github.com/tmaxmax/go-sse"
 )
 
@@ -104,7 +103,7 @@ const PositionEvent = "fanout.position"
 const CloseEvent = "fanout.close"
 
 // sseClose returns the CloseEvent for code and reason.
-func sseClose(code websocket.StatusCode, reason string) []byte {
+func sseClose(code StatusCode, reason string) []byte {
 	var e sse.Message
 	e.Type = sse.Type(CloseEvent)
 	e.AppendData(strconv.Itoa(int(code)) + " " + reason)
