@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -32,7 +33,8 @@ type Engine struct {
 	maxLen, maxAge, shardedArg            string // publish script arguments
 	partitionsArg                         string // the scripts' layout argument
 
-	layout layoutState // see layout.go
+	layout   layoutState  // see layout.go
+	readScan atomic.Int64 // see readScan; tests lower it
 
 	parts []*part
 
@@ -80,6 +82,7 @@ func New(client rueidis.Client, opts *Options) (*Engine, error) {
 	if cluster {
 		e.shardedArg = "1"
 	}
+	e.readScan.Store(readScan)
 	e.pres = newPresence(e.epochID + randomID(4))
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	for i := range o.Partitions {
@@ -210,21 +213,21 @@ func (e *Engine) published(p *part, r rueidis.RedisResult) error {
 	return nil
 }
 
-// Read implements fanout.Engine: one read-only script reads the epoch,
-// the head and the stream entries after from, atomically, so the head it
-// returns is exact. It reads the entries of topics (and broadcasts) only,
-// through the partition's topic index, when it can (see
-// history_index.go).
+// Read implements fanout.Engine: it reads the epoch, the head and the
+// stream entries after from with a read-only script, which answers a
+// bounded part of the range per call (see ReadPage); the calls go on
+// from where the last one stopped until the head, so the head returned is
+// exact. It reads the entries of topics (and broadcasts) only, through
+// the partition's topic index, when it can (see history_index.go).
 func (e *Engine) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
 	return e.ReadPage(ctx, from, topics, fanout.ReadLimit{})
 }
 
 var _ fanout.PageReader = (*Engine)(nil)
 
-// ReadPage implements fanout.PageReader: the messages past the page are
-// not parsed, so a resuming client holds a page of them. The script
-// still returns every entry after from: each page costs the transfer of
-// the rest of the history, for the time of the read.
+// ReadPage implements fanout.PageReader: the read script stops at the
+// page's end (limit's messages or bytes), so a page costs Redis what it
+// returns, and a resume the length of its history, not its square.
 func (e *Engine) ReadPage(ctx context.Context, from fanout.Position, topics []string, limit fanout.ReadLimit) ([]*fanout.Message, fanout.Position, error) {
 	if from.Partition < 0 || from.Partition >= len(e.parts) {
 		return nil, fanout.Position{}, fmt.Errorf("%w: partition %d of %d", fanout.ErrUnknownID, from.Partition, len(e.parts))
@@ -232,28 +235,79 @@ func (e *Engine) ReadPage(ctx context.Context, from fanout.Position, topics []st
 	if err := e.checkLayout(ctx); err != nil {
 		return nil, fanout.Position{}, err
 	}
-	args := []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "1"}
+	var mine []string
 	for _, t := range topics {
 		if e.Partition(t) == from.Partition {
-			args = append(args, t)
+			mine = append(mine, t)
 		}
 	}
 	p := e.parts[from.Partition]
-	return e.read(ctx, p, e.readKeys(p), from, args, limit)
+	return e.read(ctx, p, e.readKeys(p), from, "1", mine, limit)
 }
 
 // readAll reads every message of p after from, whatever its topic.
 func (e *Engine) readAll(ctx context.Context, p *part, from fanout.Position) ([]*fanout.Message, fanout.Position, error) {
-	return e.read(ctx, p, p.keys, from, []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "0"}, fanout.ReadLimit{})
+	return e.read(ctx, p, p.keys, from, "0", nil, fanout.ReadLimit{})
 }
 
-func (e *Engine) read(ctx context.Context, p *part, keys []string, from fanout.Position, args []string, limit fanout.ReadLimit) ([]*fanout.Message, fanout.Position, error) {
+// What one call of the read script may answer: at most readBatch
+// messages, readBatchBytes bytes of data (the message that reaches it
+// included), and readScan stream entries examined when it scans the
+// range (those of other topics included). A call thus holds Redis for a
+// bounded time (about 1.5 ms to scan 1,000 entries), and a read that
+// needs more makes more calls, each from where the last one stopped.
+const (
+	readBatch      = 1024
+	readBatchBytes = 4 << 20
+	readScan       = 1024
+)
+
+// read reads the messages of p after from (of topics and broadcasts when
+// filter is "1"), up to limit, calling the read script until the page is
+// full or the head is reached.
+func (e *Engine) read(ctx context.Context, p *part, keys []string, from fanout.Position, filter string, topics []string, limit fanout.ReadLimit) ([]*fanout.Message, fanout.Position, error) {
+	args := append([]string{from.Epoch, "", filter, "", "", strconv.FormatInt(e.readScan.Load(), 10)}, topics...)
+	var msgs []*fanout.Message
+	bytes := 0
+	at := from.Offset
+	for {
+		count, budget := readBatch, readBatchBytes
+		if limit.Messages > 0 {
+			count = min(count, limit.Messages-len(msgs))
+		}
+		if limit.Bytes > 0 {
+			budget = min(budget, limit.Bytes-bytes)
+		}
+		args[1], args[3], args[4] = strconv.FormatUint(at, 10), strconv.Itoa(count), strconv.Itoa(budget)
+		page, upTo, head, err := e.readCall(ctx, p, keys, from, args)
+		if err != nil {
+			return nil, head, err
+		}
+		for _, m := range page {
+			msgs = append(msgs, m)
+			bytes += len(m.Data())
+		}
+		switch {
+		case limit.Full(len(msgs), bytes):
+			return msgs, fanout.Position{Epoch: head.Epoch, Partition: p.id, Offset: upTo}, nil
+		case upTo == head.Offset:
+			return msgs, head, nil
+		case upTo <= at || upTo > head.Offset:
+			return nil, fanout.Position{}, fmt.Errorf("fanout/redis: read partition %d: the read script stopped at %d, from %d (head %d)", p.id, upTo, at, head.Offset)
+		}
+		at = upTo
+	}
+}
+
+// readCall runs the read script once: the messages it returned, the
+// offset it read up to, and the head.
+func (e *Engine) readCall(ctx context.Context, p *part, keys []string, from fanout.Position, args []string) ([]*fanout.Message, uint64, fanout.Position, error) {
 	reply, err := e.readScript.Exec(ctx, e.client, keys, args).ToArray()
 	if err != nil {
-		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: read partition %d: %w", p.id, err)
+		return nil, 0, fanout.Position{}, fmt.Errorf("fanout/redis: read partition %d: %w", p.id, err)
 	}
 	if len(reply) < 3 {
-		return nil, fanout.Position{}, errors.New("fanout/redis: malformed read reply")
+		return nil, 0, fanout.Position{}, errors.New("fanout/redis: malformed read reply")
 	}
 	status, _ := reply[0].ToString()
 	epoch, _ := reply[1].ToString()
@@ -266,39 +320,35 @@ func (e *Engine) read(ctx context.Context, p *part, keys []string, from fanout.P
 	switch status {
 	case "ok":
 	case "epoch":
-		return nil, head, fmt.Errorf("%w: epoch %s of partition %d is gone (now %q): Redis lost its history", fanout.ErrUnknownID, from.Epoch, p.id, epoch)
+		return nil, 0, head, fmt.Errorf("%w: epoch %s of partition %d is gone (now %q): Redis lost its history", fanout.ErrUnknownID, from.Epoch, p.id, epoch)
 	case "ahead":
-		return nil, head, fmt.Errorf("%w: offset %d is ahead of partition %d's head %d", fanout.ErrUnknownID, from.Offset, p.id, offset)
+		return nil, 0, head, fmt.Errorf("%w: offset %s is ahead of partition %d's head %d", fanout.ErrUnknownID, args[1], p.id, offset)
 	case "trimmed":
-		return nil, head, fmt.Errorf("%w: what followed offset %d of partition %d was trimmed from its history", fanout.ErrUnknownID, from.Offset, p.id)
+		return nil, 0, head, fmt.Errorf("%w: what followed offset %s of partition %d was trimmed from its history", fanout.ErrUnknownID, args[1], p.id)
 	default:
-		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: unexpected read status %q", status)
+		return nil, 0, fanout.Position{}, fmt.Errorf("fanout/redis: unexpected read status %q", status)
 	}
-	if len(reply) < 4 {
-		return nil, fanout.Position{}, errors.New("fanout/redis: malformed read reply")
+	if len(reply) < 5 {
+		return nil, 0, fanout.Position{}, errors.New("fanout/redis: malformed read reply")
 	}
 	entries, err := reply[3].ToArray()
 	if err != nil {
-		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: malformed read reply: %w", err)
+		return nil, 0, fanout.Position{}, fmt.Errorf("fanout/redis: malformed read reply: %w", err)
 	}
-	n := len(entries)
-	if limit.Messages > 0 {
-		n = min(n, limit.Messages)
+	u, _ := reply[4].ToString()
+	upTo, err := strconv.ParseUint(u, 10, 64)
+	if err != nil {
+		return nil, 0, fanout.Position{}, errors.New("fanout/redis: malformed read reply")
 	}
-	msgs := make([]*fanout.Message, 0, n)
-	bytes := 0
+	msgs := make([]*fanout.Message, 0, len(entries))
 	for _, entry := range entries {
 		m, err := parseEntry(entry, epoch, p.id)
 		if err != nil {
-			return nil, fanout.Position{}, err
+			return nil, 0, fanout.Position{}, err
 		}
 		msgs = append(msgs, m)
-		bytes += len(m.Data())
-		if limit.Full(len(msgs), bytes) {
-			return msgs, m.Position(), nil
-		}
 	}
-	return msgs, head, nil
+	return msgs, upTo, head, nil
 }
 
 // parseEntry reads one stream entry, {id, {t, topic, x, kind, d, data}}.

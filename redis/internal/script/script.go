@@ -54,21 +54,31 @@ var index string
 //go:embed publish.lua
 var publishBody string
 
-// Read returns the stored messages after an offset, atomically with the
-// epoch and head they were read at.
+// Read returns a page of the stored messages after an offset,
+// atomically with the epoch and head they were read at.
 //
 //	ARGV[1] epoch  ARGV[2] offset after which to read
-//	ARGV[3] "1": filter by topic (ARGV[4:] are the topics; broadcasts,
+//	ARGV[3] "1": filter by topic (ARGV[7:] are the topics; broadcasts,
 //	        topic "", always pass); else every message
+//	ARGV[4] count: the most entries to return (at least 1)
+//	ARGV[5] bytes: stop after the entry whose data takes the page's to
+//	        bytes or more (0: no bound)
+//	ARGV[6] scan: the most entries to examine when scanning the range
+//	        (at least 1)
 //
 //	KEYS[3] (optional, with a filter) the partition's topic index, by
 //	        topic: when it is sure to hold every message of the range, and
 //	        those of the topics are few, only their entries are read (see
-//	        read.lua); otherwise the whole range is, and filtered
+//	        read.lua); otherwise the range is scanned, and filtered
 //
-// It returns {"ok", epoch, head, entries}, or {"epoch", epoch, head}
-// (another epoch, or "" for none), {"ahead", epoch, head} or {"trimmed",
-// epoch, head}. Each entry is
+// It returns {"ok", epoch, head, entries, upTo}: every message of the
+// topics after the offset and up to upTo is in entries, and no more.
+// upTo is the last entry's offset when the page is full (count entries,
+// or bytes reached), the head when the range held less, and the last
+// entry examined when scan entries were examined first: a page that is
+// not full and does not end at the head goes on from upTo. Otherwise
+// it returns {"epoch", epoch, head} (another epoch, or "" for none),
+// {"ahead", epoch, head} or {"trimmed", epoch, head}. Each entry is
 // {id, {"t", topic, "x", kind, "d", data}}.
 //
 //go:embed read.lua
