@@ -31,6 +31,7 @@ type Engine struct {
 
 	publishScript, readScript, headScript *rueidis.Lua
 	maxLen, maxAge, shardedArg            string // publish script arguments
+	lifeArg                               string // the partition keys' life, in ms (see keyLife)
 	partitionsArg                         string // the scripts' layout argument
 
 	layout   layoutState  // see layout.go
@@ -78,6 +79,7 @@ func New(client rueidis.Client, opts *Options) (*Engine, error) {
 		maxAge:        strconv.FormatInt(max(o.HistoryAge.Milliseconds(), 0), 10),
 		shardedArg:    "0",
 		partitionsArg: strconv.Itoa(o.Partitions),
+		lifeArg:       strconv.FormatInt(o.keyLife().Milliseconds(), 10),
 	}
 	if cluster {
 		e.shardedArg = "1"
@@ -193,7 +195,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 
 func (e *Engine) publishArgs(p *part, topic, kind, data string) []string {
 	prefix, partitions, epoch, offset := e.ensureArgs(p)
-	return []string{prefix, partitions, epoch, offset, p.channel, e.shardedArg, e.maxLen, e.maxAge, topic, kind, data}
+	return []string{prefix, partitions, epoch, offset, p.channel, e.shardedArg, e.maxLen, e.maxAge, topic, kind, data, e.lifeArg}
 }
 
 // published reads a publish script's reply, {epoch, offset}, into p's
@@ -406,7 +408,7 @@ func (e *Engine) head(ctx context.Context, p *part) (fanout.Position, error) {
 // headOf is head, with the error unwrapped.
 func (e *Engine) headOf(ctx context.Context, p *part) (fanout.Position, error) {
 	prefix, partitions, epoch, seenOffset := e.ensureArgs(p)
-	reply, err := e.headScript.Exec(ctx, e.client, p.keys, []string{prefix, partitions, epoch, seenOffset}).AsStrSlice()
+	reply, err := e.headScript.Exec(ctx, e.client, e.publishKeys(p), []string{prefix, partitions, epoch, seenOffset, e.lifeArg}).AsStrSlice()
 	if err != nil {
 		return fanout.Position{}, e.scriptError(err)
 	}
