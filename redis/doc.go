@@ -106,11 +106,12 @@
 // clients a resync (never a gap: a lost index key makes the reads scan
 // the stream, and the next publish starts the index again).
 //
-// A partition's keys also expire, together, HistoryAge and a quarter
-// after its last publish or the last head read of a node that follows
-// it (30 days when HistoryAge is negative): each publish and head
-// script gives all four the same expiry when the meta hash's has run
-// down by an eighth, or when it created one of them. Their expiry is
+// A partition's keys also expire, together, HistoryAge and a quarter (at
+// least three CheckIntervals) after its last publish or the last head
+// read of a node that follows it (30 days when HistoryAge is negative):
+// each publish and head script gives all four the same expiry when the
+// meta hash's has run down by an eighth, or when it created one of
+// them. Their expiry is
 // taken as a loss: the next publish or head read starts a new epoch, and
 // a client that resumes from an ID of the old one gets the resync
 // signal, even one that had missed nothing. A partition that a node

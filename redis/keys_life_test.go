@@ -39,7 +39,7 @@ func TestKeys_PartitionKeysExpire(t *testing.T) {
 	life := (age + age/4).Milliseconds()
 	srv := redistest.Start(t)
 	prefix := newPrefix()
-	e, _ := started(t, &fredis.Options{Prefix: prefix, HistoryAge: age}, srv.Addr())
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistoryAge: age, CheckInterval: age / 10}, srv.Addr())
 	c := newClient(t, "old", srv.Addr())
 	ctx := context.Background()
 	unindexed(t, c, prefix, "a", "a0") // an older version's: no expiry
@@ -109,7 +109,7 @@ func TestKeys_HeadKeepsKeysAlive(t *testing.T) {
 	life := (age + age/4).Milliseconds()
 	srv := redistest.Start(t)
 	prefix := newPrefix()
-	e, _ := started(t, &fredis.Options{Prefix: prefix, HistoryAge: age}, srv.Addr())
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistoryAge: age, CheckInterval: age / 10}, srv.Addr())
 	ctx := context.Background()
 	start, err := e.Head(ctx, 0)
 	if err != nil {
@@ -126,7 +126,7 @@ func TestKeys_HeadKeepsKeysAlive(t *testing.T) {
 		if _, err := e.Head(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(age / 10) // the follower's CheckInterval
+		time.Sleep(age / 10) // the follower's CheckInterval: pacing, not a wait for a condition
 	}
 	msgs, _, err := e.Read(ctx, start, []string{"a"})
 	if err != nil || len(msgs) != 1 {

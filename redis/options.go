@@ -37,10 +37,11 @@ type Options struct {
 	// HistoryAge bounds how old a kept message may be: older ones are
 	// trimmed, lazily (once the oldest is an eighth of HistoryAge past
 	// it), as messages are published. It bounds the life of the
-	// partitions' keys too: they expire HistoryAge and a quarter after
-	// the partition's last publish, or the last head read of a node that
-	// follows it (an ID of the history they held then gets the resync
-	// signal: see the package documentation). Defaults to 24 hours;
+	// partitions' keys too: they expire HistoryAge and a quarter (at
+	// least three CheckIntervals) after the partition's last publish, or
+	// the last head read of a node that follows it (an ID of the history
+	// they held then gets the resync signal: see the package
+	// documentation). Defaults to 24 hours;
 	// negative keeps messages regardless of age, and the keys for 30
 	// days after the last publish or head read.
 	HistoryAge time.Duration
@@ -80,13 +81,15 @@ const keyLifeAgeless = 30 * 24 * time.Hour
 // index) live after its last publish or head read: HistoryAge and a
 // quarter, so that the last message outlives HistoryAge whatever part
 // of their life had run when they were last refreshed (it is refreshed
-// once an eighth has run); keyLifeAgeless without an age bound. o has
-// its defaults.
+// once an eighth has run); keyLifeAgeless without an age bound. It is
+// at least three CheckIntervals, so that the keys of a partition that a
+// node follows (and reads the head of every CheckInterval) never
+// expire. o has its defaults.
 func (o *Options) keyLife() time.Duration {
 	if o.HistoryAge < 0 {
 		return keyLifeAgeless
 	}
-	return o.HistoryAge + o.HistoryAge/4
+	return max(o.HistoryAge+o.HistoryAge/4, 3*o.CheckInterval)
 }
 
 // maxPartitions bounds Options.Partitions.
