@@ -4,6 +4,8 @@ import (
 	"io"
 	"sync"
 	"syscall"
+
+	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
 // What an idle subscriber holds. Its writer exists only while there is
@@ -156,13 +158,6 @@ func (r *pollReader) done() <-chan struct{} {
 	return r.ch
 }
 
-// WebSocket frames the Hub's poll reader recognizes on its own.
-const (
-	opPong         = 0xA
-	maxPongFrame   = 2 + 4 + 125 // header, mask, the largest control payload
-	pongFrameFirst = 0x80 | opPong
-)
-
 // idleState is what the idle reader found at the head of a connection.
 type idleState uint8
 
@@ -179,7 +174,7 @@ const (
 // message, a ping, a close, the end of the connection) and coder/websocket
 // must read it. It never blocks: it runs on the poller's goroutine.
 func takePongs(rc syscall.RawConn, pong func(payload []byte)) idleState {
-	var b [maxPongFrame]byte
+	var b [wsframe.MaxClientPong]byte
 	for {
 		n, err := recvNow(rc, b[:], true)
 		if err != nil {
@@ -188,17 +183,17 @@ func takePongs(rc syscall.RawConn, pong func(payload []byte)) idleState {
 		if n == 0 {
 			return idleNone
 		}
-		if b[0] != pongFrameFirst || n >= 2 && (b[1]&0x80 == 0 || int(b[1]&0x7f) > 125) {
+		size, ok := wsframe.ClientPong(b[:n])
+		if !ok {
 			return idleMessage
 		}
-		if n < 2 || n < 6+int(b[1]&0x7f) {
+		if size == 0 || n < size {
 			return idlePong
 		}
-		size := 6 + int(b[1]&0x7f)
 		if m, err := recvNow(rc, b[:size], false); err != nil || m != size {
 			return idleMessage
 		}
-		pong(pongPayload(b[:size]))
+		pong(wsframe.PongPayload(b[:size]))
 	}
 }
 
@@ -208,28 +203,18 @@ func takePongs(rc syscall.RawConn, pong func(payload []byte)) idleState {
 // (unmasked, or too long for a control frame): the bytes it read are then
 // put back in front of raw's, for coder/websocket to read (and refuse).
 func readPong(raw *rawConn, pong func(payload []byte)) (idleState, error) {
-	var b [maxPongFrame]byte
+	var b [wsframe.MaxClientPong]byte
 	if _, err := io.ReadFull(raw, b[:2]); err != nil {
 		return idleMessage, err
 	}
-	if b[1]&0x80 == 0 || int(b[1]&0x7f) > 125 {
-		raw.pending = append(raw.pending, b[:2]...)
+	size, ok := wsframe.ClientPong(b[:2])
+	if !ok {
+		raw.unread(b[:2])
 		return idleMessage, nil
 	}
-	size := 6 + int(b[1]&0x7f)
 	if _, err := io.ReadFull(raw, b[2:size]); err != nil {
 		return idleMessage, err
 	}
-	pong(pongPayload(b[:size]))
+	pong(wsframe.PongPayload(b[:size]))
 	return idleNone, nil
-}
-
-// pongPayload unmasks, in place, and returns the payload of a client's
-// pong frame.
-func pongPayload(frame []byte) []byte {
-	payload := frame[6:]
-	for i := range payload {
-		payload[i] ^= frame[2+i%4]
-	}
-	return payload
 }

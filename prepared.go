@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
 // MessageType says whether a Message carries UTF-8 text or binary data. On
@@ -223,27 +225,19 @@ func (m *Message) Position() Position { return m.pos }
 // Len returns the payload size in bytes; queue byte limits count it.
 func (m *Message) Len() int { return len(m.data) }
 
-// WebSocket opcodes (RFC 6455, section 5.2).
-const (
-	opText   = 0x1
-	opBinary = 0x2
-	opClose  = 0x8
-	opPing   = 0x9
-)
-
 func (t MessageType) opcode() byte {
 	if t == Binary {
-		return opBinary
+		return wsframe.OpBinary
 	}
-	return opText
+	return wsframe.OpText
 }
 
 // wsFrame returns the complete, unmasked server-to-client frame for m,
 // building it on first use (one allocation).
 func (m *Message) wsFrame() []byte {
 	m.frameOnce.Do(func() {
-		f := make([]byte, 0, frameHeaderLen(len(m.data))+len(m.data))
-		f = appendFrameHeader(f, m.typ.opcode(), len(m.data))
+		f := make([]byte, 0, wsframe.HeaderLen(len(m.data))+len(m.data))
+		f = wsframe.AppendHeader(f, m.typ.opcode(), len(m.data))
 		m.frame = append(f, m.data...)
 		m.record[0] = packedKind(m.typ)
 		binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.data)))
@@ -295,35 +289,4 @@ func (m *Message) topicRecordHeader() []byte {
 // taken from m's ID, event type or topic. They must not be modified.
 func stringBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
-
-func frameHeaderLen(n int) int {
-	switch {
-	case n <= 125:
-		return 2
-	case n <= 0xFFFF:
-		return 4
-	default:
-		return 10
-	}
-}
-
-// appendFrameHeader appends a final, unmasked frame header for a payload
-// of n bytes.
-func appendFrameHeader(b []byte, opcode byte, n int) []byte {
-	b = append(b, 0x80|opcode)
-	switch {
-	case n <= 125:
-		return append(b, byte(n))
-	case n <= 0xFFFF:
-		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
-	default:
-		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
-	}
-}
-
-// controlFrame returns a control frame (ping, close) with payload p
-// (at most 125 bytes).
-func controlFrame(opcode byte, p []byte) []byte {
-	return append(appendFrameHeader(make([]byte, 0, 2+len(p)), opcode, len(p)), p...)
 }

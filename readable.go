@@ -91,7 +91,3 @@ func (w *wsSink) stopIdleReads() {
 	w.closing = true
 	w.idleMu.Unlock()
 }
-
-// hasPending reports whether bytes that net/http had buffered are still
-// to be read; only the reader calls it.
-func (c *rawConn) hasPending() bool { return len(c.pending) > 0 }
