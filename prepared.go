@@ -1,7 +1,6 @@
 package fanout
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/fanout-go/fanout/internal/records"
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
@@ -60,10 +60,10 @@ type Message struct {
 
 	frameOnce   sync.Once
 	frame       []byte                // complete WebSocket data frame
-	record      [packedHeaderLen]byte // packed record header
-	idRecord    [packedHeaderLen]byte // packed ID record header (ResumeSubprotocol)
-	eventRecord [packedHeaderLen]byte // packed event type record header (v2)
-	topicRecord [packedHeaderLen]byte // packed topic record header (v2)
+	record      [records.HeaderLen]byte // packed record header
+	idRecord    [records.HeaderLen]byte // packed ID record header (ResumeSubprotocol)
+	eventRecord [records.HeaderLen]byte // packed event type record header (v2)
+	topicRecord [records.HeaderLen]byte // packed topic record header (v2)
 
 	deflateOnce sync.Once
 	deflated    []byte // the frame compressed (see wsDeflateFrame); nil if that saves nothing
@@ -239,25 +239,19 @@ func (m *Message) wsFrame() []byte {
 		f := make([]byte, 0, wsframe.HeaderLen(len(m.data))+len(m.data))
 		f = wsframe.AppendHeader(f, m.typ.opcode(), len(m.data))
 		m.frame = append(f, m.data...)
-		m.record[0] = packedKind(m.typ)
-		binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.data)))
 		switch m.ctl {
 		case ctlResync:
-			m.record[0] = packedKindResync
+			records.PutHeader(&m.record, records.KindResync, len(m.data))
 		case ctlPosition: // its payload is its ID
-			m.record[0] = packedKindPosition
-			binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.id)))
+			records.PutHeader(&m.record, records.KindPosition, len(m.id))
+		default:
+			records.PutHeader(&m.record, packedKind(m.typ), len(m.data))
 		}
-		putRecordHeader(&m.idRecord, packedKindID, len(m.id))
-		putRecordHeader(&m.eventRecord, packedKindEvent, len(m.event))
-		putRecordHeader(&m.topicRecord, packedKindTopic, len(m.topic))
+		records.PutHeader(&m.idRecord, records.KindID, len(m.id))
+		records.PutHeader(&m.eventRecord, records.KindEvent, len(m.event))
+		records.PutHeader(&m.topicRecord, records.KindTopic, len(m.topic))
 	})
 	return m.frame
-}
-
-func putRecordHeader(h *[packedHeaderLen]byte, kind byte, n int) {
-	h[0] = kind
-	binary.BigEndian.PutUint32(h[1:], uint32(n))
 }
 
 // packedHeader returns m's record header in the packed framing (see
