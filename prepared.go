@@ -59,7 +59,7 @@ type Message struct {
 	utf8State atomic.Uint32
 
 	frameOnce   sync.Once
-	frame       []byte                // complete WebSocket data frame
+	frame       []byte                  // complete WebSocket data frame
 	record      [records.HeaderLen]byte // packed record header
 	idRecord    [records.HeaderLen]byte // packed ID record header (ResumeSubprotocol)
 	eventRecord [records.HeaderLen]byte // packed event type record header (v2)
