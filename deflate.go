@@ -1,8 +1,6 @@
 package fanout
 
 import (
-	"sync"
-
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
@@ -35,42 +33,6 @@ import (
 // default: below it, deflate saves a few bytes at best (and often adds
 // some), for what compressing and inflating cost.
 const defaultCompressionThreshold = 512
-
-// wsDeflateFrame returns m's complete, unmasked WebSocket frame with its
-// payload compressed (RSV1 set), building it on first use: one
-// compression and one allocation per Message, whatever the number of
-// subscribers that send it. It returns nil when compressing does not make
-// the payload smaller; the plain frame (wsFrame) serves then.
-func (m *Message) wsDeflateFrame() []byte {
-	m.deflateOnce.Do(func() { m.deflated = wsframe.DeflateMessage(m.typ.opcode(), m.data) })
-	return m.deflated
-}
-
-// deflatedRecords holds a Message's packed records compressed, one chunk
-// per packed framing, each built on first use.
-type deflatedRecords struct {
-	once   [4]sync.Once
-	chunks [4][]byte
-}
-
-// wsDeflateRecords returns m's records in the packed framing f, compressed
-// on their own and ended by a sync flush (its 0x00 0x00 0xff 0xff tail
-// included), built once per Message and framing; nil if that failed.
-func (m *Message) wsDeflateRecords(f framing) []byte {
-	// Once, not a compare-and-swap: the writers of every subscriber get
-	// here together, and each would allocate one to lose the race.
-	m.deflatedRecsOnce.Do(func() { m.deflatedRecs = &deflatedRecords{} })
-	d := m.deflatedRecs
-	i := (f >> 1) & 3 // frameIDs and frameMeta
-	d.once[i].Do(func() { d.chunks[i] = deflateRecords(m, f) })
-	return d.chunks[i]
-}
-
-// deflateRecords compresses m's records in the packed framing f.
-func deflateRecords(m *Message, f framing) []byte {
-	var parts [maxRecordParts][]byte
-	return wsframe.DeflateChunk(appendRecordParts(parts[:0], m, f))
-}
 
 // appendDeflatedPacked appends the parts of batch's packed frame with its
 // payload compressed: the header (RSV1 set), then each message's shared

@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/fanout-go/fanout/internal/records"
+	ssewire "github.com/fanout-go/fanout/internal/sse"
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
@@ -224,6 +226,79 @@ func (m *Message) Position() Position { return m.pos }
 
 // Len returns the payload size in bytes; queue byte limits count it.
 func (m *Message) Len() int { return len(m.data) }
+
+// wsDeflateFrame returns m's complete, unmasked WebSocket frame with its
+// payload compressed (RSV1 set), building it on first use: one
+// compression and one allocation per Message, whatever the number of
+// subscribers that send it. It returns nil when compressing does not make
+// the payload smaller; the plain frame (wsFrame) serves then.
+func (m *Message) wsDeflateFrame() []byte {
+	m.deflateOnce.Do(func() { m.deflated = wsframe.DeflateMessage(m.typ.opcode(), m.data) })
+	return m.deflated
+}
+
+// deflatedRecords holds a Message's packed records compressed, one chunk
+// per packed framing, each built on first use.
+type deflatedRecords struct {
+	once   [4]sync.Once
+	chunks [4][]byte
+}
+
+// wsDeflateRecords returns m's records in the packed framing f, compressed
+// on their own and ended by a sync flush (its 0x00 0x00 0xff 0xff tail
+// included), built once per Message and framing; nil if that failed.
+func (m *Message) wsDeflateRecords(f framing) []byte {
+	// Once, not a compare-and-swap: the writers of every subscriber get
+	// here together, and each would allocate one to lose the race.
+	m.deflatedRecsOnce.Do(func() { m.deflatedRecs = &deflatedRecords{} })
+	d := m.deflatedRecs
+	i := (f >> 1) & 3 // frameIDs and frameMeta
+	d.once[i].Do(func() { d.chunks[i] = deflateRecords(m, f) })
+	return d.chunks[i]
+}
+
+// deflateRecords compresses m's records in the packed framing f.
+func deflateRecords(m *Message, f framing) []byte {
+	var parts [maxRecordParts][]byte
+	return wsframe.DeflateChunk(appendRecordParts(parts[:0], m, f))
+}
+
+// sseEvent returns m's complete Server-Sent Event, encoding it on first use
+// (once per publish, shared by every SSE subscriber).
+//
+// The data field carries the payload as text; SSE has no other kind. CR
+// and CRLF line breaks arrive as LF, as every SSE client parses them. A
+// Binary message is sent base64-encoded (standard encoding, padded), so its
+// bytes arrive intact.
+func (m *Message) sseEvent() ([]byte, error) {
+	m.sseOnce.Do(func() { m.sse, m.sseErr = m.encodeSSE() })
+	return m.sse, m.sseErr
+}
+
+func (m *Message) encodeSSE() ([]byte, error) {
+	var (
+		ev  []byte
+		err error
+	)
+	switch {
+	case m.ctl == ctlPosition:
+		// The ID (which EventSource records for its reconnection) in an
+		// event of its own type: browsers dispatch it to no onmessage
+		// handler, and a client that must know its position (to reopen
+		// with ?lastEventId= once EventSource gave up, or a library that
+		// ignores an id alone) can listen for it.
+		ev, err = ssewire.Event(m.id, PositionEvent, m.id)
+	case m.typ == Binary:
+		ev, err = ssewire.Event(m.id, m.event, base64.StdEncoding.EncodeToString(m.data))
+	default:
+		data := unsafe.String(unsafe.SliceData(m.data), len(m.data)) // read-only, like m.data
+		ev, err = ssewire.Event(m.id, m.event, data)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	return ev, nil
+}
 
 func (t MessageType) opcode() byte {
 	if t == Binary {
