@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout/internal/sock"
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
@@ -60,7 +61,7 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	setSendBuffer(raw.Conn, w.sendBuffer)
+	sock.SetSendBuffer(raw.Conn, w.sendBuffer)
 	w.sink.raw = raw
 	w.sink.live.Store(raw)
 	// net/http's 4 KiB buffers would live as long as the connection; small

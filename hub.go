@@ -370,8 +370,8 @@ func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subs
 	r := h.startReader(withSink(ctx, sk), s, conn, sk)
 	s.writeOnDemand(ctx, func(why endReason, err error) {
 		cancel(nil) // the connection is closed: a read in progress ends
-		r.stop()
-		<-r.done()
+		r.Stop()
+		<-r.Done()
 		<-hooked
 		h.disconnected(s, why, err)
 	})

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fanout-go/fanout/internal/sock"
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
@@ -21,18 +22,6 @@ import (
 // prepared data frames of a whole batch to the same socket in ONE write.
 // rawConn's mutex is the single point where bytes enter the socket, so
 // frames from both sides stay whole and in order.
-
-// setSendBuffer sets c's kernel send buffer to n bytes when n is positive
-// and c (or what it wraps, see tcpOf) can; best effort: the kernel may
-// clamp it.
-func setSendBuffer(c net.Conn, n int) {
-	if n <= 0 {
-		return
-	}
-	if sb, ok := tcpOf(c).(interface{ SetWriteBuffer(int) error }); ok {
-		_ = sb.SetWriteBuffer(n)
-	}
-}
 
 // hijackRaw takes w's connection over from net/http (through
 // http.ResponseController) and wraps it in a rawConn. Bytes the client sent
@@ -64,7 +53,7 @@ type rawConn struct {
 
 	aborted atomic.Bool
 
-	// How Close ends the connection: with a reset (see abortOnClose) when
+	// How Close ends the connection: with a reset (see sock.AbortOnClose) when
 	// the peer has shown it does not read. failed: the last write failed
 	// or was cut (a write timeout, an abort). writing: a write is blocked
 	// in the socket (coder/websocket closes the connection under its own
@@ -273,12 +262,12 @@ func (c *rawConn) writeClose(code uint16, reason string, timeout time.Duration) 
 }
 
 // Close closes the connection: normally while the peer reads, with a
-// reset (abortOnClose) once it has shown it does not, so that the kernel
+// reset (sock.AbortOnClose) once it has shown it does not, so that the kernel
 // does not keep the connection and its unsent data. coder/websocket calls
 // it too, at the end of its close handshake or under its write timeout.
 func (c *rawConn) Close() error {
-	if c.failed.Load() || c.writing.Load() > 0 || c.checkAcked.Load() && unacked(c.Conn) > 0 {
-		abortOnClose(c.Conn)
+	if c.failed.Load() || c.writing.Load() > 0 || c.checkAcked.Load() && sock.Unacked(c.Conn) > 0 {
+		sock.AbortOnClose(c.Conn)
 	}
 	return c.Conn.Close()
 }
