@@ -19,7 +19,9 @@ import (
 // O(k²) under that lock, and each such request held every Publish for
 // 0.2 to 0.5 s here (0.4 s under -race); now 1.5 to 5 ms (8 to 19 ms
 // under -race), the time of a GC or of the scheduler, not of a lock. Not
-// parallel: it measures latency, which other tests' load would blur.
+// parallel: it measures latency, which other tests' load would blur. The
+// bound, 150 ms, sits well under the old code's 400 ms and well over
+// what a loaded machine (load average 12: 74 ms seen) adds to the new.
 func TestHub_ManyTopicsDoNotHoldPublish(t *testing.T) {
 	const subs, topics = 4, 10_000
 	s := newServer(t, &fanout.HubOptions{PingInterval: -1, Limits: fanout.Limits{MaxTopics: -1}})
@@ -49,5 +51,5 @@ func TestHub_ManyTopicsDoNotHoldPublish(t *testing.T) {
 	eventually(t, func() bool { return s.hub.NumSubscribers("t9999") == subs }, waitTimeout, "%d subscribers of %d topics", subs, topics)
 	probe.waitN(t, published)
 	t.Logf("%d publishes while %d subscribers joined %d topics each: the slowest took %v", published, subs, topics, worst)
-	assert.Less(t, worst, 50*time.Millisecond, "the slowest Publish")
+	assert.Less(t, worst, 150*time.Millisecond, "the slowest Publish")
 }

@@ -24,8 +24,10 @@ const PositionEvent = "fanout.position"
 
 // CloseEvent is the SSE event type with which Subscriber.CloseWith ends a
 // stream: its data is the close code, a space, and the reason (as in
-// "4001 signed out"). EventSource reconnects after any end of stream, so
-// a page that should stop listens for it:
+// "4001 signed out"). Clients treat the code as a WebSocket close status
+// (docs/protocol.md, section 8): 1008 and 4000 to 4999 say stop. An
+// EventSource reconnects after any end of stream, so a page that should
+// stop listens for it:
 //
 //	es.addEventListener("fanout.close", (e) => es.close());
 const CloseEvent = "fanout.close"

@@ -310,7 +310,9 @@ func (s *Subscriber) Close() error {
 // An EventSource reconnects after any end of stream; a client that should
 // not come back must also be refused when it does (see Refusal: 204 No
 // Content stops an EventSource). The JavaScript and Go clients of this
-// module stop by themselves on a CloseEvent.
+// module stop by themselves on a CloseEvent whose code says stop (1008,
+// 4000 to 4999), and treat another (1013, say) as they treat the same
+// close status on a WebSocket: they reconnect and resume.
 func (s *Subscriber) CloseWith(code websocket.StatusCode, reason string) error {
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason]

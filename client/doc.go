@@ -28,8 +28,10 @@
 // (the default) offers fanout.resume.v2, then v1, so each message comes
 // with its ID, event type and topic, and the client resumes exactly;
 // ModePacked and ModePlain carry no IDs, so they cannot resume. Over SSE,
-// go-sse's parser reads the events; each carries its ID and event type,
-// but not its topic, and a binary message arrives as base64 text.
+// the client reads the stream as an EventSource does (an event without a
+// data field is not dispatched); each message carries its event's own ID
+// and event type, but not its topic, and a binary message arrives as
+// base64 text. docs/protocol.md specifies what goes on the wire.
 // Options.URLs adds more URLs of the same stream, tried in turn: other
 // nodes sharing an engine, or the other transport of a Broker attached to
 // the Hub (they share IDs).

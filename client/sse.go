@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/fanout-go/fanout"
-	sse "github.com/tmaxmax/go-sse"
 )
 
 // sseStream is an event stream from a Broker.
@@ -109,43 +107,37 @@ func (t touchReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readEvents reads an event stream with go-sse's parser, passing each
+// readEvents reads an event stream (see parseEvents), passing each
 // message, resync and position to emit, until the stream ends or a
-// fanout.close event ends it.
+// fanout.close event ends it. A message's ID is its event's own id field:
+// one without has none, whatever came before.
 func readEvents(r io.Reader, limit int, emit func(item) error) error {
-	last := "" // the stream's last event ID before this event
-	for ev, err := range sse.Read(r, &sse.ReadConfig{MaxEventSize: limit}) {
-		if err != nil {
-			if errors.Is(err, bufio.ErrTooLong) {
-				return fmt.Errorf("%w: %w", ErrTooLarge, err)
-			}
-			return err
-		}
-		// go-sse gives each event the stream's last event ID, as
-		// EventSource does; an event carried its own if that changed.
-		var id string
-		if ev.LastEventID != last {
-			id, last = ev.LastEventID, ev.LastEventID
-		}
+	var stop error // a fanout.close event's
+	err := parseEvents(r, limit, func(ev sseEvent) error {
 		var it item
-		switch ev.Type {
+		switch ev.typ {
 		case fanout.PositionEvent:
-			if ev.Data == "" {
+			if ev.data == "" {
 				return fmt.Errorf("%w: an empty %s event", ErrProtocol, fanout.PositionEvent)
 			}
-			it = item{msg: Message{ID: ev.Data}, position: true}
+			it = item{msg: Message{ID: ev.data}, position: true}
 		case fanout.ResyncEvent:
-			it = item{msg: Message{Resync: true, Data: []byte(ev.Data)}}
+			it = item{msg: Message{Resync: true, Data: []byte(ev.data)}}
 		case fanout.CloseEvent:
-			return closeEvent(ev.Data)
+			stop = closeEvent(ev.data)
+			return stop
 		default:
-			it = item{msg: Message{ID: id, Event: ev.Type, Data: []byte(ev.Data)}}
+			it = item{msg: Message{ID: ev.id, Event: ev.typ, Data: []byte(ev.data)}}
 		}
-		if err := emit(it); err != nil {
-			return err
-		}
+		return emit(it)
+	})
+	switch {
+	case stop != nil:
+		return stop
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("the server ended the stream: %w", io.EOF)
 	}
-	return fmt.Errorf("the server ended the stream: %w", io.EOF)
+	return err
 }
 
 // closeEvent returns the close status a fanout.close event carries: its

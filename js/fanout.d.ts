@@ -312,7 +312,7 @@ export type SubscriptionEvents = {
     /**
      * The subscription ended: the server told it to
      * stay away (WebSocket close codes 1008 and 4000 to 4999, a fanout.close
-     * event, 204 No Content), or close() was called.
+     * event with one of them, 204 No Content), or close() was called.
      */
     close: CloseInfo;
     /**

@@ -480,22 +480,40 @@ export class Subscription {
       es.addEventListener(type, (/** @type {any} */ e) => {
         if (this.#conn === es) fn(e);
       });
+    // A browser's event has the stream's last ID, whether or not it had an
+    // id field (the eventsource package's, its own): an event's own ID is
+    // its lastEventId where that changed.
+    let lastSeen = "";
+    const ownId = (/** @type {{lastEventId?: string}} */ e) => {
+      const id = e.lastEventId ?? "";
+      const own = id !== lastSeen ? id : "";
+      lastSeen = id;
+      return own;
+    };
     const message = (/** @type {{type: string, data: string, lastEventId: string}} */ e) => {
-      if (e.lastEventId) this.#lastId = e.lastEventId;
+      const id = ownId(e);
+      if (id) this.#lastId = id;
       const event = e.type === "message" ? "" : e.type;
-      this.#deliver(es, [{ data: e.data, binary: false, id: e.lastEventId || "", event, topic: "" }]);
+      this.#deliver(es, [{ data: e.data, binary: false, id, event, topic: "" }]);
     };
     listen("message", message);
     for (const type of this.#events ?? []) if (type !== "message") listen(type, message);
     listen(POSITION_EVENT, (e) => {
+      ownId(e);
       this.#lastId = e.data || e.lastEventId;
     });
-    listen(RESYNC_EVENT, (e) => this.#emit("resync", e.data));
+    listen(RESYNC_EVENT, (e) => {
+      ownId(e);
+      this.#emit("resync", e.data);
+    });
     listen(CLOSE_EVENT, (e) => {
-      // Subscriber.CloseWith: "code reason". Stop before the stream ends,
-      // or the EventSource would reconnect.
+      // Subscriber.CloseWith: "code reason", and the stream ends. A code
+      // that says stop (as on a WebSocket: 1008, 4000 to 4999), or none
+      // that can be read, stops the client before the EventSource
+      // reconnects; any other is an end of stream like the rest.
       const [, code = "0", reason = ""] = /^(\d*) ?([\s\S]*)$/.exec(e.data) ?? [];
-      this.#finish(Number(code) || 0, 0, reason);
+      const c = Number(code) || 0;
+      if (c < 1000 || c > 4999 || stays(c)) this.#finish(c, 0, reason);
     });
   }
 }
@@ -638,7 +656,7 @@ export class Subscription {
  * @property {DisconnectInfo} disconnect A connection was lost.
  * @property {CloseInfo} close The subscription ended: the server told it to
  *   stay away (WebSocket close codes 1008 and 4000 to 4999, a fanout.close
- *   event, 204 No Content), or close() was called.
+ *   event with one of them, 204 No Content), or close() was called.
  * @property {Error} error A malformed frame (the connection is reopened),
  *   or a reconnection that threw.
  */

@@ -146,6 +146,24 @@ test("a restarted server (a new store) makes a resync, then live messages", asyn
   assert.equal(r.events.indexOf("resync"), r.events.lastIndexOf("open") + 1, "the resync first on the new stream");
 });
 
+test("fanout.close with a code that does not say stop (1013, 1011) is an end of stream: the client resumes", async (t) => {
+  for (const code of [1013, 1011]) {
+    await t.test(String(code), async (t) => {
+      const srv = await startServer(t);
+      const { r } = await open(t, srv);
+      await srv.post("/publish?topic=t&n=3");
+      await until("3 messages", () => r.messages.length === 3);
+      await srv.post(`/closewith?transport=sse&code=${code}&reason=bye`);
+      await until("the EventSource's reconnection", () => r.opens.length === 2);
+      await srv.post("/publish?topic=t&n=3");
+      await until("6 messages", () => r.messages.length === 6);
+      assert.deepEqual(r.data(), numbers(1, 6));
+      assert.deepEqual(r.closes, []);
+      assert.deepEqual(r.resyncs, []);
+    });
+  }
+});
+
 test("fanout.close (Subscriber.CloseWith) stops the client", async (t) => {
   const srv = await startServer(t);
   const { sub, r, timers } = await open(t, srv);

@@ -1,0 +1,11 @@
+package fanout
+
+// The wire encoders that protocol_vectors_test.go checks against
+// testdata/protocol.
+var (
+	WSFraming    = wsFraming
+	ResyncSignal = resyncSignal
+	SSEClose     = sseClose
+	SSEHeartbeat = sseHeartbeat
+	SSERetry     = sseRetry
+)
