@@ -43,6 +43,10 @@ import (
 //     clients send.
 //  6. It closes the hijacked net.Conn at the end of its close handshake
 //     (rawConn.Close decides there whether to reset).
+//  7. Accept selects, of AcceptOptions.Subprotocols in their order, the
+//     first that the client offers, comparing them ignoring case, and
+//     echoes the client's spelling (hubSubprotocols orders the Hub's;
+//     wsFraming and offers compare ignoring case).
 
 // hijackWriter is the ResponseWriter the Hub passes to websocket.Accept.
 type hijackWriter struct {

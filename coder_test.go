@@ -283,3 +283,21 @@ func TestCoder_DeflateHeader(t *testing.T) {
 		t.Error("point 5: the response header did not accept permessage-deflate when Accept hijacked")
 	}
 }
+
+// TestCoder_SubprotocolOrder: Accept selects the first of the server's
+// subprotocols that the client offers, ignoring case, and echoes the
+// client's spelling (point 7).
+func TestCoder_SubprotocolOrder(t *testing.T) {
+	got := make(chan string, 1)
+	opts := &websocket.AcceptOptions{Subprotocols: []string{"second.v2", "first.v1"}}
+	dopts := &websocket.DialOptions{Subprotocols: []string{"First.V1", "Second.V2"}}
+	client := coderPair(t, opts, dopts, func(_ *coderHijacker, c *websocket.Conn) {
+		got <- c.Subprotocol()
+	})
+	if s := <-got; s != "Second.V2" {
+		t.Errorf("point 7: the server selected %q, want %q (its own first choice, in the client's spelling)", s, "Second.V2")
+	}
+	if s := client.Subprotocol(); s != "Second.V2" {
+		t.Errorf("point 7: the client was given %q", s)
+	}
+}
