@@ -13,24 +13,33 @@ import (
 
 // BrokerOptions configures a Broker. The zero value (or a nil
 // *BrokerOptions) is a good default for every field.
+//
+// A Broker of its own (Hub unset) has a core of its own, configured as a
+// Hub's is: the fields HubOptions has too (Limits, Replay, Engine,
+// Authorize, the hooks, ForgetRequest, SendBufferSize) work as the Hub's
+// do, and each comment here says what that is for SSE. They are declared
+// in both structs, not in one that both embed, so that a literal names
+// what it sets in one flat list. A Broker attached to a Hub has the Hub's
+// core, and must leave that core's options unset (see Hub).
 type BrokerOptions struct {
 	// DeliveryOptions bounds each subscriber's queue and batches, and sets
-	// the slow-client policy. Ignored when Hub is set.
+	// the slow-client policy. Must be zero when Hub is set (the Hub's
+	// apply: see Hub).
 	DeliveryOptions
 
 	// Replay, if set, stores each published message and assigns its ID
 	// (the SSE id field), so that an EventSource that reconnects, sending
 	// Last-Event-ID, gets exactly what it missed. Messages sent with
-	// BroadcastFilter or Subscriber.Send are not stored. Ignored when Hub
-	// is set: the Hub's store serves both. Ignored when Engine is set.
+	// BroadcastFilter or Subscriber.Send are not stored. Must be nil when
+	// Hub is set (the Hub's store serves both). Ignored when Engine is set.
 	// A store serves one Hub or Broker at a time: given to another, it is
 	// handed over, and this Broker's Publish fails with ErrClosed (see
 	// HubOptions.Replay). Defaults to none.
 	Replay ReplayStore
 
 	// Engine, if set, orders, stores and distributes the Broker's
-	// messages (see Engine, and HubOptions.Engine). Ignored when Hub is
-	// set: the Hub's engine serves both. Defaults to the in-process
+	// messages (see Engine, and HubOptions.Engine). Must be nil when Hub
+	// is set (the Hub's engine serves both). Defaults to the in-process
 	// engine over Replay.
 	Engine Engine
 
@@ -40,6 +49,13 @@ type BrokerOptions struct {
 	// and stored once, with one ID, in the Hub's ReplayStore. The Hub's
 	// DeliveryOptions and Replay then apply, Stats counts both kinds of
 	// subscriber, and closing either closes both.
+	//
+	// The options of that shared core are the Hub's alone: DeliveryOptions
+	// (every field), Limits, Replay and Engine must be left unset, and
+	// NewBroker panics, naming them, when one is set; it would have no
+	// effect. What the Broker may set is its own: Heartbeat, Retry,
+	// ThroughResponseWriter, SendBufferSize (the Hub's by default) and
+	// ForgetRequest, and Authorize and the hooks below.
 	//
 	// The Broker also takes the Hub's Authorize and its OnConnect,
 	// OnDisconnect, OnResync, OnJoin and OnLeave hooks, each one that
@@ -64,7 +80,7 @@ type BrokerOptions struct {
 
 	// Limits bound the subscribers the Broker admits, in all and per
 	// Grant.Group, and the topics of each (MessageRate does not apply:
-	// SSE clients send nothing). Ignored when Hub is set: the Hub's
+	// SSE clients send nothing). Must be zero when Hub is set: the Hub's
 	// limits count both kinds of subscriber. The zero value bounds the
 	// topics of a subscriber (100), and nothing else.
 	Limits Limits
@@ -172,7 +188,7 @@ type BrokerOptions struct {
 //
 // A Broker is safe for concurrent use. Close or Shutdown it when done.
 type Broker struct {
-	c        *core
+	door     // the core (the Hub's, when attached), and the methods Hub and Broker share
 	opts     BrokerOptions
 	hooks    hooks
 	prelude  []byte       // written after the headers: the retry field, if any
@@ -181,6 +197,13 @@ type Broker struct {
 
 // NewBroker returns a Broker configured by opts (nil for defaults). opts is
 // copied; later changes to it have no effect.
+//
+// It panics when opts.Hub is set together with an option of the core the
+// Broker then shares with the Hub (DeliveryOptions, Limits, Replay,
+// Engine: see BrokerOptions.Hub), which it could only ignore. Like
+// http.ServeMux's panic on a pattern registered twice, it finds a mistake
+// in the program when it starts; a Broker constructed is never refused
+// later for its options.
 func NewBroker(opts *BrokerOptions) *Broker {
 	b := &Broker{}
 	if opts != nil {
@@ -197,6 +220,7 @@ func NewBroker(opts *BrokerOptions) *Broker {
 		b.prelude = sseRetry(o.Retry)
 	}
 	if o.Hub != nil {
+		o.mustNotOwnCore()
 		o.inheritAccess(&o.Hub.opts)
 	}
 	b.hooks = hooks{onResync: o.OnResync, onJoin: o.OnJoin, onLeave: o.OnLeave}
@@ -474,66 +498,4 @@ func (b *Broker) disconnected(s *Subscriber, why endReason, err error) {
 		defer b.c.recovered("OnDisconnect", s, nil)
 		b.opts.OnDisconnect(s, err)
 	}
-}
-
-// Publish queues m for every subscriber of topic; see Hub.Publish. With a
-// ReplayStore, m is stored first and subscribers receive the stored copy,
-// carrying its ID.
-func (b *Broker) Publish(ctx context.Context, topic string, m *Message) error {
-	return b.c.publish(ctx, topic, false, m, nil)
-}
-
-// Broadcast queues m for every subscriber.
-func (b *Broker) Broadcast(ctx context.Context, m *Message) error {
-	return b.c.publish(ctx, "", true, m, nil)
-}
-
-// BroadcastFilter queues m for every subscriber for which keep returns
-// true; see Hub.BroadcastFilter. m is not stored for replay.
-func (b *Broker) BroadcastFilter(ctx context.Context, m *Message, keep func(*Subscriber) bool) error {
-	return b.c.publish(ctx, "", true, m, keep)
-}
-
-// Subscribers returns the current subscribers.
-func (b *Broker) Subscribers() []*Subscriber { return b.c.subscribers() }
-
-// Len returns the number of subscribers.
-func (b *Broker) Len() int { return b.c.len() }
-
-// NumSubscribers returns the number of subscribers of topic.
-func (b *Broker) NumSubscribers(topic string) int { return b.c.topicLen(topic) }
-
-// TopicSubscribers returns this process's subscribers of topic; see
-// Hub.TopicSubscribers.
-func (b *Broker) TopicSubscribers(topic string) []*Subscriber { return b.c.topicSubscribers(topic) }
-
-// Topics returns this process's topics that have subscribers, with how
-// many each has.
-func (b *Broker) Topics() map[string]int { return b.c.topicCounts() }
-
-// Presence returns the members of topic; see Hub.Presence.
-func (b *Broker) Presence(ctx context.Context, topic string) ([]Member, error) {
-	return b.c.presence(ctx, topic)
-}
-
-// Stats returns a snapshot of the Broker's counters. Writes counts
-// flushes: net/http may split a large batch into a few socket writes.
-func (b *Broker) Stats() Stats { return b.c.snapshot() }
-
-// Shutdown stops accepting subscribers (ServeHTTP answers 503) and
-// publishes (ErrClosed), writes what is queued for each subscriber, ends
-// each response, and returns once every subscription has ended. If ctx
-// ends first, the remaining writes are interrupted and ctx's error is
-// returned. Safe to call more than once, and concurrently with Close.
-//
-// Shutdown ends responses, which http.Server.Shutdown alone would wait for
-// forever (for streams it did not take over), or not close at all (for
-// those it did): call it before (or while) shutting the server down.
-func (b *Broker) Shutdown(ctx context.Context) error { return b.c.shutdown(ctx) }
-
-// Close is Shutdown without draining: queued events are discarded and
-// writes in progress are interrupted. Safe to call more than once.
-func (b *Broker) Close() error {
-	b.c.close()
-	return nil
 }

@@ -1,11 +1,13 @@
 package fanout_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,4 +106,50 @@ func TestBroker_AttachedOwnAuthorize(t *testing.T) {
 	assert.Empty(t, hubConnects, "the Broker's own OnConnect replaces the Hub's")
 	require.NoError(t, hub.Publish(sseCtx, "public", fanout.NewMessage([]byte("hi"))))
 	assert.Equal(t, []string{"hi"}, sseData(st.waitN(t, 1)))
+}
+
+// TestBroker_AttachedRefusesHubOptions: a Broker attached to a Hub has the
+// Hub's core, so each option the Hub owns (its DeliveryOptions, Limits,
+// Replay and Engine), set on the Broker too, would be ignored: NewBroker
+// panics instead, naming each one, before anything is started or handed
+// over. What the Broker may set of its own does not panic.
+func TestBroker_AttachedRefusesHubOptions(t *testing.T) {
+	t.Parallel()
+	hub := fanout.NewHub(nil)
+	t.Cleanup(func() { require.NoError(t, hub.Close()) })
+	refused := []struct {
+		name string
+		opts fanout.BrokerOptions
+		want string
+	}{
+		{"Replay", fanout.BrokerOptions{Replay: fanout.NewRing(nil)}, "Replay"},
+		{"Engine", fanout.BrokerOptions{Engine: fanout.NewLocalEngine(nil)}, "Engine"},
+		{"Limits", fanout.BrokerOptions{Limits: fanout.Limits{MaxSubscribers: 1}}, "Limits"},
+		{"QueueSize", fanout.BrokerOptions{DeliveryOptions: fanout.DeliveryOptions{QueueSize: 8}}, "DeliveryOptions.QueueSize"},
+		{"Policy", fanout.BrokerOptions{DeliveryOptions: fanout.DeliveryOptions{Policy: fanout.PolicyDrop}}, "DeliveryOptions.Policy"},
+		{"Logger", fanout.BrokerOptions{DeliveryOptions: fanout.DeliveryOptions{Logger: slog.Default()}}, "DeliveryOptions.Logger"},
+		{"two", fanout.BrokerOptions{Replay: fanout.NewRing(nil), DeliveryOptions: fanout.DeliveryOptions{WriteTimeout: time.Second}}, "DeliveryOptions.WriteTimeout, Replay"},
+	}
+	for _, c := range refused {
+		opts := c.opts
+		opts.Hub = hub
+		assert.PanicsWithValue(t, "fanout: NewBroker: with Hub set, BrokerOptions must not set "+c.want+
+			": an attached Broker has the Hub's (see BrokerOptions.Hub)", func() { fanout.NewBroker(&opts) }, c.name)
+	}
+
+	own := fanout.BrokerOptions{
+		Hub:                   hub,
+		Authorize:             tokenAuthorize,
+		OnConnect:             func(*fanout.Subscriber) {},
+		OnDisconnect:          func(*fanout.Subscriber, error) {},
+		OnResync:              func(*fanout.Subscriber, string, error) {},
+		OnJoin:                func(*fanout.Subscriber, string) {},
+		OnLeave:               func(*fanout.Subscriber, string) {},
+		SendBufferSize:        64 << 10,
+		ForgetRequest:         true,
+		Heartbeat:             time.Second,
+		Retry:                 time.Second,
+		ThroughResponseWriter: true,
+	}
+	assert.NotPanics(t, func() { fanout.NewBroker(&own) }, "the Broker's own options")
 }

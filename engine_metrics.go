@@ -39,14 +39,6 @@ type EngineMetric struct {
 	Value float64
 }
 
-// EngineMetrics returns what the Hub's engine measured, when it is a
-// MeasuredEngine, or nil. A metrics collector calls it on each scrape.
-func (h *Hub) EngineMetrics() []EngineMetric { return h.c.engineMetrics() }
-
-// EngineMetrics returns what the Broker's engine (the Hub's, for a Broker
-// attached to one) measured, when it is a MeasuredEngine, or nil.
-func (b *Broker) EngineMetrics() []EngineMetric { return b.c.engineMetrics() }
-
 func (c *core) engineMetrics() []EngineMetric {
 	if me, ok := c.eng.(MeasuredEngine); ok {
 		return me.Metrics()

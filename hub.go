@@ -181,7 +181,7 @@ type HubOptions struct {
 //
 // A Hub is safe for concurrent use. Close or Shutdown it when done.
 type Hub struct {
-	c        *core
+	door     // the core, and the methods Hub and Broker share
 	opts     HubOptions
 	hooks    hooks
 	accept   websocket.AcceptOptions
@@ -446,71 +446,6 @@ func (h *Hub) Register(ctx context.Context, conn *websocket.Conn, g Grant) (*Sub
 	defer close(hooked)
 	h.connected(s)
 	return s, nil
-}
-
-// Publish queues m for every subscriber of topic. It never blocks on a
-// subscriber: a full queue triggers the slow-client policy for that
-// subscriber alone. Every subscriber observes publishes in the same order.
-func (h *Hub) Publish(ctx context.Context, topic string, m *Message) error {
-	return h.c.publish(ctx, topic, false, m, nil)
-}
-
-// Broadcast queues m for every subscriber.
-func (h *Hub) Broadcast(ctx context.Context, m *Message) error {
-	return h.c.publish(ctx, "", true, m, nil)
-}
-
-// BroadcastFilter queues m for every subscriber for which keep returns
-// true. keep runs on the publishing goroutine, while publishing is
-// serialized, so it must be quick and must not publish or close the Hub.
-func (h *Hub) BroadcastFilter(ctx context.Context, m *Message, keep func(*Subscriber) bool) error {
-	return h.c.publish(ctx, "", true, m, keep)
-}
-
-// Subscribers returns the current subscribers (those that receive
-// broadcasts).
-func (h *Hub) Subscribers() []*Subscriber { return h.c.subscribers() }
-
-// Len returns the number of subscribers that receive broadcasts.
-func (h *Hub) Len() int { return h.c.len() }
-
-// NumSubscribers returns the number of subscribers of topic.
-func (h *Hub) NumSubscribers(topic string) int { return h.c.topicLen(topic) }
-
-// TopicSubscribers returns this process's subscribers of topic, to Send
-// to or inspect.
-func (h *Hub) TopicSubscribers(topic string) []*Subscriber { return h.c.topicSubscribers(topic) }
-
-// Topics returns this process's topics that have subscribers, with how
-// many each has.
-func (h *Hub) Topics() map[string]int { return h.c.topicCounts() }
-
-// Presence returns the members of topic: on every process that shares
-// the engine when it tells them (the Redis engine does: see
-// PresenceEngine), on this one otherwise. Subscribers are members once
-// OnConnect has run, until they leave (see OnJoin).
-func (h *Hub) Presence(ctx context.Context, topic string) ([]Member, error) {
-	return h.c.presence(ctx, topic)
-}
-
-// Stats returns a snapshot of the Hub's counters.
-func (h *Hub) Stats() Stats { return h.c.snapshot() }
-
-// Shutdown stops accepting subscribers (ServeHTTP answers 503) and
-// publishes (ErrClosed), writes what is queued for each subscriber, closes
-// each connection with status 1001 (going away), and returns once every
-// goroutine the Hub started has exited. If ctx ends first, the remaining
-// connections are cut and ctx's error is returned. Safe to call more than
-// once, and concurrently with Close.
-func (h *Hub) Shutdown(ctx context.Context) error { return h.c.shutdown(ctx) }
-
-// Close is Shutdown without draining: queued messages are discarded,
-// writes in progress are interrupted, and each connection gets a going-away
-// close frame without waiting for the reply. It returns once every
-// goroutine the Hub started has exited. Safe to call more than once.
-func (h *Hub) Close() error {
-	h.c.close()
-	return nil
 }
 
 func (h *Hub) closing() bool { return h.c.isClosing() }

@@ -114,21 +114,32 @@ func TestPresence_LeaveHookMayPublish(t *testing.T) {
 	assert.Equal(t, "t", recv(t, left, "OnLeave"))
 }
 
-// CloseWith: a WebSocket client gets the chosen close status and reason,
-// an SSE client a CloseEvent with them, then the end of its stream.
+// CloseWith: a WebSocket client gets the chosen close status (one of
+// ours, or the application's 4000 to 4999) and reason in its close frame,
+// with the number coder/websocket names it by; an SSE client a CloseEvent
+// with them, then the end of its stream.
 func TestSubscriber_CloseWith(t *testing.T) {
 	t.Parallel()
 	connected := make(chan *fanout.Subscriber, 2)
 	onConnect := func(s *fanout.Subscriber) { connected <- s }
 	d := newDoors(t, &fanout.HubOptions{OnConnect: onConnect}, &fanout.BrokerOptions{OnConnect: onConnect})
 
-	for _, sub := range []string{"", fanout.ResumeSubprotocol} {
-		ws := dialCoder(t, d.ws("topic=t"), &websocket.DialOptions{Subprotocols: []string{sub}})
+	for _, c := range []struct {
+		sub  string
+		code fanout.StatusCode
+		want websocket.StatusCode
+	}{
+		{"", 4001, 4001},
+		{fanout.ResumeSubprotocol, 4001, 4001},
+		{"", fanout.StatusPolicyViolation, websocket.StatusPolicyViolation},
+		{fanout.ResumeSubprotocol, fanout.StatusTryAgainLater, websocket.StatusTryAgainLater},
+	} {
+		ws := dialCoder(t, d.ws("topic=t"), &websocket.DialOptions{Subprotocols: []string{c.sub}})
 		col := collectCoder(t, ws)
 		s := recv(t, connected, "ws subscriber")
-		require.NoError(t, s.CloseWith(4001, "signed out"))
+		require.NoError(t, s.CloseWith(c.code, "signed out"))
 		err := col.closeErr(t)
-		assert.Equal(t, 4001, closeStatus(err), "subprotocol %q", sub)
+		assert.Equal(t, c.want, websocket.CloseStatus(err), "subprotocol %q", c.sub)
 		assert.Contains(t, err.Error(), "signed out")
 		assert.ErrorIs(t, s.CloseWith(4002, "again"), fanout.ErrNotSubscribed)
 	}
@@ -137,7 +148,7 @@ func TestSubscriber_CloseWith(t *testing.T) {
 	s := recv(t, connected, "sse subscriber")
 	require.NoError(t, d.hub.Publish(context.Background(), "t", fanout.NewMessage([]byte("before"))))
 	st.waitN(t, 1)
-	require.NoError(t, s.CloseWith(websocket.StatusPolicyViolation, "bye"))
+	require.NoError(t, s.CloseWith(fanout.StatusPolicyViolation, "bye"))
 	evs, err := st.ended(t)
 	require.NoError(t, err)
 	require.Len(t, evs, 2)

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/fanout-go/fanout"
 )
 
@@ -284,7 +283,7 @@ func TestProtocolVectors_SSE(t *testing.T) {
 				case "heartbeat":
 					got = fanout.SSEHeartbeat
 				case "close":
-					got = fanout.SSEClose(websocket.StatusCode(e.Of.Code), e.Of.Reason)
+					got = fanout.SSEClose(fanout.StatusCode(e.Of.Code), e.Of.Reason)
 				default:
 					var err error
 					if got, err = vectorMessage(t, e.Of).SSEEvent(); err != nil {

@@ -115,7 +115,7 @@ func TestHub_PlainClientResyncCloses(t *testing.T) {
 	for name, f := range plain {
 		rest, err := f.rest(t)
 		assert.Empty(t, rest, "%s: nothing the application did not publish, nothing after the loss", name)
-		assert.Equal(t, fanout.StatusResync, websocket.CloseStatus(err), "%s: %v", name, err)
+		assert.Equal(t, websocket.StatusCode(fanout.StatusResync), websocket.CloseStatus(err), "%s: %v", name, err)
 		var ce websocket.CloseError
 		if assert.ErrorAs(t, err, &ce, name) {
 			assert.Equal(t, "fanout.resync: lost", ce.Reason, name)
@@ -151,5 +151,5 @@ func TestHub_PlainResyncAfterQueued(t *testing.T) {
 
 	err := st.col.closeErr(t)
 	assert.Equal(t, []string{"0", "1", "2"}, texts(st.col.snapshot()))
-	assert.Equal(t, fanout.StatusResync, websocket.CloseStatus(err), "%v", err)
+	assert.Equal(t, websocket.StatusCode(fanout.StatusResync), websocket.CloseStatus(err), "%v", err)
 }

@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/coder/websocket"
 	ssewire "github.com/fanout-go/fanout/internal/sse"
 	sse "github.com/tmaxmax/go-sse"
 )
@@ -33,7 +32,7 @@ const PositionEvent = "fanout.position"
 const CloseEvent = "fanout.close"
 
 // sseClose returns the CloseEvent for code and reason.
-func sseClose(code websocket.StatusCode, reason string) []byte {
+func sseClose(code StatusCode, reason string) []byte {
 	var e sse.Message
 	e.Type = sse.Type(CloseEvent)
 	e.AppendData(strconv.Itoa(int(code)) + " " + reason)

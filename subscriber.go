@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // Subscriber is one connected client of a Hub (or Broker). It is safe for
@@ -59,8 +57,8 @@ type Subscriber struct {
 
 	delivered, dropped atomic.Uint64
 
-	closeCode   websocket.StatusCode // set by CloseWith (guarded by mu)
-	closeReason string               // CloseWith's, or a resync's close reason (see resyncClose)
+	closeCode   StatusCode // set by CloseWith (guarded by mu)
+	closeReason string     // CloseWith's, or a resync's close reason (see resyncClose)
 }
 
 // hooks are the hooks of a handler (Hub or Broker) that its subscribers
@@ -301,10 +299,10 @@ func (s *Subscriber) Close() error {
 }
 
 // CloseWith is Close with a close status and reason of the application's
-// choosing: a WebSocket client gets them in the close frame (1008 policy
-// violation, say, or 4000 to 4999 for the application's own codes); an
-// SSE client gets a CloseEvent whose data is the code, a space, and the
-// reason, then the end of its stream. The reason is cut to 123 bytes, the
+// choosing, on either transport (see StatusCode): a WebSocket client gets
+// them in the close frame (StatusPolicyViolation, say, or 4000 to 4999
+// for the application's own codes); an SSE client gets a CloseEvent whose
+// data is the code, a space, and the reason, then the end of its stream. The reason is cut to 123 bytes, the
 // most a close frame carries.
 //
 // An EventSource reconnects after any end of stream; a client that should
@@ -313,7 +311,7 @@ func (s *Subscriber) Close() error {
 // module stop by themselves on a CloseEvent whose code says stop (1008,
 // 4000 to 4999), and treat another (1013, say) as they treat the same
 // close status on a WebSocket: they reconnect and resume.
-func (s *Subscriber) CloseWith(code websocket.StatusCode, reason string) error {
+func (s *Subscriber) CloseWith(code StatusCode, reason string) error {
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason]
 	}

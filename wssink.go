@@ -32,7 +32,7 @@ import (
 // should come back. The JavaScript and Go clients of this module
 // reconnect on it, as on any status outside 1008 and 4000 to 4999, the
 // range that stays the application's own (Subscriber.CloseWith).
-const StatusResync = websocket.StatusServiceRestart
+const StatusResync StatusCode = 1012
 
 // closeWriteTimeout bounds the direct close frame Hub.Close writes.
 const closeWriteTimeout = 250 * time.Millisecond
@@ -241,7 +241,7 @@ func (w *wsSink) close(f farewell) {
 		// The handshake, bounded by coder/websocket (5s for each side): a
 		// peer that reads answers it, acknowledging all we sent.
 		w.raw.checkAcked.Store(true)
-		_ = w.conn.Close(code, reason)
+		_ = w.conn.Close(websocket.StatusCode(code), reason) // ours and coder's are RFC 6455's numbers
 		return
 	}
 	_ = w.conn.CloseNow()
@@ -250,7 +250,7 @@ func (w *wsSink) close(f farewell) {
 // farewell is how a subscription ends, as its transport says it.
 type farewell struct {
 	why    endReason
-	code   websocket.StatusCode // the WebSocket close status
+	code   StatusCode // the close status (a CloseEvent's, for SSE)
 	reason string
 	app    bool // chosen by the application (Subscriber.CloseWith)
 }
@@ -270,23 +270,23 @@ func (s *Subscriber) farewell(why endReason) farewell {
 	return farewell{why: why, code: code, reason: reason}
 }
 
-// closeStatus maps why a subscription ended to a WebSocket close status.
-func closeStatus(why endReason) (websocket.StatusCode, string) {
+// closeStatus maps why a subscription ended to a close status.
+func closeStatus(why endReason) (StatusCode, string) {
 	switch why {
 	case endSlow:
-		return websocket.StatusTryAgainLater, "slow consumer: reconnect"
+		return StatusTryAgainLater, "slow consumer: reconnect"
 	case endShutdown:
-		return websocket.StatusGoingAway, "server shutting down"
+		return StatusGoingAway, "server shutting down"
 	case endPanic:
-		return websocket.StatusInternalError, "internal error"
+		return StatusInternalError, "internal error"
 	case endBadData:
-		return websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8"
+		return StatusInvalidFramePayloadData, "text message is not valid UTF-8"
 	case endRate:
-		return websocket.StatusPolicyViolation, "message rate exceeded"
+		return StatusPolicyViolation, "message rate exceeded"
 	case endResync:
 		return StatusResync, ResyncEvent
 	default:
-		return websocket.StatusNormalClosure, ""
+		return StatusNormalClosure, ""
 	}
 }
 
@@ -364,6 +364,6 @@ func (w *connSink) close(f farewell) {
 	case endDead:
 		_ = w.conn.CloseNow()
 	default:
-		_ = w.conn.Close(f.code, f.reason)
+		_ = w.conn.Close(websocket.StatusCode(f.code), f.reason)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/fanout-go/fanout"
 	"github.com/fanout-go/fanout/client"
 )
@@ -141,7 +140,7 @@ func TestClient_BackoffResets(t *testing.T) {
 			if tc.last {
 				time.Sleep(time.Until(connected.Add(stable))) // what is tested: time passing
 			}
-			if err := sub.CloseWith(websocket.StatusTryAgainLater, "later"); err != nil {
+			if err := sub.CloseWith(fanout.StatusTryAgainLater, "later"); err != nil {
 				t.Fatal(err)
 			}
 			if d := w.next(t); d < tc.min || d > tc.max {

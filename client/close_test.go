@@ -34,12 +34,12 @@ func TestClient_ServerCloses(t *testing.T) {
 	}{
 		{name: "websocket Close", close: (*fanout.Subscriber).Close, retriedBy: status(websocket.StatusNormalClosure)},
 		{name: "websocket CloseWith 4001", close: closeWith(4001, "signed out"), stop: 4001, reason: "signed out"},
-		{name: "websocket CloseWith 1008", close: closeWith(websocket.StatusPolicyViolation, "banned"), stop: websocket.StatusPolicyViolation, reason: "banned"},
-		{name: "websocket CloseWith 1013", close: closeWith(websocket.StatusTryAgainLater, "rebalancing"), retriedBy: status(websocket.StatusTryAgainLater)},
+		{name: "websocket CloseWith 1008", close: closeWith(fanout.StatusPolicyViolation, "banned"), stop: websocket.StatusPolicyViolation, reason: "banned"},
+		{name: "websocket CloseWith 1013", close: closeWith(fanout.StatusTryAgainLater, "rebalancing"), retriedBy: status(websocket.StatusTryAgainLater)},
 		{name: "sse Close", sse: true, close: (*fanout.Subscriber).Close, retriedBy: func(err error) bool { return errors.Is(err, io.EOF) }},
 		{name: "sse CloseWith 4001", sse: true, close: closeWith(4001, "signed out"), stop: 4001, reason: "signed out"},
-		{name: "sse CloseWith 1008", sse: true, close: closeWith(websocket.StatusPolicyViolation, "banned"), stop: websocket.StatusPolicyViolation, reason: "banned"},
-		{name: "sse CloseWith 1013", sse: true, close: closeWith(websocket.StatusTryAgainLater, "rebalancing"), retriedBy: status(websocket.StatusTryAgainLater)},
+		{name: "sse CloseWith 1008", sse: true, close: closeWith(fanout.StatusPolicyViolation, "banned"), stop: websocket.StatusPolicyViolation, reason: "banned"},
+		{name: "sse CloseWith 1013", sse: true, close: closeWith(fanout.StatusTryAgainLater, "rebalancing"), retriedBy: status(websocket.StatusTryAgainLater)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestClient_ServerCloses(t *testing.T) {
 	}
 }
 
-func closeWith(code websocket.StatusCode, reason string) func(*fanout.Subscriber) error {
+func closeWith(code fanout.StatusCode, reason string) func(*fanout.Subscriber) error {
 	return func(s *fanout.Subscriber) error { return s.CloseWith(code, reason) }
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+
+	"github.com/fanout-go/fanout"
 	"github.com/fanout-go/fanout/client"
 )
 
@@ -193,7 +195,7 @@ func TestClient_Position(t *testing.T) {
 		// still queued: a position not yet written would go too, and the
 		// client would rightly get a resync instead.)
 		positionWritten(t, sub)
-		if err := sub.CloseWith(websocket.StatusTryAgainLater, "later"); err != nil {
+		if err := sub.CloseWith(fanout.StatusTryAgainLater, "later"); err != nil {
 			t.Fatal(err)
 		}
 		s.publish("room", 1, 3) // while the client may be away

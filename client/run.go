@@ -164,7 +164,7 @@ func (c *Client) serve(s stream, u *url.URL, hasCursor, gap bool, why string, em
 // ResyncUnresumable otherwise.
 func resyncReason(err error) string {
 	var ce websocket.CloseError
-	if errors.As(err, &ce) && ce.Code == fanout.StatusResync {
+	if errors.As(err, &ce) && ce.Code == websocket.StatusCode(fanout.StatusResync) {
 		if r, ok := strings.CutPrefix(ce.Reason, fanout.ResyncEvent+": "); ok && r != "" {
 			return r
 		}

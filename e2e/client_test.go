@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -65,7 +64,7 @@ func TestBrowser_CloseWithStops(t *testing.T) {
 	p.awaitBurst(d.burst(ctx, "bye", 10), 10)
 
 	for _, sub := range d.chat.Hub().Subscribers() {
-		require.NoError(t, sub.CloseWith(websocket.StatusCode(4001), "signed out"))
+		require.NoError(t, sub.CloseWith(4001, "signed out"))
 	}
 	s := until(p, "both panels closed", "demo.state()", func(s pageState) bool {
 		return s.WS.Closed != 0 && s.SSE.Closed != 0

@@ -74,7 +74,7 @@ func TestClient_MovesBetweenNodes(t *testing.T) {
 		read(total)
 		// Its node closes it; what is published meanwhile waits for it
 		// on the next node.
-		_ = cur.CloseWith(1013, "move along")
+		_ = cur.CloseWith(fanout.StatusTryAgainLater, "move along")
 		publish(nodes[(round+1)%3], 10)
 		cur = recvSub(t, subs) // back, on the next node
 	}

@@ -30,6 +30,9 @@ type Engine struct {
 
 	publishScript, readScript, headScript *rueidis.Lua
 	maxLen, maxAge, shardedArg            string // publish script arguments
+	partitionsArg                         string // the scripts' layout argument
+
+	layout layoutState // see layout.go
 
 	parts []*part
 
@@ -72,6 +75,7 @@ func New(client rueidis.Client, opts *Options) (*Engine, error) {
 		maxLen:        strconv.Itoa(o.HistorySize),
 		maxAge:        strconv.FormatInt(max(o.HistoryAge.Milliseconds(), 0), 10),
 		shardedArg:    "0",
+		partitionsArg: strconv.Itoa(o.Partitions),
 	}
 	if cluster {
 		e.shardedArg = "1"
@@ -142,6 +146,10 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	if e.isClosed() {
 		return fanout.ErrClosed
 	}
+	if err := e.checkLayout(ctx); err != nil {
+		e.stats.publishErrors.Add(1)
+		return err
+	}
 	kind := kindOf(m)
 	data := unsafe.String(unsafe.SliceData(m.Data()), len(m.Data())) // sent as is; a published Message is not modified
 	if topic == "" && len(e.parts) > 1 {
@@ -153,7 +161,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 		err := e.store(ctx, e.parts, func(ctx context.Context) error {
 			var errs []error
 			for i, r := range e.publishScript.ExecMulti(ctx, e.client, execs...) {
-				if err := r.Error(); err != nil {
+				if err := e.published(e.parts[i], r); err != nil {
 					errs = append(errs, fmt.Errorf("partition %d: %w", i, err))
 				}
 			}
@@ -171,7 +179,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	p := e.parts[e.Partition(topic)]
 	e.stats.published.Add(1)
 	err := e.store(ctx, p.only, func(ctx context.Context) error {
-		return e.publishScript.Exec(ctx, e.client, e.publishKeys(p), e.publishArgs(p, topic, kind, data)).Error()
+		return e.published(p, e.publishScript.Exec(ctx, e.client, e.publishKeys(p), e.publishArgs(p, topic, kind, data)))
 	})
 	if err != nil {
 		e.stats.publishErrors.Add(1)
@@ -181,7 +189,25 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 }
 
 func (e *Engine) publishArgs(p *part, topic, kind, data string) []string {
-	return []string{e.epochID, p.channel, e.shardedArg, e.maxLen, e.maxAge, topic, kind, data}
+	prefix, partitions, epoch, offset := e.ensureArgs(p)
+	return []string{prefix, partitions, epoch, offset, p.channel, e.shardedArg, e.maxLen, e.maxAge, topic, kind, data}
+}
+
+// published reads a publish script's reply, {epoch, offset}, into p's
+// seen position.
+func (e *Engine) published(p *part, r rueidis.RedisResult) error {
+	reply, err := r.ToArray()
+	if err != nil {
+		return e.scriptError(err)
+	}
+	if len(reply) == 2 {
+		epoch, _ := reply[0].ToString()
+		o, _ := reply[1].ToString()
+		if offset, err := strconv.ParseUint(o, 10, 64); err == nil {
+			p.seen.observe(epoch, offset)
+		}
+	}
+	return nil
 }
 
 // Read implements fanout.Engine: one read-only script reads the epoch,
@@ -202,6 +228,9 @@ var _ fanout.PageReader = (*Engine)(nil)
 func (e *Engine) ReadPage(ctx context.Context, from fanout.Position, topics []string, limit fanout.ReadLimit) ([]*fanout.Message, fanout.Position, error) {
 	if from.Partition < 0 || from.Partition >= len(e.parts) {
 		return nil, fanout.Position{}, fmt.Errorf("%w: partition %d of %d", fanout.ErrUnknownID, from.Partition, len(e.parts))
+	}
+	if err := e.checkLayout(ctx); err != nil {
+		return nil, fanout.Position{}, err
 	}
 	args := []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "1"}
 	for _, t := range topics {
@@ -231,6 +260,9 @@ func (e *Engine) read(ctx context.Context, p *part, keys []string, from fanout.P
 	h, _ := reply[2].ToString()
 	offset, _ := strconv.ParseUint(h, 10, 64)
 	head := fanout.Position{Epoch: epoch, Partition: p.id, Offset: offset}
+	if epoch != "" {
+		p.seen.observePosition(head)
+	}
 	switch status {
 	case "ok":
 	case "epoch":
@@ -307,13 +339,26 @@ func (e *Engine) Head(ctx context.Context, partition int) (fanout.Position, erro
 	if partition < 0 || partition >= len(e.parts) {
 		return fanout.Position{}, fmt.Errorf("fanout/redis: no partition %d", partition)
 	}
+	if err := e.checkLayout(ctx); err != nil {
+		return fanout.Position{}, err
+	}
 	return e.head(ctx, e.parts[partition])
 }
 
 func (e *Engine) head(ctx context.Context, p *part) (fanout.Position, error) {
-	reply, err := e.headScript.Exec(ctx, e.client, p.keys, []string{e.epochID}).AsStrSlice()
+	pos, err := e.headOf(ctx, p)
+	if err != nil && !errors.Is(err, ErrLayout) {
+		err = fmt.Errorf("fanout/redis: head of partition %d: %w", p.id, err)
+	}
+	return pos, err
+}
+
+// headOf is head, with the error unwrapped.
+func (e *Engine) headOf(ctx context.Context, p *part) (fanout.Position, error) {
+	prefix, partitions, epoch, seenOffset := e.ensureArgs(p)
+	reply, err := e.headScript.Exec(ctx, e.client, p.keys, []string{prefix, partitions, epoch, seenOffset}).AsStrSlice()
 	if err != nil {
-		return fanout.Position{}, fmt.Errorf("fanout/redis: head of partition %d: %w", p.id, err)
+		return fanout.Position{}, e.scriptError(err)
 	}
 	if len(reply) != 2 {
 		return fanout.Position{}, errors.New("fanout/redis: malformed head reply")
@@ -322,6 +367,7 @@ func (e *Engine) head(ctx context.Context, p *part) (fanout.Position, error) {
 	if err != nil {
 		return fanout.Position{}, errors.New("fanout/redis: malformed head reply")
 	}
+	p.seen.observe(reply[0], offset)
 	return fanout.Position{Epoch: reply[0], Partition: p.id, Offset: offset}, nil
 }
 
@@ -331,6 +377,9 @@ func (e *Engine) head(ctx context.Context, p *part) (fanout.Position, error) {
 // channel is subscribed and its head read: what is stored after that is
 // delivered, and a message lost right after it is found.
 func (e *Engine) Subscribe(ctx context.Context, topics []string) error {
+	if err := e.checkLayout(ctx); err != nil {
+		return err
+	}
 	counts := e.counts(topics)
 	var ready []<-chan struct{}
 	acquired := make(map[int]int, len(counts))

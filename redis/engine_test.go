@@ -24,7 +24,7 @@ func storeOnly(t *testing.T, c rueidis.Client, prefix, topic, data string) {
 	tag := "{" + prefix + ":0}"
 	err := rueidis.NewLuaScript(script.Publish).Exec(context.Background(), c,
 		[]string{tag + ":meta", tag + ":log", tag + ":ixt", tag + ":ixo"},
-		[]string{"lost", tag + ":nowhere", "0", "1000", "0", topic, "t", data}).Error()
+		[]string{"lost", "1", "", "0", tag + ":nowhere", "0", "1000", "0", topic, "t", data}).Error()
 	if err != nil {
 		t.Fatal(err)
 	}

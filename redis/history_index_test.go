@@ -212,7 +212,7 @@ func unindexed(t *testing.T, c rueidis.Client, prefix, topic, data string) {
 	tag := "{" + prefix + ":0}"
 	err := rueidis.NewLuaScript(script.Publish).Exec(context.Background(), c,
 		[]string{tag + ":meta", tag + ":log"},
-		[]string{"old", tag + ":live", "0", "1000", "0", topic, "t", data}).Error()
+		[]string{"old", "1", "", "0", tag + ":live", "0", "1000", "0", topic, "t", data}).Error()
 	if err != nil {
 		t.Fatal(err)
 	}

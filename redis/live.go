@@ -33,6 +33,7 @@ type part struct {
 	inbox []string // live payloads received, not yet handled
 
 	fence fence   // publishes that gave up, still in flight (see store)
+	seen  seen    // the highest position of its epoch this node knows of (see rollback.go)
 	only  []*part // this partition alone, for store
 
 	// The follower's own state (one follower at a time; handed from one
@@ -306,8 +307,9 @@ func (p *part) handle(l live) error {
 	}
 	if l.epoch != p.last.Epoch {
 		// The partition started a new life while followed (FLUSHALL, a
-		// failover to a replica without its data): what its subscribers
+		// failover, a restart from a snapshot): what its subscribers
 		// missed of the old one cannot be told.
+		e.stats.epochs.Add(1)
 		p.reset(fmt.Errorf("%w: Redis lost partition %d's history (epoch %s, then %s)", fanout.ErrUnknownID, p.id, p.last.Epoch, l.epoch))
 		p.last = fanout.Position{Epoch: l.epoch, Partition: p.id}
 	}
@@ -340,6 +342,7 @@ func (p *part) handle(l live) error {
 func (p *part) deliver(m *fanout.Message) {
 	p.e.feedOf().Deliver(m.Topic(), m)
 	p.last = m.Position()
+	p.seen.observePosition(p.last)
 	p.e.stats.delivered.Add(1)
 }
 

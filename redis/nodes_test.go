@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/fanout-go/fanout"
 	fredis "github.com/fanout-go/fanout/redis"
 )
@@ -53,9 +55,20 @@ type nodeEvents struct {
 // (its own client, named name) on addrs, closed when t ends.
 func startNode(t testing.TB, name string, opts *fredis.Options, ev *nodeEvents, addrs ...string) *node {
 	t.Helper()
+	return startNodeOn(t, name, newClient(t, name, addrs...), opts, ev)
+}
+
+// startNodeOn starts a node in the test's process on an engine of its
+// own on client, closed when t ends.
+func startNodeOn(t testing.TB, name string, client rueidis.Client, opts *fredis.Options, ev *nodeEvents) *node {
+	t.Helper()
 	o := *opts
 	o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng := newEngine(t, name, &o, addrs...)
+	eng, err := fredis.New(client, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
 	n := &node{name: name, eng: eng}
 	onResync := func(s *fanout.Subscriber, lastID string, err error) {
 		ev.resyncs.Add(1)

@@ -11,7 +11,7 @@ type Options struct {
 	// Prefix starts the name of every key and channel the engine uses,
 	// so that several applications (or Hubs that must not share
 	// messages) can use one Redis. Engines share messages exactly when
-	// they share Redis, Prefix and Partitions. Defaults to "fanout".
+	// they share Redis and Prefix. Defaults to "fanout".
 	Prefix string
 
 	// Partitions is how many logs the topics are spread over. Topics of
@@ -23,6 +23,11 @@ type Options struct {
 	// partition it has a subscriber in (see the package documentation).
 	// At most 1000. Defaults to 1 on a standalone Redis (every client
 	// resumes all its topics) and 16 on a Cluster.
+	//
+	// Every node of one Redis and Prefix must have the same Partitions:
+	// Redis records the number of the nodes that came first, and a node
+	// with another is refused (ErrLayout) from its first use on. To
+	// change it, deploy the new number under a new Prefix.
 	Partitions int
 
 	// HistorySize is how many messages each partition's stream keeps for

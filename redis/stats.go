@@ -21,7 +21,7 @@ type Stats struct {
 	Reconnects    uint64 `json:"reconnects"`     // subscription sessions that ended in an error
 	Resyncs       uint64 `json:"resyncs"`        // times a partition's local subscribers got the resync signal
 	Resumes       uint64 `json:"resumes"`        // times a partition was followed again after a pause (no local subscriber meanwhile)
-	Epochs        uint64 `json:"epochs"`         // new epochs found at a check (Redis lost a partition's history)
+	Epochs        uint64 `json:"epochs"`         // new epochs found (Redis lost a partition's history, or it may have gone back)
 	Following     int64  `json:"following"`      // partitions this node follows now (one subscription each)
 
 	// Lag is the feed lag of the last live message: from when Redis
@@ -121,7 +121,7 @@ func (e *Engine) Metrics() []fanout.EngineMetric {
 		counter("redis_reconnects_total", "Subscription sessions that ended in an error.", s.Reconnects),
 		counter("redis_resyncs_total", "Times a partition's local subscribers got the resync signal.", s.Resyncs),
 		counter("redis_resumes_total", "Times a partition was followed again after a pause.", s.Resumes),
-		counter("redis_epochs_total", "New epochs found at a check (Redis lost a partition's history).", s.Epochs),
+		counter("redis_epochs_total", "New epochs found (Redis lost a partition's history, or it may have gone back).", s.Epochs),
 		gauge("redis_following_partitions", "Partitions this node follows now.", float64(s.Following)),
 		gauge("redis_feed_lag_seconds", "Time from Redis storing the last live message to this node handing it to its feed.", s.Lag.Seconds()),
 		gauge("redis_feed_lag_max_seconds", "The largest feed lag since the engine was made.", s.MaxLag.Seconds()),

@@ -10,25 +10,28 @@ import (
 // fault is one scheduled fault: at At (a fraction of the run), what.
 type fault struct {
 	At   float64
-	Kind string // kill-pubsub, kill-normal, kill-all, latency, node-kill, redis-restart
+	Kind string // kill-pubsub, kill-normal, kill-all, latency, node-kill, redis-restart, redis-rollback, replica-failover
 	Node int    // cluster node, for latency and node-kill
 	Len  float64
 	Lat  time.Duration
 }
 
 // schedule is the run's faults, spread over its first 85%, each kind at
-// least twice. Every fault is on the cluster: the node alone carries the
-// PolicyDrop group, whose count must be the node's alone.
+// least twice but the rollback and the failover (once each). Every fault
+// is on the cluster: the node alone carries the PolicyDrop group, whose
+// count must be the node's alone.
 var schedule = []fault{
 	{At: 0.06, Kind: "kill-pubsub"},
 	{At: 0.13, Kind: "latency", Node: 1, Len: 0.06, Lat: 100 * time.Millisecond},
 	{At: 0.22, Kind: "kill-normal"},
-	{At: 0.30, Kind: "node-kill", Node: 2},
-	{At: 0.40, Kind: "redis-restart"},
+	{At: 0.28, Kind: "node-kill", Node: 2},
+	{At: 0.34, Kind: "redis-rollback", Len: 0.01},
+	{At: 0.42, Kind: "redis-restart"},
 	{At: 0.50, Kind: "latency", Node: 0, Len: 0.06, Lat: 30 * time.Millisecond},
 	{At: 0.58, Kind: "kill-all"},
-	{At: 0.66, Kind: "node-kill", Node: 0},
-	{At: 0.74, Kind: "redis-restart"},
+	{At: 0.64, Kind: "node-kill", Node: 0},
+	{At: 0.70, Kind: "replica-failover", Len: 0.01, Lat: time.Second},
+	{At: 0.76, Kind: "redis-restart"},
 	{At: 0.82, Kind: "latency", Node: 2, Len: 0.03, Lat: 250 * time.Millisecond},
 }
 
@@ -122,10 +125,24 @@ func (f *faults) inject(ft fault, d time.Duration) {
 		}
 		f.record(faultRecord{Kind: ft.Kind, Detail: detail, Start: start, End: f.since() + settle, Nodes: []string{n.name}})
 	case "redis-restart":
-		err := r.redis.restart(time.Second)
+		err := r.redis.restart(time.Second, false)
 		detail := "redis-server SIGKILLed, an empty one started on the same port 1s later"
 		if err != nil {
 			f.fail("redis restart: %v", err)
+			detail += fmt.Sprintf(" (failed: %v)", err)
+		}
+		f.record(faultRecord{Kind: ft.Kind, Detail: detail, Start: start, End: f.since() + settle, Nodes: all})
+	case "redis-rollback", "replica-failover":
+		hold := max(time.Duration(ft.Len*float64(d)), 3*time.Second)
+		var detail string
+		var err error
+		if ft.Kind == "redis-rollback" {
+			detail, err = f.rollback(hold)
+		} else {
+			detail, err = f.failover(ft.Lat, hold)
+		}
+		if err != nil {
+			f.fail("%s: %v", ft.Kind, err)
 			detail += fmt.Sprintf(" (failed: %v)", err)
 		}
 		f.record(faultRecord{Kind: ft.Kind, Detail: detail, Start: start, End: f.since() + settle, Nodes: all})

@@ -12,8 +12,8 @@ import (
 // a Redis restart, the node killed), it closes the other.
 type proxy struct {
 	ln     net.Listener
-	target string
-	delay  atomic.Int64 // time.Duration added to each chunk, each way
+	target atomic.Pointer[string] // where new connections go
+	delay  atomic.Int64           // time.Duration added to each chunk, each way
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -26,7 +26,8 @@ func startProxy(target string) (*proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &proxy{ln: ln, conns: map[net.Conn]struct{}{}}
+	p.target.Store(&target)
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -37,6 +38,20 @@ func (p *proxy) addr() string { return p.ln.Addr().String() }
 // setDelay makes every chunk wait d before it is forwarded, each way: a
 // round trip gains 2d.
 func (p *proxy) setDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+// setTarget sends the connections made from now on to target (a
+// failover); cut closes the open ones.
+func (p *proxy) setTarget(target string) { p.target.Store(&target) }
+
+// cut closes every connection the proxy carries: the node reconnects
+// (to the target).
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+}
 
 // close stops the proxy and waits for its goroutines.
 func (p *proxy) close() {
@@ -71,7 +86,7 @@ func (p *proxy) accept() {
 		if err != nil {
 			return
 		}
-		s, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+		s, err := net.DialTimeout("tcp", *p.target.Load(), 2*time.Second)
 		if err != nil { // Redis is down: the node sees the connection fail
 			_ = c.Close()
 			continue

@@ -23,6 +23,7 @@ import (
 // module cannot import).
 type redisServer struct {
 	bin, dir, port string
+	extra          []string  // more options (--replicaof)
 	cmd            *exec.Cmd // the faults' goroutine restarts it
 	done           chan struct{}
 	pidNow         atomic.Int64 // the running server's, for the sampler
@@ -30,8 +31,8 @@ type redisServer struct {
 
 func (s *redisServer) addr() string { return "127.0.0.1:" + s.port }
 
-// startRedis starts a redis-server on a free port.
-func startRedis() (*redisServer, error) {
+// startRedis starts a redis-server on a free port, with extra options.
+func startRedis(extra ...string) (*redisServer, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redis-server not found on PATH: %w", err)
@@ -40,7 +41,7 @@ func startRedis() (*redisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &redisServer{bin: bin, dir: dir}
+	s := &redisServer{bin: bin, dir: dir, extra: extra}
 	for range 5 { // a port free a moment ago can be taken before redis-server binds it
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -63,6 +64,7 @@ func (s *redisServer) start() error {
 	s.cmd = exec.Command(s.bin, "--port", s.port, "--bind", "127.0.0.1", "--protected-mode", "no",
 		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", "redis.log", "--daemonize", "no",
 		"--maxmemory-policy", "noeviction")
+	s.cmd.Args = append(s.cmd.Args, s.extra...)
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		return err
@@ -97,10 +99,16 @@ func (s *redisServer) kill() {
 	<-s.done
 }
 
-// restart kills the server and starts an empty one on the same port
-// after down.
-func (s *redisServer) restart(down time.Duration) error {
+// restart kills the server and starts it again on the same port after
+// down: from its last SAVE's dump when fromDump, else empty.
+func (s *redisServer) restart(down time.Duration, fromDump bool) error {
 	s.kill()
+	if !fromDump {
+		// A SAVE, or the replica that this server was, left a dump.
+		if err := os.Remove(s.dir + "/dump.rdb"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 	time.Sleep(down)
 	var err error
 	for range 50 { // the port may take a moment to be free
@@ -110,6 +118,26 @@ func (s *redisServer) restart(down time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return err
+}
+
+// become makes s the server that r is (a promoted replica), on r's port
+// and directory; s's old process must be dead and r's own s no longer
+// used. The sampler reads the new PID.
+func (s *redisServer) become(r *redisServer) {
+	_ = os.RemoveAll(s.dir)
+	s.dir, s.port, s.extra, s.cmd, s.done = r.dir, r.port, nil, r.cmd, r.done
+	s.pidNow.Store(r.pidNow.Load())
+}
+
+// head returns the soak's partition's epoch and head, "epoch-head" (as
+// a message ID), or "none".
+func (s *redisServer) head() string {
+	e, err := s.do("HGET", "{soak:0}:meta", "e")
+	h, _ := s.do("HGET", "{soak:0}:meta", "h")
+	if err != nil || e == "" {
+		return "none"
+	}
+	return e + "-" + h
 }
 
 func (s *redisServer) stop() {

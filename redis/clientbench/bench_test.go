@@ -27,7 +27,7 @@ var (
 )
 
 func args() []string {
-	return []string{"bench", "{fanout:0}:live", "0", "10000", "0", "topic", "t", payload}
+	return []string{"bench", "1", "", "0", "{fanout:0}:live", "0", "10000", "0", "topic", "t", payload}
 }
 
 func BenchmarkPublishScript(b *testing.B) {

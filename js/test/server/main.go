@@ -39,8 +39,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/fanout-go/fanout"
 )
 
@@ -269,7 +267,7 @@ func (s *server) drop(w http.ResponseWriter, r *http.Request) {
 		}
 		var err error
 		if r.URL.Path == "/closewith" {
-			err = sub.CloseWith(websocket.StatusCode(code), q.Get("reason"))
+			err = sub.CloseWith(fanout.StatusCode(code), q.Get("reason"))
 		} else {
 			err = sub.Close()
 		}

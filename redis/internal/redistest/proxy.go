@@ -17,7 +17,7 @@ import (
 // that silently stops delivering does.
 type Proxy struct {
 	ln     net.Listener
-	target string
+	target atomic.Pointer[string] // where new connections go
 	delay  atomic.Int64           // time.Duration added to each chunk, each way
 	marker atomic.Pointer[[]byte] // see FreezeOn
 
@@ -42,7 +42,8 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: target, links: map[*link]struct{}{}}
+	p := &Proxy{ln: ln, links: map[*link]struct{}{}}
+	p.target.Store(&target)
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.Close)
@@ -51,6 +52,11 @@ func StartProxy(t testing.TB, target string) *Proxy {
 
 // Addr returns the proxy's address, for clients.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// SetTarget sends the connections made from now on to target (as a
+// failover moves a service's address to another server); open ones stay
+// where they are (CutAll closes them).
+func (p *Proxy) SetTarget(target string) { p.target.Store(&target) }
 
 // SetDelay makes every chunk of bytes wait d before it is forwarded, in
 // each direction: a round trip gains 2d. Throughput is not limited.
@@ -134,7 +140,7 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		s, err := net.Dial("tcp", p.target)
+		s, err := net.Dial("tcp", *p.target.Load())
 		if err != nil {
 			_ = c.Close()
 			continue

@@ -51,6 +51,7 @@ type Server struct {
 	dir   string
 	port  int
 	extra []string
+	conf  string // if set, a config file to start with (its first argument)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -62,9 +63,21 @@ type Server struct {
 // "10mb", ...).
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Require(t), dir: t.TempDir(), extra: extra}
+	return start(t, &Server{t: t, bin: Require(t), dir: t.TempDir(), extra: extra}, nil)
+}
+
+// start starts s on a free port; conf, if set, writes s's config file
+// once the port is known.
+func start(t testing.TB, s *Server, conf func(port int) string) *Server {
+	t.Helper()
 	for range 5 { // a free port can be taken between the probe and the start
 		s.port = FreePort(t)
+		if conf != nil {
+			s.conf = filepath.Join(s.dir, "server.conf")
+			if err := os.WriteFile(s.conf, []byte(conf(s.port)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		err := s.start()
 		if err == nil {
 			t.Cleanup(s.Kill)
@@ -101,11 +114,15 @@ func (s *Server) Port() int { return s.port }
 func (s *Server) Dir() string { return s.dir }
 
 func (s *Server) start() error {
-	args := []string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--protected-mode", "no",
 		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no",
 		"--logfile", "redis.log",
-	}
+	)
 	args = append(args, s.extra...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir

@@ -1,12 +1,12 @@
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local maxLen, maxAge = tonumber(ARGV[4]), tonumber(ARGV[5])
+local maxLen, maxAge = tonumber(ARGV[7]), tonumber(ARGV[8])
 local offset = head + 1
 local id = string.format('%d-%d', offset, now)
 if maxLen > 0 and offset > maxLen then
-  redis.call('XADD', log, 'MINID', string.format('%d', offset - maxLen + 1), id, 't', ARGV[6], 'x', ARGV[7], 'd', ARGV[8])
+  redis.call('XADD', log, 'MINID', string.format('%d', offset - maxLen + 1), id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
 else
-  redis.call('XADD', log, id, 't', ARGV[6], 'x', ARGV[7], 'd', ARGV[8])
+  redis.call('XADD', log, id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
 end
 redis.call('HSET', meta, 'h', offset)
 
@@ -34,14 +34,14 @@ end
 -- The partition's topic index (KEYS[3] and KEYS[4], when given; see
 -- index.lua).
 if KEYS[4] then
-  indexMessage(KEYS[3], KEYS[4], meta, epoch, offset, maxLen, ARGV[6])
+  indexMessage(KEYS[3], KEYS[4], meta, epoch, offset, maxLen, ARGV[9])
 end
 
-local topic, kind = ARGV[6], ARGV[7]
-local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. ARGV[8]
-if ARGV[3] == '1' then
-  redis.call('SPUBLISH', ARGV[2], payload)
+local topic, kind = ARGV[9], ARGV[10]
+local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. ARGV[11]
+if ARGV[6] == '1' then
+  redis.call('SPUBLISH', ARGV[5], payload)
 else
-  redis.call('PUBLISH', ARGV[2], payload)
+  redis.call('PUBLISH', ARGV[5], payload)
 end
 return {epoch, string.format('%d', offset)}

@@ -13,12 +13,18 @@
 // message is found by its offset alone ("XRANGE log 7 7"), and the age
 // trim reads times from IDs, with no extra field stored.
 //
+// The meta hash also records r, the run_id of the server that wrote the
+// epoch, and n, the number of partitions of the nodes that use it.
+//
 // The epoch is kept only in the meta hash. Both keys are checked
 // together: a missing meta hash (lost, evicted, FLUSHALL, a restart
 // without persistence) or a missing stream where the head says there
 // were messages (the stream alone was evicted) starts a new epoch from
 // offset 0, so an ID of the old one is never answered with other
-// messages at the same offsets.
+// messages at the same offsets. So does a history that may have gone back
+// while its keys stayed: one written under another run_id (a restart
+// from a snapshot, a failover to a lagging replica), or whose head is
+// below an offset of the same epoch that the caller has seen.
 package script
 
 import _ "embed"
@@ -26,11 +32,10 @@ import _ "embed"
 // Publish stores one message and publishes it on the partition's live
 // channel.
 //
-//	ARGV[1] prefix of a new epoch, taken if the partition has none (or
-//	        lost it): the new epoch is the prefix and the Redis time
-//	ARGV[2] channel        ARGV[3] "1": SPUBLISH, else PUBLISH
-//	ARGV[4] max length (0: none)   ARGV[5] max age in ms (0: none)
-//	ARGV[6] topic  ARGV[7] kind  ARGV[8] data
+//	ARGV[1..4] as for ensure (below)
+//	ARGV[5] channel        ARGV[6] "1": SPUBLISH, else PUBLISH
+//	ARGV[7] max length (0: none)   ARGV[8] max age in ms (0: none)
+//	ARGV[9] topic  ARGV[10] kind  ARGV[11] data
 //
 //	KEYS[3], KEYS[4] (optional) the partition's topic index, the set
 //	        ordered by topic and the one ordered by offset: see index.lua
@@ -69,13 +74,23 @@ var publishBody string
 //go:embed read.lua
 var Read string
 
-// Head returns {epoch, head}, starting a new epoch (prefix ARGV[1]) if
-// the partition has none (or lost it), as Publish does.
+// Head returns {epoch, head}, starting a new epoch if the partition has
+// none (or lost it, or may have gone back), as Publish does. Its ARGV
+// are ensure's.
 var Head = ensure + "return {epoch, string.format('%d', head)}\n"
 
 // ensure starts a script with the partition's epoch and head in locals
-// epoch and head, starting a new epoch (prefix ARGV[1])
-// when the partition has none or lost its history.
+// epoch and head, starting a new epoch when the partition has none, lost
+// its history, or may have gone back. It fails with an error reply
+// "FANOUTLAYOUT <n>" when the partition's nodes use n partitions, not
+// ARGV[2], and "FANOUTINFO <error>" when INFO is refused (it reads the
+// run_id).
+//
+//	ARGV[1] prefix of a new epoch: the new epoch is the prefix and the
+//	        Redis time
+//	ARGV[2] the caller's number of partitions
+//	ARGV[3] the epoch the caller saw last ("" for none)
+//	ARGV[4] the highest offset of ARGV[3] the caller has seen ("0")
 //
 //go:embed ensure.lua
 var ensure string

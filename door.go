@@ -1,0 +1,97 @@
+package fanout
+
+import "context"
+
+// door is what a Hub and a Broker share: the core behind them, and the
+// methods that act on it. Both embed it, so each method is declared once
+// and documented once, and go doc and pkgsite list it under Hub and under
+// Broker alike (go/doc shows the methods of an embedded unexported type as
+// the outer type's own). A Broker attached to a Hub (BrokerOptions.Hub)
+// has the Hub's core: the methods act on the same subscribers, and closing
+// either closes both.
+type door struct {
+	c *core
+}
+
+// Publish queues m for every subscriber of topic, WebSocket and SSE alike.
+// It never blocks on a subscriber: a full queue triggers the slow-client
+// policy for that subscriber alone. Every subscriber observes publishes in
+// the same order. With a ReplayStore (or an Engine that stores), m is
+// stored first and subscribers receive the stored copy, carrying its ID.
+// It fails with ErrClosed once the Hub or Broker is closing.
+func (d *door) Publish(ctx context.Context, topic string, m *Message) error {
+	return d.c.publish(ctx, topic, false, m, nil)
+}
+
+// Broadcast queues m for every subscriber, as Publish does for a topic's.
+func (d *door) Broadcast(ctx context.Context, m *Message) error {
+	return d.c.publish(ctx, "", true, m, nil)
+}
+
+// BroadcastFilter queues m for every subscriber for which keep returns
+// true. keep runs on the publishing goroutine, while publishing is
+// serialized, so it must be quick and must not publish or close the Hub
+// or Broker. m is not stored for replay.
+func (d *door) BroadcastFilter(ctx context.Context, m *Message, keep func(*Subscriber) bool) error {
+	return d.c.publish(ctx, "", true, m, keep)
+}
+
+// Subscribers returns the current subscribers (those that receive
+// broadcasts).
+func (d *door) Subscribers() []*Subscriber { return d.c.subscribers() }
+
+// Len returns the number of subscribers that receive broadcasts.
+func (d *door) Len() int { return d.c.len() }
+
+// NumSubscribers returns the number of subscribers of topic.
+func (d *door) NumSubscribers(topic string) int { return d.c.topicLen(topic) }
+
+// TopicSubscribers returns this process's subscribers of topic, to Send
+// to or inspect.
+func (d *door) TopicSubscribers(topic string) []*Subscriber { return d.c.topicSubscribers(topic) }
+
+// Topics returns this process's topics that have subscribers, with how
+// many each has.
+func (d *door) Topics() map[string]int { return d.c.topicCounts() }
+
+// Presence returns the members of topic: on every process that shares
+// the engine when it tells them (the Redis engine does: see
+// PresenceEngine), on this one otherwise. Subscribers are members once
+// OnConnect has run, until they leave (see HubOptions.OnJoin).
+func (d *door) Presence(ctx context.Context, topic string) ([]Member, error) {
+	return d.c.presence(ctx, topic)
+}
+
+// Stats returns a snapshot of the counters, of WebSocket and SSE
+// subscribers alike when a Broker is attached to a Hub. For a stream
+// through an SSE ResponseWriter, Writes counts flushes: net/http may split
+// a large batch into a few socket writes.
+func (d *door) Stats() Stats { return d.c.snapshot() }
+
+// EngineMetrics returns what the engine measured, when it is a
+// MeasuredEngine, or nil. A metrics collector calls it on each scrape.
+func (d *door) EngineMetrics() []EngineMetric { return d.c.engineMetrics() }
+
+// Shutdown stops accepting subscribers (ServeHTTP answers 503) and
+// publishes (ErrClosed), writes what is queued for each subscriber, ends
+// each subscription (a WebSocket connection with StatusGoingAway, an SSE
+// response by its end), and returns once every goroutine the Hub or
+// Broker started has exited. If ctx ends first, the remaining connections
+// are cut and ctx's error is returned. Safe to call more than once, and
+// concurrently with Close.
+//
+// Shutdown ends SSE responses, which http.Server.Shutdown alone would wait
+// for forever (for streams the Broker did not take over), or not close at
+// all (for those it did, and for WebSocket connections): call it before
+// (or while) shutting the server down.
+func (d *door) Shutdown(ctx context.Context) error { return d.c.shutdown(ctx) }
+
+// Close is Shutdown without draining: queued messages are discarded,
+// writes in progress are interrupted, and each WebSocket connection gets
+// a going-away close frame without waiting for the reply. It returns once
+// every goroutine the Hub or Broker started has exited. Safe to call more
+// than once.
+func (d *door) Close() error {
+	d.c.close()
+	return nil
+}
