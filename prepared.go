@@ -271,15 +271,14 @@ func deflateRecords(m *Message, f framing) []byte {
 // Binary message is sent base64-encoded (standard encoding, padded), so its
 // bytes arrive intact.
 func (m *Message) sseEvent() ([]byte, error) {
-	m.sseOnce.Do(func() { m.sse, m.sseErr = m.encodeSSE() })
+	m.sseOnce.Do(func() { m.sseErr = m.encodeSSE() })
 	return m.sse, m.sseErr
 }
 
-func (m *Message) encodeSSE() ([]byte, error) {
-	var (
-		ev  []byte
-		err error
-	)
+// encodeSSE encodes m's event into m.sse: written there in place, its
+// bytes are its one allocation.
+func (m *Message) encodeSSE() error {
+	var err error
 	switch {
 	case m.ctl == ctlPosition:
 		// The ID (which EventSource records for its reconnection) in an
@@ -287,17 +286,17 @@ func (m *Message) encodeSSE() ([]byte, error) {
 		// handler, and a client that must know its position (to reopen
 		// with ?lastEventId= once EventSource gave up, or a library that
 		// ignores an id alone) can listen for it.
-		ev, err = ssewire.Event(m.id, PositionEvent, m.id)
+		err = ssewire.AppendEvent(&m.sse, m.id, PositionEvent, m.id)
 	case m.typ == Binary:
-		ev, err = ssewire.Event(m.id, m.event, base64.StdEncoding.EncodeToString(m.data))
+		err = ssewire.AppendEvent(&m.sse, m.id, m.event, base64.StdEncoding.EncodeToString(m.data))
 	default:
 		data := unsafe.String(unsafe.SliceData(m.data), len(m.data)) // read-only, like m.data
-		ev, err = ssewire.Event(m.id, m.event, data)
+		err = ssewire.AppendEvent(&m.sse, m.id, m.event, data)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+		return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
-	return ev, nil
+	return nil
 }
 
 func (t MessageType) opcode() byte {

@@ -4,32 +4,38 @@
 package sse
 
 import (
+	"slices"
 	"strings"
 	"time"
 
 	gosse "github.com/tmaxmax/go-sse"
 )
 
-// Event returns the complete event with id (none if ""), type typ (none,
-// "message" to clients, if "") and data, which is sent as lines of text:
-// CR and CRLF line breaks arrive as LF, as every SSE client parses them.
-// An empty data, and one that ends with a line break, arrive whole. It
-// fails when id or typ cannot be sent intact (go-sse's errors). Clients
-// ignore an id that holds NUL, and decode the stream as UTF-8: the caller
-// sends neither.
-func Event(id, typ, data string) ([]byte, error) {
+// AppendEvent appends the complete event with id (none if ""), type typ
+// (none, "message" to clients, if "") and data to *dst, growing it once,
+// to the event's size. data is sent as lines of text: CR and CRLF line
+// breaks arrive as LF, as every SSE client parses them. An empty data,
+// and one that ends with a line break, arrive whole. It fails, leaving
+// *dst as it was, when id or typ cannot be sent intact (go-sse's
+// errors). Clients ignore an id that holds NUL, and decode the stream as
+// UTF-8: the caller sends neither.
+//
+// The encoder writes through dst: where dst points into memory the
+// caller keeps (a field of an object on the heap), the event costs one
+// allocation, its bytes.
+func AppendEvent(dst *[]byte, id, typ, data string) error {
 	var e gosse.Message
 	if id != "" {
 		v, err := gosse.NewID(id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.ID = v
 	}
 	if typ != "" {
 		v, err := gosse.NewType(typ)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.Type = v
 	}
@@ -40,8 +46,9 @@ func Event(id, typ, data string) ([]byte, error) {
 		e.AppendData("\n")
 	}
 	lines := 1 + strings.Count(data, "\n") + strings.Count(data, "\r")
-	b := make([]byte, 0, len(data)+len("data: \n")*(lines+1)+len(id)+len(typ)+len("id: \nevent: \n\n"))
-	return Encode(&e, b), nil
+	*dst = slices.Grow(*dst, len(data)+len("data: \n")*(lines+1)+len(id)+len(typ)+len("id: \nevent: \n\n"))
+	_, _ = e.WriteTo((*appendWriter)(dst)) // to memory: it cannot fail
+	return nil
 }
 
 // Encode appends the encoding of the go-sse message e to b.

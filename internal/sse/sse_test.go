@@ -38,8 +38,8 @@ func TestEvent(t *testing.T) {
 		{"final line break", "", "", "a\n", "data: a\ndata: \n\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ev, err := sse.Event(tc.id, tc.typ, tc.data)
-			if err != nil {
+			var ev []byte
+			if err := sse.AppendEvent(&ev, tc.id, tc.typ, tc.data); err != nil {
 				t.Fatal(err)
 			}
 			if string(ev) != tc.want {
@@ -48,7 +48,7 @@ func TestEvent(t *testing.T) {
 		})
 	}
 	for _, bad := range [][2]string{{"a\nb", ""}, {"", "a\rb"}} {
-		if _, err := sse.Event(bad[0], bad[1], "x"); err == nil {
+		if err := sse.AppendEvent(new([]byte), bad[0], bad[1], "x"); err == nil {
 			t.Errorf("id %q, type %q: no error", bad[0], bad[1])
 		}
 	}
@@ -63,7 +63,7 @@ func TestCommentAndRetry(t *testing.T) {
 	}
 }
 
-// FuzzEvent checks that every event Event encodes reads back, with go-sse's
+// FuzzEvent checks that every event AppendEvent encodes reads back, with go-sse's
 // reader, as one event carrying its ID, type and data (line breaks as LF),
 // for the IDs and text fanout sends (UTF-8, no NUL in an ID).
 func FuzzEvent(f *testing.F) {
@@ -74,10 +74,14 @@ func FuzzEvent(f *testing.F) {
 		if strings.Contains(id, "\x00") || !utf8.ValidString(id+typ+data) {
 			return // not sent: clients ignore such an ID, and decode the stream as UTF-8
 		}
-		ev, err := sse.Event(id, typ, data)
-		if err != nil {
+		ev := []byte("before")
+		if err := sse.AppendEvent(&ev, id, typ, data); err != nil {
 			return // an ID or type go-sse refuses
 		}
+		if string(ev[:6]) != "before" {
+			t.Fatalf("AppendEvent overwrote what dst held: %q", ev)
+		}
+		ev = ev[6:]
 		evs := readAll(t, ev)
 		if len(evs) != 1 {
 			t.Fatalf("%q reads as %d events", ev, len(evs))
