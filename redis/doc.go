@@ -42,6 +42,18 @@
 // and the range are read atomically, so the head a resuming subscriber is
 // stitched at is exact.
 //
+// A resuming client's history is read a page at a time
+// (fanout.PageReader: 256 messages or 1 MiB with the Hub's defaults),
+// and the read script stops at the page's end: it returns at most the
+// page's messages, scans at most 1,024 entries per call (a call then
+// reports where it stopped, and the next goes on from there), and
+// returns at most 4 MiB. So a page costs Redis what it returns, and a
+// whole resume the length of its history: reading 10,000 messages of 1
+// KiB from their start takes 40 pages of 1.4 to 1.5 ms of Redis CPU each,
+// 90 ms in all (BenchmarkReadPage_Resume), where each page's call
+// returned the whole rest of the history before (35.6 ms of Redis CPU
+// per page, 2.06 s in all).
+//
 // A resume reads what it returns, not the partition's range: when the
 // messages of its topics (and broadcasts) are at most a quarter of the
 // range, the read script takes their offsets from the topic index (one
@@ -82,15 +94,31 @@
 //
 // The epoch names the current life of a partition's history. The scripts
 // check both keys together: a missing meta hash (a restart without
-// persistence, FLUSHALL, a failover to an empty replica, eviction), or a
+// persistence, FLUSHALL, a failover to an empty replica, eviction, the
+// expiry of an unused partition's keys), or a
 // missing stream where the head says there were messages (the stream
 // alone was evicted), starts a new epoch (a random prefix of the node and
 // the Redis time) from offset 0. An ID of the old epoch then gets the
 // resync signal, never a wrong or partial replay. Run Redis with
-// maxmemory-policy noeviction (or a volatile-* one: only the presence
-// keys and node heartbeats have a TTL, and the nodes write them again),
-// so that the history and its index are never evicted under memory
-// pressure.
+// maxmemory-policy noeviction, so that the history is never evicted
+// under memory pressure: every key of the engine has a TTL, so a
+// volatile-* policy may evict a partition's keys too, which costs its
+// clients a resync (never a gap: a lost index key makes the reads scan
+// the stream, and the next publish starts the index again).
+//
+// A partition's keys also expire, together, HistoryAge and a quarter (at
+// least three CheckIntervals) after its last publish or the last head
+// read of a node that follows it (30 days when HistoryAge is negative):
+// each publish and head script gives all four the same expiry when the
+// meta hash's has run down by an eighth, or when it created one of
+// them. Their expiry is
+// taken as a loss: the next publish or head read starts a new epoch, and
+// a client that resumes from an ID of the old one gets the resync
+// signal, even one that had missed nothing. A partition that a node
+// follows keeps its keys (and its clients resume with no resync) however
+// long nothing is published. This costs a publish about 1.5 µs of Redis
+// CPU (28.8 to 30.3 µs, medians of BenchmarkEngine_Publish: a PTTL, and
+// an EXISTS that checks the index has both its keys).
 //
 // # Histories that go back
 //
@@ -258,11 +286,13 @@
 // (64-byte messages, short topic names):
 //
 //	key                        holds                  memory               life
-//	{prefix:p}:meta            epoch, head, index run 120 B per partition  no TTL: one per partition
-//	{prefix:p}:log             the kept messages      ~97 B per message    no TTL; HistorySize and
-//	                                                  (~33 B + topic+data) HistoryAge bound its entries
-//	{prefix:p}:ixt             topic index, by topic  ~130 B per message   no TTL; trimmed with the log
-//	{prefix:p}:ixo             topic index, by offset ~22 B per message    to HistorySize (+8 at most)
+//	{prefix:p}:meta            epoch, head, index run 120 B per partition  HistoryAge and a quarter
+//	{prefix:p}:log             the kept messages      ~97 B per message    after the partition's last
+//	                                                  (~33 B + topic+data) publish or head read (30
+//	{prefix:p}:ixt             topic index, by topic  ~130 B per message   days without HistoryAge);
+//	{prefix:p}:ixo             topic index, by offset ~22 B per message    HistorySize and HistoryAge
+//	                                                                       bound the log's entries, and
+//	                                                                       the index's (+8 at most)
 //	{prefix:p}:pnodes:<topic>  a topic's nodes        104 B per topic      PresenceTTL after its last
 //	                                                  (+ ~16 B per node)   node's last write
 //	{prefix:p}:pmembers:<node>:<topic>
@@ -271,13 +301,25 @@
 //	                                                  member)
 //	{prefix}:node:<node>       a node's heartbeat     72 B per node        3 CheckIntervals
 //
-// So the keys that grow with topics and nodes all expire, within
-// PresenceTTL of their node's death. The partitions' keys have no TTL:
-// there are four per partition whatever the topics and nodes, their
-// entries bounded by HistorySize (and HistoryAge, lazily: the age trim
-// runs when a message is published to the partition), and they live as
-// long as the deployment; after a change of Prefix or Partitions, delete
-// those of the old layout.
+// So every key expires: those that grow with topics and nodes within
+// PresenceTTL of their node's death, the partitions' four (whatever the
+// topics and nodes, their entries bounded by HistorySize, and
+// HistoryAge, lazily: the age trim runs when a message is published to
+// the partition) within HistoryAge and a quarter of the partition's last
+// use; after a change of Prefix or Partitions, those of the old layout
+// go by themselves once no node uses them.
+//
+// Versions before presence expired kept a topic's members in a hash
+// without expiry, {prefix:p}:presence:<topic>, which no node reads or
+// writes any more. Delete them once, after every node was upgraded, with
+// a SCAN (on each master of a Cluster), not KEYS; with your Prefix for
+// fanout:
+//
+//	redis-cli --scan --pattern '{fanout:*}:presence:*' | xargs -r -d '\n' -n 100 redis-cli unlink
+//
+// (-n 1 on a Cluster, where one UNLINK takes the keys of one slot). Keys
+// written by versions before the partitions' keys expired get their
+// expiry at the next publish or head read of their partition.
 //
 // # The client: rueidis, chosen by measurement
 //

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -30,9 +31,11 @@ type Engine struct {
 
 	publishScript, readScript, headScript *rueidis.Lua
 	maxLen, maxAge, shardedArg            string // publish script arguments
+	lifeArg                               string // the partition keys' life, in ms (see keyLife)
 	partitionsArg                         string // the scripts' layout argument
 
-	layout layoutState // see layout.go
+	layout   layoutState  // see layout.go
+	readScan atomic.Int64 // see readScan; tests lower it
 
 	parts []*part
 
@@ -76,10 +79,12 @@ func New(client rueidis.Client, opts *Options) (*Engine, error) {
 		maxAge:        strconv.FormatInt(max(o.HistoryAge.Milliseconds(), 0), 10),
 		shardedArg:    "0",
 		partitionsArg: strconv.Itoa(o.Partitions),
+		lifeArg:       strconv.FormatInt(o.keyLife().Milliseconds(), 10),
 	}
 	if cluster {
 		e.shardedArg = "1"
 	}
+	e.readScan.Store(readScan)
 	e.pres = newPresence(e.epochID + randomID(4))
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	for i := range o.Partitions {
@@ -190,7 +195,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 
 func (e *Engine) publishArgs(p *part, topic, kind, data string) []string {
 	prefix, partitions, epoch, offset := e.ensureArgs(p)
-	return []string{prefix, partitions, epoch, offset, p.channel, e.shardedArg, e.maxLen, e.maxAge, topic, kind, data}
+	return []string{prefix, partitions, epoch, offset, p.channel, e.shardedArg, e.maxLen, e.maxAge, topic, kind, data, e.lifeArg}
 }
 
 // published reads a publish script's reply, {epoch, offset}, into p's
@@ -208,129 +213,6 @@ func (e *Engine) published(p *part, r rueidis.RedisResult) error {
 		}
 	}
 	return nil
-}
-
-// Read implements fanout.Engine: one read-only script reads the epoch,
-// the head and the stream entries after from, atomically, so the head it
-// returns is exact. It reads the entries of topics (and broadcasts) only,
-// through the partition's topic index, when it can (see
-// history_index.go).
-func (e *Engine) Read(ctx context.Context, from fanout.Position, topics []string) ([]*fanout.Message, fanout.Position, error) {
-	return e.ReadPage(ctx, from, topics, fanout.ReadLimit{})
-}
-
-var _ fanout.PageReader = (*Engine)(nil)
-
-// ReadPage implements fanout.PageReader: the messages past the page are
-// not parsed, so a resuming client holds a page of them. The script
-// still returns every entry after from: each page costs the transfer of
-// the rest of the history, for the time of the read.
-func (e *Engine) ReadPage(ctx context.Context, from fanout.Position, topics []string, limit fanout.ReadLimit) ([]*fanout.Message, fanout.Position, error) {
-	if from.Partition < 0 || from.Partition >= len(e.parts) {
-		return nil, fanout.Position{}, fmt.Errorf("%w: partition %d of %d", fanout.ErrUnknownID, from.Partition, len(e.parts))
-	}
-	if err := e.checkLayout(ctx); err != nil {
-		return nil, fanout.Position{}, err
-	}
-	args := []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "1"}
-	for _, t := range topics {
-		if e.Partition(t) == from.Partition {
-			args = append(args, t)
-		}
-	}
-	p := e.parts[from.Partition]
-	return e.read(ctx, p, e.readKeys(p), from, args, limit)
-}
-
-// readAll reads every message of p after from, whatever its topic.
-func (e *Engine) readAll(ctx context.Context, p *part, from fanout.Position) ([]*fanout.Message, fanout.Position, error) {
-	return e.read(ctx, p, p.keys, from, []string{from.Epoch, strconv.FormatUint(from.Offset, 10), "0"}, fanout.ReadLimit{})
-}
-
-func (e *Engine) read(ctx context.Context, p *part, keys []string, from fanout.Position, args []string, limit fanout.ReadLimit) ([]*fanout.Message, fanout.Position, error) {
-	reply, err := e.readScript.Exec(ctx, e.client, keys, args).ToArray()
-	if err != nil {
-		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: read partition %d: %w", p.id, err)
-	}
-	if len(reply) < 3 {
-		return nil, fanout.Position{}, errors.New("fanout/redis: malformed read reply")
-	}
-	status, _ := reply[0].ToString()
-	epoch, _ := reply[1].ToString()
-	h, _ := reply[2].ToString()
-	offset, _ := strconv.ParseUint(h, 10, 64)
-	head := fanout.Position{Epoch: epoch, Partition: p.id, Offset: offset}
-	if epoch != "" {
-		p.seen.observePosition(head)
-	}
-	switch status {
-	case "ok":
-	case "epoch":
-		return nil, head, fmt.Errorf("%w: epoch %s of partition %d is gone (now %q): Redis lost its history", fanout.ErrUnknownID, from.Epoch, p.id, epoch)
-	case "ahead":
-		return nil, head, fmt.Errorf("%w: offset %d is ahead of partition %d's head %d", fanout.ErrUnknownID, from.Offset, p.id, offset)
-	case "trimmed":
-		return nil, head, fmt.Errorf("%w: what followed offset %d of partition %d was trimmed from its history", fanout.ErrUnknownID, from.Offset, p.id)
-	default:
-		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: unexpected read status %q", status)
-	}
-	if len(reply) < 4 {
-		return nil, fanout.Position{}, errors.New("fanout/redis: malformed read reply")
-	}
-	entries, err := reply[3].ToArray()
-	if err != nil {
-		return nil, fanout.Position{}, fmt.Errorf("fanout/redis: malformed read reply: %w", err)
-	}
-	n := len(entries)
-	if limit.Messages > 0 {
-		n = min(n, limit.Messages)
-	}
-	msgs := make([]*fanout.Message, 0, n)
-	bytes := 0
-	for _, entry := range entries {
-		m, err := parseEntry(entry, epoch, p.id)
-		if err != nil {
-			return nil, fanout.Position{}, err
-		}
-		msgs = append(msgs, m)
-		bytes += len(m.Data())
-		if limit.Full(len(msgs), bytes) {
-			return msgs, m.Position(), nil
-		}
-	}
-	return msgs, head, nil
-}
-
-// parseEntry reads one stream entry, {id, {t, topic, x, kind, d, data}}.
-func parseEntry(entry rueidis.RedisMessage, epoch string, partition int) (*fanout.Message, error) {
-	bad := errors.New("fanout/redis: malformed stream entry")
-	parts, err := entry.ToArray()
-	if err != nil || len(parts) != 2 {
-		return nil, bad
-	}
-	id, _ := parts[0].ToString()
-	offset, _, ok := parseEntryID(id)
-	if !ok {
-		return nil, bad
-	}
-	fields, err := parts[1].ToArray()
-	if err != nil || len(fields)%2 != 0 {
-		return nil, bad
-	}
-	var topic, kind, data string
-	for i := 0; i < len(fields); i += 2 {
-		name, _ := fields[i].ToString()
-		value, _ := fields[i+1].ToString()
-		switch name {
-		case "t":
-			topic = value
-		case "x":
-			kind = value
-		case "d":
-			data = value
-		}
-	}
-	return stored(topic, kind, data, fanout.Position{Epoch: epoch, Partition: partition, Offset: offset})
 }
 
 // Head implements fanout.Engine. It starts the partition's epoch if it
@@ -356,7 +238,7 @@ func (e *Engine) head(ctx context.Context, p *part) (fanout.Position, error) {
 // headOf is head, with the error unwrapped.
 func (e *Engine) headOf(ctx context.Context, p *part) (fanout.Position, error) {
 	prefix, partitions, epoch, seenOffset := e.ensureArgs(p)
-	reply, err := e.headScript.Exec(ctx, e.client, p.keys, []string{prefix, partitions, epoch, seenOffset}).AsStrSlice()
+	reply, err := e.headScript.Exec(ctx, e.client, e.publishKeys(p), []string{prefix, partitions, epoch, seenOffset, e.lifeArg}).AsStrSlice()
 	if err != nil {
 		return fanout.Position{}, e.scriptError(err)
 	}

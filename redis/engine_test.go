@@ -106,6 +106,10 @@ func TestEngine_LostLastMessage(t *testing.T) {
 	if fmt.Sprint(got) != "[1 2]" {
 		t.Fatalf("delivered %v, want [1 2]", got)
 	}
+	// The check counts what it recovered, and the subscription stuck,
+	// after it delivered the message.
+	eventually(t, func() bool { st := e.Stats(); return st.Recovered >= 1 && st.Stuck >= 1 },
+		"the check counts 1 recovered and the subscription stuck")
 	if st := e.Stats(); st.Recovered != 1 || st.Stuck != 1 || st.Resyncs != 0 {
 		t.Errorf("stats %+v: want 1 recovered by a check that found the subscription stuck, no resync", st)
 	}

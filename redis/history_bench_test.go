@@ -46,3 +46,48 @@ func BenchmarkRead_QuietBehindBusy(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64((redisCPU(b, srv)-cpu).Microseconds())/float64(b.N), "redis-µs/op")
 }
+
+// BenchmarkReadPage_Resume reads a history of 10,000 messages of 1 KiB
+// from its start in pages of the Hub's default size (256 messages, 1
+// MiB), each from where the last one stopped: what a resuming client
+// that reads costs. It reports Redis's CPU per page (redis-µs/page).
+func BenchmarkReadPage_Resume(b *testing.B) {
+	srv := redistest.Start(b)
+	e := newEngine(b, "bench", &fredis.Options{Prefix: newPrefix()}, srv.Addr())
+	ctx := context.Background()
+	start, err := e.Head(ctx, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := fanout.NewMessage(make([]byte, 1024))
+	for range 10_000 {
+		if err := e.Publish(ctx, "t", m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	limit := fanout.ReadLimit{Messages: 256, Bytes: 1 << 20}
+	pages := 0
+	cpu := redisCPU(b, srv)
+	b.ResetTimer()
+	for b.Loop() {
+		from, n := start, 0
+		for {
+			msgs, upTo, err := e.ReadPage(ctx, from, []string{"t"}, limit)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pages++
+			n += len(msgs)
+			from = upTo
+			if len(msgs) < limit.Messages {
+				break
+			}
+		}
+		if n != 10_000 {
+			b.Fatalf("read %d messages, want 10,000", n)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((redisCPU(b, srv)-cpu).Microseconds())/float64(pages), "redis-µs/page")
+	b.ReportMetric(float64(pages)/float64(b.N), "pages/op")
+}

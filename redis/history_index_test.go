@@ -42,8 +42,10 @@ func scriptTime(t *testing.T, srv *redistest.Server) (calls int64, took time.Dur
 	return calls, took
 }
 
-// readCost returns the mean time Redis takes to run the read script of
-// a resume of topic from from, which must return want messages.
+// readCost returns the mean time Redis takes to run the read scripts of
+// a resume of topic from from, which must return want messages (a
+// script call answers a bounded part of a long range: a Read may make
+// several).
 func readCost(t *testing.T, srv *redistest.Server, e *fredis.Engine, from fanout.Position, topic string, want int) time.Duration {
 	t.Helper()
 	calls0, took0 := scriptTime(t, srv)
@@ -55,8 +57,8 @@ func readCost(t *testing.T, srv *redistest.Server, e *fredis.Engine, from fanout
 		}
 	}
 	calls, took := scriptTime(t, srv)
-	if calls-calls0 != reads {
-		t.Fatalf("%d read scripts run, want %d", calls-calls0, reads)
+	if calls-calls0 < reads {
+		t.Fatalf("%d read scripts run, want at least %d", calls-calls0, reads)
 	}
 	return (took - took0) / reads
 }

@@ -13,10 +13,11 @@ import (
 )
 
 // TestKeys_EveryKeyBounded: after publishes, a broadcast, subscriptions
-// and presence on 4 partitions, every key the engine created expires
-// (within PresenceTTL: the longest life of the documented keys), except
-// each partition's meta hash, stream and topic index, whose number is
-// fixed and whose size HistorySize bounds. The MEMORY USAGE of each kind of key is logged.
+// and presence on 4 partitions, every key the engine created expires:
+// within PresenceTTL, except each partition's meta hash, stream and
+// topic index (whose number is fixed and whose size HistorySize
+// bounds), within HistoryAge and a quarter. The MEMORY USAGE of each
+// kind of key is logged.
 func TestKeys_EveryKeyBounded(t *testing.T) {
 	srv := redistest.Start(t)
 	prefix := newPrefix()
@@ -51,6 +52,9 @@ func TestKeys_EveryKeyBounded(t *testing.T) {
 	for k, ttl := range keys {
 		if partitionKey(k) {
 			partition++
+			if life := (30 * time.Hour).Milliseconds(); ttl <= 0 || ttl > life {
+				t.Errorf("key %s: PTTL %d ms; want an expiry within HistoryAge and a quarter (%d ms)", k, ttl, life)
+			}
 		} else if ttl <= 0 || ttl > (5*time.Second).Milliseconds() {
 			t.Errorf("key %s: PTTL %d ms; want an expiry within PresenceTTL", k, ttl)
 		}
@@ -63,6 +67,6 @@ func TestKeys_EveryKeyBounded(t *testing.T) {
 		}
 	}
 	if partition > 4*4 {
-		t.Errorf("%d keys without expiry; want at most a meta hash, a stream and an index's two sets per partition (16)", partition)
+		t.Errorf("%d partition keys; want at most a meta hash, a stream and an index's two sets per partition (16)", partition)
 	}
 }

@@ -36,8 +36,14 @@ type Options struct {
 
 	// HistoryAge bounds how old a kept message may be: older ones are
 	// trimmed, lazily (once the oldest is an eighth of HistoryAge past
-	// it), as messages are published. Defaults to 24 hours; negative
-	// keeps messages regardless of age.
+	// it), as messages are published. It bounds the life of the
+	// partitions' keys too: they expire HistoryAge and a quarter (at
+	// least three CheckIntervals) after the partition's last publish, or
+	// the last head read of a node that follows it (an ID of the history
+	// they held then gets the resync signal: see the package
+	// documentation). Defaults to 24 hours;
+	// negative keeps messages regardless of age, and the keys for 30
+	// days after the last publish or head read.
 	HistoryAge time.Duration
 
 	// CheckInterval is how often a node checks each partition it follows
@@ -65,6 +71,25 @@ type Options struct {
 	// Logger receives connection-level events at Debug level and losses
 	// at Warn. Defaults to no logging.
 	Logger *slog.Logger
+}
+
+// keyLifeAgeless is the life of the partitions' keys when HistoryAge is
+// negative (see keyLife).
+const keyLifeAgeless = 30 * 24 * time.Hour
+
+// keyLife is how long the partition's keys (meta hash, stream, topic
+// index) live after its last publish or head read: HistoryAge and a
+// quarter, so that the last message outlives HistoryAge whatever part
+// of their life had run when they were last refreshed (it is refreshed
+// once an eighth has run); keyLifeAgeless without an age bound. It is
+// at least three CheckIntervals, so that the keys of a partition that a
+// node follows (and reads the head of every CheckInterval) never
+// expire. o has its defaults.
+func (o *Options) keyLife() time.Duration {
+	if o.HistoryAge < 0 {
+		return keyLifeAgeless
+	}
+	return max(o.HistoryAge+o.HistoryAge/4, 3*o.CheckInterval)
 }
 
 // maxPartitions bounds Options.Partitions.

@@ -17,8 +17,9 @@ import (
 )
 
 // redisServer is the soak's redis-server: on a free loopback port, with
-// no persistence (no RDB snapshot, no AOF), so that a restart comes back
-// empty, as a cache node or a replica promoted empty does. The engine's
+// no persistence of its own (no RDB schedule, no AOF), so that a restart
+// comes back empty, as a cache node or a replica promoted empty does;
+// only the rollback fault SAVEs a dump by hand, and restarts from it. The engine's
 // tests start theirs the same way (redis/internal/redistest, which this
 // module cannot import).
 type redisServer struct {

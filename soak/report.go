@@ -199,7 +199,7 @@ func (r *runState) writeConfig(p func(string, ...any)) {
 		st = append(st, fmt.Sprintf("%s %d, %.1fs in all, the longest %v", name, len(r.stalls[name]), d.Seconds(), longest.Round(time.Millisecond)))
 	}
 	p("- Stalls (a process that did not run for more than %v, seen by a canary goroutine in each): %s.\n", stallMin, strings.Join(st, "; "))
-	p("- Node s0: alone, in-process engine with a Ring of 32,768. Nodes c0, c1, c2: the Redis engine (HistorySize 100,000, one partition) on one redis-server (no persistence), each through a TCP proxy of its own that can add latency. Each node: a Hub with Packing and a Broker attached, QueueSize %d, QueueBytes %d KiB, SendBufferSize 32 KiB, PolicyClose; OnSlow picks PolicyDrop for a full queue of the \"drop\" group; OnMessage joins (then sends \"ack T\") and leaves topics.\n",
+	p("- Node s0: alone, in-process engine with a Ring of 32,768. Nodes c0, c1, c2: the Redis engine (HistorySize 100,000, one partition) on one redis-server (no RDB schedule, no AOF: a restart comes back empty, except the rollback fault's, from the dump its SAVE wrote; the failover fault promotes a replica that lagged), each through a TCP proxy of its own that can add latency. Each node: a Hub with Packing and a Broker attached, QueueSize %d, QueueBytes %d KiB, SendBufferSize 32 KiB, PolicyClose; OnSlow picks PolicyDrop for a full queue of the \"drop\" group; OnMessage joins (then sends \"ack T\") and leaves topics.\n",
 		o.queue, o.queueBytes>>10)
 	p("- Publishers: %d goroutines per node, %.0f messages/s each, a burst of %d back to back about every %v, each to one of %d topics at random; payloads of 60 B to 16 KiB (90%% under 260 B); each Publish with a 3s deadline.\n",
 		o.pubs, o.rate, o.burst, o.burstEvery, o.topics)

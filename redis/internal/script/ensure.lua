@@ -1,6 +1,7 @@
 local meta, log = KEYS[1], KEYS[2]
 local fields = redis.call('HMGET', meta, 'e', 'h', 'r', 'n')
 local epoch, head = fields[1], tonumber(fields[2])
+local fresh = false -- a new epoch: its keys need their expiry
 if fields[4] and fields[4] ~= ARGV[2] then
   -- The nodes that came first spread the topics over another number
   -- of partitions: this node would not see their messages, nor they its.
@@ -26,4 +27,23 @@ if not epoch or not head or (head > 0 and redis.call('EXISTS', log) == 0)
   epoch, head = ARGV[1] .. string.format('%x%05x', tonumber(t[1]), tonumber(t[2])), 0
   redis.call('DEL', log)
   redis.call('HSET', meta, 'e', epoch, 'h', 0, 'r', run, 'n', ARGV[2])
+  fresh = true
+end
+-- keepAlive gives every key of the partition (KEYS) the same expiry,
+-- life ms from now, when force is set (a key may have been created
+-- without one) or when the meta hash's is down by an eighth of life (or
+-- it has none: written by an older version), so that a refresh costs a
+-- PTTL per call and four PEXPIREs every eighth of life. The keys are
+-- then gone life ms (at least seven eighths of it) after the last
+-- publish or head read, all at once: they expire at the same time. A nil
+-- life (a caller of an older version) leaves them as they are.
+local function keepAlive(life, force)
+  if not life then
+    return
+  end
+  if force or redis.call('PTTL', meta) < life - math.floor(life / 8) then
+    for i = 1, #KEYS do
+      redis.call('PEXPIRE', KEYS[i], life)
+    end
+  end
 end

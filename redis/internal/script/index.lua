@@ -4,15 +4,16 @@
 -- {prefix:p}:ixo, is a stream of the same messages by offset (entry ID
 -- "<offset>-0", field t: the topic), where the oldest are found, to trim
 -- both as the partition's stream is trimmed by HistorySize. Like the
--- meta hash and the stream, they are keys of the partition, without
--- expiry: nothing that grows with topics or nodes, nothing a volatile-*
--- policy evicts.
+-- meta hash and the stream, they are keys of the partition, which
+-- expire with them (see keepAlive in ensure.lua).
 --
 -- Field i of the meta hash, "<epoch> <since> <last>", says that every
 -- message of the epoch from offset since to offset last is indexed: a
 -- publisher that does not index (an older version) breaks the chain, and
 -- the next one that does starts it again, so a read never trusts an
--- index that may lack a message. A new epoch empties the index.
+-- index that may lack a message. A new epoch empties the index, and so
+-- does a publish that finds one of its keys missing. indexMessage
+-- reports whether the chain started again.
 local function indexMessage(ixt, ixo, meta, epoch, offset, maxLen, topic)
   local since = offset
   local chain = redis.call('HGET', meta, 'i')
@@ -20,8 +21,10 @@ local function indexMessage(ixt, ixo, meta, epoch, offset, maxLen, topic)
   if chain then
     e, s, l = string.match(chain, '^(%S+) (%d+) (%d+)$')
   end
-  if e ~= epoch then
-    redis.call('DEL', ixt, ixo) -- another epoch's offsets, if any
+  if e ~= epoch or redis.call('EXISTS', ixt, ixo) ~= 2 then
+    -- Another epoch's offsets, if any, or what is left of an index that
+    -- lost one of its keys (evicted, deleted): the chain starts again.
+    redis.call('DEL', ixt, ixo)
   elseif tonumber(l) == offset - 1 then
     since = tonumber(s)
   end
@@ -49,4 +52,5 @@ local function indexMessage(ixt, ixo, meta, epoch, offset, maxLen, topic)
     end
   end
   redis.call('HSET', meta, 'i', string.format('%s %d %d', epoch, since, offset))
+  return since == offset -- the chain started again: the keys may be new
 end

@@ -33,9 +33,13 @@ end
 
 -- The partition's topic index (KEYS[3] and KEYS[4], when given; see
 -- index.lua).
+local indexed = false
 if KEYS[4] then
-  indexMessage(KEYS[3], KEYS[4], meta, epoch, offset, maxLen, ARGV[9])
+  indexed = indexMessage(KEYS[3], KEYS[4], meta, epoch, offset, maxLen, ARGV[9])
 end
+-- The stream was created at offset 1, the index when its chain started:
+-- without an expiry yet.
+keepAlive(tonumber(ARGV[12]), fresh or offset == 1 or indexed)
 
 local topic, kind = ARGV[9], ARGV[10]
 local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. ARGV[11]

@@ -4,45 +4,68 @@ local epoch, head = fields[1], tonumber(fields[2])
 if not epoch or not head or epoch ~= ARGV[1] then
   return {'epoch', epoch or '', string.format('%d', head or 0)}
 end
+local headS = string.format('%d', head)
 local from = tonumber(ARGV[2])
 if from > head then
-  return {'ahead', epoch, string.format('%d', head)}
+  return {'ahead', epoch, headS}
 end
 if from == head then
-  return {'ok', epoch, string.format('%d', head), {}}
+  return {'ok', epoch, headS, {}, headS}
+end
+local filter = ARGV[3] == '1'
+local count, budget, scan = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local want = {}
+for i = 7, #ARGV do
+  want[ARGV[i]] = true
 end
 local function offsetOf(id)
   return tonumber(string.sub(id, 1, string.find(id, '-', 1, true) - 1))
 end
-local want = {}
-for i = 4, #ARGV do
-  want[ARGV[i]] = true
+-- The page: the entries returned, and their data's bytes. full adds e
+-- and reports whether the page is full (count entries, or budget bytes
+-- reached: the entry that reaches it is the page's last).
+local out, n, bytes = {}, 0, 0
+local function full(e)
+  n = n + 1
+  out[n] = e
+  bytes = bytes + #(e[2][6] or '') -- fields t, x, d: as the publish script writes them
+  return n >= count or (budget > 0 and bytes >= budget)
+end
+local function matches(e)
+  local t = e[2][2]
+  return not filter or t == '' or want[t] -- (a topic name with a NUL may match another's index range)
 end
 
 -- With the partition's topic index (KEYS[3], see index.lua), read only
 -- the entries of the topics, when they are few (a quarter of the range
--- at most) and the index is sure to hold every one of them: its chain
--- covers the range.
-if ARGV[3] == '1' and KEYS[3] then
+-- at most) and the index is sure to hold every one of them: it exists,
+-- and its chain covers the range.
+if filter and KEYS[3] then
   local chain = fields[3] and {string.match(fields[3], '^(%S+) (%d+) (%d+)$')} or {}
-  if chain[1] == epoch and tonumber(chain[2]) <= from + 1 and tonumber(chain[3]) == head then
-    local first = redis.call('XRANGE', log, string.format('%d', from + 1), '+', 'COUNT', 1)[1]
-    if not first or offsetOf(first[1]) ~= from + 1 then
-      return {'trimmed', epoch, string.format('%d', head)}
-    end
+  if chain[1] == epoch and tonumber(chain[2]) <= from + 1 and tonumber(chain[3]) == head
+      and redis.call('EXISTS', KEYS[3]) == 1 then
     local lo, hi = string.format('%020d', from + 1), string.format('%020d', head)
     local topics = {''}
-    for i = 4, #ARGV do
+    for i = 7, #ARGV do
       topics[#topics + 1] = ARGV[i]
     end
-    local count = 0
+    local many = 0
     for _, t in ipairs(topics) do
-      count = count + redis.call('ZLEXCOUNT', KEYS[3], '[' .. t .. '\0' .. lo, '[' .. t .. '\0' .. hi)
+      many = many + redis.call('ZLEXCOUNT', KEYS[3], '[' .. t .. '\0' .. lo, '[' .. t .. '\0' .. hi)
     end
-    if count * 4 <= head - from then
-      local offsets, seen = {}, {}
+    if many * 4 <= head - from then
+      local first = redis.call('XRANGE', log, string.format('%d', from + 1), '+', 'COUNT', 1)[1]
+      if not first or offsetOf(first[1]) ~= from + 1 then
+        return {'trimmed', epoch, headS}
+      end
+      -- The first count offsets of each topic: the page's are the first
+      -- count of them all. When a topic had more, every message up to
+      -- the last of those is among them; otherwise, up to the head.
+      local offsets, seen, cut = {}, {}, false
       for _, t in ipairs(topics) do
-        for _, m in ipairs(redis.call('ZRANGE', KEYS[3], '[' .. t .. '\0' .. lo, '[' .. t .. '\0' .. hi, 'BYLEX')) do
+        local members = redis.call('ZRANGE', KEYS[3], '[' .. t .. '\0' .. lo, '[' .. t .. '\0' .. hi, 'BYLEX', 'LIMIT', 0, count)
+        cut = cut or #members >= count
+        for _, m in ipairs(members) do
           local o = tonumber(string.sub(m, -20))
           if not seen[o] then
             seen[o] = true
@@ -51,38 +74,69 @@ if ARGV[3] == '1' and KEYS[3] then
         end
       end
       table.sort(offsets)
+      for i = count + 1, #offsets do
+        offsets[i] = nil
+      end
+      local upTo = headS
+      if cut then
+        upTo = string.format('%d', offsets[#offsets])
+      end
       -- One XRANGE per run of consecutive offsets.
-      local out, i = {}, 1
+      local i = 1
       while i <= #offsets do
         local j = i
         while j < #offsets and offsets[j + 1] == offsets[j] + 1 do
           j = j + 1
         end
         for _, e in ipairs(redis.call('XRANGE', log, string.format('%d', offsets[i]), string.format('%d', offsets[j]))) do
-          if e[2][2] == '' or want[e[2][2]] then -- (a topic name with a NUL may match another's range)
-            out[#out + 1] = e
+          if matches(e) and full(e) then
+            return {'ok', epoch, headS, out, string.format('%d', offsetOf(e[1]))}
           end
         end
         i = j + 1
       end
-      return {'ok', epoch, string.format('%d', head), out}
+      return {'ok', epoch, headS, out, upTo}
     end
   end
 end
 
-local entries = redis.call('XRANGE', log, string.format('%d', from + 1), string.format('%d', head))
-local first = entries[1]
-if not first or offsetOf(first[1]) ~= from + 1 then
-  return {'trimmed', epoch, string.format('%d', head)}
-end
-if ARGV[3] ~= '1' then
-  return {'ok', epoch, string.format('%d', head), entries}
-end
-local out = {}
-for _, e in ipairs(entries) do
-  local t = e[2][2]
-  if t == '' or want[t] then
-    out[#out + 1] = e
+-- Otherwise the range is scanned, from from on, in chunks no larger than
+-- what the page still lacks (every entry may be one of the page's), until
+-- the page is full, the head is reached, or scan entries were examined:
+-- the reply's position is then the last entry examined, and the next
+-- call goes on from it.
+local at, examined = from, 0
+while at < head and examined < scan do
+  local need = count - n
+  if budget > 0 then
+    if n == 0 then
+      need = math.min(need, 64) -- the data's size is not known yet
+    else
+      need = math.min(need, math.ceil((budget - bytes) * n / math.max(bytes, 1)) + 1)
+    end
+  end
+  if filter then
+    need = math.max(need, 64)
+  end
+  local entries = redis.call('XRANGE', log, string.format('%d', at + 1), headS, 'COUNT', math.min(need, head - at, scan - examined))
+  if #entries == 0 then
+    break
+  end
+  for _, e in ipairs(entries) do
+    local o = offsetOf(e[1])
+    if o ~= at + 1 then
+      break -- trimmed (offsets are dense): at stays before the gap
+    end
+    at, examined = o, examined + 1
+    if matches(e) and full(e) then
+      return {'ok', epoch, headS, out, string.format('%d', o)}
+    end
+  end
+  if at ~= offsetOf(entries[#entries][1]) then
+    break
   end
 end
-return {'ok', epoch, string.format('%d', head), out}
+if at == from then
+  return {'trimmed', epoch, headS}
+end
+return {'ok', epoch, headS, out, string.format('%d', at)}

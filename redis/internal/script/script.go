@@ -1,12 +1,16 @@
 // Package script holds the Lua scripts of the Redis engine, shared by the
 // engine and its client benchmark (redis/clientbench).
 //
-// Every script takes the two keys of one partition, which share a hash
-// tag (so they live in one slot of a Redis Cluster):
+// Every script takes the keys of one partition, which share a hash tag
+// (so they live in one slot of a Redis Cluster):
 //
 //	KEYS[1]  the partition's meta hash: e = epoch, h = head offset
 //	KEYS[2]  the partition's stream: one entry per message, ID
 //	         "<offset>-<ms>", fields t (topic), x (kind), d (data)
+//	KEYS[3], KEYS[4]  its topic index (see index.lua), where a script
+//	         says so
+//
+// Publish and Head give them all one expiry (see ensure).
 //
 // An entry's ID is its dense offset followed by the Redis time (in ms)
 // when it was stored: IDs still grow with offsets (XADD's rule), a
@@ -36,6 +40,7 @@ import _ "embed"
 //	ARGV[5] channel        ARGV[6] "1": SPUBLISH, else PUBLISH
 //	ARGV[7] max length (0: none)   ARGV[8] max age in ms (0: none)
 //	ARGV[9] topic  ARGV[10] kind  ARGV[11] data
+//	ARGV[12] (optional) the keys' life in ms (see ensure)
 //
 //	KEYS[3], KEYS[4] (optional) the partition's topic index, the set
 //	        ordered by topic and the one ordered by offset: see index.lua
@@ -54,21 +59,31 @@ var index string
 //go:embed publish.lua
 var publishBody string
 
-// Read returns the stored messages after an offset, atomically with the
-// epoch and head they were read at.
+// Read returns a page of the stored messages after an offset,
+// atomically with the epoch and head they were read at.
 //
 //	ARGV[1] epoch  ARGV[2] offset after which to read
-//	ARGV[3] "1": filter by topic (ARGV[4:] are the topics; broadcasts,
+//	ARGV[3] "1": filter by topic (ARGV[7:] are the topics; broadcasts,
 //	        topic "", always pass); else every message
+//	ARGV[4] count: the most entries to return (at least 1)
+//	ARGV[5] bytes: stop after the entry whose data takes the page's to
+//	        bytes or more (0: no bound)
+//	ARGV[6] scan: the most entries to examine when scanning the range
+//	        (at least 1)
 //
 //	KEYS[3] (optional, with a filter) the partition's topic index, by
 //	        topic: when it is sure to hold every message of the range, and
 //	        those of the topics are few, only their entries are read (see
-//	        read.lua); otherwise the whole range is, and filtered
+//	        read.lua); otherwise the range is scanned, and filtered
 //
-// It returns {"ok", epoch, head, entries}, or {"epoch", epoch, head}
-// (another epoch, or "" for none), {"ahead", epoch, head} or {"trimmed",
-// epoch, head}. Each entry is
+// It returns {"ok", epoch, head, entries, upTo}: every message of the
+// topics after the offset and up to upTo is in entries, and no more.
+// upTo is the last entry's offset when the page is full (count entries,
+// or bytes reached), the head when the range held less, and the last
+// entry examined when scan entries were examined first: a page that is
+// not full and does not end at the head goes on from upTo. Otherwise
+// it returns {"epoch", epoch, head} (another epoch, or "" for none),
+// {"ahead", epoch, head} or {"trimmed", epoch, head}. Each entry is
 // {id, {"t", topic, "x", kind, "d", data}}.
 //
 //go:embed read.lua
@@ -76,8 +91,9 @@ var Read string
 
 // Head returns {epoch, head}, starting a new epoch if the partition has
 // none (or lost it, or may have gone back), as Publish does. Its ARGV
-// are ensure's.
-var Head = ensure + "return {epoch, string.format('%d', head)}\n"
+// are ensure's, then ARGV[5] (optional), the keys' life in ms; its KEYS
+// are Publish's.
+var Head = ensure + "keepAlive(tonumber(ARGV[5]), fresh)\nreturn {epoch, string.format('%d', head)}\n"
 
 // ensure starts a script with the partition's epoch and head in locals
 // epoch and head, starting a new epoch when the partition has none, lost
@@ -91,6 +107,14 @@ var Head = ensure + "return {epoch, string.format('%d', head)}\n"
 //	ARGV[2] the caller's number of partitions
 //	ARGV[3] the epoch the caller saw last ("" for none)
 //	ARGV[4] the highest offset of ARGV[3] the caller has seen ("0")
+//
+// It defines keepAlive(life, force), which Publish and Head call last:
+// every key of KEYS gets an expiry of life ms when force is set or when
+// the meta hash's has run down by an eighth (or it has none), so that
+// the partition's keys all expire together, life ms (at least seven
+// eighths of it) after its last publish or head read. They are then
+// lost as a whole, which the next call takes for a new epoch. fresh is
+// set when ensure started a new epoch.
 //
 //go:embed ensure.lua
 var ensure string

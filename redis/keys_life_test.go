@@ -1,0 +1,193 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fanout-go/fanout"
+	fredis "github.com/fanout-go/fanout/redis"
+	"github.com/fanout-go/fanout/redis/internal/redistest"
+)
+
+// partitionTTLs returns the PTTL (ms) of partition 0's meta, log, ixt and
+// ixo keys under prefix: -2 for a key that does not exist, -1 for one
+// without expiry.
+func partitionTTLs(t *testing.T, srv *redistest.Server, prefix string) map[string]int64 {
+	t.Helper()
+	ttls := map[string]int64{}
+	for _, k := range []string{"meta", "log", "ixt", "ixo"} {
+		ttl, err := srv.Do("PTTL", "{"+prefix+":0}:"+k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ttls[k] = ttl.(int64)
+	}
+	return ttls
+}
+
+// TestKeys_PartitionKeysExpire: the partition's keys (meta hash, stream,
+// topic index) get an expiry of HistoryAge and a quarter, keys written
+// without one (by an older version) included; once
+// nothing was published for that long they are gone, and then a resume
+// from an old ID is refused (the resync signal), never answered with a
+// gap, and publishes and resumes of the new epoch work.
+func TestKeys_PartitionKeysExpire(t *testing.T) {
+	const age = 400 * time.Millisecond
+	life := (age + age/4).Milliseconds()
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistoryAge: age, CheckInterval: age / 10}, srv.Addr())
+	c := newClient(t, "old", srv.Addr())
+	ctx := context.Background()
+	unindexed(t, c, prefix, "a", "a0") // an older version's: no expiry
+	for k, ttl := range partitionTTLs(t, srv, prefix) {
+		if k != "ixt" && k != "ixo" && ttl != -1 {
+			t.Fatalf("the older version's %s: PTTL %d, want none (-1)", k, ttl)
+		}
+	}
+	start, err := e.Head(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start.Offset = 0 // before a0
+	for _, d := range []string{"a1", "a2", "a3"} {
+		if err := e.Publish(ctx, "a", fanout.NewMessage([]byte(d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, ttl := range partitionTTLs(t, srv, prefix) {
+		if ttl <= 0 || ttl > life {
+			t.Errorf("%s: PTTL %d ms after a publish; want an expiry within HistoryAge and a quarter (%d ms)", k, ttl, life)
+		}
+	}
+	msgs, _, err := e.Read(ctx, start, []string{"a"})
+	if err != nil || len(msgs) != 4 {
+		t.Fatalf("Read before the keys expire: %d messages, %v; want 4", len(msgs), err)
+	}
+	old := msgs[1].Position()
+
+	eventually(t, func() bool {
+		ttls := partitionTTLs(t, srv, prefix)
+		return ttls["meta"] == -2 && ttls["log"] == -2 && ttls["ixt"] == -2 && ttls["ixo"] == -2
+	}, "the partition's keys expire")
+	if msgs, _, err := e.Read(ctx, old, []string{"a"}); !errors.Is(err, fanout.ErrUnknownID) {
+		t.Fatalf("Read from %s after the keys expired: %d messages, %v; want ErrUnknownID (a resync)", old.ID(), len(msgs), err)
+	}
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("new1"))); err != nil {
+		t.Fatal(err)
+	}
+	head, err := e.Head(ctx, 0)
+	if err != nil || head.Epoch == start.Epoch || head.Offset != 1 {
+		t.Fatalf("head after the keys expired and a publish: %v, %v; want offset 1 of a new epoch", head.ID(), err)
+	}
+	if msgs, _, err := e.Read(ctx, old, []string{"a"}); !errors.Is(err, fanout.ErrUnknownID) {
+		t.Fatalf("Read from %s in the new epoch: %d messages, %v; want ErrUnknownID (a resync)", old.ID(), len(msgs), err)
+	}
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("new2"))); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, err = e.Read(ctx, head, []string{"a"})
+	if err != nil || len(msgs) != 1 || string(msgs[0].Data()) != "new2" {
+		t.Fatalf("Read of the new epoch: %d messages, %v; want new2", len(msgs), err)
+	}
+	for k, ttl := range partitionTTLs(t, srv, prefix) {
+		if ttl <= 0 || ttl > life {
+			t.Errorf("%s: PTTL %d ms in the new epoch; want an expiry within %d ms", k, ttl, life)
+		}
+	}
+}
+
+// TestKeys_HeadKeepsKeysAlive: a partition that nobody publishes to but a
+// node follows (its head read every CheckInterval) keeps its keys, so
+// its clients resume without a resync; the head of a new epoch gets them
+// an expiry too.
+func TestKeys_HeadKeepsKeysAlive(t *testing.T) {
+	const age = 400 * time.Millisecond
+	life := (age + age/4).Milliseconds()
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistoryAge: age, CheckInterval: age / 10}, srv.Addr())
+	ctx := context.Background()
+	start, err := e.Head(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := partitionTTLs(t, srv, prefix)["meta"]; ttl <= 0 || ttl > life {
+		t.Fatalf("meta: PTTL %d ms after the head started an epoch; want an expiry within %d ms", ttl, life)
+	}
+	if err := e.Publish(ctx, "a", fanout.NewMessage([]byte("a1"))); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(3 * time.Duration(life) * time.Millisecond)
+	for time.Now().Before(until) {
+		if _, err := e.Head(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(age / 10) // the follower's CheckInterval: pacing, not a wait for a condition
+	}
+	msgs, _, err := e.Read(ctx, start, []string{"a"})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("Read after %v of head reads: %d messages, %v; want a1", 3*time.Duration(life)*time.Millisecond, len(msgs), err)
+	}
+}
+
+// TestRead_IndexKeyLost: when one key of the topic index is lost alone
+// (evicted under a volatile-* policy, deleted), reads do not trust what
+// is left of the index: they return every message, then and after the
+// next publishes.
+func TestRead_IndexKeyLost(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, lost := range []string{"ixt", "ixo"} {
+		t.Run(lost, func(t *testing.T) {
+			prefix := newPrefix()
+			e, _ := started(t, &fredis.Options{Prefix: prefix}, srv.Addr())
+			ctx := context.Background()
+			start, err := e.Head(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			pub := func(d string) {
+				t.Helper()
+				for i := range 10 { // fillers: the index is worth using
+					topic, data := "filler", "filler"
+					if i == 0 {
+						topic, data = "a", d
+						want = append(want, d)
+					}
+					if err := e.Publish(ctx, topic, fanout.NewMessage([]byte(data))); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			read := func(when string) {
+				t.Helper()
+				msgs, _, err := e.Read(ctx, start, []string{"a"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, m := range msgs {
+					got = append(got, string(m.Data()))
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s: read %v, want %v", when, got, want)
+				}
+			}
+			pub("a1")
+			pub("a2")
+			read("before the loss")
+			if _, err := srv.Do("DEL", "{"+prefix+":0}:"+lost); err != nil {
+				t.Fatal(err)
+			}
+			read("after " + lost + " was lost")
+			pub("a3")
+			read("after " + lost + " was lost and a publish")
+			pub("a4")
+			read("after two publishes")
+		})
+	}
+}
