@@ -40,8 +40,8 @@ type nodeProc struct {
 	sys   *system
 	cfg   nodeConfig
 	exe   string
-	addr  string // the same across restarts
-	proxy *proxy // between it and Redis (cluster nodes)
+	addr  string         // the same across restarts
+	proxy *harness.Proxy // between it and Redis (cluster nodes)
 
 	mu      sync.Mutex
 	ch      *harness.Child
