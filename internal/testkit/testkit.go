@@ -12,6 +12,7 @@ package testkit
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -98,5 +99,20 @@ func (g *Gate) Pass(closed <-chan struct{}) error {
 		return nil
 	case <-closed:
 		return net.ErrClosed
+	}
+}
+
+// Spin polls cond until it holds, failing t if it does not within
+// timeout. It yields between polls rather than sleeping, for benchmarks:
+// a sleep's or a ticker's granularity would dwarf a publish to ten
+// subscribers.
+func Spin(t testing.TB, timeout time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
 	}
 }
