@@ -260,3 +260,34 @@ func TestUnpack_Allocs(t *testing.T) {
 		t.Errorf("Unpack allocates %v times per frame, want 0", allocs)
 	}
 }
+
+// TestMessage_SSEEventAllocs pins what making a Message and encoding its
+// SSE event cost, which every SSE publish pays once: 4 allocations,
+// whatever the fields it carries (the Message, the event's bytes, and what
+// go-sse's encoder and base64 take). Moving the encoding to internal/sse
+// once made it 5 (the writer the encoder writes through escaped).
+func TestMessage_SSEEventAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what allocates")
+	}
+	data := []byte(`{"a":1}` + "\nline two")
+	for _, tc := range []struct {
+		name string
+		m    func() *fanout.Message
+	}{
+		{"text", func() *fanout.Message { return fanout.NewMessage(data) }},
+		{"id and event", func() *fanout.Message { return fanout.NewMessage(data).WithID("42").WithEvent("ev") }},
+		{"binary", func() *fanout.Message { return fanout.NewBinaryMessage(data) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := testing.AllocsPerRun(100, func() {
+				if _, err := tc.m().SSEEvent(); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if got != 4 {
+				t.Errorf("%v allocations to make a Message and encode its event, want 4", got)
+			}
+		})
+	}
+}

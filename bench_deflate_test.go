@@ -47,7 +47,7 @@ func BenchmarkMessage_Deflate(b *testing.B) {
 }
 
 // BenchmarkDeflateLevel measures compress/flate itself at the levels a
-// Hub could use, on the same JSON, for the choice of deflateLevel
+// Hub could use, on the same JSON, for the choice of wsframe.DeflateLevel
 // (BestSpeed): ratio is compressed over plain size. Compressing is paid
 // once per publish, but the first delivery of each message waits for it.
 func BenchmarkDeflateLevel(b *testing.B) {

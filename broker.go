@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/sock"
 )
 
 // BrokerOptions configures a Broker. The zero value (or a nil
@@ -367,8 +369,8 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 func (b *Broker) serve(ctx context.Context, s *Subscriber, raw *rawConn, hooked <-chan struct{}) {
 	r := b.startWatcher(s, raw)
 	s.writeOnDemand(ctx, func(why endReason, err error) {
-		r.stop()
-		<-r.done() // closing the connection ended it
+		r.Stop()
+		<-r.Done() // closing the connection ended it
 		<-hooked
 		b.disconnected(s, why, err)
 	})
@@ -380,15 +382,15 @@ func (b *Broker) serve(ctx context.Context, s *Subscriber, raw *rawConn, hooked 
 // goroutine of its own.
 func (b *Broker) startWatcher(s *Subscriber, raw *rawConn) connReader {
 	if p := b.c.poller(); p != nil {
-		if rc, ok := pollable(raw.Conn); ok {
+		if rc, ok := sock.Pollable(raw.Conn); ok {
 			sent := len(raw.pending) // read by net/http after the request
 			raw.pending = nil
-			pr := startPollReader(p, rc, func(pr *pollReader) readyResult {
+			pr := sock.StartReader(p, rc, func(pr *sock.Reader) sock.Result {
 				var buf [512]byte
 				for {
-					n, err := recvNow(pr.rc, buf[:], false)
+					n, err := sock.RecvNow(pr.RC(), buf[:], false)
 					if err == nil && n == 0 {
-						return readyRearm // nothing more for now
+						return sock.Rearm // nothing more for now
 					}
 					if err == nil {
 						if sent += n; sent <= maxClientBytes {
@@ -397,7 +399,7 @@ func (b *Broker) startWatcher(s *Subscriber, raw *rawConn) connReader {
 						err = errClientSends
 					}
 					b.clientGone(s, raw, err)
-					return readyStopped
+					return sock.Stopped
 				}
 			})
 			if pr != nil {

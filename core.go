@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/sock"
 )
 
 // core is the transport-neutral part of a Hub (and of the SSE Broker): the
@@ -51,7 +53,7 @@ type core struct {
 	engClose  sync.Once
 
 	pollOnce sync.Once
-	poll     *poller // watches idle subscribers' sockets (nil: none)
+	poll     *sock.Poller // watches idle subscribers' sockets (nil: none)
 
 	ids   atomic.Uint64
 	stats counters

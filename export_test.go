@@ -1,9 +1,11 @@
 package fanout
 
+import "github.com/fanout-go/fanout/internal/wsframe"
+
 // The wire encoders, for the fuzz tests and benchmarks in package
 // fanout_test, so they can round-trip what the Hub writes.
 var (
-	AppendFrameHeader = appendFrameHeader
+	AppendFrameHeader = wsframe.AppendHeader
 	AppendRecords     = appendRecords
 	PackedLen         = packedLen
 )

@@ -214,13 +214,10 @@ func NewHub(opts *HubOptions) *Hub {
 	if o.AcceptOptions != nil {
 		h.accept = *o.AcceptOptions
 	}
-	h.accept.CompressionMode = websocket.CompressionDisabled
+	// Without context takeover only: each message is compressed once for
+	// every subscriber (see deflate.go).
+	h.accept.CompressionMode = acceptMode(o.Compression)
 	h.accept.CompressionThreshold = 0
-	if o.Compression {
-		// Without context takeover only: each message is compressed once
-		// for every subscriber (see deflate.go).
-		h.accept.CompressionMode = websocket.CompressionNoContextTakeover
-	}
 	switch {
 	case o.CompressionThreshold == 0:
 		o.CompressionThreshold = defaultCompressionThreshold
@@ -231,23 +228,13 @@ func NewHub(opts *HubOptions) *Hub {
 	// (coder/websocket picks the first of the server's subprotocols that
 	// the client offers), and each v2 before its v1.
 	h.accept.Subprotocols = hubSubprotocols(h.accept.Subprotocols, o.Packing)
-	userPong := h.accept.OnPongReceived
-	h.userPong = userPong
-	h.accept.OnPongReceived = func(ctx context.Context, payload []byte) {
-		if w, ok := ctx.Value(sinkKey{}).(*wsSink); ok {
-			w.pong()
-		}
-		if userPong != nil {
-			userPong(ctx, payload)
-		}
-	}
+	h.userPong = h.accept.OnPongReceived
+	h.accept.OnPongReceived = routePongs(h.userPong)
 	o.Limits = o.Limits.withDefaults()
 	h.hooks = hooks{onResync: o.OnResync, onJoin: o.OnJoin, onLeave: o.OnLeave}
 	h.c = newCore(o.DeliveryOptions, o.Limits, o.Engine, o.Replay, formatWS)
 	return h
 }
-
-type sinkKey struct{}
 
 // ServeHTTP upgrades the request to a WebSocket and subscribes the client;
 // the subscription goes on, on goroutines the Hub owns, after ServeHTTP
@@ -380,11 +367,11 @@ func (h *Hub) connected(s *Subscriber) {
 // (core.add). It reports the end only once the connect hooks have
 // returned (hooked).
 func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, conn *websocket.Conn, sk *wsSink, hooked <-chan struct{}) {
-	r := h.startReader(context.WithValue(ctx, sinkKey{}, sk), s, conn, sk)
+	r := h.startReader(withSink(ctx, sk), s, conn, sk)
 	s.writeOnDemand(ctx, func(why endReason, err error) {
 		cancel(nil) // the connection is closed: a read in progress ends
-		r.stop()
-		<-r.done()
+		r.Stop()
+		<-r.Done()
 		<-hooked
 		h.disconnected(s, why, err)
 	})

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout/internal/sock"
 	"golang.org/x/time/rate"
 )
 
@@ -28,18 +29,18 @@ func (h *Hub) startReader(ctx context.Context, s *Subscriber, conn *websocket.Co
 		r.lim = rate.NewLimiter(rate.Limit(l.MessageRate), l.MessageBurst)
 	}
 	if p := h.c.poller(); p != nil {
-		if rc, ok := pollable(sk.raw.Conn); ok {
+		if rc, ok := sock.Pollable(sk.raw.Conn); ok {
 			// What the client sent with its request (a ping, a message in
 			// the same segment) may already wait above the socket, read
 			// ahead by net/http: epoll, which sees only the socket, would
 			// never report it. It is read first, as if the socket had
 			// fired.
 			if sk.idleLook(rc, nil) != idleNone {
-				if pr := startPollReaderHeld(p, rc, r.ready); pr != nil {
+				if pr := sock.StartReaderHeld(p, rc, r.ready); pr != nil {
 					go r.drain(pr)
 					return pr
 				}
-			} else if pr := startPollReader(p, rc, r.ready); pr != nil {
+			} else if pr := sock.StartReader(p, rc, r.ready); pr != nil {
 				return pr
 			}
 		}
@@ -110,46 +111,46 @@ func (r *wsReader) pong(payload []byte) {
 // ready is the poller's callback, which must not block: whole pongs are
 // taken at once; the rest of a pong that arrived in part is read by
 // finishPong, anything else by drain, each on a goroutine of its own.
-func (r *wsReader) ready(pr *pollReader) readyResult {
-	switch r.sk.idleLook(pr.rc, r.pong) {
+func (r *wsReader) ready(pr *sock.Reader) sock.Result {
+	switch r.sk.idleLook(pr.RC(), r.pong) {
 	case idleNone:
-		return readyRearm
+		return sock.Rearm
 	case idlePong:
 		go r.finishPong(pr)
 	default:
 		go r.drain(pr)
 	}
-	return readyHanded
+	return sock.Handed
 }
 
 // finishPong reads the rest of a pong that arrived in part (within
 // pongReadTimeout: a client that stays silent mid-frame is ended), then
 // gives the socket back to the poller, or to drain when coder/websocket
 // must read.
-func (r *wsReader) finishPong(pr *pollReader) {
+func (r *wsReader) finishPong(pr *sock.Reader) {
 	st, err := r.sk.finishPong(r.pong)
 	switch {
 	case err != nil:
 		r.s.fail(endClient, err)
-		pr.settle(false)
+		pr.Settle(false)
 	case st == idleMessage:
 		r.drain(pr)
 	default:
-		pr.settle(true)
+		pr.Settle(true)
 	}
 }
 
 // drain reads, on a goroutine of its own, what ready could not: messages,
 // while any are there; then it gives the socket back to the poller.
-func (r *wsReader) drain(pr *pollReader) {
+func (r *wsReader) drain(pr *sock.Reader) {
 	for {
 		if err := r.next(); err != nil {
 			r.s.fail(endClient, err)
-			pr.settle(false)
+			pr.Settle(false)
 			return
 		}
-		if r.sk.idleLook(pr.rc, nil) == idleNone {
-			pr.settle(true)
+		if r.sk.idleLook(pr.RC(), nil) == idleNone {
+			pr.Settle(true)
 			return
 		}
 	}

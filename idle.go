@@ -2,8 +2,10 @@ package fanout
 
 import (
 	"io"
-	"sync"
 	"syscall"
+
+	"github.com/fanout-go/fanout/internal/sock"
+	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
 // What an idle subscriber holds. Its writer exists only while there is
@@ -21,17 +23,17 @@ import (
 
 // connReader is a subscription's reader, as its teardown sees it.
 type connReader interface {
-	// stop makes the reader end once the connection is closed; done is
+	// Stop makes the reader end once the connection is closed; Done is
 	// closed when it has.
-	stop()
-	done() <-chan struct{}
+	Stop()
+	Done() <-chan struct{}
 }
 
 // goReader is a reader goroutine, which the connection's end ends.
 type goReader chan struct{}
 
-func (goReader) stop()                   {}
-func (r goReader) done() <-chan struct{} { return r }
+func (goReader) Stop()                   {}
+func (r goReader) Done() <-chan struct{} { return r }
 func startGoReader(read func()) connReader {
 	r := make(goReader)
 	go func() {
@@ -40,128 +42,6 @@ func startGoReader(read func()) connReader {
 	}()
 	return r
 }
-
-// readyResult is what a poll reader's callback did.
-type readyResult uint8
-
-const (
-	readyRearm   readyResult = iota // done: watch the socket again
-	readyHanded                     // a goroutine took over; it calls settle
-	readyStopped                    // the connection ended, or is ending: watch no more
-)
-
-// pollReader is a reader that exists only when the socket is readable.
-type pollReader struct {
-	p       *poller
-	rc      syscall.RawConn
-	key     uint64
-	onReady func(r *pollReader) readyResult // on the poller's goroutine: must not block
-
-	mu       sync.Mutex
-	running  bool          // the callback, or a goroutine it started, has the socket
-	stopped  bool          // the teardown asked it to end
-	finished bool          // stopped, and no longer running
-	ch       chan struct{} // done's, made when asked for
-}
-
-// startPollReader watches rc with p, calling onReady when it is readable.
-// It returns nil when the socket cannot be watched.
-func startPollReader(p *poller, rc syscall.RawConn, onReady func(*pollReader) readyResult) *pollReader {
-	return watchReader(p, &pollReader{p: p, rc: rc, onReady: onReady})
-}
-
-// startPollReaderHeld is startPollReader for a caller that must read first
-// (bytes wait above the socket, which epoll cannot see): the socket is not
-// watched until the caller gives it back with settle, and onReady is not
-// called meanwhile.
-func startPollReaderHeld(p *poller, rc syscall.RawConn, onReady func(*pollReader) readyResult) *pollReader {
-	return watchReader(p, &pollReader{p: p, rc: rc, onReady: onReady, running: true})
-}
-
-func watchReader(p *poller, r *pollReader) *pollReader {
-	if p.watch(r.rc, r, !r.running) != nil {
-		return nil
-	}
-	return r
-}
-
-// fire runs on the poller's goroutine when the socket is readable.
-func (r *pollReader) fire() {
-	r.mu.Lock()
-	if r.stopped {
-		r.mu.Unlock()
-		return
-	}
-	r.running = true
-	r.mu.Unlock()
-	switch r.onReady(r) {
-	case readyRearm:
-		r.settle(true)
-	case readyStopped:
-		r.settle(false)
-	}
-}
-
-// settle gives the socket back: to the poller (watch it again) when rearm
-// is set and the reader goes on, or to no one.
-func (r *pollReader) settle(rearm bool) {
-	r.mu.Lock()
-	r.running = false
-	stopped := r.stopped
-	if stopped {
-		r.finishLocked()
-	}
-	r.mu.Unlock()
-	if stopped {
-		return
-	}
-	if rearm && r.p.rearm(r.rc, r.key) == nil {
-		return
-	}
-	// The socket is closed (or ending): nothing more will come; the
-	// teardown's stop closes done.
-}
-
-func (r *pollReader) stop() {
-	r.mu.Lock()
-	r.stopped = true
-	if !r.running {
-		r.finishLocked()
-	}
-	r.mu.Unlock()
-	r.p.forget(r.key)
-}
-
-// finishLocked records that the reader has ended; r.mu is held.
-func (r *pollReader) finishLocked() {
-	if !r.finished {
-		r.finished = true
-		if r.ch != nil {
-			close(r.ch)
-		}
-	}
-}
-
-// done returns a channel closed once the reader has ended (made on
-// demand: an idle subscriber holds none).
-func (r *pollReader) done() <-chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ch == nil {
-		r.ch = make(chan struct{})
-		if r.finished {
-			close(r.ch)
-		}
-	}
-	return r.ch
-}
-
-// WebSocket frames the Hub's poll reader recognizes on its own.
-const (
-	opPong         = 0xA
-	maxPongFrame   = 2 + 4 + 125 // header, mask, the largest control payload
-	pongFrameFirst = 0x80 | opPong
-)
 
 // idleState is what the idle reader found at the head of a connection.
 type idleState uint8
@@ -179,26 +59,26 @@ const (
 // message, a ping, a close, the end of the connection) and coder/websocket
 // must read it. It never blocks: it runs on the poller's goroutine.
 func takePongs(rc syscall.RawConn, pong func(payload []byte)) idleState {
-	var b [maxPongFrame]byte
+	var b [wsframe.MaxClientPong]byte
 	for {
-		n, err := recvNow(rc, b[:], true)
+		n, err := sock.RecvNow(rc, b[:], true)
 		if err != nil {
 			return idleMessage // the read reports it
 		}
 		if n == 0 {
 			return idleNone
 		}
-		if b[0] != pongFrameFirst || n >= 2 && (b[1]&0x80 == 0 || int(b[1]&0x7f) > 125) {
+		size, ok := wsframe.ClientPong(b[:n])
+		if !ok {
 			return idleMessage
 		}
-		if n < 2 || n < 6+int(b[1]&0x7f) {
+		if size == 0 || n < size {
 			return idlePong
 		}
-		size := 6 + int(b[1]&0x7f)
-		if m, err := recvNow(rc, b[:size], false); err != nil || m != size {
+		if m, err := sock.RecvNow(rc, b[:size], false); err != nil || m != size {
 			return idleMessage
 		}
-		pong(pongPayload(b[:size]))
+		pong(wsframe.PongPayload(b[:size]))
 	}
 }
 
@@ -208,28 +88,18 @@ func takePongs(rc syscall.RawConn, pong func(payload []byte)) idleState {
 // (unmasked, or too long for a control frame): the bytes it read are then
 // put back in front of raw's, for coder/websocket to read (and refuse).
 func readPong(raw *rawConn, pong func(payload []byte)) (idleState, error) {
-	var b [maxPongFrame]byte
+	var b [wsframe.MaxClientPong]byte
 	if _, err := io.ReadFull(raw, b[:2]); err != nil {
 		return idleMessage, err
 	}
-	if b[1]&0x80 == 0 || int(b[1]&0x7f) > 125 {
-		raw.pending = append(raw.pending, b[:2]...)
+	size, ok := wsframe.ClientPong(b[:2])
+	if !ok {
+		raw.unread(b[:2])
 		return idleMessage, nil
 	}
-	size := 6 + int(b[1]&0x7f)
 	if _, err := io.ReadFull(raw, b[2:size]); err != nil {
 		return idleMessage, err
 	}
-	pong(pongPayload(b[:size]))
+	pong(wsframe.PongPayload(b[:size]))
 	return idleNone, nil
-}
-
-// pongPayload unmasks, in place, and returns the payload of a client's
-// pong frame.
-func pongPayload(frame []byte) []byte {
-	payload := frame[6:]
-	for i := range payload {
-		payload[i] ^= frame[2+i%4]
-	}
-	return payload
 }

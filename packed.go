@@ -1,8 +1,9 @@
 package fanout
 
 import (
-	"encoding/binary"
 	"fmt"
+
+	"github.com/fanout-go/fanout/internal/records"
 )
 
 // PackedSubprotocol is the WebSocket subprotocol through which a client opts
@@ -112,17 +113,6 @@ const (
 	PackedSubprotocolV2 = "fanout.packed.v2"
 )
 
-const (
-	packedHeaderLen    = 5
-	packedKindText     = 1
-	packedKindBinary   = 2
-	packedKindID       = 3
-	packedKindResync   = 4
-	packedKindPosition = 5
-	packedKindEvent    = 6
-	packedKindTopic    = 7
-)
-
 // Record is one record of a packed frame, as UnpackRecords reads it: a
 // message with what preceded it (its ID, event type and topic), a resync
 // signal or a position.
@@ -145,9 +135,9 @@ type Record struct {
 
 func packedKind(t MessageType) byte {
 	if t == Binary {
-		return packedKindBinary
+		return records.KindBinary
 	}
-	return packedKindText
+	return records.KindText
 }
 
 // Unpack calls fn, in order, for each message in a packed frame of
@@ -176,81 +166,19 @@ func Unpack(frame []byte, fn func(typ MessageType, data []byte) error) error {
 // not followed by a message (before a resync or position record, or at the
 // end of the frame), and a position record that is empty.
 func UnpackRecords(frame []byte, fn func(Record) error) error {
-	var (
-		r    Record // the next message's ID, event type and topic so far
-		last byte   // the kind of the last of those read, 0 if none
-	)
-	for off := 0; off < len(frame); {
-		if len(frame)-off < packedHeaderLen {
-			return fmt.Errorf("%w: truncated record header at offset %d", ErrBadPacked, off)
-		}
-		kind := frame[off]
-		n := binary.BigEndian.Uint32(frame[off+1:])
-		if uint64(n) > uint64(len(frame)-off-packedHeaderLen) {
-			return fmt.Errorf("%w: record of %d bytes overruns frame at offset %d", ErrBadPacked, n, off)
-		}
-		p := frame[off+packedHeaderLen : off+packedHeaderLen+int(n) : off+packedHeaderLen+int(n)]
-		switch kind {
-		case packedKindID, packedKindEvent, packedKindTopic:
-			if kind <= last {
-				return fmt.Errorf("%w: %s record repeated or out of order at offset %d", ErrBadPacked, kindName(kind), off)
-			}
-			if n == 0 {
-				return fmt.Errorf("%w: empty %s record at offset %d", ErrBadPacked, kindName(kind), off)
-			}
-			switch kind {
-			case packedKindID:
-				r.ID = string(p)
-			case packedKindEvent:
-				r.Event = string(p)
-			default:
-				r.Topic = string(p)
-			}
-			last = kind
-			off += packedHeaderLen + int(n)
-			continue
-		case packedKindText:
-			r.Data = p
-		case packedKindBinary:
-			r.Type, r.Data = Binary, p
-		case packedKindResync, packedKindPosition:
-			if last != 0 {
-				return fmt.Errorf("%w: %s record before a %s record at offset %d", ErrBadPacked, kindName(last), kindName(kind), off)
-			}
-			if kind == packedKindResync {
-				r = Record{Resync: true, Data: p}
-			} else if n == 0 {
-				return fmt.Errorf("%w: empty position record at offset %d", ErrBadPacked, off)
-			} else {
-				r = Record{ID: string(p), Position: true}
-			}
-		default:
-			return fmt.Errorf("%w: unknown record kind %d at offset %d", ErrBadPacked, kind, off)
-		}
-		if err := fn(r); err != nil {
+	d := records.NewDecoder(frame, ErrBadPacked)
+	for {
+		r, ok, err := d.Next()
+		if !ok {
 			return err
 		}
-		r, last = Record{}, 0
-		off += packedHeaderLen + int(n)
-	}
-	if last != 0 {
-		return fmt.Errorf("%w: %s record ends the frame", ErrBadPacked, kindName(last))
-	}
-	return nil
-}
-
-// kindName names a record kind in UnpackRecords' errors.
-func kindName(kind byte) string {
-	switch kind {
-	case packedKindID:
-		return "ID"
-	case packedKindResync:
-		return "resync"
-	case packedKindPosition:
-		return "position"
-	case packedKindEvent:
-		return "event type"
-	default:
-		return "topic"
+		typ := Text
+		if r.Binary {
+			typ = Binary
+		}
+		if err := fn(Record{Type: typ, ID: r.ID, Event: r.Event, Topic: r.Topic, Data: r.Data,
+			Resync: r.Resync, Position: r.Position}); err != nil {
+			return err
+		}
 	}
 }

@@ -2,23 +2,18 @@ package fanout
 
 import (
 	"errors"
-	"net"
-	"syscall"
-)
 
-var (
-	errPollerClosed = errors.New("fanout: poller closed")
-	errNoPoller     = errors.New("fanout: no poller on this platform")
+	"github.com/fanout-go/fanout/internal/sock"
 )
 
 // poller returns the core's poller, starting it on first use, or nil
-// where there is none (see poller_linux.go): subscribers then keep a
+// where there is none (see internal/sock): subscribers then keep a
 // reader goroutine each.
-func (c *core) poller() *poller {
+func (c *core) poller() *sock.Poller {
 	c.pollOnce.Do(func() {
-		p, err := newPoller()
+		p, err := sock.NewPoller()
 		if err != nil {
-			if !errors.Is(err, errNoPoller) {
+			if !errors.Is(err, sock.ErrNoPoller) {
 				c.opts.Logger.Warn("fanout: no poller for idle connections", "err", err)
 			}
 			return
@@ -32,18 +27,6 @@ func (c *core) poller() *poller {
 func (c *core) closePoller() {
 	c.pollOnce.Do(func() {}) // none is started after this
 	if c.poll != nil {
-		c.poll.close()
+		c.poll.Close()
 	}
-}
-
-// pollable returns the socket of c when the poller can watch it: a plain
-// TCP connection (not TLS, not wrapped: their bytes may wait in a buffer
-// of theirs that the socket's readiness does not show).
-func pollable(c net.Conn) (syscall.RawConn, bool) {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil, false
-	}
-	rc, err := tc.SyscallConn()
-	return rc, err == nil
 }

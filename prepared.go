@@ -1,13 +1,17 @@
 package fanout
 
 import (
-	"encoding/binary"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/fanout-go/fanout/internal/records"
+	ssewire "github.com/fanout-go/fanout/internal/sse"
+	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
 // MessageType says whether a Message carries UTF-8 text or binary data. On
@@ -57,11 +61,11 @@ type Message struct {
 	utf8State atomic.Uint32
 
 	frameOnce   sync.Once
-	frame       []byte                // complete WebSocket data frame
-	record      [packedHeaderLen]byte // packed record header
-	idRecord    [packedHeaderLen]byte // packed ID record header (ResumeSubprotocol)
-	eventRecord [packedHeaderLen]byte // packed event type record header (v2)
-	topicRecord [packedHeaderLen]byte // packed topic record header (v2)
+	frame       []byte                  // complete WebSocket data frame
+	record      [records.HeaderLen]byte // packed record header
+	idRecord    [records.HeaderLen]byte // packed ID record header (ResumeSubprotocol)
+	eventRecord [records.HeaderLen]byte // packed event type record header (v2)
+	topicRecord [records.HeaderLen]byte // packed topic record header (v2)
 
 	deflateOnce sync.Once
 	deflated    []byte // the frame compressed (see wsDeflateFrame); nil if that saves nothing
@@ -223,47 +227,105 @@ func (m *Message) Position() Position { return m.pos }
 // Len returns the payload size in bytes; queue byte limits count it.
 func (m *Message) Len() int { return len(m.data) }
 
-// WebSocket opcodes (RFC 6455, section 5.2).
-const (
-	opText   = 0x1
-	opBinary = 0x2
-	opClose  = 0x8
-	opPing   = 0x9
-)
+// wsDeflateFrame returns m's complete, unmasked WebSocket frame with its
+// payload compressed (RSV1 set), building it on first use: one
+// compression and one allocation per Message, whatever the number of
+// subscribers that send it. It returns nil when compressing does not make
+// the payload smaller; the plain frame (wsFrame) serves then.
+func (m *Message) wsDeflateFrame() []byte {
+	m.deflateOnce.Do(func() { m.deflated = wsframe.DeflateMessage(m.typ.opcode(), m.data) })
+	return m.deflated
+}
+
+// deflatedRecords holds a Message's packed records compressed, one chunk
+// per packed framing, each built on first use.
+type deflatedRecords struct {
+	once   [4]sync.Once
+	chunks [4][]byte
+}
+
+// wsDeflateRecords returns m's records in the packed framing f, compressed
+// on their own and ended by a sync flush (its 0x00 0x00 0xff 0xff tail
+// included), built once per Message and framing; nil if that failed.
+func (m *Message) wsDeflateRecords(f framing) []byte {
+	// Once, not a compare-and-swap: the writers of every subscriber get
+	// here together, and each would allocate one to lose the race.
+	m.deflatedRecsOnce.Do(func() { m.deflatedRecs = &deflatedRecords{} })
+	d := m.deflatedRecs
+	i := (f >> 1) & 3 // frameIDs and frameMeta
+	d.once[i].Do(func() { d.chunks[i] = deflateRecords(m, f) })
+	return d.chunks[i]
+}
+
+// deflateRecords compresses m's records in the packed framing f.
+func deflateRecords(m *Message, f framing) []byte {
+	var parts [maxRecordParts][]byte
+	return wsframe.DeflateChunk(appendRecordParts(parts[:0], m, f))
+}
+
+// sseEvent returns m's complete Server-Sent Event, encoding it on first use
+// (once per publish, shared by every SSE subscriber).
+//
+// The data field carries the payload as text; SSE has no other kind. CR
+// and CRLF line breaks arrive as LF, as every SSE client parses them. A
+// Binary message is sent base64-encoded (standard encoding, padded), so its
+// bytes arrive intact.
+func (m *Message) sseEvent() ([]byte, error) {
+	m.sseOnce.Do(func() { m.sseErr = m.encodeSSE() })
+	return m.sse, m.sseErr
+}
+
+// encodeSSE encodes m's event into m.sse: written there in place, its
+// bytes are its one allocation.
+func (m *Message) encodeSSE() error {
+	var err error
+	switch {
+	case m.ctl == ctlPosition:
+		// The ID (which EventSource records for its reconnection) in an
+		// event of its own type: browsers dispatch it to no onmessage
+		// handler, and a client that must know its position (to reopen
+		// with ?lastEventId= once EventSource gave up, or a library that
+		// ignores an id alone) can listen for it.
+		err = ssewire.AppendEvent(&m.sse, m.id, PositionEvent, m.id)
+	case m.typ == Binary:
+		err = ssewire.AppendEvent(&m.sse, m.id, m.event, base64.StdEncoding.EncodeToString(m.data))
+	default:
+		data := unsafe.String(unsafe.SliceData(m.data), len(m.data)) // read-only, like m.data
+		err = ssewire.AppendEvent(&m.sse, m.id, m.event, data)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	return nil
+}
 
 func (t MessageType) opcode() byte {
 	if t == Binary {
-		return opBinary
+		return wsframe.OpBinary
 	}
-	return opText
+	return wsframe.OpText
 }
 
 // wsFrame returns the complete, unmasked server-to-client frame for m,
 // building it on first use (one allocation).
 func (m *Message) wsFrame() []byte {
 	m.frameOnce.Do(func() {
-		f := make([]byte, 0, frameHeaderLen(len(m.data))+len(m.data))
-		f = appendFrameHeader(f, m.typ.opcode(), len(m.data))
+		f := make([]byte, 0, wsframe.HeaderLen(len(m.data))+len(m.data))
+		f = wsframe.AppendHeader(f, m.typ.opcode(), len(m.data))
 		m.frame = append(f, m.data...)
-		m.record[0] = packedKind(m.typ)
-		binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.data)))
 		switch m.ctl {
 		case ctlResync:
-			m.record[0] = packedKindResync
+			records.PutHeader(&m.record, records.KindResync, len(m.data))
 		case ctlPosition: // its payload is its ID
-			m.record[0] = packedKindPosition
-			binary.BigEndian.PutUint32(m.record[1:], uint32(len(m.id)))
+			records.PutHeader(&m.record, records.KindPosition, len(m.id))
+		default:
+			records.PutHeader(&m.record, packedKind(m.typ), len(m.data))
 		}
-		putRecordHeader(&m.idRecord, packedKindID, len(m.id))
-		putRecordHeader(&m.eventRecord, packedKindEvent, len(m.event))
-		putRecordHeader(&m.topicRecord, packedKindTopic, len(m.topic))
+		records.PutHeader(&m.idRecord, records.KindID, len(m.id))
+		records.PutHeader(&m.eventRecord, records.KindEvent, len(m.event))
+		records.PutHeader(&m.topicRecord, records.KindTopic, len(m.topic))
 	})
 	return m.frame
-}
-
-func putRecordHeader(h *[packedHeaderLen]byte, kind byte, n int) {
-	h[0] = kind
-	binary.BigEndian.PutUint32(h[1:], uint32(n))
 }
 
 // packedHeader returns m's record header in the packed framing (see
@@ -295,35 +357,4 @@ func (m *Message) topicRecordHeader() []byte {
 // taken from m's ID, event type or topic. They must not be modified.
 func stringBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
-
-func frameHeaderLen(n int) int {
-	switch {
-	case n <= 125:
-		return 2
-	case n <= 0xFFFF:
-		return 4
-	default:
-		return 10
-	}
-}
-
-// appendFrameHeader appends a final, unmasked frame header for a payload
-// of n bytes.
-func appendFrameHeader(b []byte, opcode byte, n int) []byte {
-	b = append(b, 0x80|opcode)
-	switch {
-	case n <= 125:
-		return append(b, byte(n))
-	case n <= 0xFFFF:
-		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
-	default:
-		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
-	}
-}
-
-// controlFrame returns a control frame (ping, close) with payload p
-// (at most 125 bytes).
-func controlFrame(opcode byte, p []byte) []byte {
-	return append(appendFrameHeader(make([]byte, 0, 2+len(p)), opcode, len(p)), p...)
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/sock"
 )
 
 // awaitReadable returns once the client has sent something other than a
@@ -18,7 +20,7 @@ import (
 // once the close handshake has begun, it returns at once and the read
 // blocks.
 func (w *wsSink) awaitReadable(pong func([]byte)) error {
-	rc, ok := pollable(w.raw.Conn)
+	rc, ok := sock.Pollable(w.raw.Conn)
 	if !ok {
 		return nil
 	}
@@ -26,7 +28,7 @@ func (w *wsSink) awaitReadable(pong func([]byte)) error {
 		if w.idleLook(rc, nil) != idleNone {
 			return nil
 		}
-		err := rc.Read(peekReadable) // parks until the socket is readable
+		err := rc.Read(sock.PeekReadable) // parks until the socket is readable
 		if errors.Is(err, net.ErrClosed) {
 			return err
 		}
@@ -91,7 +93,3 @@ func (w *wsSink) stopIdleReads() {
 	w.closing = true
 	w.idleMu.Unlock()
 }
-
-// hasPending reports whether bytes that net/http had buffered are still
-// to be read; only the reader calls it.
-func (c *rawConn) hasPending() bool { return len(c.pending) > 0 }

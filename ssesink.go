@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/sock"
 )
 
 // sseSink writes a subscriber's events to its SSE response: each batch's
@@ -156,7 +158,7 @@ func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Du
 	if err != nil {
 		return nil, err
 	}
-	setSendBuffer(raw.Conn, k.sendBuffer)
+	sock.SetSendBuffer(raw.Conn, k.sendBuffer)
 	k.raw = raw
 	k.live.Store(raw)
 	if _, _, err := raw.writeFrames([][]byte{head}, false, timeout); err != nil {
@@ -195,13 +197,13 @@ func (k *sseConnSink) keepalive(_ context.Context, timeout time.Duration) error 
 // normally, unless the client was found slow and has not acknowledged
 // all of it. A client that does not read would otherwise never see the
 // end, which waits behind the data, and the kernel would keep the socket
-// and its unsent data; it is reset instead (see abortOnClose), as a
+// and its unsent data; it is reset instead (see sock.AbortOnClose), as a
 // WebSocket peer that leaves the close handshake unanswered is.
 func (k *sseConnSink) close(f farewell) {
 	if f.app {
 		_, _, _ = k.raw.writeFrames([][]byte{sseClose(f.code, f.reason)}, false, closeWriteTimeout)
 	}
-	if f.why == endSlow && unacked(k.raw.Conn) > 0 {
+	if f.why == endSlow && sock.Unacked(k.raw.Conn) > 0 {
 		_ = k.raw.reset()
 		return
 	}

@@ -1,9 +1,7 @@
 package fanout
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -12,57 +10,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/sock"
+	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
-// coder/websocket writes every frame through the bufio.Writer that Hijack
-// returns and flushes it after each frame. The Hub hands Accept a
-// ResponseWriter whose Hijack returns a rawConn instead of the bare socket:
+// The Hub hands websocket.Accept a ResponseWriter whose Hijack returns a
+// rawConn instead of the bare socket (see coder.go for what that relies on):
 // coder/websocket keeps doing the handshake, the reading, and its control
 // frames (pong, close) through it, while the subscriber's writer writes the
 // prepared data frames of a whole batch to the same socket in ONE write.
 // rawConn's mutex is the single point where bytes enter the socket, so
 // frames from both sides stay whole and in order.
-
-// hijackWriter is the ResponseWriter the Hub passes to websocket.Accept.
-type hijackWriter struct {
-	http.ResponseWriter
-	sendBuffer int
-	sink       *wsSink // receives the rawConn
-}
-
-// Unwrap lets http.ResponseController reach the original writer.
-func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Hijack hijacks the underlying connection (found through Unwrap chains, so
-// any middleware works) and wraps it in a rawConn.
-func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	raw, err := hijackRaw(w.ResponseWriter)
-	if err != nil {
-		return nil, nil, err
-	}
-	setSendBuffer(raw.Conn, w.sendBuffer)
-	w.sink.raw = raw
-	w.sink.live.Store(raw)
-	// net/http's 4 KiB buffers would live as long as the connection; small
-	// ones serve: client messages are usually small (and a fan-out's
-	// clients send few), larger reads bypass the buffer, and server control
-	// frames (at most 127 bytes) still reach rawConn.Write whole, one per
-	// call.
-	w.sink.br = bufio.NewReaderSize(raw, 128)
-	return raw, bufio.NewReadWriter(w.sink.br, bufio.NewWriterSize(raw, maxControlFrame)), nil
-}
-
-// setSendBuffer sets c's kernel send buffer to n bytes when n is positive
-// and c (or what it wraps, see tcpOf) can; best effort: the kernel may
-// clamp it.
-func setSendBuffer(c net.Conn, n int) {
-	if n <= 0 {
-		return
-	}
-	if sb, ok := tcpOf(c).(interface{ SetWriteBuffer(int) error }); ok {
-		_ = sb.SetWriteBuffer(n)
-	}
-}
 
 // hijackRaw takes w's connection over from net/http (through
 // http.ResponseController) and wraps it in a rawConn. Bytes the client sent
@@ -94,7 +53,7 @@ type rawConn struct {
 
 	aborted atomic.Bool
 
-	// How Close ends the connection: with a reset (see abortOnClose) when
+	// How Close ends the connection: with a reset (see sock.AbortOnClose) when
 	// the peer has shown it does not read. failed: the last write failed
 	// or was cut (a write timeout, an abort). writing: a write is blocked
 	// in the socket (coder/websocket closes the connection under its own
@@ -134,7 +93,7 @@ func (c *rawConn) Read(p []byte) (int, error) {
 func (c *rawConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(p) > 0 && p[0] == 0x80|opClose {
+	if wsframe.IsClose(p) {
 		c.closeSent = true
 		if c.aborted.Load() {
 			// Hub.Close interrupted data writes, not the goodbye: give the
@@ -261,11 +220,6 @@ func appendTail(dst []byte, bufs [][]byte, skip int) []byte {
 	return dst
 }
 
-// maxControlFrame is the size of the largest control frame a server
-// writes (2 bytes of header, 125 of payload), rounded up: coder/websocket's
-// control frames then reach rawConn.Write whole.
-const maxControlFrame = 128
-
 // maxKeptScratch is the largest write scratch buffer a subscriber keeps
 // between batches; larger ones are left to the garbage collector.
 const maxKeptScratch = 64 << 10
@@ -294,7 +248,6 @@ func (c *rawConn) writeClose(code uint16, reason string, timeout time.Duration) 
 	}
 	c.closeSent = true
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
-	p := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
 	c.writing.Add(1)
 	defer c.writing.Add(-1)
 	// A frame the abort cut is finished first, within the same timeout: a
@@ -302,19 +255,19 @@ func (c *rawConn) writeClose(code uint16, reason string, timeout time.Duration) 
 	// does not is reset.
 	err := c.flushCarry()
 	if err == nil {
-		_, err = c.Conn.Write(controlFrame(opClose, append(p, reason...)))
+		_, err = c.Conn.Write(wsframe.Close(code, reason))
 	}
 	c.failed.Store(err != nil)
 	return err
 }
 
 // Close closes the connection: normally while the peer reads, with a
-// reset (abortOnClose) once it has shown it does not, so that the kernel
+// reset (sock.AbortOnClose) once it has shown it does not, so that the kernel
 // does not keep the connection and its unsent data. coder/websocket calls
 // it too, at the end of its close handshake or under its write timeout.
 func (c *rawConn) Close() error {
-	if c.failed.Load() || c.writing.Load() > 0 || c.checkAcked.Load() && unacked(c.Conn) > 0 {
-		abortOnClose(c.Conn)
+	if c.failed.Load() || c.writing.Load() > 0 || c.checkAcked.Load() && sock.Unacked(c.Conn) > 0 {
+		sock.AbortOnClose(c.Conn)
 	}
 	return c.Conn.Close()
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
 // StatusResync is the close status with which a plain WebSocket client
@@ -51,7 +52,7 @@ type wsSink struct {
 	// client negotiated permessage-deflate (see dataFrame); 0: none is.
 	deflateMin int
 
-	hdr [10]byte // scratch: a packed frame's header
+	hdr [wsframe.MaxHeaderLen]byte // scratch: a packed frame's header
 
 	// idleMu orders the idle reader's look at the connection (what is
 	// buffered, pongs taken off the socket) before the close handshake,
@@ -64,7 +65,7 @@ type wsSink struct {
 	awaitingPong atomic.Bool
 }
 
-var pingFrame = [][]byte{controlFrame(opPing, nil)}
+var pingFrame = [][]byte{wsframe.Control(wsframe.OpPing, nil)}
 
 func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
 	sc := getScratch()
@@ -76,7 +77,7 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 		plain := packedLen(batch, w.framing)
 		var deflated bool
 		if sc.parts, deflated = w.appendDeflatedPacked(sc.parts, batch, plain); !deflated {
-			hdr := appendFrameHeader(w.hdr[:0], opBinary, plain)
+			hdr := wsframe.AppendHeader(w.hdr[:0], wsframe.OpBinary, plain)
 			sc.parts = append(sc.parts, hdr)
 			for _, m := range batch {
 				sc.parts = appendRecordParts(sc.parts, m, w.framing)

@@ -1,4 +1,4 @@
-package fanout
+package sock
 
 import (
 	"errors"
@@ -6,30 +6,30 @@ import (
 	"syscall"
 )
 
-// poller watches the sockets of idle subscribers for readability with one
-// epoll instance and one goroutine per Hub (or Broker), so that an idle
-// subscriber holds no goroutine at all: its reader exists only while the
-// client is sending something. Sockets are watched one-shot: after a
-// callback, nothing more comes until the reader re-arms.
+// Poller watches sockets for readability with one epoll instance and one
+// goroutine, so that an idle connection holds no goroutine at all: its
+// Reader exists only while the peer is sending something. Sockets are
+// watched one-shot: after a callback, nothing more comes until the
+// Reader re-arms.
 //
 // Every epoll_ctl on a socket runs inside syscall.RawConn.Control, which
 // holds the file open meanwhile: a closed socket's number, reused by
 // another connection, can never be touched. Closing a socket removes it
 // from the epoll set by itself.
-type poller struct {
+type Poller struct {
 	epfd   int
 	wakeR  int // a pipe's read end, in the set: a byte on it stops the loop
 	wakeW  int
 	mu     sync.Mutex
 	next   uint64
-	ready  map[uint64]*pollReader // key → reader, called back on the poller's goroutine
+	ready  map[uint64]*Reader // key → reader, called back on the Poller's goroutine
 	closed bool
 	done   chan struct{}
 }
 
 const wakeKey = 0
 
-func newPoller() (*poller, error) {
+func NewPoller() (*Poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -47,8 +47,8 @@ func newPoller() (*poller, error) {
 		_ = syscall.Close(p[1])
 		return nil, err
 	}
-	pl := &poller{epfd: epfd, wakeR: p[0], wakeW: p[1], next: wakeKey + 1,
-		ready: make(map[uint64]*pollReader), done: make(chan struct{})}
+	pl := &Poller{epfd: epfd, wakeR: p[0], wakeW: p[1], next: wakeKey + 1,
+		ready: make(map[uint64]*Reader), done: make(chan struct{})}
 	go pl.loop()
 	return pl, nil
 }
@@ -64,16 +64,16 @@ func keyOf(ev *syscall.EpollEvent) uint64 {
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
-// watch adds the socket rc to the set, to call r.fire (on the poller's
+// watch adds the socket rc to the set, to call r.fire (on the Poller's
 // goroutine: it must not block) when it is readable, and sets r.key, to
 // re-arm and forget it with, before that can happen. Unless armed is set
 // the socket is added as a one-shot watch that has already fired: no
 // event comes (not even a hang-up) until rearm.
-func (p *poller) watch(rc syscall.RawConn, r *pollReader, armed bool) error {
+func (p *Poller) watch(rc syscall.RawConn, r *Reader, armed bool) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return errPollerClosed
+		return ErrPollerClosed
 	}
 	k := p.next
 	p.next++
@@ -92,11 +92,11 @@ func (p *poller) watch(rc syscall.RawConn, r *pollReader, armed bool) error {
 }
 
 // rearm watches the socket rc again, once, after a callback.
-func (p *poller) rearm(rc syscall.RawConn, k uint64) error {
+func (p *Poller) rearm(rc syscall.RawConn, k uint64) error {
 	return p.ctl(rc, syscall.EPOLL_CTL_MOD, k, pollEvents)
 }
 
-func (p *poller) ctl(rc syscall.RawConn, op int, k uint64, events uint32) error {
+func (p *Poller) ctl(rc syscall.RawConn, op int, k uint64, events uint32) error {
 	var opErr error
 	err := rc.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: events}
@@ -111,13 +111,13 @@ func (p *poller) ctl(rc syscall.RawConn, op int, k uint64, events uint32) error 
 
 // forget drops k's callback; the socket itself leaves the set when it is
 // closed.
-func (p *poller) forget(k uint64) {
+func (p *Poller) forget(k uint64) {
 	p.mu.Lock()
 	delete(p.ready, k)
 	p.mu.Unlock()
 }
 
-func (p *poller) loop() {
+func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 128)
 	for {
@@ -143,10 +143,10 @@ func (p *poller) loop() {
 	}
 }
 
-// close stops the poller's goroutine and releases its descriptors, once
+// Close stops the Poller's goroutine and releases its descriptors, once
 // no socket is watched any more. Idempotent, and safe to call
 // concurrently: every call returns once the goroutine has exited.
-func (p *poller) close() {
+func (p *Poller) Close() {
 	p.mu.Lock()
 	first := !p.closed
 	p.closed = true

@@ -1,4 +1,4 @@
-package fanout
+package sock
 
 import "net"
 
@@ -9,18 +9,18 @@ import "net"
 // aborts it (RST): the kernel frees it at once. The peer loses what it had
 // not read, which it was not reading anyway.
 
-// abortOnClose makes closing c abort it with a reset instead of the normal
+// AbortOnClose makes closing c abort it with a reset instead of the normal
 // close, where c is (or wraps, through NetConn, as *tls.Conn does) a TCP
 // connection. It is best effort: other connections close normally.
-func abortOnClose(c net.Conn) {
-	if l, ok := tcpOf(c).(interface{ SetLinger(int) error }); ok {
+func AbortOnClose(c net.Conn) {
+	if l, ok := TCPOf(c).(interface{ SetLinger(int) error }); ok {
 		_ = l.SetLinger(0)
 	}
 }
 
-// tcpOf returns the connection under c's wrappers (those with a NetConn
+// TCPOf returns the connection under c's wrappers (those with a NetConn
 // method, like *tls.Conn), or c.
-func tcpOf(c net.Conn) net.Conn {
+func TCPOf(c net.Conn) net.Conn {
 	for range 8 { // wrappers do not nest deeper; a cycle must not hang us
 		u, ok := c.(interface{ NetConn() net.Conn })
 		if !ok {

@@ -1,4 +1,4 @@
-package fanout
+package sock
 
 import (
 	"net"
@@ -6,10 +6,10 @@ import (
 	"unsafe"
 )
 
-// unacked returns how many bytes written to c its peer has not yet
+// Unacked returns how many bytes written to c its peer has not yet
 // acknowledged (sent or not), or 0 when that cannot be told.
-func unacked(c net.Conn) int {
-	sc, ok := tcpOf(c).(syscall.Conn)
+func Unacked(c net.Conn) int {
+	sc, ok := TCPOf(c).(syscall.Conn)
 	if !ok {
 		return 0
 	}

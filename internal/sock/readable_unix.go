@@ -1,25 +1,25 @@
 //go:build linux || darwin || freebsd || netbsd || openbsd
 
-package fanout
+package sock
 
 import (
 	"io"
 	"syscall"
 )
 
-// peekReadable is a syscall.RawConn.Read callback that reports whether fd
+// PeekReadable is a syscall.RawConn.Read callback that reports whether fd
 // has data (or an end) to read, without taking any: false makes the
 // runtime park the caller until the socket is readable, then ask again.
-func peekReadable(fd uintptr) bool {
+func PeekReadable(fd uintptr) bool {
 	var b [1]byte
 	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
 }
 
-// recvNow reads what the socket rc holds now into b, without waiting:
+// RecvNow reads what the socket rc holds now into b, without waiting:
 // with peek set it leaves the bytes there. It returns io.EOF when the
 // peer has closed its side, and 0, nil when there is nothing.
-func recvNow(rc syscall.RawConn, b []byte, peek bool) (int, error) {
+func RecvNow(rc syscall.RawConn, b []byte, peek bool) (int, error) {
 	flags := syscall.MSG_DONTWAIT
 	if peek {
 		flags |= syscall.MSG_PEEK
