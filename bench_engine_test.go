@@ -64,8 +64,7 @@ func benchSlowStore(b *testing.B, latency time.Duration, resuming, pubs int) {
 					b.Error(err)
 					return
 				}
-				_ = c.conn.Close()
-				<-c.done
+				c.Close()
 				n++
 			}
 		})

@@ -1,14 +1,12 @@
 package fanout_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 // The benchmarks and allocation tests run a real Hub behind
@@ -39,10 +38,7 @@ const benchTopic = "bench"
 var benchPayload = bytes.Repeat([]byte("0123456789abcdef"), 4)
 
 // benchClient is one reading client.
-type benchClient struct {
-	conn net.Conn
-	done chan struct{} // closed when the read loop has ended
-}
+type benchClient = testkit.Discarder
 
 // benchDial opens a WebSocket to url (an http:// URL), offering
 // subprotocol when it is not empty, and starts the read-and-discard loop.
@@ -86,44 +82,7 @@ func benchDialExt(url, subprotocol, ext string) (*benchClient, error) {
 // response head with check, and then reads and discards the connection's
 // bytes until it is closed.
 func benchRequest(url, header string, check func(*http.Response) error) (*benchClient, error) {
-	u := strings.TrimPrefix(url, "http://")
-	host, path, _ := strings.Cut(u, "/")
-	conn, err := net.DialTimeout("tcp", host, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	req := fmt.Sprintf("GET /%s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, host, header)
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(conn)
-	fail := func(err error) (*benchClient, error) {
-		_ = conn.Close()
-		return nil, err
-	}
-	if _, err := conn.Write([]byte(req)); err != nil {
-		return fail(err)
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return fail(err)
-	}
-	if err := check(resp); err != nil {
-		return fail(err)
-	}
-	// Not resp.Body.Close: for a streaming response it would read on.
-	_ = conn.SetDeadline(time.Time{})
-	c := &benchClient{conn: conn, done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		// Larger than br's buffer: once br is empty, each Read goes
-		// straight to the socket into buf.
-		buf := make([]byte, 16<<10)
-		for {
-			if _, err := br.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	return c, nil
+	return testkit.DialDiscard(url, header, check)
 }
 
 // benchFixture is a Hub (or Broker) behind a loopback server with subs
@@ -167,8 +126,7 @@ func benchServe(tb testing.TB, subs int, target benchTarget, dial func(url strin
 	tb.Cleanup(func() {
 		_ = f.hub.Close() // writes close frames, then cuts the connections
 		for _, c := range f.clients {
-			_ = c.conn.Close()
-			<-c.done
+			c.Close()
 		}
 		srv.Close()
 	})
@@ -208,18 +166,11 @@ func benchFDLimit() (int, bool) {
 	return 0, false
 }
 
-// benchWaitFor polls cond until it holds, failing tb after 30s. It yields
-// between polls rather than sleeping: a sleep's granularity would dwarf a
-// publish to ten subscribers.
+// benchWaitFor polls cond until it holds, failing tb after 30s, without
+// sleeping (see testkit.Spin).
 func benchWaitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-	}
+	testkit.Spin(tb, 30*time.Second, cond, what)
 }
 
 // publish publishes n fresh messages of f.payload (64 bytes by default)

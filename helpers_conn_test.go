@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 // countingListener wraps each accepted connection in a countingConn.
@@ -45,9 +47,7 @@ type countingConn struct {
 	bytes  atomic.Int64 // bytes written
 	read   atomic.Int64 // bytes read from the client
 
-	mu      sync.Mutex
-	gate    chan struct{} // the next Write waits for it to close
-	entered chan struct{} // closed when that Write has started waiting
+	gate testkit.Gate // holds the next Write, when asked
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -65,28 +65,12 @@ func (c *countingConn) SetWriteDeadline(t time.Time) error {
 
 // hold makes the next Write wait until release is called (or the
 // connection is closed). entered is closed once that Write is waiting.
-func (c *countingConn) hold() (entered <-chan struct{}, release func()) {
-	gate, in := make(chan struct{}), make(chan struct{})
-	c.mu.Lock()
-	c.gate, c.entered = gate, in
-	c.mu.Unlock()
-	var once sync.Once
-	return in, func() { once.Do(func() { close(gate) }) }
-}
+func (c *countingConn) hold() (entered <-chan struct{}, release func()) { return c.gate.Hold() }
 
 func (c *countingConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	gate, entered := c.gate, c.entered
-	c.gate, c.entered = nil, nil
-	c.mu.Unlock()
 	c.writes.Add(1)
-	if gate != nil {
-		close(entered)
-		select {
-		case <-gate:
-		case <-c.closed:
-			return 0, net.ErrClosed
-		}
+	if err := c.gate.Pass(c.closed); err != nil {
+		return 0, err
 	}
 	n, err := c.Conn.Write(p)
 	c.bytes.Add(int64(n))

@@ -3,7 +3,6 @@ package fanout_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 // waitTimeout bounds every wait in the suite. It is a deadline against
@@ -30,37 +30,19 @@ const waitTimeout = 15 * time.Second
 // timeout. It must run on the test goroutine.
 func eventually(t testing.TB, cond func() bool, timeout time.Duration, format string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, fmt.Sprintf(format, args...))
-		}
-		<-tick.C
-	}
+	testkit.Eventually(t, timeout, cond, format, args...)
 }
 
 // recv receives one value from ch, failing t if none arrives in time.
 func recv[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitTimeout):
-		t.Fatalf("no %s within %v", what, waitTimeout)
-		panic("unreachable")
-	}
+	return testkit.Recv(t, ch, waitTimeout, what)
 }
 
 // closedWithin fails t unless ch is closed (or yields) in time.
 func closedWithin(t testing.TB, ch <-chan struct{}, what string) {
 	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(waitTimeout):
-		t.Fatalf("%s did not happen within %v", what, waitTimeout)
-	}
+	testkit.ClosedWithin(t, ch, waitTimeout, what)
 }
 
 // isOpen reports whether ch is still open (not yet closed).

@@ -2,14 +2,12 @@ package fanout_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +19,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit/wsrecords"
 )
 
 // rsEnv is a Hub and a Broker on one loopback server, sharing a Ring:
@@ -286,37 +285,11 @@ func (e *rsEnv) rsOpenWS(t testing.TB, topics []string, lastID string, viaQuery 
 // record: those of packed frames (the resume and packed subprotocols), or
 // one per ordinary frame.
 func rsReadWS(ctx context.Context, conn *websocket.Conn, fn func(rsRecord) bool) error {
-	packed := slices.Contains([]string{fanout.ResumeSubprotocol, fanout.ResumeSubprotocolV2,
-		fanout.PackedSubprotocol, fanout.PackedSubprotocolV2}, conn.Subprotocol())
-	errStop := errors.New("stop")
-	for {
-		typ, frame, err := conn.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if !packed {
-			if !fn(rsRecord{data: string(frame), binary: typ == websocket.MessageBinary, raw: true}) {
-				return nil
-			}
-			continue
-		}
-		if typ != websocket.MessageBinary {
-			return errors.New("packed subprotocol, but a text frame")
-		}
-		err = fanout.UnpackRecords(frame, func(r fanout.Record) error {
-			if !fn(rsRecord{id: r.ID, event: r.Event, topic: r.Topic, data: string(r.Data), binary: r.Type == fanout.Binary,
-				resync: r.Resync, position: r.Position}) {
-				return errStop
-			}
-			return nil
-		})
-		if errors.Is(err, errStop) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	packed := wsrecords.Packed(conn)
+	return wsrecords.Read(ctx, conn, packed, func(r fanout.Record) bool {
+		return fn(rsRecord{id: r.ID, event: r.Event, topic: r.Topic, data: string(r.Data), binary: r.Type == fanout.Binary,
+			resync: r.Resync, position: r.Position, raw: !packed})
+	})
 }
 
 // rsPropClient is one client of TestResume_Property: it records every

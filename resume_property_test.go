@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 // rsKind is how a property-test client connects.
@@ -285,30 +285,7 @@ func rsCheckClient(t *testing.T, c *rsPropClient, after []*fanout.Message, final
 
 	// (a) Per publisher and topic, counters consecutive from the first
 	// seen to the publisher's last.
-	last := map[string]int{}
-	for i, d := range gotData {
-		parts := strings.Split(d, "/")
-		n, err := strconv.Atoi(parts[len(parts)-1])
-		if len(parts) != 3 || err != nil {
-			t.Errorf("%s: record %d: payload %q", c.name, i, d)
-			return
-		}
-		if parts[1] != "*" && !slices.Contains(c.topics, parts[1]) {
-			t.Errorf("%s: record %d: %q of a topic it did not subscribe to", c.name, i, d)
-		}
-		key := parts[0] + "/" + parts[1]
-		if prev, ok := last[key]; ok && n != prev+1 {
-			t.Errorf("%s: record %d: %s counter %d after %d (gap or duplicate)", c.name, i, key, n, prev)
-			return
-		}
-		last[key] = n
-	}
-	for key, n := range last {
-		p, _ := strconv.Atoi(key[:strings.IndexByte(key, '/')])
-		if want := finals[p][key[strings.IndexByte(key, '/')+1:]]; n != want {
-			t.Errorf("%s: %s ends at %d, the publisher's last is %d", c.name, key, n, want)
-		}
-	}
+	testkit.CheckCounters(t, c.name, gotData, c.topics, finals, false)
 }
 
 // rsFirstDiff returns the first index where a and b differ, or -1.

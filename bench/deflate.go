@@ -86,9 +86,9 @@ func deflateOnce(exe string, o options, p deflatePeer, size int) (res deflateRes
 	if err != nil {
 		return fail("starting the server: %v", err)
 	}
-	defer ch.stop(10 * time.Second)
+	defer ch.Stop(10 * time.Second)
 	var hello serverHello
-	if err := ch.read(&hello, 30*time.Second); err != nil || hello.Err != "" {
+	if err := ch.Read(&hello, 30*time.Second); err != nil || hello.Err != "" {
 		return fail("server: %v %s", err, hello.Err)
 	}
 	fleet, err := connectDeflateFleet(hello.Addr, o.deflateSubs, o.cfg.Par, size)
@@ -104,7 +104,7 @@ func deflateOnce(exe string, o options, p deflatePeer, size int) (res deflateRes
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		var m memSnapshot
-		if err := ch.call("count", &m, 10*time.Second); err != nil {
+		if err := ch.Call("count", &m, 10*time.Second); err != nil {
 			return fail("count: %v", err)
 		}
 		if m.Subscribers == o.deflateSubs {
@@ -116,22 +116,22 @@ func deflateOnce(exe string, o options, p deflatePeer, size int) (res deflateRes
 		time.Sleep(10 * time.Millisecond)
 	}
 	var ok map[string]string
-	if err := ch.call("prepare "+strconv.Itoa(size), &ok, time.Minute); err != nil || ok["err"] != "" {
+	if err := ch.Call("prepare "+strconv.Itoa(size), &ok, time.Minute); err != nil || ok["err"] != "" {
 		return fail("prepare: %v %s", err, ok["err"])
 	}
 	var ru0, ru1 map[string]int64
-	if err := ch.call("rusage", &ru0, 10*time.Second); err != nil {
+	if err := ch.Call("rusage", &ru0, 10*time.Second); err != nil {
 		return fail("rusage: %v", err)
 	}
 	start := time.Now()
-	if err := ch.call("publish", &ok, 10*time.Minute); err != nil || ok["err"] != "" {
+	if err := ch.Call("publish", &ok, 10*time.Minute); err != nil || ok["err"] != "" {
 		return fail("publish: %v %s", err, ok["err"])
 	}
 	if err := fleet.wait(int64(o.deflateMsgs), o.cfg.Stall); err != nil {
 		return fail("%v", err)
 	}
 	wall := time.Since(start)
-	if err := ch.call("rusage", &ru1, 10*time.Second); err != nil {
+	if err := ch.Call("rusage", &ru1, 10*time.Second); err != nil {
 		return fail("rusage: %v", err)
 	}
 	n := time.Duration(o.deflateMsgs)

@@ -4,18 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // deflateOffer is what -deflate's clients offer: what browsers offer.
@@ -44,32 +42,14 @@ func dialDeflateClient(addr string, check int) (*deflateClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	var k [16]byte
-	_, _ = rand.Read(k[:])
-	key := base64.StdEncoding.EncodeToString(k[:])
-	req := "GET /?topic=" + benchTopic + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: " + deflateOffer + "\r\n\r\n"
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	br := bufio.NewReaderSize(conn, 64<<10)
-	resp, err := http.ReadResponse(br, nil)
+	br, resp, err := harness.HandshakeWS(conn, addr, "/?topic="+benchTopic, "Sec-WebSocket-Extensions: "+deflateOffer+"\r\n", 64<<10, 30*time.Second)
 	if err != nil {
-		conn.Close()
 		return nil, err
-	}
-	sum := sha1.Sum([]byte(key + wsGUID))
-	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
-		conn.Close()
-		return nil, fmt.Errorf("handshake: %s", resp.Status)
 	}
 	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" && !strings.HasPrefix(ext, "permessage-deflate") {
 		conn.Close()
 		return nil, fmt.Errorf("handshake: extensions %q", ext)
 	}
-	_ = conn.SetDeadline(time.Time{})
 	c := &deflateClient{conn: conn, br: br, check: check, done: make(chan struct{}),
 		negotiated: resp.Header.Get("Sec-WebSocket-Extensions") != ""}
 	go func() {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // The server child of -deflate: it serves one of deflatePeers on
@@ -77,11 +78,11 @@ func findDeflatePeer(name string) (deflatePeer, error) {
 
 func deflateServerChild(o options) error {
 	if msg := raiseFileLimit(uint64(o.deflateSubs + 256)); msg != "" {
-		return reply(serverHello{Err: msg})
+		return harness.Reply(serverHello{Err: msg})
 	}
 	p, err := findDeflatePeer(o.deflateServer)
 	if err != nil {
-		return reply(serverHello{Err: err.Error()})
+		return harness.Reply(serverHello{Err: err.Error()})
 	}
 	// Queues deep enough for the whole run: every message is published
 	// back to back, and every peer must deliver them all.

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // Memory per idle subscriber (-idle N): what the server process pays for N
@@ -148,15 +150,15 @@ func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
 	if err != nil {
 		return fail("server: %v", err)
 	}
-	defer srv.stop(30 * time.Second)
+	defer srv.Stop(30 * time.Second)
 	var hello serverHello
-	if err := srv.read(&hello, 30*time.Second); err != nil {
+	if err := srv.Read(&hello, 30*time.Second); err != nil {
 		return fail("server: %v", err)
 	}
 	if hello.Err != "" {
 		return fail("server: %s", hello.Err)
 	}
-	if err := srv.call("mem", &res.Before, time.Minute); err != nil {
+	if err := srv.Call("mem", &res.Before, time.Minute); err != nil {
 		return fail("server: %v", err)
 	}
 
@@ -172,9 +174,9 @@ func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
 	if err != nil {
 		return fail("client: %v", err)
 	}
-	defer cli.stop(30 * time.Second) // before the server's (deferred first)
+	defer cli.Stop(30 * time.Second) // before the server's (deferred first)
 	var ch clientHello
-	if err := cli.read(&ch, time.Minute+time.Duration(o.idle)*20*time.Millisecond); err != nil {
+	if err := cli.Read(&ch, time.Minute+time.Duration(o.idle)*20*time.Millisecond); err != nil {
 		return fail("client: %v", err)
 	}
 	if ch.Failed > 0 || ch.Err != "" {
@@ -185,13 +187,13 @@ func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
 		return fail("%v", err)
 	}
 	time.Sleep(o.idleSettle)
-	if err := srv.call("mem", &res.After, time.Minute); err != nil {
+	if err := srv.Call("mem", &res.After, time.Minute); err != nil {
 		return fail("server: %v", err)
 	}
 	if o.idleProfile != "" {
 		prefix := filepath.Join(o.idleProfile, fmt.Sprintf("%s-%s-%d-r%d", p.Name, res.Variant, o.idle, repeat))
 		var e map[string]string
-		if err := srv.call("profile "+prefix, &e, time.Minute); err != nil || e["err"] != "" {
+		if err := srv.Call("profile "+prefix, &e, time.Minute); err != nil || e["err"] != "" {
 			res.Err += fmt.Sprintf(" profile: %v %s", err, e["err"])
 		}
 	}
@@ -216,11 +218,11 @@ func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
 
 // waitCount waits for the server's count to reach want, or to stop
 // moving for 10 s.
-func waitCount(srv *child, want int) error {
+func waitCount(srv *harness.Child, want int) error {
 	last, lastAt := -1, time.Now()
 	for time.Since(lastAt) < 10*time.Second {
 		var c memSnapshot
-		if err := srv.call("count", &c, 30*time.Second); err != nil {
+		if err := srv.Call("count", &c, 30*time.Second); err != nil {
 			return fmt.Errorf("server: %w", err)
 		}
 		if c.Subscribers >= want {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // clientHello is a client child's first line, once every dial is done.
@@ -28,7 +29,7 @@ type clientHello struct {
 // certificate (it is made up on the spot; see selfSignedTLS).
 func idleClient(url string, n int) error {
 	if msg := raiseFileLimit(uint64(n) + 256); msg != "" {
-		return reply(clientHello{Err: msg})
+		return harness.Reply(clientHello{Err: msg})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -93,10 +94,10 @@ func idleClient(url string, n int) error {
 	mu.Lock()
 	h := hello
 	mu.Unlock()
-	if err := reply(h); err != nil {
+	if err := harness.Reply(h); err != nil {
 		return err
 	}
-	return serveCommands(func(cmd string, _ []string) any {
+	return harness.ServeCommands(func(cmd string, _ []string) any {
 		return map[string]string{"err": fmt.Sprintf("unknown command %s", cmd)}
 	})
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // The server child of -idle and -scale: it serves one peer (or, for
@@ -63,7 +64,7 @@ func serverChild(o options) error {
 	}
 	need := max(o.idle, o.scale) + 256
 	if msg := raiseFileLimit(uint64(need)); msg != "" {
-		_ = reply(serverHello{Err: msg})
+		_ = harness.Reply(serverHello{Err: msg})
 		return nil
 	}
 	srv, err := newChildServer(o.idleServer)

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"syscall"
 	"unsafe"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // memSnapshot is what a server process holds, read in that process after a
@@ -69,21 +68,8 @@ func readMem(subscribers int) memSnapshot {
 	return m
 }
 
-// procStatus returns a "kB" field of /proc/self/status in bytes, 0 where
-// there is none.
-func procStatus(field string) uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n << 10
-		}
-	}
-	return 0
-}
+// procStatus returns a "kB" field of /proc/self/status in bytes.
+func procStatus(field string) uint64 { return harness.ProcStatus("/proc/self/status", field) }
 
 // monoNow reads CLOCK_MONOTONIC, which, unlike time.Now's monotonic
 // reading, every process on the machine shares: a server stamps a message

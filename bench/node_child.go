@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // A node child of -nodes: one node of one side (fanout or centrifuge) on
@@ -59,7 +61,7 @@ func nodeChild(o options) error {
 	no := nodeOptions{peerOptions: o.cfg.queueOptions(), Size: o.cfg.Size, Partitions: o.partitions}
 	srv, err := side.New(o.nodeRedis, no)
 	if err != nil {
-		_ = reply(serverHello{Err: err.Error()})
+		_ = harness.Reply(serverHello{Err: err.Error()})
 		return nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // -nodes N: N nodes of each side (fanout: a Hub on the Redis engine;
@@ -105,7 +107,7 @@ func runNodes(o options, stdout, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer rs.stop()
+	defer rs.Stop()
 	version, _ := rs.info("server")
 	fmt.Fprintln(stdout, describeNodes(o, version["redis_version"]))
 	samples := make([]int64, o.cfg.Subs*o.cfg.Msgs)
@@ -153,13 +155,13 @@ func queueText(c config) string {
 
 // nodeProc is one node child seen from the parent.
 type nodeProc struct {
-	*child
+	*harness.Child
 	addr string
 }
 
 func (p nodeProc) cpu() (time.Duration, error) {
 	var r struct{ CPU int64 }
-	if err := p.call("rusage", &r, 10*time.Second); err != nil {
+	if err := p.Call("rusage", &r, 10*time.Second); err != nil {
 		return 0, err
 	}
 	return time.Duration(r.CPU), nil
@@ -167,13 +169,13 @@ func (p nodeProc) cpu() (time.Duration, error) {
 
 // runNodesOnce measures one side once: fresh node processes on a flushed
 // Redis, clients connected and warmed up, an idle period, then the run.
-func runNodesOnce(side nodeSide, o options, rs *redisServer, exe string, samples []int64, repeat int) (res nodeResult, err error) {
+func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples []int64, repeat int) (res nodeResult, err error) {
 	cfg := o.cfg
 	res = nodeResult{Side: side.Name, Expected: int64(cfg.Subs) * int64(cfg.Msgs)}
-	if _, err := rs.do("FLUSHALL"); err != nil {
+	if _, err := rs.Text("FLUSHALL"); err != nil {
 		return res, err
 	}
-	args := []string{"-node-server", side.Name, "-node-redis", rs.addr, "-partitions", strconv.Itoa(o.partitions),
+	args := []string{"-node-server", side.Name, "-node-redis", rs.Addr(), "-partitions", strconv.Itoa(o.partitions),
 		"-msgs", strconv.Itoa(cfg.Msgs), "-size", strconv.Itoa(cfg.Size), "-burst", strconv.Itoa(cfg.Burst),
 		"-tick", cfg.Tick.String(), "-queue", strconv.Itoa(cfg.Queue)}
 	var procs []nodeProc // the N nodes, then the bystander
@@ -182,7 +184,7 @@ func runNodesOnce(side nodeSide, o options, rs *redisServer, exe string, samples
 	defer func() {
 		f.close()
 		for _, p := range procs {
-			p.stop(30 * time.Second)
+			p.Stop(30 * time.Second)
 		}
 	}()
 	for range o.nodes + 1 {
@@ -190,9 +192,9 @@ func runNodesOnce(side nodeSide, o options, rs *redisServer, exe string, samples
 		if err != nil {
 			return res, err
 		}
-		procs = append(procs, nodeProc{child: c})
+		procs = append(procs, nodeProc{Child: c})
 		var hello serverHello
-		if err := c.read(&hello, 30*time.Second); err != nil {
+		if err := c.Read(&hello, 30*time.Second); err != nil {
 			return res, fmt.Errorf("node: %w", err)
 		}
 		if hello.Err != "" {
@@ -230,7 +232,7 @@ func runNodesOnce(side nodeSide, o options, rs *redisServer, exe string, samples
 	if err != nil {
 		return res, err
 	}
-	if _, err := rs.do("CONFIG", "RESETSTAT"); err != nil {
+	if _, err := rs.Text("CONFIG", "RESETSTAT"); err != nil {
 		return res, err
 	}
 	c0, err := takeCPU(procs, rs)
@@ -244,7 +246,7 @@ func runNodesOnce(side nodeSide, o options, rs *redisServer, exe string, samples
 	pubDone := make(chan struct{})
 	for i, p := range nodes {
 		wg.Go(func() {
-			callErrs[i] = p.call(fmt.Sprintf("publish %d %d %d", int64(start), i, len(nodes)), &replies[i], 10*time.Minute)
+			callErrs[i] = p.Call(fmt.Sprintf("publish %d %d %d", int64(start), i, len(nodes)), &replies[i], 10*time.Minute)
 		})
 	}
 	go func() { wg.Wait(); close(pubDone) }()
@@ -296,7 +298,7 @@ func runNodesOnce(side nodeSide, o options, rs *redisServer, exe string, samples
 	if side.Name == "fanout" {
 		for _, p := range nodes {
 			var st struct{ Stats engineCounts }
-			if err := p.call("stats", &st, 10*time.Second); err == nil {
+			if err := p.Call("stats", &st, 10*time.Second); err == nil {
 				res.Stats = append(res.Stats, st.Stats)
 			}
 		}
@@ -320,7 +322,7 @@ func waitSubscribed(procs []nodeProc, subs, bystanders int) error {
 		total := 0
 		for _, p := range procs {
 			var m memSnapshot
-			if err := p.call("count", &m, 10*time.Second); err != nil {
+			if err := p.Call("count", &m, 10*time.Second); err != nil {
 				return false
 			}
 			counts = append(counts, m.Subscribers)
@@ -343,7 +345,7 @@ func warmUpNodes(p nodeProc, f *nodeFleet, d time.Duration) error {
 	seq := 0
 	warm := func() error {
 		var r map[string]string
-		if err := p.call("warm "+strconv.Itoa(seq), &r, 10*time.Second); err != nil {
+		if err := p.Call("warm "+strconv.Itoa(seq), &r, 10*time.Second); err != nil {
 			return err
 		}
 		if r["err"] != "" {

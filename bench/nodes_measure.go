@@ -29,7 +29,7 @@ type cpuSnapshot struct {
 	nodes, by, redis, local time.Duration
 }
 
-func takeCPU(procs []nodeProc, rs *redisServer) (cpuSnapshot, error) {
+func takeCPU(procs []nodeProc, rs redisServer) (cpuSnapshot, error) {
 	s := cpuSnapshot{at: mono()}
 	for i, p := range procs {
 		c, err := p.cpu()
@@ -55,7 +55,7 @@ func takeCPU(procs []nodeProc, rs *redisServer) (cpuSnapshot, error) {
 // startNodeProfiles starts, when dir is set, a CPU profile in every node
 // (the last is the bystander) and, when perf is installed, `perf record`
 // of redis-server; the function it returns stops them.
-func startNodeProfiles(dir, side string, repeat int, nodes []nodeProc, rs *redisServer) (func(), error) {
+func startNodeProfiles(dir, side string, repeat int, nodes []nodeProc, rs redisServer) (func(), error) {
 	if dir == "" {
 		return func() {}, nil
 	}
@@ -69,13 +69,13 @@ func startNodeProfiles(dir, side string, repeat int, nodes []nodeProc, rs *redis
 			name = prefix + "-bystander.pprof"
 		}
 		var r map[string]string
-		if err := p.call("cpu "+name, &r, 10*time.Second); err != nil || r["err"] != "" {
+		if err := p.Call("cpu "+name, &r, 10*time.Second); err != nil || r["err"] != "" {
 			return nil, fmt.Errorf("node %d profile: %v %s", i, err, r["err"])
 		}
 	}
 	var perf *exec.Cmd
 	if path, err := exec.LookPath("perf"); err == nil {
-		perf = exec.Command(path, "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(rs.pid()), "-o", prefix+"-redis.perf.data")
+		perf = exec.Command(path, "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(rs.PID()), "-o", prefix+"-redis.perf.data")
 		if err := perf.Start(); err != nil {
 			perf = nil
 		}
@@ -84,7 +84,7 @@ func startNodeProfiles(dir, side string, repeat int, nodes []nodeProc, rs *redis
 	return func() {
 		for _, p := range nodes {
 			var r map[string]string
-			_ = p.call("cpu", &r, 10*time.Second)
+			_ = p.Call("cpu", &r, 10*time.Second)
 		}
 		if perf != nil {
 			_ = perf.Process.Signal(os.Interrupt)

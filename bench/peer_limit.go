@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // limitHub is the "limit" row: the least a coalescing WebSocket fan-out can
@@ -45,15 +47,13 @@ func newLimit(o peerOptions) server {
 	return h
 }
 
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
 func (h *limitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Sec-WebSocket-Key")
 	if key == "" {
 		http.Error(w, "not a websocket handshake", http.StatusBadRequest)
 		return
 	}
-	sum := sha1.Sum([]byte(key + wsGUID))
+	sum := sha1.Sum([]byte(key + harness.WSGUID))
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return

@@ -2,17 +2,14 @@ package main
 
 import (
 	"bufio"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"strings"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // rawWS is the -wsclient raw client: a WebSocket client reduced to what a
@@ -39,35 +36,18 @@ func dialRawWS(addr, path string) (*rawWS, error) {
 // is offered as the only subprotocol, and the server must select it. It
 // closes conn on failure.
 func handshakeRawWS(conn net.Conn, addr, path string, bufSize int, protocol string) (*rawWS, error) {
-	var k [16]byte
-	_, _ = rand.Read(k[:])
-	key := base64.StdEncoding.EncodeToString(k[:])
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	var header string
 	if protocol != "" {
-		req += "Sec-WebSocket-Protocol: " + protocol + "\r\n"
+		header = "Sec-WebSocket-Protocol: " + protocol + "\r\n"
 	}
-	req += "\r\n"
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	br := bufio.NewReaderSize(conn, bufSize)
-	resp, err := http.ReadResponse(br, nil)
+	br, resp, err := harness.HandshakeWS(conn, addr, path, header, bufSize, 30*time.Second)
 	if err != nil {
-		conn.Close()
 		return nil, err
 	}
-	sum := sha1.Sum([]byte(key + wsGUID))
-	if resp.StatusCode != http.StatusSwitchingProtocols ||
-		resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) ||
-		!strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") ||
-		resp.Header.Get("Sec-WebSocket-Protocol") != protocol {
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != protocol {
 		conn.Close()
-		return nil, fmt.Errorf("handshake: %s", resp.Status)
+		return nil, fmt.Errorf("handshake: subprotocol %q, not %q", got, protocol)
 	}
-	_ = conn.SetDeadline(time.Time{})
 	return &rawWS{conn: conn, br: br}, nil
 }
 
@@ -134,12 +114,9 @@ func (c *rawWS) next(buf []byte) ([]byte, error) {
 	}
 }
 
-// write writes a masked frame of fewer than 126 bytes (a client's frames
-// are masked): a control frame, or a short command.
+// write writes a client frame of fewer than 126 bytes: a control
+// frame, or a short command.
 func (c *rawWS) write(op byte, p []byte) error {
-	f := make([]byte, 0, 6+len(p))
-	f = append(f, 0x80|op, 0x80|byte(len(p)), 0, 0, 0, 0) // mask key 0: payload unchanged
-	f = append(f, p...)
-	_, err := c.conn.Write(f)
+	_, err := c.conn.Write(harness.ClientFrame(op, p))
 	return err
 }

@@ -81,8 +81,8 @@ func resumeEngine(o options, name string, progress io.Writer) ([]resumeResult, e
 		if err != nil {
 			return nil, err
 		}
-		defer srv.stop()
-		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.addr}})
+		defer srv.Stop()
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr()}})
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // -scale N: N idle subscribers, WebSocket and SSE mixed, in one fanout
@@ -62,25 +64,25 @@ func runScale(o options, stdout, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var cs []*child
+	var cs []*harness.Child
 	// The server goes first: the side that closes a connection holds it in
 	// TIME_WAIT, and on the clients' side that would hold their source
 	// ports (bound before connecting) for a minute, into the next run.
 	defer func() {
-		srv.stop(time.Minute)
+		srv.Stop(time.Minute)
 		for _, c := range cs {
-			c.stop(time.Minute)
+			c.Stop(time.Minute)
 		}
 	}()
 	var hello serverHello
-	if err := srv.read(&hello, 30*time.Second); err != nil {
+	if err := srv.Read(&hello, 30*time.Second); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	if hello.Err != "" {
 		return fmt.Errorf("server: %s", hello.Err)
 	}
 	var before memSnapshot
-	if err := srv.call("mem", &before, time.Minute); err != nil {
+	if err := srv.Call("mem", &before, time.Minute); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 
@@ -98,7 +100,7 @@ func runScale(o options, stdout, progress io.Writer) error {
 	connected := 0
 	for k, c := range cs {
 		var ch clientHello
-		if err := c.read(&ch, 2*time.Minute+time.Duration(n)*5*time.Millisecond); err != nil {
+		if err := c.Read(&ch, 2*time.Minute+time.Duration(n)*5*time.Millisecond); err != nil {
 			return fmt.Errorf("client %d: %w", k, err)
 		}
 		if ch.Failed > 0 || ch.Err != "" {
@@ -113,13 +115,13 @@ func runScale(o options, stdout, progress io.Writer) error {
 	fmt.Fprintf(progress, "  %d connected in %.1fs; settling %v\n", connected, took.Seconds(), o.idleSettle)
 	time.Sleep(o.idleSettle)
 	var after memSnapshot
-	if err := srv.call("mem", &after, time.Minute); err != nil {
+	if err := srv.Call("mem", &after, time.Minute); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	if o.idleProfile != "" {
 		var e map[string]string
 		prefix := filepath.Join(o.idleProfile, fmt.Sprintf("scale-%d", n))
-		if err := srv.call("profile "+prefix, &e, time.Minute); err != nil || e["err"] != "" {
+		if err := srv.Call("profile "+prefix, &e, time.Minute); err != nil || e["err"] != "" {
 			fmt.Fprintf(stdout, "note: profile: %v %s\n", err, e["err"])
 		}
 	}
@@ -127,7 +129,7 @@ func runScale(o options, stdout, progress io.Writer) error {
 	if o.idleProfile != "" {
 		var e map[string]string
 		path := filepath.Join(o.idleProfile, fmt.Sprintf("scale-%d.broadcasts.cpu.pb.gz", n))
-		if err := srv.call("cpu "+path, &e, time.Minute); err != nil || e["err"] != "" {
+		if err := srv.Call("cpu "+path, &e, time.Minute); err != nil || e["err"] != "" {
 			fmt.Fprintf(stdout, "note: CPU profile: %v %s\n", err, e["err"])
 		}
 	}
@@ -144,10 +146,10 @@ func runScale(o options, stdout, progress io.Writer) error {
 	}
 	if o.idleProfile != "" {
 		var e map[string]string
-		_ = srv.call("cpu", &e, time.Minute)
+		_ = srv.Call("cpu", &e, time.Minute)
 	}
 	var final memSnapshot
-	if err := srv.call("mem", &final, time.Minute); err != nil {
+	if err := srv.Call("mem", &final, time.Minute); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	fmt.Fprintf(stdout, "\n%d of %d subscribers connected in %.1fs (%d of them SSE)\n\n", after.Subscribers, n, took.Seconds(),
@@ -175,14 +177,14 @@ type scaleSend struct {
 	All, WS, SSE []int64 // arrival latencies, sorted, ns
 }
 
-func broadcastOnce(srv *child, cs []*child, seq, size int) (scaleSend, error) {
+func broadcastOnce(srv *harness.Child, cs []*harness.Child, seq, size int) (scaleSend, error) {
 	s := scaleSend{Seq: seq}
 	var ru0, ru1 map[string]int64
-	if err := srv.call("rusage", &ru0, time.Minute); err != nil {
+	if err := srv.Call("rusage", &ru0, time.Minute); err != nil {
 		return s, fmt.Errorf("server: %w", err)
 	}
 	var b broadcastReply
-	if err := srv.call(fmt.Sprintf("broadcast %d %d", seq, size), &b, time.Minute); err != nil {
+	if err := srv.Call(fmt.Sprintf("broadcast %d %d", seq, size), &b, time.Minute); err != nil {
 		return s, fmt.Errorf("server: %w", err)
 	}
 	if b.Err != "" {
@@ -191,7 +193,7 @@ func broadcastOnce(srv *child, cs []*child, seq, size int) (scaleSend, error) {
 	s.Call = time.Duration(b.Call)
 	for k, c := range cs {
 		var r awaitReply
-		if err := c.call(fmt.Sprintf("await %d", seq), &r, 2*time.Minute); err != nil {
+		if err := c.Call(fmt.Sprintf("await %d", seq), &r, 2*time.Minute); err != nil {
 			return s, fmt.Errorf("client %d: %w", k, err)
 		}
 		s.Open += r.Open
@@ -199,7 +201,7 @@ func broadcastOnce(srv *child, cs []*child, seq, size int) (scaleSend, error) {
 		s.WS = append(s.WS, r.WS...)
 		s.SSE = append(s.SSE, r.SSE...)
 	}
-	if err := srv.call("rusage", &ru1, time.Minute); err != nil {
+	if err := srv.Call("rusage", &ru1, time.Minute); err != nil {
 		return s, fmt.Errorf("server: %w", err)
 	}
 	s.CPU = time.Duration(ru1["cpu"] - ru0["cpu"])

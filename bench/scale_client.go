@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // A client child of -scale: it opens its share of the subscribers to the
@@ -56,7 +58,7 @@ func scaleSource(i, sources int) net.IP { return net.IPv4(127, 0, 0, byte(2+i%so
 func scaleClient(o options) error {
 	n := o.scale
 	if msg := raiseFileLimit(uint64(n) + 256); msg != "" {
-		return reply(clientHello{Err: msg})
+		return harness.Reply(clientHello{Err: msg})
 	}
 	addr := o.scaleClient
 	subs := make([]scaleSub, n)
@@ -105,10 +107,10 @@ func scaleClient(o options) error {
 	mu.Lock()
 	h := hello
 	mu.Unlock()
-	if err := reply(h); err != nil {
+	if err := harness.Reply(h); err != nil {
 		return err
 	}
-	return serveCommands(func(cmd string, args []string) any {
+	return harness.ServeCommands(func(cmd string, args []string) any {
 		if cmd != "await" || len(args) != 1 {
 			return map[string]string{"err": "usage: await SEQ"}
 		}

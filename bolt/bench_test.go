@@ -1,22 +1,19 @@
 package bolt_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fanout-go/fanout"
 	"github.com/fanout-go/fanout/bolt"
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 // benchPayload is the 64-byte payload the benchmarks publish.
@@ -133,8 +130,7 @@ func benchHub(b *testing.B, store fanout.ReplayStore, subs, pubs int) {
 		_ = hub.Close()
 		srv.Close()
 		for _, c := range clients {
-			_ = c.conn.Close()
-			<-c.done
+			c.Close()
 		}
 	})
 	waitFor(b, "the subscribers", func() bool { return hub.Len() == subs })
@@ -168,51 +164,22 @@ func benchHub(b *testing.B, store fanout.ReplayStore, subs, pubs int) {
 // rawClient is a WebSocket subscriber that does the opening handshake
 // itself and then reads and discards bytes: it parses nothing, so the
 // benchmark measures the Hub's work, not a client library's.
-type rawClient struct {
-	conn net.Conn
-	done chan struct{}
-}
+type rawClient = testkit.Discarder
 
 func dialRaw(url string) (*rawClient, error) {
-	host, path, _ := strings.Cut(strings.TrimPrefix(url, "http://"), "/")
-	conn, err := net.DialTimeout("tcp", host, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	req := "GET /" + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	br := bufio.NewReader(conn)
-	if _, err := conn.Write([]byte(req)); err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		_ = conn.Close()
-		return nil, fmt.Errorf("handshake: %v, %v", resp, err)
-	}
-	c := &rawClient{conn: conn, done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		buf := make([]byte, 16<<10)
-		for {
-			if _, err := br.Read(buf); err != nil {
-				return
+	return testkit.DialDiscard(url, "Upgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+		func(resp *http.Response) error {
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				return fmt.Errorf("handshake: %s", resp.Status)
 			}
-		}
-	}()
-	return c, nil
+			return nil
+		})
 }
 
-// waitFor polls cond until it holds, failing tb after 30s. It yields
-// between polls rather than sleeping.
+// waitFor polls cond until it holds, failing tb after 30s, without
+// sleeping (see testkit.Spin).
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-	}
+	testkit.Spin(tb, 30*time.Second, cond, what)
 }

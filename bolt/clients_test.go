@@ -2,7 +2,6 @@ package bolt_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit/wsrecords"
 )
 
 // waitTimeout bounds every wait for a record: only a failing test waits
@@ -136,28 +136,9 @@ func dial(t testing.TB, name, base string, ws bool, topics []string, lastID stri
 
 // readWS reads conn's packed frames until it fails or emit returns false.
 func readWS(ctx context.Context, conn *websocket.Conn, emit func(rec) bool) error {
-	errStop := errors.New("stop")
-	for {
-		typ, frame, err := conn.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if typ != websocket.MessageBinary {
-			return errors.New("a text frame on the resume subprotocol")
-		}
-		err = fanout.UnpackRecords(frame, func(r fanout.Record) error {
-			if !emit(rec{id: r.ID, data: string(r.Data), resync: r.Resync, position: r.Position}) {
-				return errStop
-			}
-			return nil
-		})
-		if errors.Is(err, errStop) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return wsrecords.Read(ctx, conn, true, func(r fanout.Record) bool {
+		return emit(rec{id: r.ID, data: string(r.Data), resync: r.Resync, position: r.Position})
+	})
 }
 
 // close ends the client's connection and waits for its reader.

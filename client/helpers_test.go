@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/fanout-go/fanout"
 	"github.com/fanout-go/fanout/client"
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 // patience bounds every wait for a condition: a test that needs it has
@@ -154,23 +154,12 @@ func (s *server) publish(topic string, from, to int) {
 // resume from.
 func positionWritten(t testing.TB, sub *fanout.Subscriber) {
 	t.Helper()
-	for deadline := time.Now().Add(patience); sub.QueueLen() > 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the position was never written")
-		}
-		runtime.Gosched()
-	}
+	testkit.Eventually(t, patience, func() bool { return sub.QueueLen() == 0 }, "the position written")
 }
 
 func (s *server) subscriber() *fanout.Subscriber {
 	s.t.Helper()
-	select {
-	case sub := <-s.subs:
-		return sub
-	case <-time.After(patience):
-		s.t.Fatal("no subscriber connected")
-		return nil
-	}
+	return testkit.Recv(s.t, s.subs, patience, "subscriber connected")
 }
 
 // cutListener wraps a server's listener so that a test can cut a
@@ -221,11 +210,7 @@ func (l *cutListener) arm() { l.armed.Store(true) }
 // waitCut waits for the cut that arm prepared.
 func (l *cutListener) waitCut(t *testing.T) {
 	t.Helper()
-	select {
-	case <-l.cuts:
-	case <-time.After(patience):
-		t.Fatal("no connection was cut")
-	}
+	testkit.ClosedWithin(t, l.cuts, patience, "a connection cut")
 }
 
 var errCut = errors.New("test: connection cut")
@@ -286,25 +271,13 @@ func hook(o *client.Options) *events {
 // connected waits for the next connection and returns its subprotocol.
 func (e *events) connected(t *testing.T) string {
 	t.Helper()
-	select {
-	case p := <-e.connects:
-		return p
-	case <-time.After(patience):
-		t.Fatal("the client did not connect")
-		return ""
-	}
+	return testkit.Recv(t, e.connects, patience, "connection of the client")
 }
 
 // retried waits for the next reconnection's cause.
 func (e *events) retried(t *testing.T) error {
 	t.Helper()
-	select {
-	case err := <-e.retries:
-		return err
-	case <-time.After(patience):
-		t.Fatal("the client did not retry")
-		return nil
-	}
+	return testkit.Recv(t, e.retries, patience, "retry of the client")
 }
 
 // dial returns a client of u, closed when the test ends. Tests reconnect
@@ -381,13 +354,7 @@ func (r *reader) next() client.Message {
 // result returns what the next call to Next returned.
 func (r *reader) result() result {
 	r.t.Helper()
-	select {
-	case res := <-r.out:
-		return res
-	case <-time.After(patience):
-		r.t.Fatal("Next returned nothing")
-		return result{}
-	}
+	return testkit.Recv(r.t, r.out, patience, "result of Next")
 }
 
 // numbers reads messages until it has n that are not resyncs, and returns

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 // waitTimeout bounds every wait: a deadline against hangs, never a
@@ -26,13 +27,7 @@ const waitTimeout = 15 * time.Second
 // recv receives one value from ch, failing t if none arrives in time.
 func recv[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitTimeout):
-		t.Fatalf("no %s within %v", what, waitTimeout)
-		panic("unreachable")
-	}
+	return testkit.Recv(t, ch, waitTimeout, what)
 }
 
 // gateListener hands the test the server side of each connection it
@@ -59,36 +54,18 @@ func (l *gateListener) Accept() (net.Conn, error) {
 // a subscriber's writer at a known point while its client keeps reading.
 type gateConn struct {
 	net.Conn
-	mu        sync.Mutex
-	gate      chan struct{}
-	entered   chan struct{}
+	gate      testkit.Gate
 	closed    chan struct{}
 	closeOnce sync.Once
 }
 
 // hold makes the next Write wait until release is called (or the
 // connection closes); entered is closed once that Write waits.
-func (c *gateConn) hold() (entered <-chan struct{}, release func()) {
-	gate, in := make(chan struct{}), make(chan struct{})
-	c.mu.Lock()
-	c.gate, c.entered = gate, in
-	c.mu.Unlock()
-	var once sync.Once
-	return in, func() { once.Do(func() { close(gate) }) }
-}
+func (c *gateConn) hold() (entered <-chan struct{}, release func()) { return c.gate.Hold() }
 
 func (c *gateConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	gate, entered := c.gate, c.entered
-	c.gate, c.entered = nil, nil
-	c.mu.Unlock()
-	if gate != nil {
-		close(entered)
-		select {
-		case <-gate:
-		case <-c.closed:
-			return 0, net.ErrClosed
-		}
+	if err := c.gate.Pass(c.closed); err != nil {
+		return 0, err
 	}
 	return c.Conn.Write(p)
 }

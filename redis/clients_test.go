@@ -17,6 +17,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit/wsrecords"
 )
 
 // kind is how a test client connects.
@@ -199,37 +200,17 @@ func (c *client) sessionWS(ctx context.Context, n *node, last string, budget int
 	c.subscribed.Store(true) // the Hub subscribes before the handshake completes
 	got := 0
 	packed := conn.Subprotocol() == fanout.ResumeSubprotocol
-	for {
-		typ, frame, err := conn.Read(ctx)
-		if err != nil {
-			if c.kind == kindWSPlain && ctx.Err() == nil {
-				return fmt.Errorf("plain connection ended: %w", err)
-			}
-			return nil // resume
+	err = wsrecords.Read(ctx, conn, packed, func(r fanout.Record) bool {
+		return c.count(record{id: r.ID, data: string(r.Data), resync: r.Resync, position: r.Position}, &got, budget)
+	})
+	var rerr *wsrecords.ReadError
+	if errors.As(err, &rerr) {
+		if c.kind == kindWSPlain && ctx.Err() == nil {
+			return fmt.Errorf("plain connection ended: %w", rerr.Err)
 		}
-		if !packed {
-			if !c.count(record{data: string(frame)}, &got, budget) {
-				return nil
-			}
-			continue
-		}
-		if typ != websocket.MessageBinary {
-			return errors.New("packed subprotocol, but a text frame")
-		}
-		errStop := errors.New("stop")
-		err = fanout.UnpackRecords(frame, func(r fanout.Record) error {
-			if !c.count(record{id: r.ID, data: string(r.Data), resync: r.Resync, position: r.Position}, &got, budget) {
-				return errStop
-			}
-			return nil
-		})
-		if errors.Is(err, errStop) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+		return nil // resume
 	}
+	return err
 }
 
 func (c *client) request(ctx context.Context, n *node, last string, viaQuery bool) (*http.Request, error) {

@@ -11,6 +11,25 @@
 // core's go.mod gains nothing. Standalone Redis (7.0 or later) and Redis
 // Cluster are both supported: New detects which from the client.
 //
+// # Configuring Redis
+//
+// What a deployment must set:
+//   - maxmemory-policy noeviction: an evicted history costs its clients a
+//     resync (never a gap, but a needless one).
+//   - The engine's Redis user may run INFO (ACL category @dangerous) and
+//     the engine's scripts: every script checks the server's run_id.
+//   - Every node on one Redis and Prefix uses the same Options.Partitions
+//     (a node that differs gets ErrLayout).
+//
+// What it no longer needs: persistence tuned for exactness (appendfsync
+// always) or a failover that never loses writes. A restart from an older
+// snapshot, an AOF that lost its last second, a promoted replica that
+// lagged: each is detected and becomes a resync for the clients concerned
+// (see Histories that go back). Persistence and min-replicas-to-write
+// still make such losses rarer and smaller. Nor does it need a cleanup
+// job: every key the engine creates expires once no node uses it (see
+// Keys: what each holds, below).
+//
 // # Data model
 //
 // Topics are spread over partitions (Options.Partitions; Engine.Partition

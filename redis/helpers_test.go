@@ -9,6 +9,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 	fredis "github.com/fanout-go/fanout/redis"
 )
 
@@ -53,13 +54,7 @@ func newEngine(t testing.TB, name string, opts *fredis.Options, addrs ...string)
 // eventually waits up to waitTimeout for cond, failing t with what.
 func eventually(t testing.TB, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", waitTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
-	}
+	testkit.Eventually(t, waitTimeout, cond, "%s", what)
 }
 
 var _ fanout.Engine = (*fredis.Engine)(nil)

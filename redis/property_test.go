@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 	fredis "github.com/fanout-go/fanout/redis"
 )
 
@@ -276,31 +277,11 @@ func checkClient(t *testing.T, c *client, after []*fanout.Message, finals []map[
 		}
 	}
 	// (a) Per publisher and topic, consecutive counters up to the last.
-	last := map[string]int{}
+	data := make([]string, len(c.got))
 	for i, r := range c.got {
-		parts := strings.Split(r.data, "/")
-		n, err := strconv.Atoi(parts[len(parts)-1])
-		if len(parts) != 3 || err != nil {
-			t.Errorf("%s: record %d: payload %q", c.name, i, r.data)
-			return
-		}
-		if parts[1] != "*" && !slices.Contains(c.topics, parts[1]) {
-			t.Errorf("%s: record %d: %q of a topic it did not subscribe to", c.name, i, r.data)
-		}
-		key := parts[0] + "/" + parts[1]
-		prev, seen := last[key]
-		if seen && n != prev+1 || !seen && c.kind == kindWSPlain && n != 1 {
-			t.Errorf("%s: record %d: %s counter %d after %d (gap or duplicate)", c.name, i, key, n, prev)
-			return
-		}
-		last[key] = n
+		data[i] = r.data
 	}
-	for key, n := range last {
-		p, _ := strconv.Atoi(key[:strings.IndexByte(key, '/')])
-		if want := finals[p][key[strings.IndexByte(key, '/')+1:]]; n != want {
-			t.Errorf("%s: %s ends at %d, the publisher's last is %d", c.name, key, n, want)
-		}
-	}
+	testkit.CheckCounters(t, c.name, data, c.topics, finals, c.kind == kindWSPlain)
 }
 
 // topicGroups returns count groups of size topic names, each group in

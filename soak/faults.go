@@ -108,9 +108,9 @@ func (f *faults) inject(ft fault, d time.Duration) {
 	case "latency":
 		n := cluster.nodes[ft.Node]
 		dur := max(time.Duration(ft.Len*float64(d)), 5*time.Second)
-		n.proxy.setDelay(ft.Lat)
+		n.proxy.SetDelay(ft.Lat)
 		time.Sleep(dur)
-		n.proxy.setDelay(0)
+		n.proxy.SetDelay(0)
 		f.record(faultRecord{Kind: ft.Kind, Detail: fmt.Sprintf("%v each way between %s and Redis for %v", ft.Lat, n.name, dur.Round(time.Second)),
 			Start: start, End: f.since() + settle, Nodes: []string{n.name}})
 	case "node-kill":

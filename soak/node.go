@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fanout-go/fanout/internal/harness"
 	"github.com/redis/rueidis"
 
 	"github.com/fanout-go/fanout"
@@ -205,10 +206,10 @@ func (n *node) serve() error {
 			n.rc.Close()
 		}
 	}()
-	if err := json.NewEncoder(os.Stdout).Encode(map[string]any{"addr": n.addr, "pid": os.Getpid()}); err != nil {
+	if err := harness.Reply(map[string]any{"addr": n.addr, "pid": os.Getpid()}); err != nil {
 		return err
 	}
-	return serveCommands(n.command)
+	return harness.ServeCommands(n.command)
 }
 
 func (n *node) command(cmd string, args []string) any {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/harness"
 	"github.com/fanout-go/fanout/redis"
 )
 
@@ -39,11 +40,11 @@ type nodeProc struct {
 	sys   *system
 	cfg   nodeConfig
 	exe   string
-	addr  string // the same across restarts
-	proxy *proxy // between it and Redis (cluster nodes)
+	addr  string         // the same across restarts
+	proxy *harness.Proxy // between it and Redis (cluster nodes)
 
 	mu      sync.Mutex
-	ch      *child
+	ch      *harness.Child
 	pid     int
 	up      bool
 	base    baseline     // the first incarnation's, after its warm-up
@@ -58,7 +59,7 @@ func (n *nodeProc) start(first bool) error {
 	if err != nil {
 		return err
 	}
-	ch, err := startChild(n.exe, "-node", string(spec))
+	ch, err := harness.StartChild(nil, n.exe, "-node", string(spec))
 	if err != nil {
 		return err
 	}
@@ -67,8 +68,8 @@ func (n *nodeProc) start(first bool) error {
 		PID  int    `json:"pid"`
 		Err  string `json:"err"`
 	}
-	if err := ch.read(&hello, 30*time.Second); err != nil {
-		ch.kill()
+	if err := ch.Read(&hello, 30*time.Second); err != nil {
+		ch.Kill()
 		return fmt.Errorf("node %s: %w", n.name, err)
 	}
 	n.mu.Lock()
@@ -82,11 +83,11 @@ func (n *nodeProc) start(first bool) error {
 	n.mu.Unlock()
 	if first {
 		var r struct{ Err string }
-		if err := ch.call("warm", &r, 60*time.Second); err != nil || r.Err != "" {
+		if err := ch.Call("warm", &r, 60*time.Second); err != nil || r.Err != "" {
 			return fmt.Errorf("node %s warm-up: %v %s", n.name, err, r.Err)
 		}
 		var b baseline
-		if err := ch.call("baseline", &b, 30*time.Second); err != nil {
+		if err := ch.Call("baseline", &b, 30*time.Second); err != nil {
 			return fmt.Errorf("node %s baseline: %w", n.name, err)
 		}
 		n.base = b
@@ -94,7 +95,7 @@ func (n *nodeProc) start(first bool) error {
 	return nil
 }
 
-func (n *nodeProc) child() *child {
+func (n *nodeProc) child() *harness.Child {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if !n.up {
@@ -109,7 +110,7 @@ func (n *nodeProc) call(cmd string, v any, d time.Duration) error {
 	if ch == nil {
 		return fmt.Errorf("node %s is down", n.name)
 	}
-	return ch.call(cmd, v, d)
+	return ch.Call(cmd, v, d)
 }
 
 // killCount returns how many times the node was killed so far.
@@ -139,7 +140,7 @@ func (n *nodeProc) kill() {
 	n.kills++
 	n.mu.Unlock()
 	if ch != nil {
-		ch.kill()
+		ch.Kill()
 	}
 }
 
@@ -162,7 +163,7 @@ func (n *nodeProc) stop() {
 	n.up = false
 	n.mu.Unlock()
 	if ch != nil {
-		ch.stop(15 * time.Second)
+		ch.Stop(15 * time.Second)
 	}
 }
 

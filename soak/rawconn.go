@@ -3,9 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,6 +14,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // The raw clients speak just enough WebSocket and SSE to check every
@@ -88,38 +87,20 @@ type wsConn struct {
 	buf      []byte
 }
 
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
 // dialWS opens a WebSocket to addr+path, offering protocol (if any).
 func dialWS(ctx context.Context, addr, path, protocol string, rcvbuf int) (*wsConn, error) {
 	tc, err := dialTCP(ctx, addr, rcvbuf)
 	if err != nil {
 		return nil, err
 	}
-	var k [16]byte
-	_, _ = rand.Read(k[:])
-	key := base64.StdEncoding.EncodeToString(k[:])
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	var header string
 	if protocol != "" {
-		req += "Sec-WebSocket-Protocol: " + protocol + "\r\n"
+		header = "Sec-WebSocket-Protocol: " + protocol + "\r\n"
 	}
-	req += "\r\n"
-	br, resp, err := requestHead(tc, req)
+	br, resp, err := harness.HandshakeWS(tc, addr, path, header, 64<<10, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha1.Sum([]byte(key + wsGUID))
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		tc.Close()
-		return nil, fmt.Errorf("handshake: %s", resp.Status)
-	}
-	if resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) ||
-		!strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
-		tc.Close()
-		return nil, errors.New("handshake: bad accept")
-	}
-	_ = tc.SetDeadline(time.Time{})
 	return &wsConn{tc: tc, br: br, protocol: resp.Header.Get("Sec-WebSocket-Protocol")}, nil
 }
 
@@ -195,12 +176,9 @@ func (c *wsConn) next() (byte, []byte, error) {
 	}
 }
 
-// write writes a masked frame of fewer than 126 bytes (a client's frames
-// are masked; the key 0 leaves the payload as it is).
+// write writes a client frame of fewer than 126 bytes.
 func (c *wsConn) write(op byte, p []byte) error {
-	f := make([]byte, 0, 6+len(p))
-	f = append(f, 0x80|op, 0x80|byte(len(p)), 0, 0, 0, 0)
-	f = append(f, p...)
+	f := harness.ClientFrame(op, p)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.tc.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -232,7 +210,7 @@ func dialSSE(ctx context.Context, addr, path, lastID string, rcvbuf int) (*sseCo
 		req += "Last-Event-ID: " + lastID + "\r\n"
 	}
 	req += "\r\n"
-	br, resp, err := requestHead(tc, req)
+	br, resp, err := harness.RequestHead(tc, req, 64<<10, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -310,22 +288,4 @@ func indexByte(b []byte, c byte) int {
 		}
 	}
 	return -1
-}
-
-// requestHead writes req, a request's head, to tc and reads the
-// response's head, within 10s; it closes tc when that fails. The deadline
-// stays for the caller to clear.
-func requestHead(tc *net.TCPConn, req string) (*bufio.Reader, *http.Response, error) {
-	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(tc, req); err != nil {
-		tc.Close()
-		return nil, nil, err
-	}
-	br := bufio.NewReaderSize(tc, 64<<10)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		tc.Close()
-		return nil, nil, err
-	}
-	return br, resp, nil
 }

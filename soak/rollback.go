@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // Two faults in which Redis keeps its keys but loses the tail of the
@@ -39,12 +41,12 @@ func (f *faults) rollback(hold time.Duration) (string, error) {
 // replica). The replica then is the soak's redis-server.
 func (f *faults) failover(lag, hold time.Duration) (string, error) {
 	r := f.r
-	link, err := startProxy(r.redis.addr())
+	link, err := harness.StartProxy(r.redis.addr())
 	if err != nil {
 		return "", err
 	}
-	defer link.close()
-	host, port, _ := strings.Cut(link.addr(), ":")
+	defer link.Close()
+	host, port, _ := strings.Cut(link.Addr(), ":")
 	replica, err := startRedis("--replicaof", host, port)
 	if err != nil {
 		return "", fmt.Errorf("starting the replica: %w", err)
@@ -61,7 +63,7 @@ func (f *faults) failover(lag, hold time.Duration) (string, error) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling: the replica gives no signal
 	}
-	link.setDelay(lag)
+	link.SetDelay(lag)
 	time.Sleep(hold) // the publishers go on; the replica follows lag behind
 	before := r.redis.head()
 	r.redis.kill()
@@ -72,8 +74,8 @@ func (f *faults) failover(lag, hold time.Duration) (string, error) {
 	promoted := replica.head() // no node reaches it yet
 	for _, n := range r.cluster.nodes {
 		if n.proxy != nil {
-			n.proxy.setTarget(replica.addr())
-			n.proxy.cut()
+			n.proxy.SetTarget(replica.addr())
+			n.proxy.CutAll()
 		}
 	}
 	r.redis.become(replica)

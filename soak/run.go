@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // runState is the parent's view of a run.
@@ -99,7 +101,7 @@ func soak(o options, w io.Writer) (ok bool, err error) {
 		for _, n := range r.nodes {
 			n.stop()
 			if n.proxy != nil {
-				n.proxy.close()
+				n.proxy.Close()
 			}
 		}
 	}()
@@ -188,12 +190,12 @@ func (r *runState) startNodes(exe string) error {
 	s0.System, s0.Name = "s", "s0"
 	r.single.nodes = []*nodeProc{{name: "s0", sys: r.single, cfg: s0, exe: exe}}
 	for i := range 3 {
-		p, err := startProxy(r.redis.addr())
+		p, err := harness.StartProxy(r.redis.addr())
 		if err != nil {
 			return err
 		}
 		c := base
-		c.System, c.Name, c.Redis = "c", fmt.Sprintf("c%d", i), p.addr()
+		c.System, c.Name, c.Redis = "c", fmt.Sprintf("c%d", i), p.Addr()
 		r.cluster.nodes = append(r.cluster.nodes, &nodeProc{name: c.Name, sys: r.cluster, cfg: c, exe: exe, proxy: p})
 	}
 	r.nodes = append(append([]*nodeProc(nil), r.single.nodes...), r.cluster.nodes...)

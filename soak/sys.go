@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // monoNow reads CLOCK_MONOTONIC, which, unlike time.Now's monotonic
@@ -27,21 +29,7 @@ var startMono = monoNow()
 func sinceStart() time.Duration { return time.Duration(monoNow() - startMono) }
 
 // procRSS returns this process's VmRSS in bytes.
-func procRSS() uint64 { return procStatusField("/proc/self/status", "VmRSS:") }
-
-func procStatusField(path, field string) uint64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n << 10
-		}
-	}
-	return 0
-}
+func procRSS() uint64 { return harness.ProcStatus("/proc/self/status", "VmRSS:") }
 
 // countFDs returns how many file descriptors this process has open.
 func countFDs() int {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // StartSentinel starts a Redis Sentinel (redis-server --sentinel) that
@@ -13,12 +15,11 @@ import (
 // one of its replicas. It is killed when t ends.
 func StartSentinel(t testing.TB, name string, master *Server) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Require(t), dir: t.TempDir(), extra: []string{"--sentinel"}}
-	return start(t, s, func(port int) string {
+	return start(t, harness.RedisOptions{Args: []string{"--sentinel"}, Conf: func(int) string {
 		return fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n"+
 			"sentinel down-after-milliseconds %[1]s 1000\n"+
 			"sentinel failover-timeout %[1]s 10000\n", name, master.Port())
-	})
+	}})
 }
 
 // WaitReplicas waits until the sentinel s knows n replicas of the master

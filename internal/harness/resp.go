@@ -1,4 +1,6 @@
-package redistest
+//go:build linux
+
+package harness
 
 import (
 	"bufio"
@@ -46,7 +48,7 @@ func String(reply any, err error) (string, error) {
 	}
 	s, ok := reply.(string)
 	if !ok {
-		return "", fmt.Errorf("redistest: reply %v is not a string", reply)
+		return "", fmt.Errorf("reply %v is not a string", reply)
 	}
 	return s, nil
 }
@@ -58,7 +60,7 @@ func readReply(r *bufio.Reader) (any, error) {
 	}
 	line = strings.TrimSuffix(line, "\r\n")
 	if line == "" {
-		return nil, errors.New("redistest: empty reply line")
+		return nil, errors.New("empty reply line")
 	}
 	switch line[0] {
 	case '+':
@@ -90,5 +92,22 @@ func readReply(r *bufio.Reader) (any, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("redistest: unexpected reply %q", line)
+	return nil, fmt.Errorf("unexpected reply %q", line)
+}
+
+// Text returns Do's reply as text: a string as it is, an integer in
+// decimal, nil (a missing key) as "". Other replies are an error.
+func Text(reply any, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	switch r := reply.(type) {
+	case string:
+		return r, nil
+	case int64:
+		return strconv.FormatInt(r, 10), nil
+	case nil:
+		return "", nil
+	}
+	return "", fmt.Errorf("reply %v is not text", reply)
 }
