@@ -253,8 +253,8 @@ func NewBroker(opts *BrokerOptions) *Broker {
 // neither flushed nor taken over (no streaming; with ThroughResponseWriter,
 // when it cannot be flushed), 503 once the Broker is closing, 400 for a
 // query that cannot be parsed, 400/401/403/500 when the topics are empty
-// or Authorize refuses, and 400, 503 or 429 over Limits: see HTTP
-// statuses in the package documentation. Every one of these checks runs
+// or Authorize refuses, and 400, 503 or 429 over Limits: see "HTTP
+// statuses" in docs/authorization.md. Every one of these checks runs
 // before the engine is asked anything.
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {

@@ -68,8 +68,8 @@ type HubOptions struct {
 	// refuses it with the Refusal's status, headers and body; an error
 	// wrapping ErrUnauthorized with 401, ErrForbidden with 403,
 	// ErrInvalidTopic with 400, any other error with 500; an empty topic
-	// name is refused with 400 too. The package documentation lists
-	// every status ServeHTTP answers (HTTP statuses). A Broker attached
+	// name is refused with 400 too. docs/authorization.md lists every
+	// status ServeHTTP answers ("HTTP statuses"). A Broker attached
 	// to the Hub (BrokerOptions.Hub) uses it too, unless it has its own.
 	//
 	// Without Authorize, anyone may subscribe to any topic: a subscriber
@@ -244,8 +244,8 @@ func NewHub(opts *HubOptions) *Hub {
 // (426, 405, 400, and 403 for a cross-origin request that AcceptOptions
 // does not allow), 400 for a query that cannot be parsed,
 // 400/401/403/500 when the topics are empty or Authorize refuses, and
-// 400, 503 or 429 over Limits: see HTTP statuses in the package
-// documentation. Every one of these checks runs before the engine is
+// 400, 503 or 429 over Limits: see "HTTP statuses" in
+// docs/authorization.md. Every one of these checks runs before the engine is
 // asked anything (no history is read for a refused request).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !canHijack(w) {

@@ -11,8 +11,8 @@ import (
 	"github.com/fanout-go/fanout"
 )
 
-// TestHub_HandshakeStatuses pins the statuses the package documentation
-// lists for a bad handshake (those websocket.Accept answers), after the
+// TestHub_HandshakeStatuses pins the statuses Hub.ServeHTTP's documentation
+// (and docs/authorization.md) lists for a bad handshake (those websocket.Accept answers), after the
 // Hub's own checks; the others have tests of their own (501:
 // TestHub_BehindMiddleware, 503: TestHub_AfterShutdown, 400/401/403/500:
 // TestHub_AuthorizeRefusals, 403 cross-origin: TestHub_Origin). None of

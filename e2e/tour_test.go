@@ -12,11 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The demo used as its README tells: a chat line, a burst, a dropped SSE
+// The demo used as docs/demo.md tells: a chat line, a burst, a dropped SSE
 // stream and a dropped WebSocket with a burst while each was away. Both
 // panels end with every message, each burst complete and in order; the
 // page is then photographed (into $FANOUT_E2E_SCREENSHOT, or a file in the
-// temporary directory) for the README.
+// temporary directory) for the README and docs/demo.md (docs/chat.png).
 func TestBrowser_Tour(t *testing.T) {
 	d := startDemo(t, nil)
 	p := openDemo(t, d, "topic=lobby")

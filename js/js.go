@@ -12,8 +12,8 @@
 //	  sub.on("message", (m) => show(m.data));
 //	</script>
 //
-// The chat demo (examples/chat) serves it so. See the README's "The
-// JavaScript client" section for its API.
+// The chat demo (examples/chat) serves it so. See docs/clients.md, "The
+// JavaScript client", for its API.
 package js
 
 import (

@@ -1,6 +1,6 @@
 // Command soak runs fanout for a long while under churn and faults and
 // checks, all along and at the end, that nothing was lost where nothing
-// may be: see the README's Reliability section.
+// may be: see docs/reliability.md.
 //
 //	go run . -duration 10m
 //	go run . -duration 60s -ci

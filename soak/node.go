@@ -133,7 +133,7 @@ func newNode(cfg nodeConfig) (*node, error) {
 
 // onSlow keeps the Hub's PolicyClose for everyone but the "drop" group,
 // whose subscribers have messages dropped when their queue is full; a
-// write that times out closes them too (README, Slow clients).
+// write that times out closes them too (docs/slow-clients.md).
 func onSlow(ev fanout.SlowEvent) fanout.Policy {
 	if ev.Subscriber.Group() == "drop" && ev.Reason == fanout.SlowQueueFull {
 		return fanout.PolicyDrop
