@@ -51,21 +51,10 @@ func TestFault_LaggingReplicaFailover(t *testing.T) {
 	opts := fastChecks
 	opts.Prefix = newPrefix()
 	nodes := []*node{startNode(t, "node0", &opts, ev, front.Addr()), startNode(t, "node1", &opts, ev, front.Addr())}
-	var feeds []*feed
-	for _, n := range nodes {
-		feeds = append(feeds, openFeed(t, n, kindWS, []string{"a"}, ""), openFeed(t, n, kindSSERaw, []string{"a"}, ""))
-	}
-	old := series("", 1, 50)
-	publishAll(t, nodes[0], "a", old[:20]...)
-	waitReplicated(t, replica, opts.Prefix, 20)
-	link.Freeze()
-	publishAll(t, nodes[0], "a", old[20:]...)
-	var lostID string
-	for _, f := range feeds {
-		f.expect(t, old[:34]...)
-		lostID = f.expect(t, old[34])
-		f.expect(t, old[35:]...)
-	}
+	feeds, lostID := rollbackScene(t, nodes, func() {
+		waitReplicated(t, replica, opts.Prefix, 20)
+		link.Freeze()
+	})
 
 	if _, err := replica.Do("REPLICAOF", "NO", "ONE"); err != nil {
 		t.Fatal(err)
@@ -109,21 +98,10 @@ func TestFault_SentinelFailover(t *testing.T) {
 		startNodeOn(t, "node0", viaSentinel("node0"), &opts, ev),
 		startNodeOn(t, "node1", viaSentinel("node1"), &opts, ev),
 	}
-	var feeds []*feed
-	for _, n := range nodes {
-		feeds = append(feeds, openFeed(t, n, kindWS, []string{"a"}, ""), openFeed(t, n, kindSSERaw, []string{"a"}, ""))
-	}
-	old := series("", 1, 50)
-	publishAll(t, nodes[0], "a", old[:20]...)
-	waitReplicated(t, replica, opts.Prefix, 20)
-	link.Freeze()
-	publishAll(t, nodes[0], "a", old[20:]...)
-	var lostID string
-	for _, f := range feeds {
-		f.expect(t, old[:34]...)
-		lostID = f.expect(t, old[34])
-		f.expect(t, old[35:]...)
-	}
+	feeds, lostID := rollbackScene(t, nodes, func() {
+		waitReplicated(t, replica, opts.Prefix, 20)
+		link.Freeze()
+	})
 
 	primary.Kill()
 	sentinel.WaitMaster(t, "fanout", replica.Addr(), waitTimeout)
@@ -156,27 +134,16 @@ func TestFault_ClusterFailover(t *testing.T) {
 	}
 	key := "{" + opts.Prefix + ":" + strconv.Itoa(part) + "}:meta"
 	master, replica := c.MasterOf(t, key), c.ReplicaOf(t, key)
-	var feeds []*feed
-	for _, n := range nodes {
-		feeds = append(feeds, openFeed(t, n, kindWS, []string{"a"}, ""), openFeed(t, n, kindSSERaw, []string{"a"}, ""))
-	}
-	old := series("", 1, 50)
-	publishAll(t, nodes[0], "a", old[:20]...)
-	if n, err := master.Do("WAIT", "1", "20000"); err != nil || n != int64(1) {
-		t.Fatalf("WAIT for the replica: %v %v", n, err)
-	}
-	replica.Pause()
-	big := strings.Repeat("x", 1<<20)
-	for range 24 { // more than the socket buffers hold: the tail stays in the master's
-		publishAll(t, nodes[0], bulk, big)
-	}
-	publishAll(t, nodes[0], "a", old[20:]...)
-	var lostID string
-	for _, f := range feeds {
-		f.expect(t, old[:34]...)
-		lostID = f.expect(t, old[34])
-		f.expect(t, old[35:]...)
-	}
+	feeds, lostID := rollbackScene(t, nodes, func() {
+		if n, err := master.Do("WAIT", "1", "20000"); err != nil || n != int64(1) {
+			t.Fatalf("WAIT for the replica: %v %v", n, err)
+		}
+		replica.Pause()
+		big := strings.Repeat("x", 1<<20)
+		for range 24 { // more than the socket buffers hold: the tail stays in the master's
+			publishAll(t, nodes[0], bulk, big)
+		}
+	})
 	master.Kill()
 	replica.Resume()
 	eventually(t, func() bool {

@@ -91,6 +91,30 @@ func checkRolledBack(t *testing.T, lostID string, nodes []*node, counted []*node
 	}
 }
 
+// rollbackScene opens a WebSocket and an SSE feed of topic "a" on each
+// of nodes, publishes 50 messages through the first, calling keep after
+// the 20th (a snapshot, a replica's link frozen: what the fault will go
+// back to), and checks that every feed got all 50. It returns the feeds
+// and the ID of message 35, which the fault will lose.
+func rollbackScene(t *testing.T, nodes []*node, keep func()) ([]*feed, string) {
+	t.Helper()
+	var feeds []*feed
+	for _, n := range nodes {
+		feeds = append(feeds, openFeed(t, n, kindWS, []string{"a"}, ""), openFeed(t, n, kindSSERaw, []string{"a"}, ""))
+	}
+	old := series("", 1, 50)
+	publishAll(t, nodes[0], "a", old[:20]...)
+	keep()
+	publishAll(t, nodes[0], "a", old[20:]...)
+	var lostID string
+	for _, f := range feeds {
+		f.expect(t, old[:34]...)
+		lostID = f.expect(t, old[34])
+		f.expect(t, old[35:]...)
+	}
+	return feeds, lostID
+}
+
 // TestFault_SnapshotRollback: Redis is killed and restarts from a
 // snapshot older than what was published (RDB, or an AOF that lost its
 // last second): the head of the partition goes back from 50 to 20, in
@@ -105,20 +129,9 @@ func TestFault_SnapshotRollback(t *testing.T) {
 	opts := fastChecks
 	opts.Prefix = newPrefix()
 	nodes := []*node{startNode(t, "node0", &opts, ev, srv.Addr()), startNode(t, "node1", &opts, ev, srv.Addr())}
-	var feeds []*feed
-	for _, n := range nodes {
-		feeds = append(feeds, openFeed(t, n, kindWS, []string{"a"}, ""), openFeed(t, n, kindSSERaw, []string{"a"}, ""))
-	}
-	old := series("", 1, 50)
-	publishAll(t, nodes[0], "a", old[:20]...)
-	srv.Save()
-	publishAll(t, nodes[0], "a", old[20:]...)
-	var lostID string
-	for _, f := range feeds {
-		f.expect(t, old[:34]...)
-		lostID = f.expect(t, old[34])
-		f.expect(t, old[35:]...)
-	}
+	feeds, lostID := rollbackScene(t, nodes, func() {
+		srv.Save()
+	})
 
 	srv.Restart() // from the snapshot of message 20
 	// command; a publisher with fresh ones is not held up by that.
@@ -142,20 +155,9 @@ func TestFault_RollbackInPlace(t *testing.T) {
 	opts := fastChecks
 	opts.Prefix = newPrefix()
 	nodes := []*node{startNode(t, "node0", &opts, ev, srv.Addr()), startNode(t, "node1", &opts, ev, srv.Addr())}
-	var feeds []*feed
-	for _, n := range nodes {
-		feeds = append(feeds, openFeed(t, n, kindWS, []string{"a"}, ""), openFeed(t, n, kindSSERaw, []string{"a"}, ""))
-	}
-	old := series("", 1, 50)
-	publishAll(t, nodes[0], "a", old[:20]...)
-	srv.Save()
-	publishAll(t, nodes[0], "a", old[20:]...)
-	var lostID string
-	for _, f := range feeds {
-		f.expect(t, old[:34]...)
-		lostID = f.expect(t, old[34])
-		f.expect(t, old[35:]...)
-	}
+	feeds, lostID := rollbackScene(t, nodes, func() {
+		srv.Save()
+	})
 	if _, err := srv.Do("DEBUG", "RELOAD", "NOSAVE"); err != nil {
 		t.Fatal(err)
 	}
