@@ -115,12 +115,7 @@ func TestHub_RefusedCostsNoEngineWork(t *testing.T) {
 			t.Parallel()
 			eng := newCountingEngine()
 			opts := &fanout.HubOptions{Engine: eng, PingInterval: -1,
-				Authorize: func(r *http.Request) (fanout.Grant, error) {
-					if r.URL.Query().Has("deny") {
-						return fanout.Grant{}, fanout.ErrUnauthorized
-					}
-					return fanout.Grant{Topics: r.URL.Query()["topic"]}, nil
-				}}
+				Authorize: refusedAuthorize}
 			if strings.Contains(tc.query, "full=1") {
 				opts.Limits.MaxSubscribers = 1
 			}
@@ -142,10 +137,7 @@ func TestHub_RefusedCostsNoEngineWork(t *testing.T) {
 			require.NoError(t, err)
 			_ = resp.Body.Close()
 			assert.Equal(t, tc.status, resp.StatusCode)
-			subscribes, reads, heads := eng.calls()
-			assert.Zero(t, subscribes, "engine Subscribe calls")
-			assert.Zero(t, reads, "engine Read calls")
-			assert.Zero(t, heads, "engine Head calls")
+			assertNoEngineWork(t, eng)
 
 			// The counting works: the same request, well formed, reads.
 			if opts.Limits.MaxSubscribers == 1 {
@@ -153,9 +145,7 @@ func TestHub_RefusedCostsNoEngineWork(t *testing.T) {
 			}
 			dialCoder(t, s.url("topic=t&lastEventId="+url.QueryEscape(lastID)),
 				&websocket.DialOptions{Subprotocols: []string{fanout.ResumeSubprotocolV2}})
-			subscribes, reads, _ = eng.calls()
-			assert.EqualValues(t, 1, subscribes, "a served request subscribes")
-			assert.EqualValues(t, 1, reads, "a served resume reads the history")
+			assertResumeRead(t, eng)
 		})
 	}
 }
@@ -175,12 +165,7 @@ func TestBroker_RefusedCostsNoEngineWork(t *testing.T) {
 			t.Parallel()
 			eng := newCountingEngine()
 			opts := &fanout.BrokerOptions{Engine: eng, Heartbeat: -1,
-				Authorize: func(r *http.Request) (fanout.Grant, error) {
-					if r.URL.Query().Has("deny") {
-						return fanout.Grant{}, fanout.ErrUnauthorized
-					}
-					return fanout.Grant{Topics: r.URL.Query()["topic"]}, nil
-				}}
+				Authorize: refusedAuthorize}
 			if strings.Contains(tc.query, "full=1") {
 				opts.Limits.MaxSubscribers = 1
 			}
@@ -198,18 +183,40 @@ func TestBroker_RefusedCostsNoEngineWork(t *testing.T) {
 			require.NoError(t, err)
 			_ = resp.Body.Close()
 			assert.Equal(t, tc.status, resp.StatusCode)
-			subscribes, reads, heads := eng.calls()
-			assert.Zero(t, subscribes, "engine Subscribe calls")
-			assert.Zero(t, reads, "engine Read calls")
-			assert.Zero(t, heads, "engine Head calls")
+			assertNoEngineWork(t, eng)
 
 			if opts.Limits.MaxSubscribers == 1 {
 				return
 			}
 			sseOpen(t, s.url("topic=t"), http.Header{"Last-Event-Id": {lastID}})
-			subscribes, reads, _ = eng.calls()
-			assert.EqualValues(t, 1, subscribes, "a served request subscribes")
-			assert.EqualValues(t, 1, reads, "a served resume reads the history")
+			assertResumeRead(t, eng)
 		})
 	}
+}
+
+// refusedAuthorize grants the request's topics, and refuses with 401 a
+// request whose query has deny.
+func refusedAuthorize(r *http.Request) (fanout.Grant, error) {
+	if r.URL.Query().Has("deny") {
+		return fanout.Grant{}, fanout.ErrUnauthorized
+	}
+	return fanout.Grant{Topics: r.URL.Query()["topic"]}, nil
+}
+
+// assertNoEngineWork checks that eng was not called since its last calls.
+func assertNoEngineWork(t *testing.T, eng *countingEngine) {
+	t.Helper()
+	subscribes, reads, heads := eng.calls()
+	assert.Zero(t, subscribes, "engine Subscribe calls")
+	assert.Zero(t, reads, "engine Read calls")
+	assert.Zero(t, heads, "engine Head calls")
+}
+
+// assertResumeRead checks that eng served one resuming subscriber since
+// its last calls: the counting works.
+func assertResumeRead(t *testing.T, eng *countingEngine) {
+	t.Helper()
+	subscribes, reads, _ := eng.calls()
+	assert.EqualValues(t, 1, subscribes, "a served request subscribes")
+	assert.EqualValues(t, 1, reads, "a served resume reads the history")
 }
