@@ -80,13 +80,7 @@ func TestConformance_RFC6455(t *testing.T) {
 	sort.Strings(secs)
 	t.Logf("%d cases per path (%s)", len(cases), strings.Join(secs, ", "))
 
-	for _, path := range []struct {
-		name  string
-		serve func(testing.TB, *fanout.HubOptions) *server
-	}{
-		{"poller", newServer},
-		{"wrapped", newCountingServer},
-	} {
+	for _, path := range hubPaths {
 		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
 			hubs := map[bool]*server{}
@@ -342,6 +336,17 @@ func fragmentationCases() []wsCase {
 }
 
 // slicesOf copies frames, so that appending to the copy leaves frames be.
+// hubPaths are the two ways a Hub reads an idle connection: a bare TCP
+// connection is handed to the poller (epoll on Linux), a wrapped one gets
+// a reader goroutine.
+var hubPaths = []struct {
+	name  string
+	serve func(testing.TB, *fanout.HubOptions) *server
+}{
+	{"poller", newServer},
+	{"wrapped", newCountingServer},
+}
+
 func slicesOf(frames [][]byte) [][]byte { return append([][]byte(nil), frames...) }
 
 // TestConformance_ServerPings: the Hub's keepalive pings are empty ping
@@ -351,13 +356,7 @@ func slicesOf(frames [][]byte) [][]byte { return append([][]byte(nil), frames...
 // does not is cut (reset) at the next tick, without a close frame.
 func TestConformance_ServerPings(t *testing.T) {
 	t.Parallel()
-	for _, path := range []struct {
-		name  string
-		serve func(testing.TB, *fanout.HubOptions) *server
-	}{
-		{"poller", newServer},
-		{"wrapped", newCountingServer},
-	} {
+	for _, path := range hubPaths {
 		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
 			onConnect, subs := connectHook()

@@ -48,13 +48,7 @@ func dialPipelined(t testing.TB, url string, frame []byte) *wsPeer {
 // wrapped connection's (a reader goroutine).
 func TestHub_FramePipelinedWithHandshake(t *testing.T) {
 	t.Parallel()
-	for _, path := range []struct {
-		name  string
-		serve func(testing.TB, *fanout.HubOptions) *server
-	}{
-		{"poller", newServer},
-		{"wrapped", newCountingServer},
-	} {
+	for _, path := range hubPaths {
 		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
 			got := make(chan string, 1)
