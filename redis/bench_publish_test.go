@@ -2,8 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,20 +44,5 @@ func BenchmarkEngine_Publish(b *testing.B) {
 // scriptCPU returns the mean Redis CPU time of an EVALSHA call since the
 // last CONFIG RESETSTAT, in microseconds.
 func scriptCPU(b *testing.B, srv *redistest.Server) (float64, bool) {
-	stats, err := redistest.String(srv.Do("INFO", "commandstats"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(stats, "\n") {
-		if !strings.HasPrefix(line, "cmdstat_evalsha:") {
-			continue
-		}
-		for _, f := range strings.Split(strings.TrimSpace(strings.TrimPrefix(line, "cmdstat_evalsha:")), ",") {
-			if v, ok := strings.CutPrefix(f, "usec_per_call="); ok {
-				us, err := strconv.ParseFloat(v, 64)
-				return us, err == nil
-			}
-		}
-	}
-	return 0, false
+	return commandStat(b, srv, "evalsha", "usec_per_call")
 }

@@ -21,25 +21,9 @@ import (
 // they took.
 func scriptTime(t *testing.T, srv *redistest.Server) (calls int64, took time.Duration) {
 	t.Helper()
-	info, err := redistest.String(srv.Do("INFO", "commandstats"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "cmdstat_evalsha_ro:"); ok {
-			for _, kv := range strings.Split(v, ",") {
-				k, n, _ := strings.Cut(kv, "=")
-				switch k {
-				case "calls":
-					calls, _ = strconv.ParseInt(n, 10, 64)
-				case "usec":
-					us, _ := strconv.ParseInt(n, 10, 64)
-					took = time.Duration(us) * time.Microsecond
-				}
-			}
-		}
-	}
-	return calls, took
+	n, _ := commandStat(t, srv, "evalsha_ro", "calls")
+	us, _ := commandStat(t, srv, "evalsha_ro", "usec")
+	return int64(n), time.Duration(us) * time.Microsecond
 }
 
 // readCost returns the mean time Redis takes to run the read scripts of
@@ -224,17 +208,8 @@ func unindexed(t *testing.T, c rueidis.Client, prefix, topic, data string) {
 // calls included).
 func commandCalls(t *testing.T, srv *redistest.Server, command string) int64 {
 	t.Helper()
-	info, err := redistest.String(srv.Do("INFO", "commandstats"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "cmdstat_"+command+":calls="); ok {
-			n, _ := strconv.ParseInt(v[:strings.IndexByte(v, ',')], 10, 64)
-			return n
-		}
-	}
-	return 0
+	n, _ := commandStat(t, srv, command, "calls")
+	return int64(n)
 }
 
 // TestRead_IndexTrimmed: the topic index keeps what the partition's

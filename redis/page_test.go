@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -16,18 +15,7 @@ import (
 // netOutput returns how many bytes srv has sent its clients.
 func netOutput(t *testing.T, srv *redistest.Server) int64 {
 	t.Helper()
-	info, err := redistest.String(srv.Do("INFO", "stats"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "total_net_output_bytes:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	t.Fatal("INFO stats has no total_net_output_bytes")
-	return 0
+	return int64(infoField(t, srv, "stats", "total_net_output_bytes"))
 }
 
 // TestReadPage_CostsWhatItReturns: a page of 10 messages read from the

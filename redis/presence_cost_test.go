@@ -34,6 +34,29 @@ func infoField(t testing.TB, srv *redistest.Server, section, field string) float
 	return 0
 }
 
+// commandStat returns field (calls, usec, usec_per_call, ...) of command
+// in srv's INFO commandstats, and whether Redis has run the command.
+func commandStat(t testing.TB, srv *redistest.Server, command, field string) (float64, bool) {
+	t.Helper()
+	info, err := redistest.String(srv.Do("INFO", "commandstats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		v, ok := strings.CutPrefix(line, "cmdstat_"+command+":")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Split(v, ",") {
+			if k, n, _ := strings.Cut(kv, "="); k == field {
+				f, err := strconv.ParseFloat(n, 64)
+				return f, err == nil
+			}
+		}
+	}
+	return 0, false
+}
+
 // redisCPU returns the CPU time redis-server has used.
 func redisCPU(t testing.TB, srv *redistest.Server) time.Duration {
 	sec := infoField(t, srv, "cpu", "used_cpu_sys") + infoField(t, srv, "cpu", "used_cpu_user")
