@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/fanout-go/fanout/internal/records"
 )
@@ -181,4 +182,33 @@ func UnpackRecords(frame []byte, fn func(Record) error) error {
 			return err
 		}
 	}
+}
+
+// framing is how a WebSocket subscriber's batches are written, as its
+// subprotocol says: plain (zero: one ordinary frame per message) or one
+// packed frame per batch, with or without ID records and event type and
+// topic records.
+type framing uint8
+
+const (
+	framePacked framing = 1 << iota // one packed frame per batch
+	frameIDs                        // ID records (the resume subprotocols)
+	frameMeta                       // event type and topic records (v2)
+)
+
+// wsFraming returns the framing of a connection that negotiated subprotocol
+// proto (matched ignoring case, as coder/websocket selects it); packed
+// frames only with packing (HubOptions.Packing).
+func wsFraming(proto string, packing bool) framing {
+	switch {
+	case strings.EqualFold(proto, ResumeSubprotocolV2):
+		return framePacked | frameIDs | frameMeta
+	case strings.EqualFold(proto, ResumeSubprotocol):
+		return framePacked | frameIDs
+	case packing && strings.EqualFold(proto, PackedSubprotocolV2):
+		return framePacked | frameMeta
+	case packing && strings.EqualFold(proto, PackedSubprotocol):
+		return framePacked
+	}
+	return 0
 }
