@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/fanout-go/fanout/internal/wsconn"
 	"log/slog"
 	"net/http"
 	"time"
@@ -343,7 +344,7 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 	}
 	sseHeader(w.Header())
 	head, err := responseHead(w.Header(), b.prelude)
-	var raw *rawConn
+	var raw *wsconn.Conn
 	if err == nil {
 		raw, err = sk.hijack(w, head, b.c.opts.WriteTimeout)
 	}
@@ -366,7 +367,7 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 // serve runs a subscriber on a hijacked connection: a watcher that ends
 // the subscription when the client closes the connection (see
 // startWatcher), and on-demand writers (see writeOnDemand).
-func (b *Broker) serve(ctx context.Context, s *Subscriber, raw *rawConn, hooked <-chan struct{}) {
+func (b *Broker) serve(ctx context.Context, s *Subscriber, raw *wsconn.Conn, hooked <-chan struct{}) {
 	r := b.startWatcher(s, raw)
 	s.writeOnDemand(ctx, func(why endReason, err error) {
 		r.Stop()
@@ -380,11 +381,10 @@ func (b *Broker) serve(ctx context.Context, s *Subscriber, raw *rawConn, hooked 
 // sends that it should not (see watchClient): with the core's poller when
 // it can watch the socket, so an idle stream holds no goroutine, or on a
 // goroutine of its own.
-func (b *Broker) startWatcher(s *Subscriber, raw *rawConn) connReader {
+func (b *Broker) startWatcher(s *Subscriber, raw *wsconn.Conn) connReader {
 	if p := b.c.poller(); p != nil {
 		if rc, ok := sock.Pollable(raw.Conn); ok {
-			sent := len(raw.pending) // read by net/http after the request
-			raw.pending = nil
+			sent := raw.DropPending() // read by net/http after the request
 			pr := sock.StartReader(p, rc, func(pr *sock.Reader) sock.Result {
 				var buf [512]byte
 				for {
@@ -412,7 +412,7 @@ func (b *Broker) startWatcher(s *Subscriber, raw *rawConn) connReader {
 
 // clientGone ends s, whose client went away (err says how) or sent too
 // much.
-func (b *Broker) clientGone(s *Subscriber, raw *rawConn, err error) {
+func (b *Broker) clientGone(s *Subscriber, raw *wsconn.Conn, err error) {
 	if errors.Is(err, errClientSends) {
 		b.opts.Logger.Debug("fanout: SSE client keeps sending after its request", "subscriber", s.id, "remote", raw.RemoteAddr())
 	}
@@ -431,7 +431,7 @@ var errClientSends = errors.New("fanout: SSE client sent more than 4 KiB after i
 // first maxClientBytes are discarded, and more ends the stream
 // (errClientSends), so a client that streams a body cannot make the
 // Broker read it for ever.
-func watchClient(raw *rawConn) error {
+func watchClient(raw *wsconn.Conn) error {
 	var p [512]byte
 	for total := 0; ; {
 		n, err := raw.Read(p[:])

@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"github.com/fanout-go/fanout/internal/wsconn"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -35,7 +36,7 @@ func (h *Hub) startReader(ctx context.Context, s *Subscriber, conn *websocket.Co
 			// ahead by net/http: epoll, which sees only the socket, would
 			// never report it. It is read first, as if the socket had
 			// fired.
-			if sk.idleLook(rc, nil) != idleNone {
+			if sk.idleLook(rc, nil) != wsconn.IdleNone {
 				if pr := sock.StartReaderHeld(p, rc, r.ready); pr != nil {
 					go r.drain(pr)
 					return pr
@@ -113,9 +114,9 @@ func (r *wsReader) pong(payload []byte) {
 // finishPong, anything else by drain, each on a goroutine of its own.
 func (r *wsReader) ready(pr *sock.Reader) sock.Result {
 	switch r.sk.idleLook(pr.RC(), r.pong) {
-	case idleNone:
+	case wsconn.IdleNone:
 		return sock.Rearm
-	case idlePong:
+	case wsconn.IdlePong:
 		go r.finishPong(pr)
 	default:
 		go r.drain(pr)
@@ -133,7 +134,7 @@ func (r *wsReader) finishPong(pr *sock.Reader) {
 	case err != nil:
 		r.s.fail(endClient, err)
 		pr.Settle(false)
-	case st == idleMessage:
+	case st == wsconn.IdleMessage:
 		r.drain(pr)
 	default:
 		pr.Settle(true)
@@ -149,9 +150,44 @@ func (r *wsReader) drain(pr *sock.Reader) {
 			pr.Settle(false)
 			return
 		}
-		if r.sk.idleLook(pr.RC(), nil) == idleNone {
+		if r.sk.idleLook(pr.RC(), nil) == wsconn.IdleNone {
 			pr.Settle(true)
 			return
 		}
 	}
+}
+
+// What an idle subscriber holds. Its writer exists only while there is
+// something to write (see writeOnDemand). Its reader, on a plain TCP
+// connection where the core has a poller (Linux), exists only while the
+// client is sending: the poller watches the socket and calls back when it
+// is readable, and what the callback cannot finish at once (a message for
+// coder/websocket to read, the rest of a pong that arrived in part) gets
+// a goroutine of its own, which hands the socket back to the poller when
+// it is done: the callback never waits for a client. Answers to the Hub's
+// pings, which every idle WebSocket client sends, are taken off the socket
+// by the callback itself when they have arrived whole. Elsewhere (TLS, a
+// wrapped connection, another platform) each subscriber keeps one reader
+// goroutine.
+
+// connReader is a subscription's reader, as its teardown sees it.
+type connReader interface {
+	// Stop makes the reader end once the connection is closed; Done is
+	// closed when it has.
+	Stop()
+	Done() <-chan struct{}
+}
+
+// goReader is a reader goroutine, which the connection's end ends.
+type goReader chan struct{}
+
+func (goReader) Stop()                   {}
+func (r goReader) Done() <-chan struct{} { return r }
+func startGoReader(read func()) connReader {
+	r := make(goReader)
+	go func() {
+		defer close(r)
+		read()
+	}()
+	return r
 }

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"errors"
+	"github.com/fanout-go/fanout/internal/wsconn"
 	"net"
 	"syscall"
 	"time"
@@ -25,7 +26,7 @@ func (w *wsSink) awaitReadable(pong func([]byte)) error {
 		return nil
 	}
 	for {
-		if w.idleLook(rc, nil) != idleNone {
+		if w.idleLook(rc, nil) != wsconn.IdleNone {
 			return nil
 		}
 		err := rc.Read(sock.PeekReadable) // parks until the socket is readable
@@ -36,50 +37,50 @@ func (w *wsSink) awaitReadable(pong func([]byte)) error {
 			return nil // the read reports it
 		}
 		st := w.idleLook(rc, pong)
-		if st == idlePong {
+		if st == wsconn.IdlePong {
 			if st, err = w.finishPong(pong); err != nil {
 				return err
 			}
 		}
-		if st != idleNone {
+		if st != wsconn.IdleNone {
 			return nil
 		}
 	}
 }
 
 // idleLook looks at the connection for the idle reader, without blocking:
-// idleMessage when coder/websocket must read (bytes wait in a buffer above
+// wsconn.IdleMessage when coder/websocket must read (bytes wait in a buffer above
 // the socket, or something other than a pong is there, or the close
-// handshake has begun), idlePong when a pong has arrived in part (see
-// finishPong), idleNone when there is nothing (after taking the whole
+// handshake has begun), wsconn.IdlePong when a pong has arrived in part (see
+// finishPong), wsconn.IdleNone when there is nothing (after taking the whole
 // pongs off the socket, when pong is set).
-func (w *wsSink) idleLook(rc syscall.RawConn, pong func([]byte)) idleState {
+func (w *wsSink) idleLook(rc syscall.RawConn, pong func([]byte)) wsconn.IdleState {
 	w.idleMu.Lock()
 	defer w.idleMu.Unlock()
-	if w.closing || w.br.Buffered() > 0 || w.raw.hasPending() {
-		return idleMessage
+	if w.closing || w.br.Buffered() > 0 || w.raw.HasPending() {
+		return wsconn.IdleMessage
 	}
 	if pong == nil {
-		return idleNone
+		return wsconn.IdleNone
 	}
-	return takePongs(rc, pong)
+	return wsconn.TakePongs(rc, pong)
 }
 
 // finishPong reads the rest of a pong that idleLook found arrived in part,
 // within pongReadTimeout, and passes its payload to pong. It blocks: never
 // on the poller's goroutine, which serves every idle connection, but on
 // one of the connection's own, which exists only meanwhile. It returns
-// idleMessage when coder/websocket must read after all (the frame is not
+// wsconn.IdleMessage when coder/websocket must read after all (the frame is not
 // a pong the idle reader takes, or the close handshake has begun).
-func (w *wsSink) finishPong(pong func([]byte)) (idleState, error) {
+func (w *wsSink) finishPong(pong func([]byte)) (wsconn.IdleState, error) {
 	w.idleMu.Lock()
 	defer w.idleMu.Unlock()
 	if w.closing {
-		return idleMessage, nil
+		return wsconn.IdleMessage, nil
 	}
 	_ = w.raw.SetReadDeadline(time.Now().Add(pongReadTimeout))
 	defer w.raw.SetReadDeadline(time.Time{})
-	return readPong(w.raw, pong)
+	return wsconn.ReadPong(w.raw, pong)
 }
 
 // pongReadTimeout bounds the wait for the rest of a pong frame that

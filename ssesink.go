@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"github.com/fanout-go/fanout/internal/wsconn"
 	"net/http"
 	"sync"
 	"time"
@@ -144,7 +145,7 @@ func (k *sseSink) close(f farewell) {
 // connection (see Broker.serveConn): each batch in one writev, straight
 // from the events every subscriber shares.
 type sseConnSink struct {
-	raw *rawConn // set before the writer starts
+	raw *wsconn.Conn // set before the writer starts
 	liveConn
 
 	heartbeat  time.Duration
@@ -153,15 +154,15 @@ type sseConnSink struct {
 }
 
 // hijack takes the connection over from net/http and writes head to it.
-func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Duration) (*rawConn, error) {
-	raw, err := hijackRaw(w)
+func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Duration) (*wsconn.Conn, error) {
+	raw, err := wsconn.Hijack(w)
 	if err != nil {
 		return nil, err
 	}
 	sock.SetSendBuffer(raw.Conn, k.sendBuffer)
 	k.raw = raw
 	k.live.Store(raw)
-	if _, _, err := raw.writeFrames([][]byte{head}, false, timeout); err != nil {
+	if _, _, err := raw.WriteFrames([][]byte{head}, false, timeout); err != nil {
 		_ = raw.Close()
 		return nil, err
 	}
@@ -169,13 +170,13 @@ func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Du
 }
 
 func (k *sseConnSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
-	sc := getScratch()
-	defer putScratch(sc)
+	sc := wsconn.GetScratch()
+	defer wsconn.PutScratch(sc)
 	for _, m := range batch {
 		ev, _ := m.sseEvent() // validated at publish
-		sc.parts = append(sc.parts, ev)
+		sc.Parts = append(sc.Parts, ev)
 	}
-	sent, bytes, err = k.raw.writeFrames(sc.parts, false, timeout)
+	sent, bytes, err = k.raw.WriteFrames(sc.Parts, false, timeout)
 	k.lastWrite = time.Now()
 	return sent, 1, bytes, err
 }
@@ -189,7 +190,7 @@ func (k *sseConnSink) keepalive(_ context.Context, timeout time.Duration) error 
 		return nil
 	}
 	k.lastWrite = time.Now()
-	_, _, err := k.raw.writeFrames(sseHeartbeats, false, timeout)
+	_, _, err := k.raw.WriteFrames(sseHeartbeats, false, timeout)
 	return err
 }
 
@@ -201,10 +202,10 @@ func (k *sseConnSink) keepalive(_ context.Context, timeout time.Duration) error 
 // WebSocket peer that leaves the close handshake unanswered is.
 func (k *sseConnSink) close(f farewell) {
 	if f.app {
-		_, _, _ = k.raw.writeFrames([][]byte{sseClose(f.code, f.reason)}, false, closeWriteTimeout)
+		_, _, _ = k.raw.WriteFrames([][]byte{sseClose(f.code, f.reason)}, false, closeWriteTimeout)
 	}
 	if f.why == endSlow && sock.Unacked(k.raw.Conn) > 0 {
-		_ = k.raw.reset()
+		_ = k.raw.Reset()
 		return
 	}
 	_ = k.raw.Close()
