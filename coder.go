@@ -121,8 +121,8 @@ func deflateMin(h http.Header, min int) int {
 
 // acceptMode is the compression mode the Hub lets coder/websocket
 // negotiate (point 5): without context takeover only, so that each
-// message is compressed once for every subscriber (see deflate.go); none
-// without compression.
+// message is compressed once for every subscriber (see permessage-deflate
+// in prepared.go); none without compression.
 func acceptMode(compression bool) websocket.CompressionMode {
 	if compression {
 		return websocket.CompressionNoContextTakeover

@@ -215,7 +215,7 @@ func NewHub(opts *HubOptions) *Hub {
 		h.accept = *o.AcceptOptions
 	}
 	// Without context takeover only: each message is compressed once for
-	// every subscriber (see deflate.go).
+	// every subscriber (see permessage-deflate in prepared.go).
 	h.accept.CompressionMode = acceptMode(o.Compression)
 	h.accept.CompressionThreshold = 0
 	switch {
@@ -362,7 +362,7 @@ func (h *Hub) connected(s *Subscriber) {
 	h.c.announceJoins(s)
 }
 
-// serve runs a subscriber the Hub accepted: a reader (see idle.go) and
+// serve runs a subscriber the Hub accepted: a reader (see hub_reader.go) and
 // on-demand writers (see writeOnDemand), all counted by the subscription
 // (core.add). It reports the end only once the connect hooks have
 // returned (hooked).

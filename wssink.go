@@ -80,7 +80,7 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 		// subscribers: nothing is copied.
 		plain := packedLen(batch, w.framing)
 		var deflated bool
-		if sc.Parts, deflated = w.appendDeflatedPacked(sc.Parts, batch, plain); !deflated {
+		if sc.Parts, deflated = appendDeflatedPacked(sc.Parts, w.hdr[:0], batch, w.framing, w.deflateMin, plain); !deflated {
 			hdr := wsframe.AppendHeader(w.hdr[:0], wsframe.OpBinary, plain)
 			sc.Parts = append(sc.Parts, hdr)
 			for _, m := range batch {
@@ -96,7 +96,7 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 	plain, resync := plainPrefix(batch)
 	if len(plain) > 0 {
 		for _, m := range plain {
-			sc.Parts = append(sc.Parts, w.dataFrame(m))
+			sc.Parts = append(sc.Parts, m.wsDataFrame(w.deflateMin))
 		}
 		sent, bytes, err = w.raw.WriteFrames(sc.Parts, false, timeout)
 		writes = 1
@@ -124,56 +124,6 @@ func plainPrefix(batch []*Message) ([]*Message, bool) {
 		}
 	}
 	return batch, false
-}
-
-// maxRecordParts is the most parts appendRecordParts appends for one
-// message: ID, event type and topic records, then the message's own, each
-// a header and a payload.
-const maxRecordParts = 8
-
-// appendRecordParts appends the parts of m's records in the packed framing
-// f (with its ID record when f has frameIDs, its event type and topic
-// records when it has frameMeta), all shared with other subscribers. A
-// resync or a position has none of those.
-func appendRecordParts(parts [][]byte, m *Message, f framing) [][]byte {
-	switch m.ctl {
-	case ctlPosition: // one record: its payload is the ID
-		return append(parts, m.packedHeader(), stringBytes(m.id))
-	case ctlNone:
-		if f&frameIDs != 0 && m.id != "" {
-			parts = append(parts, m.idRecordHeader(), stringBytes(m.id))
-		}
-		if f&frameMeta != 0 && m.event != "" {
-			parts = append(parts, m.eventRecordHeader(), stringBytes(m.event))
-		}
-		if f&frameMeta != 0 && m.topic != "" {
-			parts = append(parts, m.topicRecordHeader(), stringBytes(m.topic))
-		}
-	}
-	return append(parts, m.packedHeader(), m.data)
-}
-
-// packedLen returns the payload length of batch in the packed framing f.
-func packedLen(batch []*Message, f framing) int {
-	n := 0
-	for _, m := range batch {
-		var parts [maxRecordParts][]byte
-		for _, p := range appendRecordParts(parts[:0], m, f) {
-			n += len(p)
-		}
-	}
-	return n
-}
-
-// appendRecords appends batch's records in the packed framing f.
-func appendRecords(b []byte, batch []*Message, f framing) []byte {
-	for _, m := range batch {
-		var parts [maxRecordParts][]byte
-		for _, p := range appendRecordParts(parts[:0], m, f) {
-			b = append(b, p...)
-		}
-	}
-	return b
 }
 
 // keepalive pings the peer, or declares it dead when the previous ping is
@@ -212,6 +162,14 @@ func (l *liveConn) kill() {
 	if r := l.live.Load(); r != nil {
 		_ = r.Reset()
 	}
+}
+
+// stopIdleReads tells the idle reader that the close handshake begins:
+// from now on only coder/websocket reads the connection.
+func (w *wsSink) stopIdleReads() {
+	w.idleMu.Lock()
+	w.closing = true
+	w.idleMu.Unlock()
 }
 
 // close ends the connection for why. It closes normally where the peer
