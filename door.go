@@ -2,8 +2,11 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
+
+	"github.com/coder/websocket"
 )
 
 // door is what a Hub and a Broker share: the core behind them, and the
@@ -154,5 +157,73 @@ func (o *BrokerOptions) mustNotOwnCore() {
 	if len(set) > 0 {
 		panic("fanout: NewBroker: with Hub set, BrokerOptions must not set " + strings.Join(set, ", ") +
 			": an attached Broker has the Hub's (see BrokerOptions.Hub)")
+	}
+}
+
+// What the Hub and the Broker run when a subscriber comes and goes.
+
+// connected runs OnConnect. The subscription's goroutines are already
+// running, so a hook that panics cannot strand it; OnDisconnect waits for
+// OnConnect to return.
+func (h *Hub) connected(s *Subscriber) {
+	if h.opts.OnConnect != nil {
+		h.opts.OnConnect(s)
+	}
+	h.c.announceJoins(s)
+}
+
+// disconnected runs OnDisconnect for s, which ended for why (err).
+func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
+	if cause := s.endCause(); cause != nil {
+		err = cause
+	}
+	if why != endClient && why != endDead && why != endPanic && why != endBadData && why != endRate || errors.Is(err, context.Canceled) {
+		err = nil // ended by us, or by the application's context
+	}
+	if websocket.CloseStatus(err) == websocket.StatusNormalClosure ||
+		websocket.CloseStatus(err) == websocket.StatusGoingAway {
+		err = nil
+	}
+	h.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
+		"delivered", s.Delivered(), "dropped", s.Dropped())
+	defer h.c.finish(s)
+	h.c.leaving(s)
+	if h.opts.OnDisconnect != nil {
+		defer h.c.recovered("OnDisconnect", s, nil)
+		h.opts.OnDisconnect(s, err)
+	}
+}
+
+// connected runs the hooks of a new subscriber.
+func (b *Broker) connected(s *Subscriber, lastID string, resync error) {
+	if b.opts.OnConnect != nil {
+		b.opts.OnConnect(s)
+	}
+	b.c.announceJoins(s)
+	b.c.resumeFailed(resync)
+	if resync != nil && b.opts.OnResync != nil {
+		b.opts.OnResync(s, lastID, resync)
+	}
+	if b.opts.ForgetRequest {
+		s.req.Store(nil)
+	}
+}
+
+// disconnected runs OnDisconnect for s, which ended for why (err): an
+// error only when a hook panicked, for an SSE client may leave at any time.
+func (b *Broker) disconnected(s *Subscriber, why endReason, err error) {
+	if cause := s.endCause(); cause != nil {
+		err = cause
+	}
+	if why != endPanic || errors.Is(err, context.Canceled) {
+		err = nil // the client went away, or we ended it: both normal for SSE
+	}
+	b.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
+		"delivered", s.Delivered(), "dropped", s.Dropped())
+	defer b.c.finish(s)
+	b.c.leaving(s)
+	if b.opts.OnDisconnect != nil {
+		defer b.c.recovered("OnDisconnect", s, nil)
+		b.opts.OnDisconnect(s, err)
 	}
 }

@@ -205,3 +205,16 @@ func hubSubprotocols(user []string, packing bool) []string {
 	out = append(out, PackedSubprotocolV2, PackedSubprotocol)
 	return append(out, rest...)
 }
+
+// offers reports whether the client offers WebSocket subprotocol p,
+// ignoring case, as coder/websocket compares them when it selects one.
+func offers(r *http.Request, p string) bool {
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), p) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/fanout-go/fanout/internal/sock"
+	ssewire "github.com/fanout-go/fanout/internal/sse"
 	"github.com/fanout-go/fanout/internal/wsconn"
 	"golang.org/x/time/rate"
 )
@@ -272,3 +273,67 @@ func (w *wsSink) finishPong(pong func([]byte)) (wsconn.IdleState, error) {
 // pongReadTimeout bounds the wait for the rest of a pong frame that
 // arrived in part.
 const pongReadTimeout = 5 * time.Second
+
+// serve runs a subscriber the Hub accepted: a reader (see hub_reader.go) and
+// on-demand writers (see writeOnDemand), all counted by the subscription
+// (core.add). It reports the end only once the connect hooks have
+// returned (hooked).
+func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, conn *websocket.Conn, sk *wsSink, hooked <-chan struct{}) {
+	r := h.startReader(withSink(ctx, sk), s, conn, sk)
+	s.writeOnDemand(ctx, func(why endReason, err error) {
+		cancel(nil) // the connection is closed: a read in progress ends
+		r.Stop()
+		<-r.Done()
+		<-hooked
+		h.disconnected(s, why, err)
+	})
+}
+
+// onMessage runs OnMessage; a panic ends this subscriber (status 1011).
+func (h *Hub) onMessage(ctx context.Context, s *Subscriber, m *Message) (err error) {
+	defer h.c.recovered("OnMessage", s, &err)
+	h.opts.OnMessage(ctx, s, m)
+	return nil
+}
+
+// startWatcher watches an SSE client for its going away, and for what it
+// sends that it should not (see ssewire.WatchClient): with the core's poller when
+// it can watch the socket, so an idle stream holds no goroutine, or on a
+// goroutine of its own.
+func (b *Broker) startWatcher(s *Subscriber, raw *wsconn.Conn) connReader {
+	if p := b.c.poller(); p != nil {
+		if rc, ok := sock.Pollable(raw.Conn); ok {
+			sent := raw.DropPending() // read by net/http after the request
+			pr := sock.StartReader(p, rc, func(pr *sock.Reader) sock.Result {
+				var buf [512]byte
+				for {
+					n, err := sock.RecvNow(pr.RC(), buf[:], false)
+					if err == nil && n == 0 {
+						return sock.Rearm // nothing more for now
+					}
+					if err == nil {
+						if sent += n; sent <= ssewire.MaxClientBytes {
+							continue
+						}
+						err = ssewire.ErrClientSends
+					}
+					b.clientGone(s, raw, err)
+					return sock.Stopped
+				}
+			})
+			if pr != nil {
+				return pr
+			}
+		}
+	}
+	return startGoReader(func() { b.clientGone(s, raw, ssewire.WatchClient(raw)) })
+}
+
+// clientGone ends s, whose client went away (err says how) or sent too
+// much.
+func (b *Broker) clientGone(s *Subscriber, raw *wsconn.Conn, err error) {
+	if errors.Is(err, ssewire.ErrClientSends) {
+		b.opts.Logger.Debug("fanout: SSE client keeps sending after its request", "subscriber", s.id, "remote", raw.RemoteAddr())
+	}
+	s.fail(endClient, err)
+}
