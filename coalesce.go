@@ -29,8 +29,6 @@ type sink interface {
 	kill()
 }
 
-var errDeadPeer = errors.New("fanout: peer did not answer ping")
-
 // The coalescing writer: it sleeps until the queue turns non-empty, then
 // writes everything that queued up meanwhile (or while the previous write
 // was in flight) as one batch, until the queue is empty again. A lone
@@ -291,4 +289,19 @@ func (s *Subscriber) reason() endReason {
 		return endClient
 	}
 	return s.why
+}
+
+// farewell returns how s, ending for why, says goodbye: the status
+// CloseWith chose, or the one that goes with why.
+func (s *Subscriber) farewell(why endReason) farewell {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if why == endApp && s.closeCode != 0 {
+		return farewell{why: why, code: s.closeCode, reason: s.closeReason, app: true}
+	}
+	code, reason := closeStatus(why)
+	if why == endResync {
+		reason = s.closeReason // set with the end (see Subscriber.resyncClose)
+	}
+	return farewell{why: why, code: code, reason: reason}
 }

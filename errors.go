@@ -117,3 +117,90 @@ const (
 	// reconnect, and resume where it can.
 	StatusTryAgainLater StatusCode = 1013
 )
+
+// StatusResync is the close status with which a plain WebSocket client
+// (one without a resume or packed subprotocol: its frames carry the
+// application's messages and nothing else) receives the resync signal. A
+// resync written as a frame of its own would be taken for a message, so
+// the client gets everything queued before the signal, then a close with
+// this status and the reason "fanout.resync: " followed by the signal's
+// data ("fanout.resync: lost"; see ResyncReason.String), and nothing
+// after: it reconnects (a browser's WebSocket tells the status in
+// CloseEvent.code) knowing that it lost messages, and reloads its state.
+// OnResync is called as for any resync; OnDisconnect gets a nil error.
+//
+// A plain client cannot resume (the Hub ignores lastEventId without a
+// resume subprotocol), so its only resync is the one a streaming
+// subscriber gets when the engine lost messages (ResyncLost).
+//
+// It is 1012 (service restart): the stream restarts, and the client
+// should come back. The JavaScript and Go clients of this module
+// reconnect on it, as on any status outside 1008 and 4000 to 4999, the
+// range that stays the application's own (Subscriber.CloseWith).
+const StatusResync StatusCode = 1012
+
+// errDeadPeer is why a subscription ends whose peer left a keepalive ping
+// unanswered (a sink's keepalive returns it).
+var errDeadPeer = errors.New("fanout: peer did not answer ping")
+
+// endReason says why a subscription ended; transports map it to a close
+// status.
+type endReason uint8
+
+const (
+	endNone     endReason = iota
+	endClient             // the client went away or the connection failed
+	endSlow               // PolicyClose
+	endShutdown           // Hub Close or Shutdown
+	endApp                // Subscriber.Close
+	endDead               // no answer to keepalive pings
+	endPanic              // a hook panicked while serving this subscriber
+	endBadData            // the client sent a text message that is not UTF-8
+	endRate               // the client sent messages faster than Limits.MessageRate
+	endResync             // a plain WebSocket client's stream broke (see StatusResync)
+)
+
+// String names the reason, for logs.
+func (r endReason) String() string {
+	switch r {
+	case endClient:
+		return "client"
+	case endSlow:
+		return "slow"
+	case endShutdown:
+		return "shutdown"
+	case endApp:
+		return "closed by application"
+	case endDead:
+		return "dead peer"
+	case endPanic:
+		return "hook panic"
+	case endRate:
+		return "message rate"
+	case endBadData:
+		return "invalid UTF-8 from client"
+	case endResync:
+		return "resync"
+	}
+	return "none"
+}
+
+// closeStatus maps why a subscription ended to a close status.
+func closeStatus(why endReason) (StatusCode, string) {
+	switch why {
+	case endSlow:
+		return StatusTryAgainLater, "slow consumer: reconnect"
+	case endShutdown:
+		return StatusGoingAway, "server shutting down"
+	case endPanic:
+		return StatusInternalError, "internal error"
+	case endBadData:
+		return StatusInvalidFramePayloadData, "text message is not valid UTF-8"
+	case endRate:
+		return StatusPolicyViolation, "message rate exceeded"
+	case endResync: // its reason is set with the end (see Subscriber.farewell)
+		return StatusResync, ""
+	default:
+		return StatusNormalClosure, ""
+	}
+}

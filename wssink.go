@@ -14,27 +14,6 @@ import (
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
-// StatusResync is the close status with which a plain WebSocket client
-// (one without a resume or packed subprotocol: its frames carry the
-// application's messages and nothing else) receives the resync signal. A
-// resync written as a frame of its own would be taken for a message, so
-// the client gets everything queued before the signal, then a close with
-// this status and the reason "fanout.resync: " followed by the signal's
-// data ("fanout.resync: lost"; see ResyncReason.String), and nothing
-// after: it reconnects (a browser's WebSocket tells the status in
-// CloseEvent.code) knowing that it lost messages, and reloads its state.
-// OnResync is called as for any resync; OnDisconnect gets a nil error.
-//
-// A plain client cannot resume (the Hub ignores lastEventId without a
-// resume subprotocol), so its only resync is the one a streaming
-// subscriber gets when the engine lost messages (ResyncLost).
-//
-// It is 1012 (service restart): the stream restarts, and the client
-// should come back. The JavaScript and Go clients of this module
-// reconnect on it, as on any status outside 1008 and 4000 to 4999, the
-// range that stays the application's own (Subscriber.CloseWith).
-const StatusResync StatusCode = 1012
-
 // closeWriteTimeout bounds the direct close frame Hub.Close writes.
 const closeWriteTimeout = wsconn.CloseWriteTimeout
 
@@ -215,41 +194,6 @@ type farewell struct {
 	code   StatusCode // the close status (a CloseEvent's, for SSE)
 	reason string
 	app    bool // chosen by the application (Subscriber.CloseWith)
-}
-
-// farewell returns how s, ending for why, says goodbye: the status
-// CloseWith chose, or the one that goes with why.
-func (s *Subscriber) farewell(why endReason) farewell {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if why == endApp && s.closeCode != 0 {
-		return farewell{why: why, code: s.closeCode, reason: s.closeReason, app: true}
-	}
-	code, reason := closeStatus(why)
-	if why == endResync {
-		reason = s.closeReason // set with the end (see Subscriber.resyncClose)
-	}
-	return farewell{why: why, code: code, reason: reason}
-}
-
-// closeStatus maps why a subscription ended to a close status.
-func closeStatus(why endReason) (StatusCode, string) {
-	switch why {
-	case endSlow:
-		return StatusTryAgainLater, "slow consumer: reconnect"
-	case endShutdown:
-		return StatusGoingAway, "server shutting down"
-	case endPanic:
-		return StatusInternalError, "internal error"
-	case endBadData:
-		return StatusInvalidFramePayloadData, "text message is not valid UTF-8"
-	case endRate:
-		return StatusPolicyViolation, "message rate exceeded"
-	case endResync:
-		return StatusResync, ResyncEvent
-	default:
-		return StatusNormalClosure, ""
-	}
 }
 
 // connSink writes to a connection the application accepted itself
