@@ -38,38 +38,6 @@ func IdentityOf[T any](s *Subscriber) (T, bool) {
 	return v, ok
 }
 
-// Refusal is an error that refuses a request with the status, headers and
-// body of the caller's choice. An Authorize hook returns one (or wraps
-// one) to answer, say, 429 Too Many Requests with a Retry-After header;
-// the Hub and the Broker answer the same way.
-//
-// To tell an EventSource not to reconnect, refuse its next request with
-// http.StatusNoContent: the SSE specification makes a browser stop there.
-type Refusal struct {
-	Status int         // the HTTP status; 0 means 403 Forbidden
-	Header http.Header // added to the response (Retry-After, WWW-Authenticate)
-	Body   string      // a short text body; "" means the status text
-	Err    error       // the cause, for errors.Is and logs; may be nil
-}
-
-func (r *Refusal) Error() string {
-	msg := fmt.Sprintf("fanout: refused with %d", r.status())
-	if r.Err != nil {
-		msg += ": " + r.Err.Error()
-	}
-	return msg
-}
-
-// Unwrap returns the cause.
-func (r *Refusal) Unwrap() error { return r.Err }
-
-func (r *Refusal) status() int {
-	if r.Status == 0 {
-		return http.StatusForbidden
-	}
-	return r.Status
-}
-
 // authorize returns what a request is granted: what the Authorize hook
 // returns, or else the topics of its "topic" query parameters. A request
 // whose query cannot be parsed (a malformed escape, or more parameters

@@ -53,7 +53,7 @@ import (
 type hijackWriter struct {
 	http.ResponseWriter
 	sendBuffer int
-	sink       *wsSink // receives the wsconn.Conn
+	sk         *wsSink // receives the wsconn.Conn
 }
 
 // Unwrap lets http.ResponseController reach the original writer.
@@ -67,14 +67,14 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	sock.SetSendBuffer(raw.Conn, w.sendBuffer)
-	w.sink.raw = raw
-	w.sink.live.Store(raw)
+	w.sk.raw = raw
+	w.sk.live.Store(raw)
 	// net/http's 4 KiB buffers would live as long as the connection; small
 	// ones serve: client messages are usually small (and a fan-out's
 	// clients send few), larger reads bypass the buffer, and server control
 	// frames still reach wsconn.Conn.Write whole, one per call (point 1).
-	w.sink.br = bufio.NewReaderSize(raw, 128)
-	return raw, bufio.NewReadWriter(w.sink.br, bufio.NewWriterSize(raw, maxControlFrame)), nil
+	w.sk.br = bufio.NewReaderSize(raw, 128)
+	return raw, bufio.NewReadWriter(w.sk.br, bufio.NewWriterSize(raw, maxControlFrame)), nil
 }
 
 // maxControlFrame is the size of the largest control frame a server

@@ -286,7 +286,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseSubscribe(w, err)
 		return
 	}
-	hw := &hijackWriter{ResponseWriter: w, sendBuffer: h.opts.SendBufferSize, sink: sk}
+	hw := &hijackWriter{ResponseWriter: w, sendBuffer: h.opts.SendBufferSize, sk: sk}
 	conn, err := websocket.Accept(hw, r, &h.accept)
 	if err != nil || sk.raw == nil { // Accept has answered; it hijacks only through hw
 		h.opts.Logger.Debug("fanout: accept", "err", err, "remote", r.RemoteAddr)
