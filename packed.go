@@ -284,7 +284,7 @@ func appendDeflatedPacked(parts [][]byte, hdr []byte, batch []*Message, f framin
 	if min <= 0 || plainLen < min {
 		return parts, false
 	}
-	start, n := len(parts), -len(wsframe.DeflateTail)
+	start := len(parts)
 	parts = append(parts, nil) // the header, once the length is known
 	for _, m := range batch {
 		c := m.wsDeflateRecords(f)
@@ -292,15 +292,9 @@ func appendDeflatedPacked(parts [][]byte, hdr []byte, batch []*Message, f framin
 			return parts[:start], false
 		}
 		parts = append(parts, c)
-		n += len(c)
 	}
-	if n >= plainLen {
+	if wsframe.FrameDeflated(parts[start:], hdr) >= plainLen {
 		return parts[:start], false
 	}
-	last := parts[len(parts)-1]
-	parts[len(parts)-1] = last[:len(last)-len(wsframe.DeflateTail)]
-	hdr = wsframe.AppendHeader(hdr, wsframe.OpBinary, n)
-	hdr[0] |= wsframe.RSV1
-	parts[start] = hdr
 	return parts, true
 }
