@@ -3,12 +3,12 @@ package fanout
 import (
 	"bufio"
 	"context"
-	"github.com/fanout-go/fanout/internal/wsconn"
 	"net"
 	"net/http"
 
 	"github.com/coder/websocket"
 	"github.com/fanout-go/fanout/internal/sock"
+	"github.com/fanout-go/fanout/internal/wsconn"
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 

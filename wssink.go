@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"github.com/fanout-go/fanout/internal/wsconn"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout/internal/wsconn"
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
@@ -32,7 +32,7 @@ type wsSink struct {
 	framing  framing       // as the subprotocol says
 	liveConn               // raw, for abort and kill from any goroutine
 	// deflateMin is the smallest message sent compressed, where the
-	// client negotiated permessage-deflate (see dataFrame); 0: none is.
+	// client negotiated permessage-deflate (see Message.wsDataFrame); 0: none is.
 	deflateMin int
 
 	hdr [wsframe.MaxHeaderLen]byte // scratch: a packed frame's header
