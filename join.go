@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 )
 
 // Joining topics. One request may name many topics, and c.mu is the lock
@@ -235,4 +236,36 @@ func (c *core) newTopics(s *Subscriber, topics []string) int {
 		}
 	}
 	return n
+}
+
+// leave removes s from topic t; c.mu must be held. It reports whether s
+// was subscribed to t: the caller then owes the engine an Unsubscribe.
+func (c *core) leave(s *Subscriber, t string) bool {
+	i := slices.Index(s.topics, t)
+	if i < 0 {
+		return false
+	}
+	s.topics = slices.Delete(s.topics, i, i+1)
+	if set := c.topicSets[s]; set != nil {
+		delete(set, t)
+	}
+	subs := c.topics[t]
+	if len(subs) == 1 {
+		delete(c.topics, t)
+	} else {
+		c.topics[t] = removeSub(subs, s)
+	}
+	return true
+}
+
+// removeSub removes s from subs by swapping the last element into its place.
+func removeSub(subs []*Subscriber, s *Subscriber) []*Subscriber {
+	i := slices.Index(subs, s)
+	if i < 0 {
+		return subs
+	}
+	last := len(subs) - 1
+	subs[i] = subs[last]
+	subs[last] = nil
+	return subs[:last]
 }
