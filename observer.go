@@ -112,11 +112,3 @@ func (r ResyncReason) String() string {
 	}
 	return fmt.Sprintf("ResyncReason(%d)", uint8(r))
 }
-
-// resumeFailed tells the Observer that a client's resume failed with err;
-// it does nothing for a nil err.
-func (c *core) resumeFailed(err error) {
-	if o := c.opts.Observer; o != nil && err != nil {
-		o.Resynced(Resync{Reason: resumeResync(err), Subscribers: 1, Err: err})
-	}
-}

@@ -297,3 +297,55 @@ func (c *core) resyncAll(last Position, err error) {
 		}
 	}
 }
+
+// With PolicyBlock, a publish waits for room in the queues it would fill,
+// before it is handed to the engine: nothing is stored or delivered until
+// every blocking subscriber of its topic can take it, so a Publish that
+// gives up (its context ended) has reached no one. The wait holds no lock,
+// so publishes to other topics go on meanwhile.
+//
+// Concurrent publishers that saw room at once may each add a message: a
+// queue can pass QueueSize by that many. Messages that do not wait (from
+// other processes through a distributed engine, Subscriber.Send) can pass
+// it too, up to twice QueueSize (and QueueBytes), where the subscriber is
+// closed as PolicyClose would.
+
+// waitForRoom blocks until every subscriber of topic (every subscriber,
+// for a broadcast) that passes filter has room in its queue, or ctx ends,
+// or closing begins.
+func (c *core) waitForRoom(ctx context.Context, topic string, filter func(*Subscriber) bool) error {
+	for {
+		s := c.fullSubscriber(topic, filter)
+		if s == nil {
+			return nil
+		}
+		room := s.roomSignal()
+		if room == nil {
+			continue // it took a batch meanwhile
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// fullSubscriber returns a subscriber of topic (of any, for "") that passes
+// filter and whose queue is full, or nil.
+func (c *core) fullSubscriber(topic string, filter func(*Subscriber) bool) *Subscriber {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	subs := c.all
+	if topic != "" {
+		subs = c.topics[topic]
+	}
+	for _, s := range subs {
+		if s.full() && (filter == nil || filter(s)) {
+			return s
+		}
+	}
+	return nil
+}

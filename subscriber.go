@@ -403,7 +403,7 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
 	big := size > o.QueueBytes
 	maxN, maxBytes := o.QueueSize, o.QueueBytes
-	if o.Policy == PolicyBlock { // publishers waited for room: see backpressure.go
+	if o.Policy == PolicyBlock { // publishers waited for room: see core.waitForRoom
 		maxN, maxBytes = 2*maxN, 2*maxBytes
 	}
 	if n >= maxN || big && s.bigBytes > 0 || !big && bytes+size > maxBytes {
