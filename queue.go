@@ -2,56 +2,57 @@ package fanout
 
 import "slices"
 
-// ring is a FIFO of messages. It grows by doubling, from 16, so an idle
-// subscriber holds no queue memory beyond its first burst.
-type ring struct {
+// fifo is a subscriber's queue of messages (not to be confused with the
+// replay Ring). It grows by doubling, from 16, so an idle subscriber holds
+// no queue memory beyond its first burst.
+type fifo struct {
 	buf  []*Message
 	head int
 	n    int
 }
 
-func (r *ring) push(m *Message) {
-	if r.n == len(r.buf) {
-		r.grow()
+func (q *fifo) push(m *Message) {
+	if q.n == len(q.buf) {
+		q.grow()
 	}
-	r.buf[(r.head+r.n)&(len(r.buf)-1)] = m
-	r.n++
+	q.buf[(q.head+q.n)&(len(q.buf)-1)] = m
+	q.n++
 }
 
-func (r *ring) peek() *Message { return r.buf[r.head] }
+func (q *fifo) peek() *Message { return q.buf[q.head] }
 
-func (r *ring) pop() *Message {
-	m := r.buf[r.head]
-	r.buf[r.head] = nil
-	r.head = (r.head + 1) & (len(r.buf) - 1)
-	r.n--
+func (q *fifo) pop() *Message {
+	m := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) & (len(q.buf) - 1)
+	q.n--
 	return m
 }
 
-func (r *ring) grow() {
-	size := max(16, 2*len(r.buf))
+func (q *fifo) grow() {
+	size := max(16, 2*len(q.buf))
 	buf := make([]*Message, size)
-	for i := range r.n {
-		buf[i] = r.buf[(r.head+i)&(len(r.buf)-1)]
+	for i := range q.n {
+		buf[i] = q.buf[(q.head+i)&(len(q.buf)-1)]
 	}
-	r.buf, r.head = buf, 0
+	q.buf, q.head = buf, 0
 }
 
-func (r *ring) clear() {
-	clear(r.buf)
-	r.head, r.n = 0, 0
-	r.shrink()
+func (q *fifo) clear() {
+	clear(q.buf)
+	q.head, q.n = 0, 0
+	q.shrink()
 }
 
-// maxIdleRing is the most queue slots an empty ring keeps: a larger one,
+// maxIdleFifo is the most queue slots an empty fifo keeps: a larger one,
 // grown by a burst, is freed once drained, so that what a subscriber costs
 // at rest does not depend on QueueSize.
-const maxIdleRing = 256
+const maxIdleFifo = 256
 
-// shrink frees an empty ring's buffer when a burst grew it past maxIdleRing.
-func (r *ring) shrink() {
-	if r.n == 0 && len(r.buf) > maxIdleRing {
-		r.buf, r.head = nil, 0
+// shrink frees an empty fifo's buffer when a burst grew it past maxIdleFifo.
+func (q *fifo) shrink() {
+	if q.n == 0 && len(q.buf) > maxIdleFifo {
+		q.buf, q.head = nil, 0
 	}
 }
 

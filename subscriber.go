@@ -30,7 +30,7 @@ type Subscriber struct {
 
 	mu          sync.Mutex // guards the fields below
 	subprotocol string     // known once the handshake is done
-	q           ring
+	q           fifo
 	qBytes      int
 	backlog     int           // replayed messages at the head of q: they do not count against the limits
 	backlogSize int           // their payload bytes
