@@ -50,7 +50,7 @@ var errDeadPeer = errors.New("fanout: peer did not answer ping")
 // lingering FlushDelay for more, batches until the queue is empty. It
 // returns endNone while the subscription goes on, or why it ended.
 func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
-	o := &s.c.opts
+	o := s.opts
 	if s.pingDue.Swap(false) {
 		if err := s.sink.keepalive(ctx, o.WriteTimeout); err != nil {
 			if errors.Is(err, errDeadPeer) {
@@ -88,7 +88,7 @@ func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
 			page   bool
 		)
 		batch, queued, st, page = s.take(batch[:0])
-		if page && s.c.nextPage(s) {
+		if page && s.host.nextPage(s) {
 			continue
 		}
 		if st == subEnding || len(batch) == 0 {
@@ -190,27 +190,26 @@ func (s *Subscriber) drain() {
 // applies the slow-client policy to a write timeout. It returns endNone
 // while the subscription goes on.
 func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
-	c := s.c
-	obs := c.opts.Observer
+	obs := s.opts.Observer
 	var start time.Time
 	if obs != nil {
 		start = time.Now()
 	}
-	sent, writes, bytes, err := s.sink.write(batch, c.opts.WriteTimeout)
+	sent, writes, bytes, err := s.sink.write(batch, s.opts.WriteTimeout)
 	resync := errors.Is(err, errPlainResync)
 	if resync {
 		err = nil // what came before the resync signal was written
 	}
-	c.stats.batches.Add(1)
-	c.stats.writes.Add(uint64(writes))
-	c.stats.bytes.Add(uint64(bytes))
+	s.stats.batches.Add(1)
+	s.stats.writes.Add(uint64(writes))
+	s.stats.bytes.Add(uint64(bytes))
 	delivered := sent
 	for _, m := range batch[:sent] {
 		if m.ctl != ctlNone { // a position or resync signal is not a message
 			delivered--
 		}
 	}
-	c.stats.delivered.Add(uint64(delivered))
+	s.stats.delivered.Add(uint64(delivered))
 	s.delivered.Add(uint64(delivered))
 	if obs != nil {
 		obs.BatchWritten(BatchWrite{Subscriber: s, Messages: delivered, Writes: writes, Bytes: bytes,
@@ -233,7 +232,7 @@ func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return endClient, err
 	}
-	c.stats.timeouts.Add(1)
+	s.stats.timeouts.Add(1)
 	s.mu.Lock()
 	ev := s.slowEventLocked(SlowWriteTimeout, len(batch)-sent)
 	s.mu.Unlock()
@@ -266,7 +265,7 @@ func (s *Subscriber) resyncClose(m *Message) endReason {
 // slowFromWriter applies the policy for a write timeout. OnSlow runs on the
 // writer here, a goroutine the library owns: a panic ends the subscriber.
 func (s *Subscriber) slowFromWriter(ev SlowEvent) {
-	defer s.c.recovered("OnSlow", s, nil)
+	defer s.host.recovered("OnSlow", s, nil)
 	s.slow(ev)
 }
 
@@ -275,7 +274,7 @@ func (s *Subscriber) slowFromWriter(ev SlowEvent) {
 func (s *Subscriber) stopWaiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.q.n >= s.c.opts.MaxBatch || s.state == subEnding || s.state == subDraining
+	return s.q.n >= s.opts.MaxBatch || s.state == subEnding || s.state == subDraining
 }
 
 func (s *Subscriber) ending() bool {

@@ -269,3 +269,98 @@ func removeSub(subs []*Subscriber, s *Subscriber) []*Subscriber {
 	subs[last] = nil
 	return subs[:last]
 }
+
+// topicsOf returns the topics s is subscribed to (Subscriber.Topics).
+func (c *core) topicsOf(s *Subscriber) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(s.topics)
+}
+
+// addTopics adds topics to s (Subscriber.Subscribe).
+func (c *core) addTopics(ctx context.Context, s *Subscriber, topics []string) error {
+	topics, err := c.topicList(topics) // before any lock or engine work
+	if err != nil {
+		return err
+	}
+	if err := c.eng.Subscribe(ctx, topics); err != nil {
+		return fmt.Errorf("subscribe: engine: %w", err)
+	}
+	var joined []string
+	back := topics // given back to the engine: joined already, or refused
+	c.mu.Lock()
+	// O(len(topics)), at most Limits.MaxTopics (see join.go).
+	ok := s.active()
+	if ok {
+		n := len(s.topics) + c.newTopics(s, topics)
+		if l := c.limits.MaxTopics; l > 0 && n > l {
+			err = c.tooManyTopics(n)
+		}
+	}
+	if ok && err == nil {
+		back = nil
+		for _, t := range topics {
+			if c.join(s, t) {
+				joined = append(joined, t)
+			} else {
+				back = append(back, t)
+			}
+		}
+	}
+	announce := s.announced
+	c.mu.Unlock()
+	if len(back) > 0 {
+		c.eng.Unsubscribe(back)
+	}
+	switch {
+	case !ok:
+		return ErrNotSubscribed
+	case err != nil:
+		return err
+	}
+	if announce {
+		for _, t := range joined {
+			c.joined(s, t)
+		}
+	}
+	return nil
+}
+
+// dropTopics removes topics from s (Subscriber.Unsubscribe).
+func (c *core) dropTopics(s *Subscriber, topics []string) {
+	var left []string
+	c.mu.Lock()
+	for _, t := range topics {
+		if c.leave(s, t) {
+			left = append(left, t)
+		}
+	}
+	announce := s.announced
+	c.mu.Unlock()
+	if len(left) > 0 {
+		c.eng.Unsubscribe(left)
+	}
+	if announce {
+		for _, t := range left {
+			c.leftTopic(s, t)
+		}
+	}
+}
+
+func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *hooks, g Grant) *Subscriber {
+	s := &Subscriber{
+		id:          c.ids.Add(1),
+		host:        c,
+		opts:        &c.opts,
+		stats:       &c.stats,
+		identity:    g.Identity,
+		group:       g.Group,
+		hooks:       h,
+		subprotocol: subprotocol,
+		sink:        sk,
+		wake:        wakeChan(c.opts.FlushDelay, sk),
+		done:        make(chan struct{}),
+	}
+	s.req.Store(req)
+	return s
+}

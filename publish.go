@@ -349,3 +349,27 @@ func (c *core) fullSubscriber(topic string, filter func(*Subscriber) bool) *Subs
 	}
 	return nil
 }
+
+// send queues m for s alone (Subscriber.Send).
+func (c *core) send(s *Subscriber, m *Message) error {
+	if m == nil {
+		return fmt.Errorf("fanout: send of a nil message")
+	}
+	if c.isClosing() {
+		return ErrClosed
+	}
+	if err := c.checkSize(m); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if err := c.prepare(m); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	switch s.enqueue(m) {
+	case queued:
+		return nil
+	case full:
+		return ErrQueueFull
+	default:
+		return ErrNotSubscribed
+	}
+}

@@ -62,7 +62,7 @@ func (q *fifo) shrink() {
 // the subscriber's history is to be read now (the writer took the last
 // one: see core.nextPage).
 func (s *Subscriber) take(batch []*Message) ([]*Message, int, subState, bool) {
-	o := &s.c.opts
+	o := s.opts
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stitching { // its history is being read: what is queued waits for it
@@ -144,7 +144,7 @@ func (s *Subscriber) abandonPagesLocked() {
 		m := s.q.pop()
 		if i >= page && m.pos.SameLog(p.from) {
 			s.qBytes -= len(m.data)
-			if len(m.data) > s.c.opts.QueueBytes {
+			if len(m.data) > s.opts.QueueBytes {
 				s.bigBytes = 0
 			}
 			continue
@@ -197,7 +197,7 @@ func (s *Subscriber) queuePage(page []*Message, upTo Position, more bool) bool {
 		}
 		if drop {
 			s.qBytes -= len(m.data)
-			if len(m.data) > s.c.opts.QueueBytes {
+			if len(m.data) > s.opts.QueueBytes {
 				s.bigBytes = 0
 			}
 			continue
@@ -236,7 +236,7 @@ func (s *Subscriber) full() bool {
 }
 
 func (s *Subscriber) fullLocked() bool {
-	o := &s.c.opts
+	o := s.opts
 	return s.state == subActive &&
 		(s.q.n-s.backlog >= o.QueueSize || s.qBytes-s.backlogSize-s.bigBytes >= o.QueueBytes)
 }

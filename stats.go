@@ -2,7 +2,6 @@ package fanout
 
 import (
 	"slices"
-	"sync/atomic"
 )
 
 // subscribers returns a copy of the broadcast set.
@@ -22,14 +21,6 @@ func (c *core) topicLen(t string) int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.topics[t])
-}
-
-// counters are the live values behind Stats.
-type counters struct {
-	published, delivered, dropped     atomic.Uint64
-	batches, writes, bytes            atomic.Uint64
-	slowRemoved, slowClosed, timeouts atomic.Uint64
-	inboundDropped                    atomic.Uint64
 }
 
 // Stats is a snapshot of a Hub's (or Broker's) counters since it was made.

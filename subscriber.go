@@ -2,9 +2,7 @@ package fanout
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,19 +12,21 @@ import (
 // concurrent use. A Subscriber is handed to hooks and filters; applications
 // keep it to send to one client or change its topics.
 type Subscriber struct {
-	id   uint64
-	c    *core
-	req  atomic.Pointer[http.Request]
-	sink sink
+	id    uint64
+	host  host             // the core that registered it
+	opts  *DeliveryOptions // the core's
+	stats *counters        // the core's, which the subscriber adds to
+	req   atomic.Pointer[http.Request]
+	sink  sink
 
 	identity any    // Grant.Identity
 	group    string // Grant.Group
 	hooks    *hooks // the hooks of the handler that accepted it
 
-	topics    []string // guarded by c.mu
+	topics    []string // guarded by the core's mu
 	home      int      // the engine's partition of its first topic: whose broadcasts it gets
-	announced bool     // OnJoin was called for its first topics (guarded by c.mu)
-	left      []string // the topics it was detached from, for OnLeave (guarded by c.mu)
+	announced bool     // OnJoin was called for its first topics (guarded by the core's mu)
+	left      []string // the topics it was detached from, for OnLeave (guarded by the core's mu)
 
 	mu          sync.Mutex // guards the fields below
 	subprotocol string     // known once the handshake is done
@@ -59,6 +59,25 @@ type Subscriber struct {
 
 	closeCode   StatusCode // set by CloseWith (guarded by mu)
 	closeReason string     // CloseWith's, or a resync's close reason (see resyncClose)
+}
+
+// host is what a subscriber asks of the core that registered it: its
+// topics in the core's registry, the checks of a message sent to it alone,
+// and the pages of its history. The core implements it, so that delivery
+// names no core.
+type host interface {
+	topicsOf(s *Subscriber) []string
+	addTopics(ctx context.Context, s *Subscriber, topics []string) error
+	dropTopics(s *Subscriber, topics []string)
+	send(s *Subscriber, m *Message) error
+	// detach removes s from every topic and the broadcast set. Idempotent.
+	detach(s *Subscriber)
+	// nextPage reads the next page of s's history and queues it (see
+	// queuePage); it reports whether it queued anything.
+	nextPage(s *Subscriber) bool
+	// recovered is deferred around an application hook run on a
+	// goroutine the library owns: a panic ends s (and sets *err).
+	recovered(hook string, s *Subscriber, err *error)
 }
 
 // hooks are the hooks of a handler (Hub or Broker) that its subscribers
@@ -122,22 +141,6 @@ func (r endReason) String() string {
 	return "none"
 }
 
-func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *hooks, g Grant) *Subscriber {
-	s := &Subscriber{
-		id:          c.ids.Add(1),
-		c:           c,
-		identity:    g.Identity,
-		group:       g.Group,
-		hooks:       h,
-		subprotocol: subprotocol,
-		sink:        sk,
-		wake:        wakeChan(c, sk),
-		done:        make(chan struct{}),
-	}
-	s.req.Store(req)
-	return s
-}
-
 // ID returns the subscriber's identifier, unique within its Hub.
 func (s *Subscriber) ID() uint64 { return s.id }
 
@@ -180,9 +183,7 @@ func (s *Subscriber) setSubprotocol(p string) {
 
 // Topics returns the topics the subscriber is subscribed to.
 func (s *Subscriber) Topics() []string {
-	s.c.mu.RLock()
-	defer s.c.mu.RUnlock()
-	return slices.Clone(s.topics)
+	return s.host.topicsOf(s)
 }
 
 // Subscribe adds topics to the subscriber: it receives what is published
@@ -193,99 +194,19 @@ func (s *Subscriber) Topics() []string {
 // (wrapped) when the subscriber would have more than Limits.MaxTopics;
 // then it joins none of them.
 func (s *Subscriber) Subscribe(ctx context.Context, topics ...string) error {
-	c := s.c
-	topics, err := c.topicList(topics) // before any lock or engine work
-	if err != nil {
-		return err
-	}
-	if err := c.eng.Subscribe(ctx, topics); err != nil {
-		return fmt.Errorf("subscribe: engine: %w", err)
-	}
-	var joined []string
-	back := topics // given back to the engine: joined already, or refused
-	c.mu.Lock()
-	// O(len(topics)), at most Limits.MaxTopics (see join.go).
-	ok := s.active()
-	if ok {
-		n := len(s.topics) + c.newTopics(s, topics)
-		if l := c.limits.MaxTopics; l > 0 && n > l {
-			err = c.tooManyTopics(n)
-		}
-	}
-	if ok && err == nil {
-		back = nil
-		for _, t := range topics {
-			if c.join(s, t) {
-				joined = append(joined, t)
-			} else {
-				back = append(back, t)
-			}
-		}
-	}
-	announce := s.announced
-	c.mu.Unlock()
-	if len(back) > 0 {
-		c.eng.Unsubscribe(back)
-	}
-	switch {
-	case !ok:
-		return ErrNotSubscribed
-	case err != nil:
-		return err
-	}
-	if announce {
-		for _, t := range joined {
-			c.joined(s, t)
-		}
-	}
-	return nil
+	return s.host.addTopics(ctx, s, topics)
 }
 
 // Unsubscribe removes topics from the subscriber; it keeps receiving
 // broadcasts and Send.
 func (s *Subscriber) Unsubscribe(topics ...string) {
-	var left []string
-	s.c.mu.Lock()
-	for _, t := range topics {
-		if s.c.leave(s, t) {
-			left = append(left, t)
-		}
-	}
-	announce := s.announced
-	s.c.mu.Unlock()
-	if len(left) > 0 {
-		s.c.eng.Unsubscribe(left)
-	}
-	if announce {
-		for _, t := range left {
-			s.c.leftTopic(s, t)
-		}
-	}
+	s.host.dropTopics(s, topics)
 }
 
 // Send queues m for this subscriber alone. It never blocks: on a full queue
 // the slow-client policy is applied and Send returns ErrQueueFull.
 func (s *Subscriber) Send(m *Message) error {
-	if m == nil {
-		return fmt.Errorf("fanout: send of a nil message")
-	}
-	if s.c.isClosing() {
-		return ErrClosed
-	}
-	if err := s.c.checkSize(m); err != nil {
-		return fmt.Errorf("send: %w", err)
-	}
-	if err := s.c.prepare(m); err != nil {
-		return fmt.Errorf("send: %w", err)
-	}
-	switch s.enqueue(m) {
-	case queued:
-		return nil
-	case full:
-		return ErrQueueFull
-	default:
-		return ErrNotSubscribed
-	}
+	return s.host.send(s, m)
 }
 
 // Close ends the subscription and closes the connection (WebSocket status
@@ -386,7 +307,7 @@ const (
 // pins at most QueueBytes plus one larger message.
 func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	size := len(m.data)
-	o := &s.c.opts
+	o := s.opts
 	s.mu.Lock()
 	if s.state != subActive {
 		s.mu.Unlock()
@@ -424,7 +345,7 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	}
 	// Wake the writer when there is news: the queue was empty, or (for a
 	// writer lingering in FlushDelay) a full batch is waiting.
-	wake := s.q.n == 1 || (s.q.n == s.c.opts.MaxBatch && s.c.opts.FlushDelay > 0)
+	wake := s.q.n == 1 || (s.q.n == s.opts.MaxBatch && s.opts.FlushDelay > 0)
 	s.mu.Unlock()
 	if wake {
 		s.signal()
@@ -450,7 +371,7 @@ func (s *Subscriber) replayed(m *Message) bool {
 // slowEventLocked describes a slow event concerning n messages, with the
 // queue as it stands; s.mu must be held.
 func (s *Subscriber) slowEventLocked(r SlowReason, n int) SlowEvent {
-	return SlowEvent{Subscriber: s, Reason: r, Policy: s.c.opts.Policy,
+	return SlowEvent{Subscriber: s, Reason: r, Policy: s.opts.Policy,
 		QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: n}
 }
 
@@ -458,27 +379,27 @@ func (s *Subscriber) slowEventLocked(r SlowReason, n int) SlowEvent {
 // counted as dropped whatever the policy: none of them reach the client.
 func (s *Subscriber) slow(ev SlowEvent) {
 	p := ev.Policy
-	if s.c.opts.OnSlow != nil {
-		p = s.c.opts.OnSlow(ev)
+	if s.opts.OnSlow != nil {
+		p = s.opts.OnSlow(ev)
 	}
 	if p != PolicyDrop && p != PolicyRemove {
 		p = PolicyClose // the default, for a policy not known
 	}
-	s.c.opts.Logger.Debug("fanout: slow subscriber", "subscriber", s.id,
+	s.opts.Logger.Debug("fanout: slow subscriber", "subscriber", s.id,
 		"reason", ev.Reason, "policy", p, "queue", ev.QueueLen, "messages", ev.Messages)
 	s.dropped.Add(uint64(ev.Messages))
-	s.c.stats.dropped.Add(uint64(ev.Messages))
+	s.stats.dropped.Add(uint64(ev.Messages))
 	switch p {
 	case PolicyRemove:
 		if s.remove() {
-			s.c.stats.slowRemoved.Add(1)
+			s.stats.slowRemoved.Add(1)
 		}
 	case PolicyClose:
 		if s.end(endSlow, false) {
-			s.c.stats.slowClosed.Add(1)
+			s.stats.slowClosed.Add(1)
 		}
 	}
-	if o := s.c.opts.Observer; o != nil {
+	if o := s.opts.Observer; o != nil {
 		o.SubscriberSlow(ev, p)
 	}
 }
@@ -494,7 +415,7 @@ func (s *Subscriber) remove() bool {
 	}
 	s.mu.Unlock()
 	if ok {
-		s.c.detach(s)
+		s.host.detach(s)
 	}
 	return ok
 }
@@ -519,7 +440,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 		s.state = subEnding
 		if why == endSlow { // what the client will never get because it was slow
 			s.dropped.Add(uint64(s.q.n))
-			s.c.stats.dropped.Add(uint64(s.q.n))
+			s.stats.dropped.Add(uint64(s.q.n))
 		}
 		s.q.clear()
 		s.qBytes, s.backlog, s.backlogSize, s.bigBytes = 0, 0, 0, 0
@@ -530,7 +451,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 	}
 	s.freeRoomLocked() // no publisher waits for an ending subscriber
 	s.mu.Unlock()
-	s.c.detach(s)
+	s.host.detach(s)
 	s.signal()
 	return first
 }
@@ -579,8 +500,8 @@ func (s *Subscriber) endCause() error {
 // written through its ResponseWriter (see run), or lingering in
 // FlushDelay. On-demand writers need none otherwise: an idle subscriber
 // holds none.
-func wakeChan(c *core, sk sink) chan struct{} {
-	if _, loop := sk.(*sseSink); loop || c.opts.FlushDelay > 0 {
+func wakeChan(flushDelay time.Duration, sk sink) chan struct{} {
+	if _, loop := sk.(*sseSink); loop || flushDelay > 0 {
 		return make(chan struct{}, 1)
 	}
 	return nil
@@ -606,4 +527,12 @@ func (s *Subscriber) signal() {
 	if start {
 		go s.drainFn() // a func value made once: a go statement with a method value would allocate
 	}
+}
+
+// counters are the live values behind Stats.
+type counters struct {
+	published, delivered, dropped     atomic.Uint64
+	batches, writes, bytes            atomic.Uint64
+	slowRemoved, slowClosed, timeouts atomic.Uint64
+	inboundDropped                    atomic.Uint64
 }
