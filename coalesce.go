@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,20 @@ type sink interface {
 	close(f farewell)
 	// kill cuts the connection now. Safe from any goroutine.
 	kill()
+}
+
+// writer is what writes a subscriber's queue to its connection: the sink,
+// and what wakes or starts the writer (see below).
+type writer struct {
+	sink     sink
+	wake     chan struct{} // capacity 1: "look at the queue and state" (nil when no writer sleeps)
+	onDemand atomic.Bool   // writers run on goroutines of their own (see writeOnDemand)
+	drainFn  func()        // s.drain
+	writing  bool          // such a writer is running, or the last one ran (guarded by Subscriber.mu)
+	wctx     context.Context
+	wdone    func(why endReason, err error)
+	pingDue  atomic.Bool
+	kaEvery  time.Duration // keepalive interval; 0: none
 }
 
 var errDeadPeer = errors.New("fanout: peer did not answer ping")
@@ -290,4 +305,38 @@ func (s *Subscriber) reason() endReason {
 		return endClient
 	}
 	return s.why
+}
+
+// wakeChan returns the channel that wakes the writer of a subscriber of c
+// writing to sk, where one sleeps: on the goroutine of an SSE response
+// written through its ResponseWriter (see run), or lingering in
+// FlushDelay. On-demand writers need none otherwise: an idle subscriber
+// holds none.
+func wakeChan(flushDelay time.Duration, sk sink) chan struct{} {
+	if _, loop := sk.(*sseSink); loop || flushDelay > 0 {
+		return make(chan struct{}, 1)
+	}
+	return nil
+}
+
+// signal tells the writer there is something to do, without blocking: it
+// wakes a writer that sleeps (or lingers in FlushDelay), or starts an
+// on-demand one when none runs.
+func (s *Subscriber) signal() {
+	if s.wake != nil {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	if !s.onDemand.Load() {
+		return
+	}
+	s.mu.Lock()
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		go s.drainFn() // a func value made once: a go statement with a method value would allocate
+	}
 }

@@ -357,8 +357,7 @@ func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *h
 		group:       g.Group,
 		hooks:       h,
 		subprotocol: subprotocol,
-		sink:        sk,
-		wake:        wakeChan(c.opts.FlushDelay, sk),
+		writer:      writer{sink: sk, wake: wakeChan(c.opts.FlushDelay, sk)},
 		done:        make(chan struct{}),
 	}
 	s.req.Store(req)

@@ -56,6 +56,21 @@ func (q *fifo) shrink() {
 	}
 }
 
+// queue is a subscriber's queue and what bounds it: the messages waiting
+// for its writer, the history it stitches and pages in ahead of them, and
+// the room publishers wait for. Subscriber.mu guards it.
+type queue struct {
+	q           fifo
+	qBytes      int
+	backlog     int           // replayed messages at the head of q: they do not count against the limits
+	backlogSize int           // their payload bytes
+	bigBytes    int           // the payload of the message larger than QueueBytes that waits (0: none); not counted against QueueBytes
+	stitching   bool          // resuming: live messages queue, the writer waits for the history (see core.subscribe)
+	pager       *pager        // the pages of its history left to read (see queuePage); nil: none
+	room        chan struct{} // closed when the queue has room again, for publishers waiting (PolicyBlock)
+	replayedTo  Position      // the end of its history: the feed may still deliver what precedes it
+}
+
 // take moves up to MaxBatch messages (MaxBatchBytes of payload, but at
 // least one message) from the queue into batch, and reports how many
 // messages are left queued and the state, and whether the next page of
@@ -261,5 +276,123 @@ func (s *Subscriber) freeRoomLocked() {
 	if s.room != nil && !s.fullLocked() {
 		close(s.room)
 		s.room = nil
+	}
+}
+
+type enqueueResult uint8
+
+const (
+	queued enqueueResult = iota
+	full
+	gone
+)
+
+// enqueue queues m without blocking; on a full queue it applies the
+// slow-client policy.
+//
+// The queue is full when it holds QueueSize messages, or when m would take
+// the bytes it holds past QueueBytes. A message larger than QueueBytes is
+// not counted in those bytes: it fits behind anything, and anything that
+// fits fits behind it, so that one large message never makes a reading
+// subscriber slow, whether or not its writer has taken it yet. Only one
+// such message may wait at a time: a second one, arriving before the
+// writer took the first, finds the queue full. So a subscriber's queue
+// pins at most QueueBytes plus one larger message.
+func (s *Subscriber) enqueue(m *Message) enqueueResult {
+	size := len(m.data)
+	o := s.opts
+	s.mu.Lock()
+	if s.state != subActive {
+		s.mu.Unlock()
+		return gone
+	}
+	if s.replayedTo.Epoch != "" && s.replayed(m) {
+		s.mu.Unlock()
+		return queued // it was in the replay
+	}
+	if p := s.pager; p != nil && !p.reading && p.holds(m) {
+		s.mu.Unlock()
+		return queued // a page of its history, yet to be read, holds it
+	}
+	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
+	big := size > o.QueueBytes
+	maxN, maxBytes := o.QueueSize, o.QueueBytes
+	if o.Policy == PolicyBlock { // publishers waited for room: see core.waitForRoom
+		maxN, maxBytes = 2*maxN, 2*maxBytes
+	}
+	if n >= maxN || big && s.bigBytes > 0 || !big && bytes+size > maxBytes {
+		if p := s.pager; p != nil && p.holds(m) {
+			p.overflow = true // a page of its history, yet to be read, holds it
+			s.mu.Unlock()
+			return queued
+		}
+		ev := s.slowEventLocked(SlowQueueFull, 1)
+		s.mu.Unlock()
+		s.slow(ev)
+		return full
+	}
+	s.q.push(m)
+	s.qBytes += size
+	if big {
+		s.bigBytes = size
+	}
+	// Wake the writer when there is news: the queue was empty, or (for a
+	// writer lingering in FlushDelay) a full batch is waiting.
+	wake := s.q.n == 1 || (s.q.n == s.opts.MaxBatch && s.opts.FlushDelay > 0)
+	s.mu.Unlock()
+	if wake {
+		s.signal()
+	}
+	return queued
+}
+
+// replayed reports whether m was in the history s was given when it
+// subscribed, so must not be queued again. The feed delivers in position
+// order, so the first message past the history ends the check. s.mu must
+// be held.
+func (s *Subscriber) replayed(m *Message) bool {
+	switch {
+	case m.pos.IsZero(): // not stored: Send, BroadcastFilter, a signal
+		return false
+	case m.pos.SameLog(s.replayedTo) && m.pos.Offset <= s.replayedTo.Offset:
+		return true
+	}
+	s.replayedTo = Position{}
+	return false
+}
+
+// slowEventLocked describes a slow event concerning n messages, with the
+// queue as it stands; s.mu must be held.
+func (s *Subscriber) slowEventLocked(r SlowReason, n int) SlowEvent {
+	return SlowEvent{Subscriber: s, Reason: r, Policy: s.opts.Policy,
+		QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: n}
+}
+
+// slow applies the slow-client policy for ev. The messages ev concerns are
+// counted as dropped whatever the policy: none of them reach the client.
+func (s *Subscriber) slow(ev SlowEvent) {
+	p := ev.Policy
+	if s.opts.OnSlow != nil {
+		p = s.opts.OnSlow(ev)
+	}
+	if p != PolicyDrop && p != PolicyRemove {
+		p = PolicyClose // the default, for a policy not known
+	}
+	s.opts.Logger.Debug("fanout: slow subscriber", "subscriber", s.id,
+		"reason", ev.Reason, "policy", p, "queue", ev.QueueLen, "messages", ev.Messages)
+	s.dropped.Add(uint64(ev.Messages))
+	s.stats.dropped.Add(uint64(ev.Messages))
+	switch p {
+	case PolicyRemove:
+		if s.remove() {
+			s.stats.slowRemoved.Add(1)
+		}
+	case PolicyClose:
+		if s.end(endSlow, false) {
+			s.stats.slowClosed.Add(1)
+		}
+	}
+	if o := s.opts.Observer; o != nil {
+		o.SubscriberSlow(ev, p)
 	}
 }

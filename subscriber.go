@@ -17,7 +17,6 @@ type Subscriber struct {
 	opts  *DeliveryOptions // the core's
 	stats *counters        // the core's, which the subscriber adds to
 	req   atomic.Pointer[http.Request]
-	sink  sink
 
 	identity any    // Grant.Identity
 	group    string // Grant.Group
@@ -28,32 +27,17 @@ type Subscriber struct {
 	announced bool     // OnJoin was called for its first topics (guarded by the core's mu)
 	left      []string // the topics it was detached from, for OnLeave (guarded by the core's mu)
 
-	mu          sync.Mutex // guards the fields below
+	mu          sync.Mutex // guards the fields below, and its queue's
 	subprotocol string     // known once the handshake is done
-	q           fifo
-	qBytes      int
-	backlog     int           // replayed messages at the head of q: they do not count against the limits
-	backlogSize int           // their payload bytes
-	bigBytes    int           // the payload of the message larger than QueueBytes that waits (0: none); not counted against QueueBytes
-	stitching   bool          // resuming: live messages queue, the writer waits for the history (see core.subscribe)
-	pager       *pager        // the pages of its history left to read (see queuePage); nil: none
-	room        chan struct{} // closed when the queue has room again, for publishers waiting (PolicyBlock)
-	replayedTo  Position      // the end of its history: the feed may still deliver what precedes it
+	queue                  // its messages and their bounds (queue.go)
 	state       subState
 	why         endReason
 	grace       *time.Timer // interrupts the write in progress of an ended subscriber
 	retired     bool        // the writer has returned (or never started)
 	cause       error       // why it ended, when that is an error of ours (a hook's panic)
 
-	wake     chan struct{} // capacity 1: "look at the queue and state" (nil when no writer sleeps)
-	onDemand atomic.Bool   // writers run on goroutines of their own (see writeOnDemand)
-	drainFn  func()        // s.drain
-	writing  bool          // such a writer is running, or the last one ran (guarded by mu)
-	wctx     context.Context
-	wdone    func(why endReason, err error)
-	done     chan struct{} // closed once the subscription has ended
-	pingDue  atomic.Bool
-	kaEvery  time.Duration // keepalive interval; 0: none
+	writer               // what writes its queue to its connection (coalesce.go)
+	done   chan struct{} // closed once the subscription has ended
 
 	delivered, dropped atomic.Uint64
 
@@ -286,140 +270,6 @@ func (s *Subscriber) active() bool {
 	return s.state == subActive
 }
 
-type enqueueResult uint8
-
-const (
-	queued enqueueResult = iota
-	full
-	gone
-)
-
-// enqueue queues m without blocking; on a full queue it applies the
-// slow-client policy.
-//
-// The queue is full when it holds QueueSize messages, or when m would take
-// the bytes it holds past QueueBytes. A message larger than QueueBytes is
-// not counted in those bytes: it fits behind anything, and anything that
-// fits fits behind it, so that one large message never makes a reading
-// subscriber slow, whether or not its writer has taken it yet. Only one
-// such message may wait at a time: a second one, arriving before the
-// writer took the first, finds the queue full. So a subscriber's queue
-// pins at most QueueBytes plus one larger message.
-func (s *Subscriber) enqueue(m *Message) enqueueResult {
-	size := len(m.data)
-	o := s.opts
-	s.mu.Lock()
-	if s.state != subActive {
-		s.mu.Unlock()
-		return gone
-	}
-	if s.replayedTo.Epoch != "" && s.replayed(m) {
-		s.mu.Unlock()
-		return queued // it was in the replay
-	}
-	if p := s.pager; p != nil && !p.reading && p.holds(m) {
-		s.mu.Unlock()
-		return queued // a page of its history, yet to be read, holds it
-	}
-	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
-	big := size > o.QueueBytes
-	maxN, maxBytes := o.QueueSize, o.QueueBytes
-	if o.Policy == PolicyBlock { // publishers waited for room: see core.waitForRoom
-		maxN, maxBytes = 2*maxN, 2*maxBytes
-	}
-	if n >= maxN || big && s.bigBytes > 0 || !big && bytes+size > maxBytes {
-		if p := s.pager; p != nil && p.holds(m) {
-			p.overflow = true // a page of its history, yet to be read, holds it
-			s.mu.Unlock()
-			return queued
-		}
-		ev := s.slowEventLocked(SlowQueueFull, 1)
-		s.mu.Unlock()
-		s.slow(ev)
-		return full
-	}
-	s.q.push(m)
-	s.qBytes += size
-	if big {
-		s.bigBytes = size
-	}
-	// Wake the writer when there is news: the queue was empty, or (for a
-	// writer lingering in FlushDelay) a full batch is waiting.
-	wake := s.q.n == 1 || (s.q.n == s.opts.MaxBatch && s.opts.FlushDelay > 0)
-	s.mu.Unlock()
-	if wake {
-		s.signal()
-	}
-	return queued
-}
-
-// replayed reports whether m was in the history s was given when it
-// subscribed, so must not be queued again. The feed delivers in position
-// order, so the first message past the history ends the check. s.mu must
-// be held.
-func (s *Subscriber) replayed(m *Message) bool {
-	switch {
-	case m.pos.IsZero(): // not stored: Send, BroadcastFilter, a signal
-		return false
-	case m.pos.SameLog(s.replayedTo) && m.pos.Offset <= s.replayedTo.Offset:
-		return true
-	}
-	s.replayedTo = Position{}
-	return false
-}
-
-// slowEventLocked describes a slow event concerning n messages, with the
-// queue as it stands; s.mu must be held.
-func (s *Subscriber) slowEventLocked(r SlowReason, n int) SlowEvent {
-	return SlowEvent{Subscriber: s, Reason: r, Policy: s.opts.Policy,
-		QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: n}
-}
-
-// slow applies the slow-client policy for ev. The messages ev concerns are
-// counted as dropped whatever the policy: none of them reach the client.
-func (s *Subscriber) slow(ev SlowEvent) {
-	p := ev.Policy
-	if s.opts.OnSlow != nil {
-		p = s.opts.OnSlow(ev)
-	}
-	if p != PolicyDrop && p != PolicyRemove {
-		p = PolicyClose // the default, for a policy not known
-	}
-	s.opts.Logger.Debug("fanout: slow subscriber", "subscriber", s.id,
-		"reason", ev.Reason, "policy", p, "queue", ev.QueueLen, "messages", ev.Messages)
-	s.dropped.Add(uint64(ev.Messages))
-	s.stats.dropped.Add(uint64(ev.Messages))
-	switch p {
-	case PolicyRemove:
-		if s.remove() {
-			s.stats.slowRemoved.Add(1)
-		}
-	case PolicyClose:
-		if s.end(endSlow, false) {
-			s.stats.slowClosed.Add(1)
-		}
-	}
-	if o := s.opts.Observer; o != nil {
-		o.SubscriberSlow(ev, p)
-	}
-}
-
-// remove detaches s from the registry and stops new messages, leaving the
-// connection open. It reports whether s was active.
-func (s *Subscriber) remove() bool {
-	s.mu.Lock()
-	ok := s.state == subActive
-	if ok {
-		s.state = subRemoved
-		s.freeRoomLocked()
-	}
-	s.mu.Unlock()
-	if ok {
-		s.host.detach(s)
-	}
-	return ok
-}
-
 // end makes the subscription end for why: once what is queued is written
 // when drain is set, after the batch being written otherwise (what is
 // queued is discarded). It reports whether this call decided why the
@@ -495,44 +345,26 @@ func (s *Subscriber) endCause() error {
 	return s.cause
 }
 
-// wakeChan returns the channel that wakes the writer of a subscriber of c
-// writing to sk, where one sleeps: on the goroutine of an SSE response
-// written through its ResponseWriter (see run), or lingering in
-// FlushDelay. On-demand writers need none otherwise: an idle subscriber
-// holds none.
-func wakeChan(flushDelay time.Duration, sk sink) chan struct{} {
-	if _, loop := sk.(*sseSink); loop || flushDelay > 0 {
-		return make(chan struct{}, 1)
-	}
-	return nil
-}
-
-// signal tells the writer there is something to do, without blocking: it
-// wakes a writer that sleeps (or lingers in FlushDelay), or starts an
-// on-demand one when none runs.
-func (s *Subscriber) signal() {
-	if s.wake != nil {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
-	if !s.onDemand.Load() {
-		return
-	}
-	s.mu.Lock()
-	start := !s.writing
-	s.writing = true
-	s.mu.Unlock()
-	if start {
-		go s.drainFn() // a func value made once: a go statement with a method value would allocate
-	}
-}
-
 // counters are the live values behind Stats.
 type counters struct {
 	published, delivered, dropped     atomic.Uint64
 	batches, writes, bytes            atomic.Uint64
 	slowRemoved, slowClosed, timeouts atomic.Uint64
 	inboundDropped                    atomic.Uint64
+}
+
+// remove detaches s from the registry and stops new messages, leaving the
+// connection open. It reports whether s was active.
+func (s *Subscriber) remove() bool {
+	s.mu.Lock()
+	ok := s.state == subActive
+	if ok {
+		s.state = subRemoved
+		s.freeRoomLocked()
+	}
+	s.mu.Unlock()
+	if ok {
+		s.host.detach(s)
+	}
+	return ok
 }
