@@ -30,9 +30,9 @@ type sink interface {
 	kill()
 }
 
-// writer is what writes a subscriber's queue to its connection: the sink,
+// subWriter is what writes a subscriber's queue to its connection: the sink,
 // and what wakes or starts the writer (see below).
-type writer struct {
+type subWriter struct {
 	sink     sink
 	wake     chan struct{} // capacity 1: "look at the queue and state" (nil when no writer sleeps)
 	onDemand atomic.Bool   // writers run on goroutines of their own (see writeOnDemand)

@@ -357,7 +357,7 @@ func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *h
 		group:       g.Group,
 		hooks:       h,
 		subprotocol: subprotocol,
-		writer:      writer{sink: sk, wake: wakeChan(c.opts.FlushDelay, sk)},
+		subWriter:   subWriter{sink: sk, wake: wakeChan(c.opts.FlushDelay, sk)},
 		done:        make(chan struct{}),
 	}
 	s.req.Store(req)

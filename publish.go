@@ -283,7 +283,7 @@ func (c *core) resyncAll(last Position, err error) {
 	sent := 0
 	c.fanMu.Lock()
 	for _, s := range targets {
-		if s.enqueue(m) == queued {
+		if s.enqueue(m) == enqueued {
 			sent++
 		}
 	}
@@ -343,7 +343,7 @@ func (c *core) fullSubscriber(topic string, filter func(*Subscriber) bool) *Subs
 		subs = c.topics[topic]
 	}
 	for _, s := range subs {
-		if s.full() && (filter == nil || filter(s)) {
+		if s.isFull() && (filter == nil || filter(s)) {
 			return s
 		}
 	}
@@ -365,9 +365,9 @@ func (c *core) send(s *Subscriber, m *Message) error {
 		return fmt.Errorf("send: %w", err)
 	}
 	switch s.enqueue(m) {
-	case queued:
+	case enqueued:
 		return nil
-	case full:
+	case queueFull:
 		return ErrQueueFull
 	default:
 		return ErrNotSubscribed

@@ -56,10 +56,10 @@ func (q *fifo) shrink() {
 	}
 }
 
-// queue is a subscriber's queue and what bounds it: the messages waiting
+// subQueue is a subscriber's queue and what bounds it: the messages waiting
 // for its writer, the history it stitches and pages in ahead of them, and
 // the room publishers wait for. Subscriber.mu guards it.
-type queue struct {
+type subQueue struct {
 	q           fifo
 	qBytes      int
 	backlog     int           // replayed messages at the head of q: they do not count against the limits
@@ -243,8 +243,8 @@ func (s *Subscriber) queuePage(page []*Message, upTo Position, more bool) bool {
 	return true
 }
 
-// full reports whether s's queue is full (see QueueSize, QueueBytes).
-func (s *Subscriber) full() bool {
+// isFull reports whether s's queue is full (see QueueSize, QueueBytes).
+func (s *Subscriber) isFull() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fullLocked()
@@ -282,9 +282,9 @@ func (s *Subscriber) freeRoomLocked() {
 type enqueueResult uint8
 
 const (
-	queued enqueueResult = iota
-	full
-	gone
+	enqueued enqueueResult = iota
+	queueFull
+	notSubscribed
 )
 
 // enqueue queues m without blocking; on a full queue it applies the
@@ -304,15 +304,15 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	s.mu.Lock()
 	if s.state != subActive {
 		s.mu.Unlock()
-		return gone
+		return notSubscribed
 	}
 	if s.replayedTo.Epoch != "" && s.replayed(m) {
 		s.mu.Unlock()
-		return queued // it was in the replay
+		return enqueued // it was in the replay
 	}
 	if p := s.pager; p != nil && !p.reading && p.holds(m) {
 		s.mu.Unlock()
-		return queued // a page of its history, yet to be read, holds it
+		return enqueued // a page of its history, yet to be read, holds it
 	}
 	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
 	big := size > o.QueueBytes
@@ -324,12 +324,12 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		if p := s.pager; p != nil && p.holds(m) {
 			p.overflow = true // a page of its history, yet to be read, holds it
 			s.mu.Unlock()
-			return queued
+			return enqueued
 		}
 		ev := s.slowEventLocked(SlowQueueFull, 1)
 		s.mu.Unlock()
 		s.slow(ev)
-		return full
+		return queueFull
 	}
 	s.q.push(m)
 	s.qBytes += size
@@ -343,7 +343,7 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	if wake {
 		s.signal()
 	}
-	return queued
+	return enqueued
 }
 
 // replayed reports whether m was in the history s was given when it

@@ -59,23 +59,6 @@ type ReplayStore interface {
 // signal, without consulting the engine.
 const MaxLastEventIDLen = 512
 
-// ResyncEvent is the SSE event type of the resync signal: a subscriber
-// that asked to resume from an ID the engine does not know (never
-// assigned, evicted, or the server restarted with an in-memory store)
-// receives one event of this type, whose data says why, instead of what it
-// missed. The client should reload its state; the stream then goes on
-// live. In a browser:
-//
-//	es.addEventListener("fanout.resync", (e) => reload(e.data));
-//
-// WebSocket clients that opted in to ResumeSubprotocol receive a resync
-// record instead (see Record), and plain WebSocket clients a close with
-// StatusResync. A subscriber that is already streaming gets one too when
-// the engine lost messages it cannot fill in (Redis restarted empty, say).
-// The data is the reason's name: "unknown", "unavailable" or "lost" (see
-// ResyncReason).
-const ResyncEvent = "fanout.resync"
-
 // lastEventID returns the ID a request asks to resume from: the
 // Last-Event-ID header (sent by EventSource on reconnection), or else the
 // lastEventId query parameter, for clients that cannot set headers (a

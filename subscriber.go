@@ -29,15 +29,15 @@ type Subscriber struct {
 
 	mu          sync.Mutex // guards the fields below, and its queue's
 	subprotocol string     // known once the handshake is done
-	queue                  // its messages and their bounds (queue.go)
+	subQueue               // its messages and their bounds (queue.go)
 	state       subState
 	why         endReason
 	grace       *time.Timer // interrupts the write in progress of an ended subscriber
 	retired     bool        // the writer has returned (or never started)
 	cause       error       // why it ended, when that is an error of ours (a hook's panic)
 
-	writer               // what writes its queue to its connection (coalesce.go)
-	done   chan struct{} // closed once the subscription has ended
+	subWriter               // what writes its queue to its connection (coalesce.go)
+	done      chan struct{} // closed once the subscription has ended
 
 	delivered, dropped atomic.Uint64
 
