@@ -44,8 +44,6 @@ type subWriter struct {
 	kaEvery  time.Duration // keepalive interval; 0: none
 }
 
-var errDeadPeer = errors.New("fanout: peer did not answer ping")
-
 // The coalescing writer: it sleeps until the queue turns non-empty, then
 // writes everything that queued up meanwhile (or while the previous write
 // was in flight) as one batch, until the queue is empty again. A lone

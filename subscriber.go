@@ -83,48 +83,6 @@ const (
 	subEnding            // end now; what is queued is discarded
 )
 
-// endReason says why a subscription ended; transports map it to a close
-// status.
-type endReason uint8
-
-const (
-	endNone     endReason = iota
-	endClient             // the client went away or the connection failed
-	endSlow               // PolicyClose
-	endShutdown           // Hub Close or Shutdown
-	endApp                // Subscriber.Close
-	endDead               // no answer to keepalive pings
-	endPanic              // a hook panicked while serving this subscriber
-	endBadData            // the client sent a text message that is not UTF-8
-	endRate               // the client sent messages faster than Limits.MessageRate
-	endResync             // a plain WebSocket client's stream broke (see StatusResync)
-)
-
-// String names the reason, for logs.
-func (r endReason) String() string {
-	switch r {
-	case endClient:
-		return "client"
-	case endSlow:
-		return "slow"
-	case endShutdown:
-		return "shutdown"
-	case endApp:
-		return "closed by application"
-	case endDead:
-		return "dead peer"
-	case endPanic:
-		return "hook panic"
-	case endRate:
-		return "message rate"
-	case endBadData:
-		return "invalid UTF-8 from client"
-	case endResync:
-		return "resync"
-	}
-	return "none"
-}
-
 // ID returns the subscriber's identifier, unique within its Hub.
 func (s *Subscriber) ID() uint64 { return s.id }
 
@@ -367,4 +325,19 @@ func (s *Subscriber) remove() bool {
 		s.host.detach(s)
 	}
 	return ok
+}
+
+// farewell returns how s, ending for why, says goodbye: the status
+// CloseWith chose, or the one that goes with why.
+func (s *Subscriber) farewell(why endReason) farewell {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if why == endApp && s.closeCode != 0 {
+		return farewell{why: why, code: s.closeCode, reason: s.closeReason, app: true}
+	}
+	code, reason := closeStatus(why)
+	if why == endResync {
+		reason = s.closeReason // set with the end (see Subscriber.resyncClose)
+	}
+	return farewell{why: why, code: code, reason: reason}
 }
