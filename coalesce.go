@@ -290,21 +290,6 @@ func (s *Subscriber) stopWaiting() bool {
 	return s.q.n >= s.opts.MaxBatch || s.state == subEnding || s.state == subDraining
 }
 
-func (s *Subscriber) ending() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state == subEnding
-}
-
-func (s *Subscriber) reason() endReason {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.why == endNone {
-		return endClient
-	}
-	return s.why
-}
-
 // wakeChan returns the channel that wakes the writer of a subscriber of c
 // writing to sk, where one sleeps: on the goroutine of an SSE response
 // written through its ResponseWriter (see run), or lingering in

@@ -64,6 +64,14 @@ type host interface {
 	recovered(hook string, s *Subscriber, err *error)
 }
 
+// counters are the live values behind Stats.
+type counters struct {
+	published, delivered, dropped     atomic.Uint64
+	batches, writes, bytes            atomic.Uint64
+	slowRemoved, slowClosed, timeouts atomic.Uint64
+	inboundDropped                    atomic.Uint64
+}
+
 // hooks are the hooks of a handler (Hub or Broker) that its subscribers
 // call back from the core.
 type hooks struct {
@@ -228,6 +236,22 @@ func (s *Subscriber) active() bool {
 	return s.state == subActive
 }
 
+// remove detaches s from the registry and stops new messages, leaving the
+// connection open. It reports whether s was active.
+func (s *Subscriber) remove() bool {
+	s.mu.Lock()
+	ok := s.state == subActive
+	if ok {
+		s.state = subRemoved
+		s.freeRoomLocked()
+	}
+	s.mu.Unlock()
+	if ok {
+		s.host.detach(s)
+	}
+	return ok
+}
+
 // end makes the subscription end for why: once what is queued is written
 // when drain is set, after the batch being written otherwise (what is
 // queued is discarded). It reports whether this call decided why the
@@ -303,30 +327,6 @@ func (s *Subscriber) endCause() error {
 	return s.cause
 }
 
-// counters are the live values behind Stats.
-type counters struct {
-	published, delivered, dropped     atomic.Uint64
-	batches, writes, bytes            atomic.Uint64
-	slowRemoved, slowClosed, timeouts atomic.Uint64
-	inboundDropped                    atomic.Uint64
-}
-
-// remove detaches s from the registry and stops new messages, leaving the
-// connection open. It reports whether s was active.
-func (s *Subscriber) remove() bool {
-	s.mu.Lock()
-	ok := s.state == subActive
-	if ok {
-		s.state = subRemoved
-		s.freeRoomLocked()
-	}
-	s.mu.Unlock()
-	if ok {
-		s.host.detach(s)
-	}
-	return ok
-}
-
 // farewell returns how s, ending for why, says goodbye: the status
 // CloseWith chose, or the one that goes with why.
 func (s *Subscriber) farewell(why endReason) farewell {
@@ -340,4 +340,19 @@ func (s *Subscriber) farewell(why endReason) farewell {
 		reason = s.closeReason // set with the end (see Subscriber.resyncClose)
 	}
 	return farewell{why: why, code: code, reason: reason}
+}
+
+func (s *Subscriber) ending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == subEnding
+}
+
+func (s *Subscriber) reason() endReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.why == endNone {
+		return endClient
+	}
+	return s.why
 }
