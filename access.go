@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
-	"time"
 )
 
 // Grant is what an Authorize hook allows a request: the topics its
@@ -149,23 +147,4 @@ func refuseSubscribe(w http.ResponseWriter, err error) {
 func unavailable(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "5")
 	http.Error(w, "fanout: shutting down", http.StatusServiceUnavailable)
-}
-
-// admit checks the subscriber limits for one more subscriber of group;
-// c.mu must be held.
-func (c *core) admit(group string) error {
-	l := &c.limits
-	if l.MaxSubscribers > 0 && len(c.conns) >= l.MaxSubscribers {
-		return c.overLimit(http.StatusServiceUnavailable, fmt.Errorf("%w: %d subscribers", ErrTooManySubscribers, l.MaxSubscribers))
-	}
-	if l.MaxPerGroup > 0 && group != "" && c.groups[group] >= l.MaxPerGroup {
-		return c.overLimit(http.StatusTooManyRequests, fmt.Errorf("%w: %d subscribers in group %q", ErrTooManySubscribers, l.MaxPerGroup, group))
-	}
-	return nil
-}
-
-func (c *core) overLimit(status int, err error) error {
-	secs := int((c.limits.RetryAfter + time.Second - 1) / time.Second)
-	return &Refusal{Status: status, Err: err, Body: err.Error(),
-		Header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}
 }

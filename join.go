@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"time"
 )
 
 // Joining topics. One request may name many topics, and c.mu is the lock
@@ -137,6 +139,25 @@ func (c *core) admitSub(s *Subscriber) error {
 		go c.keepalive(d)
 	}
 	return nil
+}
+
+// admit checks the subscriber limits for one more subscriber of group;
+// c.mu must be held.
+func (c *core) admit(group string) error {
+	l := &c.limits
+	if l.MaxSubscribers > 0 && len(c.conns) >= l.MaxSubscribers {
+		return c.overLimit(http.StatusServiceUnavailable, fmt.Errorf("%w: %d subscribers", ErrTooManySubscribers, l.MaxSubscribers))
+	}
+	if l.MaxPerGroup > 0 && group != "" && c.groups[group] >= l.MaxPerGroup {
+		return c.overLimit(http.StatusTooManyRequests, fmt.Errorf("%w: %d subscribers in group %q", ErrTooManySubscribers, l.MaxPerGroup, group))
+	}
+	return nil
+}
+
+func (c *core) overLimit(status int, err error) error {
+	secs := int((c.limits.RetryAfter + time.Second - 1) / time.Second)
+	return &Refusal{Status: status, Err: err, Body: err.Error(),
+		Header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}
 }
 
 // joinChunked joins s to topics (distinct; the engine subscribed to
