@@ -368,6 +368,10 @@ func (c *core) dropTopics(s *Subscriber, topics []string) {
 	}
 }
 
+var _ host = (*core)(nil)
+
+// newSubscriber returns a subscriber of c, not yet registered (see add),
+// writing to sk.
 func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *hooks, g Grant) *Subscriber {
 	s := &Subscriber{
 		id:          c.ids.Add(1),
