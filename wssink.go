@@ -196,6 +196,26 @@ type farewell struct {
 	app    bool // chosen by the application (Subscriber.CloseWith)
 }
 
+// closeStatus maps why a subscription ended to a close status.
+func closeStatus(why endReason) (StatusCode, string) {
+	switch why {
+	case endSlow:
+		return StatusTryAgainLater, "slow consumer: reconnect"
+	case endShutdown:
+		return StatusGoingAway, "server shutting down"
+	case endPanic:
+		return StatusInternalError, "internal error"
+	case endBadData:
+		return StatusInvalidFramePayloadData, "text message is not valid UTF-8"
+	case endRate:
+		return StatusPolicyViolation, "message rate exceeded"
+	case endResync:
+		return StatusResync, ResyncEvent
+	default:
+		return StatusNormalClosure, ""
+	}
+}
+
 // connSink writes to a connection the application accepted itself
 // (Hub.Register). coder/websocket flushes every frame, so a batch costs one
 // write per message unless the client negotiated packing, but it still
