@@ -7,25 +7,6 @@ import (
 	"net/url"
 )
 
-// Grant is what an Authorize hook allows a request: the topics its
-// subscriber joins, and what the application knows of it.
-type Grant struct {
-	// Topics are the topics the subscriber joins. With none, it receives
-	// broadcasts (and Send) only.
-	Topics []string
-
-	// Identity is the application's value for the subscriber (a user ID,
-	// verified claims, a session): any type. Every hook, filter and Send
-	// path reads it back with Subscriber.Identity or IdentityOf, so no side
-	// map keyed by Subscriber.ID is needed.
-	Identity any
-
-	// Group names who the subscriber belongs to (a user ID, a tenant), for
-	// Limits.MaxPerGroup and for presence (Member.Group, across nodes too).
-	// "" counts in no group.
-	Group string
-}
-
 // IdentityOf returns s's Identity (see Grant) as a T, and whether it is
 // one.
 //
@@ -107,11 +88,11 @@ func refuseSubscribe(w http.ResponseWriter, err error) {
 		refuse(w, ref)
 		return
 	}
-	unavailable(w)
+	refuseClosing(w)
 }
 
-// unavailable answers a request that arrives while closing.
-func unavailable(w http.ResponseWriter) {
+// refuseClosing answers 503 to a request that arrives while closing.
+func refuseClosing(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "5")
 	http.Error(w, "fanout: shutting down", http.StatusServiceUnavailable)
 }

@@ -266,7 +266,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseUnservable(w, r, b.givenLog, http.StatusInternalServerError, why)
 		return
 	case b.c.isClosing():
-		unavailable(w)
+		refuseClosing(w)
 		return
 	}
 	grant, err := authorize(r, b.opts.Authorize, b.opts.Logger)

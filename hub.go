@@ -254,7 +254,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.closing() {
-		unavailable(w)
+		refuseClosing(w)
 		return
 	}
 	if acceptRefuses(r, &h.accept) {
