@@ -2,30 +2,10 @@ package fanout
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 )
-
-// Grant is what an Authorize hook allows a request: the topics its
-// subscriber joins, and what the application knows of it.
-type Grant struct {
-	// Topics are the topics the subscriber joins. With none, it receives
-	// broadcasts (and Send) only.
-	Topics []string
-
-	// Identity is the application's value for the subscriber (a user ID,
-	// verified claims, a session): any type. Every hook, filter and Send
-	// path reads it back with Subscriber.Identity or IdentityOf, so no side
-	// map keyed by Subscriber.ID is needed.
-	Identity any
-
-	// Group names who the subscriber belongs to (a user ID, a tenant), for
-	// Limits.MaxPerGroup and for presence (Member.Group, across nodes too).
-	// "" counts in no group.
-	Group string
-}
 
 // IdentityOf returns s's Identity (see Grant) as a T, and whether it is
 // one.
@@ -34,38 +14,6 @@ type Grant struct {
 func IdentityOf[T any](s *Subscriber) (T, bool) {
 	v, ok := s.identity.(T)
 	return v, ok
-}
-
-// Refusal is an error that refuses a request with the status, headers and
-// body of the caller's choice. An Authorize hook returns one (or wraps
-// one) to answer, say, 429 Too Many Requests with a Retry-After header;
-// the Hub and the Broker answer the same way.
-//
-// To tell an EventSource not to reconnect, refuse its next request with
-// http.StatusNoContent: the SSE specification makes a browser stop there.
-type Refusal struct {
-	Status int         // the HTTP status; 0 means 403 Forbidden
-	Header http.Header // added to the response (Retry-After, WWW-Authenticate)
-	Body   string      // a short text body; "" means the status text
-	Err    error       // the cause, for errors.Is and logs; may be nil
-}
-
-func (r *Refusal) Error() string {
-	msg := fmt.Sprintf("fanout: refused with %d", r.status())
-	if r.Err != nil {
-		msg += ": " + r.Err.Error()
-	}
-	return msg
-}
-
-// Unwrap returns the cause.
-func (r *Refusal) Unwrap() error { return r.Err }
-
-func (r *Refusal) status() int {
-	if r.Status == 0 {
-		return http.StatusForbidden
-	}
-	return r.Status
 }
 
 // authorize returns what a request is granted: what the Authorize hook
@@ -140,11 +88,11 @@ func refuseSubscribe(w http.ResponseWriter, err error) {
 		refuse(w, ref)
 		return
 	}
-	unavailable(w)
+	refuseClosing(w)
 }
 
-// unavailable answers a request that arrives while closing.
-func unavailable(w http.ResponseWriter) {
+// refuseClosing answers 503 to a request that arrives while closing.
+func refuseClosing(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "5")
 	http.Error(w, "fanout: shutting down", http.StatusServiceUnavailable)
 }

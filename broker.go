@@ -1,14 +1,13 @@
 package fanout
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/fanout-go/fanout/internal/sock"
+	ssewire "github.com/fanout-go/fanout/internal/sse"
+	"github.com/fanout-go/fanout/internal/wsconn"
 )
 
 // BrokerOptions configures a Broker. The zero value (or a nil
@@ -267,7 +266,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseUnservable(w, r, b.givenLog, http.StatusInternalServerError, why)
 		return
 	case b.c.isClosing():
-		unavailable(w)
+		refuseClosing(w)
 		return
 	}
 	grant, err := authorize(r, b.opts.Authorize, b.opts.Logger)
@@ -285,7 +284,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sk.clearDeadline() // a stream outlives http.Server.WriteTimeout
-	sseHeader(w.Header())
+	ssewire.Header(w.Header())
 	w.WriteHeader(http.StatusOK)
 	if len(b.prelude) > 0 {
 		_, _ = w.Write(b.prelude)
@@ -322,13 +321,6 @@ func (b *Broker) subscribe(w http.ResponseWriter, r *http.Request, g Grant, sk s
 	return s, lastID, resync, true
 }
 
-// sseHeader sets the response headers of an event stream.
-func sseHeader(h http.Header) {
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-}
-
 // serveConn serves an HTTP/1 subscriber on its hijacked connection, as the
 // Hub does: its writer (and a reader that notices the client leave) run on
 // goroutines the Broker owns, and ServeHTTP returns. net/http then frees
@@ -341,9 +333,9 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 	if !ok {
 		return
 	}
-	sseHeader(w.Header())
-	head, err := responseHead(w.Header(), b.prelude)
-	var raw *rawConn
+	ssewire.Header(w.Header())
+	head, err := ssewire.ResponseHead(w.Header(), b.prelude)
+	var raw *wsconn.Conn
 	if err == nil {
 		raw, err = sk.hijack(w, head, b.c.opts.WriteTimeout)
 	}
@@ -366,7 +358,7 @@ func (b *Broker) serveConn(w http.ResponseWriter, r *http.Request, g Grant) {
 // serve runs a subscriber on a hijacked connection: a watcher that ends
 // the subscription when the client closes the connection (see
 // startWatcher), and on-demand writers (see writeOnDemand).
-func (b *Broker) serve(ctx context.Context, s *Subscriber, raw *rawConn, hooked <-chan struct{}) {
+func (b *Broker) serve(ctx context.Context, s *Subscriber, raw *wsconn.Conn, hooked <-chan struct{}) {
 	r := b.startWatcher(s, raw)
 	s.writeOnDemand(ctx, func(why endReason, err error) {
 		r.Stop()
@@ -374,128 +366,4 @@ func (b *Broker) serve(ctx context.Context, s *Subscriber, raw *rawConn, hooked 
 		<-hooked
 		b.disconnected(s, why, err)
 	})
-}
-
-// startWatcher watches an SSE client for its going away, and for what it
-// sends that it should not (see watchClient): with the core's poller when
-// it can watch the socket, so an idle stream holds no goroutine, or on a
-// goroutine of its own.
-func (b *Broker) startWatcher(s *Subscriber, raw *rawConn) connReader {
-	if p := b.c.poller(); p != nil {
-		if rc, ok := sock.Pollable(raw.Conn); ok {
-			sent := len(raw.pending) // read by net/http after the request
-			raw.pending = nil
-			pr := sock.StartReader(p, rc, func(pr *sock.Reader) sock.Result {
-				var buf [512]byte
-				for {
-					n, err := sock.RecvNow(pr.RC(), buf[:], false)
-					if err == nil && n == 0 {
-						return sock.Rearm // nothing more for now
-					}
-					if err == nil {
-						if sent += n; sent <= maxClientBytes {
-							continue
-						}
-						err = errClientSends
-					}
-					b.clientGone(s, raw, err)
-					return sock.Stopped
-				}
-			})
-			if pr != nil {
-				return pr
-			}
-		}
-	}
-	return startGoReader(func() { b.clientGone(s, raw, watchClient(raw)) })
-}
-
-// clientGone ends s, whose client went away (err says how) or sent too
-// much.
-func (b *Broker) clientGone(s *Subscriber, raw *rawConn, err error) {
-	if errors.Is(err, errClientSends) {
-		b.opts.Logger.Debug("fanout: SSE client keeps sending after its request", "subscriber", s.id, "remote", raw.RemoteAddr())
-	}
-	s.fail(endClient, err)
-}
-
-// maxClientBytes bounds what an SSE client may send once its request is
-// read (a small body, a pipelined request: discarded) before its stream is
-// closed.
-const maxClientBytes = 4 << 10
-
-var errClientSends = errors.New("fanout: SSE client sent more than 4 KiB after its request")
-
-// watchClient waits for an SSE client to go away (EOF, or any read error)
-// and returns why. An EventSource sends nothing after its request: the
-// first maxClientBytes are discarded, and more ends the stream
-// (errClientSends), so a client that streams a body cannot make the
-// Broker read it for ever.
-func watchClient(raw *rawConn) error {
-	var p [512]byte
-	for total := 0; ; {
-		n, err := raw.Read(p[:])
-		if err != nil {
-			return err
-		}
-		if total += n; total > maxClientBytes {
-			return errClientSends
-		}
-	}
-}
-
-// responseHead returns the status line and headers of an event stream on
-// a hijacked HTTP/1 connection, then prelude. The stream has no length and
-// no chunking: it ends when the connection closes. The headers middleware
-// set (CORS, say) are kept; middleware that rewrites the body (compression)
-// is bypassed, so a Content-Encoding it set is dropped (see
-// BrokerOptions.ThroughResponseWriter, which keeps such middleware in the
-// stream's path).
-func responseHead(h http.Header, prelude []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteString("HTTP/1.1 200 OK\r\n")
-	h = h.Clone()
-	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	h.Set("Connection", "close")
-	h.Del("Content-Length")
-	h.Del("Transfer-Encoding")
-	h.Del("Content-Encoding") // the events go out as they are, whatever a middleware meant to do
-	if err := h.Write(&buf); err != nil {
-		return nil, err
-	}
-	buf.WriteString("\r\n")
-	buf.Write(prelude)
-	return buf.Bytes(), nil
-}
-
-// connected runs the hooks of a new subscriber.
-func (b *Broker) connected(s *Subscriber, lastID string, resync error) {
-	if b.opts.OnConnect != nil {
-		b.opts.OnConnect(s)
-	}
-	b.c.announceJoins(s)
-	b.c.resumeFailed(resync)
-	if resync != nil && b.opts.OnResync != nil {
-		b.opts.OnResync(s, lastID, resync)
-	}
-	if b.opts.ForgetRequest {
-		s.req.Store(nil)
-	}
-}
-
-func (b *Broker) disconnected(s *Subscriber, why endReason, err error) {
-	if cause := s.endCause(); cause != nil {
-		err = cause
-	}
-	if why != endPanic || errors.Is(err, context.Canceled) {
-		err = nil // the client went away, or we ended it: both normal for SSE
-	}
-	b.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
-		"delivered", s.Delivered(), "dropped", s.Dropped())
-	defer b.c.finish(s)
-	b.c.leaving(s)
-	if b.opts.OnDisconnect != nil {
-		defer b.c.recovered("OnDisconnect", s, nil)
-		b.opts.OnDisconnect(s, err)
-	}
 }

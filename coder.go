@@ -8,6 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/fanout-go/fanout/internal/sock"
+	"github.com/fanout-go/fanout/internal/wsconn"
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
@@ -24,15 +25,15 @@ import (
 //     every frame through the returned bufio.Writer only, flushing it
 //     after each frame: with a buffer of wsframe.MaxControlFrame bytes or
 //     more, each control frame reaches the hijacked net.Conn's Write
-//     whole, in one call (hijackWriter, rawConn.Write).
+//     whole, in one call (hijackWriter, wsconn.Conn.Write).
 //  2. A close frame it writes begins with the byte Fin|OpClose (it never
-//     compresses or fragments one), so rawConn.Write tells it from its
+//     compresses or fragments one), so wsconn.Conn.Write tells it from its
 //     first byte (wsframe.IsClose) and lets no data frame follow it.
 //  3. It reads only through the hijacked net.Conn (after what the
 //     bufio.Reader held), so bytes the idle reader took off the socket
-//     and put back in front of it (rawConn.unread) are read as if they
+//     and put back in front of it (wsconn.Conn.Unread) are read as if they
 //     had never been taken, and bytes waiting in the bufio.Reader or in
-//     rawConn's pending are ones it has still to read (hasPending).
+//     wsconn.Conn's pending are ones it has still to read (HasPending).
 //  4. OnPongReceived is called with the context given to the Conn.Read
 //     that read the pong: that is how a pong finds its subscriber
 //     (routePongs, withSink).
@@ -42,7 +43,7 @@ import (
 //     hijacks (deflateMin); it says it nowhere else. It inflates what
 //     clients send.
 //  6. It closes the hijacked net.Conn at the end of its close handshake
-//     (rawConn.Close decides there whether to reset).
+//     (wsconn.Conn.Close decides there whether to reset).
 //  7. Accept selects, of AcceptOptions.Subprotocols in their order, the
 //     first that the client offers, comparing them ignoring case, and
 //     echoes the client's spelling (hubSubprotocols orders the Hub's;
@@ -52,46 +53,36 @@ import (
 type hijackWriter struct {
 	http.ResponseWriter
 	sendBuffer int
-	sink       *wsSink // receives the rawConn
+	sk         *wsSink // receives the wsconn.Conn
 }
 
 // Unwrap lets http.ResponseController reach the original writer.
 func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack hijacks the underlying connection (found through Unwrap chains, so
-// any middleware works) and wraps it in a rawConn.
+// any middleware works) and wraps it in a wsconn.Conn.
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	raw, err := hijackRaw(w.ResponseWriter)
+	raw, err := wsconn.Hijack(w.ResponseWriter)
 	if err != nil {
 		return nil, nil, err
 	}
 	sock.SetSendBuffer(raw.Conn, w.sendBuffer)
-	w.sink.raw = raw
-	w.sink.live.Store(raw)
+	w.sk.raw = raw
+	w.sk.live.Store(raw)
 	// net/http's 4 KiB buffers would live as long as the connection; small
 	// ones serve: client messages are usually small (and a fan-out's
 	// clients send few), larger reads bypass the buffer, and server control
-	// frames still reach rawConn.Write whole, one per call (point 1).
-	w.sink.br = bufio.NewReaderSize(raw, 128)
-	return raw, bufio.NewReadWriter(w.sink.br, bufio.NewWriterSize(raw, maxControlFrame)), nil
+	// frames still reach wsconn.Conn.Write whole, one per call (point 1).
+	w.sk.br = bufio.NewReaderSize(raw, 128)
+	return raw, bufio.NewReadWriter(w.sk.br, bufio.NewWriterSize(raw, maxControlFrame)), nil
 }
 
 // maxControlFrame is the size of the largest control frame a server
 // writes, rounded up: coder/websocket's control frames then reach
-// rawConn.Write whole (point 1).
+// wsconn.Conn.Write whole (point 1).
 const maxControlFrame = 128
 
 var _ [maxControlFrame - wsframe.MaxControlFrame]struct{} // it holds the largest
-
-// unread puts p back in front of what coder/websocket reads next (point
-// 3); only the reader calls it.
-func (c *rawConn) unread(p []byte) {
-	c.pending = append(append([]byte(nil), p...), c.pending...)
-}
-
-// hasPending reports whether bytes that net/http had buffered, or that
-// were put back, are still to be read; only the reader calls it.
-func (c *rawConn) hasPending() bool { return len(c.pending) > 0 }
 
 // sinkKey carries a subscriber's wsSink in the context of its reads, for
 // routePongs (point 4).
@@ -130,8 +121,8 @@ func deflateMin(h http.Header, min int) int {
 
 // acceptMode is the compression mode the Hub lets coder/websocket
 // negotiate (point 5): without context takeover only, so that each
-// message is compressed once for every subscriber (see deflate.go); none
-// without compression.
+// message is compressed once for every subscriber (see permessage-deflate
+// in prepared.go); none without compression.
 func acceptMode(compression bool) websocket.CompressionMode {
 	if compression {
 		return websocket.CompressionNoContextTakeover

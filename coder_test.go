@@ -21,7 +21,7 @@ import (
 // are numbered there and here).
 
 // recConn is a hijacked connection that records what is written to it,
-// and whose reads return unread bytes first, as the Hub's rawConn does.
+// and whose reads return unread bytes first, as the Hub's wsconn.Conn does.
 type recConn struct {
 	net.Conn
 	mu      sync.Mutex

@@ -187,7 +187,7 @@ var errEnded = errors.New("connection ended")
 // next reads the next frame within waitTimeout. It checks what RFC 6455
 // requires of every server frame (no mask, no reserved bit without an
 // extension, the minimal length, control frames final and short) with the
-// reference parser of fuzz_test.go. It returns errEnded when the server
+// reference parser of packed_fuzz_test.go. It returns errEnded when the server
 // closed the connection before a frame began, or reset it.
 func (p *wsPeer) next() (wsFrame, error) {
 	_ = p.conn.SetReadDeadline(time.Now().Add(waitTimeout))

@@ -24,7 +24,7 @@ import (
 //
 // Each case runs on both of the Hub's reading paths: "poller", a plain TCP
 // connection, where on Linux an epoll poller watches the idle socket and
-// takes pong frames off it itself (idle.go); and "wrapped", a listener
+// takes pong frames off it itself (internal/wsconn, TakePongs); and "wrapped", a listener
 // whose connections are not *net.TCPConn, so coder/websocket reads every
 // frame. Section numbers are Autobahn's; "rfc" cases check a MUST of the
 // RFC that Autobahn has no case for.

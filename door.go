@@ -1,6 +1,13 @@
 package fanout
 
-import "context"
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+
+	"github.com/coder/websocket"
+)
 
 // door is what a Hub and a Broker share: the core behind them, and the
 // methods that act on it. Both embed it, so each method is declared once
@@ -94,4 +101,129 @@ func (d *door) Shutdown(ctx context.Context) error { return d.c.shutdown(ctx) }
 func (d *door) Close() error {
 	d.c.close()
 	return nil
+}
+
+// inheritAccess gives an attached Broker the Hub's Authorize and hooks,
+// field by field, where the Broker sets none of its own: a second door
+// into a Hub must not let in whom the first refuses (a Broker's default
+// Authorize trusts ?topic=), nor bypass the hooks the Hub relies on to
+// know who is here. A field the Broker does set is its own, explicit
+// choice (see BrokerOptions.Hub).
+func (o *BrokerOptions) inheritAccess(h *HubOptions) {
+	if o.Authorize == nil {
+		o.Authorize = h.Authorize
+	}
+	if o.OnConnect == nil {
+		o.OnConnect = h.OnConnect
+	}
+	if o.OnDisconnect == nil {
+		o.OnDisconnect = h.OnDisconnect
+	}
+	if o.OnResync == nil {
+		o.OnResync = h.OnResync
+	}
+	if o.OnJoin == nil {
+		o.OnJoin = h.OnJoin
+	}
+	if o.OnLeave == nil {
+		o.OnLeave = h.OnLeave
+	}
+}
+
+// mustNotOwnCore panics when o, attached to a Hub, sets an option of the
+// core it shares with the Hub: the Broker would ignore it, and a
+// configuration that says what does not happen is a mistake found best
+// at startup, as net/http's ServeMux finds two handlers for one pattern.
+// (NewBroker returns no error: a standalone Broker cannot fail, and an
+// attached one fails only so.) Every field of DeliveryOptions and Limits
+// counts, with those added later.
+func (o *BrokerOptions) mustNotOwnCore() {
+	var set []string
+	d := reflect.ValueOf(o.DeliveryOptions)
+	for i := range d.NumField() {
+		if !d.Field(i).IsZero() {
+			set = append(set, "DeliveryOptions."+d.Type().Field(i).Name)
+		}
+	}
+	if o.Limits != (Limits{}) {
+		set = append(set, "Limits")
+	}
+	if o.Replay != nil {
+		set = append(set, "Replay")
+	}
+	if o.Engine != nil {
+		set = append(set, "Engine")
+	}
+	if len(set) > 0 {
+		panic("fanout: NewBroker: with Hub set, BrokerOptions must not set " + strings.Join(set, ", ") +
+			": an attached Broker has the Hub's (see BrokerOptions.Hub)")
+	}
+}
+
+// What the Hub and the Broker run when a subscriber comes and goes.
+
+// connected runs OnConnect. The subscription's goroutines are already
+// running, so a hook that panics cannot strand it; OnDisconnect waits for
+// OnConnect to return.
+func (h *Hub) connected(s *Subscriber) {
+	if h.opts.OnConnect != nil {
+		h.opts.OnConnect(s)
+	}
+	h.c.announceJoins(s)
+}
+
+// disconnected runs OnDisconnect for s, which ended for why (err).
+func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
+	if cause := s.endCause(); cause != nil {
+		err = cause
+	}
+	if why != endClient && why != endDead && why != endPanic && why != endBadData && why != endRate || errors.Is(err, context.Canceled) {
+		err = nil // ended by us, or by the application's context
+	}
+	if websocket.CloseStatus(err) == websocket.StatusNormalClosure ||
+		websocket.CloseStatus(err) == websocket.StatusGoingAway {
+		err = nil
+	}
+	h.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
+		"delivered", s.Delivered(), "dropped", s.Dropped())
+	defer h.c.finish(s)
+	h.c.leaving(s)
+	if h.opts.OnDisconnect != nil {
+		defer h.c.recovered("OnDisconnect", s, nil)
+		h.opts.OnDisconnect(s, err)
+	}
+}
+
+// connected runs the hooks of a new subscriber.
+func (b *Broker) connected(s *Subscriber, lastID string, resync error) {
+	if b.opts.OnConnect != nil {
+		b.opts.OnConnect(s)
+	}
+	b.c.announceJoins(s)
+	b.c.resumeFailed(resync)
+	if resync != nil && b.opts.OnResync != nil {
+		b.opts.OnResync(s, lastID, resync)
+	}
+	if b.opts.ForgetRequest {
+		s.req.Store(nil)
+	}
+}
+
+// disconnected runs OnDisconnect for s, which ended for why (err): an
+// error only when a hook panicked, for an SSE client may leave at any time.
+func (b *Broker) disconnected(s *Subscriber, why endReason, err error) {
+	if cause := s.endCause(); cause != nil {
+		err = cause
+	}
+	if why != endPanic || errors.Is(err, context.Canceled) {
+		err = nil // the client went away, or we ended it: both normal for SSE
+	}
+	b.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
+		"delivered", s.Delivered(), "dropped", s.Dropped())
+	defer b.c.finish(s)
+	b.c.leaving(s)
+	if b.opts.OnDisconnect != nil {
+		defer b.c.recovered("OnDisconnect", s, nil)
+		b.opts.OnDisconnect(s, err)
+	}
 }

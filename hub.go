@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -215,7 +214,7 @@ func NewHub(opts *HubOptions) *Hub {
 		h.accept = *o.AcceptOptions
 	}
 	// Without context takeover only: each message is compressed once for
-	// every subscriber (see deflate.go).
+	// every subscriber (see permessage-deflate in prepared.go).
 	h.accept.CompressionMode = acceptMode(o.Compression)
 	h.accept.CompressionThreshold = 0
 	switch {
@@ -255,7 +254,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.closing() {
-		unavailable(w)
+		refuseClosing(w)
 		return
 	}
 	if acceptRefuses(r, &h.accept) {
@@ -287,7 +286,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseSubscribe(w, err)
 		return
 	}
-	hw := &hijackWriter{ResponseWriter: w, sendBuffer: h.opts.SendBufferSize, sink: sk}
+	hw := &hijackWriter{ResponseWriter: w, sendBuffer: h.opts.SendBufferSize, sk: sk}
 	conn, err := websocket.Accept(hw, r, &h.accept)
 	if err != nil || sk.raw == nil { // Accept has answered; it hijacks only through hw
 		h.opts.Logger.Debug("fanout: accept", "err", err, "remote", r.RemoteAddr)
@@ -336,72 +335,6 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.opts.ForgetRequest {
 		s.req.Store(nil)
-	}
-}
-
-// offers reports whether the client offers WebSocket subprotocol p,
-// ignoring case, as coder/websocket compares them when it selects one.
-func offers(r *http.Request, p string) bool {
-	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), p) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// connected runs OnConnect. The subscription's goroutines are already
-// running, so a hook that panics cannot strand it; OnDisconnect waits for
-// OnConnect to return.
-func (h *Hub) connected(s *Subscriber) {
-	if h.opts.OnConnect != nil {
-		h.opts.OnConnect(s)
-	}
-	h.c.announceJoins(s)
-}
-
-// serve runs a subscriber the Hub accepted: a reader (see idle.go) and
-// on-demand writers (see writeOnDemand), all counted by the subscription
-// (core.add). It reports the end only once the connect hooks have
-// returned (hooked).
-func (h *Hub) serve(ctx context.Context, cancel context.CancelCauseFunc, s *Subscriber, conn *websocket.Conn, sk *wsSink, hooked <-chan struct{}) {
-	r := h.startReader(withSink(ctx, sk), s, conn, sk)
-	s.writeOnDemand(ctx, func(why endReason, err error) {
-		cancel(nil) // the connection is closed: a read in progress ends
-		r.Stop()
-		<-r.Done()
-		<-hooked
-		h.disconnected(s, why, err)
-	})
-}
-
-// onMessage runs OnMessage; a panic ends this subscriber (status 1011).
-func (h *Hub) onMessage(ctx context.Context, s *Subscriber, m *Message) (err error) {
-	defer h.c.recovered("OnMessage", s, &err)
-	h.opts.OnMessage(ctx, s, m)
-	return nil
-}
-
-func (h *Hub) disconnected(s *Subscriber, why endReason, err error) {
-	if cause := s.endCause(); cause != nil {
-		err = cause
-	}
-	if why != endClient && why != endDead && why != endPanic && why != endBadData && why != endRate || errors.Is(err, context.Canceled) {
-		err = nil // ended by us, or by the application's context
-	}
-	if websocket.CloseStatus(err) == websocket.StatusNormalClosure ||
-		websocket.CloseStatus(err) == websocket.StatusGoingAway {
-		err = nil
-	}
-	h.opts.Logger.Debug("fanout: subscriber ended", "subscriber", s.id, "reason", why, "err", err,
-		"delivered", s.Delivered(), "dropped", s.Dropped())
-	defer h.c.finish(s)
-	h.c.leaving(s)
-	if h.opts.OnDisconnect != nil {
-		defer h.c.recovered("OnDisconnect", s, nil)
-		h.opts.OnDisconnect(s, err)
 	}
 }
 

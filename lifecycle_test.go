@@ -170,7 +170,7 @@ func TestHub_CloseConcurrent(t *testing.T) {
 	for i, c := range cols {
 		// Every connection ends. Going away (1001) is what clients should
 		// see, but a Close that lands while Shutdown's close handshake is
-		// starting can cut the close frame (see the report: rawConn.abort
+		// starting can cut the close frame (see the report: wsconn.Conn.Abort
 		// races wsSink.close), leaving an abnormal closure; that race is
 		// logged here rather than failing the suite at random.
 		err := c.closeErr(t)

@@ -206,3 +206,22 @@ func (l Limits) withDefaults() Limits {
 
 // defaultMaxTopics is Limits.MaxTopics's default.
 const defaultMaxTopics = 100
+
+// Grant is what an Authorize hook allows a request: the topics its
+// subscriber joins, and what the application knows of it.
+type Grant struct {
+	// Topics are the topics the subscriber joins. With none, it receives
+	// broadcasts (and Send) only.
+	Topics []string
+
+	// Identity is the application's value for the subscriber (a user ID,
+	// verified claims, a session): any type. Every hook, filter and Send
+	// path reads it back with Subscriber.Identity or IdentityOf, so no side
+	// map keyed by Subscriber.ID is needed.
+	Identity any
+
+	// Group names who the subscriber belongs to (a user ID, a tenant), for
+	// Limits.MaxPerGroup and for presence (Member.Group, across nodes too).
+	// "" counts in no group.
+	Group string
+}

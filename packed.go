@@ -2,8 +2,10 @@ package fanout
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/fanout-go/fanout/internal/records"
+	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
 // PackedSubprotocol is the WebSocket subprotocol through which a client opts
@@ -181,4 +183,118 @@ func UnpackRecords(frame []byte, fn func(Record) error) error {
 			return err
 		}
 	}
+}
+
+// framing is how a WebSocket subscriber's batches are written, as its
+// subprotocol says: plain (zero: one ordinary frame per message) or one
+// packed frame per batch, with or without ID records and event type and
+// topic records.
+type framing uint8
+
+const (
+	framePacked framing = 1 << iota // one packed frame per batch
+	frameIDs                        // ID records (the resume subprotocols)
+	frameMeta                       // event type and topic records (v2)
+)
+
+// wsFraming returns the framing of a connection that negotiated subprotocol
+// proto (matched ignoring case, as coder/websocket selects it); packed
+// frames only with packing (HubOptions.Packing).
+func wsFraming(proto string, packing bool) framing {
+	switch {
+	case strings.EqualFold(proto, ResumeSubprotocolV2):
+		return framePacked | frameIDs | frameMeta
+	case strings.EqualFold(proto, ResumeSubprotocol):
+		return framePacked | frameIDs
+	case packing && strings.EqualFold(proto, PackedSubprotocolV2):
+		return framePacked | frameMeta
+	case packing && strings.EqualFold(proto, PackedSubprotocol):
+		return framePacked
+	}
+	return 0
+}
+
+// maxRecordParts is the most parts appendRecordParts appends for one
+// message: ID, event type and topic records, then the message's own, each
+// a header and a payload.
+const maxRecordParts = 8
+
+// appendRecordParts appends the parts of m's records in the packed framing
+// f (with its ID record when f has frameIDs, its event type and topic
+// records when it has frameMeta), all shared with other subscribers. A
+// resync or a position has none of those.
+func appendRecordParts(parts [][]byte, m *Message, f framing) [][]byte {
+	switch m.ctl {
+	case ctlPosition: // one record: its payload is the ID
+		return append(parts, m.packedHeader(), stringBytes(m.id))
+	case ctlNone:
+		if f&frameIDs != 0 && m.id != "" {
+			parts = append(parts, m.idRecordHeader(), stringBytes(m.id))
+		}
+		if f&frameMeta != 0 && m.event != "" {
+			parts = append(parts, m.eventRecordHeader(), stringBytes(m.event))
+		}
+		if f&frameMeta != 0 && m.topic != "" {
+			parts = append(parts, m.topicRecordHeader(), stringBytes(m.topic))
+		}
+	}
+	return append(parts, m.packedHeader(), m.data)
+}
+
+// packedLen returns the payload length of batch in the packed framing f.
+func packedLen(batch []*Message, f framing) int {
+	n := 0
+	for _, m := range batch {
+		var parts [maxRecordParts][]byte
+		for _, p := range appendRecordParts(parts[:0], m, f) {
+			n += len(p)
+		}
+	}
+	return n
+}
+
+// appendRecords appends batch's records in the packed framing f.
+func appendRecords(b []byte, batch []*Message, f framing) []byte {
+	for _, m := range batch {
+		var parts [maxRecordParts][]byte
+		for _, p := range appendRecordParts(parts[:0], m, f) {
+			b = append(b, p...)
+		}
+	}
+	return b
+}
+
+// Compressed packed frames (see permessage-deflate in prepared.go). A packed frame (the resume and packed subprotocols) is made per batch of
+// the subscriber's own records, so it cannot be compressed once for all.
+// Its records can: each message's records, in each packed framing, are
+// compressed on their own once (wsDeflateRecords) and end with a sync
+// flush, so that the chunks of a batch's messages, one after the other,
+// make one valid DEFLATE stream, the compressed payload of the frame: no
+// chunk refers to the data of another (each compressor starts afresh), and
+// each ends on a byte boundary. Only the frame's header is the
+// subscriber's own.
+
+// appendDeflatedPacked appends the parts of batch's packed frame (framing
+// f) with its payload compressed: the header (RSV1 set, appended to hdr),
+// then each message's shared chunk, the last one without the tail that
+// RFC 7692 removes. It returns parts unchanged and false when the batch's
+// plain payload (plainLen) is under min (0: none is compressed) or
+// compressing does not make it smaller.
+func appendDeflatedPacked(parts [][]byte, hdr []byte, batch []*Message, f framing, min, plainLen int) ([][]byte, bool) {
+	if min <= 0 || plainLen < min {
+		return parts, false
+	}
+	start := len(parts)
+	parts = append(parts, nil) // the header, once the length is known
+	for _, m := range batch {
+		c := m.wsDeflateRecords(f)
+		if c == nil {
+			return parts[:start], false
+		}
+		parts = append(parts, c)
+	}
+	if wsframe.FrameDeflated(parts[start:], hdr) >= plainLen {
+		return parts[:start], false
+	}
+	return parts, true
 }

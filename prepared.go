@@ -227,6 +227,39 @@ func (m *Message) Position() Position { return m.pos }
 // Len returns the payload size in bytes; queue byte limits count it.
 func (m *Message) Len() int { return len(m.data) }
 
+// permessage-deflate (RFC 7692), compressed once per publish.
+//
+// A Hub with HubOptions.Compression lets coder/websocket negotiate the
+// extension in its no-context-takeover form only: its response always says
+// server_no_context_takeover and client_no_context_takeover. Each message
+// is then compressed on its own, without the window of the messages before
+// it, so the compressed frame does not depend on the connection: it is
+// built once per Message, like the plain frame, and shared by every
+// subscriber that negotiated the extension. coder/websocket inflates what
+// clients send (ReadLimit bounds the inflated size).
+//
+// A message may always be sent uncompressed (RSV1 unset), so a subscriber
+// gets the plain frame for a message below the threshold, and for one that
+// deflate does not make smaller.
+
+// defaultCompressionThreshold is HubOptions.CompressionThreshold's
+// default: below it, deflate saves a few bytes at best (and often adds
+// some), for what compressing and inflating cost.
+const defaultCompressionThreshold = 512
+
+// wsDataFrame returns the frame that carries m to a WebSocket client
+// whose smallest compressed message is min bytes (0: it negotiated no
+// permessage-deflate): compressed where m is at least min and compressing
+// saves bytes; the plain frame otherwise.
+func (m *Message) wsDataFrame(min int) []byte {
+	if min > 0 && len(m.data) >= min {
+		if f := m.wsDeflateFrame(); f != nil {
+			return f
+		}
+	}
+	return m.wsFrame()
+}
+
 // wsDeflateFrame returns m's complete, unmasked WebSocket frame with its
 // payload compressed (RSV1 set), building it on first use: one
 // compression and one allocation per Message, whatever the number of

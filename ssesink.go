@@ -3,10 +3,14 @@ package fanout
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/fanout-go/fanout/internal/sock"
+	ssewire "github.com/fanout-go/fanout/internal/sse"
+	"github.com/fanout-go/fanout/internal/wsconn"
+	sse "github.com/tmaxmax/go-sse"
 )
 
 // sseSink writes a subscriber's events to its SSE response: each batch's
@@ -144,7 +148,7 @@ func (k *sseSink) close(f farewell) {
 // connection (see Broker.serveConn): each batch in one writev, straight
 // from the events every subscriber shares.
 type sseConnSink struct {
-	raw *rawConn // set before the writer starts
+	raw *wsconn.Conn // set before the writer starts
 	liveConn
 
 	heartbeat  time.Duration
@@ -153,15 +157,15 @@ type sseConnSink struct {
 }
 
 // hijack takes the connection over from net/http and writes head to it.
-func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Duration) (*rawConn, error) {
-	raw, err := hijackRaw(w)
+func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Duration) (*wsconn.Conn, error) {
+	raw, err := wsconn.Hijack(w)
 	if err != nil {
 		return nil, err
 	}
 	sock.SetSendBuffer(raw.Conn, k.sendBuffer)
 	k.raw = raw
 	k.live.Store(raw)
-	if _, _, err := raw.writeFrames([][]byte{head}, false, timeout); err != nil {
+	if _, _, err := raw.WriteFrames([][]byte{head}, false, timeout); err != nil {
 		_ = raw.Close()
 		return nil, err
 	}
@@ -169,13 +173,13 @@ func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Du
 }
 
 func (k *sseConnSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
-	sc := getScratch()
-	defer putScratch(sc)
+	sc := wsconn.GetScratch()
+	defer wsconn.PutScratch(sc)
 	for _, m := range batch {
 		ev, _ := m.sseEvent() // validated at publish
-		sc.parts = append(sc.parts, ev)
+		sc.Parts = append(sc.Parts, ev)
 	}
-	sent, bytes, err = k.raw.writeFrames(sc.parts, false, timeout)
+	sent, bytes, err = k.raw.WriteFrames(sc.Parts, false, timeout)
 	k.lastWrite = time.Now()
 	return sent, 1, bytes, err
 }
@@ -189,7 +193,7 @@ func (k *sseConnSink) keepalive(_ context.Context, timeout time.Duration) error 
 		return nil
 	}
 	k.lastWrite = time.Now()
-	_, _, err := k.raw.writeFrames(sseHeartbeats, false, timeout)
+	_, _, err := k.raw.WriteFrames(sseHeartbeats, false, timeout)
 	return err
 }
 
@@ -201,11 +205,51 @@ func (k *sseConnSink) keepalive(_ context.Context, timeout time.Duration) error 
 // WebSocket peer that leaves the close handshake unanswered is.
 func (k *sseConnSink) close(f farewell) {
 	if f.app {
-		_, _, _ = k.raw.writeFrames([][]byte{sseClose(f.code, f.reason)}, false, closeWriteTimeout)
+		_, _, _ = k.raw.WriteFrames([][]byte{sseClose(f.code, f.reason)}, false, closeWriteTimeout)
 	}
 	if f.why == endSlow && sock.Unacked(k.raw.Conn) > 0 {
-		_ = k.raw.reset()
+		_ = k.raw.Reset()
 		return
 	}
 	_ = k.raw.Close()
+}
+
+// encodeSSE encodes a go-sse message that is not a Message (see
+// Message.sseEvent): a close event.
+func encodeSSE(e *sse.Message) []byte { return ssewire.Encode(e, nil) }
+
+// PositionEvent is the SSE event type of a new stream's position (see
+// ResumeSubprotocol's position record): its id field and its data are the
+// ID of the last message published before the stream, which EventSource
+// records as its last event ID. Browsers dispatch it to no onmessage
+// handler; a client that reopens streams itself listens for it:
+//
+//	es.addEventListener("fanout.position", (e) => (lastId = e.data));
+const PositionEvent = "fanout.position"
+
+// CloseEvent is the SSE event type with which Subscriber.CloseWith ends a
+// stream: its data is the close code, a space, and the reason (as in
+// "4001 signed out"). Clients treat the code as a WebSocket close status
+// (docs/protocol.md, section 8): 1008 and 4000 to 4999 say stop. An
+// EventSource reconnects after any end of stream, so a page that should
+// stop listens for it:
+//
+//	es.addEventListener("fanout.close", (e) => es.close());
+const CloseEvent = "fanout.close"
+
+// sseClose returns the CloseEvent for code and reason.
+func sseClose(code StatusCode, reason string) []byte {
+	var e sse.Message
+	e.Type = sse.Type(CloseEvent)
+	e.AppendData(strconv.Itoa(int(code)) + " " + reason)
+	return encodeSSE(&e)
+}
+
+// sseHeartbeat is the comment written to an idle SSE stream so that proxies
+// and load balancers keep it open. Clients ignore it.
+var sseHeartbeat = ssewire.Comment("keepalive")
+
+// sseRetry returns the event that sets a client's reconnection delay.
+func sseRetry(d time.Duration) []byte {
+	return ssewire.Retry(d)
 }

@@ -10,32 +10,15 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/fanout-go/fanout/internal/wsconn"
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
-// StatusResync is the close status with which a plain WebSocket client
-// (one without a resume or packed subprotocol: its frames carry the
-// application's messages and nothing else) receives the resync signal. A
-// resync written as a frame of its own would be taken for a message, so
-// the client gets everything queued before the signal, then a close with
-// this status and the reason "fanout.resync: " followed by the signal's
-// data ("fanout.resync: lost"; see ResyncReason.String), and nothing
-// after: it reconnects (a browser's WebSocket tells the status in
-// CloseEvent.code) knowing that it lost messages, and reloads its state.
-// OnResync is called as for any resync; OnDisconnect gets a nil error.
-//
-// A plain client cannot resume (the Hub ignores lastEventId without a
-// resume subprotocol), so its only resync is the one a streaming
-// subscriber gets when the engine lost messages (ResyncLost).
-//
-// It is 1012 (service restart): the stream restarts, and the client
-// should come back. The JavaScript and Go clients of this module
-// reconnect on it, as on any status outside 1008 and 4000 to 4999, the
-// range that stays the application's own (Subscriber.CloseWith).
-const StatusResync StatusCode = 1012
-
 // closeWriteTimeout bounds the direct close frame Hub.Close writes.
-const closeWriteTimeout = 250 * time.Millisecond
+const closeWriteTimeout = wsconn.CloseWriteTimeout
+
+// errAborted is why a write failed that abort cut.
+var errAborted = wsconn.ErrAborted
 
 // wsSink writes to a connection the Hub accepted: prepared frames straight
 // to the socket, one write per batch.
@@ -44,12 +27,12 @@ type wsSink struct {
 	// the handshake, so that a client whose handshake has completed
 	// receives everything published after).
 	conn     *websocket.Conn
-	raw      *rawConn
+	raw      *wsconn.Conn
 	br       *bufio.Reader // what coder/websocket reads raw through
 	framing  framing       // as the subprotocol says
 	liveConn               // raw, for abort and kill from any goroutine
 	// deflateMin is the smallest message sent compressed, where the
-	// client negotiated permessage-deflate (see dataFrame); 0: none is.
+	// client negotiated permessage-deflate (see Message.wsDataFrame); 0: none is.
 	deflateMin int
 
 	hdr [wsframe.MaxHeaderLen]byte // scratch: a packed frame's header
@@ -68,22 +51,22 @@ type wsSink struct {
 var pingFrame = [][]byte{wsframe.Control(wsframe.OpPing, nil)}
 
 func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
-	sc := getScratch()
-	defer putScratch(sc)
+	sc := wsconn.GetScratch()
+	defer wsconn.PutScratch(sc)
 	if w.framing&framePacked != 0 {
 		// One frame: its header, then each message's record headers and
 		// payloads (or its records compressed), all shared with the other
 		// subscribers: nothing is copied.
 		plain := packedLen(batch, w.framing)
 		var deflated bool
-		if sc.parts, deflated = w.appendDeflatedPacked(sc.parts, batch, plain); !deflated {
+		if sc.Parts, deflated = appendDeflatedPacked(sc.Parts, w.hdr[:0], batch, w.framing, w.deflateMin, plain); !deflated {
 			hdr := wsframe.AppendHeader(w.hdr[:0], wsframe.OpBinary, plain)
-			sc.parts = append(sc.parts, hdr)
+			sc.Parts = append(sc.Parts, hdr)
 			for _, m := range batch {
-				sc.parts = appendRecordParts(sc.parts, m, w.framing)
+				sc.Parts = appendRecordParts(sc.Parts, m, w.framing)
 			}
 		}
-		n, bytes, err := w.raw.writeFrames(sc.parts, true, timeout)
+		n, bytes, err := w.raw.WriteFrames(sc.Parts, true, timeout)
 		if n == 1 {
 			return len(batch), 1, bytes, err
 		}
@@ -92,9 +75,9 @@ func (w *wsSink) write(batch []*Message, timeout time.Duration) (sent, writes, b
 	plain, resync := plainPrefix(batch)
 	if len(plain) > 0 {
 		for _, m := range plain {
-			sc.parts = append(sc.parts, w.dataFrame(m))
+			sc.Parts = append(sc.Parts, m.wsDataFrame(w.deflateMin))
 		}
-		sent, bytes, err = w.raw.writeFrames(sc.parts, false, timeout)
+		sent, bytes, err = w.raw.WriteFrames(sc.Parts, false, timeout)
 		writes = 1
 	}
 	if err == nil && resync {
@@ -122,56 +105,6 @@ func plainPrefix(batch []*Message) ([]*Message, bool) {
 	return batch, false
 }
 
-// maxRecordParts is the most parts appendRecordParts appends for one
-// message: ID, event type and topic records, then the message's own, each
-// a header and a payload.
-const maxRecordParts = 8
-
-// appendRecordParts appends the parts of m's records in the packed framing
-// f (with its ID record when f has frameIDs, its event type and topic
-// records when it has frameMeta), all shared with other subscribers. A
-// resync or a position has none of those.
-func appendRecordParts(parts [][]byte, m *Message, f framing) [][]byte {
-	switch m.ctl {
-	case ctlPosition: // one record: its payload is the ID
-		return append(parts, m.packedHeader(), stringBytes(m.id))
-	case ctlNone:
-		if f&frameIDs != 0 && m.id != "" {
-			parts = append(parts, m.idRecordHeader(), stringBytes(m.id))
-		}
-		if f&frameMeta != 0 && m.event != "" {
-			parts = append(parts, m.eventRecordHeader(), stringBytes(m.event))
-		}
-		if f&frameMeta != 0 && m.topic != "" {
-			parts = append(parts, m.topicRecordHeader(), stringBytes(m.topic))
-		}
-	}
-	return append(parts, m.packedHeader(), m.data)
-}
-
-// packedLen returns the payload length of batch in the packed framing f.
-func packedLen(batch []*Message, f framing) int {
-	n := 0
-	for _, m := range batch {
-		var parts [maxRecordParts][]byte
-		for _, p := range appendRecordParts(parts[:0], m, f) {
-			n += len(p)
-		}
-	}
-	return n
-}
-
-// appendRecords appends batch's records in the packed framing f.
-func appendRecords(b []byte, batch []*Message, f framing) []byte {
-	for _, m := range batch {
-		var parts [maxRecordParts][]byte
-		for _, p := range appendRecordParts(parts[:0], m, f) {
-			b = append(b, p...)
-		}
-	}
-	return b
-}
-
 // keepalive pings the peer, or declares it dead when the previous ping is
 // still unanswered. keepalive runs once per interval (pongWait), so that
 // is normally the tick after the ping: the peer had an interval to answer.
@@ -188,7 +121,7 @@ func (w *wsSink) keepalive(_ context.Context, timeout time.Duration) error {
 	}
 	w.awaitingPong.Store(true)
 	w.pingSent = time.Now()
-	_, _, err := w.raw.writeFrames(pingFrame, false, timeout)
+	_, _, err := w.raw.WriteFrames(pingFrame, false, timeout)
 	return err
 }
 
@@ -196,51 +129,59 @@ func (w *wsSink) pong() { w.awaitingPong.Store(false) }
 
 // liveConn is a sink's hijacked connection, once there is one, for abort
 // and kill from any goroutine.
-type liveConn struct{ live atomic.Pointer[rawConn] }
+type liveConn struct{ live atomic.Pointer[wsconn.Conn] }
 
 func (l *liveConn) abort() {
 	if r := l.live.Load(); r != nil {
-		r.abort()
+		r.Abort()
 	}
 }
 
 func (l *liveConn) kill() {
 	if r := l.live.Load(); r != nil {
-		_ = r.reset()
+		_ = r.Reset()
 	}
+}
+
+// stopIdleReads tells the idle reader that the close handshake begins:
+// from now on only coder/websocket reads the connection.
+func (w *wsSink) stopIdleReads() {
+	w.idleMu.Lock()
+	w.closing = true
+	w.idleMu.Unlock()
 }
 
 // close ends the connection for why. It closes normally where the peer
 // reads; where it has shown it does not (a write failed or was cut, it
 // answered neither a ping nor, with data still unacknowledged, the close
-// frame), rawConn.Close resets it instead, so that the kernel frees the
+// frame), wsconn.Conn.Close resets it instead, so that the kernel frees the
 // connection and its unsent data at once.
 func (w *wsSink) close(f farewell) {
 	w.stopIdleReads() // coder/websocket reads from now on
 	why, code, reason := f.why, f.code, f.reason
 	switch {
 	case why == endDead:
-		w.raw.failed.Store(true) // it answered no ping: reset
+		w.raw.MarkFailed() // it answered no ping: reset
 	case why == endClient:
 		// Nothing to say.
-	case why == endShutdown && w.raw.aborted.Load():
+	case why == endShutdown && w.raw.Aborted():
 		// Hub.Close interrupted the write: finish the frame it cut, if
 		// any, and say going away, but do not wait for the reply.
-		_ = w.raw.writeClose(uint16(code), reason, closeWriteTimeout)
-	case !w.raw.clean():
+		_ = w.raw.WriteClose(uint16(code), reason, closeWriteTimeout)
+	case !w.raw.Clean():
 		// The stream is mid-frame behind a peer too slow to take it: a
 		// close frame now would corrupt it.
-	case w.raw.aborted.Load():
+	case w.raw.Aborted():
 		// The end's grace ran out on a write: say why, without waiting for
 		// the reply. That the close frame fit in the socket's buffer does
 		// not show that the peer reads: what it has not acknowledged, it
 		// is not reading, and the connection is reset.
-		_ = w.raw.writeClose(uint16(code), reason, closeWriteTimeout)
-		w.raw.checkAcked.Store(true)
+		_ = w.raw.WriteClose(uint16(code), reason, closeWriteTimeout)
+		w.raw.CheckAcked()
 	default:
 		// The handshake, bounded by coder/websocket (5s for each side): a
 		// peer that reads answers it, acknowledging all we sent.
-		w.raw.checkAcked.Store(true)
+		w.raw.CheckAcked()
 		_ = w.conn.Close(websocket.StatusCode(code), reason) // ours and coder's are RFC 6455's numbers
 		return
 	}
@@ -301,7 +242,7 @@ func (w *connSink) write(batch []*Message, timeout time.Duration) (sent, writes,
 	if w.framing&framePacked != 0 {
 		w.pack = slices.Grow(w.pack[:0], packedLen(batch, w.framing))
 		w.pack = appendRecords(w.pack, batch, w.framing)
-		if cap(w.pack) > maxKeptScratch {
+		if cap(w.pack) > wsconn.MaxKeptScratch {
 			defer func() { w.pack = nil }()
 		}
 		if err := w.conn.Write(ctx, websocket.MessageBinary, w.pack); err != nil {

@@ -1,6 +1,8 @@
 // Package sse is the Server-Sent Events encoding as fanout writes it
-// (events, comments, retry hints), on go-sse's encoder. It knows nothing
-// of messages, topics or subscribers.
+// (events, comments, retry hints), on go-sse's encoder, and the plumbing
+// of an event stream on a hijacked HTTP/1 connection (its response head,
+// watching a client that should send nothing). It knows nothing of
+// messages, topics or subscribers.
 package sse
 
 import (

@@ -108,3 +108,22 @@ func AcceptsDeflate(h http.Header) bool {
 	}
 	return false
 }
+
+// FrameDeflated makes parts one compressed binary frame (RFC 7692):
+// parts[1:] are chunks that DeflateChunk compressed on their own, so that
+// one after the other they make one valid DEFLATE stream; the tail of the
+// last is removed (the chunk itself is not changed), and parts[0] is set
+// to the frame's header, RSV1 set, appended to hdr. It returns the length
+// of the frame's payload. parts must hold a chunk.
+func FrameDeflated(parts [][]byte, hdr []byte) int {
+	last := parts[len(parts)-1]
+	parts[len(parts)-1] = last[:len(last)-len(DeflateTail)]
+	n := 0
+	for _, c := range parts[1:] {
+		n += len(c)
+	}
+	hdr = AppendHeader(hdr, OpBinary, n)
+	hdr[0] |= RSV1
+	parts[0] = hdr
+	return n
+}

@@ -166,3 +166,25 @@ func TestAcceptsDeflate(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameDeflated: chunks framed as one compressed binary frame: RSV1
+// set, the header's length the payload's, which inflates to the chunks'
+// data; the chunks themselves stay whole (other frames share them).
+func TestFrameDeflated(t *testing.T) {
+	data := bytes.Repeat([]byte(`{"k":"value"},`), 100)
+	a, b := wsframe.DeflateChunk([][]byte{[]byte("one "), data}), wsframe.DeflateChunk([][]byte{data})
+	bLen := len(b)
+	parts := [][]byte{nil, a, b}
+	n := wsframe.FrameDeflated(parts, make([]byte, 0, wsframe.MaxHeaderLen))
+	frame := bytes.Join(parts, nil)
+	first, hn, size := parseHeader(t, frame)
+	if first != wsframe.Fin|wsframe.RSV1|wsframe.OpBinary || int(hn) != n || n != len(frame)-size {
+		t.Fatalf("header %x (length %d), FrameDeflated = %d, payload %d", frame[:size], hn, n, len(frame)-size)
+	}
+	if got, want := inflate(t, frame[size:]), append([]byte("one "), append(data, data...)...); !bytes.Equal(got, want) {
+		t.Fatal("the frame inflates to other data")
+	}
+	if len(b) != bLen || !bytes.HasSuffix(b, wsframe.DeflateTail) {
+		t.Fatal("FrameDeflated changed a chunk")
+	}
+}

@@ -1,4 +1,15 @@
-package fanout
+// Package wsconn is a hijacked connection that two writers share: the
+// WebSocket library, which writes its control frames (pong, close) through
+// Write, one whole frame per call, and fanout's writer, which writes whole
+// prepared frames (WebSocket or SSE) of a batch in one socket write
+// (WriteFrames). Its mutex is the single point where bytes enter the
+// socket, so frames from both stay whole and in order; a close frame seen
+// in Write lets no data frame follow. It also keeps bytes to be read before
+// the socket's (what net/http had buffered, what the idle reader put back)
+// and takes a client's pongs off an idle socket (TakePongs, ReadPong). It
+// knows nothing of topics or subscribers; what the root package relies on
+// in coder/websocket for this to hold is written in its coder.go.
+package wsconn
 
 import (
 	"bytes"
@@ -15,24 +26,20 @@ import (
 	"github.com/fanout-go/fanout/internal/wsframe"
 )
 
-// The Hub hands websocket.Accept a ResponseWriter whose Hijack returns a
-// rawConn instead of the bare socket (see coder.go for what that relies on):
-// coder/websocket keeps doing the handshake, the reading, and its control
-// frames (pong, close) through it, while the subscriber's writer writes the
-// prepared data frames of a whole batch to the same socket in ONE write.
-// rawConn's mutex is the single point where bytes enter the socket, so
-// frames from both sides stay whole and in order.
+// CloseWriteTimeout bounds a close frame written after an abort (see
+// Abort, WriteClose's callers).
+const CloseWriteTimeout = 250 * time.Millisecond
 
-// hijackRaw takes w's connection over from net/http (through
-// http.ResponseController) and wraps it in a rawConn. Bytes the client sent
-// that net/http had already read are kept: the rawConn's Read returns them
+// Hijack takes w's connection over from net/http (through
+// http.ResponseController) and wraps it in a Conn. Bytes the client sent
+// that net/http had already read are kept: the Conn's Read returns them
 // first.
-func hijackRaw(w http.ResponseWriter) (*rawConn, error) {
+func Hijack(w http.ResponseWriter) (*Conn, error) {
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, err
 	}
-	raw := newRawConn(conn)
+	raw := New(conn)
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n)
 		raw.pending = bytes.Clone(b)
@@ -40,9 +47,9 @@ func hijackRaw(w http.ResponseWriter) (*rawConn, error) {
 	return raw, nil
 }
 
-// rawConn is a hijacked WebSocket connection shared by coder/websocket (for
-// control frames) and the subscriber's writer (for data frames).
-type rawConn struct {
+// Conn is a hijacked connection shared by the WebSocket library (for
+// control frames) and a subscriber's writer (for data frames).
+type Conn struct {
 	net.Conn
 	vectored bool   // the socket takes net.Buffers in one writev
 	pending  []byte // read before the socket: what net/http had buffered
@@ -64,19 +71,19 @@ type rawConn struct {
 	checkAcked atomic.Bool
 }
 
-func newRawConn(c net.Conn) *rawConn {
+func New(c net.Conn) *Conn {
 	switch c.(type) {
 	case *net.TCPConn, *net.UnixConn:
-		return &rawConn{Conn: c, vectored: true}
+		return &Conn{Conn: c, vectored: true}
 	}
-	return &rawConn{Conn: c}
+	return &Conn{Conn: c}
 }
 
-var errAborted = errors.New("fanout: write aborted")
+var ErrAborted = errors.New("fanout: write aborted")
 
 // Read returns the bytes net/http had buffered, then reads the socket.
 // Only coder/websocket's reader calls it, one call at a time.
-func (c *rawConn) Read(p []byte) (int, error) {
+func (c *Conn) Read(p []byte) (int, error) {
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
 		c.pending = c.pending[n:]
@@ -90,7 +97,7 @@ func (c *rawConn) Read(p []byte) (int, error) {
 
 // Write carries coder/websocket's frames (control frames only, for a
 // connection the Hub accepted).
-func (c *rawConn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if wsframe.IsClose(p) {
@@ -98,7 +105,7 @@ func (c *rawConn) Write(p []byte) (int, error) {
 		if c.aborted.Load() {
 			// Hub.Close interrupted data writes, not the goodbye: give the
 			// close frame a short deadline of its own.
-			_ = c.Conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(CloseWriteTimeout))
 		}
 	}
 	c.writing.Add(1)
@@ -113,7 +120,7 @@ func (c *rawConn) Write(p []byte) (int, error) {
 }
 
 // flushCarry finishes a frame that a write timeout cut; c.mu must be held.
-func (c *rawConn) flushCarry() error {
+func (c *Conn) flushCarry() error {
 	if len(c.carry) == 0 {
 		return nil
 	}
@@ -125,13 +132,13 @@ func (c *rawConn) flushCarry() error {
 	return err
 }
 
-// writeFrames writes bufs in one socket write (writev, or one Write of a
+// WriteFrames writes bufs in one socket write (writev, or one Write of a
 // flattened copy). Each buf is a whole frame, or, with oneFrame, all of bufs
 // make one frame. It returns how many frames were sent, counting a frame
 // that the timeout cut: its tail is kept and written before any later byte,
 // so the stream stays well formed and the frames after it can be dropped
 // cleanly.
-func (c *rawConn) writeFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) (sent, bytes int, err error) {
+func (c *Conn) WriteFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) (sent, bytes int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
@@ -143,7 +150,7 @@ func (c *rawConn) writeFrames(bufs [][]byte, oneFrame bool, timeout time.Duratio
 	}
 	if c.aborted.Load() {
 		c.failed.Store(true)
-		return 0, 0, errAborted
+		return 0, 0, ErrAborted
 	}
 	c.writing.Add(1)
 	defer c.writing.Add(-1)
@@ -156,7 +163,7 @@ func (c *rawConn) writeFrames(bufs [][]byte, oneFrame bool, timeout time.Duratio
 		total += len(b)
 	}
 	var n int64
-	sc := getScratch()
+	sc := GetScratch()
 	if c.vectored {
 		sc.vec = append(sc.vec[:0], bufs...)
 		base := sc.vec
@@ -172,7 +179,7 @@ func (c *rawConn) writeFrames(bufs [][]byte, oneFrame bool, timeout time.Duratio
 		m, err = c.Conn.Write(sc.flat)
 		n = int64(m)
 	}
-	putScratch(sc)
+	PutScratch(sc)
 	frames := len(bufs)
 	if oneFrame {
 		frames = 1
@@ -182,7 +189,7 @@ func (c *rawConn) writeFrames(bufs [][]byte, oneFrame bool, timeout time.Duratio
 		return frames, total, nil
 	}
 	if c.aborted.Load() {
-		err = fmt.Errorf("%w: %w", errAborted, err)
+		err = fmt.Errorf("%w: %w", ErrAborted, err)
 	}
 	if oneFrame {
 		if n > 0 {
@@ -220,27 +227,23 @@ func appendTail(dst []byte, bufs [][]byte, skip int) []byte {
 	return dst
 }
 
-// maxKeptScratch is the largest write scratch buffer a subscriber keeps
-// between batches; larger ones are left to the garbage collector.
-const maxKeptScratch = 64 << 10
-
-// abort makes a write in progress, and every later data write, fail now.
-func (c *rawConn) abort() {
+// Abort makes a write in progress, and every later data write, fail now.
+func (c *Conn) Abort() {
 	c.aborted.Store(true)
 	_ = c.Conn.SetWriteDeadline(time.Unix(1, 0))
 }
 
-// clean reports whether a close frame may still be written: no frame is
+// Clean reports whether a close frame may still be written: no frame is
 // half-written and none was aborted.
-func (c *rawConn) clean() bool {
+func (c *Conn) Clean() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.carry) == 0 && !c.closeSent
 }
 
-// writeClose writes a close frame directly, within timeout, without the
+// WriteClose writes a close frame directly, within timeout, without the
 // closing handshake; Hub.Close uses it to say "going away" at once.
-func (c *rawConn) writeClose(code uint16, reason string, timeout time.Duration) error {
+func (c *Conn) WriteClose(code uint16, reason string, timeout time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
@@ -265,16 +268,46 @@ func (c *rawConn) writeClose(code uint16, reason string, timeout time.Duration) 
 // reset (sock.AbortOnClose) once it has shown it does not, so that the kernel
 // does not keep the connection and its unsent data. coder/websocket calls
 // it too, at the end of its close handshake or under its write timeout.
-func (c *rawConn) Close() error {
+func (c *Conn) Close() error {
 	if c.failed.Load() || c.writing.Load() > 0 || c.checkAcked.Load() && sock.Unacked(c.Conn) > 0 {
 		sock.AbortOnClose(c.Conn)
 	}
 	return c.Conn.Close()
 }
 
-// reset closes the connection with a reset, whatever its state: its peer
+// Reset closes the connection with a reset, whatever its state: its peer
 // is gone or cut off.
-func (c *rawConn) reset() error {
+func (c *Conn) Reset() error {
 	c.failed.Store(true)
 	return c.Close()
+}
+
+// MarkFailed makes Close reset the connection: its peer has shown it does
+// not read (it answered no ping).
+func (c *Conn) MarkFailed() { c.failed.Store(true) }
+
+// Aborted reports whether Abort was called.
+func (c *Conn) Aborted() bool { return c.aborted.Load() }
+
+// CheckAcked makes Close reset the connection if the peer has not
+// acknowledged all that was sent: the close follows a close handshake (or
+// a close frame), so data still unacknowledged is data it will not read.
+func (c *Conn) CheckAcked() { c.checkAcked.Store(true) }
+
+// Unread puts p back in front of what the next Read returns; only the
+// reader calls it.
+func (c *Conn) Unread(p []byte) {
+	c.pending = append(append([]byte(nil), p...), c.pending...)
+}
+
+// HasPending reports whether bytes that net/http had buffered, or that
+// were put back (Unread), are still to be read; only the reader calls it.
+func (c *Conn) HasPending() bool { return len(c.pending) > 0 }
+
+// DropPending drops the bytes still to be read before the socket's and
+// returns how many there were; only the reader calls it.
+func (c *Conn) DropPending() int {
+	n := len(c.pending)
+	c.pending = nil
+	return n
 }
