@@ -49,7 +49,7 @@ func newDeflateFanout(compress bool) func(peerOptions) server {
 			DeliveryOptions: fanout.DeliveryOptions{QueueSize: o.Queue, QueueBytes: o.QueueBytes},
 			Compression:     compress,
 		})
-		return &fanoutHub{Hub: h, topic: o.Topic}
+		return &fanoutPeer{h, o.Topic}
 	}
 }
 
