@@ -203,12 +203,11 @@ func (f *fleet) readSSE(url string, c *client, wrote func()) error {
 
 // receive handles one message's payload.
 func (c *client) receive(f *fleet, b []byte) {
-	d := decode(b)
-	switch {
-	case !d.ok:
-		c.malformed.Add(1)
+	d, ok := c.take(b)
+	if !ok {
 		return
-	case d.warm:
+	}
+	if d.warm {
 		c.warmUp(d.seq)
 		return
 	}

@@ -152,10 +152,9 @@ func (f *nodeFleet) read(ws *rawWS, s *nodeSub) {
 
 // receive handles one message's payload.
 func (f *nodeFleet) receive(s *nodeSub, b []byte) {
-	d := decode(b)
+	d, ok := s.take(b)
 	switch {
-	case !d.ok:
-		s.malformed.Add(1)
+	case !ok:
 		return
 	case s.bystander:
 		s.got.Add(1)

@@ -18,6 +18,16 @@ type tally struct {
 	finished  atomic.Bool
 }
 
+// take decodes a message's payload; a malformed one is counted, and not
+// ok.
+func (c *tally) take(b []byte) (decoded, bool) {
+	d := decode(b)
+	if !d.ok {
+		c.malformed.Add(1)
+	}
+	return d, d.ok
+}
+
 // warmUp notes that warm-up message seq arrived.
 func (c *tally) warmUp(seq int) {
 	if w := int64(seq) + 1; w > c.warm.Load() {
