@@ -138,6 +138,16 @@ func subscribe(t *testing.T, ctx context.Context, e fanout.Engine, topics ...str
 	t.Cleanup(func() { e.Unsubscribe(topics) })
 }
 
+// headOf returns the head of topic's partition on n.
+func headOf(t *testing.T, ctx context.Context, n *node, topic string) fanout.Position {
+	t.Helper()
+	head, err := n.Head(ctx, n.Partition(topic))
+	if err != nil {
+		t.Fatalf("Head of %q's partition: %v", topic, err)
+	}
+	return head
+}
+
 // waitChange waits for changed (see Recorder.Changed) until deadline.
 func waitChange(changed <-chan struct{}, deadline time.Time) {
 	t := time.NewTimer(time.Until(deadline))

@@ -226,10 +226,7 @@ func testHeadFollowsPublishes(t *testing.T, h Harness) {
 		publish(t, ctx, n, "a", fmt.Sprint(i))
 	}
 	got := n.feed.Wait(t, 5, h.Timeout)
-	head, err := n.Head(ctx, n.Partition("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	head := headOf(t, ctx, n, "a")
 	if last := got[4].Message.Position(); head != last {
 		t.Fatalf("Head = %s after the last delivery at %s", head.ID(), last.ID())
 	}

@@ -14,10 +14,7 @@ func testReadFiltersTopics(t *testing.T, h Harness) {
 	n := start(t, h, 1)[0]
 	ctx := ctxFor(t, h)
 	subscribe(t, ctx, n, "x", "y")
-	head, err := n.Head(ctx, n.Partition("x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	head := headOf(t, ctx, n, "x")
 	want := []string{}
 	for i := range 12 {
 		topic := []string{"x", "y", ""}[i%3]
@@ -70,10 +67,7 @@ func testReadPages(t *testing.T, h Harness) {
 	}
 	ctx := ctxFor(t, h)
 	subscribe(t, ctx, n, "x", "y")
-	head, err := n.Head(ctx, n.Partition("x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	head := headOf(t, ctx, n, "x")
 	for i := range 20 {
 		topic := []string{"x", "y", ""}[i%3]
 		if n.Partition(topic) != head.Partition && topic != "" {
@@ -153,10 +147,7 @@ func testReadDuringPublishes(t *testing.T, h Harness) {
 	n := start(t, h, 1)[0]
 	ctx := ctxFor(t, h)
 	subscribe(t, ctx, n, "r")
-	start, err := n.Head(ctx, n.Partition("r"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	start := headOf(t, ctx, n, "r")
 	count := 200
 	if h.Capacity > 0 {
 		count = min(count, h.Capacity) // what is read from start is never evicted meanwhile
@@ -201,10 +192,7 @@ func testHistoryBound(t *testing.T, h Harness) {
 	n := start(t, h, 1)[0]
 	ctx := ctxFor(t, h)
 	subscribe(t, ctx, n, "h")
-	start, err := n.Head(ctx, n.Partition("h"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	start := headOf(t, ctx, n, "h")
 	total := 3*h.Capacity + 10
 	for i := range total {
 		publish(t, ctx, n, "h", fmt.Sprint(i))
