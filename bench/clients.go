@@ -229,11 +229,6 @@ func (f *fleet) close() {
 		_ = c.Close()
 	}
 	f.mu.Unlock()
-	done := make(chan struct{})
-	go func() { f.readers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-	}
+	waitAtMost(&f.readers, 10*time.Second)
 	f.httpc.CloseIdleConnections()
 }

@@ -184,10 +184,5 @@ func (f *nodeFleet) close() {
 		_ = c.Close()
 	}
 	f.mu.Unlock()
-	done := make(chan struct{})
-	go func() { f.readers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-	}
+	waitAtMost(&f.readers, 10*time.Second)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -87,4 +88,17 @@ func (f *tallies) warmed(seq int) int {
 		}
 	}
 	return n
+}
+
+// waitAtMost waits for wg, or for d: a fleet's close does not hang on a
+// reader that a peer's bug keeps blocked.
+func waitAtMost(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
