@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,7 +30,19 @@ type sink interface {
 	kill()
 }
 
-var errDeadPeer = errors.New("fanout: peer did not answer ping")
+// subWriter is what writes a subscriber's queue to its connection: the sink,
+// and what wakes or starts the writer (see below).
+type subWriter struct {
+	sink     sink
+	wake     chan struct{} // capacity 1: "look at the queue and state" (nil when no writer sleeps)
+	onDemand atomic.Bool   // writers run on goroutines of their own (see writeOnDemand)
+	drainFn  func()        // s.drain
+	writing  bool          // such a writer is running, or the last one ran (guarded by Subscriber.mu)
+	wctx     context.Context
+	wdone    func(why endReason, err error)
+	pingDue  atomic.Bool
+	kaEvery  time.Duration // keepalive interval; 0: none
+}
 
 // The coalescing writer: it sleeps until the queue turns non-empty, then
 // writes everything that queued up meanwhile (or while the previous write
@@ -50,7 +63,7 @@ var errDeadPeer = errors.New("fanout: peer did not answer ping")
 // lingering FlushDelay for more, batches until the queue is empty. It
 // returns endNone while the subscription goes on, or why it ended.
 func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
-	o := &s.c.opts
+	o := s.opts
 	if s.pingDue.Swap(false) {
 		if err := s.sink.keepalive(ctx, o.WriteTimeout); err != nil {
 			if errors.Is(err, errDeadPeer) {
@@ -88,7 +101,7 @@ func (s *Subscriber) step(ctx context.Context) (why endReason, err error) {
 			page   bool
 		)
 		batch, queued, st, page = s.take(batch[:0])
-		if page && s.c.nextPage(s) {
+		if page && s.host.nextPage(s) {
 			continue
 		}
 		if st == subEnding || len(batch) == 0 {
@@ -190,27 +203,26 @@ func (s *Subscriber) drain() {
 // applies the slow-client policy to a write timeout. It returns endNone
 // while the subscription goes on.
 func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
-	c := s.c
-	obs := c.opts.Observer
+	obs := s.opts.Observer
 	var start time.Time
 	if obs != nil {
 		start = time.Now()
 	}
-	sent, writes, bytes, err := s.sink.write(batch, c.opts.WriteTimeout)
+	sent, writes, bytes, err := s.sink.write(batch, s.opts.WriteTimeout)
 	resync := errors.Is(err, errPlainResync)
 	if resync {
 		err = nil // what came before the resync signal was written
 	}
-	c.stats.batches.Add(1)
-	c.stats.writes.Add(uint64(writes))
-	c.stats.bytes.Add(uint64(bytes))
+	s.stats.batches.Add(1)
+	s.stats.writes.Add(uint64(writes))
+	s.stats.bytes.Add(uint64(bytes))
 	delivered := sent
 	for _, m := range batch[:sent] {
 		if m.ctl != ctlNone { // a position or resync signal is not a message
 			delivered--
 		}
 	}
-	c.stats.delivered.Add(uint64(delivered))
+	s.stats.delivered.Add(uint64(delivered))
 	s.delivered.Add(uint64(delivered))
 	if obs != nil {
 		obs.BatchWritten(BatchWrite{Subscriber: s, Messages: delivered, Writes: writes, Bytes: bytes,
@@ -233,7 +245,7 @@ func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return endClient, err
 	}
-	c.stats.timeouts.Add(1)
+	s.stats.timeouts.Add(1)
 	s.mu.Lock()
 	ev := s.slowEventLocked(SlowWriteTimeout, len(batch)-sent)
 	s.mu.Unlock()
@@ -266,7 +278,7 @@ func (s *Subscriber) resyncClose(m *Message) endReason {
 // slowFromWriter applies the policy for a write timeout. OnSlow runs on the
 // writer here, a goroutine the library owns: a panic ends the subscriber.
 func (s *Subscriber) slowFromWriter(ev SlowEvent) {
-	defer s.c.recovered("OnSlow", s, nil)
+	defer s.host.recovered("OnSlow", s, nil)
 	s.slow(ev)
 }
 
@@ -275,20 +287,39 @@ func (s *Subscriber) slowFromWriter(ev SlowEvent) {
 func (s *Subscriber) stopWaiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.q.n >= s.c.opts.MaxBatch || s.state == subEnding || s.state == subDraining
+	return s.q.n >= s.opts.MaxBatch || s.state == subEnding || s.state == subDraining
 }
 
-func (s *Subscriber) ending() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state == subEnding
-}
-
-func (s *Subscriber) reason() endReason {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.why == endNone {
-		return endClient
+// wakeChan returns the channel that wakes the writer of a subscriber of c
+// writing to sk, where one sleeps: on the goroutine of an SSE response
+// written through its ResponseWriter (see run), or lingering in
+// FlushDelay. On-demand writers need none otherwise: an idle subscriber
+// holds none.
+func wakeChan(flushDelay time.Duration, sk sink) chan struct{} {
+	if _, loop := sk.(*sseSink); loop || flushDelay > 0 {
+		return make(chan struct{}, 1)
 	}
-	return s.why
+	return nil
+}
+
+// signal tells the writer there is something to do, without blocking: it
+// wakes a writer that sleeps (or lingers in FlushDelay), or starts an
+// on-demand one when none runs.
+func (s *Subscriber) signal() {
+	if s.wake != nil {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	if !s.onDemand.Load() {
+		return
+	}
+	s.mu.Lock()
+	start := !s.writing
+	s.writing = true
+	s.mu.Unlock()
+	if start {
+		go s.drainFn() // a func value made once: a go statement with a method value would allocate
+	}
 }

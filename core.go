@@ -2,9 +2,9 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,12 +74,6 @@ const (
 	stateClosed
 )
 
-// Wire formats a core prepares each message in.
-const (
-	formatWS uint32 = 1 << iota
-	formatSSE
-)
-
 // newCore returns a core on eng (nil: the in-process engine over store)
 // and starts the engine.
 func newCore(opts DeliveryOptions, limits Limits, eng Engine, store ReplayStore, formats uint32) *core {
@@ -102,53 +96,6 @@ func newCore(opts DeliveryOptions, limits Limits, eng Engine, store ReplayStore,
 	c.formats.Store(formats)
 	eng.Start((*coreFeed)(c))
 	return c
-}
-
-// prepare builds m's encodings for the core's wire formats, once, before
-// fan-out, so that subscribers' writers only read them.
-func (c *core) prepare(m *Message) error {
-	if err := m.validate(); err != nil {
-		return err
-	}
-	f := c.formats.Load()
-	if f&formatWS != 0 {
-		m.wsFrame()
-	}
-	if f&formatSSE != 0 {
-		if _, err := m.sseEvent(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkSize refuses a message over Limits.MaxMessageSize: once per
-// publish, before the engine, so that no engine stores it.
-func (c *core) checkSize(m *Message) error {
-	if max := c.limits.MaxMessageSize; max > 0 && len(m.data) > max {
-		return fmt.Errorf("%w: %d bytes, over Limits.MaxMessageSize (%d)", ErrTooLarge, len(m.data), max)
-	}
-	return nil
-}
-
-// leave removes s from topic t; c.mu must be held. It reports whether s
-// was subscribed to t: the caller then owes the engine an Unsubscribe.
-func (c *core) leave(s *Subscriber, t string) bool {
-	i := slices.Index(s.topics, t)
-	if i < 0 {
-		return false
-	}
-	s.topics = slices.Delete(s.topics, i, i+1)
-	if set := c.topicSets[s]; set != nil {
-		delete(set, t)
-	}
-	subs := c.topics[t]
-	if len(subs) == 1 {
-		delete(c.topics, t)
-	} else {
-		c.topics[t] = removeSub(subs, s)
-	}
-	return true
 }
 
 // detach removes s from every topic and the broadcast set. Idempotent.
@@ -241,152 +188,6 @@ func (c *core) live() []*Subscriber {
 		subs = append(subs, s)
 	}
 	return subs
-}
-
-// removeSub removes s from subs by swapping the last element into its place.
-func removeSub(subs []*Subscriber, s *Subscriber) []*Subscriber {
-	i := slices.Index(subs, s)
-	if i < 0 {
-		return subs
-	}
-	last := len(subs) - 1
-	subs[i] = subs[last]
-	subs[last] = nil
-	return subs[:last]
-}
-
-// publish queues m for every subscriber of topic (every subscriber at all
-// when broadcast is set) that passes filter. Unfiltered, it goes through
-// the engine, which stores it and hands it back, with its position, to
-// the feed (coreFeed.Deliver) of this core and of every other that shares
-// the engine. No lock is held across the engine's I/O.
-func (c *core) publish(ctx context.Context, topic string, broadcast bool, m *Message, filter func(*Subscriber) bool) error {
-	if m == nil {
-		return fmt.Errorf("fanout: publish of a nil message")
-	}
-	if !broadcast && topic == "" {
-		return fmt.Errorf("publish: %w", ErrInvalidTopic)
-	}
-	// Before any lock. The check is cached in m (and copied to its copies).
-	// With history, the stored copy is prepared when it is delivered.
-	err := c.checkSize(m)
-	if err == nil {
-		err = m.validate()
-	}
-	if err == nil && (!c.history || filter != nil) {
-		if filter == nil && m.topic != topic && c.formats.Load()&formatWS != 0 {
-			// No stored copy carries the topic: this one does, for the
-			// v2 WebSocket records (ResumeSubprotocolV2).
-			m = m.onTopic(topic)
-		}
-		err = c.prepare(m)
-	}
-	if err != nil {
-		return fmt.Errorf("publish: %w", err)
-	}
-	if c.opts.Policy == PolicyBlock {
-		if err := c.waitForRoom(ctx, topic, filter); err != nil {
-			return fmt.Errorf("publish: waiting for room in a subscriber's queue: %w", err)
-		}
-	}
-	if !c.beginPublish() {
-		return ErrClosed
-	}
-	defer c.endPublish()
-	if filter != nil {
-		// A filtered broadcast is a decision about this process's
-		// subscribers of the moment: it is not stored, nor sent to other
-		// processes.
-		c.fanout("", m, filter)
-	} else if err := c.eng.Publish(ctx, topic, m); err != nil {
-		return fmt.Errorf("publish: engine: %w", err)
-	}
-	c.stats.published.Add(1)
-	return nil
-}
-
-// beginPublish counts a publish in progress, unless closing has begun.
-func (c *core) beginPublish() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.state != stateOpen {
-		return false
-	}
-	c.pubs.Add(1)
-	return true
-}
-
-// endPublish ends what beginPublish began.
-func (c *core) endPublish() {
-	if c.pubs.Add(-1) == pubsClosing {
-		close(c.pubsDone) // the last publish in progress when closing began
-	}
-}
-
-// pubsClosing is added to core.pubs when closing begins: far above any
-// count of publishes in progress.
-const pubsClosing = 1 << 62
-
-// closePublishesLocked records that closing has begun, so that the end of
-// the last publish in progress closes pubsDone (or closes it now, when
-// none is). c.mu is held: no publish begins meanwhile, nor after.
-func (c *core) closePublishesLocked() {
-	if c.pubs.Add(pubsClosing) == pubsClosing {
-		close(c.pubsDone)
-	}
-}
-
-// waitPublishes waits for the publishes in progress when closing began, or
-// for ctx. Closing has begun: no publish starts any more. Any number of
-// callers may wait together: the end of the last publish wakes them all.
-func (c *core) waitPublishes(ctx context.Context) {
-	select {
-	case <-c.pubsDone:
-	case <-ctx.Done():
-	}
-}
-
-// fanout queues m for every local subscriber of topic (every subscriber,
-// for topic "") that passes filter.
-func (c *core) fanout(topic string, m *Message, filter func(*Subscriber) bool) {
-	c.fanMu.Lock()
-	defer c.fanMu.Unlock()
-	c.mu.RLock()
-	if topic == "" {
-		c.snap = append(c.snap[:0], c.all...)
-	} else {
-		c.snap = append(c.snap[:0], c.topics[topic]...)
-	}
-	c.mu.RUnlock()
-	broadcast := topic == "" && !m.pos.IsZero()
-	for _, s := range c.snap {
-		if broadcast && s.home != m.pos.Partition {
-			continue // it gets the copy stored in its own partition
-		}
-		if filter == nil || filter(s) {
-			s.enqueue(m)
-		}
-	}
-	clear(c.snap) // let ended subscribers be collected
-}
-
-// subscribers returns a copy of the broadcast set.
-func (c *core) subscribers() []*Subscriber {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return slices.Clone(c.all)
-}
-
-func (c *core) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.all)
-}
-
-func (c *core) topicLen(t string) int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.topics[t])
 }
 
 // beginClose stops new subscriptions and publishes, and ends every
@@ -517,43 +318,27 @@ func (c *core) markClosed() {
 // before it cuts connections.
 const closeGrace = time.Second
 
-// counters are the live values behind Stats.
-type counters struct {
-	published, delivered, dropped     atomic.Uint64
-	batches, writes, bytes            atomic.Uint64
-	slowRemoved, slowClosed, timeouts atomic.Uint64
-	inboundDropped                    atomic.Uint64
+// poller returns the core's poller, starting it on first use, or nil
+// where there is none (see internal/sock): subscribers then keep a
+// reader goroutine each.
+func (c *core) poller() *sock.Poller {
+	c.pollOnce.Do(func() {
+		p, err := sock.NewPoller()
+		if err != nil {
+			if !errors.Is(err, sock.ErrNoPoller) {
+				c.opts.Logger.Warn("fanout: no poller for idle connections", "err", err)
+			}
+			return
+		}
+		c.poll = p
+	})
+	return c.poll
 }
 
-// Stats is a snapshot of a Hub's (or Broker's) counters since it was made.
-type Stats struct {
-	Subscribers int    `json:"subscribers"` // current subscribers
-	Published   uint64 `json:"published"`   // Publish, Broadcast and BroadcastFilter calls that were accepted
-	Delivered   uint64 `json:"delivered"`   // messages written to subscribers' connections
-	Dropped     uint64 `json:"dropped"`     // messages not delivered to a subscriber because it was slow
-	Batches     uint64 `json:"batches"`     // batches written (one per writer wake-up and MaxBatch)
-	Writes      uint64 `json:"writes"`      // socket writes that carried data (Delivered/Writes is the coalescing gain)
-	Bytes       uint64 `json:"bytes"`       // bytes written for data, including framing
-	Removed     uint64 `json:"removed"`     // subscribers removed by PolicyRemove
-	Closed      uint64 `json:"closed"`      // subscribers closed by PolicyClose
-	Timeouts    uint64 `json:"timeouts"`    // batch writes that exceeded WriteTimeout
-
-	InboundDropped uint64 `json:"inboundDropped"` // client messages dropped for exceeding Limits.MessageRate
-}
-
-func (c *core) snapshot() Stats {
-	return Stats{
-		Subscribers: c.len(),
-		Published:   c.stats.published.Load(),
-		Delivered:   c.stats.delivered.Load(),
-		Dropped:     c.stats.dropped.Load(),
-		Batches:     c.stats.batches.Load(),
-		Writes:      c.stats.writes.Load(),
-		Bytes:       c.stats.bytes.Load(),
-		Removed:     c.stats.slowRemoved.Load(),
-		Closed:      c.stats.slowClosed.Load(),
-		Timeouts:    c.stats.timeouts.Load(),
-
-		InboundDropped: c.stats.inboundDropped.Load(),
+// closePoller stops the poller, once no subscription is left.
+func (c *core) closePoller() {
+	c.pollOnce.Do(func() {}) // none is started after this
+	if c.poll != nil {
+		c.poll.Close()
 	}
 }

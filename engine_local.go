@@ -228,3 +228,17 @@ func hasHistory(eng Engine) bool {
 	le, ok := eng.(*localEngine)
 	return !ok || le.store != nil
 }
+
+var _ PageReader = (*localEngine)(nil)
+
+// ReadPage reads a page from the store: with its ReadPage, or cut from a
+// whole Read.
+func (e *localEngine) ReadPage(ctx context.Context, from Position, topics []string, limit ReadLimit) ([]*Message, Position, error) {
+	switch r := e.store.(type) {
+	case nil:
+		return nil, Position{}, errNoHistory
+	case *Ring:
+		return r.readPage(from, topics, limit)
+	}
+	return readPage(ctx, e.store, from, topics, limit)
+}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"time"
 )
 
 // Joining topics. One request may name many topics, and c.mu is the lock
@@ -138,6 +141,25 @@ func (c *core) admitSub(s *Subscriber) error {
 	return nil
 }
 
+// admit checks the subscriber limits for one more subscriber of group;
+// c.mu must be held.
+func (c *core) admit(group string) error {
+	l := &c.limits
+	if l.MaxSubscribers > 0 && len(c.conns) >= l.MaxSubscribers {
+		return c.overLimit(http.StatusServiceUnavailable, fmt.Errorf("%w: %d subscribers", ErrTooManySubscribers, l.MaxSubscribers))
+	}
+	if l.MaxPerGroup > 0 && group != "" && c.groups[group] >= l.MaxPerGroup {
+		return c.overLimit(http.StatusTooManyRequests, fmt.Errorf("%w: %d subscribers in group %q", ErrTooManySubscribers, l.MaxPerGroup, group))
+	}
+	return nil
+}
+
+func (c *core) overLimit(status int, err error) error {
+	secs := int((c.limits.RetryAfter + time.Second - 1) / time.Second)
+	return &Refusal{Status: status, Err: err, Body: err.Error(),
+		Header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}
+}
+
 // joinChunked joins s to topics (distinct; the engine subscribed to
 // them), joinChunk at a time under c.mu, while s is active, and appends
 // the topics it joined to joined. What it does not join (s had it, or
@@ -235,4 +257,134 @@ func (c *core) newTopics(s *Subscriber, topics []string) int {
 		}
 	}
 	return n
+}
+
+// leave removes s from topic t; c.mu must be held. It reports whether s
+// was subscribed to t: the caller then owes the engine an Unsubscribe.
+func (c *core) leave(s *Subscriber, t string) bool {
+	i := slices.Index(s.topics, t)
+	if i < 0 {
+		return false
+	}
+	s.topics = slices.Delete(s.topics, i, i+1)
+	if set := c.topicSets[s]; set != nil {
+		delete(set, t)
+	}
+	subs := c.topics[t]
+	if len(subs) == 1 {
+		delete(c.topics, t)
+	} else {
+		c.topics[t] = removeSub(subs, s)
+	}
+	return true
+}
+
+// removeSub removes s from subs by swapping the last element into its place.
+func removeSub(subs []*Subscriber, s *Subscriber) []*Subscriber {
+	i := slices.Index(subs, s)
+	if i < 0 {
+		return subs
+	}
+	last := len(subs) - 1
+	subs[i] = subs[last]
+	subs[last] = nil
+	return subs[:last]
+}
+
+// topicsOf returns the topics s is subscribed to (Subscriber.Topics).
+func (c *core) topicsOf(s *Subscriber) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(s.topics)
+}
+
+// addTopics adds topics to s (Subscriber.Subscribe).
+func (c *core) addTopics(ctx context.Context, s *Subscriber, topics []string) error {
+	topics, err := c.topicList(topics) // before any lock or engine work
+	if err != nil {
+		return err
+	}
+	if err := c.eng.Subscribe(ctx, topics); err != nil {
+		return fmt.Errorf("subscribe: engine: %w", err)
+	}
+	var joined []string
+	back := topics // given back to the engine: joined already, or refused
+	c.mu.Lock()
+	// O(len(topics)), at most Limits.MaxTopics (see join.go).
+	ok := s.active()
+	if ok {
+		n := len(s.topics) + c.newTopics(s, topics)
+		if l := c.limits.MaxTopics; l > 0 && n > l {
+			err = c.tooManyTopics(n)
+		}
+	}
+	if ok && err == nil {
+		back = nil
+		for _, t := range topics {
+			if c.join(s, t) {
+				joined = append(joined, t)
+			} else {
+				back = append(back, t)
+			}
+		}
+	}
+	announce := s.announced
+	c.mu.Unlock()
+	if len(back) > 0 {
+		c.eng.Unsubscribe(back)
+	}
+	switch {
+	case !ok:
+		return ErrNotSubscribed
+	case err != nil:
+		return err
+	}
+	if announce {
+		for _, t := range joined {
+			c.joined(s, t)
+		}
+	}
+	return nil
+}
+
+// dropTopics removes topics from s (Subscriber.Unsubscribe).
+func (c *core) dropTopics(s *Subscriber, topics []string) {
+	var left []string
+	c.mu.Lock()
+	for _, t := range topics {
+		if c.leave(s, t) {
+			left = append(left, t)
+		}
+	}
+	announce := s.announced
+	c.mu.Unlock()
+	if len(left) > 0 {
+		c.eng.Unsubscribe(left)
+	}
+	if announce {
+		for _, t := range left {
+			c.leftTopic(s, t)
+		}
+	}
+}
+
+var _ host = (*core)(nil)
+
+// newSubscriber returns a subscriber of c, not yet registered (see add),
+// writing to sk.
+func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *hooks, g Grant) *Subscriber {
+	s := &Subscriber{
+		id:          c.ids.Add(1),
+		host:        c,
+		opts:        &c.opts,
+		stats:       &c.stats,
+		identity:    g.Identity,
+		group:       g.Group,
+		hooks:       h,
+		subprotocol: subprotocol,
+		subWriter:   subWriter{sink: sk, wake: wakeChan(c.opts.FlushDelay, sk)},
+		done:        make(chan struct{}),
+	}
+	s.req.Store(req)
+	return s
 }

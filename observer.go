@@ -80,6 +80,23 @@ type Resync struct {
 	Err error
 }
 
+// ResyncEvent is the SSE event type of the resync signal: a subscriber
+// that asked to resume from an ID the engine does not know (never
+// assigned, evicted, or the server restarted with an in-memory store)
+// receives one event of this type, whose data says why, instead of what it
+// missed. The client should reload its state; the stream then goes on
+// live. In a browser:
+//
+//	es.addEventListener("fanout.resync", (e) => reload(e.data));
+//
+// WebSocket clients that opted in to ResumeSubprotocol receive a resync
+// record instead (see Record), and plain WebSocket clients a close with
+// StatusResync. A subscriber that is already streaming gets one too when
+// the engine lost messages it cannot fill in (Redis restarted empty, say).
+// The data is the reason's name: "unknown", "unavailable" or "lost" (see
+// ResyncReason).
+const ResyncEvent = "fanout.resync"
+
 // ResyncReason says why subscribers were sent the resync signal.
 type ResyncReason uint8
 
@@ -111,12 +128,4 @@ func (r ResyncReason) String() string {
 		return "lost"
 	}
 	return fmt.Sprintf("ResyncReason(%d)", uint8(r))
-}
-
-// resumeFailed tells the Observer that a client's resume failed with err;
-// it does nothing for a nil err.
-func (c *core) resumeFailed(err error) {
-	if o := c.opts.Observer; o != nil && err != nil {
-		o.Resynced(Resync{Reason: resumeResync(err), Subscribers: 1, Err: err})
-	}
 }

@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -109,3 +110,99 @@ func (o DeliveryOptions) withDefaults() DeliveryOptions {
 	}
 	return o
 }
+
+// Limits bound what a Hub (or Broker) admits. The zero value bounds
+// the topics of one subscriber (MaxTopics: 100), a message's data
+// (MaxMessageSize: 1 MiB), and nothing else.
+type Limits struct {
+	// MaxTopics bounds the distinct topics of one subscriber: those its
+	// request (or Grant) names, and those Subscriber.Subscribe adds. A
+	// request over it is refused with 400 Bad Request before any work
+	// (Register and Subscribe fail with ErrTooManyTopics). Defaults to
+	// 100: far more than a page follows, few enough that no request
+	// costs much more than an idle subscriber (each topic costs some
+	// 100 bytes, and the engine a subscription). Negative: no bound.
+	MaxTopics int
+
+	// MaxMessageSize bounds the data of one message, in bytes: Publish,
+	// Broadcast, BroadcastFilter and Subscriber.Send refuse a larger one
+	// with an error wrapping ErrTooLarge, before anything is stored (so
+	// with every engine) or queued. The default fits what every client of
+	// this module reads (the Go client's default ReadLimit, the browser's
+	// WebSocket and EventSource) and keeps one message from pinning an
+	// unbounded share of the Ring, the Redis stream and each subscriber's
+	// queue. Defaults to 1 MiB; negative: no bound.
+	MaxMessageSize int
+
+	// MaxSubscribers bounds the subscribers of a Hub and the Brokers
+	// attached to it (or of a standalone Broker). One more is refused
+	// before its handshake with 503 Service Unavailable and Retry-After
+	// (Register fails with ErrTooManySubscribers). 0: no bound.
+	MaxSubscribers int
+
+	// MaxPerGroup bounds the subscribers of one Grant.Group (one user's
+	// tabs and devices, say). One more is refused with 429 Too Many
+	// Requests and Retry-After. 0: no bound.
+	MaxPerGroup int
+
+	// RetryAfter is the Retry-After sent with those refusals. Defaults to
+	// 5s.
+	RetryAfter time.Duration
+
+	// MessageRate bounds the messages per second one WebSocket client may
+	// send (a token bucket, golang.org/x/time/rate), with bursts of
+	// MessageBurst (defaults to MessageRate, at least 1). What happens to
+	// a message over the rate is OverRate's choice. 0: no bound. It does
+	// not apply to SSE clients, which send nothing.
+	MessageRate  float64
+	MessageBurst int
+
+	// OverRate is what happens to a client message over MessageRate.
+	OverRate RatePolicy
+}
+
+// DefaultMaxMessageSize is Limits.MaxMessageSize's default: 1 MiB.
+const DefaultMaxMessageSize = 1 << 20
+
+// RatePolicy says what happens to a client message that exceeds
+// Limits.MessageRate.
+type RatePolicy uint8
+
+const (
+	// RateDrop drops the message (OnMessage does not see it) and counts
+	// it in Stats.InboundDropped; the connection stays. The zero value.
+	RateDrop RatePolicy = iota
+	// RateClose closes the connection with status 1008 (policy
+	// violation).
+	RateClose
+)
+
+// String returns the policy's name.
+func (p RatePolicy) String() string {
+	switch p {
+	case RateDrop:
+		return "drop"
+	case RateClose:
+		return "close"
+	}
+	return fmt.Sprintf("RatePolicy(%d)", uint8(p))
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxTopics == 0 {
+		l.MaxTopics = defaultMaxTopics
+	}
+	if l.MaxMessageSize == 0 {
+		l.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if l.RetryAfter <= 0 {
+		l.RetryAfter = 5 * time.Second
+	}
+	if l.MessageRate > 0 && l.MessageBurst <= 0 {
+		l.MessageBurst = max(1, int(l.MessageRate))
+	}
+	return l
+}
+
+// defaultMaxTopics is Limits.MaxTopics's default.
+const defaultMaxTopics = 100

@@ -1,6 +1,9 @@
 package fanout
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Policy says what happens to a slow subscriber: one whose queue is full when
 // a message arrives, or whose batch write did not finish within the write
@@ -100,3 +103,49 @@ type SlowEvent struct {
 	// the unsent part of the batch for a write timeout.
 	Messages int
 }
+
+// endReason says why a subscription ended; transports map it to a close
+// status.
+type endReason uint8
+
+const (
+	endNone     endReason = iota
+	endClient             // the client went away or the connection failed
+	endSlow               // PolicyClose
+	endShutdown           // Hub Close or Shutdown
+	endApp                // Subscriber.Close
+	endDead               // no answer to keepalive pings
+	endPanic              // a hook panicked while serving this subscriber
+	endBadData            // the client sent a text message that is not UTF-8
+	endRate               // the client sent messages faster than Limits.MessageRate
+	endResync             // a plain WebSocket client's stream broke (see StatusResync)
+)
+
+// String names the reason, for logs.
+func (r endReason) String() string {
+	switch r {
+	case endClient:
+		return "client"
+	case endSlow:
+		return "slow"
+	case endShutdown:
+		return "shutdown"
+	case endApp:
+		return "closed by application"
+	case endDead:
+		return "dead peer"
+	case endPanic:
+		return "hook panic"
+	case endRate:
+		return "message rate"
+	case endBadData:
+		return "invalid UTF-8 from client"
+	case endResync:
+		return "resync"
+	}
+	return "none"
+}
+
+// errDeadPeer is why a sink's keepalive fails when the previous ping went
+// unanswered: the subscription ends with endDead.
+var errDeadPeer = errors.New("fanout: peer did not answer ping")

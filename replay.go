@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 )
 
 // ReplayStore keeps recently published messages for the in-process engine
@@ -58,23 +59,6 @@ type ReplayStore interface {
 // signal, without consulting the engine.
 const MaxLastEventIDLen = 512
 
-// ResyncEvent is the SSE event type of the resync signal: a subscriber
-// that asked to resume from an ID the engine does not know (never
-// assigned, evicted, or the server restarted with an in-memory store)
-// receives one event of this type, whose data says why, instead of what it
-// missed. The client should reload its state; the stream then goes on
-// live. In a browser:
-//
-//	es.addEventListener("fanout.resync", (e) => reload(e.data));
-//
-// WebSocket clients that opted in to ResumeSubprotocol receive a resync
-// record instead (see Record), and plain WebSocket clients a close with
-// StatusResync. A subscriber that is already streaming gets one too when
-// the engine lost messages it cannot fill in (Redis restarted empty, say).
-// The data is the reason's name: "unknown", "unavailable" or "lost" (see
-// ResyncReason).
-const ResyncEvent = "fanout.resync"
-
 // lastEventID returns the ID a request asks to resume from: the
 // Last-Event-ID header (sent by EventSource on reconnection), or else the
 // lastEventId query parameter, for clients that cannot set headers (a
@@ -114,3 +98,62 @@ func positionMessage(pos Position) *Message {
 // errNoHistory is why a client cannot resume from an engine that keeps no
 // history.
 var errNoHistory = fmt.Errorf("%w: no replay store", ErrUnknownID)
+
+// ReadLimit bounds one page of history: what one PageReader.ReadPage
+// returns. Its zero value bounds nothing.
+type ReadLimit struct {
+	// Messages is the most messages a page holds; 0: no bound.
+	Messages int
+	// Bytes bounds the data of a page's messages: the page ends with the
+	// message that takes it to Bytes or more. 0: no bound.
+	Bytes int
+}
+
+// Full reports whether a page of n messages holding bytes bytes of data
+// is full: a read stops there.
+func (l ReadLimit) Full(n, bytes int) bool {
+	return l.Messages > 0 && n >= l.Messages || l.Bytes > 0 && bytes >= l.Bytes
+}
+
+// PageReader is implemented by an Engine, or a ReplayStore, that can read
+// its history a page at a time. The Hub reads a resuming subscriber's
+// history in pages, the next one once the subscriber's writer has taken
+// the previous one, so that what a client that resumes from far back and
+// then reads slowly, or not at all, holds in memory is one page, not its
+// whole history. Over an engine (or a store) that does not implement it,
+// each page is cut from a whole Read, which then costs the whole history
+// for the time of the read. The in-process engine (which reads a Ring's
+// pages itself), the bbolt store and the Redis engine implement it.
+//
+// Beware of embedding: a type that embeds a PageReader and changes its
+// Read must change ReadPage too, or its Read is bypassed.
+type PageReader interface {
+	// ReadPage is Read, except that it stops once the page is full (see
+	// ReadLimit.Full): upTo is then the position of the last message
+	// returned, or a later one when no message on topics (or broadcast)
+	// lies between them, and the next page is read from it. A page that
+	// is not full ends at the head, as Read's result does.
+	ReadPage(ctx context.Context, from Position, topics []string, limit ReadLimit) ([]*Message, Position, error)
+}
+
+// readPage reads a page with r's ReadPage, or cuts it from r's Read.
+func readPage(ctx context.Context, r interface {
+	Read(context.Context, Position, []string) ([]*Message, Position, error)
+}, from Position, topics []string, limit ReadLimit) ([]*Message, Position, error) {
+	if pr, ok := r.(PageReader); ok {
+		return pr.ReadPage(ctx, from, topics, limit)
+	}
+	msgs, upTo, err := r.Read(ctx, from, topics)
+	if err != nil {
+		return nil, Position{}, err
+	}
+	bytes := 0
+	for i, m := range msgs {
+		bytes += len(m.data)
+		if limit.Full(i+1, bytes) && i+1 < len(msgs) {
+			// A copy, so that the rest can be collected.
+			return slices.Clone(msgs[:i+1]), m.pos, nil
+		}
+	}
+	return msgs, upTo, nil
+}

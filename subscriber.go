@@ -2,9 +2,7 @@ package fanout
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,51 +12,64 @@ import (
 // concurrent use. A Subscriber is handed to hooks and filters; applications
 // keep it to send to one client or change its topics.
 type Subscriber struct {
-	id   uint64
-	c    *core
-	req  atomic.Pointer[http.Request]
-	sink sink
+	id    uint64
+	host  host             // the core that registered it
+	opts  *DeliveryOptions // the core's
+	stats *counters        // the core's, which the subscriber adds to
+	req   atomic.Pointer[http.Request]
 
 	identity any    // Grant.Identity
 	group    string // Grant.Group
 	hooks    *hooks // the hooks of the handler that accepted it
 
-	topics    []string // guarded by c.mu
+	topics    []string // guarded by the core's mu
 	home      int      // the engine's partition of its first topic: whose broadcasts it gets
-	announced bool     // OnJoin was called for its first topics (guarded by c.mu)
-	left      []string // the topics it was detached from, for OnLeave (guarded by c.mu)
+	announced bool     // OnJoin was called for its first topics (guarded by the core's mu)
+	left      []string // the topics it was detached from, for OnLeave (guarded by the core's mu)
 
-	mu          sync.Mutex // guards the fields below
+	mu          sync.Mutex // guards the fields below, and its queue's
 	subprotocol string     // known once the handshake is done
-	q           ring
-	qBytes      int
-	backlog     int           // replayed messages at the head of q: they do not count against the limits
-	backlogSize int           // their payload bytes
-	bigBytes    int           // the payload of the message larger than QueueBytes that waits (0: none); not counted against QueueBytes
-	stitching   bool          // resuming: live messages queue, the writer waits for the history (see core.subscribe)
-	pager       *pager        // the pages of its history left to read (see queuePage); nil: none
-	room        chan struct{} // closed when the queue has room again, for publishers waiting (PolicyBlock)
-	replayedTo  Position      // the end of its history: the feed may still deliver what precedes it
+	subQueue               // its messages and their bounds (queue.go)
 	state       subState
 	why         endReason
 	grace       *time.Timer // interrupts the write in progress of an ended subscriber
 	retired     bool        // the writer has returned (or never started)
 	cause       error       // why it ended, when that is an error of ours (a hook's panic)
 
-	wake     chan struct{} // capacity 1: "look at the queue and state" (nil when no writer sleeps)
-	onDemand atomic.Bool   // writers run on goroutines of their own (see writeOnDemand)
-	drainFn  func()        // s.drain
-	writing  bool          // such a writer is running, or the last one ran (guarded by mu)
-	wctx     context.Context
-	wdone    func(why endReason, err error)
-	done     chan struct{} // closed once the subscription has ended
-	pingDue  atomic.Bool
-	kaEvery  time.Duration // keepalive interval; 0: none
+	subWriter               // what writes its queue to its connection (coalesce.go)
+	done      chan struct{} // closed once the subscription has ended
 
 	delivered, dropped atomic.Uint64
 
 	closeCode   StatusCode // set by CloseWith (guarded by mu)
 	closeReason string     // CloseWith's, or a resync's close reason (see resyncClose)
+}
+
+// host is what a subscriber asks of the core that registered it: its
+// topics in the core's registry, the checks of a message sent to it alone,
+// and the pages of its history. The core implements it, so that delivery
+// names no core.
+type host interface {
+	topicsOf(s *Subscriber) []string
+	addTopics(ctx context.Context, s *Subscriber, topics []string) error
+	dropTopics(s *Subscriber, topics []string)
+	send(s *Subscriber, m *Message) error
+	// detach removes s from every topic and the broadcast set. Idempotent.
+	detach(s *Subscriber)
+	// nextPage reads the next page of s's history and queues it (see
+	// queuePage); it reports whether it queued anything.
+	nextPage(s *Subscriber) bool
+	// recovered is deferred around an application hook run on a
+	// goroutine the library owns: a panic ends s (and sets *err).
+	recovered(hook string, s *Subscriber, err *error)
+}
+
+// counters are the live values behind Stats.
+type counters struct {
+	published, delivered, dropped     atomic.Uint64
+	batches, writes, bytes            atomic.Uint64
+	slowRemoved, slowClosed, timeouts atomic.Uint64
+	inboundDropped                    atomic.Uint64
 }
 
 // hooks are the hooks of a handler (Hub or Broker) that its subscribers
@@ -79,64 +90,6 @@ const (
 	subDraining          // write what is queued, then end
 	subEnding            // end now; what is queued is discarded
 )
-
-// endReason says why a subscription ended; transports map it to a close
-// status.
-type endReason uint8
-
-const (
-	endNone     endReason = iota
-	endClient             // the client went away or the connection failed
-	endSlow               // PolicyClose
-	endShutdown           // Hub Close or Shutdown
-	endApp                // Subscriber.Close
-	endDead               // no answer to keepalive pings
-	endPanic              // a hook panicked while serving this subscriber
-	endBadData            // the client sent a text message that is not UTF-8
-	endRate               // the client sent messages faster than Limits.MessageRate
-	endResync             // a plain WebSocket client's stream broke (see StatusResync)
-)
-
-// String names the reason, for logs.
-func (r endReason) String() string {
-	switch r {
-	case endClient:
-		return "client"
-	case endSlow:
-		return "slow"
-	case endShutdown:
-		return "shutdown"
-	case endApp:
-		return "closed by application"
-	case endDead:
-		return "dead peer"
-	case endPanic:
-		return "hook panic"
-	case endRate:
-		return "message rate"
-	case endBadData:
-		return "invalid UTF-8 from client"
-	case endResync:
-		return "resync"
-	}
-	return "none"
-}
-
-func newSubscriber(c *core, req *http.Request, subprotocol string, sk sink, h *hooks, g Grant) *Subscriber {
-	s := &Subscriber{
-		id:          c.ids.Add(1),
-		c:           c,
-		identity:    g.Identity,
-		group:       g.Group,
-		hooks:       h,
-		subprotocol: subprotocol,
-		sink:        sk,
-		wake:        wakeChan(c, sk),
-		done:        make(chan struct{}),
-	}
-	s.req.Store(req)
-	return s
-}
 
 // ID returns the subscriber's identifier, unique within its Hub.
 func (s *Subscriber) ID() uint64 { return s.id }
@@ -180,9 +133,7 @@ func (s *Subscriber) setSubprotocol(p string) {
 
 // Topics returns the topics the subscriber is subscribed to.
 func (s *Subscriber) Topics() []string {
-	s.c.mu.RLock()
-	defer s.c.mu.RUnlock()
-	return slices.Clone(s.topics)
+	return s.host.topicsOf(s)
 }
 
 // Subscribe adds topics to the subscriber: it receives what is published
@@ -193,99 +144,19 @@ func (s *Subscriber) Topics() []string {
 // (wrapped) when the subscriber would have more than Limits.MaxTopics;
 // then it joins none of them.
 func (s *Subscriber) Subscribe(ctx context.Context, topics ...string) error {
-	c := s.c
-	topics, err := c.topicList(topics) // before any lock or engine work
-	if err != nil {
-		return err
-	}
-	if err := c.eng.Subscribe(ctx, topics); err != nil {
-		return fmt.Errorf("subscribe: engine: %w", err)
-	}
-	var joined []string
-	back := topics // given back to the engine: joined already, or refused
-	c.mu.Lock()
-	// O(len(topics)), at most Limits.MaxTopics (see join.go).
-	ok := s.active()
-	if ok {
-		n := len(s.topics) + c.newTopics(s, topics)
-		if l := c.limits.MaxTopics; l > 0 && n > l {
-			err = c.tooManyTopics(n)
-		}
-	}
-	if ok && err == nil {
-		back = nil
-		for _, t := range topics {
-			if c.join(s, t) {
-				joined = append(joined, t)
-			} else {
-				back = append(back, t)
-			}
-		}
-	}
-	announce := s.announced
-	c.mu.Unlock()
-	if len(back) > 0 {
-		c.eng.Unsubscribe(back)
-	}
-	switch {
-	case !ok:
-		return ErrNotSubscribed
-	case err != nil:
-		return err
-	}
-	if announce {
-		for _, t := range joined {
-			c.joined(s, t)
-		}
-	}
-	return nil
+	return s.host.addTopics(ctx, s, topics)
 }
 
 // Unsubscribe removes topics from the subscriber; it keeps receiving
 // broadcasts and Send.
 func (s *Subscriber) Unsubscribe(topics ...string) {
-	var left []string
-	s.c.mu.Lock()
-	for _, t := range topics {
-		if s.c.leave(s, t) {
-			left = append(left, t)
-		}
-	}
-	announce := s.announced
-	s.c.mu.Unlock()
-	if len(left) > 0 {
-		s.c.eng.Unsubscribe(left)
-	}
-	if announce {
-		for _, t := range left {
-			s.c.leftTopic(s, t)
-		}
-	}
+	s.host.dropTopics(s, topics)
 }
 
 // Send queues m for this subscriber alone. It never blocks: on a full queue
 // the slow-client policy is applied and Send returns ErrQueueFull.
 func (s *Subscriber) Send(m *Message) error {
-	if m == nil {
-		return fmt.Errorf("fanout: send of a nil message")
-	}
-	if s.c.isClosing() {
-		return ErrClosed
-	}
-	if err := s.c.checkSize(m); err != nil {
-		return fmt.Errorf("send: %w", err)
-	}
-	if err := s.c.prepare(m); err != nil {
-		return fmt.Errorf("send: %w", err)
-	}
-	switch s.enqueue(m) {
-	case queued:
-		return nil
-	case full:
-		return ErrQueueFull
-	default:
-		return ErrNotSubscribed
-	}
+	return s.host.send(s, m)
 }
 
 // Close ends the subscription and closes the connection (WebSocket status
@@ -365,124 +236,6 @@ func (s *Subscriber) active() bool {
 	return s.state == subActive
 }
 
-type enqueueResult uint8
-
-const (
-	queued enqueueResult = iota
-	full
-	gone
-)
-
-// enqueue queues m without blocking; on a full queue it applies the
-// slow-client policy.
-//
-// The queue is full when it holds QueueSize messages, or when m would take
-// the bytes it holds past QueueBytes. A message larger than QueueBytes is
-// not counted in those bytes: it fits behind anything, and anything that
-// fits fits behind it, so that one large message never makes a reading
-// subscriber slow, whether or not its writer has taken it yet. Only one
-// such message may wait at a time: a second one, arriving before the
-// writer took the first, finds the queue full. So a subscriber's queue
-// pins at most QueueBytes plus one larger message.
-func (s *Subscriber) enqueue(m *Message) enqueueResult {
-	size := len(m.data)
-	o := &s.c.opts
-	s.mu.Lock()
-	if s.state != subActive {
-		s.mu.Unlock()
-		return gone
-	}
-	if s.replayedTo.Epoch != "" && s.replayed(m) {
-		s.mu.Unlock()
-		return queued // it was in the replay
-	}
-	if p := s.pager; p != nil && !p.reading && p.holds(m) {
-		s.mu.Unlock()
-		return queued // a page of its history, yet to be read, holds it
-	}
-	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
-	big := size > o.QueueBytes
-	maxN, maxBytes := o.QueueSize, o.QueueBytes
-	if o.Policy == PolicyBlock { // publishers waited for room: see backpressure.go
-		maxN, maxBytes = 2*maxN, 2*maxBytes
-	}
-	if n >= maxN || big && s.bigBytes > 0 || !big && bytes+size > maxBytes {
-		if p := s.pager; p != nil && p.holds(m) {
-			p.overflow = true // a page of its history, yet to be read, holds it
-			s.mu.Unlock()
-			return queued
-		}
-		ev := s.slowEventLocked(SlowQueueFull, 1)
-		s.mu.Unlock()
-		s.slow(ev)
-		return full
-	}
-	s.q.push(m)
-	s.qBytes += size
-	if big {
-		s.bigBytes = size
-	}
-	// Wake the writer when there is news: the queue was empty, or (for a
-	// writer lingering in FlushDelay) a full batch is waiting.
-	wake := s.q.n == 1 || (s.q.n == s.c.opts.MaxBatch && s.c.opts.FlushDelay > 0)
-	s.mu.Unlock()
-	if wake {
-		s.signal()
-	}
-	return queued
-}
-
-// replayed reports whether m was in the history s was given when it
-// subscribed, so must not be queued again. The feed delivers in position
-// order, so the first message past the history ends the check. s.mu must
-// be held.
-func (s *Subscriber) replayed(m *Message) bool {
-	switch {
-	case m.pos.IsZero(): // not stored: Send, BroadcastFilter, a signal
-		return false
-	case m.pos.SameLog(s.replayedTo) && m.pos.Offset <= s.replayedTo.Offset:
-		return true
-	}
-	s.replayedTo = Position{}
-	return false
-}
-
-// slowEventLocked describes a slow event concerning n messages, with the
-// queue as it stands; s.mu must be held.
-func (s *Subscriber) slowEventLocked(r SlowReason, n int) SlowEvent {
-	return SlowEvent{Subscriber: s, Reason: r, Policy: s.c.opts.Policy,
-		QueueLen: s.q.n, QueueBytes: s.qBytes, Messages: n}
-}
-
-// slow applies the slow-client policy for ev. The messages ev concerns are
-// counted as dropped whatever the policy: none of them reach the client.
-func (s *Subscriber) slow(ev SlowEvent) {
-	p := ev.Policy
-	if s.c.opts.OnSlow != nil {
-		p = s.c.opts.OnSlow(ev)
-	}
-	if p != PolicyDrop && p != PolicyRemove {
-		p = PolicyClose // the default, for a policy not known
-	}
-	s.c.opts.Logger.Debug("fanout: slow subscriber", "subscriber", s.id,
-		"reason", ev.Reason, "policy", p, "queue", ev.QueueLen, "messages", ev.Messages)
-	s.dropped.Add(uint64(ev.Messages))
-	s.c.stats.dropped.Add(uint64(ev.Messages))
-	switch p {
-	case PolicyRemove:
-		if s.remove() {
-			s.c.stats.slowRemoved.Add(1)
-		}
-	case PolicyClose:
-		if s.end(endSlow, false) {
-			s.c.stats.slowClosed.Add(1)
-		}
-	}
-	if o := s.c.opts.Observer; o != nil {
-		o.SubscriberSlow(ev, p)
-	}
-}
-
 // remove detaches s from the registry and stops new messages, leaving the
 // connection open. It reports whether s was active.
 func (s *Subscriber) remove() bool {
@@ -494,7 +247,7 @@ func (s *Subscriber) remove() bool {
 	}
 	s.mu.Unlock()
 	if ok {
-		s.c.detach(s)
+		s.host.detach(s)
 	}
 	return ok
 }
@@ -519,7 +272,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 		s.state = subEnding
 		if why == endSlow { // what the client will never get because it was slow
 			s.dropped.Add(uint64(s.q.n))
-			s.c.stats.dropped.Add(uint64(s.q.n))
+			s.stats.dropped.Add(uint64(s.q.n))
 		}
 		s.q.clear()
 		s.qBytes, s.backlog, s.backlogSize, s.bigBytes = 0, 0, 0, 0
@@ -530,7 +283,7 @@ func (s *Subscriber) end(why endReason, drain bool) bool {
 	}
 	s.freeRoomLocked() // no publisher waits for an ending subscriber
 	s.mu.Unlock()
-	s.c.detach(s)
+	s.host.detach(s)
 	s.signal()
 	return first
 }
@@ -574,36 +327,32 @@ func (s *Subscriber) endCause() error {
 	return s.cause
 }
 
-// wakeChan returns the channel that wakes the writer of a subscriber of c
-// writing to sk, where one sleeps: on the goroutine of an SSE response
-// written through its ResponseWriter (see run), or lingering in
-// FlushDelay. On-demand writers need none otherwise: an idle subscriber
-// holds none.
-func wakeChan(c *core, sk sink) chan struct{} {
-	if _, loop := sk.(*sseSink); loop || c.opts.FlushDelay > 0 {
-		return make(chan struct{}, 1)
+// farewell returns how s, ending for why, says goodbye: the status
+// CloseWith chose, or the one that goes with why.
+func (s *Subscriber) farewell(why endReason) farewell {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if why == endApp && s.closeCode != 0 {
+		return farewell{why: why, code: s.closeCode, reason: s.closeReason, app: true}
 	}
-	return nil
+	code, reason := closeStatus(why)
+	if why == endResync {
+		reason = s.closeReason // set with the end (see Subscriber.resyncClose)
+	}
+	return farewell{why: why, code: code, reason: reason}
 }
 
-// signal tells the writer there is something to do, without blocking: it
-// wakes a writer that sleeps (or lingers in FlushDelay), or starts an
-// on-demand one when none runs.
-func (s *Subscriber) signal() {
-	if s.wake != nil {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
-	if !s.onDemand.Load() {
-		return
-	}
+func (s *Subscriber) ending() bool {
 	s.mu.Lock()
-	start := !s.writing
-	s.writing = true
-	s.mu.Unlock()
-	if start {
-		go s.drainFn() // a func value made once: a go statement with a method value would allocate
+	defer s.mu.Unlock()
+	return s.state == subEnding
+}
+
+func (s *Subscriber) reason() endReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.why == endNone {
+		return endClient
 	}
+	return s.why
 }

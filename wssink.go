@@ -255,21 +255,6 @@ type farewell struct {
 	app    bool // chosen by the application (Subscriber.CloseWith)
 }
 
-// farewell returns how s, ending for why, says goodbye: the status
-// CloseWith chose, or the one that goes with why.
-func (s *Subscriber) farewell(why endReason) farewell {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if why == endApp && s.closeCode != 0 {
-		return farewell{why: why, code: s.closeCode, reason: s.closeReason, app: true}
-	}
-	code, reason := closeStatus(why)
-	if why == endResync {
-		reason = s.closeReason // set with the end (see Subscriber.resyncClose)
-	}
-	return farewell{why: why, code: code, reason: reason}
-}
-
 // closeStatus maps why a subscription ended to a close status.
 func closeStatus(why endReason) (StatusCode, string) {
 	switch why {

@@ -132,3 +132,92 @@ func (c *core) resumeFrom(lastID string, topics []string, home int) (Position, e
 	}
 	return from, nil
 }
+
+// pageLimit is the size of a page of a resuming subscriber's history:
+// four batches (MaxBatch messages and MaxBatchBytes bytes each), within
+// the queue's bounds.
+func (c *core) pageLimit() ReadLimit {
+	o := &c.opts
+	return ReadLimit{Messages: min(pageBatches*o.MaxBatch, o.QueueSize), Bytes: min(pageBatches*o.MaxBatchBytes, o.QueueBytes)}
+}
+
+// pageBatches is how many batches a page of history holds.
+const pageBatches = 4
+
+// readPage reads the page of history after from, prepares its messages,
+// and reports whether more may follow it (the page is full).
+func (c *core) readPage(ctx context.Context, from Position, topics []string) ([]*Message, Position, bool, error) {
+	limit := c.pageLimit()
+	msgs, upTo, err := readPage(ctx, c.eng, from, topics, limit)
+	if err != nil {
+		return nil, Position{}, false, err
+	}
+	bytes := 0
+	for _, m := range msgs {
+		if err := c.prepare(m); err != nil { // the engine returned what Publish refuses
+			return nil, Position{}, false, fmt.Errorf("replayed message: %w", err)
+		}
+		bytes += len(m.data)
+	}
+	return msgs, upTo, limit.Full(len(msgs), bytes), nil
+}
+
+// nextPage reads the next page of s's history, on its writer, and queues
+// it ahead of s's live messages; when the read fails, s gets the resync
+// signal instead, and the position its stream goes on from. It reports
+// whether it queued anything.
+func (c *core) nextPage(s *Subscriber) bool {
+	s.mu.Lock()
+	p := s.pager
+	if p == nil || s.state != subActive {
+		s.mu.Unlock()
+		return false
+	}
+	p.reading = true
+	from, topics := p.from, p.topics
+	s.mu.Unlock()
+
+	msgs, upTo, more, err := c.readPage(c.ctx, from, topics)
+	if err != nil {
+		if c.ctx.Err() != nil { // closing: the subscription ends; the client resumes from what it got
+			s.stopPaging()
+			return false
+		}
+		err = fmt.Errorf("replay from %q: %w", from.ID(), err)
+		msgs, upTo, more = []*Message{resyncMessage(err)}, Position{}, false
+		if head, herr := c.eng.Head(c.ctx, s.home); herr == nil && !head.IsZero() {
+			msgs = append(msgs, positionMessage(head))
+			upTo = head
+		}
+		for _, m := range msgs {
+			_ = c.prepare(m) // signals are valid
+		}
+	}
+	if !s.queuePage(msgs, upTo, more) {
+		return false
+	}
+	if err != nil {
+		c.pageFailed(s, from, err)
+	}
+	return true
+}
+
+// pageFailed tells the Observer and OnResync that the history of s could
+// not be read on from from: a client that read slowly found it evicted,
+// say. Hooks run on the writer here, a goroutine the library owns: a
+// panic ends the subscriber.
+func (c *core) pageFailed(s *Subscriber, from Position, err error) {
+	defer c.recovered("OnResync", s, nil)
+	c.resumeFailed(err)
+	if s.hooks.onResync != nil {
+		s.hooks.onResync(s, from.ID(), err)
+	}
+}
+
+// resumeFailed tells the Observer that a client's resume failed with err;
+// it does nothing for a nil err.
+func (c *core) resumeFailed(err error) {
+	if o := c.opts.Observer; o != nil && err != nil {
+		o.Resynced(Resync{Reason: resumeResync(err), Subscribers: 1, Err: err})
+	}
+}
