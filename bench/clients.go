@@ -10,7 +10,6 @@ import (
 	"net/http/httptrace"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -32,9 +31,8 @@ type fleet struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 
-	remaining atomic.Int64
-	allDone   chan struct{}
-	readers   sync.WaitGroup
+	tallies
+	readers sync.WaitGroup
 
 	mu    sync.Mutex
 	conns []io.Closer
@@ -42,15 +40,8 @@ type fleet struct {
 
 // client is one subscriber's receiving end.
 type client struct {
-	lat  []int64 // latency samples (ns); preallocated, owned by the reader
-	next int     // next expected sequence number; reader only
-
-	got       atomic.Int64 // measured messages received
-	last      atomic.Int64 // when the last one arrived (ns since clockBase)
-	warm      atomic.Int64 // 1 + the highest warm-up sequence number seen
-	misorder  atomic.Int64 // duplicates or messages out of order
-	malformed atomic.Int64
-	finished  atomic.Bool
+	tally
+	next int // next expected sequence number; reader only
 }
 
 // newFleet prepares n clients; samples provides their latency buffers.
@@ -64,12 +55,13 @@ func newFleet(t transport, n, size, want int, samples []int64) *fleet {
 			MaxIdleConnsPerHost: -1,
 		}},
 		ctx: ctx, cancel: cancel,
-		allDone: make(chan struct{}),
 	}
-	f.remaining.Store(int64(n))
+	members := make([]*tally, n)
 	for i := range f.clients {
-		f.clients[i] = &client{lat: samples[i*want : i*want : (i+1)*want]}
+		f.clients[i] = &client{tally: tally{lat: samples[i*want : i*want : (i+1)*want]}}
+		members[i] = &f.clients[i].tally
 	}
+	f.init(members)
 	return f
 }
 
@@ -88,7 +80,7 @@ func (f *fleet) connect(url string, par int) error {
 		f.readers.Add(1)
 		go func() {
 			defer f.readers.Done()
-			defer f.finish(c)
+			defer f.finish(&c.tally)
 			var err error
 			if f.transport == ws {
 				err = f.readWS(url, c, release)
@@ -211,15 +203,12 @@ func (f *fleet) readSSE(url string, c *client, wrote func()) error {
 
 // receive handles one message's payload.
 func (c *client) receive(f *fleet, b []byte) {
-	d := decode(b)
-	switch {
-	case !d.ok:
-		c.malformed.Add(1)
+	d, ok := c.take(b)
+	if !ok {
 		return
-	case d.warm:
-		if w := int64(d.seq) + 1; w > c.warm.Load() {
-			c.warm.Store(w)
-		}
+	}
+	if d.warm {
+		c.warmUp(d.seq)
 		return
 	}
 	t := now()
@@ -227,41 +216,9 @@ func (c *client) receive(f *fleet, b []byte) {
 		c.misorder.Add(1)
 	}
 	c.next = d.seq + 1
-	if len(c.lat) < cap(c.lat) {
-		c.lat = append(c.lat, int64(t-d.due))
+	if c.measured(t, d.due, f.want) {
+		f.finish(&c.tally)
 	}
-	c.last.Store(int64(t))
-	if c.got.Add(1) == f.want {
-		f.finish(c)
-	}
-}
-
-// finish marks c as done: it has every message, or its connection ended.
-func (f *fleet) finish(c *client) {
-	if c.finished.CompareAndSwap(false, true) && f.remaining.Add(-1) == 0 {
-		close(f.allDone)
-	}
-}
-
-// delivered returns how many measured messages the clients have received.
-func (f *fleet) delivered() int64 {
-	var n int64
-	for _, c := range f.clients {
-		n += c.got.Load()
-	}
-	return n
-}
-
-// warmed reports how many clients have seen a warm-up message numbered at
-// least seq.
-func (f *fleet) warmed(seq int) int {
-	n := 0
-	for _, c := range f.clients {
-		if c.warm.Load() > int64(seq) {
-			n++
-		}
-	}
-	return n
 }
 
 // close drops every connection and waits for the readers.
@@ -272,11 +229,6 @@ func (f *fleet) close() {
 		_ = c.Close()
 	}
 	f.mu.Unlock()
-	done := make(chan struct{})
-	go func() { f.readers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-	}
+	waitAtMost(&f.readers, 10*time.Second)
 	f.httpc.CloseIdleConnections()
 }

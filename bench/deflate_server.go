@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"syscall"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/fanout-go/fanout"
 	"github.com/fanout-go/fanout/internal/harness"
+	"github.com/fanout-go/fanout/internal/testkit/payload"
 )
 
 // The server child of -deflate: it serves one of deflatePeers on
@@ -49,7 +49,7 @@ func newDeflateFanout(compress bool) func(peerOptions) server {
 			DeliveryOptions: fanout.DeliveryOptions{QueueSize: o.Queue, QueueBytes: o.QueueBytes},
 			Compression:     compress,
 		})
-		return &fanoutHub{Hub: h, topic: o.Topic}
+		return &fanoutPeer{h, o.Topic}
 	}
 }
 
@@ -110,7 +110,7 @@ func deflateServerChild(o options) error {
 			}
 			payloads = payloads[:0]
 			for i := range o.deflateMsgs {
-				payloads = append(payloads, jsonPayload(size, uint64(i)+1))
+				payloads = append(payloads, payload.JSON(size, uint64(i)+1))
 			}
 			return map[string]string{}
 		case "rusage":
@@ -127,32 +127,4 @@ func deflateServerChild(o options) error {
 		}
 		return map[string]string{"err": "unknown command " + cmd}
 	})
-}
-
-// jsonPayload returns n bytes of JSON (n ≥ 16) like an application's
-// (the library's tests use the same): quotes with symbols, prices, sizes,
-// sides, times and IDs from a generator seeded with seed, padded with
-// spaces to exactly n bytes.
-func jsonPayload(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, uint64(n)))
-	syms := []string{"AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "BRK.B"}
-	b := append(make([]byte, 0, n), `{"quotes":[`...)
-	var q []byte
-	for i := 0; ; i++ {
-		q = q[:0]
-		if i > 0 {
-			q = append(q, ',')
-		}
-		q = fmt.Appendf(q, `{"symbol":%q,"price":%d.%02d,"size":%d,"side":%q,"time":%d,"id":"%016x"}`,
-			syms[rng.IntN(len(syms))], rng.IntN(2000), rng.IntN(100), rng.IntN(5000),
-			[]string{"buy", "sell"}[rng.IntN(2)], 1_700_000_000_000+rng.Int64N(1_000_000), rng.Uint64())
-		if len(b)+len(q)+2 > n {
-			break
-		}
-		b = append(b, q...)
-	}
-	for len(b) < n-2 {
-		b = append(b, ' ')
-	}
-	return append(b, "]}"...)
 }

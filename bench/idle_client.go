@@ -21,6 +21,47 @@ type clientHello struct {
 	Err       string `json:"err,omitempty"` // the first failure
 }
 
+// dials bounds the dials of a client child (64 at a time) and counts
+// their outcomes for its hello.
+type dials struct {
+	sem   chan struct{}
+	mu    sync.Mutex
+	hello clientHello
+}
+
+func newDials() *dials { return &dials{sem: make(chan struct{}, 64)} }
+
+// start waits for a free slot; the dial's goroutine calls end once the
+// dial is done.
+func (d *dials) start() { d.sem <- struct{}{} }
+
+func (d *dials) end() { <-d.sem }
+
+// count notes a dial's outcome.
+func (d *dials) count(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		d.hello.Connected++
+		return
+	}
+	d.hello.Failed++
+	if d.hello.Err == "" {
+		d.hello.Err = err.Error()
+	}
+}
+
+// reply waits for every dial to end, then sends the hello.
+func (d *dials) reply() error {
+	for range cap(d.sem) {
+		d.sem <- struct{}{}
+	}
+	d.mu.Lock()
+	h := d.hello
+	d.mu.Unlock()
+	return harness.Reply(h)
+}
+
 // idleClient is the client child of -idle: it opens n connections to url
 // (ws://, wss://, http:// or https://), keeps them open, reading (so that
 // pings are answered), reports how many it opened, and exits when its
@@ -37,28 +78,14 @@ func idleClient(url string, n int) error {
 		DisableCompression: true,
 		TLSClientConfig:    &tls.Config{InsecureSkipVerify: true}, // a certificate made up by the server child
 	}}
-	sem := make(chan struct{}, 64)
-	var mu sync.Mutex
-	hello := clientHello{}
-	done := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err == nil {
-			hello.Connected++
-			return
-		}
-		hello.Failed++
-		if hello.Err == "" {
-			hello.Err = err.Error()
-		}
-	}
+	d := newDials()
 	for range n {
-		sem <- struct{}{}
+		d.start()
 		if strings.HasPrefix(url, "ws") {
 			go func() {
-				defer func() { <-sem }()
+				defer d.end()
 				c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: httpc})
-				done(err)
+				d.count(err)
 				if err == nil {
 					c.CloseRead(ctx)
 				}
@@ -70,7 +97,7 @@ func idleClient(url string, n int) error {
 			// once this request is on the wire, and it counts as connected
 			// then.
 			var once sync.Once
-			release := func(err error) { once.Do(func() { done(err); <-sem }) }
+			release := func(err error) { once.Do(func() { d.count(err); d.end() }) }
 			trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { release(i.Err) }}
 			req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
 			req.Header.Set("Accept", "text/event-stream")
@@ -88,13 +115,7 @@ func idleClient(url string, n int) error {
 			resp.Body.Close()
 		}()
 	}
-	for range cap(sem) {
-		sem <- struct{}{}
-	}
-	mu.Lock()
-	h := hello
-	mu.Unlock()
-	if err := harness.Reply(h); err != nil {
+	if err := d.reply(); err != nil {
 		return err
 	}
 	return harness.ServeCommands(func(cmd string, _ []string) any {

@@ -189,20 +189,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runNodesCommand(o, stdout, stderr)
 	}
 	if o.resumers > 0 {
-		progress := stderr
-		if o.quiet {
-			progress = io.Discard
-		}
+		progress := o.progress(stderr)
 		return runResume(o, stdout, progress)
 	}
 	if o.deflate {
 		if msg := raiseFileLimit(uint64(o.deflateSubs + 256)); msg != "" {
 			fmt.Fprintln(stdout, msg)
 		}
-		progress := stderr
-		if o.quiet {
-			progress = io.Discard
-		}
+		progress := o.progress(stderr)
 		return runDeflate(o, stdout, progress)
 	}
 	peers, err := selectPeers(o.peers)
@@ -217,10 +211,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stop()
-	progress := stderr
-	if o.quiet {
-		progress = io.Discard
-	}
+	progress := o.progress(stderr)
 	need := 2*o.cfg.Subs + 256
 	if o.sweep {
 		for _, n := range mustInts(o.sweepSubs) {
@@ -311,10 +302,7 @@ func runNodesCommand(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stop()
-	progress := stderr
-	if o.quiet {
-		progress = io.Discard
-	}
+	progress := o.progress(stderr)
 	if msg := raiseFileLimit(uint64(2*(o.cfg.Subs+o.bystanders) + 256)); msg != "" {
 		fmt.Fprintln(stdout, msg)
 	}
@@ -329,6 +317,14 @@ func mustInts(list string) []int {
 		}
 	}
 	return out
+}
+
+// progress is where progress lines go: stderr, or nowhere with -quiet.
+func (o options) progress(stderr io.Writer) io.Writer {
+	if o.quiet {
+		return io.Discard
+	}
+	return stderr
 }
 
 // startCPUProfile starts a CPU profile into path (nothing when path is

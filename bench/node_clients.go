@@ -25,9 +25,8 @@ type nodeFleet struct {
 	// once, after that many measured messages, and reconnect (-nodes-drop).
 	dropAt int64
 
-	remaining atomic.Int64
-	allDone   chan struct{}
-	readers   sync.WaitGroup
+	tallies
+	readers sync.WaitGroup
 
 	closing atomic.Bool
 	mu      sync.Mutex
@@ -39,17 +38,11 @@ const maxReconnects = 20
 
 // nodeSub is one subscriber.
 type nodeSub struct {
-	lat  []int64 // latency samples, ns; preallocated, owned by the reader
-	next []int   // per (publishing node, lane): the next sequence number expected; reader only
+	tally       // its times are CLOCK_MONOTONIC ns
+	next  []int // per (publishing node, lane): the next sequence number expected; reader only
 
-	got        atomic.Int64 // measured messages received
-	last       atomic.Int64 // when the last arrived (CLOCK_MONOTONIC ns)
-	warm       atomic.Int64 // 1 + the highest warm-up sequence number seen
-	misorder   atomic.Int64 // out of order or duplicated
-	malformed  atomic.Int64
 	resyncs    atomic.Int64 // resync records (fanout), error replies or failed recoveries (centrifuge)
 	reconnects atomic.Int64
-	finished   atomic.Bool
 	bystander  bool // on the other topic: counts what it gets, and should get nothing
 	dropped    bool // it closed its connection for dropAt; reader only
 
@@ -61,11 +54,14 @@ type nodeSub struct {
 }
 
 func newNodeFleet(side nodeSide, subs, bystanders int, cfg config, nodes int, samples []int64) *nodeFleet {
-	f := &nodeFleet{side: side, want: int64(cfg.Msgs), burst: cfg.Burst, nodes: nodes, allDone: make(chan struct{})}
-	f.remaining.Store(int64(subs))
+	f := &nodeFleet{side: side, want: int64(cfg.Msgs), burst: cfg.Burst, nodes: nodes}
+	members := make([]*tally, subs)
 	for i := range subs {
-		f.subs = append(f.subs, &nodeSub{lat: samples[i*cfg.Msgs : i*cfg.Msgs : (i+1)*cfg.Msgs], next: make([]int, nodes*cfg.Burst)})
+		s := &nodeSub{tally: tally{lat: samples[i*cfg.Msgs : i*cfg.Msgs : (i+1)*cfg.Msgs]}, next: make([]int, nodes*cfg.Burst)}
+		f.subs = append(f.subs, s)
+		members[i] = &s.tally
 	}
+	f.init(members)
 	for range bystanders {
 		f.bystanders = append(f.bystanders, &nodeSub{bystander: true})
 	}
@@ -84,7 +80,7 @@ func (f *nodeFleet) connect(addrs []string, bystander string, par int) error {
 		dialed.Add(1)
 		f.readers.Go(func() {
 			if measured {
-				defer f.finish(s)
+				defer f.finish(&s.tally)
 			}
 			ws, err := f.dialNode(addr, topic, s)
 			<-sem
@@ -156,18 +152,15 @@ func (f *nodeFleet) read(ws *rawWS, s *nodeSub) {
 
 // receive handles one message's payload.
 func (f *nodeFleet) receive(s *nodeSub, b []byte) {
-	d := decode(b)
+	d, ok := s.take(b)
 	switch {
-	case !d.ok:
-		s.malformed.Add(1)
+	case !ok:
 		return
 	case s.bystander:
 		s.got.Add(1)
 		return
 	case d.warm:
-		if w := int64(d.seq) + 1; w > s.warm.Load() {
-			s.warm.Store(w)
-		}
+		s.warmUp(d.seq)
 		return
 	}
 	t := mono()
@@ -178,37 +171,9 @@ func (f *nodeFleet) receive(s *nodeSub, b []byte) {
 		s.misorder.Add(1)
 	}
 	s.next[lane] = d.seq + f.burst*f.nodes
-	if len(s.lat) < cap(s.lat) {
-		s.lat = append(s.lat, int64(t-d.due))
+	if s.measured(t, d.due, f.want) {
+		f.finish(&s.tally)
 	}
-	s.last.Store(int64(t))
-	if s.got.Add(1) == f.want {
-		f.finish(s)
-	}
-}
-
-func (f *nodeFleet) finish(s *nodeSub) {
-	if s.finished.CompareAndSwap(false, true) && f.remaining.Add(-1) == 0 {
-		close(f.allDone)
-	}
-}
-
-func (f *nodeFleet) delivered() int64 {
-	var n int64
-	for _, s := range f.subs {
-		n += s.got.Load()
-	}
-	return n
-}
-
-func (f *nodeFleet) warmed(seq int) int {
-	n := 0
-	for _, s := range f.subs {
-		if s.warm.Load() > int64(seq) {
-			n++
-		}
-	}
-	return n
 }
 
 // close drops every connection and waits for the readers.
@@ -219,10 +184,5 @@ func (f *nodeFleet) close() {
 		_ = c.Close()
 	}
 	f.mu.Unlock()
-	done := make(chan struct{})
-	go func() { f.readers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-	}
+	waitAtMost(&f.readers, 10*time.Second)
 }

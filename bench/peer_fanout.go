@@ -18,15 +18,25 @@ func deliveryOptions(o peerOptions, maxBatch int) fanout.DeliveryOptions {
 	return fanout.DeliveryOptions{QueueSize: o.Queue, QueueBytes: o.QueueBytes, MaxBatch: maxBatch}
 }
 
-type fanoutHub struct {
-	*fanout.Hub
+// fanoutEndpoint is what a Hub and a Broker both offer.
+type fanoutEndpoint interface {
+	http.Handler
+	Publish(ctx context.Context, topic string, m *fanout.Message) error
+	Len() int
+	Close() error
+	Stats() fanout.Stats
+}
+
+// fanoutPeer is a Hub or a Broker publishing on one topic.
+type fanoutPeer struct {
+	fanoutEndpoint
 	topic string
 }
 
 func newFanoutHub(maxBatch int) func(peerOptions) server {
 	return func(o peerOptions) server {
 		h := fanout.NewHub(&fanout.HubOptions{DeliveryOptions: deliveryOptions(o, maxBatch)})
-		return &fanoutHub{Hub: h, topic: o.Topic}
+		return &fanoutPeer{h, o.Topic}
 	}
 }
 
@@ -34,29 +44,13 @@ func newFanoutHub(maxBatch int) func(peerOptions) server {
 // costs when nothing needs its request after OnConnect.
 func newFanoutHubLean(o peerOptions) server {
 	h := fanout.NewHub(&fanout.HubOptions{DeliveryOptions: deliveryOptions(o, 0), ForgetRequest: true})
-	return &fanoutHub{Hub: h, topic: o.Topic}
-}
-
-func (h *fanoutHub) Publish(b []byte) error {
-	return h.Hub.Publish(context.Background(), h.topic, fanout.NewMessage(b))
-}
-
-func (h *fanoutHub) Subscribers() int { return h.Hub.Len() }
-
-func (h *fanoutHub) Close() { _ = h.Hub.Close() }
-
-// Writes counts the Hub's socket writes (see countingListener).
-func (h *fanoutHub) Writes() uint64 { return h.Hub.Stats().Writes }
-
-type fanoutBroker struct {
-	*fanout.Broker
-	topic string
+	return &fanoutPeer{h, o.Topic}
 }
 
 func newFanoutBroker(maxBatch int) func(peerOptions) server {
 	return func(o peerOptions) server {
 		b := fanout.NewBroker(&fanout.BrokerOptions{DeliveryOptions: deliveryOptions(o, maxBatch)})
-		return &fanoutBroker{Broker: b, topic: o.Topic}
+		return &fanoutPeer{b, o.Topic}
 	}
 }
 
@@ -65,25 +59,24 @@ func newFanoutBroker(maxBatch int) func(peerOptions) server {
 // runs as long as it. It is the cost of letting middleware see the stream.
 func newFanoutBrokerRW(o peerOptions) server {
 	b := fanout.NewBroker(&fanout.BrokerOptions{DeliveryOptions: deliveryOptions(o, 0), ThroughResponseWriter: true})
-	return &fanoutBroker{Broker: b, topic: o.Topic}
+	return &fanoutPeer{b, o.Topic}
 }
 
 // newFanoutBrokerLean is the Broker with ForgetRequest.
 func newFanoutBrokerLean(o peerOptions) server {
 	b := fanout.NewBroker(&fanout.BrokerOptions{DeliveryOptions: deliveryOptions(o, 0), ForgetRequest: true})
-	return &fanoutBroker{Broker: b, topic: o.Topic}
+	return &fanoutPeer{b, o.Topic}
 }
 
-func (b *fanoutBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.Broker.ServeHTTP(w, r) }
-
-func (b *fanoutBroker) Publish(p []byte) error {
-	return b.Broker.Publish(context.Background(), b.topic, fanout.NewMessage(p))
+func (p *fanoutPeer) Publish(b []byte) error {
+	return p.fanoutEndpoint.Publish(context.Background(), p.topic, fanout.NewMessage(b))
 }
 
-func (b *fanoutBroker) Subscribers() int { return b.Broker.Len() }
+func (p *fanoutPeer) Subscribers() int { return p.Len() }
 
-func (b *fanoutBroker) Close() { _ = b.Broker.Close() }
+func (p *fanoutPeer) Close() { _ = p.fanoutEndpoint.Close() }
 
-// Writes counts the Broker's socket writes: over HTTP/1 it takes each
-// connection over and writes a batch with one writev, as the Hub does.
-func (b *fanoutBroker) Writes() uint64 { return b.Broker.Stats().Writes }
+// Writes counts the socket writes (see countingListener): over HTTP/1 the
+// Broker takes each connection over and writes a batch with one writev,
+// as the Hub does.
+func (p *fanoutPeer) Writes() uint64 { return p.Stats().Writes }

@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // peerStyle gives each peer the same color and dashes in every panel; the
@@ -149,15 +150,7 @@ func plotSweep(path, caption string, levels []level, peers []peer, subs, bursts 
 	}
 	legend.Top, legend.Left = true, true
 	legend.Draw(draw.Crop(dc, w-vg.Points(legendW), 0, 0, -vg.Points(titleH)-vg.Points(20)))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return harness.WriteFile(path, vgimg.PngCanvas{Canvas: img})
 }
 
 // ticks125 marks a log axis at 1, 2 and 5 times each power of ten.

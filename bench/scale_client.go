@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,28 +61,17 @@ func scaleClient(o options) error {
 	}
 	addr := o.scaleClient
 	subs := make([]scaleSub, n)
-	sem := make(chan struct{}, 64)
-	var mu sync.Mutex
-	var hello clientHello
+	dl := newDials()
 	for k := range subs {
 		i := o.scaleFirst + k
 		s := &subs[k]
 		s.sse = scaleIsSSE(i, o.scaleSSE)
-		sem <- struct{}{}
+		dl.start()
 		go func() {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: scaleSource(i, o.scaleSrcs)}, Timeout: 30 * time.Second}
 			next, err := scaleDial(d, addr, s.sse)
-			mu.Lock()
-			if err != nil {
-				hello.Failed++
-				if hello.Err == "" {
-					hello.Err = err.Error()
-				}
-			} else {
-				hello.Connected++
-			}
-			mu.Unlock()
-			<-sem
+			dl.count(err)
+			dl.end()
 			if err != nil {
 				return
 			}
@@ -101,13 +89,7 @@ func scaleClient(o options) error {
 			}
 		}()
 	}
-	for range cap(sem) {
-		sem <- struct{}{}
-	}
-	mu.Lock()
-	h := hello
-	mu.Unlock()
-	if err := harness.Reply(h); err != nil {
+	if err := dl.reply(); err != nil {
 		return err
 	}
 	return harness.ServeCommands(func(cmd string, args []string) any {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fanout-go/fanout"
 	"github.com/fanout-go/fanout/examples/chat/room"
+	"github.com/fanout-go/fanout/internal/testkit/payload"
 )
 
 // 8. With the demo's Hub compressing (room.Options.Compression), Chromium
@@ -68,7 +69,7 @@ func TestBrowser_Compression(t *testing.T) {
 	assert.Less(t, wrote, plainSize(ms)/4, "bytes written")
 
 	// The demo's plain panel, which negotiated the extension too.
-	big := jsonPayload(8<<10, 42)
+	big := payload.JSON(8<<10, 42)
 	require.NoError(t, d.chat.Hub().Publish(ctx, "deflate", fanout.NewMessage(big)))
 	until(p, "the large message in the plain panel", "demo.state().ws.last", func(l *lastMessage) bool {
 		return l != nil && l.Data == string(big)
@@ -91,7 +92,7 @@ func TestBrowser_CompressionResume(t *testing.T) {
 	zc := d.ln.live("ws")[0]
 	d.ln.mu.Unlock()
 
-	big := jsonPayload(8<<10, 7)
+	big := payload.JSON(8<<10, 7)
 	require.NoError(t, d.chat.Hub().Publish(ctx, "zresume", fanout.NewMessage(big)))
 	until(p, "the large message in the resume panel", "demo.state().ws.last", func(l *lastMessage) bool {
 		return l != nil && l.Data == string(big)

@@ -6,10 +6,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit/payload"
 )
 
 // deflateAnswer is the extension a Hub with Compression accepts.
@@ -39,13 +39,9 @@ func deflateMessages(rounds int) []*fanout.Message {
 	var ms []*fanout.Message
 	for r := range rounds {
 		seed := uint64(r + 1)
-		text := func(n int) *fanout.Message { return fanout.NewMessage(jsonPayload(n, seed)) }
-		bin := func(n int) *fanout.Message { return fanout.NewBinaryMessage(jsonPayload(n, seed+100)) }
-		rng := rand.New(rand.NewPCG(seed, 7))
-		noise := make([]byte, 4<<10)
-		for i := range noise {
-			noise[i] = byte(rng.UintN(256))
-		}
+		text := func(n int) *fanout.Message { return fanout.NewMessage(payload.JSON(n, seed)) }
+		bin := func(n int) *fanout.Message { return fanout.NewBinaryMessage(payload.JSON(n, seed+100)) }
+		noise := payload.Random(4<<10, seed)
 		ms = append(ms,
 			fanout.NewMessage([]byte("hi "+strconv.Itoa(r))), text(100), text(511), text(512),
 			fanout.NewMessage(bytes.Repeat([]byte("é"), 300)),
@@ -54,30 +50,6 @@ func deflateMessages(rounds int) []*fanout.Message {
 		)
 	}
 	return ms
-}
-
-// jsonPayload returns n bytes of JSON (n ≥ 16): quotes with symbols,
-// prices, sizes and IDs from a generator seeded with seed, padded with
-// spaces to exactly n bytes.
-func jsonPayload(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, uint64(n)))
-	syms := []string{"AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "BRK.B"}
-	b := append(make([]byte, 0, n), `{"quotes":[`...)
-	var q []byte
-	for i := 0; ; i++ {
-		q = q[:0]
-		if i > 0 {
-			q = append(q, ',')
-		}
-		q = fmt.Appendf(q, `{"symbol":%q,"price":%d.%02d,"size":%d,"id":"%016x"}`,
-			syms[rng.IntN(len(syms))], rng.IntN(2000), rng.IntN(100), rng.IntN(5000), rng.Uint64())
-		if len(b)+len(q)+2 > n {
-			break
-		}
-		b = append(b, q...)
-	}
-	b = append(b, bytes.Repeat([]byte{' '}, n-len(b)-2)...)
-	return append(b, "]}"...)
 }
 
 // plainSize is what ms take on the wire uncompressed.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // checker follows one client's stream, message by message, against what
@@ -221,26 +222,28 @@ func newRecorder() *recorder {
 const maxDetails = 60
 
 func (r *recorder) violation(c *checker, kind, format string, args ...any) {
-	r.total.Add(1)
-	msg := fmt.Sprintf(format, args...)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.counts[kind]++
-	if len(r.details) < maxDetails {
-		r.details = append(r.details, fmt.Sprintf("[%s] %s at %.3fs: %s\n      recent: %s",
-			kind, c.name, sinceStart().Seconds(), msg, strings.Join(c.hist, " | ")))
-	}
+	r.add(kind, func(at time.Duration, msg string) string {
+		return fmt.Sprintf("[%s] %s at %.3fs: %s\n      recent: %s", kind, c.name, at.Seconds(), msg, strings.Join(c.hist, " | "))
+	}, format, args...)
 }
 
 // other records a violation that is not a client's.
 func (r *recorder) other(kind, format string, args ...any) {
+	r.add(kind, func(at time.Duration, msg string) string {
+		return fmt.Sprintf("[%s] at %.3fs: %s", kind, at.Seconds(), msg)
+	}, format, args...)
+}
+
+// add counts a violation of kind and, while there is room, keeps its
+// detail: what detail makes of when it happened and of the message.
+func (r *recorder) add(kind string, detail func(at time.Duration, msg string) string, format string, args ...any) {
 	r.total.Add(1)
 	msg := fmt.Sprintf(format, args...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counts[kind]++
 	if len(r.details) < maxDetails {
-		r.details = append(r.details, fmt.Sprintf("[%s] at %.3fs: %s", kind, sinceStart().Seconds(), msg))
+		r.details = append(r.details, detail(sinceStart(), msg))
 	}
 }
 

@@ -2,13 +2,14 @@ package main
 
 import (
 	"image/color"
-	"os"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 var nodeColors = []color.RGBA{
@@ -112,13 +113,5 @@ func (r *runState) plot(path string) error {
 	for i := range grid {
 		grid[i][0].Draw(canvases[i][0])
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return harness.WriteFile(path, vgimg.PngCanvas{Canvas: img})
 }

@@ -1,8 +1,11 @@
 // Package testkit holds the test helpers that the tests of the root
 // package, client/, prometheus/ and redis/ share: waiting for a
 // condition or a value with a deadline (never a sleep as
-// synchronisation), and holding one Write of a real connection to stall
-// a writer at a known point.
+// synchronisation), holding one Write of a real connection to stall a
+// writer at a known point, and the property tests' checks of what a
+// resuming client received (Received, CheckCounters). Subpackages:
+// wsrecords reads a test client's records, payload makes compression
+// payloads (for bench/ too).
 //
 // The deadlines are against hangs, never performance assertions: on a
 // loaded machine conditions are usually met in milliseconds, and only a

@@ -89,7 +89,7 @@ func runProperty(t *testing.T, cfg propConfig) {
 					topics = append(topics, tp)
 				}
 			}
-			c := &client{kind: k, topics: topics, nodes: cfg.nodes, budget: cfg.budget, http: httpClient,
+			c := &client{kind: k, Received: testkit.Received[record]{NoIDs: k == kindWSPlain}, topics: topics, nodes: cfg.nodes, budget: cfg.budget, http: httpClient,
 				rng: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))}
 			if k == kindWSPlain {
 				c.nodes = cfg.plainNodes
@@ -160,9 +160,9 @@ func runProperty(t *testing.T, cfg propConfig) {
 		pending = slices.DeleteFunc(pending, func(c *client) bool {
 			i := slices.Index(clients, c)
 			if c.kind == kindWSPlain {
-				return complete(c.records(), c.topics, finals)
+				return complete(c.Records(), c.topics, finals)
 			}
-			first := c.firstID()
+			first := c.FirstID()
 			if first == "" {
 				return false
 			}
@@ -173,17 +173,15 @@ func runProperty(t *testing.T, cfg propConfig) {
 			if n := len(expected[i]); n > 0 {
 				want = expected[i][n-1].ID()
 			}
-			return c.lastID() == want
+			return c.LastID() == want
 		})
 		for _, c := range pending {
-			c.mu.Lock()
-			problems, n := slices.Clone(c.problems), len(c.got)
-			c.mu.Unlock()
+			problems, n := c.Problems(), len(c.Records())
 			if len(problems) > 0 && !cfg.resyncsOK {
 				t.Fatalf("%s (after %d records): %v", c.name, n, problems)
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: only %d records within %v, last %q", c.name, n, 4*waitTimeout, c.lastID())
+				t.Fatalf("%s: only %d records within %v, last %q", c.name, n, 4*waitTimeout, c.LastID())
 			}
 		}
 	}
@@ -191,7 +189,7 @@ func runProperty(t *testing.T, cfg propConfig) {
 
 	received, sessions := 0, 0
 	for i, c := range clients {
-		received += len(c.got)
+		received += len(c.Records())
 		sessions += c.sessions
 		checkClient(t, c, expected[i], finals, cfg.resyncsOK)
 	}
@@ -249,21 +247,22 @@ func lastCounters(got []record) map[string]int {
 // checkClient checks what one client received (see runProperty).
 func checkClient(t *testing.T, c *client, after []*fanout.Message, finals []map[string]int, resyncsOK bool) {
 	t.Helper()
-	if len(c.problems) > 0 && !resyncsOK {
-		t.Errorf("%s: %v", c.name, c.problems)
+	if problems := c.Problems(); len(problems) > 0 && !resyncsOK {
+		t.Errorf("%s: %v", c.name, problems)
 		return
 	}
-	if len(c.got) == 0 {
+	got := c.Records()
+	if len(got) == 0 {
 		t.Errorf("%s: received nothing", c.name)
 		return
 	}
 	if c.kind != kindWSPlain {
 		// (b) IDs: the first, then exactly what the history holds after it.
-		gotIDs := make([]string, len(c.got))
-		for i, r := range c.got {
+		gotIDs := make([]string, len(got))
+		for i, r := range got {
 			gotIDs[i] = r.id
 		}
-		wantIDs := []string{c.got[0].id}
+		wantIDs := []string{got[0].id}
 		for _, m := range after {
 			wantIDs = append(wantIDs, m.ID())
 		}
@@ -277,8 +276,8 @@ func checkClient(t *testing.T, c *client, after []*fanout.Message, finals []map[
 		}
 	}
 	// (a) Per publisher and topic, consecutive counters up to the last.
-	data := make([]string, len(c.got))
-	for i, r := range c.got {
+	data := make([]string, len(got))
+	for i, r := range got {
 		data[i] = r.data
 	}
 	testkit.CheckCounters(t, c.name, data, c.topics, finals, c.kind == kindWSPlain)

@@ -2,8 +2,10 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,4 +210,123 @@ func TestRetryAfter(t *testing.T) {
 			t.Errorf("RetryAfter(%q) = %v, want %v", tc.v, got, tc.want)
 		}
 	}
+}
+
+// TestClient_DroppedRate: 1,000 clients of a server that accepts each
+// connection (101) and drops it at once come back no faster than if it
+// refused them: each client's waits double from MinBackoff (they do not
+// start again from it after each connection), so the server sees at most
+// the attempts that schedule allows: 1 + the number of waits, each at
+// least half its step, that fit in the time elapsed. (Before, each client
+// came back every MinBackoff or so, for ever.)
+func TestClient_DroppedRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 clients")
+	}
+	s := newRawServer(t, false)
+	const (
+		clients = 1000
+		window  = 2500 * time.Millisecond
+	)
+	o := client.Options{MinBackoff: 500 * time.Millisecond} // MaxBackoff: 30s
+	delays := make([][]time.Duration, clients)
+	cs := make([]*client.Client, clients)
+	var readers sync.WaitGroup
+	start := time.Now()
+	for i := range clients {
+		o := o
+		o.OnRetry = func(_ error, d time.Duration) { delays[i] = append(delays[i], d) }
+		c, err := client.New(s.wsURL(), &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs[i] = c
+		readers.Go(func() { // the resync that each reconnection brings
+			for {
+				if _, err := c.Next(context.Background()); err != nil {
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(time.Until(start.Add(window))) // what is measured: attempts in a time
+	n, elapsed := s.requests.Load(), time.Since(start)
+	for _, c := range cs {
+		_ = c.Close() // delays is theirs until then
+	}
+	readers.Wait()
+
+	// The most attempts a client makes in elapsed: one at once, then one
+	// after each wait, a wait being at least half its step.
+	most, sum := 1, time.Duration(0)
+	for step := o.MinBackoff; ; step = min(2*step, 30*time.Second) {
+		if sum += step / 2; sum > elapsed {
+			break
+		}
+		most++
+	}
+	t.Logf("%d clients: %d attempts in %v (%.0f/s); at most %d each", clients, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), most)
+	if n > int64(clients*most) {
+		t.Errorf("%d attempts in %v, more than %d clients × %d", n, elapsed, clients, most)
+	}
+	for i, ds := range delays {
+		step := o.MinBackoff
+		for k, d := range ds {
+			if d < step/2 || d > step {
+				t.Fatalf("client %d: wait %d is %v, want %v to %v (waits %v)", i, k, d, step/2, step, ds)
+			}
+			step = min(2*step, 30*time.Second)
+		}
+	}
+}
+
+// resettable is the in-process engine with a handle on the feed the Hub
+// gave it, so that a test can make it report a loss (Feed.Reset), as the
+// Redis engine does when Redis lost messages.
+type resettable struct {
+	fanout.Engine
+	mu   sync.Mutex
+	feed fanout.Feed
+}
+
+func (e *resettable) Start(f fanout.Feed) {
+	e.mu.Lock()
+	e.feed = f
+	e.mu.Unlock()
+	e.Engine.Start(f)
+}
+
+func (e *resettable) reset(err error) {
+	e.mu.Lock()
+	f := e.feed
+	e.mu.Unlock()
+	f.Reset(0, err)
+}
+
+// TestClient_PlainResyncLost: a Hub closes a plain WebSocket with
+// fanout.StatusResync when its engine lost messages (no frame of its own
+// may enter a plain stream); the client reports that loss, with the
+// server's reason (ResyncLost), once it has reconnected, before the new
+// connection's messages: not as the generic ResyncUnresumable.
+func TestClient_PlainResyncLost(t *testing.T) {
+	t.Parallel()
+	opts := storeOptions()
+	eng := &resettable{Engine: fanout.NewLocalEngine(opts.Replay)}
+	opts.Engine = eng
+	s := newServer(t, opts)
+	o := &client.Options{Mode: client.ModePlain}
+	ev := hook(o)
+	r := startReader(t, dial(t, s.wsURL("room"), o))
+	ev.connected(t)
+	s.publish("room", 1, 2)
+	checkSequence(t, r.numbers(2), 1, 2)
+
+	eng.reset(errors.New("the engine's history was reset"))
+	ev.connected(t)
+	m := r.next()
+	if !m.Resync || string(m.Data) != client.ResyncLost {
+		t.Fatalf("after the server's resync close: %+v, want a resync %q", m, client.ResyncLost)
+	}
+	s.publish("room", 3, 4)
+	checkSequence(t, r.numbers(2), 3, 4)
 }

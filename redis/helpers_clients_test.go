@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 	"github.com/fanout-go/fanout/internal/testkit/wsrecords"
 )
 
@@ -55,63 +55,16 @@ type client struct {
 	http   *http.Client
 
 	subscribed atomic.Bool // its first stream is subscribed
+	testkit.Received[record]
 
 	mu       sync.Mutex
-	got      []record
-	position string // the position its first stream started at, if any
-	node     int    // the node it is connected to
+	node     int // the node it is connected to
 	sessions int
-	problems []string
 }
 
-func (c *client) lastID() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.got) == 0 {
-		return c.position
-	}
-	return c.got[len(c.got)-1].id
-}
-
-func (c *client) firstID() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.got) == 0 {
-		return ""
-	}
-	return c.got[0].id
-}
-
-func (c *client) records() []record {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]record(nil), c.got...)
-}
-
-func (c *client) add(r record) {
-	c.subscribed.Store(true)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case r.position:
-		if len(c.got) > 0 {
-			c.problems = append(c.problems, "a position after record "+strconv.Itoa(len(c.got))+": only new streams get one")
-		}
-		c.position = r.id
-		return
-	case r.resync:
-		c.problems = append(c.problems, "resync signal after record "+strconv.Itoa(len(c.got))+": "+r.data)
-	case r.id == "" && c.kind != kindWSPlain:
-		c.problems = append(c.problems, "record without ID after record "+strconv.Itoa(len(c.got)))
-	}
-	c.got = append(c.got, r)
-}
-
-func (c *client) problem(format string, args ...any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.problems = append(c.problems, fmt.Sprintf(format, args...))
-}
+func (r record) RecordID() string           { return r.id }
+func (r record) IsPosition() bool           { return r.position }
+func (r record) ResyncData() (string, bool) { return r.data, r.resync }
 
 // pickNode returns a random live node other than the current one (the
 // current one when it is the only one alive).
@@ -140,7 +93,7 @@ func (c *client) pickNode() (*node, error) {
 // that the test reports.
 func (c *client) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		last := c.lastID()
+		last := c.LastID()
 		budget := 1 + c.rng.IntN(c.budget)
 		viaQuery := c.rng.IntN(2) == 0
 		n, err := c.pickNode()
@@ -157,7 +110,7 @@ func (c *client) run(ctx context.Context) {
 			}
 		}
 		if err != nil && ctx.Err() == nil {
-			c.problem("%s session on %s resuming from %q: %v", c.kind, n.name, last, err)
+			c.Problem("%s session on %s resuming from %q: %v", c.kind, n.name, last, err)
 			return
 		}
 	}
@@ -166,7 +119,8 @@ func (c *client) run(ctx context.Context) {
 // count hands r to the client and reports whether the connection may go
 // on: false once budget records came over it (budget 0: no limit).
 func (c *client) count(r record, n *int, budget int) bool {
-	c.add(r)
+	c.subscribed.Store(true)
+	c.Add(r)
 	*n++
 	return budget == 0 || *n < budget
 }
