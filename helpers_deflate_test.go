@@ -1,3 +1,6 @@
+// Shared test helpers for compression: payloads, deflate cases and a raw
+// WebSocket client that reads compressed frames.
+
 package fanout_test
 
 import (

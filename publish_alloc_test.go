@@ -1,3 +1,6 @@
+// Allocation pins of the publish path: publish.go (per subscriber), prepared.go
+// (a frame prepared once, the SSE event), packed.go (Unpack).
+
 package fanout_test
 
 import (

@@ -1,3 +1,6 @@
+// MaxMessageSize (options.go, enforced in publish.go) on a Hub, a Broker and
+// the clients.
+
 package fanout_test
 
 import (

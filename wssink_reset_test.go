@@ -1,3 +1,6 @@
+// A client that does not read is reset, not waited for: the Hub's
+// (wssink.go) and the Broker's (ssesink.go) sinks, and SendBufferSize.
+
 package fanout_test
 
 import (

@@ -1,3 +1,6 @@
+// The rows of TestBadInput (hub_badinput_table_test.go): WebSocket attacks on
+// hub_reader.go and SSE floods and bad Last-Event-IDs on broker.go.
+
 package fanout_test
 
 import (

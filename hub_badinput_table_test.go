@@ -1,3 +1,6 @@
+// TestBadInput: the table of hostile peers (rows in hub_badinput_rows_test.go)
+// against a Hub (hub.go, hub_reader.go) and a Broker (broker.go, ssesink.go).
+
 package fanout_test
 
 import (

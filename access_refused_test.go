@@ -1,3 +1,6 @@
+// A refused subscriber (access.go) costs the engine nothing, on a Hub and
+// on a Broker.
+
 package fanout_test
 
 import (

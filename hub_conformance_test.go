@@ -1,3 +1,6 @@
+// The Hub against RFC 6455 (hub.go, hub_reader.go, wssink.go), with a raw
+// client (helpers_wire_test.go) and the cases in hub_conformance_cases_test.go.
+
 package fanout_test
 
 import (

@@ -1,3 +1,5 @@
+// The RFC 6455 cases TestConformance_RFC6455 (hub_conformance_test.go) runs.
+
 package fanout_test
 
 import (

@@ -1,3 +1,6 @@
+// Shared test helpers: a raw WebSocket peer (wsPeer) that writes and reads
+// frames byte for byte, and what tests expect of it (wsExpect).
+
 package fanout_test
 
 import (
