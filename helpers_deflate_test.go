@@ -8,8 +8,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -95,29 +93,16 @@ type rawFrame struct {
 // extensions ext ("" for none). It is closed when the test ends.
 func dialRawWS(t testing.TB, url, subprotocol, ext string) *rawWSClient {
 	t.Helper()
-	hostPath := strings.TrimPrefix(url, "ws://")
-	host, path, _ := strings.Cut(hostPath, "/")
-	conn, err := net.DialTimeout("tcp", host, waitTimeout)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	const key = "dGhlIHNhbXBsZSBub25jZQ=="
-	req := "GET /" + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	var extra string
 	if subprotocol != "" {
-		req += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
+		extra += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
 	}
 	if ext != "" {
-		req += "Sec-WebSocket-Extensions: " + ext + "\r\n"
+		extra += "Sec-WebSocket-Extensions: " + ext + "\r\n"
 	}
-	_ = conn.SetDeadline(time.Now().Add(waitTimeout))
-	_, err = io.WriteString(conn, req+"\r\n")
+	conn, br, resp, err := wsHandshake(url, extra)
 	require.NoError(t, err)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
-	require.Equal(t, base64.StdEncoding.EncodeToString(sum[:]), resp.Header.Get("Sec-WebSocket-Accept"))
+	t.Cleanup(func() { _ = conn.Close() })
 	return &rawWSClient{conn: conn, br: br, resp: resp}
 }
 
