@@ -24,7 +24,7 @@ import (
 	"github.com/fanout-go/fanout"
 )
 
-// badInputs is the table of hostile inputs (see badinput_table_test.go).
+// badInputs is the table of hostile inputs (see hub_badinput_table_test.go).
 // Each row's attack asserts the clear status or error it gets.
 func badInputs() []badRow {
 	return []badRow{
