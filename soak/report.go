@@ -33,12 +33,16 @@ func (r *runState) checkPublishes() (inFault, outside, stalled int) {
 		for _, s := range list {
 			t := float64(s.At-r.runStartMono) / 1e9
 			lat := time.Duration(s.Lat)
-			if c := covered(st, s.At, s.At+s.Lat); c > 0 {
-				if lat-c <= boundQuiet && lat > boundQuiet {
-					stalled++
-				}
-				lat -= c
+			// Slow only for stalls: what they left of it is within the
+			// bound. A failed Publish is excused only so (its deadline
+			// passed while its process did not run): one that failed
+			// fast (Redis refused it) is not, however fast.
+			c := covered(st, s.At, s.At+s.Lat)
+			stallOnly := c > 0 && lat > boundQuiet && lat-c <= boundQuiet
+			if stallOnly {
+				stalled++
 			}
+			lat -= c
 			if r.faults.within(t, node) {
 				inFault++
 				if lat > boundFault {
@@ -48,8 +52,8 @@ func (r *runState) checkPublishes() (inFault, outside, stalled int) {
 			}
 			outside++
 			switch {
-			case s.Err != "" && lat <= boundQuiet:
-				stalled++ // its deadline passed while its process, or the proxy's, did not run
+			case s.Err != "" && stallOnly:
+				// its deadline passed while its process, or the proxy's, did not run
 			case s.Err != "":
 				r.rec.other("publish-error", "%s: a Publish at %.1fs failed outside any fault's window: %s", node, t, s.Err)
 			case lat > boundQuiet:

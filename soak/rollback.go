@@ -47,9 +47,17 @@ func (f *faults) failover(lag, hold time.Duration) (string, error) {
 	}
 	defer link.Close()
 	host, port, _ := strings.Cut(link.Addr(), ":")
-	replica, err := startRedis("--replicaof", host, port)
+	// A primary made a replica by command, not by a --replicaof option:
+	// the redis-restart fault that may follow restarts it with the
+	// options it was started with, and must bring back a primary (empty,
+	// writable), not a read-only replica of this link, gone by then.
+	replica, err := startRedis()
 	if err != nil {
 		return "", fmt.Errorf("starting the replica: %w", err)
+	}
+	if _, err := replica.do("REPLICAOF", host, port); err != nil {
+		replica.stop()
+		return "", fmt.Errorf("making it a replica: %w", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
