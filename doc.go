@@ -87,15 +87,9 @@
 //
 // # Examples and guides
 //
-// The examples run against real servers: ExampleHub, ExampleHub_Publish,
-// ExampleHub_BroadcastFilter, ExampleSubscriber_Send, ExampleHub_Register,
-// ExampleHub_Shutdown and ExampleUnpack (example_test.go);
-// ExampleHubOptions_authorize, ExampleRefusal, ExampleLimits,
-// ExampleHubOptions_onMessage, ExampleSubscriber_Subscribe and
-// ExampleSubscriber_CloseWith (example_access_test.go); ExampleBroker,
-// ExampleBrokerOptions_hub, ExampleNewRing and ExampleResumeSubprotocol
-// (example_broker_test.go); ExampleBrokerOptions_throughResponseWriter and
-// ExampleHubOptions_compression.
+// Each use has a runnable example, listed beside its type: a Hub on a
+// mux (ExampleHub), authorization (ExampleHubOptions_authorize), an SSE
+// Broker beside a Hub (ExampleBrokerOptions_hub), replay (ExampleNewRing).
 //
 // The guides in the repository's docs/ directory say more: authorization.md
 // (identity, limits, presence, HTTP statuses), sse.md, replay.md,
