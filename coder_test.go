@@ -71,11 +71,20 @@ type coderHijacker struct {
 
 func (w *coderHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.deflateFirst = wsframe.AcceptsDeflate(w.Header())
-	c, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
 	w.conn = &recConn{Conn: c}
+	// What net/http read past the request is the client's first frame (or
+	// its first byte: the server's background read takes one while the 101
+	// goes out, golang.org/issue/32314). Dropping it, as this harness did,
+	// desynchronised the server's reader ("unexpected rsv bits", a ping
+	// never answered); wsconn.Hijack keeps it too (TestHub_FramePipelinedWithHandshake).
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		w.conn.pending = bytes.Clone(b)
+	}
 	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, 128), bufio.NewWriterSize(w.conn, 128)), nil
 }
 
@@ -130,6 +139,7 @@ func TestCoder_ControlFrames(t *testing.T) {
 		}
 	}}
 	done := make(chan struct{})
+	clientPinged := make(chan struct{})
 	var writes [][]byte
 	var closed bool
 	client := coderPair(t, opts, nil, func(w *coderHijacker, c *websocket.Conn) {
@@ -141,6 +151,14 @@ func TestCoder_ControlFrames(t *testing.T) {
 		if err := c.Ping(ctx); err != nil { // answered while Read reads
 			t.Errorf("server Ping: %v", err)
 		}
+		// The client's ping must have been answered before the close: the
+		// close handshake ends the client's connection, and a Ping it
+		// had not yet written would fail with a closed connection.
+		select {
+		case <-clientPinged:
+		case <-ctx.Done():
+			t.Error("the client's Ping did not return")
+		}
 		if err := c.Close(websocket.StatusGoingAway, reason); err != nil {
 			t.Errorf("Close: %v", err)
 		}
@@ -150,7 +168,9 @@ func TestCoder_ControlFrames(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ctx = client.CloseRead(ctx) // answers the ping and the close
-	if err := client.Ping(ctx); err != nil {
+	err := client.Ping(ctx)
+	close(clientPinged)
+	if err != nil {
 		t.Fatalf("client Ping: %v", err)
 	}
 	select {
@@ -167,7 +187,7 @@ func TestCoder_ControlFrames(t *testing.T) {
 		t.Error("point 4: OnPongReceived was not called")
 	}
 	var sawPong, sawClose bool
-	for _, p := range writes[1:] { // after the handshake response
+	for _, p := range writes { // net/http wrote the handshake response before the hijack
 		switch {
 		case len(p) < 2 || p[0]&0x08 == 0:
 			continue // a data frame

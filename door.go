@@ -94,8 +94,9 @@ func (d *door) EngineMetrics() []EngineMetric { return d.c.engineMetrics() }
 func (d *door) Shutdown(ctx context.Context) error { return d.c.shutdown(ctx) }
 
 // Close is Shutdown without draining: queued messages are discarded,
-// writes in progress are interrupted, and each WebSocket connection gets
-// a going-away close frame without waiting for the reply. It returns once
+// writes in progress are interrupted (not a close frame being written, as
+// by a Shutdown under way), and each WebSocket connection gets a
+// going-away close frame without waiting for the reply. It returns once
 // every goroutine the Hub or Broker started has exited. Safe to call more
 // than once.
 func (d *door) Close() error {

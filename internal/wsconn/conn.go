@@ -60,6 +60,14 @@ type Conn struct {
 
 	aborted atomic.Bool
 
+	// dl orders Abort against a close frame's deadline: Abort moves the
+	// write deadline into the past, except once a close frame is being
+	// written (closing), which it bounds by CloseWriteTimeout instead;
+	// and a close frame written after an Abort gets that deadline, which
+	// an Abort still under way cannot move back into the past.
+	dl      sync.Mutex
+	closing bool // a close frame is being or was written (dl)
+
 	// How Close ends the connection: with a reset (see sock.AbortOnClose) when
 	// the peer has shown it does not read. failed: the last write failed
 	// or was cut (a write timeout, an abort). writing: a write is blocked
@@ -102,11 +110,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	if wsframe.IsClose(p) {
 		c.closeSent = true
-		if c.aborted.Load() {
-			// Hub.Close interrupted data writes, not the goodbye: give the
-			// close frame a short deadline of its own.
-			_ = c.Conn.SetWriteDeadline(time.Now().Add(CloseWriteTimeout))
-		}
+		// Hub.Close interrupts data writes, not the goodbye: after an
+		// Abort, the close frame has a short deadline of its own.
+		c.beginClose(false, CloseWriteTimeout)
 	}
 	c.writing.Add(1)
 	defer c.writing.Add(-1)
@@ -228,9 +234,29 @@ func appendTail(dst []byte, bufs [][]byte, skip int) []byte {
 }
 
 // Abort makes a write in progress, and every later data write, fail now.
+// A close frame being written is not cut: it gets CloseWriteTimeout.
 func (c *Conn) Abort() {
+	c.dl.Lock()
+	defer c.dl.Unlock()
 	c.aborted.Store(true)
+	if c.closing {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(CloseWriteTimeout))
+		return
+	}
 	_ = c.Conn.SetWriteDeadline(time.Unix(1, 0))
+}
+
+// beginClose marks that a close frame is about to be written, and gives
+// it timeout as its deadline when always is set or an Abort came first
+// (an Abort from now on gives it CloseWriteTimeout, see Abort). c.mu must
+// be held.
+func (c *Conn) beginClose(always bool, timeout time.Duration) {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	c.closing = true
+	if always || c.aborted.Load() {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+	}
 }
 
 // Clean reports whether a close frame may still be written: no frame is
@@ -250,7 +276,7 @@ func (c *Conn) WriteClose(code uint16, reason string, timeout time.Duration) err
 		return net.ErrClosed
 	}
 	c.closeSent = true
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+	c.beginClose(true, timeout)
 	c.writing.Add(1)
 	defer c.writing.Add(-1)
 	// A frame the abort cut is finished first, within the same timeout: a

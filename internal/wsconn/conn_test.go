@@ -272,3 +272,46 @@ func TestReadPongPutsBack(t *testing.T) {
 		t.Fatalf("read back %x, want %x", got, unmasked)
 	}
 }
+
+// abortingConn calls abort as a close frame enters the socket: an Abort
+// from another goroutine (Hub.Close) landing while the close frame is
+// being written (Shutdown's close handshake, or Close's own WriteClose).
+type abortingConn struct {
+	*net.TCPConn
+	abort func()
+}
+
+func (a *abortingConn) Write(p []byte) (int, error) {
+	if wsframe.IsClose(p) {
+		a.abort()
+	}
+	return a.TCPConn.Write(p)
+}
+
+// TestAbortSparesCloseFrame: an Abort that lands while a close frame is
+// being written does not cut it (it bounds it by CloseWriteTimeout
+// instead): the peer still reads why the connection ends.
+func TestAbortSparesCloseFrame(t *testing.T) {
+	want := wsframe.Close(1001, "going away")
+	for name, write := range map[string]func(c *wsconn.Conn) error{
+		"handshake": func(c *wsconn.Conn) error { _, err := c.Write(want); return err },
+		"WriteClose": func(c *wsconn.Conn) error {
+			return c.WriteClose(1001, "going away", wsconn.CloseWriteTimeout)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			client, server := tcpPair(t)
+			var c *wsconn.Conn
+			c = wsconn.New(&abortingConn{TCPConn: server, abort: func() { c.Abort() }})
+			if err := write(c); err != nil {
+				t.Fatalf("close frame with an Abort landing during its write: %v", err)
+			}
+			if !c.Aborted() {
+				t.Fatal("Aborted = false")
+			}
+			if got := readN(t, client, len(want)); !bytes.Equal(got, want) {
+				t.Fatalf("peer read %x, want %x", got, want)
+			}
+		})
+	}
+}
