@@ -34,12 +34,7 @@ func newDoors(t *testing.T, ho *fanout.HubOptions, bo *fanout.BrokerOptions) *do
 	d := &doors{hub: fanout.NewHub(ho)}
 	bo.Hub = d.hub
 	d.broker = fanout.NewBroker(bo)
-	mux := http.NewServeMux()
-	mux.Handle("/ws", d.hub)
-	mux.Handle("/sse", d.broker)
-	d.srv = httptest.NewServer(mux)
-	t.Cleanup(d.srv.Close)
-	t.Cleanup(func() { require.NoError(t, d.hub.Close()) })
+	d.srv = serveBoth(t, d.hub, d.broker)
 	return d
 }
 

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +32,18 @@ func newSSEServer(t testing.TB, opts *fanout.BrokerOptions) *sseServer {
 	t.Helper()
 	b := fanout.NewBroker(opts)
 	return sseServe(t, b, b, false)
+}
+
+// serveH2 serves h (b, or b wrapped) over TLS with HTTP/2 on a loopback
+// server; b is closed before the server when the test ends.
+func serveH2(t testing.TB, h http.Handler, b *fanout.Broker) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { require.NoError(t, b.Close()) })
+	return srv
 }
 
 // newSSECountingServer is newSSEServer with every accepted connection
@@ -315,22 +326,8 @@ func (c *sseConnection) waitN(t testing.TB, n int) []sse.Event {
 // stall once the kernel buffers are full. It is closed when the test ends.
 func sseStall(t testing.TB, s *sseServer, query string) net.Conn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", s.srv.Listener.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	_, err = c.Write([]byte("GET /?" + query + " HTTP/1.1\r\nHost: fanout.test\r\n\r\n"))
+	c := dialTinyBuffer(t, s.srv.Listener.Addr().String())
+	_, err := c.Write([]byte("GET /?" + query + " HTTP/1.1\r\nHost: fanout.test\r\n\r\n"))
 	require.NoError(t, err)
 	return c
 }

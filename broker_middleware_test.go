@@ -4,7 +4,6 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -301,11 +300,7 @@ func TestBroker_HTTP2_MiddlewareSeesStream(t *testing.T) {
 			h := newSSEHooks(&opts)
 			b := fanout.NewBroker(&opts)
 			rec := newRecorder()
-			srv := httptest.NewUnstartedServer(rec.wrap(b))
-			srv.EnableHTTP2 = true
-			srv.StartTLS()
-			t.Cleanup(srv.Close)
-			t.Cleanup(func() { require.NoError(t, b.Close()) })
+			srv := serveH2(t, rec.wrap(b), b)
 
 			resp := sseDo(t, srv.Client(), srv.URL+"/?topic=t", nil)
 			require.Equal(t, http.StatusOK, resp.StatusCode)

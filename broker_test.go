@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -348,11 +347,7 @@ func TestBroker_HTTP2(t *testing.T) {
 	opts := fanout.BrokerOptions{Heartbeat: -1}
 	h := newSSEHooks(&opts)
 	b := fanout.NewBroker(&opts)
-	srv := httptest.NewUnstartedServer(b)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { require.NoError(t, b.Close()) })
+	srv := serveH2(t, b, b)
 
 	resp := sseDo(t, srv.Client(), srv.URL+"/?topic=t", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -380,18 +375,13 @@ func TestBroker_AttachedToHub(t *testing.T) {
 	opts := fanout.BrokerOptions{Hub: hub}
 	h := newSSEHooks(&opts)
 	broker := fanout.NewBroker(&opts)
-	mux := http.NewServeMux()
-	mux.Handle("/ws", hub)
-	mux.Handle("/events", broker)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { require.NoError(t, hub.Close()) })
+	srv := serveBoth(t, hub, broker)
 
 	ws := dialCoder(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?topic=room",
 		&websocket.DialOptions{Subprotocols: []string{fanout.ResumeSubprotocol}})
 	require.Equal(t, fanout.ResumeSubprotocol, ws.Subprotocol())
 	recv(t, wsConnected, "WebSocket subscriber")
-	st := sseOpen(t, srv.URL+"/events?topic=room", nil)
+	st := sseOpen(t, srv.URL+"/sse?topic=room", nil)
 	h.sub(t)
 	assert.Equal(t, 2, hub.NumSubscribers("room"))
 	assert.Equal(t, 2, broker.Stats().Subscribers)
@@ -430,6 +420,6 @@ func TestBroker_AttachedToHub(t *testing.T) {
 	evs, _ = st.ended(t) // cleanly or not: see TestBroker_CloseEndsIdleStreamCleanly
 	assert.Len(t, evs, 2)
 	assert.ErrorIs(t, broker.Publish(sseCtx, "room", fanout.NewMessage(nil)), fanout.ErrClosed)
-	resp := sseGet(t, srv.URL+"/events?topic=room", nil)
+	resp := sseGet(t, srv.URL+"/sse?topic=room", nil)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 }

@@ -234,7 +234,7 @@ func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 	if err == nil {
 		return endNone, nil
 	}
-	if s.ending() {
+	if s.in(subEnding) {
 		return s.reason(), err
 	}
 	if errors.Is(err, errAborted) {
@@ -250,7 +250,7 @@ func (s *Subscriber) flush(batch []*Message, queued int) (endReason, error) {
 	ev := s.slowEventLocked(SlowWriteTimeout, len(batch)-sent)
 	s.mu.Unlock()
 	s.slowFromWriter(ev)
-	if s.ending() {
+	if s.in(subEnding) {
 		return s.reason(), err
 	}
 	return endNone, nil

@@ -3,7 +3,6 @@ package fanout_test
 import (
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -58,20 +57,15 @@ func TestBroker_AttachedUsesHubAuthorize(t *testing.T) {
 		OnLeave: func(_ *fanout.Subscriber, topic string) { log.add("leave " + topic) },
 	})
 	broker := fanout.NewBroker(&fanout.BrokerOptions{Hub: hub})
-	mux := http.NewServeMux()
-	mux.Handle("/ws", hub)
-	mux.Handle("/events", broker)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { require.NoError(t, hub.Close()) })
+	srv := serveBoth(t, hub, broker)
 
-	resp := sseGet(t, srv.URL+"/events?topic=private", nil)
+	resp := sseGet(t, srv.URL+"/sse?topic=private", nil)
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "an SSE request without the token")
 	ws := dialStatus(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?topic=private", nil)
 	assert.Equal(t, http.StatusUnauthorized, ws.StatusCode, "a WebSocket request without the token")
 	assert.Zero(t, hub.NumSubscribers("private"))
 
-	st := sseOpen(t, srv.URL+"/events?topic=private", http.Header{"Authorization": {"Bearer secret"}})
+	st := sseOpen(t, srv.URL+"/sse?topic=private", http.Header{"Authorization": {"Bearer secret"}})
 	eventually(t, func() bool { return len(log.list()) >= 2 }, waitTimeout, "the Hub's connect hooks")
 	subs := hub.TopicSubscribers("private")
 	require.Len(t, subs, 1)

@@ -1,6 +1,6 @@
 package fanout
 
-// The wire encoders that protocol_vectors_test.go checks against
+// The wire encoders that packed_vectors_test.go checks against
 // testdata/protocol.
 var (
 	WSFraming    = wsFraming

@@ -1,13 +1,41 @@
 package fanout_test
 
 import (
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/fanout-go/fanout/internal/testkit"
 )
+
+// dialTinyBuffer opens a raw TCP connection to addr with a tiny receive
+// buffer (4 KiB), so that the server's writes to it stall soon once the
+// test stops reading. It is closed when the test ends.
+func dialTinyBuffer(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
 
 // countingListener wraps each accepted connection in a countingConn.
 type countingListener struct {

@@ -74,6 +74,20 @@ func newServer(t testing.TB, opts *fanout.HubOptions) *server {
 	return &server{hub: hub, srv: srv}
 }
 
+// serveBoth serves hub at /ws and broker (attached to it) at /sse on a
+// loopback server. The Hub (and with it the Broker) is closed before the
+// server when the test ends: the server's Close waits for open streams.
+func serveBoth(t testing.TB, hub *fanout.Hub, broker *fanout.Broker) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/ws", hub)
+	mux.Handle("/sse", broker)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { require.NoError(t, hub.Close()) })
+	return srv
+}
+
 // newCountingServer is newServer with every accepted connection wrapped in
 // a countingConn, handed to the test through nextConn in accept order.
 // Because the wrapped connection is not a *net.TCPConn, the Hub writes

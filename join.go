@@ -109,7 +109,7 @@ func (c *core) add(ctx context.Context, s *Subscriber, topics []string) error {
 	}
 	c.mu.Lock()
 	s.home = c.home(topics)
-	if s.active() { // else it ended meanwhile (Close): its caller finishes it
+	if s.in(subActive) { // else it ended meanwhile (Close): its caller finishes it
 		c.all = append(c.all, s)
 	}
 	c.mu.Unlock()
@@ -169,7 +169,7 @@ func (c *core) joinChunked(s *Subscriber, topics []string, joined *[]string) {
 	for len(topics) > 0 {
 		n := min(len(topics), joinChunk)
 		c.mu.Lock()
-		if !s.active() {
+		if !s.in(subActive) {
 			c.mu.Unlock()
 			back = append(back, topics...)
 			break
@@ -311,7 +311,7 @@ func (c *core) addTopics(ctx context.Context, s *Subscriber, topics []string) er
 	back := topics // given back to the engine: joined already, or refused
 	c.mu.Lock()
 	// O(len(topics)), at most Limits.MaxTopics (see join.go).
-	ok := s.active()
+	ok := s.in(subActive)
 	if ok {
 		n := len(s.topics) + c.newTopics(s, topics)
 		if l := c.limits.MaxTopics; l > 0 && n > l {

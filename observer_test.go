@@ -197,11 +197,7 @@ func TestObserver_ResumeResyncs(t *testing.T) {
 			t.Parallel()
 			rec := &obsRecorder{}
 			eng := &faultyEngine{}
-			e := rsServer(t, nil, false, func(ho *fanout.HubOptions, _ *fanout.BrokerOptions) {
-				ho.Observer = rec
-				eng.Engine = fanout.NewLocalEngine(ho.Replay)
-				ho.Engine = eng
-			})
+			e := observedFeedEnv(t, eng, rec)
 			open := func(lastID string) *rsFeed {
 				if door == "hub" {
 					return e.rsOpenWS(t, []string{"t"}, lastID, true, fanout.ResumeSubprotocolV2)
@@ -244,26 +240,14 @@ func TestObserver_LostResyncs(t *testing.T) {
 	t.Parallel()
 	rec := &obsRecorder{}
 	eng := &faultyEngine{}
-	e := rsServer(t, nil, false, func(ho *fanout.HubOptions, _ *fanout.BrokerOptions) {
-		ho.Observer = rec
-		eng.Engine = fanout.NewLocalEngine(ho.Replay)
-		ho.Engine = eng
-	})
+	e := observedFeedEnv(t, eng, rec)
 	sse := e.rsOpenSSE(t, []string{"t"}, "", false)
 	ws := e.rsOpenWS(t, []string{"t"}, "", true, fanout.ResumeSubprotocol)
 	e.publish(t, "t", "1")
 	require.Equal(t, "1", sse.next(t).data)
 	require.Equal(t, "1", ws.next(t).data)
 
-	eng.mu.Lock()
-	eng.readErr = errors.New("history unreachable")
-	eng.alter = func(_ string, m *fanout.Message) []*fanout.Message {
-		if offsetIn(m, 2) {
-			return nil
-		}
-		return []*fanout.Message{m}
-	}
-	eng.mu.Unlock()
+	eng.loseOffset(2)
 	e.publish(t, "t", "2") // lost
 	e.publish(t, "t", "3")
 	for _, f := range []*rsFeed{sse, ws} {

@@ -224,21 +224,22 @@ const maxRecordParts = 8
 // records when it has frameMeta), all shared with other subscribers. A
 // resync or a position has none of those.
 func appendRecordParts(parts [][]byte, m *Message, f framing) [][]byte {
+	h := m.recordHeaders()
 	switch m.ctl {
 	case ctlPosition: // one record: its payload is the ID
-		return append(parts, m.packedHeader(), stringBytes(m.id))
+		return append(parts, h.msg[:], stringBytes(m.id))
 	case ctlNone:
 		if f&frameIDs != 0 && m.id != "" {
-			parts = append(parts, m.idRecordHeader(), stringBytes(m.id))
+			parts = append(parts, h.id[:], stringBytes(m.id))
 		}
 		if f&frameMeta != 0 && m.event != "" {
-			parts = append(parts, m.eventRecordHeader(), stringBytes(m.event))
+			parts = append(parts, h.event[:], stringBytes(m.event))
 		}
 		if f&frameMeta != 0 && m.topic != "" {
-			parts = append(parts, m.topicRecordHeader(), stringBytes(m.topic))
+			parts = append(parts, h.topic[:], stringBytes(m.topic))
 		}
 	}
-	return append(parts, m.packedHeader(), m.data)
+	return append(parts, h.msg[:], m.data)
 }
 
 // packedLen returns the payload length of batch in the packed framing f.

@@ -366,7 +366,10 @@ func TestPolicy_WriteTimeout(t *testing.T) {
 			big := bytes.Repeat([]byte("y"), 4<<20)
 
 			require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage(big)))
-			eventually(t, func() bool { return s.hub.Stats().Timeouts == 1 }, waitTimeout, "a write timeout")
+			// The writer counts the timeout, then calls OnSlow, then counts
+			// what it dropped: wait for the hook, not the counter alone.
+			eventually(t, func() bool { return s.hub.Stats().Timeouts == 1 && len(rec.list()) == 1 },
+				waitTimeout, "a write timeout, reported to OnSlow")
 			evs := rec.list()
 			require.Len(t, evs, 1)
 			ev := evs[0]
@@ -388,7 +391,9 @@ func TestPolicy_WriteTimeout(t *testing.T) {
 			// PolicyDrop: the subscriber stays; the next batch times out too
 			// and its message is dropped and counted.
 			require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage(big)))
-			eventually(t, func() bool { return s.hub.Stats().Timeouts == 2 }, waitTimeout, "a second write timeout")
+			eventually(t, func() bool {
+				return s.hub.Stats().Timeouts == 2 && len(rec.list()) == 2 && sub.Delivered()+sub.Dropped() == 2
+			}, waitTimeout, "a second write timeout, reported and counted")
 			evs = rec.list()
 			require.Len(t, evs, 2)
 			dropped := 0

@@ -60,12 +60,9 @@ type Message struct {
 	// once per subscriber or per publish.
 	utf8State atomic.Uint32
 
-	frameOnce   sync.Once
-	frame       []byte                  // complete WebSocket data frame
-	record      [records.HeaderLen]byte // packed record header
-	idRecord    [records.HeaderLen]byte // packed ID record header (ResumeSubprotocol)
-	eventRecord [records.HeaderLen]byte // packed event type record header (v2)
-	topicRecord [records.HeaderLen]byte // packed topic record header (v2)
+	frameOnce sync.Once
+	frame     []byte        // complete WebSocket data frame
+	headers   recordHeaders // packed record headers, with frame
 
 	deflateOnce sync.Once
 	deflated    []byte // the frame compressed (see wsDeflateFrame); nil if that saves nothing
@@ -348,42 +345,33 @@ func (m *Message) wsFrame() []byte {
 		m.frame = append(f, m.data...)
 		switch m.ctl {
 		case ctlResync:
-			records.PutHeader(&m.record, records.KindResync, len(m.data))
+			records.PutHeader(&m.headers.msg, records.KindResync, len(m.data))
 		case ctlPosition: // its payload is its ID
-			records.PutHeader(&m.record, records.KindPosition, len(m.id))
+			records.PutHeader(&m.headers.msg, records.KindPosition, len(m.id))
 		default:
-			records.PutHeader(&m.record, packedKind(m.typ), len(m.data))
+			records.PutHeader(&m.headers.msg, packedKind(m.typ), len(m.data))
 		}
-		records.PutHeader(&m.idRecord, records.KindID, len(m.id))
-		records.PutHeader(&m.eventRecord, records.KindEvent, len(m.event))
-		records.PutHeader(&m.topicRecord, records.KindTopic, len(m.topic))
+		records.PutHeader(&m.headers.id, records.KindID, len(m.id))
+		records.PutHeader(&m.headers.event, records.KindEvent, len(m.event))
+		records.PutHeader(&m.headers.topic, records.KindTopic, len(m.topic))
 	})
 	return m.frame
 }
 
-// packedHeader returns m's record header in the packed framing (see
-// Unpack). It lives in m, so packed batches share it like the payload.
-func (m *Message) packedHeader() []byte {
-	m.wsFrame()
-	return m.record[:]
+// recordHeaders are a Message's headers in the packed framing (see
+// Unpack): its own record's and those of the records that precede it.
+type recordHeaders struct {
+	msg   [records.HeaderLen]byte // the message's record (or resync, position)
+	id    [records.HeaderLen]byte // its ID record (ResumeSubprotocol)
+	event [records.HeaderLen]byte // its event type record (v2)
+	topic [records.HeaderLen]byte // its topic record (v2)
 }
 
-// idRecordHeader returns the header of m's ID record (ResumeSubprotocol).
-func (m *Message) idRecordHeader() []byte {
+// recordHeaders returns m's record headers, prepared with its frame. They
+// live in m, so packed batches share them like the payload.
+func (m *Message) recordHeaders() *recordHeaders {
 	m.wsFrame()
-	return m.idRecord[:]
-}
-
-// eventRecordHeader returns the header of m's event type record (v2).
-func (m *Message) eventRecordHeader() []byte {
-	m.wsFrame()
-	return m.eventRecord[:]
-}
-
-// topicRecordHeader returns the header of m's topic record (v2).
-func (m *Message) topicRecordHeader() []byte {
-	m.wsFrame()
-	return m.topicRecord[:]
+	return &m.headers
 }
 
 // stringBytes returns s as bytes, without copying: a record's payload

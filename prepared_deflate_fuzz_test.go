@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit/payload"
 )
 
 // FuzzDeflateFrame checks a Message's compressed frame for any payload:
@@ -20,8 +21,8 @@ func FuzzDeflateFrame(f *testing.F) {
 	f.Add([]byte{}, false)
 	f.Add([]byte("hello"), false)
 	f.Add(bytes.Repeat([]byte("ab"), 1000), true)
-	f.Add(jsonPayload(4<<10, 1), false)
-	f.Add(randomBytes(300, 1), true)
+	f.Add(payload.JSON(4<<10, 1), false)
+	f.Add(payload.Random(300, 1), true)
 	f.Fuzz(func(t *testing.T, data []byte, binary bool) {
 		m, op := fanout.NewMessage(data), byte(fuzzOpText)
 		if binary {
@@ -72,9 +73,9 @@ func TestDeflatePacked_Property(t *testing.T) {
 		var data []byte
 		switch round % 3 {
 		case 0:
-			data = jsonPayload(rng.IntN(16<<10), uint64(round))
+			data = payload.JSON(rng.IntN(16<<10), uint64(round))
 		case 1:
-			data = randomBytes(rng.IntN(4<<10), uint64(round))
+			data = payload.Random(rng.IntN(4<<10), uint64(round))
 		default:
 			data = bytes.Repeat([]byte("ab"), rng.IntN(8<<10))
 		}

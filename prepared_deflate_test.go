@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit/payload"
 )
 
 // deflateAnswer is the extension a Hub with Compression accepts, as
@@ -160,7 +161,7 @@ func TestCompression_Threshold(t *testing.T) {
 				if !ok {
 					continue
 				}
-				m := fanout.NewMessage(jsonPayload(n, 9))
+				m := fanout.NewMessage(payload.JSON(n, 9))
 				if n == 80 {
 					m = small
 				}
@@ -180,7 +181,7 @@ func TestCompression_Threshold(t *testing.T) {
 // Hub compresses for others at the same time.
 func TestCompression_Negotiation(t *testing.T) {
 	t.Parallel()
-	big := fanout.NewMessage(jsonPayload(8<<10, 3))
+	big := fanout.NewMessage(payload.JSON(8<<10, 3))
 	cases := []struct {
 		name        string
 		compression bool
@@ -271,7 +272,7 @@ func TestCompression_ClientSends(t *testing.T) {
 	col := collectCoder(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	for i, p := range [][]byte{jsonPayload(4<<10, 1), []byte("small"), jsonPayload(60<<10, 2)} {
+	for i, p := range [][]byte{payload.JSON(4<<10, 1), []byte("small"), payload.JSON(60<<10, 2)} {
 		typ := websocket.MessageText
 		if i == 1 {
 			typ = websocket.MessageBinary
@@ -291,7 +292,7 @@ func TestCompression_ClientSends(t *testing.T) {
 // TestCompression_SharedFrame: a Message's compressed frame is built once
 // and then shared: later uses allocate nothing and return the same bytes.
 func TestCompression_SharedFrame(t *testing.T) {
-	m := fanout.NewMessage(jsonPayload(4<<10, 5))
+	m := fanout.NewMessage(payload.JSON(4<<10, 5))
 	first := m.WireDeflateFrame()
 	require.NotNil(t, first)
 	if raceEnabled {
@@ -303,7 +304,7 @@ func TestCompression_SharedFrame(t *testing.T) {
 		}
 	})
 	assert.Zero(t, allocs, "allocations per use of a compressed frame")
-	assert.Nil(t, fanout.NewBinaryMessage(randomBytes(1000, 1)).WireDeflateFrame(), "an incompressible message has none")
+	assert.Nil(t, fanout.NewBinaryMessage(payload.Random(1000, 1)).WireDeflateFrame(), "an incompressible message has none")
 	assert.True(t, strings.HasPrefix(string(first[:1]), "\xc1"), "FIN, RSV1 and the text opcode: %x", first[0])
 }
 

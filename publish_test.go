@@ -49,6 +49,34 @@ func (e *faultyEngine) Read(ctx context.Context, from fanout.Position, topics []
 	return e.Engine.Read(ctx, from, topics)
 }
 
+// loseOffset makes the engine lose the message at offset n (its feed never
+// gets it) and its history unreadable, so the gap cannot be filled.
+func (e *faultyEngine) loseOffset(n uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.readErr = errors.New("history unreachable")
+	e.alter = func(_ string, m *fanout.Message) []*fanout.Message {
+		if offsetIn(m, n) {
+			return nil
+		}
+		return []*fanout.Message{m}
+	}
+}
+
+// reborn makes the engine's feed deliver every message from now on in a
+// new epoch, "reborn", its offset moved by shift: the engine lost its
+// history (Redis restarted empty).
+func (e *faultyEngine) reborn(shift int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.alter = func(topic string, m *fanout.Message) []*fanout.Message {
+		p := m.Position()
+		p.Epoch = "reborn"
+		p.Offset = uint64(int(p.Offset) + shift)
+		return []*fanout.Message{m.Stored(topic, p)}
+	}
+}
+
 // alteredFeed is a Feed whose deliveries go through deliver.
 type alteredFeed struct {
 	fanout.Feed
@@ -58,8 +86,12 @@ type alteredFeed struct {
 func (f alteredFeed) Deliver(topic string, m *fanout.Message) { f.deliver(topic, m) }
 
 // feedEnv is a Hub (with an attached Broker) on a faultyEngine over a Ring.
-func feedEnv(t *testing.T, eng *faultyEngine) *rsEnv {
+func feedEnv(t *testing.T, eng *faultyEngine) *rsEnv { return observedFeedEnv(t, eng, nil) }
+
+// observedFeedEnv is feedEnv with obs as the Hub's Observer, if not nil.
+func observedFeedEnv(t *testing.T, eng *faultyEngine, obs fanout.Observer) *rsEnv {
 	return rsServer(t, nil, false, func(ho *fanout.HubOptions, _ *fanout.BrokerOptions) {
+		ho.Observer = obs
 		eng.Engine = fanout.NewLocalEngine(ho.Replay)
 		ho.Engine = eng
 	})
@@ -134,15 +166,7 @@ func TestFeed_UnfillableGapResyncs(t *testing.T) {
 	require.Equal(t, "1", first.data)
 	require.Equal(t, "1", ws.next(t).data)
 
-	eng.mu.Lock()
-	eng.readErr = errors.New("history unreachable")
-	eng.alter = func(_ string, m *fanout.Message) []*fanout.Message {
-		if offsetIn(m, 2) {
-			return nil
-		}
-		return []*fanout.Message{m}
-	}
-	eng.mu.Unlock()
+	eng.loseOffset(2)
 	e.publish(t, "t", "2") // lost
 	e.publish(t, "t", "3")
 	for _, f := range []*rsFeed{sse, ws} {
@@ -166,14 +190,7 @@ func TestFeed_NewEpochResyncs(t *testing.T) {
 	sse := e.rsOpenSSE(t, []string{"t"}, "", false)
 	e.publish(t, "t", "1")
 	require.Equal(t, "1", sse.next(t).data)
-	eng.mu.Lock()
-	eng.alter = func(topic string, m *fanout.Message) []*fanout.Message {
-		p := m.Position()
-		p.Epoch = "reborn"
-		p.Offset--
-		return []*fanout.Message{m.Stored(topic, p)}
-	}
-	eng.mu.Unlock()
+	eng.reborn(-1)
 	e.publish(t, "t", "2")
 	r := sse.next(t)
 	require.True(t, r.resync, "%+v", r)

@@ -211,18 +211,24 @@ func TestPolicy_NotReadingClientClosedWithinBound(t *testing.T) {
 	closedWithin(t, sub.Done(), "slow subscriber released")
 }
 
+// blockingServer is a counting server whose subscribers have queues of
+// queueSize under PolicyBlock, and subs their OnConnect.
+func blockingServer(t *testing.T, queueSize int) (*server, <-chan *fanout.Subscriber) {
+	onConnect, subs := connectHook()
+	return newCountingServer(t, &fanout.HubOptions{
+		DeliveryOptions: fanout.DeliveryOptions{QueueSize: queueSize, Policy: fanout.PolicyBlock},
+		OnConnect:       onConnect,
+		PingInterval:    -1,
+	}), subs
+}
+
 // PolicyBlock: a publisher to a stalled subscriber's topic waits for room
 // (it has not returned when the subscriber starts reading again, and
 // returns once it does), publishes to other topics keep flowing meanwhile,
 // and the stalled subscriber gets every message, in order.
 func TestPolicyBlock_WaitsForRoom(t *testing.T) {
 	t.Parallel()
-	onConnect, subs := connectHook()
-	s := newCountingServer(t, &fanout.HubOptions{
-		DeliveryOptions: fanout.DeliveryOptions{QueueSize: 4, Policy: fanout.PolicyBlock},
-		OnConnect:       onConnect,
-		PingInterval:    -1,
-	})
+	s, subs := blockingServer(t, 4)
 	st := stallOne(t, s, subs, "topic=t") // its writer holds message 0 in a write
 	other := collectCoder(t, dialCoder(t, s.url("topic=u"), nil))
 	recv(t, subs, "the other subscriber")
@@ -253,12 +259,7 @@ func TestPolicyBlock_WaitsForRoom(t *testing.T) {
 // one of the topic. The stalled subscriber stays.
 func TestPolicyBlock_ContextEnds(t *testing.T) {
 	t.Parallel()
-	onConnect, subs := connectHook()
-	s := newCountingServer(t, &fanout.HubOptions{
-		DeliveryOptions: fanout.DeliveryOptions{QueueSize: 2, Policy: fanout.PolicyBlock},
-		OnConnect:       onConnect,
-		PingInterval:    -1,
-	})
+	s, subs := blockingServer(t, 2)
 	st := stallOne(t, s, subs, "topic=t")
 	ok := collectCoder(t, dialCoder(t, s.url("topic=t"), nil))
 	recv(t, subs, "the reading subscriber")
@@ -285,12 +286,7 @@ func TestPolicyBlock_ContextEnds(t *testing.T) {
 // is bounded at twice QueueSize, where the subscriber is closed (1013).
 func TestPolicyBlock_Bounds(t *testing.T) {
 	t.Parallel()
-	onConnect, subs := connectHook()
-	s := newCountingServer(t, &fanout.HubOptions{
-		DeliveryOptions: fanout.DeliveryOptions{QueueSize: 2, Policy: fanout.PolicyBlock},
-		OnConnect:       onConnect,
-		PingInterval:    -1,
-	})
+	s, subs := blockingServer(t, 2)
 	st := stallOne(t, s, subs, "topic=t")
 	for i := 1; i <= 4; i++ {
 		require.NoError(t, st.sub.Send(num(i)), "Send %d: under twice QueueSize", i)

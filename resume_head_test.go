@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -38,13 +37,9 @@ func TestResume_PositionFromTheStoresHead(t *testing.T) {
 					require.NoError(t, err)
 				}
 				hub := fanout.NewHub(&fanout.HubOptions{Replay: ring})
-				mux := http.NewServeMux()
-				mux.Handle("/ws", hub)
-				mux.Handle("/sse", fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}))
-				e := &rsEnv{hub: hub, srv: httptest.NewServer(mux), client: &http.Client{Transport: &http.Transport{}}}
-				t.Cleanup(e.srv.Close)
+				e := &rsEnv{hub: hub, srv: serveBoth(t, hub, fanout.NewBroker(&fanout.BrokerOptions{Hub: hub})),
+					client: &http.Client{Transport: &http.Transport{}}}
 				t.Cleanup(e.client.CloseIdleConnections)
-				t.Cleanup(func() { require.NoError(t, hub.Close()) })
 				open := func(lastID string) *rsFeed {
 					if ws {
 						return e.rsOpenWS(t, []string{"t"}, lastID, true, fanout.ResumeSubprotocol)

@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +19,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 	"github.com/fanout-go/fanout/internal/testkit/wsrecords"
 )
 
@@ -292,10 +293,16 @@ func rsReadWS(ctx context.Context, conn *websocket.Conn, fn func(rsRecord) bool)
 	})
 }
 
+// RecordID, IsPosition and ResyncData make an rsRecord a testkit.Record.
+func (r rsRecord) RecordID() string                   { return r.id }
+func (r rsRecord) IsPosition() bool                   { return r.position }
+func (r rsRecord) ResyncData() (data string, ok bool) { return r.data, r.resync }
+
 // rsPropClient is one client of TestResume_Property: it records every
-// message it receives and goes away at random points, each time coming
-// back with the last ID it received.
+// message it receives (its Received checks each as it comes) and goes away
+// at random points, each time coming back with the last ID it received.
 type rsPropClient struct {
+	testkit.Received[rsRecord]
 	name   string
 	kind   rsKind
 	topics []string
@@ -303,67 +310,15 @@ type rsPropClient struct {
 	rng    *rand.Rand // the client's goroutine only
 	budget int        // a connection lasts 1..budget records on the client's side
 
-	mu       sync.Mutex
-	got      []rsRecord
-	position string   // the position its first stream started at, if any
-	drops    int      // disconnects the client chose
-	retries  int      // reconnections go-sse's Client made by itself
-	problems []string // protocol violations; the test fails on any
-}
-
-func (c *rsPropClient) lastID() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.got) == 0 {
-		return c.position // a client that received nothing yet resumes from its position
-	}
-	return c.got[len(c.got)-1].id
-}
-
-func (c *rsPropClient) firstID() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.got) == 0 {
-		return ""
-	}
-	return c.got[0].id
-}
-
-func (c *rsPropClient) add(r rsRecord) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case r.position:
-		if len(c.got) > 0 {
-			c.problems = append(c.problems, "a position after record "+strconv.Itoa(len(c.got))+": only new streams get one")
-		}
-		c.position = r.id
-		return
-	case r.resync:
-		c.problems = append(c.problems, "resync signal after record "+strconv.Itoa(len(c.got))+": "+r.data)
-	case r.id == "":
-		c.problems = append(c.problems, "record without ID after record "+strconv.Itoa(len(c.got)))
-	}
-	c.got = append(c.got, r)
-}
-
-func (c *rsPropClient) problem(format string, args ...any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.problems = append(c.problems, fmt.Sprintf(format, args...))
-}
-
-func (c *rsPropClient) dropped() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.drops++
+	drops   atomic.Int32 // disconnects the client chose
+	retries int          // reconnections go-sse's Client made by itself
 }
 
 // run connects and reconnects until ctx ends, or until something goes
 // wrong that the test will report.
 func (c *rsPropClient) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		last := c.lastID()
+		last := c.LastID()
 		budget := 1 + c.rng.IntN(c.budget)
 		viaQuery := c.rng.IntN(2) == 0
 		var err error
@@ -376,7 +331,7 @@ func (c *rsPropClient) run(ctx context.Context) {
 			err = c.sessionSSERaw(ctx, last, budget, viaQuery)
 		}
 		if err != nil && ctx.Err() == nil {
-			c.problem("%s session resuming from %q: %v", c.kind, last, err)
+			c.Problem("%s session resuming from %q: %v", c.kind, last, err)
 			return
 		}
 	}
@@ -385,13 +340,13 @@ func (c *rsPropClient) run(ctx context.Context) {
 // count hands r to the client and reports whether the connection may go
 // on: false once budget records (positions aside) came over it.
 func (c *rsPropClient) count(r rsRecord, n *int, budget int) bool {
-	c.add(r)
+	c.Add(r)
 	if r.position {
 		return true
 	}
 	*n++
 	if *n >= budget {
-		c.dropped()
+		c.drops.Add(1)
 		return false
 	}
 	return true

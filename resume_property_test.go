@@ -211,7 +211,7 @@ func rsProperty(t *testing.T, cfg rsPropConfig) {
 	defer tick.Stop()
 	for pending := slices.Clone(clients); len(pending) > 0; <-tick.C {
 		pending = slices.DeleteFunc(pending, func(c *rsPropClient) bool {
-			first := c.firstID()
+			first := c.FirstID()
 			if first == "" {
 				return false
 			}
@@ -225,16 +225,13 @@ func rsProperty(t *testing.T, cfg rsPropConfig) {
 			if n := len(expected[i]); n > 0 {
 				wantLast = expected[i][n-1].ID()
 			}
-			return c.lastID() == wantLast
+			return c.LastID() == wantLast
 		})
 		for _, c := range pending {
-			c.mu.Lock()
-			problems := slices.Clone(c.problems)
-			n := len(c.got)
-			c.mu.Unlock()
+			problems, n := c.Problems(), len(c.Records())
 			require.Empty(t, problems, "%s (after %d records)", c.name, n)
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: only %d records within %v, last %q", c.name, n, 4*waitTimeout, c.lastID())
+				t.Fatalf("%s: only %d records within %v, last %q", c.name, n, 4*waitTimeout, c.LastID())
 			}
 		}
 	}
@@ -246,8 +243,8 @@ func rsProperty(t *testing.T, cfg rsPropConfig) {
 
 	received, drops, retries := 0, 0, 0
 	for i, c := range clients {
-		received += len(c.got)
-		drops += c.drops
+		received += len(c.Records())
+		drops += int(c.drops.Load())
 		retries += c.retries
 		rsCheckClient(t, c, expected[i], finals)
 	}
@@ -260,18 +257,19 @@ func rsProperty(t *testing.T, cfg rsPropConfig) {
 // rsCheckClient checks what one client of TestResume_Property received.
 func rsCheckClient(t *testing.T, c *rsPropClient, after []*fanout.Message, finals []map[string]int) {
 	t.Helper()
-	if !assert.Empty(t, c.problems, c.name) || !assert.NotEmpty(t, c.got, c.name) {
+	got := c.Records()
+	if !assert.Empty(t, c.Problems(), c.name) || !assert.NotEmpty(t, got, c.name) {
 		return
 	}
 	// (b) The IDs are the first one, then exactly what the Ring holds
 	// after it for the client's topics, in order.
-	gotIDs := make([]string, len(c.got))
-	gotData := make([]string, len(c.got))
-	for i, r := range c.got {
+	gotIDs := make([]string, len(got))
+	gotData := make([]string, len(got))
+	for i, r := range got {
 		gotIDs[i], gotData[i] = r.id, r.data
 	}
-	wantIDs := append([]string{c.got[0].id}, rsIDs(after)...)
-	wantData := []string{c.got[0].data}
+	wantIDs := append([]string{got[0].id}, rsIDs(after)...)
+	wantData := []string{got[0].data}
 	for _, m := range after {
 		wantData = append(wantData, string(m.Data()))
 	}

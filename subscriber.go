@@ -230,10 +230,11 @@ func (s *Subscriber) receiving() bool {
 	return s.state == subActive || s.state == subRemoved
 }
 
-func (s *Subscriber) active() bool {
+// in reports whether s is in state st.
+func (s *Subscriber) in(st subState) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state == subActive
+	return s.state == st
 }
 
 // remove detaches s from the registry and stops new messages, leaving the
@@ -340,12 +341,6 @@ func (s *Subscriber) farewell(why endReason) farewell {
 		reason = s.closeReason // set with the end (see Subscriber.resyncClose)
 	}
 	return farewell{why: why, code: code, reason: reason}
-}
-
-func (s *Subscriber) ending() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state == subEnding
 }
 
 func (s *Subscriber) reason() endReason {

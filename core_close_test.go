@@ -1,3 +1,5 @@
+// Shutdown and Close together, and Shutdown's deadline (core.go).
+
 package fanout_test
 
 import (

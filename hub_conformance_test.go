@@ -1,3 +1,6 @@
+// The Hub against RFC 6455 (hub.go, hub_reader.go, wssink.go), with a raw
+// client (helpers_wire_test.go) and the cases in hub_conformance_cases_test.go.
+
 package fanout_test
 
 import (
@@ -20,7 +23,7 @@ import (
 // server cases probe it where they apply to a fan-out server: the Hub
 // echoes each message a client sends (OnMessage publishes it to the
 // client's own topic), so what it read is seen on the wire. Every answer is
-// checked byte for byte with the raw client of conformance_wire_test.go.
+// checked byte for byte with the raw client of helpers_wire_test.go.
 //
 // Each case runs on both of the Hub's reading paths: "poller", a plain TCP
 // connection, where on Linux an epoll poller watches the idle socket and

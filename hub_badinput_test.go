@@ -1,3 +1,7 @@
+// Bad input to a Hub: read limit (hub_reader.go), Origin and refusals
+// (handshake.go, access.go), invalid arguments and shutdown (core.go),
+// malformed records (packed.go), a panicking hook (subscriber.go).
+
 package fanout_test
 
 import (

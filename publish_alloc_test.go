@@ -1,3 +1,6 @@
+// Allocation pins of the publish path: publish.go (per subscriber), prepared.go
+// (a frame prepared once, the SSE event), packed.go (Unpack).
+
 package fanout_test
 
 import (
@@ -5,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit/payload"
 )
 
 // TestPublish_AllocsDoNotGrowWithSubscribers pins the Hub's central claim:
@@ -159,7 +163,7 @@ func deflateHubProto(every, size int, proto string) func(testing.TB, int) *bench
 			}
 			return benchDial(url, proto)
 		})
-		f.payload = jsonPayload(size, 1)
+		f.payload = payload.JSON(size, 1)
 		return f
 	}
 }

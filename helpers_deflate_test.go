@@ -1,15 +1,16 @@
+// Shared test helpers for compression: deflate cases (payloads from
+// internal/testkit/payload) and a raw
+// WebSocket client that reads compressed frames.
+
 package fanout_test
 
 import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -20,46 +21,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit/payload"
 )
 
 // deflateOffer is what browsers and most clients offer.
 const deflateOffer = "permessage-deflate; client_max_window_bits"
-
-// jsonPayload returns n bytes of JSON (n ≥ 16) like an application's:
-// an array of quotes with symbols, prices, sizes and IDs, from a
-// generator seeded with seed, padded with spaces to exactly n bytes. It
-// compresses to about a third of its size, or less, from 1 KiB up.
-func jsonPayload(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, uint64(n)))
-	syms := []string{"AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "META", "TSLA", "BRK.B"}
-	b := append(make([]byte, 0, n), `{"quotes":[`...)
-	var q []byte
-	for i := 0; ; i++ {
-		q = q[:0]
-		if i > 0 {
-			q = append(q, ',')
-		}
-		q = fmt.Appendf(q, `{"symbol":%q,"price":%d.%02d,"size":%d,"side":%q,"time":%d,"id":"%016x"}`,
-			syms[rng.IntN(len(syms))], rng.IntN(2000), rng.IntN(100), rng.IntN(5000),
-			[]string{"buy", "sell"}[rng.IntN(2)], 1_700_000_000_000+rng.Int64N(1_000_000), rng.Uint64())
-		if len(b)+len(q)+2 > n {
-			break
-		}
-		b = append(b, q...)
-	}
-	b = append(b, bytes.Repeat([]byte{' '}, n-len(b)-2)...)
-	return append(b, "]}"...)
-}
-
-// randomBytes returns n bytes that deflate cannot shrink.
-func randomBytes(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rng.UintN(256))
-	}
-	return b
-}
 
 // deflateCase is a message of the compression tests, and whether a
 // client that negotiated permessage-deflate receives it compressed from a
@@ -73,8 +39,8 @@ type deflateCase struct {
 // both sides of the threshold, and ones that deflate cannot shrink, each
 // with its own content (seed).
 func deflateCases(seed uint64) []deflateCase {
-	text := func(n int) *fanout.Message { return fanout.NewMessage(jsonPayload(n, seed)) }
-	bin := func(n int) *fanout.Message { return fanout.NewBinaryMessage(jsonPayload(n, seed+1)) }
+	text := func(n int) *fanout.Message { return fanout.NewMessage(payload.JSON(n, seed)) }
+	bin := func(n int) *fanout.Message { return fanout.NewBinaryMessage(payload.JSON(n, seed+1)) }
 	return []deflateCase{
 		{fanout.NewMessage(nil), false},
 		{fanout.NewMessage([]byte("hi")), false},
@@ -84,7 +50,7 @@ func deflateCases(seed uint64) []deflateCase {
 		{fanout.NewMessage(bytes.Repeat([]byte("é"), 300)), true}, // 600 bytes, two per rune
 		{text(1 << 10), true},
 		{bin(4 << 10), true},
-		{fanout.NewBinaryMessage(randomBytes(4<<10, seed)), false}, // deflate adds bytes: sent plain
+		{fanout.NewBinaryMessage(payload.Random(4<<10, seed)), false}, // deflate adds bytes: sent plain
 		{text(16 << 10), true},
 		{bin(64 << 10), true},
 		{text(70_000), true}, // a 64-bit length when plain
@@ -127,29 +93,16 @@ type rawFrame struct {
 // extensions ext ("" for none). It is closed when the test ends.
 func dialRawWS(t testing.TB, url, subprotocol, ext string) *rawWSClient {
 	t.Helper()
-	hostPath := strings.TrimPrefix(url, "ws://")
-	host, path, _ := strings.Cut(hostPath, "/")
-	conn, err := net.DialTimeout("tcp", host, waitTimeout)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	const key = "dGhlIHNhbXBsZSBub25jZQ=="
-	req := "GET /" + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	var extra string
 	if subprotocol != "" {
-		req += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
+		extra += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
 	}
 	if ext != "" {
-		req += "Sec-WebSocket-Extensions: " + ext + "\r\n"
+		extra += "Sec-WebSocket-Extensions: " + ext + "\r\n"
 	}
-	_ = conn.SetDeadline(time.Now().Add(waitTimeout))
-	_, err = io.WriteString(conn, req+"\r\n")
+	conn, br, resp, err := wsHandshake(url, extra)
 	require.NoError(t, err)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
-	require.Equal(t, base64.StdEncoding.EncodeToString(sum[:]), resp.Header.Get("Sec-WebSocket-Accept"))
+	t.Cleanup(func() { _ = conn.Close() })
 	return &rawWSClient{conn: conn, br: br, resp: resp}
 }
 

@@ -1,3 +1,6 @@
+// Benchmarks of the Broker (broker.go, ssesink.go), of a Message's SSE
+// encoding (prepared.go) and of the replay Ring (replay_ring.go).
+
 package fanout_test
 
 import (

@@ -1,3 +1,6 @@
+// A refused subscriber (access.go) costs the engine nothing, on a Hub and
+// on a Broker.
+
 package fanout_test
 
 import (
@@ -85,18 +88,28 @@ type refusedCase struct {
 	status int
 }
 
+// refusedByBoth are the requests that a Hub and a Broker both refuse.
+func refusedByBoth() []refusedCase {
+	return []refusedCase{
+		{name: "not a GET", method: http.MethodPost, query: "topic=t", status: http.StatusMethodNotAllowed},
+		{name: "Authorize refuses", query: "topic=t&deny=1", status: http.StatusUnauthorized},
+		{name: "over MaxSubscribers", query: "topic=t&full=1", status: http.StatusServiceUnavailable},
+		{name: "over MaxTopics", query: topicQuery(101, 1), status: http.StatusBadRequest},
+		{name: "malformed query", query: "topic=t&topic=%zz", status: http.StatusBadRequest},
+	}
+}
+
 // TestHub_RefusedCostsNoEngineWork: every check that can refuse a
 // WebSocket request runs before the engine is asked anything: a refused
 // request that carries a valid lastEventId reads no history, and
 // subscribes nothing in the engine.
 func TestHub_RefusedCostsNoEngineWork(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []refusedCase{
+	for _, tc := range append([]refusedCase{
 		{name: "plain GET", query: "topic=t", header: func(h http.Header) {
 			h.Del("Connection")
 			h.Del("Upgrade")
 		}, status: http.StatusUpgradeRequired},
-		{name: "not a GET", method: http.MethodPost, query: "topic=t", status: http.StatusMethodNotAllowed},
 		{name: "cross-origin", query: "topic=t", header: func(h http.Header) {
 			h.Set("Origin", "http://evil.example")
 		}, status: http.StatusForbidden},
@@ -106,11 +119,7 @@ func TestHub_RefusedCostsNoEngineWork(t *testing.T) {
 		{name: "bad key", query: "topic=t", header: func(h http.Header) {
 			h.Set("Sec-Websocket-Key", "short")
 		}, status: http.StatusBadRequest},
-		{name: "Authorize refuses", query: "topic=t&deny=1", status: http.StatusUnauthorized},
-		{name: "over MaxSubscribers", query: "topic=t&full=1", status: http.StatusServiceUnavailable},
-		{name: "over MaxTopics", query: topicQuery(101, 1), status: http.StatusBadRequest},
-		{name: "malformed query", query: "topic=t&topic=%zz", status: http.StatusBadRequest},
-	} {
+	}, refusedByBoth()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			eng := newCountingEngine()
@@ -154,13 +163,7 @@ func TestHub_RefusedCostsNoEngineWork(t *testing.T) {
 // a Last-Event-ID header.
 func TestBroker_RefusedCostsNoEngineWork(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []refusedCase{
-		{name: "not a GET", method: http.MethodPost, query: "topic=t", status: http.StatusMethodNotAllowed},
-		{name: "Authorize refuses", query: "topic=t&deny=1", status: http.StatusUnauthorized},
-		{name: "over MaxSubscribers", query: "topic=t&full=1", status: http.StatusServiceUnavailable},
-		{name: "over MaxTopics", query: topicQuery(101, 1), status: http.StatusBadRequest},
-		{name: "malformed query", query: "topic=t&topic=%zz", status: http.StatusBadRequest},
-	} {
+	for _, tc := range refusedByBoth() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			eng := newCountingEngine()

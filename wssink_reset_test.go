@@ -1,3 +1,6 @@
+// A client that does not read is reset, not waited for: the Hub's
+// (wssink.go) and the Broker's (ssesink.go) sinks, and SendBufferSize.
+
 package fanout_test
 
 import (
@@ -14,7 +17,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,22 +33,10 @@ import (
 // test ends.
 func dialNotReading(t testing.TB, wsURL string) net.Conn {
 	t.Helper()
-	d := net.Dialer{Timeout: waitTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
 	host, path, _ := strings.Cut(strings.TrimPrefix(wsURL, "ws://"), "/")
-	c, err := d.Dial("tcp", host)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	c := dialTinyBuffer(t, host)
 	const key = "dGhlIHNhbXBsZSBub25jZQ=="
-	_, err = fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	_, err := fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, key)
 	require.NoError(t, err)
 	// Read the response head a byte at a time, so no frame is read with it.

@@ -1,3 +1,6 @@
+// The Broker's SSE output (broker.go, ssesink.go) against the SSE spec's
+// parser (go-sse) and the spec's parsing rules.
+
 package fanout_test
 
 import (

@@ -1,3 +1,6 @@
+// The rows of TestBadInput (hub_badinput_table_test.go): WebSocket attacks on
+// hub_reader.go and SSE floods and bad Last-Event-IDs on broker.go.
+
 package fanout_test
 
 import (
@@ -21,7 +24,7 @@ import (
 	"github.com/fanout-go/fanout"
 )
 
-// badInputs is the table of hostile inputs (see badinput_table_test.go).
+// badInputs is the table of hostile inputs (see hub_badinput_table_test.go).
 // Each row's attack asserts the clear status or error it gets.
 func badInputs() []badRow {
 	return []badRow{

@@ -1,3 +1,6 @@
+// docs/protocol.md's test vectors (testdata/) against the decoders and
+// encoders: records (packed.go), IDs (position.go), SSE events (prepared.go).
+
 package fanout_test
 
 import (

@@ -1,3 +1,6 @@
+// TestBadInput: the table of hostile peers (rows in hub_badinput_rows_test.go)
+// against a Hub (hub.go, hub_reader.go) and a Broker (broker.go, ssesink.go).
+
 package fanout_test
 
 import (
@@ -18,7 +21,7 @@ import (
 )
 
 // The hostile inputs the project has met, one row each (the rows are in
-// badinput_rows_test.go). Every row runs against a Hub with a Broker
+// hub_badinput_rows_test.go). Every row runs against a Hub with a Broker
 // attached, on a loopback server, while a publisher publishes to topic t
 // all along, and two healthy clients of t (a WebSocket one and an SSE one)
 // read: the row checks its own clear status or error, and the table then

@@ -1,3 +1,6 @@
+// Benchmarks of the Hub (hub.go, publish.go), of preparing a Message
+// (prepared.go) and of decoding packed records (packed.go).
+
 package fanout_test
 
 import (

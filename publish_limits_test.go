@@ -1,3 +1,6 @@
+// MaxMessageSize (options.go, enforced in publish.go) on a Hub, a Broker and
+// the clients.
+
 package fanout_test
 
 import (
@@ -5,8 +8,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -105,12 +106,7 @@ func TestMaxMessageSize_Clients(t *testing.T) {
 	t.Parallel()
 	ring := fanout.NewRing(nil)
 	hub := fanout.NewHub(&fanout.HubOptions{Replay: ring, Packing: true})
-	mux := http.NewServeMux()
-	mux.Handle("/ws", hub)
-	mux.Handle("/sse", fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { require.NoError(t, hub.Close()) })
+	srv := serveBoth(t, hub, fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}))
 	ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?topic=t"
 
 	clients := map[string]*client.Client{}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit/payload"
 )
 
 // BenchmarkHub_PublishDeflate is BenchmarkHub_Publish with 4 KiB of JSON
@@ -34,7 +35,7 @@ func BenchmarkHub_PublishDeflate(b *testing.B) {
 func BenchmarkMessage_Deflate(b *testing.B) {
 	for _, size := range []int{1 << 10, 4 << 10, 16 << 10, 64 << 10} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
-			data := jsonPayload(size, 1)
+			data := payload.JSON(size, 1)
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			var n int
@@ -52,7 +53,7 @@ func BenchmarkMessage_Deflate(b *testing.B) {
 // once per publish, but the first delivery of each message waits for it.
 func BenchmarkDeflateLevel(b *testing.B) {
 	for _, size := range []int{1 << 10, 16 << 10, 64 << 10} {
-		data := jsonPayload(size, 1)
+		data := payload.JSON(size, 1)
 		for _, level := range []int{flate.BestSpeed, 2, 4, flate.DefaultCompression} {
 			b.Run(fmt.Sprintf("size=%d/level=%d", size, level), func(b *testing.B) {
 				var out bytes.Buffer

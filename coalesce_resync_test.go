@@ -96,14 +96,7 @@ func TestHub_PlainClientResyncCloses(t *testing.T) {
 		assert.Equal(t, "1", f.next(t).data, name)
 	}
 
-	eng.mu.Lock()
-	eng.alter = func(topic string, m *fanout.Message) []*fanout.Message {
-		p := m.Position()
-		p.Epoch = "reborn"
-		p.Offset--
-		return []*fanout.Message{m.Stored(topic, p)}
-	}
-	eng.mu.Unlock()
+	eng.reborn(-1)
 	e.publish(t, "t", "2")
 
 	for name, f := range inBand {
@@ -139,13 +132,7 @@ func TestHub_PlainResyncAfterQueued(t *testing.T) {
 	for _, m := range []string{"1", "2"} {
 		require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage([]byte(m))))
 	}
-	eng.mu.Lock()
-	eng.alter = func(topic string, m *fanout.Message) []*fanout.Message {
-		p := m.Position()
-		p.Epoch = "reborn"
-		return []*fanout.Message{m.Stored(topic, p)}
-	}
-	eng.mu.Unlock()
+	eng.reborn(0)
 	require.NoError(t, s.hub.Publish(context.Background(), "t", fanout.NewMessage([]byte("3")))) // after the signal
 	st.release()
 

@@ -1,3 +1,6 @@
+// Shared test helpers: a raw WebSocket peer (wsPeer) that writes and reads
+// frames byte for byte, and what tests expect of it (wsExpect).
+
 package fanout_test
 
 import (
@@ -108,10 +111,28 @@ func dialPeer(t testing.TB, url string) *wsPeer {
 // dialPeerErr is dialPeer for fuzzers and goroutines: it reports instead of
 // failing a test. extra is added to the request's head (whole lines).
 func dialPeerErr(url, extra string) (*wsPeer, error) {
+	conn, br, resp, err := wsHandshake(url, extra)
+	if err != nil {
+		return nil, err
+	}
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		_ = conn.Close()
+		return nil, fmt.Errorf("an extension nobody offered: %q", ext)
+	}
+	return &wsPeer{conn: conn, br: br}, nil
+}
+
+// wsHandshake opens a TCP connection to url's host (ws://host/path?query)
+// and sends a WebSocket opening handshake written by hand, with extra
+// added to the request's head (whole lines). It checks the server's
+// answer (RFC 6455, 4.2.2: 101, Upgrade, Sec-WebSocket-Accept) and returns
+// it, with the connection (no deadline set) and the reader of its frames;
+// on failure it closes the connection.
+func wsHandshake(url, extra string) (net.Conn, *bufio.Reader, *http.Response, error) {
 	host, path, _ := strings.Cut(strings.TrimPrefix(url, "ws://"), "/")
 	conn, err := net.DialTimeout("tcp", host, waitTimeout)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	const key = "dGhlIHNhbXBsZSBub25jZQ=="
 	req := "GET /" + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -126,7 +147,7 @@ func dialPeerErr(url, extra string) (*wsPeer, error) {
 	}()
 	if err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("handshake: %w", err)
+		return nil, nil, nil, fmt.Errorf("handshake: %w", err)
 	}
 	_ = conn.SetDeadline(time.Time{})
 	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
@@ -137,14 +158,12 @@ func dialPeerErr(url, extra string) (*wsPeer, error) {
 		err = fmt.Errorf("Upgrade: %q", resp.Header.Get("Upgrade"))
 	case resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]):
 		err = fmt.Errorf("Sec-WebSocket-Accept: %q", resp.Header.Get("Sec-WebSocket-Accept"))
-	case resp.Header.Get("Sec-WebSocket-Extensions") != "":
-		err = fmt.Errorf("an extension nobody offered: %q", resp.Header.Get("Sec-WebSocket-Extensions"))
 	}
 	if err != nil {
 		_ = conn.Close()
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return &wsPeer{conn: conn, br: br}, nil
+	return conn, br, resp, nil
 }
 
 // send writes b, in one write, or in writes of chop bytes when chop > 0

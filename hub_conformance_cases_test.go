@@ -1,3 +1,5 @@
+// The RFC 6455 cases TestConformance_RFC6455 (hub_conformance_test.go) runs.
+
 package fanout_test
 
 import (
@@ -10,7 +12,7 @@ import (
 
 // The conformance cases of Autobahn's sections 6 (UTF-8), 7 (closing), 9
 // (limits), and the RFC's MUSTs Autobahn does not probe. See
-// conformance_ws_test.go.
+// hub_conformance_test.go.
 
 // utf8Sample is one of Autobahn's UTF-8 test strings.
 type utf8Sample struct {

@@ -1,3 +1,6 @@
+// UTF-8 checks: of a Message published as text (prepared.go) and of text
+// frames from clients (hub_reader.go).
+
 package fanout_test
 
 import (
