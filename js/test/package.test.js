@@ -55,6 +55,23 @@ console.log(JSON.stringify({ subscribe: typeof subscribe, Subscription: typeof S
     resume: ["fanout.resume.v2", "fanout.resume.v1"],
   });
 
+  // TypeScript finds its declarations through exports, as a user's project
+  // resolves it (strict: an import without types fails with TS7016).
+  for (const resolution of ["NodeNext", "Bundler"]) {
+    const module = resolution === "Bundler" ? "ESNext" : resolution;
+    writeFileSync(join(app, "tsconfig.json"), JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, target: "ES2022", module, moduleResolution: resolution,
+        lib: ["ES2022", "DOM"], types: [] },
+      files: ["check.ts"],
+    }));
+    writeFileSync(join(app, "check.ts"), `
+import { subscribe, type Message, type Subscription } from "@fanout-go/client";
+const sub: Subscription = subscribe("wss://example.com/ws?topic=a");
+sub.on("message", (m: Message) => console.log(m.data, m.id));
+`);
+    run(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: app });
+  }
+
   // Imported from the project, the package subscribes to a live Hub (a
   // process of its own) and receives what it publishes.
   const srv = await startServer(t);
