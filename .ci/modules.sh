@@ -43,7 +43,7 @@ changelog_release() {
 # release is being prepared). Fails when this clone lacks that commit.
 recorded_commit() {
 	local commit
-	commit="$(awk -v v="$1" '$1 == v { print $2 }' .ci/releases 2>/dev/null)"
+	commit="$(awk -v v="$1" '$1 == v { print $2 }' .ci/releases 2>/dev/null || true)"
 	[ -n "$commit" ] || return 0
 	if ! git cat-file -e "$commit^{commit}" 2>/dev/null; then
 		if [ "$(git rev-parse --is-shallow-repository)" = true ]; then
