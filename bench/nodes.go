@@ -43,13 +43,12 @@ type nodeResult struct {
 	// subscribers (all N), the clients (this process), redis-server.
 	NodesCPU, ClientsCPU, RedisCPU time.Duration
 	Window                         time.Duration
-	// The bystander node: its CPU time over the run, and over an idle
-	// period (nothing published) of IdleLen just before.
-	ByCPU, ByIdle, IdleLen time.Duration
-	// The bystander's CPU time over the idle period's first half (of
-	// IdleLen/2 or so), to tell how steady its idle rate is.
-	ByIdleA, IdleLenA time.Duration
-	ByGot             int64 // messages its subscribers received: must be 0
+	// The bystander node: its CPU time over the run, over an idle period
+	// (nothing published) of IdleLen just before, and over one of
+	// IdleAfterLen just after (see idleShare).
+	ByCPU, ByIdle, IdleLen    time.Duration
+	ByIdleAfter, IdleAfterLen time.Duration
+	ByGot                     int64 // messages its subscribers received: must be 0
 
 	Nodes []nodeFigures  // each of the N nodes' share
 	Cmds  []cmdStat      // INFO commandstats over the run
@@ -210,17 +209,11 @@ func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples 
 	if err != nil {
 		return res, err
 	}
-	time.Sleep(o.nodesIdle / 2)
-	idleMid, err := takeCPU(procs, rs)
-	if err != nil {
-		return res, err
-	}
-	time.Sleep(o.nodesIdle / 2)
+	time.Sleep(o.nodesIdle)
 	idle1, err := takeCPU(procs, rs)
 	if err != nil {
 		return res, err
 	}
-	res.ByIdleA, res.IdleLenA = idleMid.by-idle0.by, idleMid.at-idle0.at
 	res.ByIdle, res.IdleLen = idle1.by-idle0.by, idle1.at-idle0.at
 
 	stopProfiles, err := startNodeProfiles(o.nodesProfile, side.Name, repeat, procs, rs)
@@ -253,6 +246,10 @@ func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples 
 	}
 	stopProfiles()
 	if res.Cmds, err = rs.commandStats(); err != nil {
+		return res, err
+	}
+
+	if res.ByIdleAfter, res.IdleAfterLen, err = idleAfter(by, o.nodesIdle); err != nil {
 		return res, err
 	}
 
@@ -311,6 +308,19 @@ func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples 
 		res.Err = fmt.Sprintf("stalled while publishing: %d of %d delivered", res.Delivered, res.Expected)
 	}
 	return res, nil
+}
+
+// idleAfter measures the bystander's CPU time over d, once the run is
+// over.
+func idleAfter(by nodeProc, d time.Duration) (cpu, length time.Duration, err error) {
+	t0 := mono()
+	c0, err := by.cpu()
+	if err != nil {
+		return 0, 0, err
+	}
+	time.Sleep(d)
+	c1, err := by.cpu()
+	return c1 - c0, mono() - t0, err
 }
 
 // waitSubscribed waits until the nodes hold every subscriber.

@@ -42,13 +42,40 @@ func describeMachine() string {
 	return fmt.Sprintf("%s, GOMAXPROCS=%d, %d CPUs", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 }
 
+// idleRates returns the bystander's idle CPU rate (a share of one
+// core) before and after the run.
+func idleRates(r nodeResult) (before, after float64) {
+	return ratio(r.ByIdle, r.IdleLen), ratio(r.ByIdleAfter, r.IdleAfterLen)
+}
+
 // idleShare is what the bystander node would have used over the run's
-// window had it stayed as idle as in the idle period before.
+// window had it stayed idle, at the lower of its idle rates before and
+// after the run: both can only be inflated (before, by what setting up
+// the run left to do, a GC of its garbage; after, by the run's), so the
+// lower is the better baseline, and it can only overstate the cost of
+// the run's messages.
 func idleShare(r nodeResult) time.Duration {
-	if r.IdleLen <= 0 {
+	before, after := idleRates(r)
+	rate := before
+	if !math.IsNaN(after) {
+		rate = min(before, after)
+	}
+	if math.IsNaN(rate) {
 		return 0
 	}
-	return time.Duration(float64(r.ByIdle) * float64(r.Window) / float64(r.IdleLen))
+	return time.Duration(rate * float64(r.Window))
+}
+
+// idleUncertainty is half the difference between the two idle rates,
+// over the run's window, per published message: how far the bystander's
+// figure moves with the choice of baseline, its resolution (it shrinks
+// as more messages are published per second).
+func idleUncertainty(r nodeResult) float64 {
+	before, after := idleRates(r)
+	if r.Published <= 0 {
+		return math.NaN()
+	}
+	return math.Abs(before-after) / 2 * r.Window.Seconds() * 1e6 / float64(r.Published)
 }
 
 // nodeColumn is one column of a -nodes table.
@@ -73,25 +100,12 @@ var nodeColumns = []nodeColumn{
 }
 
 var bystanderColumns = []nodeColumn{
-	{"idle: CPU", func(r nodeResult) float64 { return ratio(r.ByIdle, r.IdleLen) }, fmtPercent},
+	{"idle before: CPU", func(r nodeResult) float64 { b, _ := idleRates(r); return b }, fmtPercent},
+	{"idle after: CPU", func(r nodeResult) float64 { _, a := idleRates(r); return a }, fmtPercent},
 	{"run: CPU", func(r nodeResult) float64 { return ratio(r.ByCPU, r.Window) }, fmtPercent},
 	{"run − idle, per published message", func(r nodeResult) float64 { return perMsg(r.ByCPU-idleShare(r), r.Published) }, fmtMicros},
-	{"± (idle halves)", idleUncertainty, fmtMicros},
+	{"± (idle before vs after)", idleUncertainty, fmtMicros},
 	{"messages its subscribers got", func(r nodeResult) float64 { return float64(r.ByGot) }, fmtSI},
-}
-
-// idleUncertainty is how much the bystander's figure per published
-// message would move had the run's idle share been taken at the rate of
-// either half of the idle period rather than the whole: the resolution of
-// "run − idle" (it shrinks as more messages are published per second).
-func idleUncertainty(r nodeResult) float64 {
-	restLen := r.IdleLen - r.IdleLenA
-	if r.IdleLenA <= 0 || restLen <= 0 || r.Published <= 0 {
-		return math.NaN()
-	}
-	a := r.ByIdleA.Seconds() / r.IdleLenA.Seconds()
-	b := (r.ByIdle - r.ByIdleA).Seconds() / restLen.Seconds()
-	return math.Abs(a-b) / 2 * r.Window.Seconds() * 1e6 / float64(r.Published)
 }
 
 func ratio(a, b time.Duration) float64 {
