@@ -13,6 +13,9 @@ import (
 // something to write, each batch write allocates, about 0.45 per delivery
 // in this test, in (*Subscriber).signal and step.)
 func TestClients_DoNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not measured under -race (its instrumentation allocates); and " + racyReason)
+	}
 	limit, _ := selectPeers("limit")
 	broker, _ := selectPeers("go-sse")
 	cfg := config{Subs: 50, Msgs: 400, Burst: 4, Size: 64, Tick: time.Millisecond, Stall: 10 * time.Second, Par: 16}

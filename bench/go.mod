@@ -2,16 +2,12 @@ module github.com/fanout-go/fanout/bench
 
 go 1.26.0
 
-replace github.com/fanout-go/fanout => ../
-
-replace github.com/fanout-go/fanout/redis => ../redis
-
 require (
 	github.com/centrifugal/centrifuge v0.40.1
 	github.com/centrifugal/protocol v0.23.1
 	github.com/coder/websocket v1.8.15
-	github.com/fanout-go/fanout v0.0.0-00010101000000-000000000000
-	github.com/fanout-go/fanout/redis v0.0.0-00010101000000-000000000000
+	github.com/fanout-go/fanout v0.1.0
+	github.com/fanout-go/fanout/redis v0.1.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/olahol/melody v1.1.4
 	github.com/redis/rueidis v1.0.79

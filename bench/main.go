@@ -62,6 +62,8 @@ type options struct {
 	nodesIdle    time.Duration
 	nodesProfile string
 	nodesDrop    int
+	topics       int
+	publishers   int
 
 	deflateServer string // internal: this process is the server side of -deflate
 	idleServer    string // internal: this process is the server side of -idle or -scale
@@ -115,6 +117,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.partitions, "partitions", 0, "-nodes: the fanout engine's Options.Partitions (0: its default, 1 on a standalone Redis)")
 	fs.DurationVar(&o.nodesIdle, "nodes-idle", 2*time.Second, "-nodes: the idle period measured before each run (the bystander's baseline)")
 	fs.StringVar(&o.nodesProfile, "nodes-profile", "", "-nodes: write a CPU profile of every node, and a perf recording of redis-server (if perf is installed), over each run into this directory")
+	fs.IntVar(&o.topics, "topics", 0, "-nodes: this many topics (e.g. 10000), messages round-robin over all of them, node i's subscribers following the topics k with k mod nodes = i; the bystander's subscribers follow as many topics, none published to (-bystanders is then ignored)")
+	fs.IntVar(&o.publishers, "publishers", 0, "-nodes: this many publishing goroutines in all, spread over the nodes, message seq published by goroutine seq mod publishers (1: one sequential publisher); 0: -burst goroutines per node, each node publishing every Nth burst")
 	fs.IntVar(&o.nodesDrop, "nodes-drop", 0, "-nodes, to test resuming: every subscriber closes its connection once after this many messages and reconnects with its position")
 	fs.IntVar(&o.resumers, "resumers", 0, "measure the heap this many clients per transport hold when they resume from the start of a long history and then do not read, over a Ring and over the Redis engine (see resume.go)")
 	fs.IntVar(&o.resumeHistory, "resume-history", 10000, "-resumers: messages in the history")
@@ -157,8 +161,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-deflate-subs, -deflate-msgs and -deflate-sizes must be positive")
 	case o.scaleSSE < 0 || o.scaleSSE > 1:
 		return o, fmt.Errorf("-scale-sse is between 0 and 1")
-	case o.nodes < 0 || o.bystanders < 0 || o.partitions < 0:
-		return o, fmt.Errorf("-nodes, -bystanders and -partitions cannot be negative")
+	case o.nodes < 0 || o.bystanders < 0 || o.partitions < 0 || o.topics < 0 || o.publishers < 0:
+		return o, fmt.Errorf("-nodes, -bystanders, -partitions, -topics and -publishers cannot be negative")
+	case o.topics > 0 && o.topics < o.nodes:
+		return o, fmt.Errorf("-topics must be at least -nodes")
+	case o.nodes > 0 && newNodeWorkload(o).topicsPerSub(o.cfg.Subs) > 99:
+		return o, fmt.Errorf("-topics %d over %d subscribers is more than 99 topics each (fanout's MaxTopics is 100): raise -subs", o.topics, o.cfg.Subs)
 	case o.cfg.Tick <= 0:
 		return o, fmt.Errorf("-tick must be positive")
 	case o.wsclient != "coder" && o.wsclient != "raw":

@@ -35,7 +35,9 @@ import (
 // burst, so that its messages stay in order. A message is stamped, in
 // CLOCK_MONOTONIC, as the pacer stamps it (see pacer.go): a Publish that
 // waits, or a goroutine behind with its previous one, is charged to the
-// side.
+// side. With -publishers P the lanes are P goroutines in all, spread over
+// the nodes, and with -topics T message seq goes to topic seq mod T (see
+// nodeWorkload).
 
 // publishReply answers "publish".
 type publishReply struct {
@@ -83,8 +85,9 @@ func nodeChild(o options) error {
 		case cmd == "publish" && len(args) == 3:
 			start, _ := strconv.ParseInt(args[0], 10, 64)
 			index, _ := strconv.Atoi(args[1])
-			nodes, _ := strconv.Atoi(args[2])
-			return publishShare(srv, o.cfg, time.Duration(start), index, nodes)
+			w := newNodeWorkload(o)
+			w.Nodes, _ = strconv.Atoi(args[2])
+			return publishShare(srv, o.cfg, w, time.Duration(start), index)
 		case cmd == "rusage":
 			var ru syscall.Rusage
 			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -112,9 +115,10 @@ func nodeChild(o options) error {
 	})
 }
 
-// publishShare publishes node index's bursts of the schedule starting at
-// start (CLOCK_MONOTONIC) and returns when the last has returned.
-func publishShare(srv nodeServer, cfg config, start time.Duration, index, nodes int) publishReply {
+// publishShare publishes node index's messages of the schedule starting
+// at start (CLOCK_MONOTONIC), from its lanes (see nodeWorkload), and
+// returns when the last has returned.
+func publishShare(srv nodeServer, cfg config, w nodeWorkload, start time.Duration, index int) publishReply {
 	type job struct {
 		seq   int
 		stamp time.Duration // CLOCK_MONOTONIC
@@ -126,12 +130,19 @@ func publishShare(srv nodeServer, cfg config, start time.Duration, index, nodes 
 		errs      atomic.Int64
 		firstErr  atomic.Value
 	)
-	lanes := make([]chan job, cfg.Burst)
-	for j := range lanes {
-		lanes[j] = make(chan job, ticks/nodes+1) // the scheduler never waits for a lane
+	jobs := make([]int, w.lanes())
+	for seq := range cfg.Msgs {
+		jobs[w.lane(seq)]++
+	}
+	lanes := make([]chan job, w.lanes())
+	for l := range lanes {
+		if w.laneNode(l) != index {
+			continue
+		}
+		lanes[l] = make(chan job, jobs[l]) // the scheduler never waits for a lane
 		wg.Go(func() {
-			for jb := range lanes[j] {
-				if err := srv.Publish(benchTopic, newPayload(cfg.Size, jb.stamp, jb.seq)); err != nil {
+			for jb := range lanes[l] {
+				if err := srv.Publish(w.topic(jb.seq), newPayload(cfg.Size, jb.stamp, jb.seq)); err != nil {
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
@@ -142,18 +153,28 @@ func publishShare(srv nodeServer, cfg config, start time.Duration, index, nodes 
 	}
 	var pace pacer
 	var due time.Duration
-	for k := index; k < ticks; k += nodes {
+	for k := range ticks {
+		first, last := k*cfg.Burst, min((k+1)*cfg.Burst, cfg.Msgs)
+		mine := false
+		for seq := first; seq < last && !mine; seq++ {
+			mine = lanes[w.lane(seq)] != nil
+		}
+		if !mine {
+			continue
+		}
 		due = start - monoShift + time.Duration(k)*cfg.Tick // this process's now()
 		pace.until(due)
 		stamp := pace.stamp(due) + monoShift
-		for j := range cfg.Burst {
-			if seq := k*cfg.Burst + j; seq < cfg.Msgs {
-				lanes[j] <- job{seq, stamp}
+		for seq := first; seq < last; seq++ {
+			if l := lanes[w.lane(seq)]; l != nil {
+				l <- job{seq, stamp}
 			}
 		}
 	}
 	for _, l := range lanes {
-		close(l)
+		if l != nil {
+			close(l)
+		}
 	}
 	wg.Wait()
 	r := publishReply{Published: int(published.Load()), Errors: int(errs.Load())}

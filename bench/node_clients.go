@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,11 +17,10 @@ import (
 
 // nodeFleet is one run's clients.
 type nodeFleet struct {
-	side         nodeSide
-	want         int64 // measured messages each subscriber expects
-	burst, nodes int
-	subs         []*nodeSub
-	bystanders   []*nodeSub // on the other topic, at the bystander node
+	side       nodeSide
+	w          nodeWorkload
+	subs       []*nodeSub
+	bystanders []*nodeSub // on other topics, at the bystander node
 
 	// dropAt, when positive, has each subscriber close its connection
 	// once, after that many measured messages, and reconnect (-nodes-drop).
@@ -38,8 +39,11 @@ const maxReconnects = 20
 
 // nodeSub is one subscriber.
 type nodeSub struct {
-	tally       // its times are CLOCK_MONOTONIC ns
-	next  []int // per (publishing node, lane): the next sequence number expected; reader only
+	tally           // its times are CLOCK_MONOTONIC ns
+	next   []int    // per publishing goroutine (lane) and run topic: the next sequence number expected; reader only
+	ks     []int    // with -topics, the indexes of its run topics
+	want   int64    // measured messages it is to receive
+	topics []string // what it follows (and, when measured, benchTopic for the warm-ups)
 
 	resyncs    atomic.Int64 // resync records (fanout), error replies or failed recoveries (centrifuge)
 	reconnects atomic.Int64
@@ -53,17 +57,27 @@ type nodeSub struct {
 	offset uint64
 }
 
-func newNodeFleet(side nodeSide, subs, bystanders int, cfg config, nodes int, samples []int64) *nodeFleet {
-	f := &nodeFleet{side: side, want: int64(cfg.Msgs), burst: cfg.Burst, nodes: nodes}
+func newNodeFleet(side nodeSide, w nodeWorkload, subs, bystanders int, samples []int64) *nodeFleet {
+	f := &nodeFleet{side: side, w: w}
 	members := make([]*tally, subs)
+	at := int64(0)
 	for i := range subs {
-		s := &nodeSub{tally: tally{lat: samples[i*cfg.Msgs : i*cfg.Msgs : (i+1)*cfg.Msgs]}, next: make([]int, nodes*cfg.Burst)}
+		topics, want := w.subTopics(i, subs)
+		s := &nodeSub{tally: tally{lat: samples[at:at:min(at+want, int64(len(samples)))]}, next: make([]int, w.lanes()*len(topics)), want: want, topics: topics}
+		at += want
+		if w.Topics > 0 {
+			for _, t := range topics {
+				k, _ := strconv.Atoi(t[1:])
+				s.ks = append(s.ks, k)
+			}
+			s.topics = append(topics, benchTopic)
+		}
 		f.subs = append(f.subs, s)
 		members[i] = &s.tally
 	}
 	f.init(members)
-	for range bystanders {
-		f.bystanders = append(f.bystanders, &nodeSub{bystander: true})
+	for _, topics := range w.bystanderTopics(subs, bystanders) {
+		f.bystanders = append(f.bystanders, &nodeSub{bystander: true, topics: topics})
 	}
 	return f
 }
@@ -75,14 +89,17 @@ func (f *nodeFleet) connect(addrs []string, bystander string, par int) error {
 	sem := make(chan struct{}, par)
 	errs := make(chan error, len(f.subs)+len(f.bystanders))
 	var dialed sync.WaitGroup
-	start := func(s *nodeSub, addr, topic string, measured bool) {
+	start := func(s *nodeSub, addr string, measured bool) {
 		sem <- struct{}{}
 		dialed.Add(1)
 		f.readers.Go(func() {
 			if measured {
 				defer f.finish(&s.tally)
+				if s.want == 0 {
+					f.finish(&s.tally)
+				}
 			}
-			ws, err := f.dialNode(addr, topic, s)
+			ws, err := f.dialNode(addr, s)
 			<-sem
 			dialed.Done()
 			if err != nil {
@@ -95,17 +112,17 @@ func (f *nodeFleet) connect(addrs []string, bystander string, par int) error {
 					return
 				}
 				s.reconnects.Add(1)
-				if ws, err = f.dialNode(addr, topic, s); err != nil {
+				if ws, err = f.dialNode(addr, s); err != nil {
 					return
 				}
 			}
 		})
 	}
 	for i, s := range f.subs {
-		start(s, addrs[i%len(addrs)], benchTopic, true)
+		start(s, addrs[i%len(addrs)], true)
 	}
 	for _, s := range f.bystanders {
-		start(s, bystander, bystanderTopic, false)
+		start(s, bystander, false)
 	}
 	dialed.Wait()
 	select {
@@ -164,14 +181,17 @@ func (f *nodeFleet) receive(s *nodeSub, b []byte) {
 		return
 	}
 	t := mono()
-	// Messages of one publishing goroutine (a lane of a node) arrive in
-	// order; lanes and nodes interleave freely.
-	lane := (d.seq/f.burst%f.nodes)*f.burst + d.seq%f.burst
+	// Messages of one publishing goroutine (a lane) to one topic arrive
+	// in order; lanes, nodes and topics interleave freely.
+	lane := f.w.lane(d.seq)
+	if len(s.ks) > 0 {
+		lane = lane*len(s.ks) + max(slices.Index(s.ks, d.seq%f.w.Topics), 0)
+	}
 	if d.seq < s.next[lane] {
 		s.misorder.Add(1)
 	}
-	s.next[lane] = d.seq + f.burst*f.nodes
-	if s.measured(t, d.due, f.want) {
+	s.next[lane] = d.seq + 1
+	if s.measured(t, d.due, s.want) {
 		f.finish(&s.tally)
 	}
 }

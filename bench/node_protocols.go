@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -35,8 +36,8 @@ const maxIDLen = 96
 
 // dialNode connects s to addr: handshake, and for centrifuge the connect
 // command, with s's position when it has one.
-func (f *nodeFleet) dialNode(addr, topic string, s *nodeSub) (*rawWS, error) {
-	path := f.side.Path + "?topic=" + topic
+func (f *nodeFleet) dialNode(addr string, s *nodeSub) (*rawWS, error) {
+	path := f.side.Path + "?topic=" + strings.Join(s.topics, "&topic=")
 	if f.side.Name == "fanout" && s.idLen > 0 {
 		path += "&lastEventId=" + url.QueryEscape(string(s.lastID[:s.idLen]))
 	}
@@ -50,7 +51,11 @@ func (f *nodeFleet) dialNode(addr, topic string, s *nodeSub) (*rawWS, error) {
 	}
 	f.keep(conn)
 	if f.side.Name == "centrifuge" {
-		if err := ws.write(0x2, connectCommand(topic, s.epoch, s.offset)); err != nil {
+		epoch := s.epoch
+		if len(s.topics) > 1 { // the client keeps one position: it resumes one topic only
+			epoch = ""
+		}
+		if err := ws.write(0x2, connectCommand(s.topics[0], epoch, s.offset)); err != nil {
 			conn.Close()
 			return nil, err
 		}

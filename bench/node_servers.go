@@ -103,7 +103,7 @@ func (n *fanoutNode) Close() {
 }
 
 // centrifugeNode is a centrifuge Node with its RedisBroker (one shard,
-// RedisShardConfig with its defaults) and its WebSocket handler. The
+// RedisShardConfig with its defaults) and its WebSocket handler. Each
 // topic in the query becomes a server-side subscription with recovery on
 // (ConnectReply.Subscriptions, EnableRecovery), so a client sends one
 // connect command and receives publications, each with its offset.
@@ -134,11 +134,12 @@ func newCentrifugeNode(addr string, o nodeOptions) (nodeServer, error) {
 		return nil, err
 	}
 	node.OnConnecting(func(ctx context.Context, _ centrifuge.ConnectEvent) (centrifuge.ConnectReply, error) {
-		topic, _ := ctx.Value(topicKey{}).(string)
-		return centrifuge.ConnectReply{
-			Credentials:   &centrifuge.Credentials{},
-			Subscriptions: map[string]centrifuge.SubscribeOptions{topic: {EnableRecovery: true}},
-		}, nil
+		topics, _ := ctx.Value(topicKey{}).([]string)
+		subs := make(map[string]centrifuge.SubscribeOptions, len(topics))
+		for _, t := range topics {
+			subs[t] = centrifuge.SubscribeOptions{EnableRecovery: true}
+		}
+		return centrifuge.ConnectReply{Credentials: &centrifuge.Credentials{}, Subscriptions: subs}, nil
 	})
 	node.OnConnect(func(*centrifuge.Client) {})
 	shard, err := centrifuge.NewRedisShard(node, centrifuge.RedisShardConfig{Address: addr})
@@ -162,10 +163,10 @@ func newCentrifugeNode(addr string, o nodeOptions) (nodeServer, error) {
 	}, nil
 }
 
-// ServeHTTP hands the topic to OnConnecting through the request's
+// ServeHTTP hands the topics to OnConnecting through the request's
 // context, as centrifuge's examples hand over credentials.
 func (n *centrifugeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx := context.WithValue(r.Context(), topicKey{}, r.URL.Query().Get("topic"))
+	ctx := context.WithValue(r.Context(), topicKey{}, r.URL.Query()["topic"])
 	n.ws.ServeHTTP(w, r.WithContext(ctx))
 }
 

@@ -43,11 +43,14 @@ type nodeResult struct {
 	// subscribers (all N), the clients (this process), redis-server.
 	NodesCPU, ClientsCPU, RedisCPU time.Duration
 	Window                         time.Duration
-	// The bystander node: its CPU time over the run, and over an idle
-	// period (nothing published) of IdleLen just before.
-	ByCPU, ByIdle, IdleLen time.Duration
-	ByGot                  int64 // messages its subscribers received: must be 0
+	// The bystander node: its CPU time over the run, over an idle period
+	// (nothing published) of IdleLen just before, and over one of
+	// IdleAfterLen just after (see idleShare).
+	ByCPU, ByIdle, IdleLen    time.Duration
+	ByIdleAfter, IdleAfterLen time.Duration
+	ByGot                     int64 // messages its subscribers received: must be 0
 
+	Nodes []nodeFigures  // each of the N nodes' share
 	Cmds  []cmdStat      // INFO commandstats over the run
 	Stats []engineCounts // fanout's engine counters, per node
 	Err   string
@@ -110,7 +113,7 @@ func runNodes(o options, stdout, progress io.Writer) error {
 	defer rs.Stop()
 	version, _ := rs.info("server")
 	fmt.Fprintln(stdout, describeNodes(o, version["redis_version"]))
-	samples := make([]int64, o.cfg.Subs*o.cfg.Msgs)
+	samples := make([]int64, newNodeWorkload(o).samples(o.cfg.Subs))
 	var results []nodeResult
 	for r := range o.repeats {
 		for i := range sides {
@@ -133,26 +136,6 @@ func runNodes(o options, stdout, progress io.Writer) error {
 	return nil
 }
 
-func describeNodes(o options, redisVersion string) string {
-	c := o.cfg
-	return fmt.Sprintf("%d nodes per side and one redis-server %s (no persistence); %d subscribers spread over the nodes (raw WebSocket clients in this process), "+
-		"%d messages of %d B in bursts of %d every %v (offered %s messages/s, %s deliveries/s), each burst published by one node in turn; "+
-		"a bystander node with %d subscribers of another topic; queues %s; %d repeats, sides interleaved; %s; load average %s",
-		o.nodes, redisVersion, c.Subs, c.Msgs, c.Size, c.Burst, c.Tick,
-		fmtSI(float64(c.Burst)/c.Tick.Seconds()), fmtSI(float64(c.Subs)*float64(c.Burst)/c.Tick.Seconds()),
-		o.bystanders, queueText(c), o.repeats, describeMachine(), loadAverage())
-}
-
-func queueText(c config) string {
-	switch {
-	case c.Queue < 0:
-		return "each library's default"
-	case c.Queue > 0:
-		return strconv.Itoa(c.Queue)
-	}
-	return "deep enough for the whole run"
-}
-
 // nodeProc is one node child seen from the parent.
 type nodeProc struct {
 	*harness.Child
@@ -171,15 +154,17 @@ func (p nodeProc) cpu() (time.Duration, error) {
 // Redis, clients connected and warmed up, an idle period, then the run.
 func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples []int64, repeat int) (res nodeResult, err error) {
 	cfg := o.cfg
-	res = nodeResult{Side: side.Name, Expected: int64(cfg.Subs) * int64(cfg.Msgs)}
+	res = nodeResult{Side: side.Name}
 	if _, err := rs.Text("FLUSHALL"); err != nil {
 		return res, err
 	}
 	args := []string{"-node-server", side.Name, "-node-redis", rs.Addr(), "-partitions", strconv.Itoa(o.partitions),
 		"-msgs", strconv.Itoa(cfg.Msgs), "-size", strconv.Itoa(cfg.Size), "-burst", strconv.Itoa(cfg.Burst),
-		"-tick", cfg.Tick.String(), "-queue", strconv.Itoa(cfg.Queue)}
+		"-tick", cfg.Tick.String(), "-queue", strconv.Itoa(cfg.Queue),
+		"-topics", strconv.Itoa(o.topics), "-publishers", strconv.Itoa(o.publishers)}
 	var procs []nodeProc // the N nodes, then the bystander
-	f := newNodeFleet(side, cfg.Subs, o.bystanders, cfg, o.nodes, samples)
+	w := newNodeWorkload(o)
+	f := newNodeFleet(side, w, cfg.Subs, o.bystanders, samples)
 	f.dropAt = int64(o.nodesDrop)
 	defer func() {
 		f.close()
@@ -210,7 +195,10 @@ func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples 
 	if err := f.connect(addrs, by.addr, cfg.Par); err != nil {
 		return res, err
 	}
-	if err := waitSubscribed(procs, cfg.Subs, o.bystanders); err != nil {
+	for _, s := range f.subs {
+		res.Expected += s.want
+	}
+	if err := waitSubscribed(procs, len(f.subs), len(f.bystanders)); err != nil {
 		return res, err
 	}
 	if err := warmUpNodes(nodes[0], f, 30*time.Second); err != nil {
@@ -261,6 +249,14 @@ func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples 
 		return res, err
 	}
 
+	if res.ByIdleAfter, res.IdleAfterLen, err = idleAfter(by, o.nodesIdle); err != nil {
+		return res, err
+	}
+
+	res.Nodes = f.perNode(len(nodes), start)
+	for i := range res.Nodes {
+		res.Nodes[i].CPU = c1.perNode[i] - c0.perNode[i]
+	}
 	var last, malformed, resyncs int64
 	n := 0
 	for _, s := range f.subs {
@@ -312,6 +308,19 @@ func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples 
 		res.Err = fmt.Sprintf("stalled while publishing: %d of %d delivered", res.Delivered, res.Expected)
 	}
 	return res, nil
+}
+
+// idleAfter measures the bystander's CPU time over d, once the run is
+// over.
+func idleAfter(by nodeProc, d time.Duration) (cpu, length time.Duration, err error) {
+	t0 := mono()
+	c0, err := by.cpu()
+	if err != nil {
+		return 0, 0, err
+	}
+	time.Sleep(d)
+	c1, err := by.cpu()
+	return c1 - c0, mono() - t0, err
 }
 
 // waitSubscribed waits until the nodes hold every subscriber.

@@ -27,6 +27,7 @@ func loadAverage() string {
 type cpuSnapshot struct {
 	at                      time.Duration
 	nodes, by, redis, local time.Duration
+	perNode                 []time.Duration // each of the N nodes
 }
 
 func takeCPU(procs []nodeProc, rs redisServer) (cpuSnapshot, error) {
@@ -40,6 +41,7 @@ func takeCPU(procs []nodeProc, rs redisServer) (cpuSnapshot, error) {
 			s.by = c
 		} else {
 			s.nodes += c
+			s.perNode = append(s.perNode, c)
 		}
 	}
 	var err error

@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,13 +42,40 @@ func describeMachine() string {
 	return fmt.Sprintf("%s, GOMAXPROCS=%d, %d CPUs", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 }
 
+// idleRates returns the bystander's idle CPU rate (a share of one
+// core) before and after the run.
+func idleRates(r nodeResult) (before, after float64) {
+	return ratio(r.ByIdle, r.IdleLen), ratio(r.ByIdleAfter, r.IdleAfterLen)
+}
+
 // idleShare is what the bystander node would have used over the run's
-// window had it stayed as idle as in the idle period before.
+// window had it stayed idle, at the lower of its idle rates before and
+// after the run: both can only be inflated (before, by what setting up
+// the run left to do, a GC of its garbage; after, by the run's), so the
+// lower is the better baseline, and it can only overstate the cost of
+// the run's messages.
 func idleShare(r nodeResult) time.Duration {
-	if r.IdleLen <= 0 {
+	before, after := idleRates(r)
+	rate := before
+	if !math.IsNaN(after) {
+		rate = min(before, after)
+	}
+	if math.IsNaN(rate) {
 		return 0
 	}
-	return time.Duration(float64(r.ByIdle) * float64(r.Window) / float64(r.IdleLen))
+	return time.Duration(rate * float64(r.Window))
+}
+
+// idleUncertainty is half the difference between the two idle rates,
+// over the run's window, per published message: how far the bystander's
+// figure moves with the choice of baseline, its resolution (it shrinks
+// as more messages are published per second).
+func idleUncertainty(r nodeResult) float64 {
+	before, after := idleRates(r)
+	if r.Published <= 0 {
+		return math.NaN()
+	}
+	return math.Abs(before-after) / 2 * r.Window.Seconds() * 1e6 / float64(r.Published)
 }
 
 // nodeColumn is one column of a -nodes table.
@@ -72,9 +100,11 @@ var nodeColumns = []nodeColumn{
 }
 
 var bystanderColumns = []nodeColumn{
-	{"idle: CPU", func(r nodeResult) float64 { return ratio(r.ByIdle, r.IdleLen) }, fmtPercent},
+	{"idle before: CPU", func(r nodeResult) float64 { b, _ := idleRates(r); return b }, fmtPercent},
+	{"idle after: CPU", func(r nodeResult) float64 { _, a := idleRates(r); return a }, fmtPercent},
 	{"run: CPU", func(r nodeResult) float64 { return ratio(r.ByCPU, r.Window) }, fmtPercent},
 	{"run − idle, per published message", func(r nodeResult) float64 { return perMsg(r.ByCPU-idleShare(r), r.Published) }, fmtMicros},
+	{"± (idle before vs after)", idleUncertainty, fmtMicros},
 	{"messages its subscribers got", func(r nodeResult) float64 { return float64(r.ByGot) }, fmtSI},
 }
 
@@ -122,8 +152,12 @@ func nodesReport(sides []nodeSide, results []nodeResult) string {
 		}
 	}
 	b.WriteString(nodesTargets(results))
-	b.WriteString("\nThe bystander node (subscribers of another topic only; nothing published to it), CPU as a share of one core:\n\n")
+	b.WriteString("\nPer node (subscriber j on node j mod N; CPU of the node's process over the run, per delivery to its own subscribers and per message published to any topic):\n\n")
+	b.WriteString(perNodeTable(sides, results))
+	b.WriteString("\nThe bystander node (subscribers of other topics only; nothing published to them), CPU as a share of one core; " +
+		"run − idle, per published message, is what a node pays for a message of a topic it has no subscriber of:\n\n")
 	b.WriteString(nodeTable(sides, results, bystanderColumns))
+	b.WriteString(unservedTarget(results))
 	b.WriteString("\nRedis commands per published message (INFO commandstats, all repeats):\n\n")
 	b.WriteString(commandTable(sides, results))
 	for _, s := range sides {
@@ -204,4 +238,95 @@ func commandTable(sides []nodeSide, results []nodeResult) string {
 		}
 	}
 	return markdown(rows)
+}
+
+// perNodeTable renders one row per side and node: medians over the
+// repeats of that node's figures.
+func perNodeTable(sides []nodeSide, results []nodeResult) string {
+	rows := [][]string{{"side", "node", "subscribers", "delivered/s", "p50", "p99", "CPU/delivery", "CPU/published msg"}}
+	for _, s := range sides {
+		nodes := 0
+		for _, r := range results {
+			if r.Side == s.Name {
+				nodes = max(nodes, len(r.Nodes))
+			}
+		}
+		for i := range nodes {
+			get := func(f func(nodeFigures, nodeResult) float64) stat {
+				return sideStat(s.Name, results, func(r nodeResult) float64 {
+					if i >= len(r.Nodes) {
+						return math.NaN()
+					}
+					return f(r.Nodes[i], r)
+				})
+			}
+			rows = append(rows, []string{s.Name, fmt.Sprint(i),
+				cell(get(func(n nodeFigures, _ nodeResult) float64 { return float64(n.Subs) }), fmtSI),
+				cell(get(func(n nodeFigures, _ nodeResult) float64 { return n.DeliveredPerSec() }), fmtSI),
+				cell(get(func(n nodeFigures, _ nodeResult) float64 { return n.P50.Seconds() }), fmtSeconds),
+				cell(get(func(n nodeFigures, _ nodeResult) float64 { return n.P99.Seconds() }), fmtSeconds),
+				cell(get(func(n nodeFigures, _ nodeResult) float64 { return perMsg(n.CPU, n.Delivered) }), fmtMicros),
+				cell(get(func(n nodeFigures, r nodeResult) float64 { return perMsg(n.CPU, r.Published) }), fmtMicros),
+			})
+		}
+	}
+	return markdown(rows)
+}
+
+// unservedTarget checks issue 25's target 1: the bystander's CPU per
+// message published to topics it has no subscriber of is at most 1 µs
+// (medians).
+func unservedTarget(results []nodeResult) string {
+	var b strings.Builder
+	for _, side := range []string{"fanout", "centrifuge"} {
+		v := sideStat(side, results, func(r nodeResult) float64 { return perMsg(r.ByCPU-idleShare(r), r.Published) }).Med
+		if math.IsNaN(v) {
+			continue
+		}
+		verdict := "MISS"
+		if v <= 1 {
+			verdict = "PASS"
+		}
+		fmt.Fprintf(&b, "%s a %s node's CPU per message of a topic it has no subscriber of: %s (target ≤ 1µs)\n", verdict, side, fmtMicros(v))
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "\n" + b.String()
+}
+
+func describeNodes(o options, redisVersion string) string {
+	c := o.cfg
+	w := newNodeWorkload(o)
+	topics := fmt.Sprintf("all on one topic; a bystander node with %d subscribers of another topic", o.bystanders)
+	perMsg := float64(c.Subs) // deliveries per message
+	if w.Topics > 0 {
+		bys := w.bystanderTopics(c.Subs, o.bystanders)
+		topics = fmt.Sprintf("%d topics, messages round-robin over them, node i's subscribers following the topics k with k mod %d = i, %d each; "+
+			"a bystander node with %d subscribers of %d other topics, none published to", w.Topics, w.Nodes, w.topicsPerSub(c.Subs), len(bys), w.nodeTopics(0))
+		perMsg = float64(w.samples(c.Subs)) / float64(c.Msgs)
+	}
+	pubs := fmt.Sprintf("each burst published by one node in turn, from %d goroutines", c.Burst)
+	switch {
+	case w.Publishers == 1:
+		pubs = "one sequential publisher (on the first node)"
+	case w.Publishers > 1:
+		pubs = fmt.Sprintf("%d publishing goroutines in all, spread over the nodes", w.Publishers)
+	}
+	return fmt.Sprintf("%d nodes per side and one redis-server %s (no persistence); %d subscribers spread over the nodes (raw WebSocket clients in this process), %s; "+
+		"%d messages of %d B in bursts of %d every %v (offered %s messages/s, %s deliveries/s), %s; "+
+		"queues %s; %d repeats, sides interleaved; %s; load average %s",
+		o.nodes, redisVersion, c.Subs, topics, c.Msgs, c.Size, c.Burst, c.Tick,
+		fmtSI(float64(c.Burst)/c.Tick.Seconds()), fmtSI(perMsg*float64(c.Burst)/c.Tick.Seconds()), pubs,
+		queueText(c), o.repeats, describeMachine(), loadAverage())
+}
+
+func queueText(c config) string {
+	switch {
+	case c.Queue < 0:
+		return "each library's default"
+	case c.Queue > 0:
+		return strconv.Itoa(c.Queue)
+	}
+	return "deep enough for the whole run"
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -31,6 +32,11 @@ func TestNodes(t *testing.T) {
 		// Every client drops its connection once, mid-run, and resumes
 		// from its position: no gap, no duplicate.
 		{"resume", []string{"-nodes-drop", "20"}},
+		// Many topics, each node's subscribers of its own third of
+		// them: 4 publishing goroutines spread over the nodes, then one
+		// sequential publisher.
+		{"topics", []string{"-topics", "30", "-publishers", "4"}},
+		{"topics-sequential", []string{"-topics", "30", "-publishers", "1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -45,7 +51,7 @@ func TestNodes(t *testing.T) {
 				t.Errorf("a run reported a problem:\n%s\n%s", text, errOut.String())
 			}
 			wantReconnects := "0"
-			if tc.args != nil {
+			if tc.name == "resume" {
 				wantReconnects = "12"
 			}
 			for _, side := range nodeSides {
@@ -61,10 +67,58 @@ func TestNodes(t *testing.T) {
 					t.Errorf("%s: %s reconnects, want %s", side.Name, r, wantReconnects)
 				}
 			}
+			if tc.name != "resume" && !strings.Contains(text, "| centrifuge | 2    |") {
+				t.Errorf("no per-node rows:\n%s", text)
+			}
 			if !strings.Contains(text, "0 holes in the live feed") {
 				t.Errorf("no engine counters:\n%s", text)
 			}
 		})
+	}
+}
+
+// TestNodeWorkload_Topics checks the -topics layout: each node's
+// subscribers follow only its topics, all of them together, and expect
+// exactly the messages published to them; the bystander's topics are
+// never published to.
+func TestNodeWorkload_Topics(t *testing.T) {
+	for _, tc := range []struct{ topics, subs, msgs int }{{30, 12, 60}, {10000, 1000, 3000}, {10, 30, 7}, {3, 3, 100}} {
+		w := nodeWorkload{Nodes: 3, Burst: 10, Msgs: tc.msgs, Topics: tc.topics}
+		published := map[string]int64{}
+		for seq := range tc.msgs {
+			published[w.topic(seq)]++
+		}
+		covered := map[string]bool{}
+		for j := range tc.subs {
+			topics, want := w.subTopics(j, tc.subs)
+			var got int64
+			for _, topic := range topics {
+				k, err := strconv.Atoi(strings.TrimPrefix(topic, "t"))
+				if err != nil || k%3 != j%3 {
+					t.Fatalf("%+v: subscriber %d on node %d follows %s", tc, j, j%3, topic)
+				}
+				covered[topic] = true
+				got += published[topic]
+			}
+			if got != want {
+				t.Errorf("%+v: subscriber %d expects %d messages, its topics get %d", tc, j, want, got)
+			}
+		}
+		if len(covered) != tc.topics {
+			t.Errorf("%+v: the subscribers follow %d topics, want all %d", tc, len(covered), tc.topics)
+		}
+		n := 0
+		for _, ts := range w.bystanderTopics(tc.subs, 10) {
+			for _, topic := range ts {
+				n++
+				if published[topic] != 0 {
+					t.Errorf("%+v: the bystander's topic %s is published to", tc, topic)
+				}
+			}
+		}
+		if n != w.nodeTopics(0) {
+			t.Errorf("%+v: the bystander follows %d topics, want %d, as many as a node serves", tc, n, w.nodeTopics(0))
+		}
 	}
 }
 
@@ -107,7 +161,7 @@ func FuzzNodeFrames(f *testing.F) {
 		go func() { _, _ = io.Copy(io.Discard, b) }()
 		ws := &rawWS{conn: a}
 		for _, side := range nodeSides {
-			fl := newNodeFleet(side, 1, 0, config{Msgs: 4, Burst: 2}, 2, make([]int64, 4))
+			fl := newNodeFleet(side, nodeWorkload{Nodes: 2, Burst: 2, Msgs: 4}, 1, 0, make([]int64, 4))
 			s := fl.subs[0]
 			_ = fl.fanoutFrame(ws, s, p)
 			_ = fl.centrifugeFrame(ws, s, p)

@@ -2,11 +2,9 @@ module github.com/fanout-go/fanout/bolt
 
 go 1.26.0
 
-replace github.com/fanout-go/fanout => ../
-
 require (
 	github.com/coder/websocket v1.8.15
-	github.com/fanout-go/fanout v0.0.0-00010101000000-000000000000
+	github.com/fanout-go/fanout v0.1.0
 	github.com/tmaxmax/go-sse v0.12.0
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0

@@ -2,20 +2,12 @@ module github.com/fanout-go/fanout/e2e
 
 go 1.26.0
 
-replace (
-	github.com/fanout-go/fanout => ../
-	github.com/fanout-go/fanout/bolt => ../bolt
-	github.com/fanout-go/fanout/examples => ../examples
-	github.com/fanout-go/fanout/prometheus => ../prometheus
-	github.com/fanout-go/fanout/redis => ../redis
-)
-
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coder/websocket v1.8.15
-	github.com/fanout-go/fanout v0.0.0
-	github.com/fanout-go/fanout/examples v0.0.0-00010101000000-000000000000
+	github.com/fanout-go/fanout v0.1.0
+	github.com/fanout-go/fanout/examples v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )

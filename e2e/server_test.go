@@ -18,37 +18,25 @@ import (
 
 	"github.com/fanout-go/fanout"
 	"github.com/fanout-go/fanout/examples/chat/room"
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 // demo is the chat demo served in-process on loopback, as examples/chat
-// serves it, behind a listener that watches its streams and a middleware
-// that records (and can hold) the requests to /ws and /events.
+// serves it, behind a listener that watches its streams and a gate that
+// records (and can hold or refuse) the requests to /ws and /events.
 type demo struct {
 	t    *testing.T
 	chat *room.Server
 	ln   *streamListener
+	gate *testkit.Gatekeeper
 	base string // http://127.0.0.1:port
-
-	watched                 // guards what follows
-	requests []*seenRequest // to /ws and /events, in arrival order
-	holding  bool           // hold resuming requests until unhold
-	unheld   chan struct{}  // closed by unhold
-	refusals map[string]int // path: the status to refuse its next request with
 }
 
 // seenRequest is a request to /ws or /events as the server saw it.
-type seenRequest struct {
-	Path        string
-	LastEventID string // the Last-Event-ID header
-	QueryID     string // ?lastEventId=
-	Origin      string
-	Status      int // as written by the handler (0 for a stream it took over)
-	Held        bool
-	Refused     bool // by refuseNext
-}
+type seenRequest testkit.GateRequest
 
 // resuming reports whether the request asks to resume from an ID.
-func (r *seenRequest) resuming() bool { return r.LastEventID != "" || r.QueryID != "" }
+func (r *seenRequest) resuming() bool { return (*testkit.GateRequest)(r).Resuming() }
 
 // startDemo serves the demo until the test ends.
 func startDemo(t *testing.T, opts *room.Options) *demo {
@@ -60,17 +48,17 @@ func startDemo(t *testing.T, opts *room.Options) *demo {
 	}
 	opts.Logger = log.New(testWriter{t}, "", 0)
 	d := &demo{
-		t:      t,
-		chat:   room.New(opts),
-		ln:     &streamListener{Listener: ln},
-		base:   "http://" + ln.Addr().String(),
-		unheld: make(chan struct{}),
+		t:    t,
+		chat: room.New(opts),
+		ln:   &streamListener{Listener: ln},
+		gate: testkit.NewGatekeeper("/ws", "/events"),
+		base: "http://" + ln.Addr().String(),
 	}
-	srv := &http.Server{Handler: d.middleware(d.chat), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.gate.Wrap(d.chat), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(d.ln) }()
 	t.Cleanup(func() {
-		d.unhold()
+		d.gate.Release()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		require.NoError(t, d.chat.Shutdown(ctx))
@@ -88,108 +76,25 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// middleware records each request to the Hub and the Broker and, while
-// holding, makes those that resume wait for unhold: a test can then publish
-// while a client is known to be away, so what it gets comes by replay.
-func (d *demo) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/ws" && r.URL.Path != "/events" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		seen := &seenRequest{
-			Path:        r.URL.Path,
-			LastEventID: r.Header.Get("Last-Event-ID"),
-			QueryID:     r.URL.Query().Get("lastEventId"),
-			Origin:      r.Header.Get("Origin"),
-		}
-		d.mu.Lock()
-		if status, ok := d.refusals[r.URL.Path]; ok {
-			delete(d.refusals, r.URL.Path)
-			seen.Refused, seen.Status = true, status
-		}
-		seen.Held = !seen.Refused && d.holding && seen.resuming()
-		unheld := d.unheld
-		d.requests = append(d.requests, seen)
-		d.notify()
-		d.mu.Unlock()
-		if seen.Refused {
-			w.WriteHeader(seen.Status)
-			return
-		}
-		if seen.Held {
-			select {
-			case <-unheld:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		next.ServeHTTP(&statusWriter{ResponseWriter: w, d: d, seen: seen}, r)
-	})
-}
-
-// statusWriter records the status a handler writes. It has Unwrap, so the
-// Hub and the Broker reach the connection through it, as through any
-// middleware.
-type statusWriter struct {
-	http.ResponseWriter
-	d    *demo
-	seen *seenRequest
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.d.mu.Lock()
-	if w.seen.Status == 0 {
-		w.seen.Status = code
-	}
-	w.d.notify()
-	w.d.mu.Unlock()
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // hold makes requests that resume wait, from now until unhold.
-func (d *demo) hold() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.holding {
-		d.holding = true
-		d.unheld = make(chan struct{})
-	}
-}
+func (d *demo) hold() { d.gate.Hold() }
+
+// unhold lets the held requests through.
+func (d *demo) unhold() { d.gate.Release() }
 
 // refuseNext makes the next request to path (/ws or /events) get status,
 // as a server that is shutting down (503) or says to stay away (204).
-func (d *demo) refuseNext(path string, status int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.refusals == nil {
-		d.refusals = map[string]int{}
-	}
-	d.refusals[path] = status
-}
-
-// unhold lets the held requests through.
-func (d *demo) unhold() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.holding {
-		d.holding = false
-		close(d.unheld)
-	}
-}
+func (d *demo) refuseNext(path string, status int) { d.gate.Refuse(path, status) }
 
 // awaitRequests waits until cond holds for the requests seen so far, and
 // returns them.
 func (d *demo) awaitRequests(ctx context.Context, what string, cond func([]*seenRequest) bool) []*seenRequest {
 	d.t.Helper()
 	var reqs []*seenRequest
-	err := d.await(ctx, func() bool {
-		reqs = make([]*seenRequest, len(d.requests))
-		for i, r := range d.requests {
-			c := *r
-			reqs[i] = &c
+	_, err := d.gate.Await(ctx, func(rs []testkit.GateRequest) bool {
+		reqs = make([]*seenRequest, len(rs))
+		for i := range rs {
+			reqs[i] = (*seenRequest)(&rs[i])
 		}
 		return cond(reqs)
 	})

@@ -2,19 +2,12 @@ module github.com/fanout-go/fanout/examples
 
 go 1.26.0
 
-replace (
-	github.com/fanout-go/fanout => ../
-	github.com/fanout-go/fanout/bolt => ../bolt
-	github.com/fanout-go/fanout/prometheus => ../prometheus
-	github.com/fanout-go/fanout/redis => ../redis
-)
-
 require (
 	github.com/coder/websocket v1.8.15
-	github.com/fanout-go/fanout v0.0.0
-	github.com/fanout-go/fanout/bolt v0.0.0-00010101000000-000000000000
-	github.com/fanout-go/fanout/prometheus v0.0.0-00010101000000-000000000000
-	github.com/fanout-go/fanout/redis v0.0.0-00010101000000-000000000000
+	github.com/fanout-go/fanout v0.1.0
+	github.com/fanout-go/fanout/bolt v0.1.0
+	github.com/fanout-go/fanout/prometheus v0.1.0
+	github.com/fanout-go/fanout/redis v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.72.0
 	github.com/redis/rueidis v1.0.79

@@ -2,11 +2,9 @@ module github.com/fanout-go/fanout/prometheus
 
 go 1.26.0
 
-replace github.com/fanout-go/fanout => ../
-
 require (
 	github.com/coder/websocket v1.8.15
-	github.com/fanout-go/fanout v0.0.0
+	github.com/fanout-go/fanout v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0

@@ -2,13 +2,9 @@ module github.com/fanout-go/fanout/soak
 
 go 1.26.0
 
-replace github.com/fanout-go/fanout => ../
-
-replace github.com/fanout-go/fanout/redis => ../redis
-
 require (
-	github.com/fanout-go/fanout v0.0.0-00010101000000-000000000000
-	github.com/fanout-go/fanout/redis v0.0.0-00010101000000-000000000000
+	github.com/fanout-go/fanout v0.1.0
+	github.com/fanout-go/fanout/redis v0.1.0
 	github.com/redis/rueidis v1.0.79
 	gonum.org/v1/plot v0.17.0
 )

@@ -3,7 +3,9 @@
 // condition or a value with a deadline (never a sleep as
 // synchronisation), holding one Write of a real connection to stall a
 // writer at a known point, and the property tests' checks of what a
-// resuming client received (Received, CheckCounters). Subpackages:
+// resuming client received (Received, CheckCounters). The servers that
+// real clients test against (e2e/, js/test/server) share its
+// Gatekeeper, which records, holds and refuses their requests. Subpackages:
 // wsrecords reads a test client's records, payload makes compression
 // payloads (for bench/ too).
 //

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 func main() {
@@ -62,7 +63,8 @@ type gen struct {
 	broker *fanout.Broker
 }
 
-// request is a request to /ws or /events, as the server saw it.
+// request is a request to /ws or /events, as the server saw it: what
+// GET /requests answers with.
 type request struct {
 	Path        string `json:"path"`
 	LastEventID string `json:"lastEventIdHeader"` // the Last-Event-ID header
@@ -72,23 +74,16 @@ type request struct {
 	Refused     int    `json:"refused"` // the status it was refused with
 }
 
-type refusal struct {
-	path   string
-	status int
-}
-
 type server struct {
-	mu       sync.Mutex
-	gen      *gen
-	seq      int // the last numbered message published
-	requests []request
-	holding  bool
-	unheld   chan struct{}
-	refuse   []refusal
+	gate *testkit.Gatekeeper // records, holds and refuses /ws and /events
+
+	mu  sync.Mutex
+	gen *gen
+	seq int // the last numbered message published
 }
 
 func newServer() *server {
-	return &server{gen: newGen(), unheld: make(chan struct{})}
+	return &server{gate: testkit.NewGatekeeper("/ws", "/events"), gen: newGen()}
 }
 
 func newGen() *gen {
@@ -124,10 +119,10 @@ func (s *server) current() *gen {
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
-		s.gate(w, r, func() { s.current().hub.ServeHTTP(w, r) })
+		s.current().hub.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("/events", func(w http.ResponseWriter, r *http.Request) {
-		s.gate(w, r, func() { s.current().broker.ServeHTTP(w, r) })
+		s.current().broker.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("POST /publish", s.publish)
 	mux.HandleFunc("POST /drop", s.drop)
@@ -141,79 +136,37 @@ func (s *server) routes() http.Handler {
 		reply(w, map[string]any{})
 	})
 	mux.HandleFunc("POST /hold", func(w http.ResponseWriter, _ *http.Request) {
-		s.mu.Lock()
-		if !s.holding {
-			s.holding = true
-			s.unheld = make(chan struct{})
-		}
-		s.mu.Unlock()
+		s.gate.Hold()
 		reply(w, map[string]any{})
 	})
 	mux.HandleFunc("POST /unhold", func(w http.ResponseWriter, _ *http.Request) {
-		s.mu.Lock()
-		if s.holding {
-			s.holding = false
-			close(s.unheld)
-		}
-		s.mu.Unlock()
+		s.gate.Release()
 		reply(w, map[string]any{})
 	})
 	mux.HandleFunc("POST /refuse", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		status, _ := strconv.Atoi(q.Get("status"))
 		n, _ := strconv.Atoi(q.Get("n"))
-		s.mu.Lock()
 		for range n {
-			s.refuse = append(s.refuse, refusal{q.Get("path"), status})
+			s.gate.Refuse(q.Get("path"), status)
 		}
-		s.mu.Unlock()
 		reply(w, map[string]any{})
 	})
 	mux.HandleFunc("GET /requests", func(w http.ResponseWriter, _ *http.Request) {
-		s.mu.Lock()
-		reqs := append([]request{}, s.requests...)
-		s.mu.Unlock()
+		reqs := []request{}
+		for _, r := range s.gate.Requests() {
+			req := request{Path: r.Path, LastEventID: r.LastEventID, QueryID: r.QueryID, Protocols: r.Protocols, Held: r.Held}
+			if r.Refused {
+				req.Refused = r.Status
+			}
+			reqs = append(reqs, req)
+		}
 		reply(w, reqs)
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		reply(w, s.current().hub.Stats())
 	})
-	return mux
-}
-
-// gate records a request to /ws or /events, refuses it if told to, and
-// holds it while holding if it resumes; then serves it.
-func (s *server) gate(w http.ResponseWriter, r *http.Request, serve func()) {
-	req := request{
-		Path:        r.URL.Path,
-		LastEventID: r.Header.Get("Last-Event-ID"),
-		QueryID:     r.URL.Query().Get("lastEventId"),
-		Protocols:   r.Header.Get("Sec-WebSocket-Protocol"),
-	}
-	s.mu.Lock()
-	for i, f := range s.refuse {
-		if f.path == r.URL.Path {
-			req.Refused = f.status
-			s.refuse = append(s.refuse[:i], s.refuse[i+1:]...)
-			break
-		}
-	}
-	req.Held = req.Refused == 0 && s.holding && (req.LastEventID != "" || req.QueryID != "")
-	unheld := s.unheld
-	s.requests = append(s.requests, req)
-	s.mu.Unlock()
-	if req.Refused != 0 {
-		w.WriteHeader(req.Refused)
-		return
-	}
-	if req.Held {
-		select {
-		case <-unheld:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	serve()
+	return s.gate.Wrap(mux)
 }
 
 func (s *server) publish(w http.ResponseWriter, r *http.Request) {
