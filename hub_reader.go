@@ -52,14 +52,13 @@ func (h *Hub) startReader(ctx context.Context, s *Subscriber, conn *websocket.Co
 		}
 	}
 	return startGoReader(func() {
-		if err := r.loop(); err != nil {
-			s.fail(endClient, err) // the client went away, or sent what ends it
-		}
+		s.fail(endClient, r.loop()) // the client went away, or sent what ends it
 	})
 }
 
 // loop reads messages until the connection fails or ctx ends, parking on
-// a shallow stack in between (see wsSink.awaitReadable).
+// a shallow stack in between (see wsSink.awaitReadable). It returns only
+// then, with why: never nil.
 func (r *wsReader) loop() error {
 	for {
 		if err := r.sk.awaitReadable(r.pong); err != nil {

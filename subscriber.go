@@ -222,14 +222,6 @@ func (s *Subscriber) Delivered() uint64 { return s.delivered.Load() }
 // Dropped returns how many messages this subscriber missed for being slow.
 func (s *Subscriber) Dropped() uint64 { return s.dropped.Load() }
 
-// receiving reports whether the subscription goes on, so its client's
-// messages are read (not while it ends: its close handshake reads then).
-func (s *Subscriber) receiving() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state == subActive || s.state == subRemoved
-}
-
 // in reports whether s is in state st.
 func (s *Subscriber) in(st subState) bool {
 	s.mu.Lock()

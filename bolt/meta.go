@@ -38,7 +38,7 @@ func (s *Store) load() error {
 
 // reset starts a new epoch with an empty log.
 func (s *Store) reset(tx *bbolt.Tx, meta *bbolt.Bucket) error {
-	if err := tx.DeleteBucket(bucketLog); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
+	if err := tx.DeleteBucket(bucketLog); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 		return err
 	}
 	if _, err := tx.CreateBucket(bucketLog); err != nil {

@@ -83,7 +83,7 @@ func restartScenario(t *testing.T, setting string, crash bool) {
 		clients[i] = dial(t, sp.name, first.base, sp.ws, sp.topics, "", sp.limit)
 	}
 	first.send(t, "publish")
-	seen := witness.take(t, restartKillAfter)
+	witness.take(t, restartKillAfter) // the node ends once the witness has this many
 	held := make([][]rec, len(clients))
 	for i, c := range clients {
 		held[i] = c.stopped(t)
@@ -93,7 +93,7 @@ func restartScenario(t *testing.T, setting string, crash bool) {
 	} else {
 		first.shutdown(t)
 	}
-	seen = messages(witness.stopped(t)) // all that was delivered before the end
+	seen := messages(witness.stopped(t)) // all that was delivered before the end
 	for i, r := range seen {
 		if offsetOf(t, r.id) != uint64(i+1) {
 			t.Fatalf("the witness's message %d is %v: positions must be dense from 1", i, r)

@@ -21,11 +21,9 @@ import (
 	"github.com/fanout-go/fanout"
 )
 
-// nodeClient installs testdata/node (the ws package, at the version its
-// package-lock.json pins) into a directory of the test's own with npm ci,
-// and returns that directory. Without node and npm the test skips, or
-// fails under CI, where .ci/run installs them.
-func nodeClient(t *testing.T) string {
+// requireNode skips the test without node and npm, or fails it under CI,
+// where .ci/run installs them.
+func requireNode(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -35,6 +33,15 @@ func nodeClient(t *testing.T) string {
 			t.Skipf("%s not found (apt-get install -y nodejs npm)", tool)
 		}
 	}
+}
+
+// nodeClient installs testdata/node (the ws package, at the version its
+// package-lock.json pins) into a directory of the test's own with npm ci,
+// and returns that directory. Without node and npm the test skips, or
+// fails under CI.
+func nodeClient(t *testing.T) string {
+	t.Helper()
+	requireNode(t)
 	dir := t.TempDir()
 	for _, name := range []string{"package.json", "package-lock.json", "client.mjs"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "node", name))

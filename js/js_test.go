@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -56,10 +57,13 @@ func TestPackage(t *testing.T) {
 	assert.Equal(t, string(root), string(license), "js/LICENSE is a copy of the module's")
 
 	var pkg struct {
-		Name         string            `json:"name"`
-		Type         string            `json:"type"`
-		Files        []string          `json:"files"`
-		Dependencies map[string]string `json:"dependencies"`
+		Name          string            `json:"name"`
+		Type          string            `json:"type"`
+		Files         []string          `json:"files"`
+		Dependencies  map[string]string `json:"dependencies"`
+		PublishConfig struct {
+			Access string `json:"access"`
+		} `json:"publishConfig"`
 	}
 	b, err := os.ReadFile("package.json")
 	require.NoError(t, err)
@@ -68,4 +72,24 @@ func TestPackage(t *testing.T) {
 	assert.Equal(t, "module", pkg.Type)
 	assert.Equal(t, []string{"fanout.js", "fanout.d.ts"}, pkg.Files)
 	assert.Empty(t, pkg.Dependencies, "no runtime dependencies")
+	// npm publishes a scoped package restricted unless told otherwise.
+	assert.Equal(t, "public", pkg.PublishConfig.Access, "publishConfig.access")
+}
+
+// The package's version is the Go release's: the newest in the CHANGELOG
+// (its sections are "## vX.Y.Z — date"), as RELEASING.md says.
+func TestPackage_Version(t *testing.T) {
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	b, err := os.ReadFile("package.json")
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &pkg))
+	changelog, err := os.ReadFile("../CHANGELOG.md")
+	require.NoError(t, err)
+	release := regexp.MustCompile(`(?m)^## v(\d+\.\d+\.\d+\S*)`).FindSubmatch(changelog)
+	if release == nil {
+		t.Skip("CHANGELOG.md has no release section yet: no version to compare")
+	}
+	assert.Equal(t, string(release[1]), pkg.Version, "package.json's version is the newest release in CHANGELOG.md")
 }

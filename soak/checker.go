@@ -207,12 +207,11 @@ func containsString(list []string, s string) bool {
 
 // recorder gathers what every checker reports.
 type recorder struct {
-	mu         sync.Mutex
-	counts     map[string]int // violations by kind
-	details    []string       // the first ones, in full
-	resyncs    map[string]int // "system reason" -> count
-	dropResync int
-	total      atomic.Int64
+	mu      sync.Mutex
+	counts  map[string]int // violations by kind
+	details []string       // the first ones, in full
+	resyncs map[string]int // "system reason" -> count
+	total   atomic.Int64
 }
 
 func newRecorder() *recorder {

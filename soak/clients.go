@@ -31,9 +31,6 @@ var kindNames = [numKinds]string{"ws-resume", "ws-packed", "ws-plain", "sse", "g
 
 func (k kind) String() string { return kindNames[k] }
 
-// resumes reports whether the kind comes back with its last ID.
-func (k kind) resumes() bool { return k != kWSPacked && k != kWSPlain }
-
 // reading is how a client reads.
 type reading uint8
 

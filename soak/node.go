@@ -57,10 +57,9 @@ type node struct {
 	canary *canary
 	log    *slog.Logger
 
-	mu    sync.Mutex
-	gone  []disconnect // since the last poll
-	pubs  *publishers
-	hello string
+	mu   sync.Mutex
+	gone []disconnect // since the last poll
+	pubs *publishers
 }
 
 // disconnect is a subscriber that ended, as the node saw it.

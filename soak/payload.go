@@ -46,7 +46,6 @@ func parsePayload(p []byte) (f fields, err error) {
 		if i < 0 {
 			if n == 5 { // no padding
 				pos[n] = len(p)
-				n++
 				break
 			}
 			return f, errPayload
