@@ -51,8 +51,10 @@
 //	                  message with its epoch and offset
 //
 // One Lua script publishes: it checks the epoch, takes the next offset,
-// XADDs the entry with the explicit ID (MINID trimming keeps HistorySize
-// entries), trims by age (HistoryAge, lazily: a binary search over the
+// XADDs the entry with the explicit ID (approximate MINID trimming keeps
+// HistorySize entries and at most a stream node more: Redis drops whole
+// nodes of stream-node-max-entries, 100 by default, which costs a publish
+// far less than trimming one entry at a time), trims by age (HistoryAge, lazily: a binary search over the
 // times in the entry IDs), and publishes on the channel. Offsets are
 // dense, so a missing message is found by arithmetic; entry IDs carry the
 // store time, so the age trim needs no extra field. A message's fanout ID
@@ -310,8 +312,9 @@
 //	                                                  (~33 B + topic+data) publish or head read (30
 //	{prefix:p}:ixt             topic index, by topic  ~130 B per message   days without HistoryAge);
 //	{prefix:p}:ixo             topic index, by offset ~22 B per message    HistorySize and HistoryAge
-//	                                                                       bound the log's entries, and
-//	                                                                       the index's (+8 at most)
+//	                                                                       bound the log's entries (+1
+//	                                                                       stream node at most), and the
+//	                                                                       index's (+8 at most)
 //	{prefix:p}:pnodes:<topic>  a topic's nodes        104 B per topic      PresenceTTL after its last
 //	                                                  (+ ~16 B per node)   node's last write
 //	{prefix:p}:pmembers:<node>:<topic>

@@ -31,7 +31,9 @@ type Options struct {
 	Partitions int
 
 	// HistorySize is how many messages each partition's stream keeps for
-	// resuming clients. Defaults to 10,000.
+	// resuming clients (and at most a stream node more, 100 with Redis's
+	// default stream-node-max-entries: the stream is trimmed by whole
+	// nodes). Defaults to 10,000.
 	HistorySize int
 
 	// HistoryAge bounds how old a kept message may be: older ones are

@@ -3,8 +3,15 @@ now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local maxLen, maxAge = tonumber(ARGV[7]), tonumber(ARGV[8])
 local offset = head + 1
 local id = string.format('%d-%d', offset, now)
+-- The length bound is kept approximately ('~'): Redis drops only whole
+-- nodes of the stream (stream-node-max-entries, 100 by default), never
+-- marks single entries deleted, so the stream keeps maxLen entries and
+-- at most a node more, and neither this trim nor a read of the oldest
+-- entry (the age trim's) walks deleted entries: with the exact trim,
+-- the two cost about a quarter of the script, 11 to 13 µs of Redis CPU
+-- per publish (TestPublishCost, 10,000 topics).
 if maxLen > 0 and offset > maxLen then
-  redis.call('XADD', log, 'MINID', string.format('%d', offset - maxLen + 1), id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
+  redis.call('XADD', log, 'MINID', '~', string.format('%d', offset - maxLen + 1), id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
 else
   redis.call('XADD', log, id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
 end
