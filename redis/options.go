@@ -38,7 +38,8 @@ type Options struct {
 
 	// HistoryAge bounds how old a kept message may be: older ones are
 	// trimmed, lazily (once the oldest is an eighth of HistoryAge past
-	// it), as messages are published. It bounds the life of the
+	// it, looked at by a publish at most every sixteenth of HistoryAge),
+	// as messages are published. It bounds the life of the
 	// partitions' keys too: they expire HistoryAge and a quarter (at
 	// least three CheckIntervals) after the partition's last publish, or
 	// the last head read of a node that follows it (an ID of the history

@@ -9,7 +9,13 @@ package script_test
 // With FANOUT_CENTRIFUGE_LUA set to the directory of centrifuge's
 // internal/redis_lua, it runs centrifuge's stream publish script too, on
 // the same server and workload, for comparison (read at run time, not
-// copied). It runs only when FANOUT_REDIS_MEASURE is set.
+// copied). It runs only when FANOUT_REDIS_MEASURE is set;
+// FANOUT_COST_ROUNDS sets the rounds (3), FANOUT_COST_ONLY a regexp of
+// the variants to run, and FANOUT_COST_PAIRED reports each variant minus
+// a run of the first one just before it (the machine's load drifts too
+// much between rounds for small differences). A "+10 X" variant runs X
+// ten more times per publish: a tenth of its difference is X's cost.
+// Results of 2026-12-07: bench/results/redis-publish-cost.txt.
 
 import (
 	"context"
@@ -106,7 +112,17 @@ func fanoutVariant(name, src string, subs int, edit func(args []string) []string
 
 func variants(t *testing.T) []variant {
 	p := script.Publish
-	exact := swap(t, p, minidApprox, minid) // the exact trim of main before the prototype
+	// main's script before this branch (testdata/main: ensure, index,
+	// publish): the exact trim, and one call per read of the meta hash
+	// and the keys.
+	var exact string
+	for _, f := range []string{"ensure", "index", "publish"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "main", f+".lua"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact += string(b)
+	}
 	age16 := func(src string) string {
 		return swap(t, src, "if maxAge > 0 then", "if maxAge > 0 and offset % 16 == 0 then")
 	}
@@ -115,7 +131,7 @@ func variants(t *testing.T) []variant {
 	}
 	vs := []variant{
 		fanoutVariant("exact MINID (main)", exact, 4, nil, false),
-		fanoutVariant("MINID ~ (this branch)", p, 4, nil, false),
+		fanoutVariant("this branch", p, 4, nil, false),
 		fanoutVariant("exact, 1 subscriber", exact, 1, nil, false),
 		fanoutVariant("exact -INFO", noInfo(exact), 4, nil, false),
 		fanoutVariant("exact -EXISTS log", swap(t, exact, "(head > 0 and redis.call('EXISTS', log) == 0)", "false"), 4, nil, false),
@@ -127,21 +143,20 @@ func variants(t *testing.T) []variant {
 		fanoutVariant("exact -keepAlive", exact, 4, func(a []string) []string { return a[:11] }, false),
 		fanoutVariant("exact -PUBLISH", swap(t, exact, "redis.call('PUBLISH', ARGV[5], payload)", ""), 4, nil, false),
 		fanoutVariant("exact, age check every 16th", age16(exact), 4, nil, false),
-		fanoutVariant("~, age check every 16th", age16(p), 4, nil, false),
 		fanoutVariant("~, -INFO", noInfo(p), 4, nil, false),
 		fanoutVariant("~, -index", p, 4, nil, true),
 		fanoutVariant("~, index: ZADD only", swap(t, swap(t, p, "if redis.pcall('XADD', ixo, id, 't', topic)['err'] then", "if false then"), "offset % 8 == 0", "false"), 4, nil, false),
 		fanoutVariant("~, index: last-hash, prev field", lastHash(t, p), 4, nil, true),
-		fanoutVariant("~, -INFO, age/16, last-hash", lastHash(t, noInfo(age16(p))), 4, nil, true),
-		fanoutVariant("~, -INFO, age/16, last-hash, 1 sub", lastHash(t, noInfo(age16(p))), 1, nil, true),
-		fanoutVariant("+10 INFO", swap(t, p, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.pcall('INFO', 'server')")), 4, nil, false),
-		fanoutVariant("+10 EXISTS", swap(t, p, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('EXISTS', log)")), 4, nil, false),
-		fanoutVariant("+10 PTTL", swap(t, p, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('PTTL', meta)")), 4, nil, false),
-		fanoutVariant("+10 HMGET", swap(t, p, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('HMGET', meta, 'e', 'h', 'r', 'n')")), 4, nil, false),
-		fanoutVariant("+10 HSET", swap(t, p, "redis.call('HSET', meta, 'h', offset)", "redis.call('HSET', meta, 'h', offset)"+rep10("redis.call('HSET', meta, 'h', offset)")), 4, nil, false),
-		fanoutVariant("+10 TIME", swap(t, p, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('TIME')")), 4, nil, false),
+		fanoutVariant("~, -INFO, last-hash", lastHash(t, noInfo(p)), 4, nil, true),
+		fanoutVariant("~, -INFO, last-hash, 1 sub", lastHash(t, noInfo(p)), 1, nil, true),
+		fanoutVariant("+10 INFO", swap(t, exact, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.pcall('INFO', 'server')")), 4, nil, false),
+		fanoutVariant("+10 EXISTS", swap(t, exact, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('EXISTS', log)")), 4, nil, false),
+		fanoutVariant("+10 PTTL", swap(t, exact, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('PTTL', meta)")), 4, nil, false),
+		fanoutVariant("+10 HMGET", swap(t, exact, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('HMGET', meta, 'e', 'h', 'r', 'n')")), 4, nil, false),
+		fanoutVariant("+10 HSET", swap(t, exact, "redis.call('HSET', meta, 'h', offset)", "redis.call('HSET', meta, 'h', offset)"+rep10("redis.call('HSET', meta, 'h', offset)")), 4, nil, false),
+		fanoutVariant("+10 TIME", swap(t, exact, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('TIME')")), 4, nil, false),
 		fanoutVariant("+10 XRANGE first, exact", swap(t, exact, "redis.call('HSET', meta, 'h', offset)", "redis.call('HSET', meta, 'h', offset)"+rep10("redis.call('XRANGE', log, '-', '+', 'COUNT', 1)")), 4, nil, false),
-		fanoutVariant("+10 PUBLISH", swap(t, p, "redis.call('PUBLISH', ARGV[5], payload)", "redis.call('PUBLISH', ARGV[5], payload)"+rep10("redis.call('PUBLISH', ARGV[5], payload)")), 4, nil, false),
+		fanoutVariant("+10 PUBLISH", swap(t, exact, "redis.call('PUBLISH', ARGV[5], payload)", "redis.call('PUBLISH', ARGV[5], payload)"+rep10("redis.call('PUBLISH', ARGV[5], payload)")), 4, nil, false),
 		fanoutVariant("empty script, same args", "return {'e', '1'}", 4, nil, false),
 	}
 	if dir := os.Getenv("FANOUT_CENTRIFUGE_LUA"); dir != "" {
@@ -308,6 +323,23 @@ func runVariant(t *testing.T, srv *redistest.Server, c rueidis.Client, v variant
 		t.Fatal(err)
 	}
 	scriptUs = field(t, stats, "cmdstat_evalsha:", "usec_per_call=")
+	if os.Getenv("FANOUT_COST_COMMANDS") != "" {
+		// The commands the script called, each counted by commandstats
+		// too: their CPU per publish.
+		var b strings.Builder
+		for _, l := range strings.Split(stats, "\r\n") {
+			if name, rest, ok := strings.Cut(l, ":"); ok && strings.HasPrefix(name, "cmdstat_") {
+				_, after, _ := strings.Cut(rest, "usec=")
+				usec, _, _ := strings.Cut(after, ",")
+				_, after, _ = strings.Cut(rest, "calls=")
+				calls, _, _ := strings.Cut(after, ",")
+				u, _ := strconv.ParseFloat(usec, 64)
+				c, _ := strconv.ParseFloat(calls, 64)
+				fmt.Fprintf(&b, " %s %.2fµs (%.2f calls)", strings.TrimPrefix(name, "cmdstat_"), u/costN, c/costN)
+			}
+		}
+		t.Logf("%s per publish:%s", v.name, b.String())
+	}
 	if err := c.Do(ctx, c.B().Flushall().Build()).Error(); err != nil {
 		t.Fatal(err)
 	}

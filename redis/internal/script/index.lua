@@ -14,16 +14,16 @@
 -- since past what it removed (the stream may keep those a while longer:
 -- it is trimmed by whole nodes), so a read never trusts an index that may
 -- lack a message. A new epoch empties the index, and so
--- does a publish that finds one of its keys missing. indexMessage
--- reports whether the chain started again.
-local function indexMessage(ixt, ixo, meta, epoch, offset, maxLen, topic)
+-- does a publish that finds one of its keys missing. chain is field i
+-- as ensure read it, present whether the partition's keys all existed
+-- then. indexMessage reports whether the chain started again.
+local function indexMessage(ixt, ixo, meta, chain, present, epoch, offset, maxLen, topic)
   local since = offset
-  local chain = redis.call('HGET', meta, 'i')
   local e, s, l
   if chain then
     e, s, l = string.match(chain, '^(%S+) (%d+) (%d+)$')
   end
-  if e ~= epoch or redis.call('EXISTS', ixt, ixo) ~= 2 then
+  if e ~= epoch or not present then
     -- Another epoch's offsets, if any, or what is left of an index that
     -- lost one of its keys (evicted, deleted): the chain starts again.
     redis.call('DEL', ixt, ixo)
