@@ -39,7 +39,8 @@
 //	{fanout:p}:meta   hash: e = epoch, h = head (the last offset used),
 //	                  r = run_id of the server that started the epoch,
 //	                  n = the nodes' number of partitions,
-//	                  i = the run of offsets the topic index holds
+//	                  i = the run of offsets the topic index holds,
+//	                  a = when a publish next looks at the oldest age
 //	{fanout:p}:log    stream: one entry per message, ID "<offset>-<ms>",
 //	                  fields t (topic), x (type letter and event), d (data)
 //	{fanout:p}:ixt    sorted set: the topic index, "<topic>\0<offset>"
@@ -51,11 +52,15 @@
 //	                  message with its epoch and offset
 //
 // One Lua script publishes: it checks the epoch, takes the next offset,
-// XADDs the entry with the explicit ID (MINID trimming keeps HistorySize
-// entries), trims by age (HistoryAge, lazily: a binary search over the
-// times in the entry IDs), and publishes on the channel. Offsets are
-// dense, so a missing message is found by arithmetic; entry IDs carry the
-// store time, so the age trim needs no extra field. A message's fanout ID
+// XADDs the entry with the explicit ID (approximate MINID trimming keeps
+// HistorySize entries and at most a stream node more: Redis drops whole
+// nodes of stream-node-max-entries, 100 by default, which costs a publish
+// far less than trimming one entry at a time), trims by age (HistoryAge,
+// lazily: the oldest entry's time is looked at once per sixteenth of
+// HistoryAge at most, and the trim is a binary search over the times in
+// the entry IDs), and publishes on the channel. Offsets are dense, so a
+// missing message is found by arithmetic; entry IDs carry the store time,
+// so the age trim needs no field per entry. A message's fanout ID
 // is "epoch-offset" ("epoch:partition-offset" outside partition 0).
 // Reads (Engine.Read) are one read-only script too: the epoch, the head
 // and the range are read atomically, so the head a resuming subscriber is
@@ -310,8 +315,9 @@
 //	                                                  (~33 B + topic+data) publish or head read (30
 //	{prefix:p}:ixt             topic index, by topic  ~130 B per message   days without HistoryAge);
 //	{prefix:p}:ixo             topic index, by offset ~22 B per message    HistorySize and HistoryAge
-//	                                                                       bound the log's entries, and
-//	                                                                       the index's (+8 at most)
+//	                                                                       bound the log's entries (+1
+//	                                                                       stream node at most), and the
+//	                                                                       index's (+8 at most)
 //	{prefix:p}:pnodes:<topic>  a topic's nodes        104 B per topic      PresenceTTL after its last
 //	                                                  (+ ~16 B per node)   node's last write
 //	{prefix:p}:pmembers:<node>:<topic>

@@ -262,3 +262,60 @@ func TestRead_IndexTrimmed(t *testing.T) {
 		t.Errorf("read %v, want %v", got, want)
 	}
 }
+
+// TestRead_IndexTrimmedStreamKept: the stream is trimmed approximately
+// (whole nodes), so it keeps messages older than HistorySize that the
+// index no longer lists; a read from among them gets every one of them
+// (from the stream), none missing.
+func TestRead_IndexTrimmedStreamKept(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistorySize: 100}, srv.Addr())
+	ctx := context.Background()
+	for i := range 1050 { // 1,000 would end on a node's boundary
+		topic := fmt.Sprintf("t%d", i%7)
+		if i%10 == 0 {
+			topic = "rare"
+		}
+		if err := e.Publish(ctx, topic, fanout.NewMessage([]byte(strconv.Itoa(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What the stream holds, and of it the rare topic's.
+	reply, err := srv.Do("XRANGE", "{"+prefix+":0}:log", "-", "+")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := reply.([]any)
+	if len(entries) <= 100+8 {
+		t.Fatalf("the stream keeps %d entries; the test needs more than the index (108 at most)", len(entries))
+	}
+	var want []string
+	for _, en := range entries {
+		f := en.([]any)[1].([]any)
+		if f[1] == "rare" {
+			want = append(want, f[5].(string))
+		}
+	}
+	id := entries[0].([]any)[0].(string)
+	first, err := strconv.ParseUint(id[:strings.IndexByte(id, '-')], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, err := e.Head(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from.Offset = first - 1 // before the oldest kept
+	msgs, _, err := e.Read(ctx, from, []string{"rare"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		got = append(got, string(m.Data()))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("read %v,\nwant %v (all the stream holds)", got, want)
+	}
+}

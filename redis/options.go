@@ -31,12 +31,15 @@ type Options struct {
 	Partitions int
 
 	// HistorySize is how many messages each partition's stream keeps for
-	// resuming clients. Defaults to 10,000.
+	// resuming clients (and at most a stream node more, 100 with Redis's
+	// default stream-node-max-entries: the stream is trimmed by whole
+	// nodes). Defaults to 10,000.
 	HistorySize int
 
 	// HistoryAge bounds how old a kept message may be: older ones are
 	// trimmed, lazily (once the oldest is an eighth of HistoryAge past
-	// it), as messages are published. It bounds the life of the
+	// it, looked at by a publish at most every sixteenth of HistoryAge),
+	// as messages are published. It bounds the life of the
 	// partitions' keys too: they expire HistoryAge and a quarter (at
 	// least three CheckIntervals) after the partition's last publish, or
 	// the last head read of a node that follows it (an ID of the history

@@ -1,5 +1,7 @@
 local meta, log = KEYS[1], KEYS[2]
-local fields = redis.call('HMGET', meta, 'e', 'h', 'r', 'n')
+-- e, h, r, n as above; i and a for the publish script (index.lua, the
+-- age trim), read here so that they cost no call of their own.
+local fields = redis.call('HMGET', meta, 'e', 'h', 'r', 'n', 'i', 'a')
 local epoch, head = fields[1], tonumber(fields[2])
 local fresh = false -- a new epoch: its keys need their expiry
 if fields[4] and fields[4] ~= ARGV[2] then
@@ -17,7 +19,10 @@ if type(info) ~= 'string' then
 end
 local at = string.find(info, 'run_id:', 1, true) -- a plain find: a pattern costs 2 µs
 local run = at and string.sub(info, at + 7, at + 46) -- 40 hex digits
-if not epoch or not head or (head > 0 and redis.call('EXISTS', log) == 0)
+-- Whether the stream and the topic index (KEYS[2..]) all exist, in one
+-- call; when they do not, whether the stream does.
+local keysPresent = redis.call('EXISTS', unpack(KEYS, 2)) == #KEYS - 1
+if not epoch or not head or (head > 0 and not keysPresent and redis.call('EXISTS', log) == 0)
     or fields[3] ~= run or (epoch == ARGV[3] and head < tonumber(ARGV[4])) then
   -- No epoch, or its stream is gone, or it may have gone back (another
   -- server wrote it, or the caller saw a later offset of it): a new

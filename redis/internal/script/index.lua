@@ -10,18 +10,20 @@
 -- Field i of the meta hash, "<epoch> <since> <last>", says that every
 -- message of the epoch from offset since to offset last is indexed: a
 -- publisher that does not index (an older version) breaks the chain, and
--- the next one that does starts it again, so a read never trusts an
--- index that may lack a message. A new epoch empties the index, and so
--- does a publish that finds one of its keys missing. indexMessage
--- reports whether the chain started again.
-local function indexMessage(ixt, ixo, meta, epoch, offset, maxLen, topic)
+-- the next one that does starts it again, and trimming the index moves
+-- since past what it removed (the stream may keep those a while longer:
+-- it is trimmed by whole nodes), so a read never trusts an index that may
+-- lack a message. A new epoch empties the index, and so
+-- does a publish that finds one of its keys missing. chain is field i
+-- as ensure read it, present whether the partition's keys all existed
+-- then. indexMessage reports whether the chain started again.
+local function indexMessage(ixt, ixo, meta, chain, present, epoch, offset, maxLen, topic)
   local since = offset
-  local chain = redis.call('HGET', meta, 'i')
   local e, s, l
   if chain then
     e, s, l = string.match(chain, '^(%S+) (%d+) (%d+)$')
   end
-  if e ~= epoch or redis.call('EXISTS', ixt, ixo) ~= 2 then
+  if e ~= epoch or not present then
     -- Another epoch's offsets, if any, or what is left of an index that
     -- lost one of its keys (evicted, deleted): the chain starts again.
     redis.call('DEL', ixt, ixo)
@@ -37,9 +39,10 @@ local function indexMessage(ixt, ixo, meta, epoch, offset, maxLen, topic)
     since = offset
   end
   redis.call('ZADD', ixt, 0, topic .. '\0' .. string.format('%020d', offset))
+  local restarted = since == offset
   if maxLen > 0 and offset > maxLen and offset % 8 == 0 then
     -- Every eighth message, at most 16: the index holds at most 8 more
-    -- than the stream, and catches up after a change of HistorySize.
+    -- than maxLen, and catches up after a change of HistorySize.
     local old = redis.call('XRANGE', ixo, '-', string.format('%d', offset - maxLen), 'COUNT', 16)
     if #old > 0 then
       local members = {}
@@ -48,9 +51,14 @@ local function indexMessage(ixt, ixo, meta, epoch, offset, maxLen, topic)
         members[i] = entry[2][2] .. '\0' .. string.format('%020d', tonumber(string.sub(entry[1], 1, dash - 1)))
       end
       redis.call('ZREM', ixt, unpack(members))
-      redis.call('XTRIM', ixo, 'MINID', string.format('%d', tonumber(string.sub(old[#old][1], 1, string.find(old[#old][1], '-', 1, true) - 1)) + 1))
+      local last = tonumber(string.sub(old[#old][1], 1, string.find(old[#old][1], '-', 1, true) - 1))
+      redis.call('XTRIM', ixo, 'MINID', string.format('%d', last + 1))
+      -- The stream, trimmed approximately, may still hold these: the
+      -- chain now starts after them, so that a read from among them
+      -- scans the stream instead of missing them.
+      since = math.max(since, last + 1)
     end
   end
   redis.call('HSET', meta, 'i', string.format('%s %d %d', epoch, since, offset))
-  return since == offset -- the chain started again: the keys may be new
+  return restarted -- the chain started again: the keys may be new
 end

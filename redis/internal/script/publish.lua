@@ -3,8 +3,15 @@ now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local maxLen, maxAge = tonumber(ARGV[7]), tonumber(ARGV[8])
 local offset = head + 1
 local id = string.format('%d-%d', offset, now)
+-- The length bound is kept approximately ('~'): Redis drops only whole
+-- nodes of the stream (stream-node-max-entries, 100 by default), never
+-- marks single entries deleted, so the stream keeps maxLen entries and
+-- at most a node more, and neither this trim nor a read of the oldest
+-- entry (the age trim's) walks deleted entries: with the exact trim,
+-- the two cost about a quarter of the script, 11 to 13 µs of Redis CPU
+-- per publish (TestPublishCost, 10,000 topics).
 if maxLen > 0 and offset > maxLen then
-  redis.call('XADD', log, 'MINID', string.format('%d', offset - maxLen + 1), id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
+  redis.call('XADD', log, 'MINID', '~', string.format('%d', offset - maxLen + 1), id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
 else
   redis.call('XADD', log, id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
 end
@@ -12,8 +19,12 @@ redis.call('HSET', meta, 'h', offset)
 
 -- The age bound is kept lazily: once the oldest entry is an eighth of
 -- maxAge past it, every entry older than maxAge goes, found by a binary
--- search over offsets (times grow with them).
-if maxAge > 0 then
+-- search over offsets (times grow with them). The oldest entry is read
+-- once per sixteenth of maxAge at most (field a of the meta hash: when
+-- next), not on every publish: that read was a call of its own.
+local nextAge = tonumber(fields[6]) or 0
+if maxAge > 0 and (now >= nextAge or nextAge > now + maxAge) then -- (or the clock went back)
+  redis.call('HSET', meta, 'a', string.format('%d', now + math.max(1, math.floor(maxAge / 16))))
   local function parts(entryID)
     local dash = string.find(entryID, '-', 1, true)
     return tonumber(string.sub(entryID, 1, dash - 1)), tonumber(string.sub(entryID, dash + 1))
@@ -35,7 +46,7 @@ end
 -- index.lua).
 local indexed = false
 if KEYS[4] then
-  indexed = indexMessage(KEYS[3], KEYS[4], meta, epoch, offset, maxLen, ARGV[9])
+  indexed = indexMessage(KEYS[3], KEYS[4], meta, fields[5], keysPresent, epoch, offset, maxLen, ARGV[9])
 end
 -- The stream was created at offset 1, the index when its chain started:
 -- without an expiry yet.

@@ -18,7 +18,9 @@
 // trim reads times from IDs, with no extra field stored.
 //
 // The meta hash also records r, the run_id of the server that wrote the
-// epoch, and n, the number of partitions of the nodes that use it.
+// epoch, n, the number of partitions of the nodes that use it, i, the
+// run of offsets the topic index holds (index.lua), and a, when a
+// publish next reads the oldest entry's time (the age trim).
 //
 // The epoch is kept only in the meta hash. Both keys are checked
 // together: a missing meta hash (lost, evicted, FLUSHALL, a restart
