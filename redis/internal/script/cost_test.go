@@ -69,11 +69,6 @@ func swap(t *testing.T, src, old, repl string) string {
 
 func rep10(stmt string) string { return strings.Repeat("\n"+stmt, 10) + "\n" }
 
-const (
-	minid       = "redis.call('XADD', log, 'MINID', string.format"
-	minidApprox = "redis.call('XADD', log, 'MINID', '~', string.format"
-)
-
 // lastHash replaces the topic index by a hash of each topic's last
 // offset (in KEYS[2] .. ':last') and a field p in each entry: the offset
 // of the topic's previous message (publish side only: no trimming of the
