@@ -240,6 +240,13 @@
 //     signal (Feed.Reset, which runs OnResync), even when no message
 //     follows to show it.
 //
+// The head read is a script that may start a new epoch, so it writes:
+// while Redis refuses writes (a replica not yet promoted, READONLY, or
+// out of memory under noeviction), a node cannot read a head, and its
+// clients' resync signal waits until Redis accepts writes again. Nothing
+// is delivered out of order or silently skipped meanwhile; the signal is
+// late, not lost.
+//
 // Stats counts these events (holes, recovered messages, stuck
 // subscriptions, reconnects, resyncs, new epochs) and the feed lag.
 //
