@@ -3,37 +3,17 @@ package sock_test
 import (
 	"errors"
 	"io"
-	"net"
 	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fanout-go/fanout/internal/sock"
+	"github.com/fanout-go/fanout/internal/testkit"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
 
 func within(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
@@ -55,7 +35,7 @@ func TestReader_FiresRearmsStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	client, server := tcpPair(t)
+	client, server := testkit.TCPPair(t)
 	rc, ok := sock.Pollable(server)
 	if !ok {
 		t.Fatal("a TCP connection is not pollable")
@@ -97,7 +77,7 @@ func TestRecvNow_PeekAndEOF(t *testing.T) {
 	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
 		t.Skip("no MSG_PEEK")
 	}
-	client, server := tcpPair(t)
+	client, server := testkit.TCPPair(t)
 	rc, _ := sock.Pollable(server)
 	var b [8]byte
 	if n, err := sock.RecvNow(rc, b[:], true); n != 0 || err != nil {
@@ -139,7 +119,7 @@ func TestRecvNow_PeekAndEOF(t *testing.T) {
 // TestAbortOnClose: the peer of a connection closed after AbortOnClose
 // reads a reset, not an end of stream.
 func TestAbortOnClose(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testkit.TCPPair(t)
 	sock.AbortOnClose(server)
 	server.Close()
 	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -9,32 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fanout-go/fanout/internal/testkit"
 	"github.com/fanout-go/fanout/internal/wsconn"
 	"github.com/fanout-go/fanout/internal/wsframe"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
 
 // readN reads n bytes from c within a deadline.
 func readN(t *testing.T, c net.Conn, n int) []byte {
@@ -54,7 +35,7 @@ func TestWriteFrames(t *testing.T) {
 	b := wsframe.Control(wsframe.OpPing, []byte("bc"))
 	want := append(append([]byte(nil), a...), b...)
 	t.Run("tcp", func(t *testing.T) {
-		client, server := tcpPair(t)
+		client, server := testkit.TCPPair(t)
 		c := wsconn.New(server)
 		sent, n, err := c.WriteFrames([][]byte{a, b}, false, time.Second)
 		if err != nil || sent != 2 || n != len(want) {
@@ -84,7 +65,7 @@ func TestWriteFrames(t *testing.T) {
 // TestCloseFrameEndsData: once a close frame went through Write, no data
 // frame follows it, and Clean says so.
 func TestCloseFrameEndsData(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testkit.TCPPair(t)
 	c := wsconn.New(server)
 	if !c.Clean() {
 		t.Fatal("Clean = false on a new connection")
@@ -107,7 +88,7 @@ func TestCloseFrameEndsData(t *testing.T) {
 // TestAbort: after Abort every data write fails with ErrAborted, while
 // WriteClose still says goodbye.
 func TestAbort(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testkit.TCPPair(t)
 	c := wsconn.New(server)
 	c.Abort()
 	if !c.Aborted() {
@@ -158,7 +139,7 @@ func TestCutFrameIsFinished(t *testing.T) {
 // TestHijackedBytesAndUnread: bytes put back are read first, then the
 // socket's; HasPending and DropPending see them.
 func TestHijackedBytesAndUnread(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testkit.TCPPair(t)
 	c := wsconn.New(server)
 	if c.HasPending() {
 		t.Fatal("HasPending on a new connection")
@@ -223,7 +204,7 @@ func waitBytes(t *testing.T, c *net.TCPConn, n int) {
 // pong that arrived in part is IdlePong; anything else is left for the
 // WebSocket library (IdleMessage); nothing is IdleNone.
 func TestTakePongs(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testkit.TCPPair(t)
 	rc := rawConn(t, server)
 	var got []string
 	pong := func(p []byte) { got = append(got, string(p)) }
@@ -259,7 +240,7 @@ func TestTakePongs(t *testing.T) {
 // TestReadPongPutsBack: a frame that is no pong the idle reader takes is
 // put back whole for the WebSocket library to read.
 func TestReadPongPutsBack(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testkit.TCPPair(t)
 	c := wsconn.New(server)
 	unmasked := []byte{wsframe.Fin | wsframe.OpPong, 1, 'x'}
 	_, _ = client.Write(unmasked)
@@ -300,7 +281,7 @@ func TestAbortSparesCloseFrame(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			client, server := tcpPair(t)
+			client, server := testkit.TCPPair(t)
 			var c *wsconn.Conn
 			c = wsconn.New(&abortingConn{TCPConn: server, abort: func() { c.Abort() }})
 			if err := write(c); err != nil {
