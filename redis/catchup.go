@@ -9,8 +9,9 @@ import (
 )
 
 // sync brings the deliveries up to head, the partition's head read after
-// subscribing (or at a check), and returns how many messages it read from
-// the stream for that.
+// subscribing (or at a check), and returns how many messages of the
+// followed topics it read from the stream for that: the messages the
+// channels did not deliver.
 func (p *part) sync(ctx context.Context, head fanout.Position) (int, error) {
 	switch {
 	case p.last.IsZero(): // the first subscription: head is the baseline
@@ -28,35 +29,39 @@ func (p *part) sync(ctx context.Context, head fanout.Position) (int, error) {
 		p.reset(fmt.Errorf("%w: Redis lost partition %d's history (epoch %s, now %s)", fanout.ErrUnknownID, p.id, p.last.Epoch, head.Epoch))
 		p.last = head
 	case head.Offset > p.last.Offset:
-		return p.fill(ctx, head.Offset)
+		return p.fill(ctx)
 	}
 	return 0, nil
 }
 
-// fill delivers, from the stream, what followed p.last up to at least
-// to. When the stream no longer holds it (trimmed, or a new epoch), the
-// partition's subscribers get the resync signal and the head becomes the
-// new baseline.
-func (p *part) fill(ctx context.Context, to uint64) (int, error) {
+// fill delivers, from the stream, the messages of the followed topics
+// (and broadcasts) after p.last, up to the head, which becomes the
+// baseline: every message of those topics up to it is delivered, so a
+// live copy at or before it is dropped. The read goes through the
+// partition's topic index (see history_index.go): it costs Redis the
+// followed topics' messages and a lookup per topic, not the range. When
+// the stream no longer holds what followed p.last (trimmed, or a new
+// epoch), the partition's subscribers get the resync signal and the head
+// becomes the new baseline.
+func (p *part) fill(ctx context.Context) (int, error) {
 	e := p.e
-	msgs, head, err := e.readAll(ctx, p, p.last)
+	msgs, head, err := e.read(ctx, p, e.readKeys(p), p.last, "1", p.followed(), fanout.ReadLimit{})
 	n := 0
 	if err == nil {
 		for _, m := range msgs {
-			if m.Position().Offset != p.last.Offset+1 {
-				err = fmt.Errorf("%w: offset %d missing from partition %d's stream", fanout.ErrUnknownID, p.last.Offset+1, p.id)
-				break
+			if p.last.Before(m.Position()) {
+				p.deliver(m)
+				n++
 			}
-			p.deliver(m)
-			n++
 		}
 		e.stats.recovered.Add(uint64(n))
-		if err == nil && p.last.Offset >= to {
-			return n, nil
+		if n > 0 {
+			e.stats.holes.Add(1)
 		}
-	}
-	if err == nil {
-		err = fmt.Errorf("%w: partition %d's stream ends at %d, before %d", fanout.ErrUnknownID, p.id, p.last.Offset, to)
+		if p.last.Before(head) {
+			p.last = head
+		}
+		return n, nil
 	}
 	if !errors.Is(err, fanout.ErrUnknownID) {
 		return n, err // Redis unreachable: the next check or message retries
