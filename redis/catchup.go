@@ -9,10 +9,10 @@ import (
 )
 
 // sync brings the deliveries up to head, the partition's head read after
-// subscribing (or at a check), and returns how many messages of the
-// followed topics it read from the stream for that: the messages the
-// channels did not deliver.
-func (p *part) sync(ctx context.Context, head fanout.Position) (int, error) {
+// subscribing (or at a check), and returns the offset of the first
+// message of the followed topics it read from the stream for that (0 for
+// none): the channels had not delivered it.
+func (p *part) sync(ctx context.Context, head fanout.Position) (uint64, error) {
 	switch {
 	case p.last.IsZero(): // the first subscription: head is the baseline
 		p.last = head
@@ -43,13 +43,16 @@ func (p *part) sync(ctx context.Context, head fanout.Position) (int, error) {
 // the stream no longer holds what followed p.last (trimmed, or a new
 // epoch), the partition's subscribers get the resync signal and the head
 // becomes the new baseline.
-func (p *part) fill(ctx context.Context) (int, error) {
+func (p *part) fill(ctx context.Context) (first uint64, err error) {
 	e := p.e
 	msgs, head, err := e.read(ctx, p, e.readKeys(p), p.last, "1", p.followed(), fanout.ReadLimit{})
 	n := 0
 	if err == nil {
 		for _, m := range msgs {
 			if p.last.Before(m.Position()) {
+				if n == 0 {
+					first = m.Position().Offset
+				}
 				p.deliver(m)
 				n++
 			}
@@ -61,21 +64,21 @@ func (p *part) fill(ctx context.Context) (int, error) {
 		if p.last.Before(head) {
 			p.last = head
 		}
-		return n, nil
+		return first, nil
 	}
 	if !errors.Is(err, fanout.ErrUnknownID) {
-		return n, err // Redis unreachable: the next check or message retries
+		return first, err // Redis unreachable: the next check or message retries
 	}
 	e.opts.Logger.Warn("fanout/redis: messages lost", "partition", p.id, "after", p.last.ID(), "err", err)
 	p.reset(err)
 	if head.Epoch == "" {
 		if head, err = e.head(ctx, p); err != nil {
 			p.last = fanout.Position{} // the next subscription or check sets it
-			return n, err
+			return 0, err
 		}
 	}
 	p.last = head
-	return n, nil
+	return 0, nil
 }
 
 // reset tells the feed that what followed the last delivery cannot be

@@ -26,11 +26,11 @@ type part struct {
 	mu      sync.Mutex
 	refs    int                  // local subscriptions of its topics
 	topics  map[string]*topicSub // the topics this node follows
-	sticky  bool          // a subscriber of no topic came: followed until Close
-	running bool          // a follower goroutine runs
-	ready   chan struct{} // closed once the follower is live (subscribed, head known)
-	isReady bool          // ready is closed
-	wake    chan struct{} // one-slot signal to the follower: refs changed or inbox filled
+	sticky  bool                 // a subscriber of no topic came: followed until Close
+	running bool                 // a follower goroutine runs
+	ready   chan struct{}        // closed once the follower is live (subscribed, head known)
+	isReady bool                 // ready is closed
+	wake    chan struct{}        // one-slot signal to the follower: refs changed or inbox filled
 
 	inMu     sync.Mutex
 	inbox    []string       // live payloads received, not yet handled
@@ -42,15 +42,16 @@ type part struct {
 
 	// The follower's own state (one follower at a time; handed from one
 	// to the next through mu).
-	last   fanout.Position // the last position delivered, or the baseline
-	paused bool            // last is from before a pause (nobody needed the partition)
+	last    fanout.Position // the last position delivered, or the baseline
+	checked fanout.Position // the head read at the last check
+	paused  bool            // last is from before a pause (nobody needed the partition)
 }
 
 func newPart(e *Engine, id int) *part {
 	tag := fmt.Sprintf("{%s:%d}", e.opts.Prefix, id)
 	p := &part{
-		e:       e,
-		id:      id,
+		e:         e,
+		id:        id,
 		keys:      []string{tag + ":meta", tag + ":log"},
 		bcast:     tag + ":b",
 		legacy:    tag + ":live",
@@ -200,6 +201,7 @@ func (p *part) session() (followed bool, err error) {
 		var head fanout.Position
 		if head, err = e.head(ctx, p); err == nil {
 			_, err = p.sync(ctx, head)
+			p.checked = head
 		}
 	}
 	cancel()
@@ -303,9 +305,10 @@ func (p *part) idle() bool {
 
 // check is the quiet partition's periodic check: a ping on the
 // subscription's connection (a hung one is replaced), then the head, and
-// when it moved, the messages of the followed topics up to it (a message
-// whose live copy was lost is read from the stream, and the
-// subscription, which missed it, is replaced).
+// when the last check's head is past the last delivery, the messages of
+// the followed topics after it (a message whose live copy was lost is
+// read from the stream, and the subscription, which missed it, is
+// replaced).
 func (p *part) check(dc rueidis.DedicatedClient) error {
 	e := p.e
 	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
@@ -319,7 +322,17 @@ func (p *part) check(dc rueidis.DedicatedClient) error {
 	if err != nil {
 		return err
 	}
-	if n, _ := p.sync(ctx, head); n > 0 { // the error, a reset, is handled
+	prev := p.checked
+	p.checked = head
+	if head.SameLog(p.last) && head.Offset > p.last.Offset && (!prev.SameLog(p.last) || prev.Offset <= p.last.Offset) {
+		// What was stored since the last check may still be on its way
+		// (the channel lags the head read): the next check reads it, if
+		// it has not come by then.
+		return nil
+	}
+	// A message found at or before the last check's head had a whole
+	// CheckInterval to come: the subscription missed it.
+	if first, _ := p.sync(ctx, head); first > 0 && first <= prev.Offset { // the error, a reset, is handled
 		e.stats.stuck.Add(1)
 		return errStuck
 	}
