@@ -216,5 +216,28 @@ func TestChannels_Cost(t *testing.T) {
 		t.Logf("node %d: subscribed %d channels in %v, Redis CPU %v (%.2f µs per channel), used_memory %+.0f bytes per channel",
 			node, topics, took, redisCPU(t, srv)-cpu, float64((redisCPU(t, srv)-cpu).Nanoseconds())/1000/topics,
 			(infoField(t, srv, "memory", "used_memory")-mem)/topics)
+		if node > 0 {
+			continue
+		}
+		// The catch-up after a reconnect, and the check of a quiet
+		// partition whose head moved: a read of the followed topics after
+		// the last delivery, here behind 1,000 messages of other topics.
+		for i := range 1000 {
+			if err := e.Publish(ctx, "other", fanout.NewMessage([]byte(strconv.Itoa(i)))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		head, err := e.Head(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := head
+		from.Offset -= 1000
+		cpu, start = redisCPU(t, srv), time.Now()
+		msgs, _, err := e.Read(ctx, from, names)
+		if err != nil || len(msgs) != 0 {
+			t.Fatalf("Read: %d messages, %v", len(msgs), err)
+		}
+		t.Logf("a read of the %d followed topics behind 1,000 messages of another: %v, Redis CPU %v", topics, time.Since(start), redisCPU(t, srv)-cpu)
 	}
 }

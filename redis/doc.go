@@ -287,8 +287,22 @@
 // subscriber of the topic (and for one CheckInterval after the last one
 // left), and receives nothing of the others, whatever partition they
 // share with its topics. Publishing costs the same whatever the nodes
-// follow: one script call. Redis pays per subscribed channel and node:
-// CHANNELS_COST_PLACEHOLDER
+// follow: one script call.
+//
+// Redis pays for the subscriptions instead, measured on redis-server 7.0
+// on the project's 2-core machine (TestChannels_Cost, with
+// FANOUT_REDIS_MEASURE=1), for a node following 3,334 topics of one
+// partition: subscribing their channels (at the node's start, or after
+// a reconnect: SUBSCRIBE or SSUBSCRIBE with 1,000 channels each) took 5
+// to 13 ms, 0.7 to 1.1 µs of Redis CPU per channel; each subscribed
+// channel takes about 216 bytes (used_memory) for its first node and 127
+// for each other node that subscribes it. The catch-up after a reconnect,
+// and the check of a quiet partition whose head moved (at most every
+// other CheckInterval), read those topics' messages through the topic
+// index: about 10 ms of Redis CPU for 3,334 topics behind 1,000 messages
+// of others (a lookup per topic), which a node that follows that many
+// topics of a busy partition while receiving none of its messages pays
+// every two seconds with the default CheckInterval.
 //
 // # Presence across nodes
 //
