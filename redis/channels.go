@@ -62,6 +62,7 @@ func (p *part) addTopicsLocked(topics []string, ready []<-chan struct{}) ([]<-ch
 		if ts == nil {
 			ts = &topicSub{ready: make(chan struct{})}
 			p.topics[t] = ts
+			p.added = append(p.added, t)
 			added = true
 		}
 		ts.refs++
@@ -99,21 +100,30 @@ func (p *part) followed() []string {
 }
 
 // toSubscribe marks the topics whose channels the current session has
-// not subscribed (every topic, at its start) as subscribed, and returns
-// their channels (with the broadcasts' at the start).
+// not subscribed (every topic, at its start; those added since, after)
+// as subscribed, and returns their channels (with the broadcasts' at the
+// start).
 func (p *part) toSubscribe(start bool) (channels []string, subs []*topicSub) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	add := func(t string, ts *topicSub) {
+		ts.on = true
+		channels = append(channels, p.channelOf(t))
+		subs = append(subs, ts)
+	}
 	if start {
 		channels = append(channels, p.bcast, p.legacy)
-	}
-	for t, ts := range p.topics {
-		if start || !ts.on {
-			ts.on = true
-			channels = append(channels, p.channelOf(t))
-			subs = append(subs, ts)
+		for t, ts := range p.topics {
+			add(t, ts)
+		}
+	} else {
+		for _, t := range p.added {
+			if ts := p.topics[t]; ts != nil && !ts.on {
+				add(t, ts)
+			}
 		}
 	}
+	p.added = nil
 	return channels, subs
 }
 

@@ -26,6 +26,7 @@ type part struct {
 	mu      sync.Mutex
 	refs    int                  // local subscriptions of its topics
 	topics  map[string]*topicSub // the topics this node follows
+	added   []string             // topics added since the follower last looked
 	sticky  bool                 // a subscriber of no topic came: followed until Close
 	running bool                 // a follower goroutine runs
 	ready   chan struct{}        // closed once the follower is live (subscribed, head known)
