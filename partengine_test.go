@@ -1,7 +1,10 @@
 package fanout_test
 
 import (
+	"testing"
+
 	"context"
+	"github.com/fanout-go/fanout/enginetest"
 	"sync"
 
 	"github.com/fanout-go/fanout"
@@ -107,3 +110,18 @@ func (e *partEngine) lose(p int) {
 func (e *partEngine) Subscribe(context.Context, []string) error { return nil }
 func (e *partEngine) Unsubscribe([]string)                      {}
 func (e *partEngine) Close() error                              { return nil }
+
+// TestPartEngine_Conformance: the test engine of several partitions keeps
+// the Engine contract (so what the tests over it show holds of the
+// engines that do), and runs the suite's case of topics spread over
+// partitions.
+func TestPartEngine_Conformance(t *testing.T) {
+	enginetest.Run(t, enginetest.Harness{
+		New: func(*testing.T) func(*testing.T) fanout.Engine {
+			return func(*testing.T) fanout.Engine {
+				return newPartEngine(3, 64, map[string]int{"span1": 1, "span2": 2, "b": 1})
+			}
+		},
+		Capacity: 64,
+	})
+}
