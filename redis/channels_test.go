@@ -239,5 +239,10 @@ func TestChannels_Cost(t *testing.T) {
 			t.Fatalf("Read: %d messages, %v", len(msgs), err)
 		}
 		t.Logf("a read of the %d followed topics behind 1,000 messages of another: %v, Redis CPU %v", topics, time.Since(start), redisCPU(t, srv)-cpu)
+		cpu, start = redisCPU(t, srv), time.Now()
+		if msgs, _, err = e.Read(ctx, from, names[:1]); err != nil || len(msgs) != 0 {
+			t.Fatalf("Read: %d messages, %v", len(msgs), err)
+		}
+		t.Logf("the same read of one topic: %v, Redis CPU %v", time.Since(start), redisCPU(t, srv)-cpu)
 	}
 }
