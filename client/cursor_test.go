@@ -1,6 +1,8 @@
 package client
 
 import (
+	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -157,4 +159,57 @@ func splitComposite(id string) ([]part, bool) {
 		ps = append(ps, part{p.Partition, piece})
 	}
 	return ps, true
+}
+
+// TestCursor_Vectors: the cursor reads every composite ID of
+// docs/protocol.md's vectors (../testdata/protocol/ids.json) as its
+// positions, and every position as one; what is neither it keeps
+// opaquely, as it came.
+func TestCursor_Vectors(t *testing.T) {
+	var file struct {
+		Valid      []struct{ ID string }
+		Invalid    []struct{ ID, Why string }
+		Composites struct {
+			Valid []struct {
+				ID        string
+				Positions []string
+			}
+			Invalid []struct{ ID, Why string }
+		}
+	}
+	b, err := os.ReadFile("../testdata/protocol/ids.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Composites.Valid) == 0 || len(file.Composites.Invalid) == 0 {
+		t.Fatal("ids.json has no composites")
+	}
+	valid := file.Composites.Valid
+	for _, v := range file.Valid {
+		valid = append(valid, struct {
+			ID        string
+			Positions []string
+		}{v.ID, []string{v.ID}})
+	}
+	for _, v := range valid {
+		var c cursor
+		c.set(v.ID, true)
+		var got []string
+		for _, p := range c.parts {
+			got = append(got, p.id)
+		}
+		if !slices.Equal(got, v.Positions) || c.String() != v.ID {
+			t.Errorf("%q: positions %q (cursor %q), want %q", v.ID, got, c.String(), v.Positions)
+		}
+	}
+	for _, v := range append(file.Invalid, file.Composites.Invalid...) {
+		var c cursor
+		c.set(v.ID, false)
+		if len(c.parts) != 0 || c.String() != v.ID {
+			t.Errorf("%q (%s): cursor %q with %d positions, want it opaque", v.ID, v.Why, c.String(), len(c.parts))
+		}
+	}
 }
