@@ -82,6 +82,66 @@ export function fanoutRecords(frame) {
   return out;
 }
 
+/** A position's ID (docs/protocol.md, section 5): epoch, partition (none for 0), offset. */
+const POSITION = /^[0-9A-Za-z_]{1,32}(?::([1-9][0-9]{0,3}))?-(0|[1-9][0-9]{0,19})$/;
+
+/**
+ * positions reads id as a composite ID: one or more positions joined by
+ * ".", in strictly increasing partition order. It returns them as
+ * [partition, ID] pairs, or null for anything else (an opaque ID).
+ * @param {string} id
+ * @returns {[number, string][] | null}
+ */
+function positions(id) {
+  /** @type {[number, string][]} */
+  const out = [];
+  for (const piece of id.split(".")) {
+    const m = POSITION.exec(piece);
+    if (!m || (m[2].length === 20 && BigInt(m[2]) > 0xffffffffffffffffn)) return null;
+    const partition = m[1] ? Number(m[1]) : 0;
+    if (out.length && out[out.length - 1][0] >= partition) return null;
+    out.push([partition, piece]);
+  }
+  return out;
+}
+
+/**
+ * cursorAfter returns the ID to resume from once `id` was received, when
+ * `cursor` was. A server whose engine has several partitions (the Redis
+ * engine) numbers each on its own, and resumes a subscriber of several
+ * from a composite ID: one position per partition, joined by ".", in
+ * increasing partition order (docs/protocol.md, section 5). `whole` says
+ * that `id` stands for the whole cursor, as a WebSocket position record's
+ * and every SSE event's ID do: it replaces `cursor`. Otherwise (a
+ * WebSocket message's ID, of its own partition) each position of `id`
+ * replaces the one of its partition in `cursor`, and the others stay. An
+ * ID that is not made of positions (a server without a store, or one that
+ * sets its own with WithID) is kept as it came, and so replaces `cursor`,
+ * as a position replaces an opaque `cursor`. "" changes nothing.
+ *
+ *     cursorAfter("e-5.e:3-7", "e:3-8", false) // "e-5.e:3-8"
+ *     cursorAfter("e-5.e:3-7", "e:2-1", false) // "e-5.e:2-1.e:3-7"
+ *     cursorAfter("e-5.e:3-7", "f-0.f:3-2", true) // "f-0.f:3-2"
+ * @param {string} cursor
+ * @param {string} id
+ * @param {boolean} whole
+ * @returns {string}
+ */
+export function cursorAfter(cursor, id, whole) {
+  if (!id) return cursor;
+  if (whole || !cursor) return id;
+  if (!cursor.includes(".") && !id.includes(".")) {
+    // One partition each, the common case: the same one, or an opaque ID.
+    const a = POSITION.exec(cursor), b = POSITION.exec(id);
+    if (!a || !b || a[1] === b[1]) return id;
+  }
+  const now = positions(cursor), got = positions(id);
+  if (!now || !got) return id;
+  const byPartition = new Map(now);
+  for (const [p, piece] of got) byPartition.set(p, piece);
+  return [...byPartition].sort((x, y) => x[0] - y[0]).map((e) => e[1]).join(".");
+}
+
 /**
  * retryDelay returns how long to wait before reconnection attempt number
  * `attempt` (0 for the first after a connection that delivered a message or
@@ -205,7 +265,11 @@ export class Subscription {
 
   /**
    * The ID the subscription resumes from: the last message's, or the
-   * position the server gave a new connection. "" when it has none.
+   * position the server gave a new connection. "" when it has none. Over
+   * WebSocket, from a server whose engine has several partitions (the
+   * Redis engine), it may be a composite: the last position of each
+   * partition of the subscription's topics, joined by "." (see
+   * cursorAfter). Keep it as an opaque string.
    */
   get lastEventId() {
     return this.#lastId;
@@ -361,12 +425,14 @@ export class Subscription {
     for (const r of records) {
       if (this.#conn !== conn) return; // closed by a listener
       if ("position" in r) {
-        this.#lastId = r.position;
+        this.#lastId = cursorAfter(this.#lastId, r.position, true);
       } else if ("resync" in r) {
         this.#emit("resync", r.resync);
       } else {
         this.#delivered = true;
-        if (r.id) this.#lastId = r.id;
+        // Over WebSocket, a message's ID is its own partition's position;
+        // over SSE, an event's ID is the whole cursor.
+        if (r.id) this.#lastId = cursorAfter(this.#lastId, r.id, this.#transport === "sse");
         if (r.event && this.#events && !this.#events.has(r.event)) continue;
         batch.push(r);
         this.#emit("message", r);
