@@ -188,11 +188,11 @@ func vectorMessage(t *testing.T, r vectorRecord) *fanout.Message {
 		}
 		t.Fatalf("resync reason %q", r.Reason)
 	case "position":
-		p, err := fanout.ParseID(r.ID)
+		c, err := fanout.ParseCursor(r.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return fanout.PositionMessage(p)
+		return fanout.PositionMessage(c)
 	}
 	data, err := base64.StdEncoding.DecodeString(r.Data)
 	if err != nil {

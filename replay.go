@@ -94,10 +94,15 @@ func resyncSignal(reason ResyncReason) *Message {
 	return &Message{data: []byte(reason.String()), ctl: ctlResync, event: ResyncEvent}
 }
 
-// positionMessage is the signal that tells a new subscriber where its
-// stream starts.
-func positionMessage(pos Position) *Message {
-	return &Message{id: pos.ID(), pos: pos, ctl: ctlPosition}
+// positionMessage is the signal that tells a subscriber where its stream
+// starts (or goes on from, after a resync): its ID is the Cursor of the
+// partitions it follows, a position when it follows one.
+func positionMessage(cur Cursor) *Message {
+	m := &Message{id: cur.String(), ctl: ctlPosition}
+	if len(cur) == 1 {
+		m.pos = cur[0]
+	}
+	return m
 }
 
 // errNoHistory is why a client cannot resume from an engine that keeps no
