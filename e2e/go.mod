@@ -8,6 +8,8 @@ require (
 	github.com/coder/websocket v1.8.15
 	github.com/fanout-go/fanout v0.1.0
 	github.com/fanout-go/fanout/examples v0.1.0
+	github.com/fanout-go/fanout/redis v0.1.0
+	github.com/redis/rueidis v1.0.79
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )
