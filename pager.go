@@ -17,6 +17,7 @@ type pager struct {
 	parts   []pagePart // the partitions left to read, the next first
 	topics  []string   // the topics the history is read for (those of the resume)
 	needs   []int      // every partition the subscriber follows (for the position after a resync)
+	home    int        // the partition its broadcasts come from
 	reading bool       // a page is being read: the messages it may miss are queued
 }
 

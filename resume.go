@@ -136,7 +136,7 @@ func (c *core) replay(ctx context.Context, s *Subscriber, lastID string, topics 
 		s.mu.Lock()
 		if p := s.pager; p != nil { // nil: it ended meanwhile
 			// The live messages it may miss are known from now.
-			p.needs = needs
+			p.needs, p.home = needs, s.home
 			for _, f := range from {
 				p.parts = append(p.parts, pagePart{from: f})
 			}
@@ -150,7 +150,7 @@ func (c *core) replay(ctx context.Context, s *Subscriber, lastID string, topics 
 		limit.Messages = max(1, limit.Messages/len(from))
 		limit.Bytes = max(1, limit.Bytes/len(from))
 		for _, f := range from {
-			page, upTo, more, rerr := c.readPage(ctx, f, topics, limit)
+			page, upTo, more, rerr := c.readPage(ctx, f, topics, s.home, limit)
 			if rerr != nil {
 				err = fmt.Errorf("replay from %q: %w", f.ID(), rerr)
 				break
@@ -213,22 +213,28 @@ func (c *core) pageLimit() ReadLimit {
 // pageBatches is how many batches a page of history holds.
 const pageBatches = 4
 
-// readPage reads the page of history after from, within limit, prepares
-// its messages, and reports whether more may follow it (the page is
-// full).
-func (c *core) readPage(ctx context.Context, from Position, topics []string, limit ReadLimit) ([]*Message, Position, bool, error) {
+// readPage reads the page of history after from, within limit, for a
+// subscriber of topics whose broadcasts come from home, prepares its
+// messages, and reports whether more may follow it (the page is full).
+// An engine of several partitions stores a broadcast in each: the copies
+// of other partitions than home are not the subscriber's (see
+// core.fanout), and are left out.
+func (c *core) readPage(ctx context.Context, from Position, topics []string, home int, limit ReadLimit) ([]*Message, Position, bool, error) {
 	msgs, upTo, err := readPage(ctx, c.eng, from, topics, limit)
 	if err != nil {
 		return nil, Position{}, false, err
 	}
-	bytes := 0
+	bytes, n := 0, len(msgs)
+	if from.Partition != home {
+		msgs = slices.DeleteFunc(msgs, func(m *Message) bool { return m.topic == "" })
+	}
 	for _, m := range msgs {
 		if err := c.prepare(m); err != nil { // the engine returned what Publish refuses
 			return nil, Position{}, false, fmt.Errorf("replayed message: %w", err)
 		}
 		bytes += len(m.data)
 	}
-	return msgs, upTo, limit.Full(len(msgs), bytes), nil
+	return msgs, upTo, limit.Full(n, bytes), nil
 }
 
 // nextPage reads the next page of s's history (of the first partition
@@ -244,10 +250,10 @@ func (c *core) nextPage(s *Subscriber) bool {
 		return false
 	}
 	p.reading = true
-	from, topics, needs := p.parts[0].from, p.topics, p.needs
+	from, topics, needs, home := p.parts[0].from, p.topics, p.needs, p.home
 	s.mu.Unlock()
 
-	msgs, upTo, more, err := c.readPage(c.ctx, from, topics, c.pageLimit())
+	msgs, upTo, more, err := c.readPage(c.ctx, from, topics, home, c.pageLimit())
 	ends := []pageEnd{{upTo: upTo, more: more}}
 	if err != nil {
 		if c.ctx.Err() != nil { // closing: the subscription ends; the client resumes from what it got

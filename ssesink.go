@@ -75,6 +75,11 @@ func (k *sseSink) write(batch []*Message, timeout time.Duration) (sent, writes, 
 	}
 	defer k.end(timeout)
 	var sc *cursorScratch
+	defer func() {
+		if sc != nil {
+			putCursorScratch(sc)
+		}
+	}()
 	for _, m := range batch {
 		ev, err := m.sseEvent()
 		if err != nil { // validated at publish: unreachable
@@ -83,7 +88,6 @@ func (k *sseSink) write(batch []*Message, timeout time.Duration) (sent, writes, 
 		if k.see(m) {
 			if sc == nil {
 				sc = getCursorScratch()
-				defer putCursorScratch(sc)
 			}
 			if b, ok := k.appendEvent(sc.buf[:0], m, ev); ok {
 				sc.buf, ev = b, b
@@ -196,7 +200,6 @@ func (k *sseConnSink) write(batch []*Message, timeout time.Duration) (sent, writ
 			// part is set once cs.buf is done growing.
 			if cs == nil {
 				cs = getCursorScratch()
-				defer putCursorScratch(cs)
 			}
 			if b, ok := k.appendEvent(cs.buf, m, ev); ok {
 				cs.buf, ev = b, nil
@@ -216,6 +219,9 @@ func (k *sseConnSink) write(batch []*Message, timeout time.Duration) (sent, writ
 		}
 	}
 	sent, bytes, err = k.raw.WriteFrames(sc.Parts, false, timeout)
+	if cs != nil {
+		putCursorScratch(cs)
+	}
 	k.lastWrite = time.Now()
 	return sent, 1, bytes, err
 }
