@@ -28,7 +28,8 @@ export function fanoutRecords(frame: ArrayBuffer): FrameRecord[];
  * replaces the one of its partition in `cursor`, and the others stay. An
  * ID that is not made of positions (a server without a store, or one that
  * sets its own with WithID) is kept as it came, and so replaces `cursor`,
- * as a position replaces an opaque `cursor`. "" changes nothing.
+ * as a position replaces an opaque `cursor`. "" changes nothing. A
+ * Subscription keeps its lastEventId so.
  *
  *     cursorAfter("e-5.e:3-7", "e:3-8", false) // "e-5.e:3-8"
  *     cursorAfter("e-5.e:3-7", "e:2-1", false) // "e-5.e:2-1.e:3-7"

@@ -106,6 +106,49 @@ function positions(id) {
 }
 
 /**
+ * Cursor is what a subscription resumes from: the last ID that is not made
+ * of positions, kept as it came, or one position per partition (see
+ * cursorAfter). Its id is the ID to send back, joined when it is read.
+ */
+class Cursor {
+  /** @type {[number, string][] | null} the positions, in partition order; null for an opaque ID */
+  #parts = null;
+  #id = "";
+  #joined = true; // #id is up to date
+
+  /** The ID to resume from ("" for none). */
+  get id() {
+    if (!this.#joined && this.#parts) this.#id = this.#parts.map((e) => e[1]).join(".");
+    this.#joined = true;
+    return this.#id;
+  }
+
+  /**
+   * set takes in an ID received (see cursorAfter).
+   * @param {string} id
+   * @param {boolean} whole
+   */
+  set(id, whole) {
+    if (!id) return;
+    const got = positions(id);
+    if (!got || whole || !this.#parts?.length) {
+      this.#parts = got;
+      this.#id = id;
+      this.#joined = true;
+      return;
+    }
+    const parts = this.#parts;
+    for (const e of got) {
+      let i = parts.length;
+      while (i > 0 && parts[i - 1][0] >= e[0]) i--;
+      if (i < parts.length && parts[i][0] === e[0]) parts[i] = e;
+      else parts.splice(i, 0, e);
+    }
+    this.#joined = false;
+  }
+}
+
+/**
  * cursorAfter returns the ID to resume from once `id` was received, when
  * `cursor` was. A server whose engine has several partitions (the Redis
  * engine) numbers each on its own, and resumes a subscriber of several
@@ -117,7 +160,8 @@ function positions(id) {
  * replaces the one of its partition in `cursor`, and the others stay. An
  * ID that is not made of positions (a server without a store, or one that
  * sets its own with WithID) is kept as it came, and so replaces `cursor`,
- * as a position replaces an opaque `cursor`. "" changes nothing.
+ * as a position replaces an opaque `cursor`. "" changes nothing. A
+ * Subscription keeps its lastEventId so.
  *
  *     cursorAfter("e-5.e:3-7", "e:3-8", false) // "e-5.e:3-8"
  *     cursorAfter("e-5.e:3-7", "e:2-1", false) // "e-5.e:2-1.e:3-7"
@@ -128,18 +172,10 @@ function positions(id) {
  * @returns {string}
  */
 export function cursorAfter(cursor, id, whole) {
-  if (!id) return cursor;
-  if (whole || !cursor) return id;
-  if (!cursor.includes(".") && !id.includes(".")) {
-    // One partition each, the common case: the same one, or an opaque ID.
-    const a = POSITION.exec(cursor), b = POSITION.exec(id);
-    if (!a || !b || a[1] === b[1]) return id;
-  }
-  const now = positions(cursor), got = positions(id);
-  if (!now || !got) return id;
-  const byPartition = new Map(now);
-  for (const [p, piece] of got) byPartition.set(p, piece);
-  return [...byPartition].sort((x, y) => x[0] - y[0]).map((e) => e[1]).join(".");
+  const c = new Cursor();
+  c.set(cursor, true);
+  c.set(id, whole);
+  return c.id;
 }
 
 /**
@@ -209,7 +245,8 @@ export class Subscription {
   /** @type {Set<string> | null} */ #events;
   /** @type {Map<string, Set<Function>>} */ #listeners = new Map();
   /** @type {"connecting" | "open" | "waiting" | "closed"} */ #state = "connecting";
-  #lastId = "";
+  /** What it resumes from (see cursorAfter). */
+  #cursor = new Cursor();
   #protocol = "";
   /** A plain connection's resync (see StatusResync), told once the next one opens. */
   #resync = "";
@@ -244,7 +281,7 @@ export class Subscription {
     this.#events = o.events ? new Set(o.events) : null;
     // Packed and plain WebSockets carry no IDs and do not resume.
     const resumes = this.#transport === "sse" || mode === "resume";
-    if (resumes) this.#lastId = o.lastEventId ?? u.searchParams.get("lastEventId") ?? "";
+    if (resumes) this.#cursor.set(o.lastEventId ?? u.searchParams.get("lastEventId") ?? "", true);
     u.searchParams.delete("lastEventId"); // added to each connection as it resumes
     this.#url = u;
     this.#open(); // throws on a bad URL or a missing constructor
@@ -272,7 +309,7 @@ export class Subscription {
    * cursorAfter). Keep it as an opaque string.
    */
   get lastEventId() {
-    return this.#lastId;
+    return this.#cursor.id;
   }
 
   /** The subprotocol the server selected on the last WebSocket ("" for none, and over SSE). */
@@ -407,7 +444,7 @@ export class Subscription {
     this.#openedAt = performance.now();
     this.#delivered = false;
     this.#state = "open";
-    this.#emit("open", { protocol: this.#protocol, lastEventId: this.#lastId });
+    this.#emit("open", { protocol: this.#protocol, lastEventId: this.#cursor.id });
     const resync = this.#resync;
     this.#resync = "";
     if (resync) this.#emit("resync", resync);
@@ -425,14 +462,14 @@ export class Subscription {
     for (const r of records) {
       if (this.#conn !== conn) return; // closed by a listener
       if ("position" in r) {
-        this.#lastId = cursorAfter(this.#lastId, r.position, true);
+        this.#cursor.set(r.position, true);
       } else if ("resync" in r) {
         this.#emit("resync", r.resync);
       } else {
         this.#delivered = true;
         // Over WebSocket, a message's ID is its own partition's position;
         // over SSE, an event's ID is the whole cursor.
-        if (r.id) this.#lastId = cursorAfter(this.#lastId, r.id, this.#transport === "sse");
+        this.#cursor.set(r.id, this.#transport === "sse");
         if (r.event && this.#events && !this.#events.has(r.event)) continue;
         batch.push(r);
         this.#emit("message", r);
@@ -445,7 +482,7 @@ export class Subscription {
     const WS = this.#o.WebSocket ?? /** @type {any} */ (globalThis).WebSocket;
     if (!WS) throw new TypeError("fanout: no WebSocket here: pass options.WebSocket (in Node.js 20, the ws package's)");
     const url = new URL(this.#url);
-    if (this.#lastId) url.searchParams.set("lastEventId", this.#lastId); // a browser's WebSocket cannot set headers
+    if (this.#cursor.id) url.searchParams.set("lastEventId", this.#cursor.id); // a browser's WebSocket cannot set headers
     const ws = new WS(url.href, [...this.#protocols]);
     ws.binaryType = "arraybuffer";
     this.#conn = ws;
@@ -510,7 +547,7 @@ export class Subscription {
     const ES = this.#o.EventSource ?? /** @type {any} */ (globalThis).EventSource;
     if (!ES) throw new TypeError("fanout: no EventSource here: pass options.EventSource (in Node.js, the eventsource package's)");
     const url = new URL(this.#url);
-    if (this.#lastId) url.searchParams.set("lastEventId", this.#lastId);
+    if (this.#cursor.id) url.searchParams.set("lastEventId", this.#cursor.id);
     const es = new ES(url.href, this.#o.eventSourceInit);
     this.#conn = es;
     this.#protocol = "";
@@ -558,7 +595,7 @@ export class Subscription {
     };
     const message = (/** @type {{type: string, data: string, lastEventId: string}} */ e) => {
       const id = ownId(e);
-      if (id) this.#lastId = id;
+      this.#cursor.set(id, true);
       const event = e.type === "message" ? "" : e.type;
       this.#deliver(es, [{ data: e.data, binary: false, id, event, topic: "" }]);
     };
@@ -566,7 +603,7 @@ export class Subscription {
     for (const type of this.#events ?? []) if (type !== "message") listen(type, message);
     listen(POSITION_EVENT, (e) => {
       ownId(e);
-      this.#lastId = e.data || e.lastEventId;
+      this.#cursor.set(e.data || e.lastEventId, true);
     });
     listen(RESYNC_EVENT, (e) => {
       ownId(e);
