@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -211,5 +212,29 @@ func TestCursor_Vectors(t *testing.T) {
 		if len(c.parts) != 0 || c.String() != v.ID {
 			t.Errorf("%q (%s): cursor %q with %d positions, want it opaque", v.ID, v.Why, c.String(), len(c.parts))
 		}
+	}
+}
+
+// BenchmarkCursor: what the cursor costs a message of a stream of one
+// partition, and of sixteen (each message moving one of them).
+func BenchmarkCursor(b *testing.B) {
+	for _, n := range []int{1, 16} {
+		b.Run(strconv.Itoa(n)+" partitions", func(b *testing.B) {
+			var ids, parts []string
+			for p := range n {
+				id := "k2f9w-1000000"
+				if p > 0 {
+					id = "k2f9w:" + strconv.Itoa(p) + "-1000000"
+				}
+				parts = append(parts, id)
+				ids = append(ids, strings.Replace(id, "-1000000", "-1000001", 1))
+			}
+			var c cursor
+			c.set(strings.Join(parts, "."), true)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				c.set(ids[i%n], false)
+			}
+		})
 	}
 }
