@@ -18,7 +18,10 @@ type Message struct {
 	// ID is the message's ID: what the client resumes from (see
 	// Client.LastEventID, which may hold the positions of several
 	// partitions). It is set for every published message of a server
-	// with a store, in ModeResume and on SSE; "" otherwise.
+	// with a store, in ModeResume and on SSE; "" otherwise. Over
+	// WebSocket it is the position of the message's own partition; over
+	// SSE, for a subscriber of several partitions, the composite of all
+	// of them, which is what the Broker writes in the event's id field.
 	ID string
 
 	// Event is the message's event type (what fanout.Message.WithEvent

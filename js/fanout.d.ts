@@ -147,7 +147,9 @@ export type Message = {
     binary: boolean;
     /**
      * Its ID ("" without one: packed and plain modes, a
-     * server without a store).
+     * server without a store). Over WebSocket, the position of its own
+     * partition; over SSE, for a subscriber of several partitions, the
+     * composite of all of them (the event's id field). See cursorAfter.
      */
     id: string;
     /**

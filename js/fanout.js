@@ -631,7 +631,9 @@ export class Subscription {
  *   sends binary messages base64-encoded).
  * @property {boolean} binary Whether data is bytes.
  * @property {string} id Its ID ("" without one: packed and plain modes, a
- *   server without a store).
+ *   server without a store). Over WebSocket, the position of its own
+ *   partition; over SSE, for a subscriber of several partitions, the
+ *   composite of all of them (the event's id field). See cursorAfter.
  * @property {string} event Its event type (what the server's WithEvent
  *   set), or "" (and "" in the v1 subprotocols).
  * @property {string} topic The topic it was published to, or "" (a
