@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,5 +245,90 @@ func TestChannels_Cost(t *testing.T) {
 			t.Fatalf("Read: %d messages, %v", len(msgs), err)
 		}
 		t.Logf("the same read of one topic: %v, Redis CPU %v", time.Since(start), redisCPU(t, srv)-cpu)
+
+		// The node's own catch-up after its connections were killed, in
+		// calls of at most fillChunk topics: the longest script call.
+		for _, args := range [][]string{{"CONFIG", "SET", "slowlog-log-slower-than", "0"}, {"CONFIG", "SET", "slowlog-max-len", "10000"}, {"SLOWLOG", "RESET"}} {
+			if _, err := srv.Do(args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 1000 {
+			if err := e.Publish(ctx, "other", fanout.NewMessage([]byte(strconv.Itoa(i)))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cpu = redisCPU(t, srv)
+		reconnects := e.Stats().Reconnects
+		killClients(t, srv, "node")
+		eventually(t, func() bool { st := e.Stats(); return st.Reconnects > reconnects && st.Following == 1 }, "caught up")
+		used := redisCPU(t, srv) - cpu
+		log, err := srv.Do("SLOWLOG", "GET", "10000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var longest, reads int64
+		for _, entry := range log.([]any) {
+			f := entry.([]any)
+			if args := f[3].([]any); len(args) > 0 && strings.EqualFold(args[0].(string), "evalsha_ro") {
+				reads++
+				longest = max(longest, f[2].(int64))
+			}
+		}
+		t.Logf("catch-up after a reconnect, behind 1,000 messages of another topic: %d read calls, the longest %d µs; Redis CPU %v in all (with the resubscription)", reads, longest, used)
+	}
+}
+
+// TestEngine_CatchUpManyTopics: a node follows 600 topics of a partition
+// (the catch-up reads them in several calls) when its subscription
+// freezes; meanwhile another node publishes on some of them, on a topic
+// it does not follow, and a broadcast. The check replaces the
+// subscription and the catch-up delivers exactly what the node follows,
+// in order, the broadcast once.
+func TestEngine_CatchUpManyTopics(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr())
+	opts := fastChecks
+	opts.Prefix = newPrefix()
+	e, rec := started(t, &opts, proxy.Addr())
+	pub := newEngine(t, "pub", &opts, srv.Addr())
+	ctx := context.Background()
+	var topics []string
+	for i := range 600 {
+		topics = append(topics, "t"+strconv.Itoa(i))
+	}
+	if err := e.Subscribe(ctx, topics); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unsubscribe(topics)
+	publish := func(topic, data string) {
+		t.Helper()
+		if err := pub.Publish(ctx, topic, fanout.NewMessage([]byte(data))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("t0", "0")
+	rec.Wait(t, 1, waitTimeout)
+	if n := proxy.FreezeSubscribers(); n != 1 {
+		t.Fatalf("froze %d subscription connections, want 1", n)
+	}
+	want := []string{"0"}
+	for i, topic := range []string{"t599", "other", "t300", "", "t1", "other", "t42", "t599"} {
+		data := strconv.Itoa(i + 1)
+		publish(topic, data)
+		if topic != "other" {
+			want = append(want, data)
+		}
+	}
+	got := rec.Wait(t, len(want), waitTimeout)
+	if fmt.Sprint(data(got)) != fmt.Sprint(want) {
+		t.Fatalf("delivered %v, want %v", data(got), want)
+	}
+	st := e.Stats()
+	if st.Stuck == 0 || st.Recovered != uint64(len(want)-1) || st.Resyncs != 0 {
+		t.Errorf("stats %+v: want the frozen subscription found, %d recovered, no resync", st, len(want)-1)
+	}
+	if extra := rec.Len() - len(want); extra != 0 {
+		t.Errorf("%d deliveries too many", extra)
 	}
 }

@@ -303,7 +303,10 @@
 // index: about 10 ms of Redis CPU for 3,334 topics behind 1,000 messages
 // of others (a lookup per topic), which a node that follows that many
 // topics of a busy partition while receiving none of its messages pays
-// every two seconds with the default CheckInterval.
+// every two seconds with the default CheckInterval. The node reads them
+// 256 topics per script call, so that no call holds Redis for long: 14
+// calls, the longest 2.1 ms (SLOWLOG), where one call of all 3,334 took
+// 10.6 ms.
 //
 // # Presence across nodes
 //
