@@ -55,7 +55,9 @@ type Options struct {
 	// connection (and reconnects when no answer comes within
 	// PingTimeout: a subscription can hang with its connection open),
 	// and reads the partition's head (a message whose live copy was lost
-	// is then read from the stream). Defaults to 1s.
+	// is then read from the stream). A topic's channel (and a
+	// partition) stays subscribed for about one CheckInterval after its
+	// last local subscriber left. Defaults to 1s.
 	CheckInterval time.Duration
 
 	// PingTimeout bounds each liveness ping and each attempt to
