@@ -17,7 +17,9 @@
 //   - maxmemory-policy noeviction: an evicted history costs its clients a
 //     resync (never a gap, but a needless one).
 //   - The engine's Redis user may run INFO (ACL category @dangerous) and
-//     the engine's scripts: every script checks the server's run_id.
+//     the engine's scripts (EVAL, EVALSHA): the scripts that write check
+//     the server's run_id, which they read with INFO when the engine
+//     loads them.
 //   - Every node on one Redis and Prefix uses the same Options.Partitions
 //     (a node that differs gets ErrLayout).
 //
@@ -160,7 +162,10 @@
 // an offset, when either of these holds:
 //
 //   - The server's run_id (INFO server) is not the one recorded in the
-//     meta hash when the epoch started (field r). A run_id is random and
+//     meta hash when the epoch started (field r). (The scripts do not
+//     read INFO on every call: the engine writes the run_id into their
+//     text, which only that server process runs; see redis/baked.go.)
+//     A run_id is random and
 //     new for every redis-server process, so it cannot be restored with a
 //     snapshot, and a replica's differs from its primary's. Every way
 //     the data set can go back without a command that goes through the
@@ -194,11 +199,12 @@
 // The price: when in doubt, resync. Every restart of Redis and every
 // failover starts new epochs, even when nothing was lost (a clean
 // shutdown that saved everything, a replica that was in sync); moving a
-// partition's slot to another Cluster master does too. Each publish and
-// head script reads INFO server: a publish costs Redis about 21 µs of CPU
-// instead of 17 on the project's machine (BenchmarkEngine_Publish,
-// redis-µs/op), and the engine's Redis user needs INFO (ACL category
-// @dangerous); without it, publishes fail with an error that says so. Bounding the replicas' lag
+// partition's slot to another Cluster master does too. The engine's
+// Redis user needs INFO (ACL category @dangerous), which the scripts run
+// when the engine loads them into a server process (its first publish or
+// head read there, and after a restart, a failover or SCRIPT FLUSH);
+// without it, publishes fail with an error that says so. (Read on every
+// call, INFO cost a publish 4 to 6 µs of Redis CPU: TestPublishCost.) Bounding the replicas' lag
 // (min-replicas-to-write, min-replicas-max-lag) still limits what a
 // failover loses; the engine makes the loss visible, not smaller.
 //

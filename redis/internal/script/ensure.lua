@@ -1,4 +1,22 @@
 local meta, log = KEYS[1], KEYS[2]
+-- The run_id of the server process this script runs in. The engine
+-- bakes it in here (with a nonce) and loads the text into that process
+-- only (see Bake in script.go): then it costs no call. As written here
+-- (false), the script reads it from INFO server on every call.
+local run = false
+if not run or ARGV[1] == '?' then
+  local info = redis.pcall('INFO', 'server')
+  if type(info) ~= 'string' then
+    return redis.error_reply('FANOUTINFO ' .. tostring(info.err))
+  end
+  local at = string.find(info, 'run_id:', 1, true) -- a plain find: a pattern costs 2 µs
+  local server = at and string.sub(info, at + 7, at + 46) or '' -- 40 hex digits
+  if ARGV[1] == '?' then
+    -- The probe (see Bake): the server's run_id, nothing written.
+    return server
+  end
+  run = server
+end
 -- e, h, r, n as above; i and a for the publish script (index.lua, the
 -- age trim), read here so that they cost no call of their own.
 local fields = redis.call('HMGET', meta, 'e', 'h', 'r', 'n', 'i', 'a')
@@ -9,16 +27,12 @@ if fields[4] and fields[4] ~= ARGV[2] then
   -- of partitions: this node would not see their messages, nor they its.
   return redis.error_reply('FANOUTLAYOUT ' .. fields[4])
 end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) -- ms
 -- The server's run_id changes whenever the data set may have gone back
 -- without the keys showing it (a restart from a snapshot, a failover to a
 -- replica that lagged): a history written under another run_id is not
 -- trusted to go on (see the package documentation).
-local info = redis.pcall('INFO', 'server')
-if type(info) ~= 'string' then
-  return redis.error_reply('FANOUTINFO ' .. tostring(info.err))
-end
-local at = string.find(info, 'run_id:', 1, true) -- a plain find: a pattern costs 2 µs
-local run = at and string.sub(info, at + 7, at + 46) -- 40 hex digits
 -- Whether the stream and the topic index (KEYS[2..]) all exist, in one
 -- call; when they do not, whether the stream does.
 local keysPresent = redis.call('EXISTS', unpack(KEYS, 2)) == #KEYS - 1
@@ -28,8 +42,7 @@ if not epoch or not head or (head > 0 and not keysPresent and redis.call('EXISTS
   -- server wrote it, or the caller saw a later offset of it): a new
   -- life, from offset 0, named by the caller's random prefix and the
   -- Redis time, so that no epoch is taken twice.
-  local t = redis.call('TIME')
-  epoch, head = ARGV[1] .. string.format('%x%05x', tonumber(t[1]), tonumber(t[2])), 0
+  epoch, head = ARGV[1] .. string.format('%x%05x', tonumber(time[1]), tonumber(time[2])), 0
   redis.call('DEL', log)
   redis.call('HSET', meta, 'e', epoch, 'h', 0, 'r', run, 'n', ARGV[2])
   fresh = true

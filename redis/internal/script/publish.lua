@@ -1,5 +1,3 @@
-local now = redis.call('TIME')
-now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local maxLen, maxAge = tonumber(ARGV[7]), tonumber(ARGV[8])
 local offset = head + 1
 local id = string.format('%d-%d', offset, now)
