@@ -252,3 +252,32 @@ func TestKeys_EveryKeyBounded(t *testing.T) {
 		t.Errorf("%d partition keys; want at most a meta hash, a stream and an index's two sets per partition (16)", partition)
 	}
 }
+
+// TestKeys_RefreshReadsNoTTL: the publish and head scripts know when the
+// partition's keys expire from the meta hash (field k), read with the
+// rest of it: they run no PTTL (under a µs of Redis CPU each), and the
+// keys still get their expiry.
+func TestKeys_RefreshReadsNoTTL(t *testing.T) {
+	const age = 400 * time.Millisecond
+	life := (age + age/4).Milliseconds()
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e := newEngine(t, "e", &fredis.Options{Prefix: prefix, HistoryAge: age, CheckInterval: age / 10, Partitions: 1}, srv.Addr())
+	ctx := context.Background()
+	for i := range 20 {
+		if err := e.Publish(ctx, "a", fanout.NewMessage([]byte(fmt.Sprint(i)))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Head(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := commandStat(t, srv, "pttl", "calls"); n != 0 {
+		t.Errorf("%v PTTL commands for 20 publishes and 20 head reads, want none", n)
+	}
+	for k, ttl := range partitionTTLs(t, srv, prefix) {
+		if ttl <= 0 || ttl > life {
+			t.Errorf("%s: PTTL %d ms after the publishes; want an expiry within %d ms", k, ttl, life)
+		}
+	}
+}

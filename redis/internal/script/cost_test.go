@@ -12,8 +12,9 @@ package script_test
 // copied). It runs only when FANOUT_REDIS_MEASURE is set;
 // FANOUT_COST_ROUNDS sets the rounds (3), FANOUT_COST_ONLY a regexp of
 // the variants to run, and FANOUT_COST_PAIRED reports each variant minus
-// a run of the first one just before it (the machine's load drifts too
-// much between rounds for small differences). A "+10 X" variant runs X
+// a run of the first one (or of FANOUT_COST_BASE, a variant's name) just
+// before it (the machine's load drifts too much between rounds for small
+// differences). A "+10 X" variant runs X
 // ten more times per publish: a tenth of its difference is X's cost.
 // Results of 2026-12-07: bench/results/redis-publish-cost.txt.
 
@@ -129,6 +130,7 @@ func variants(t *testing.T) []variant {
 		fanoutVariant("exact MINID (main)", exact, 4, nil, false),
 		fanoutVariant("this branch", baked, 4, nil, false),
 		fanoutVariant("INFO per call", p, 4, nil, false),
+		fanoutVariant("PTTL per call", swap(t, baked, "(tonumber(fields[7]) or 0) - now < life", "redis.call('PTTL', meta) < life"), 4, nil, false),
 		fanoutVariant("exact, 1 subscriber", exact, 1, nil, false),
 		fanoutVariant("exact -INFO", noInfo(exact), 4, nil, false),
 		fanoutVariant("exact -EXISTS log", swap(t, exact, "(head > 0 and redis.call('EXISTS', log) == 0)", "false"), 4, nil, false),
@@ -203,7 +205,14 @@ func TestPublishCost(t *testing.T) {
 	defer client.Close()
 	vs := variants(t)
 	only := os.Getenv("FANOUT_COST_ONLY")
-	paired := os.Getenv("FANOUT_COST_PAIRED") != "" // report each variant minus the first
+	paired := os.Getenv("FANOUT_COST_PAIRED") != "" // report each variant minus the first (or FANOUT_COST_BASE's)
+	base := 0
+	if b := os.Getenv("FANOUT_COST_BASE"); b != "" {
+		base = slices.IndexFunc(vs, func(v variant) bool { return v.name == b })
+		if base < 0 {
+			t.Fatalf("FANOUT_COST_BASE: no variant %q", b)
+		}
+	}
 	type m struct{ scriptUs, procUs []float64 }
 	res := make([]m, len(vs))
 	runVariant(t, srv, client, vs[0], "warmup") // the server's and the client's first run is slower
@@ -215,9 +224,9 @@ func TestPublishCost(t *testing.T) {
 				continue
 			}
 			s, p := runVariant(t, srv, client, v, fmt.Sprintf("c%d-%d", r, k))
-			if paired && k != 0 {
-				// The difference from a run of the first variant just before.
-				s0, p0 := runVariant(t, srv, client, vs[0], fmt.Sprintf("c%d-%d-base", r, k))
+			if paired && k != base {
+				// The difference from a run of the base variant just before.
+				s0, p0 := runVariant(t, srv, client, vs[base], fmt.Sprintf("c%d-%d-base", r, k))
 				s, p = s-s0, p-p0
 			}
 			res[k].scriptUs = append(res[k].scriptUs, s)
