@@ -41,16 +41,15 @@
 //	{fanout:p}:meta   hash: e = epoch, h = head (the last offset used),
 //	                  r = run_id of the server that started the epoch,
 //	                  n = the nodes' number of partitions,
-//	                  i = the run of offsets the topic index holds,
+//	                  j = the run of offsets the topic index holds,
 //	                  a = when a publish next looks at the oldest age,
 //	                  k = when the partition's keys expire (ms)
 //	{fanout:p}:log    stream: one entry per message, ID "<offset>-<ms>",
-//	                  fields t (topic), x (type letter and event), d (data)
-//	{fanout:p}:ixt    sorted set: the topic index, "<topic>\0<offset>"
-//	                  per kept message, all scored 0 (so that one topic's
-//	                  offsets are a range of members)
-//	{fanout:p}:ixo    stream: the same messages by offset (field t), to
-//	                  trim the index as the log is trimmed
+//	                  fields t (topic), x (type letter and event), d (data),
+//	                  p (the offset of the topic's previous message)
+//	{fanout:p}:last   hash: the topic index, topic -> the offset of its
+//	                  last message, for the topics of the last HistorySize
+//	                  messages (a topic's messages are a chain through p)
 //	{fanout:p}:live   channel: PUBLISH (SPUBLISH on a Cluster) of each
 //	                  message with its epoch and offset
 //
@@ -83,18 +82,20 @@
 //
 // A resume reads what it returns, not the partition's range: when the
 // messages of its topics (and broadcasts) are at most a quarter of the
-// range, the read script takes their offsets from the topic index (one
-// range of members per topic) and reads only those entries (one XRANGE
-// per run of consecutive offsets). Resuming a quiet topic that missed 10
+// range, the read script walks each topic's chain back from its last
+// offset (the topic index: a hash of each topic's last offset, and in
+// every entry its topic's previous one) and reads only those entries
+// (one XRANGE per message). Resuming a quiet topic that missed 10
 // messages behind 10,000 of a busy one of the same partition costs Redis
-// 0.1 to 0.13 ms of CPU (0.15 to 0.2 ms per resume), against 15 ms when
-// the whole range was read and filtered (BenchmarkRead_QuietBehindBusy,
-// on the project's loaded 2-core machine): about 1.5 µs per message of
-// the range before, now O(log n) per topic and per run of the returned
-// messages. The index costs each publish about 6 µs of Redis CPU (19 to 25
-// µs, BenchmarkEngine_Publish). The read script falls back to the range
+// about 0.11 ms of CPU (BenchmarkRead_QuietBehindBusy, medians of 3:
+// 107.8 redis-µs/op, against 116.2 with the index of sorted sets before
+// it, and 15 ms when the whole range was read and filtered, on the
+// project's loaded 2-core machine). The index costs a publish an HGET
+// and an HSET, and every 16th publish the trim of the topics whose
+// last message fell out of HistorySize (see internal/script/index.lua).
+// The read script falls back to the range
 // when the topics' messages are many, and when the index might lack a
-// message: field i of the meta hash names the run of offsets that every
+// message: field j of the meta hash names the run of offsets that every
 // publish indexed, which a publisher that does not index (an older
 // version) breaks until the next one starts it again. A broadcast is stored in every partition (each
 // copy its own offset, in one pipelined round trip), so every subscriber
@@ -136,7 +137,7 @@
 // A partition's keys also expire, together, HistoryAge and a quarter (at
 // least three CheckIntervals) after its last publish or the last head
 // read of a node that follows it (30 days when HistoryAge is negative):
-// each publish and head script gives all four the same expiry when the
+// each publish and head script gives all three the same expiry when the
 // meta hash's has run down by an eighth (the meta hash records when
 // they expire, field k: no PTTL per publish), or when it created one of
 // them. Their expiry is
@@ -145,8 +146,8 @@
 // signal, even one that had missed nothing. A partition that a node
 // follows keeps its keys (and its clients resume with no resync) however
 // long nothing is published. This costs a publish less than a µs of
-// Redis CPU (an EXISTS that checks the index has both its keys, and
-// every eighth of the keys' life four PEXPIREs).
+// Redis CPU (an EXISTS that checks the index exists too, and
+// every eighth of the keys' life three PEXPIREs).
 //
 // # Histories that go back
 //
@@ -326,13 +327,14 @@
 //
 //	key                        holds                  memory               life
 //	{prefix:p}:meta            epoch, head, index run 120 B per partition  HistoryAge and a quarter
-//	{prefix:p}:log             the kept messages      ~97 B per message    after the partition's last
-//	                                                  (~33 B + topic+data) publish or head read (30
-//	{prefix:p}:ixt             topic index, by topic  ~130 B per message   days without HistoryAge);
-//	{prefix:p}:ixo             topic index, by offset ~22 B per message    HistorySize and HistoryAge
-//	                                                                       bound the log's entries (+1
-//	                                                                       stream node at most), and the
-//	                                                                       index's (+8 at most)
+//	{prefix:p}:log             the kept messages      ~101 B per message   after the partition's last
+//	                                                  (~37 B + topic+data) publish or head read (30
+//	{prefix:p}:last            topic index: each      ~60 B per topic      days without HistoryAge);
+//	                           topic's last offset    (~16 B below 128     HistorySize and HistoryAge
+//	                                                  topics)              bound the log's entries (+1
+//	                                                                       stream node at most), and
+//	                                                                       HistorySize the index's
+//	                                                                       topics (+32 at most)
 //	{prefix:p}:pnodes:<topic>  a topic's nodes        104 B per topic      PresenceTTL after its last
 //	                                                  (+ ~16 B per node)   node's last write
 //	{prefix:p}:pmembers:<node>:<topic>
@@ -342,7 +344,7 @@
 //	{prefix}:node:<node>       a node's heartbeat     72 B per node        3 CheckIntervals
 //
 // So every key expires: those that grow with topics and nodes within
-// PresenceTTL of their node's death, the partitions' four (whatever the
+// PresenceTTL of their node's death, the partitions' three (whatever the
 // topics and nodes, their entries bounded by HistorySize, and
 // HistoryAge, lazily: the age trim runs when a message is published to
 // the partition) within HistoryAge and a quarter of the partition's last

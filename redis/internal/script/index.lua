@@ -1,64 +1,79 @@
--- The partition's topic index (see read.lua). KEYS[3], {prefix:p}:ixt,
--- is a sorted set of "<topic>\0<offset in 20 digits>", one per message,
--- all scored 0: one topic's offsets are a range of its members. KEYS[4],
--- {prefix:p}:ixo, is a stream of the same messages by offset (entry ID
--- "<offset>-0", field t: the topic), where the oldest are found, to trim
--- both as the partition's stream is trimmed by HistorySize. Like the
--- meta hash and the stream, they are keys of the partition, which
--- expire with them (see keepAlive in ensure.lua).
+-- The partition's topic index (see read.lua). KEYS[3], {prefix:p}:last,
+-- is a hash: topic -> the offset of its last message; and each entry of
+-- the stream has field p, the offset of the previous message of its
+-- topic ("0": none that the index knows of). A topic's messages are a
+-- chain, walked back from its last one. Like the meta hash and the
+-- stream, the hash is a key of the partition, which expires with them
+-- (see keepAlive in ensure.lua).
 --
--- Field i of the meta hash, "<epoch> <since> <last>", says that every
--- message of the epoch from offset since to offset last is indexed: a
+-- Field j of the meta hash, "<epoch> <since> <last>", says that every
+-- message of the epoch from offset since to offset last was indexed: a
 -- publisher that does not index (an older version) breaks the chain, and
--- the next one that does starts it again, and trimming the index moves
--- since past what it removed (the stream may keep those a while longer:
--- it is trimmed by whole nodes), so a read never trusts an index that may
--- lack a message. A new epoch empties the index, and so
--- does a publish that finds one of its keys missing. chain is field i
--- as ensure read it, present whether the partition's keys all existed
--- then. indexMessage reports whether the chain started again.
-local function indexMessage(ixt, ixo, meta, chain, present, epoch, offset, maxLen, topic)
-  local since = offset
+-- the next one that does starts it again, so a read never trusts an
+-- index that may lack a message. A new epoch empties the hash, and so
+-- does a publish that finds it (or the stream) missing. (Versions before
+-- kept field i and the keys ixt and ixo: a node of such a version sees
+-- its chain broken by this one's publishes, and this one its, so each
+-- reads through its own index only what its own kind indexed; the old
+-- keys expire once no old node refreshes them.)
+--
+-- The hash is bounded: a topic that no longer publishes must not keep
+-- its field while the partition lives. The chain's start (since) is
+-- moved along behind the stream's length bound, maxLen: every 16th
+-- publish, the entries from since up to 32 past the oldest that bound
+-- keeps (at most 32) are read, before this publish trims the stream
+-- (the bound kept them all: the trim drops only entries below it), and
+-- each one that is still its topic's last message has its topic's field
+-- dropped; since moves past them. So the hash holds the topics of the
+-- last maxLen messages, and at most 32 more; a read from before since
+-- scans the stream instead (the chain no longer covers it).
+-- When those entries are gone already (the age trim took them, or
+-- HistorySize was lowered), the chain starts again.
+--
+-- indexPrevious returns the offset of the previous message of topic (as
+-- a string, for field p) and the chain's start (since); chain is field
+-- j as ensure read it, present whether the partition's keys all existed
+-- then. It trims the hash first (see above).
+local function indexPrevious(last, log, chain, present, epoch, offset, maxLen, topic)
   local e, s, l
   if chain then
     e, s, l = string.match(chain, '^(%S+) (%d+) (%d+)$')
   end
-  if e ~= epoch or not present then
-    -- Another epoch's offsets, if any, or what is left of an index that
-    -- lost one of its keys (evicted, deleted): the chain starts again.
-    redis.call('DEL', ixt, ixo)
-  elseif tonumber(l) == offset - 1 then
-    since = tonumber(s)
-  end
-  local id = string.format('%d-0', offset)
-  if redis.pcall('XADD', ixo, id, 't', topic)['err'] then
-    -- The index holds later offsets than this one (Redis lost some of
-    -- the partition's keys but not the index): start it again.
-    redis.call('DEL', ixt, ixo)
-    redis.call('XADD', ixo, id, 't', topic)
-    since = offset
-  end
-  redis.call('ZADD', ixt, 0, topic .. '\0' .. string.format('%020d', offset))
-  local restarted = since == offset
-  if maxLen > 0 and offset > maxLen and offset % 8 == 0 then
-    -- Every eighth message, at most 16: the index holds at most 8 more
-    -- than maxLen, and catches up after a change of HistorySize.
-    local old = redis.call('XRANGE', ixo, '-', string.format('%d', offset - maxLen), 'COUNT', 16)
-    if #old > 0 then
-      local members = {}
-      for i, entry in ipairs(old) do
-        local dash = string.find(entry[1], '-', 1, true)
-        members[i] = entry[2][2] .. '\0' .. string.format('%020d', tonumber(string.sub(entry[1], 1, dash - 1)))
+  local since = tonumber(s)
+  if e == epoch and present and tonumber(l) == offset - 1 then
+    local bound = offset - maxLen -- the oldest offset the length bound kept (the last trim's)
+    if maxLen > 0 and offset % 16 == 0 and since < bound + 32 then
+      local upTo = math.min(since + 31, bound + 31, offset - 1)
+      local entries = redis.call('XRANGE', log, string.format('%d', since), string.format('%d', upTo))
+      local function offsetOf(entry)
+        return tonumber(string.sub(entry[1], 1, string.find(entry[1], '-', 1, true) - 1))
       end
-      redis.call('ZREM', ixt, unpack(members))
-      local last = tonumber(string.sub(old[#old][1], 1, string.find(old[#old][1], '-', 1, true) - 1))
-      redis.call('XTRIM', ixo, 'MINID', string.format('%d', last + 1))
-      -- The stream, trimmed approximately, may still hold these: the
-      -- chain now starts after them, so that a read from among them
-      -- scans the stream instead of missing them.
-      since = math.max(since, last + 1)
+      if #entries > 0 and offsetOf(entries[1]) == since then
+        local topics = {}
+        for i, entry in ipairs(entries) do
+          topics[i] = entry[2][2]
+        end
+        local lasts, gone = redis.call('HMGET', last, unpack(topics)), {}
+        for i, entry in ipairs(entries) do
+          if tonumber(lasts[i]) == offsetOf(entry) then
+            gone[#gone + 1] = topics[i]
+          end
+        end
+        if #gone > 0 then
+          redis.call('HDEL', last, unpack(gone))
+        end
+        since = offsetOf(entries[#entries]) + 1
+      else
+        since = nil -- gone: start again
+      end
+    end
+    if since then
+      return redis.call('HGET', last, topic) or '0', since
     end
   end
-  redis.call('HSET', meta, 'i', string.format('%s %d %d', epoch, since, offset))
-  return restarted -- the chain started again: the keys may be new
+  -- Another epoch's offsets, if any, or a message that was not indexed
+  -- came between, or what is left of an index that lost a key, or one
+  -- whose trim lost track: the chain starts again.
+  redis.call('DEL', last)
+  return '0', offset
 end

@@ -6,9 +6,9 @@
 //
 //	KEYS[1]  the partition's meta hash: e = epoch, h = head offset
 //	KEYS[2]  the partition's stream: one entry per message, ID
-//	         "<offset>-<ms>", fields t (topic), x (kind), d (data)
-//	KEYS[3], KEYS[4]  its topic index (see index.lua), where a script
-//	         says so
+//	         "<offset>-<ms>", fields t (topic), x (kind), d (data) and
+//	         p (the topic's previous offset: see index.lua)
+//	KEYS[3]  its topic index (see index.lua), where a script says so
 //
 // Publish and Head give them all one expiry (see ensure).
 //
@@ -18,7 +18,7 @@
 // trim reads times from IDs, with no extra field stored.
 //
 // The meta hash also records r, the run_id of the server that wrote the
-// epoch, n, the number of partitions of the nodes that use it, i, the
+// epoch, n, the number of partitions of the nodes that use it, j, the
 // run of offsets the topic index holds (index.lua), a, when a publish
 // next reads the oldest entry's time (the age trim), and k, when the
 // partition's keys expire (see keepAlive in ensure).
@@ -48,8 +48,7 @@ import (
 //	ARGV[9] topic  ARGV[10] kind  ARGV[11] data
 //	ARGV[12] (optional) the keys' life in ms (see ensure)
 //
-//	KEYS[3], KEYS[4] (optional) the partition's topic index, the set
-//	        ordered by topic and the one ordered by offset: see index.lua
+//	KEYS[3] (optional) the partition's topic index: see index.lua
 //
 // It returns {epoch, offset}. The live payload is
 // "<epoch> <offset> <ms> <len(topic)> <len(kind)>\n<topic><kind><data>",
@@ -77,9 +76,9 @@ var publishBody string
 //	ARGV[6] scan: the most entries to examine when scanning the range
 //	        (at least 1)
 //
-//	KEYS[3] (optional, with a filter) the partition's topic index, by
-//	        topic: when it is sure to hold every message of the range, and
-//	        those of the topics are few, only their entries are read (see
+//	KEYS[3] (optional, with a filter) the partition's topic index: when
+//	        it is sure to hold every message of the range, and those of
+//	        the topics are few, only their entries are read (see
 //	        read.lua); otherwise the range is scanned, and filtered
 //
 // It returns {"ok", epoch, head, entries, upTo}: every message of the
@@ -90,7 +89,8 @@ var publishBody string
 // not full and does not end at the head goes on from upTo. Otherwise
 // it returns {"epoch", epoch, head} (another epoch, or "" for none),
 // {"ahead", epoch, head} or {"trimmed", epoch, head}. Each entry is
-// {id, {"t", topic, "x", kind, "d", data}}.
+// {id, {"t", topic, "x", kind, "d", data, "p", previous}} (without p
+// when stored by a version before it).
 //
 //go:embed read.lua
 var Read string
