@@ -41,7 +41,7 @@
 //	{fanout:p}:meta   hash: e = epoch, h = head (the last offset used),
 //	                  r = run_id of the server that started the epoch,
 //	                  n = the nodes' number of partitions,
-//	                  j = the run of offsets the topic index holds,
+//	                  ie, is, il = the run of offsets the topic index holds,
 //	                  a = when a publish next looks at the oldest age,
 //	                  k = when the partition's keys expire (ms)
 //	{fanout:p}:log    stream: one entry per message, ID "<offset>-<ms>",
@@ -95,7 +95,7 @@
 // last message fell out of HistorySize (see internal/script/index.lua).
 // The read script falls back to the range
 // when the topics' messages are many, and when the index might lack a
-// message: field j of the meta hash names the run of offsets that every
+// message: fields ie, is and il of the meta hash name the run of offsets that every
 // publish indexed, which a publisher that does not index (an older
 // version) breaks until the next one starts it again. A broadcast is stored in every partition (each
 // copy its own offset, in one pipelined round trip), so every subscriber

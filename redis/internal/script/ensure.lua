@@ -17,10 +17,10 @@ if not run or ARGV[1] == '?' then
   end
   run = server
 end
--- e, h, r, n as above; j and a for the publish script (index.lua, the
--- age trim), k for keepAlive, read here so that they cost no call of
--- their own.
-local fields = redis.call('HMGET', meta, 'e', 'h', 'r', 'n', 'j', 'a', 'k')
+-- e, h, r, n as above; ie, a, is and il for the publish script
+-- (index.lua, the age trim), k for keepAlive, read here so that they
+-- cost no call of their own.
+local fields = redis.call('HMGET', meta, 'e', 'h', 'r', 'n', 'ie', 'a', 'k', 'is', 'il')
 local epoch, head = fields[1], tonumber(fields[2])
 local fresh = false -- a new epoch: its keys need their expiry
 if fields[4] and fields[4] ~= ARGV[2] then

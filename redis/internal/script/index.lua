@@ -6,8 +6,10 @@
 -- stream, the hash is a key of the partition, which expires with them
 -- (see keepAlive in ensure.lua).
 --
--- Field j of the meta hash, "<epoch> <since> <last>", says that every
--- message of the epoch from offset since to offset last was indexed: a
+-- Fields ie, is and il of the meta hash (the chain: epoch, since, last;
+-- three fields, not one string: a pattern to split it cost 2 to 4 µs)
+-- say that every message of epoch ie from offset is to offset il was
+-- indexed: a
 -- publisher that does not index (an older version) breaks the chain, and
 -- the next one that does starts it again, so a read never trusts an
 -- index that may lack a message. A new epoch empties the hash, and so
@@ -31,16 +33,12 @@
 -- HistorySize was lowered), the chain starts again.
 --
 -- indexPrevious returns the offset of the previous message of topic (as
--- a string, for field p) and the chain's start (since); chain is field
--- j as ensure read it, present whether the partition's keys all existed
--- then. It trims the hash first (see above).
-local function indexPrevious(last, log, chain, present, epoch, offset, maxLen, topic)
-  local e, s, l
-  if chain then
-    e, s, l = string.match(chain, '^(%S+) (%d+) (%d+)$')
-  end
-  local since = tonumber(s)
-  if e == epoch and present and tonumber(l) == offset - 1 then
+-- a string, for field p) and the chain's start (since); fields are the
+-- meta hash's as ensure read them, present whether the partition's keys
+-- all existed then. It trims the hash first (see above).
+local function indexPrevious(last, log, fields, present, epoch, offset, maxLen, topic)
+  local since = tonumber(fields[8])
+  if fields[5] == epoch and present and since and tonumber(fields[9]) == offset - 1 then
     local bound = offset - maxLen -- the oldest offset the length bound kept (the last trim's)
     if maxLen > 0 and offset % 16 == 0 and since < bound + 32 then
       local upTo = math.min(since + 31, bound + 31, offset - 1)

@@ -8,7 +8,7 @@ local topic, kind = ARGV[9], ARGV[10]
 -- their names once).
 local prev, since = '0', nil
 if KEYS[3] then
-  prev, since = indexPrevious(KEYS[3], log, fields[5], keysPresent, epoch, offset, maxLen, topic)
+  prev, since = indexPrevious(KEYS[3], log, fields, keysPresent, epoch, offset, maxLen, topic)
 end
 -- The length bound is kept approximately ('~'): Redis drops only whole
 -- nodes of the stream (stream-node-max-entries, 100 by default), never
@@ -51,7 +51,7 @@ end
 -- The head, and the index's chain (see index.lua), in one HSET.
 if since then
   redis.call('HSET', KEYS[3], topic, offset)
-  redis.call('HSET', meta, 'h', offset, 'j', string.format('%s %d %d', epoch, since, offset))
+  redis.call('HSET', meta, 'h', offset, 'ie', epoch, 'is', since, 'il', offset)
 else
   redis.call('HSET', meta, 'h', offset)
 end

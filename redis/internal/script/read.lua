@@ -1,5 +1,5 @@
 local meta, log = KEYS[1], KEYS[2]
-local fields = redis.call('HMGET', meta, 'e', 'h', 'j')
+local fields = redis.call('HMGET', meta, 'e', 'h', 'ie', 'is', 'il')
 local epoch, head = fields[1], tonumber(fields[2])
 if not epoch or not head or epoch ~= ARGV[1] then
   return {'epoch', epoch or '', string.format('%d', head or 0)}
@@ -44,8 +44,7 @@ end
 -- scan of the range once it took a quarter of the range's length in
 -- steps (or scan steps: a call's bound).
 if filter and KEYS[3] then
-  local chain = fields[3] and {string.match(fields[3], '^(%S+) (%d+) (%d+)$')} or {}
-  if chain[1] == epoch and tonumber(chain[2]) <= from + 1 and tonumber(chain[3]) == head
+  if fields[3] == epoch and (tonumber(fields[4]) or head + 1) <= from + 1 and tonumber(fields[5]) == head
       and redis.call('EXISTS', KEYS[3]) == 1 then
     local first = redis.call('XRANGE', log, string.format('%d', from + 1), '+', 'COUNT', 1)[1]
     if not first or offsetOf(first[1]) ~= from + 1 then

@@ -18,8 +18,9 @@
 // trim reads times from IDs, with no extra field stored.
 //
 // The meta hash also records r, the run_id of the server that wrote the
-// epoch, n, the number of partitions of the nodes that use it, j, the
-// run of offsets the topic index holds (index.lua), a, when a publish
+// epoch, n, the number of partitions of the nodes that use it, ie, is
+// and il, the run of offsets the topic index holds (index.lua), a, when
+// a publish
 // next reads the oldest entry's time (the age trim), and k, when the
 // partition's keys expire (see keepAlive in ensure).
 //
