@@ -208,9 +208,10 @@
 // when the engine loads them into a server process (its first publish or
 // head read there, and after a restart, a failover or SCRIPT FLUSH);
 // without it, publishes fail with an error that says so. (Read on every
-// call, INFO cost a publish 4 to 6 µs of Redis CPU: TestPublishCost.) Bounding the replicas' lag
-// (min-replicas-to-write, min-replicas-max-lag) still limits what a
-// failover loses; the engine makes the loss visible, not smaller.
+// call, INFO cost a publish 4 to 6 µs of Redis CPU: TestPublishCost.)
+// Bounding the replicas' lag (min-replicas-to-write,
+// min-replicas-max-lag) still limits what a failover loses; the engine
+// makes the loss visible, not smaller.
 //
 // # Nodes must agree on the number of partitions
 //
