@@ -9,10 +9,9 @@
 -- Fields ie, is and il of the meta hash (the chain: epoch, since, last;
 -- three fields, not one string: a pattern to split it cost 2 to 4 µs)
 -- say that every message of epoch ie from offset is to offset il was
--- indexed: a
--- publisher that does not index (an older version) breaks the chain, and
--- the next one that does starts it again, so a read never trusts an
--- index that may lack a message. A new epoch empties the hash, and so
+-- indexed: a publisher that does not index (an older version) breaks
+-- the chain, and the next one that does starts it again, so a read
+-- never trusts an index that may lack a message. A new epoch empties the hash, and so
 -- does a publish that finds it (or the stream) missing. (Versions before
 -- kept field i and the keys ixt and ixo: a node of such a version sees
 -- its chain broken by this one's publishes, and this one its, so each

@@ -20,9 +20,8 @@
 // The meta hash also records r, the run_id of the server that wrote the
 // epoch, n, the number of partitions of the nodes that use it, ie, is
 // and il, the run of offsets the topic index holds (index.lua), a, when
-// a publish
-// next reads the oldest entry's time (the age trim), and k, when the
-// partition's keys expire (see keepAlive in ensure).
+// a publish next reads the oldest entry's time (the age trim), and k,
+// when the partition's keys expire (see keepAlive in ensure).
 //
 // The epoch is kept only in the meta hash. Both keys are checked
 // together: a missing meta hash (lost, evicted, FLUSHALL, a restart
