@@ -47,9 +47,10 @@
 //	{fanout:p}:log    stream: one entry per message, ID "<offset>-<ms>",
 //	                  fields t (topic), x (type letter and event), d (data),
 //	                  p (the offset of the topic's previous message)
-//	{fanout:p}:last   hash: the topic index, topic -> the offset of its
-//	                  last message, for the topics of the last HistorySize
-//	                  messages (a topic's messages are a chain through p)
+//	{fanout:p}:last   sorted set: the topic index, each topic of the last
+//	                  HistorySize messages scored by the offset of its
+//	                  last message (a topic's messages are a chain
+//	                  through p)
 //	{fanout:p}:live   channel: PUBLISH (SPUBLISH on a Cluster) of each
 //	                  message with its epoch and offset
 //
@@ -90,8 +91,8 @@
 // about 0.11 ms of CPU (BenchmarkRead_QuietBehindBusy, medians of 3:
 // 107.8 redis-µs/op, against 116.2 with the index of sorted sets before
 // it, and 15 ms when the whole range was read and filtered, on the
-// project's loaded 2-core machine). The index costs a publish an HGET
-// and an HSET, and every 16th publish the trim of the topics whose
+// project's loaded 2-core machine). The index costs a publish a ZSCORE
+// and a ZADD, and every 16th publish the removal of the topics whose
 // last message fell out of HistorySize (see internal/script/index.lua).
 // The read script falls back to the range
 // when the topics' messages are many, and when the index might lack a
@@ -331,12 +332,12 @@
 //	{prefix:p}:meta            epoch, head, index run 120 B per partition  HistoryAge and a quarter
 //	{prefix:p}:log             the kept messages      ~101 B per message   after the partition's last
 //	                                                  (~37 B + topic+data) publish or head read (30
-//	{prefix:p}:last            topic index: each      ~60 B per topic      days without HistoryAge);
+//	{prefix:p}:last            topic index: each      ~105 B per topic     days without HistoryAge);
 //	                           topic's last offset    (~16 B below 128     HistorySize and HistoryAge
 //	                                                  topics)              bound the log's entries (+1
 //	                                                                       stream node at most), and
 //	                                                                       HistorySize the index's
-//	                                                                       topics (+32 at most)
+//	                                                                       topics (+16 at most)
 //	{prefix:p}:pnodes:<topic>  a topic's nodes        104 B per topic      PresenceTTL after its last
 //	                                                  (+ ~16 B per node)   node's last write
 //	{prefix:p}:pmembers:<node>:<topic>

@@ -2,8 +2,9 @@ package redis
 
 import "strings"
 
-// The history's topic index: a hash of each topic's last offset in the
-// partition ({prefix:p}:last), and in each stream entry the offset of
+// The history's topic index: a sorted set of the partition's topics,
+// each scored by its last offset ({prefix:p}:last), and in each stream
+// entry the offset of
 // its topic's previous message (see internal/script/index.lua). A Read
 // of a few topics whose messages are at most a quarter of the range
 // walks each topic's chain back from its last offset and reads only the
@@ -11,8 +12,8 @@ import "strings"
 // whatever the other topics of its partition published. It reads the
 // whole range, as before, when the topics' messages are many, or when
 // the index might lack a message (stored by a publisher that does not
-// index). It costs a publish an HGET and an HSET (and, every 16th
-// publish, a step of the hash's trim).
+// index). It costs a publish a ZSCORE and a ZADD (and, every 16th
+// publish, a ZREMRANGEBYSCORE of the topics that left HistorySize).
 
 // indexKey is the topic index's key of p.
 func (e *Engine) indexKey(p *part) string {

@@ -49,7 +49,7 @@ func prefixKeys(t *testing.T, srv *redistest.Server, prefix string) map[string]i
 }
 
 // partitionKey reports whether key is one of a partition's meta hash,
-// stream and topic index (a hash), the only keys of the engine
+// stream and topic index (a sorted set), the only keys of the engine
 // without an expiry (one of each per partition, whatever the topics and
 // nodes).
 func partitionKey(key string) bool {

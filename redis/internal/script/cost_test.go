@@ -120,6 +120,9 @@ func variants(t *testing.T) []variant {
 	// call (p); baked, it does not.
 	p := load("sets")
 	sets := script.Bake(p, run, "nonce")
+	// The index of last offsets in a hash, trimmed by reading the entries
+	// that left HistorySize (testdata/hash), before the sorted set.
+	hash := script.Bake(load("hash"), run, "nonce")
 	age16 := func(src string) string {
 		return swap(t, src, "if maxAge > 0 then", "if maxAge > 0 and offset % 16 == 0 then")
 	}
@@ -130,14 +133,16 @@ func variants(t *testing.T) []variant {
 		fanoutVariant("exact MINID (main)", exact, 4, nil, false),
 		fanoutVariant("this branch", baked, 4, nil, false),
 		fanoutVariant("index of sorted sets", sets, 4, nil, false),
+		fanoutVariant("index of last offsets in a hash", hash, 4, nil, false),
 		fanoutVariant("INFO per call", p, 4, nil, false),
 		fanoutVariant("PTTL per call", swap(t, sets, "(tonumber(fields[7]) or 0) - now < life", "redis.call('PTTL', meta) < life"), 4, nil, false),
 		fanoutVariant("this branch, 1 subscriber", baked, 1, nil, false),
 		fanoutVariant("this branch -index", baked, 4, nil, true),
-		fanoutVariant("this branch -index trim", swap(t, baked, "if maxLen > 0 and offset % 16 == 0 and since < bound + 32 then", "if false then"), 4, nil, false),
+		fanoutVariant("this branch -index trim", swap(t, baked, "if maxLen > 0 and offset % 16 == 0 and since < offset - maxLen then", "if false then"), 4, nil, false),
+		fanoutVariant("this branch -field p", strings.ReplaceAll(baked, "'d', ARGV[11], 'p', prev)", "'d', ARGV[11])"), 4, nil, false),
 		fanoutVariant("this branch -EXISTS", swap(t, baked, "local keysPresent = redis.call('EXISTS', unpack(KEYS, 2)) == #KEYS - 1", "local keysPresent = true"), 4, nil, false),
 		fanoutVariant("this branch -TIME", swap(t, baked, "local time = redis.call('TIME')", "local time = {'1765000000', '123456'}"), 4, nil, false),
-		fanoutVariant("this branch -HGET", swap(t, baked, "return redis.call('HGET', last, topic) or '0', since", "return '0', since"), 4, nil, false),
+		fanoutVariant("this branch -ZSCORE", swap(t, baked, "return redis.call('ZSCORE', last, topic) or '0', since", "return '0', since"), 4, nil, false),
 		fanoutVariant("this branch -age trim", baked, 4, func(a []string) []string { a[7] = "0"; return a }, false),
 		fanoutVariant("this branch -keepAlive", baked, 4, func(a []string) []string { return a[:11] }, false),
 		fanoutVariant("this branch -PUBLISH", swap(t, baked, "redis.call('PUBLISH', ARGV[5], payload)", ""), 4, nil, false),

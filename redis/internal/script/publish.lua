@@ -8,7 +8,7 @@ local topic, kind = ARGV[9], ARGV[10]
 -- their names once).
 local prev, since = '0', nil
 if KEYS[3] then
-  prev, since = indexPrevious(KEYS[3], log, fields, keysPresent, epoch, offset, maxLen, topic)
+  prev, since = indexPrevious(KEYS[3], fields, keysPresent, epoch, offset, maxLen, topic)
 end
 -- The length bound is kept approximately ('~'): Redis drops only whole
 -- nodes of the stream (stream-node-max-entries, 100 by default), never
@@ -50,12 +50,12 @@ end
 
 -- The head, and the index's chain (see index.lua), in one HSET.
 if since then
-  redis.call('HSET', KEYS[3], topic, offset)
+  redis.call('ZADD', KEYS[3], offset, topic)
   redis.call('HSET', meta, 'h', offset, 'ie', epoch, 'is', since, 'il', offset)
 else
   redis.call('HSET', meta, 'h', offset)
 end
--- The stream was created at offset 1, the index's hash when its chain
+-- The stream was created at offset 1, the index's set when its chain
 -- started: without an expiry yet.
 keepAlive(tonumber(ARGV[12]), fresh or offset == 1 or since == offset)
 

@@ -60,7 +60,7 @@ if filter and KEYS[3] then
     local limit = math.min(scan, math.floor((head - from) / 4))
     local found, steps, walked = {}, 0, true
     for _, t in ipairs(topics) do
-      local o = tonumber(redis.call('HGET', KEYS[3], t) or '0')
+      local o = tonumber(redis.call('ZSCORE', KEYS[3], t) or '0')
       while o > from do
         steps = steps + 1
         local e = steps <= limit and redis.call('XRANGE', log, string.format('%d', o), string.format('%d', o))[1]
