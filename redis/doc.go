@@ -88,9 +88,9 @@
 // every entry its topic's previous one) and reads only those entries
 // (one XRANGE per message). Resuming a quiet topic that missed 10
 // messages behind 10,000 of a busy one of the same partition costs Redis
-// about 0.11 ms of CPU (BenchmarkRead_QuietBehindBusy, medians of 3:
-// 107.8 redis-µs/op, against 116.2 with the index of sorted sets before
-// it, and 15 ms when the whole range was read and filtered, on the
+// about 0.12 ms of CPU (BenchmarkRead_QuietBehindBusy, runs interleaved
+// with the index of two keys before it, 4 each: medians 123 and 138
+// redis-µs/op; 15 ms when the whole range was read and filtered, on the
 // project's loaded 2-core machine). The index costs a publish a ZSCORE
 // and a ZADD, and every 16th publish the removal of the topics whose
 // last message fell out of HistorySize (see internal/script/index.lua).
