@@ -17,7 +17,9 @@
 //   - maxmemory-policy noeviction: an evicted history costs its clients a
 //     resync (never a gap, but a needless one).
 //   - The engine's Redis user may run INFO (ACL category @dangerous) and
-//     the engine's scripts: every script checks the server's run_id.
+//     the engine's scripts (EVAL, EVALSHA): the scripts that write check
+//     the server's run_id, which they read with INFO when the engine
+//     loads them.
 //   - Every node on one Redis and Prefix uses the same Options.Partitions
 //     (a node that differs gets ErrLayout).
 //
@@ -39,15 +41,16 @@
 //	{fanout:p}:meta   hash: e = epoch, h = head (the last offset used),
 //	                  r = run_id of the server that started the epoch,
 //	                  n = the nodes' number of partitions,
-//	                  i = the run of offsets the topic index holds,
-//	                  a = when a publish next looks at the oldest age
+//	                  ie, is, il = the run of offsets the topic index holds,
+//	                  a = when a publish next looks at the oldest age,
+//	                  k = when the partition's keys expire (ms)
 //	{fanout:p}:log    stream: one entry per message, ID "<offset>-<ms>",
-//	                  fields t (topic), x (type letter and event), d (data)
-//	{fanout:p}:ixt    sorted set: the topic index, "<topic>\0<offset>"
-//	                  per kept message, all scored 0 (so that one topic's
-//	                  offsets are a range of members)
-//	{fanout:p}:ixo    stream: the same messages by offset (field t), to
-//	                  trim the index as the log is trimmed
+//	                  fields t (topic), x (type letter and event), d (data),
+//	                  p (the offset of the topic's previous message)
+//	{fanout:p}:last   sorted set: the topic index, each topic of the last
+//	                  HistorySize messages scored by the offset of its
+//	                  last message (a topic's messages are a chain
+//	                  through p)
 //	{fanout:p}:t:<topic>  channel: PUBLISH (SPUBLISH on a Cluster) of
 //	                  each message of the topic with its epoch and offset
 //	{fanout:p}:b      channel: the same, of the partition's broadcasts
@@ -81,18 +84,20 @@
 //
 // A resume reads what it returns, not the partition's range: when the
 // messages of its topics (and broadcasts) are at most a quarter of the
-// range, the read script takes their offsets from the topic index (one
-// range of members per topic) and reads only those entries (one XRANGE
-// per run of consecutive offsets). Resuming a quiet topic that missed 10
+// range, the read script walks each topic's chain back from its last
+// offset (the topic index: a hash of each topic's last offset, and in
+// every entry its topic's previous one) and reads only those entries
+// (one XRANGE per message). Resuming a quiet topic that missed 10
 // messages behind 10,000 of a busy one of the same partition costs Redis
-// 0.1 to 0.13 ms of CPU (0.15 to 0.2 ms per resume), against 15 ms when
-// the whole range was read and filtered (BenchmarkRead_QuietBehindBusy,
-// on the project's loaded 2-core machine): about 1.5 µs per message of
-// the range before, now O(log n) per topic and per run of the returned
-// messages. The index costs each publish about 6 µs of Redis CPU (19 to 25
-// µs, BenchmarkEngine_Publish). The read script falls back to the range
+// about 0.12 ms of CPU (BenchmarkRead_QuietBehindBusy, runs interleaved
+// with the index of two keys before it, 4 each: medians 123 and 138
+// redis-µs/op; 15 ms when the whole range was read and filtered, on the
+// project's loaded 2-core machine). The index costs a publish a ZSCORE
+// and a ZADD, and every 16th publish the removal of the topics whose
+// last message fell out of HistorySize (see internal/script/index.lua).
+// The read script falls back to the range
 // when the topics' messages are many, and when the index might lack a
-// message: field i of the meta hash names the run of offsets that every
+// message: fields ie, is and il of the meta hash name the run of offsets that every
 // publish indexed, which a publisher that does not index (an older
 // version) breaks until the next one starts it again. A broadcast is stored in every partition (each
 // copy its own offset, in one pipelined round trip), so every subscriber
@@ -135,16 +140,17 @@
 // A partition's keys also expire, together, HistoryAge and a quarter (at
 // least three CheckIntervals) after its last publish or the last head
 // read of a node that follows it (30 days when HistoryAge is negative):
-// each publish and head script gives all four the same expiry when the
-// meta hash's has run down by an eighth, or when it created one of
+// each publish and head script gives all three the same expiry when the
+// meta hash's has run down by an eighth (the meta hash records when
+// they expire, field k: no PTTL per publish), or when it created one of
 // them. Their expiry is
 // taken as a loss: the next publish or head read starts a new epoch, and
 // a client that resumes from an ID of the old one gets the resync
 // signal, even one that had missed nothing. A partition that a node
 // follows keeps its keys (and its clients resume with no resync) however
-// long nothing is published. This costs a publish about 1.5 µs of Redis
-// CPU (28.8 to 30.3 µs, medians of BenchmarkEngine_Publish: a PTTL, and
-// an EXISTS that checks the index has both its keys).
+// long nothing is published. This costs a publish less than a µs of
+// Redis CPU (an EXISTS that checks the index exists too, and
+// every eighth of the keys' life three PEXPIREs).
 //
 // # Histories that go back
 //
@@ -162,7 +168,10 @@
 // an offset, when either of these holds:
 //
 //   - The server's run_id (INFO server) is not the one recorded in the
-//     meta hash when the epoch started (field r). A run_id is random and
+//     meta hash when the epoch started (field r). (The scripts do not
+//     read INFO on every call: the engine writes the run_id into their
+//     text, which only that server process runs; see redis/baked.go.)
+//     A run_id is random and
 //     new for every redis-server process, so it cannot be restored with a
 //     snapshot, and a replica's differs from its primary's. Every way
 //     the data set can go back without a command that goes through the
@@ -196,13 +205,15 @@
 // The price: when in doubt, resync. Every restart of Redis and every
 // failover starts new epochs, even when nothing was lost (a clean
 // shutdown that saved everything, a replica that was in sync); moving a
-// partition's slot to another Cluster master does too. Each publish and
-// head script reads INFO server: a publish costs Redis about 21 µs of CPU
-// instead of 17 on the project's machine (BenchmarkEngine_Publish,
-// redis-µs/op), and the engine's Redis user needs INFO (ACL category
-// @dangerous); without it, publishes fail with an error that says so. Bounding the replicas' lag
-// (min-replicas-to-write, min-replicas-max-lag) still limits what a
-// failover loses; the engine makes the loss visible, not smaller.
+// partition's slot to another Cluster master does too. The engine's
+// Redis user needs INFO (ACL category @dangerous), which the scripts run
+// when the engine loads them into a server process (its first publish or
+// head read there, and after a restart, a failover or SCRIPT FLUSH);
+// without it, publishes fail with an error that says so. (Read on every
+// call, INFO cost a publish 4 to 6 µs of Redis CPU: TestPublishCost.)
+// Bounding the replicas' lag (min-replicas-to-write,
+// min-replicas-max-lag) still limits what a failover loses; the engine
+// makes the loss visible, not smaller.
 //
 // # Nodes must agree on the number of partitions
 //
@@ -359,13 +370,14 @@
 //
 //	key                        holds                  memory               life
 //	{prefix:p}:meta            epoch, head, index run 120 B per partition  HistoryAge and a quarter
-//	{prefix:p}:log             the kept messages      ~97 B per message    after the partition's last
-//	                                                  (~33 B + topic+data) publish or head read (30
-//	{prefix:p}:ixt             topic index, by topic  ~130 B per message   days without HistoryAge);
-//	{prefix:p}:ixo             topic index, by offset ~22 B per message    HistorySize and HistoryAge
-//	                                                                       bound the log's entries (+1
-//	                                                                       stream node at most), and the
-//	                                                                       index's (+8 at most)
+//	{prefix:p}:log             the kept messages      ~101 B per message   after the partition's last
+//	                                                  (~37 B + topic+data) publish or head read (30
+//	{prefix:p}:last            topic index: each      ~105 B per topic     days without HistoryAge);
+//	                           topic's last offset    (~16 B below 128     HistorySize and HistoryAge
+//	                                                  topics)              bound the log's entries (+1
+//	                                                                       stream node at most), and
+//	                                                                       HistorySize the index's
+//	                                                                       topics (+16 at most)
 //	{prefix:p}:pnodes:<topic>  a topic's nodes        104 B per topic      PresenceTTL after its last
 //	                                                  (+ ~16 B per node)   node's last write
 //	{prefix:p}:pmembers:<node>:<topic>
@@ -375,7 +387,7 @@
 //	{prefix}:node:<node>       a node's heartbeat     72 B per node        3 CheckIntervals
 //
 // So every key expires: those that grow with topics and nodes within
-// PresenceTTL of their node's death, the partitions' four (whatever the
+// PresenceTTL of their node's death, the partitions' three (whatever the
 // topics and nodes, their entries bounded by HistorySize, and
 // HistoryAge, lazily: the age trim runs when a message is published to
 // the partition) within HistoryAge and a quarter of the partition's last

@@ -29,10 +29,11 @@ type Engine struct {
 	sharded bool   // a Redis Cluster: SPUBLISH and SSUBSCRIBE
 	epochID string // this engine's prefix of the epochs it starts
 
-	publishScript, readScript, headScript *rueidis.Lua
-	maxLen, maxAge, shardedArg            string // publish script arguments
-	lifeArg                               string // the partition keys' life, in ms (see keyLife)
-	partitionsArg                         string // the scripts' layout argument
+	publishScript, headScript  *bakedScript // see baked.go
+	readScript                 *rueidis.Lua
+	maxLen, maxAge, shardedArg string // publish script arguments
+	lifeArg                    string // the partition keys' life, in ms (see keyLife)
+	partitionsArg              string // the scripts' layout argument
 
 	layout   layoutState  // see layout.go
 	readScan atomic.Int64 // see readScan; tests lower it
@@ -72,9 +73,9 @@ func New(client rueidis.Client, opts *Options) (*Engine, error) {
 		opts:          o,
 		sharded:       cluster,
 		epochID:       randomID(4),
-		publishScript: rueidis.NewLuaScript(script.Publish),
+		publishScript: newBakedScript(script.Publish, o.Partitions),
 		readScript:    rueidis.NewLuaScriptReadOnly(script.Read),
-		headScript:    rueidis.NewLuaScript(script.Head),
+		headScript:    newBakedScript(script.Head, o.Partitions),
 		maxLen:        strconv.Itoa(o.HistorySize),
 		maxAge:        strconv.FormatInt(max(o.HistoryAge.Milliseconds(), 0), 10),
 		shardedArg:    "0",
@@ -160,14 +161,14 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	kind := kindOf(m)
 	data := unsafe.String(unsafe.SliceData(m.Data()), len(m.Data())) // sent as is; a published Message is not modified
 	if topic == "" && len(e.parts) > 1 {
-		execs := make([]rueidis.LuaExec, len(e.parts))
+		ps, keys, args := make([]int, len(e.parts)), make([][]string, len(e.parts)), make([][]string, len(e.parts))
 		for i, p := range e.parts {
-			execs[i] = rueidis.LuaExec{Keys: e.publishKeys(p), Args: e.publishArgs(p, topic, kind, data)}
+			ps[i], keys[i], args[i] = i, e.publishKeys(p), e.publishArgs(p, topic, kind, data)
 		}
 		e.stats.published.Add(1)
 		err := e.store(ctx, e.parts, func(ctx context.Context) error {
 			var errs []error
-			for i, r := range e.publishScript.ExecMulti(ctx, e.client, execs...) {
+			for i, r := range e.publishScript.execMulti(ctx, e.client, ps, keys, args) {
 				if err := e.published(e.parts[i], r); err != nil {
 					errs = append(errs, fmt.Errorf("partition %d: %w", i, err))
 				}
@@ -186,7 +187,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	p := e.parts[e.Partition(topic)]
 	e.stats.published.Add(1)
 	err := e.store(ctx, p.only, func(ctx context.Context) error {
-		return e.published(p, e.publishScript.Exec(ctx, e.client, e.publishKeys(p), e.publishArgs(p, topic, kind, data)))
+		return e.published(p, e.publishScript.exec(ctx, e.client, p.id, e.publishKeys(p), e.publishArgs(p, topic, kind, data)))
 	})
 	if err != nil {
 		e.stats.publishErrors.Add(1)
@@ -240,7 +241,7 @@ func (e *Engine) head(ctx context.Context, p *part) (fanout.Position, error) {
 // headOf is head, with the error unwrapped.
 func (e *Engine) headOf(ctx context.Context, p *part) (fanout.Position, error) {
 	prefix, partitions, epoch, seenOffset := e.ensureArgs(p)
-	reply, err := e.headScript.Exec(ctx, e.client, e.publishKeys(p), []string{prefix, partitions, epoch, seenOffset, e.lifeArg}).AsStrSlice()
+	reply, err := e.headScript.exec(ctx, e.client, p.id, e.publishKeys(p), []string{prefix, partitions, epoch, seenOffset, e.lifeArg}).AsStrSlice()
 	if err != nil {
 		return fanout.Position{}, e.scriptError(err)
 	}
