@@ -36,6 +36,15 @@ type topicSub struct {
 	isReady bool          // ready is closed
 	on      bool          // the current session has subscribed its channel (or is doing so)
 	idle    bool          // refs was 0 at the follower's last tick
+
+	// Which of its messages the current session owes (see audit): those
+	// after since, once pending is false. A channel subscribed at the
+	// session's start is owed everything after the last delivery (since
+	// 0); one subscribed later, what follows the head read at the first
+	// check after it (pending until then): what came before may predate
+	// the subscription.
+	since   uint64
+	pending bool
 }
 
 // subscribeBatch is how many channels one SUBSCRIBE names: a node that
@@ -99,20 +108,58 @@ func (p *part) followed() []string {
 	return topics
 }
 
+// owed returns the topics whose channels the current session subscribed
+// before its last check, each with the offset after which their
+// messages are owed (see topicSub.since).
+func (p *part) owed() ([]string, map[string]uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	topics := make([]string, 0, len(p.topics))
+	since := make(map[string]uint64, len(p.topics))
+	for t, ts := range p.topics {
+		if ts.on && !ts.pending {
+			topics = append(topics, t)
+			since[t] = ts.since
+		}
+	}
+	return topics, since
+}
+
+// settle records head, read at a check, as the start of what the
+// channels subscribed since the last check owe (see topicSub.since).
+func (p *part) settle(head uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending == 0 {
+		return
+	}
+	for _, ts := range p.topics {
+		if ts.on && ts.pending {
+			ts.since, ts.pending = head, false
+		}
+	}
+	p.pending = 0
+}
+
 // toSubscribe marks the topics whose channels the current session has
 // not subscribed (every topic, at its start; those added since, after)
 // as subscribed, and returns their channels (with the broadcasts' at the
-// start).
+// start, and the probe's: see check).
 func (p *part) toSubscribe(start bool) (channels []string, subs []*topicSub) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	add := func(t string, ts *topicSub) {
 		ts.on = true
+		ts.since, ts.pending = 0, !start
+		if !start {
+			p.pending++
+		}
 		channels = append(channels, p.channelOf(t))
 		subs = append(subs, ts)
 	}
 	if start {
-		channels = append(channels, p.bcast, p.legacy)
+		p.pending = 0
+		channels = append(channels, p.bcast, p.legacy, p.probe)
 		for t, ts := range p.topics {
 			add(t, ts)
 		}

@@ -1,0 +1,90 @@
+package redis_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-go/fanout"
+	fredis "github.com/fanout-go/fanout/redis"
+	"github.com/fanout-go/fanout/redis/internal/redistest"
+)
+
+// allCommandCalls returns how many times srv ran each command (INFO
+// commandstats), by lower-case name.
+func allCommandCalls(t *testing.T, srv *redistest.Server) map[string]int64 {
+	t.Helper()
+	info, err := redistest.String(srv.Do("INFO", "commandstats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int64{}
+	for _, line := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls[name] = v
+	}
+	return calls
+}
+
+// TestEngine_QuietCheckIsConstant: a node follows 1,000 topics of a
+// partition whose head keeps moving with messages of a topic it does not
+// follow (so it receives nothing: each of its checks runs). Each check
+// makes a constant number of commands, whatever the topics followed: a
+// head read and a probe, no read of the followed topics.
+func TestEngine_QuietCheckIsConstant(t *testing.T) {
+	srv := redistest.Start(t)
+	opts := fredis.Options{Prefix: newPrefix(), CheckInterval: 50 * time.Millisecond}
+	e, _ := started(t, &opts, srv.Addr())
+	pub := newEngine(t, "pub", &opts, srv.Addr())
+	ctx := context.Background()
+	var topics []string
+	for i := range 1000 {
+		topics = append(topics, "t"+strconv.Itoa(i))
+	}
+	if err := e.Subscribe(ctx, topics); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unsubscribe(topics)
+	before, checks := allCommandCalls(t, srv), e.Stats().Checks
+	const rounds = 5
+	for i := range rounds {
+		if err := pub.Publish(ctx, "other", fanout.NewMessage([]byte(strconv.Itoa(i)))); err != nil {
+			t.Fatal(err)
+		}
+		n := e.Stats().Checks
+		eventually(t, func() bool { return e.Stats().Checks >= n+2 }, "two more checks")
+	}
+	after, st := allCommandCalls(t, srv), e.Stats()
+	checks = st.Checks - checks
+	reads := after["evalsha_ro"] - before["evalsha_ro"] + after["eval_ro"] - before["eval_ro"]
+	// The commands a client sends (those the scripts run inside are
+	// counted too, by name: left out), less the other node's publishes
+	// (a script each, and the PUBLISH inside).
+	var all int64
+	for _, name := range []string{"evalsha", "eval", "evalsha_ro", "eval_ro", "publish", "spublish", "ping"} {
+		all += after[name] - before[name]
+	}
+	all -= 2 * rounds
+	t.Logf("%d checks: %d commands in all (%.1f per check), %d reads", checks, all, float64(all)/float64(checks), reads)
+	if reads != 0 {
+		t.Errorf("%d checks read the followed topics %d times: want no read", checks, reads)
+	}
+	// A head read and a probe per check, and a few more: a check in
+	// flight at either end, the scripts' loading.
+	if want := 2*int64(checks) + 8; all > want {
+		t.Errorf("%d commands for %d checks, want at most %d (a head read and a probe each)", all, checks, want)
+	}
+	if st.Stuck != 0 || st.Reconnects != 0 {
+		t.Errorf("stats %+v: want no stuck subscription, no reconnect", st)
+	}
+}
