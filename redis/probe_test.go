@@ -2,6 +2,8 @@ package redis_test
 
 import (
 	"context"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +36,32 @@ func allCommandCalls(t *testing.T, srv *redistest.Server) map[string]int64 {
 		calls[name] = v
 	}
 	return calls
+}
+
+// commandUsec returns the µs srv spent in the commands clients sent
+// (INFO commandstats, scripts and pings: what the scripts run inside is
+// in theirs).
+func commandUsec(t *testing.T, srv *redistest.Server) int64 {
+	t.Helper()
+	info, err := redistest.String(srv.Do("INFO", "commandstats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, line := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+		if !ok || !slices.Contains([]string{"evalsha", "eval", "evalsha_ro", "eval_ro", "ping"}, name) {
+			continue
+		}
+		_, rest, _ = strings.Cut(rest, ",usec=")
+		n, _, _ := strings.Cut(rest, ",")
+		v, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += v
+	}
+	return sum
 }
 
 // TestEngine_QuietCheckIsConstant: a node follows 1,000 topics of a
@@ -90,4 +118,51 @@ func TestEngine_QuietCheckIsConstant(t *testing.T) {
 	if st.Stuck != 0 || st.Reconnects != 0 {
 		t.Errorf("stats %+v: want no stuck subscription, no reconnect", st)
 	}
+}
+
+// TestCheck_Cost measures the Redis CPU of a quiet partition's check for
+// a node following 3,334 of its topics while another node publishes on a
+// topic it does not follow (its head moves, it receives nothing). It runs
+// only when FANOUT_REDIS_MEASURE is set; the figures are in the package
+// documentation.
+func TestCheck_Cost(t *testing.T) {
+	if os.Getenv("FANOUT_REDIS_MEASURE") == "" {
+		t.Skip("set FANOUT_REDIS_MEASURE=1 to measure")
+	}
+	srv := redistest.Start(t)
+	opts := fredis.Options{Prefix: newPrefix(), CheckInterval: 100 * time.Millisecond}
+	e, _ := started(t, &opts, srv.Addr())
+	pub := newEngine(t, "pub", &opts, srv.Addr())
+	ctx := context.Background()
+	var topics []string
+	for i := range 3334 {
+		topics = append(topics, "topic"+strconv.Itoa(i))
+	}
+	if err := e.Subscribe(ctx, topics); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unsubscribe(topics)
+	publish := func(i int) {
+		if err := pub.Publish(ctx, "other", fanout.NewMessage([]byte(strconv.Itoa(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const rounds = 20
+	publish(0) // the script loaded
+	usec := commandUsec(t, srv)
+	for i := range rounds {
+		publish(i)
+	}
+	perPublish := (commandUsec(t, srv) - usec) / rounds
+	cpu, usec, checks := redisCPU(t, srv), commandUsec(t, srv), e.Stats().Checks
+	for i := range rounds {
+		publish(i)
+		n := e.Stats().Checks
+		eventually(t, func() bool { return e.Stats().Checks >= n+2 }, "two more checks")
+	}
+	used := commandUsec(t, srv) - usec - rounds*perPublish
+	cpu = redisCPU(t, srv) - cpu
+	checks = e.Stats().Checks - checks
+	t.Logf("%d checks of a partition whose head moved before every other one, 3,334 topics followed: %d µs in commands (commandstats), %.1f µs per check (%d µs per publish left out); Redis CPU in all %v",
+		checks, used, float64(used)/float64(checks), perPublish, cpu)
 }
