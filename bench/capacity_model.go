@@ -174,7 +174,8 @@ func runCapacityCommand(o options, stdout, stderr io.Writer) error {
 		if o.nodes < 1 {
 			return fmt.Errorf("-capacity run needs -nodes")
 		}
-		if msg := raiseFileLimit(uint64(o.cfg.Subs + o.cfg.Subs/max(o.nodes, 1) + o.bystanders + 256)); msg != "" {
+		bystanders := len(newNodeWorkload(o).bystanderTopics(o.cfg.Subs, o.bystanders))
+		if msg := raiseFileLimit(uint64(o.cfg.Subs + bystanders + 256)); msg != "" { // the clients are in this process
 			fmt.Fprintln(stdout, msg)
 		}
 		return runCapacity(o, stdout, o.progress(stderr))
