@@ -27,8 +27,10 @@ type capUnits struct {
 	RedisPub  float64 // Redis CPU per publish, the channel's receivers included at the calibration's count
 	RedisRecv float64 // Redis CPU per publish per receiving node beyond the calibration's
 
-	MsgMem float64 // Redis memory per kept message (log entry and topic index)
-	SubMem float64 // Redis memory per subscriber (presence: its member, its share of the topic's keys)
+	MsgMem  float64 // Redis memory per kept message (log entry and topic index)
+	SubMem  float64 // Redis memory per subscriber (presence: its member of its topics)
+	PairMem float64 // Redis memory per topic and node that serves it (presence: the node's hash, its entry in the topic's index)
+	PairCPU float64 // Redis CPU per second per topic and node (presence: each node rewrites its topics every PresenceTTL)
 
 	WireDel float64 // bytes on the wire per delivery (frame and ID record around the payload)
 }
@@ -45,6 +47,8 @@ var capUnitFields = map[string]func(*capUnits) *float64{
 	"redisrcv": func(u *capUnits) *float64 { return &u.RedisRecv },
 	"msgmem":   func(u *capUnits) *float64 { return &u.MsgMem },
 	"submem":   func(u *capUnits) *float64 { return &u.SubMem },
+	"pairmem":  func(u *capUnits) *float64 { return &u.PairMem },
+	"paircpu":  func(u *capUnits) *float64 { return &u.PairCPU },
 	"wire":     func(u *capUnits) *float64 { return &u.WireDel },
 }
 
@@ -94,6 +98,10 @@ type capWorkload struct {
 	// not have (RedisRecv is per receiver beyond it).
 	ExtraReceivers float64
 	Kept           float64 // messages kept in Redis (partitions × HistorySize at most)
+	// Pairs is how many (topic, node) pairs have subscribers: the
+	// topics when each topic's subscribers are on one node, up to
+	// topics × nodes.
+	Pairs float64
 	// PresenceSubs is how many subscribers Redis keeps presence of, when
 	// not Subs (a run's bystander's are in Redis but serve nothing).
 	PresenceSubs int
@@ -125,12 +133,12 @@ func (u capUnits) predict(w capWorkload) capTotals {
 		t.NodeCPU += c
 	}
 	t.NodeRSS = float64(w.Nodes)*u.NodeRSS + float64(w.Subs)*u.SubRSS
-	t.RedisCPU = w.PubRate * (u.RedisPub + w.ExtraReceivers*u.RedisRecv) / 1e6
+	t.RedisCPU = (w.PubRate*(u.RedisPub+w.ExtraReceivers*u.RedisRecv) + w.Pairs*u.PairCPU) / 1e6
 	presence := w.PresenceSubs
 	if presence == 0 {
 		presence = w.Subs
 	}
-	t.RedisMem = w.Kept*u.MsgMem + float64(presence)*u.SubMem
+	t.RedisMem = w.Kept*u.MsgMem + float64(presence)*u.SubMem + w.Pairs*u.PairMem
 	t.Wire = w.PubRate * w.Fanout * u.WireDel
 	return t
 }
@@ -167,7 +175,8 @@ func runCapacityCommand(o options, stdout, stderr io.Writer) error {
 		if receivers <= 0 {
 			receivers = float64(o.nodes)
 		}
-		w := capWorkload{Nodes: o.nodes, Subs: o.cfg.Subs, PubRate: o.capRate, Fanout: o.capFanout, Receivers: receivers, Kept: o.capKept}
+		w := capWorkload{Nodes: o.nodes, Subs: o.cfg.Subs, PubRate: o.capRate, Fanout: o.capFanout, Receivers: receivers, Kept: o.capKept,
+			Pairs: o.capPairs, ExtraReceivers: o.capExtra}
 		fmt.Fprint(stdout, capPlan(u, w))
 		return nil
 	case "run":
@@ -187,8 +196,8 @@ func runCapacityCommand(o options, stdout, stderr io.Writer) error {
 func capPlan(u capUnits, w capWorkload) string {
 	t := u.predict(w)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d nodes, %d subscribers, %s messages/s, %.1f deliveries each (%s/s), %.1f receiving nodes per message, %.0f kept in Redis\n",
-		w.Nodes, w.Subs, fmtSI(w.PubRate), w.Fanout, fmtSI(w.PubRate*w.Fanout), w.Receivers, w.Kept)
+	fmt.Fprintf(&b, "%d nodes, %d subscribers, %s messages/s, %.1f deliveries each (%s/s), %.1f receiving nodes per message (%.1f more than calibrated), %.0f kept in Redis, %.0f (topic, node) pairs\n",
+		w.Nodes, w.Subs, fmtSI(w.PubRate), w.Fanout, fmtSI(w.PubRate*w.Fanout), w.Receivers, w.ExtraReceivers, w.Kept, w.Pairs)
 	fmt.Fprintf(&b, "nodes' CPU %.2f cores in all, %.3f per node:", t.NodeCPU, t.NodeCPU/float64(max(w.Nodes, 1)))
 	for i, c := range t.NodeCPUTerm {
 		fmt.Fprintf(&b, " %s %.2f", capTermNames[i], c)

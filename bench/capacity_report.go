@@ -101,12 +101,13 @@ func capReport(r capRun, o options, units *capUnits) string {
 		d.WireDel, float64(r.RedisRead)/float64(r.Published), float64(r.RedisWrote)/float64(r.Published))
 	fmt.Fprintf(&b, "Redis commandstats: %s\n", fmtCmds(r.Cmds, r.Published))
 	fmt.Fprintf(&b, "unit costs of this run (receivers %.0f): del+pub: net %s per message (= pub + %.2f × del), gross %s per delivery; recv %s (± %s); idle %s/s per node; "+
-		"RSS per subscriber %s subscribed, %s after; node base RSS %s; Redis %s per publish, %.0f B per kept message, %.0f B per subscriber (the bystander's included); wire %.1f B per delivery\n",
+		"RSS per subscriber %s subscribed, %s after; node base RSS %s; Redis %s per publish, %.0f B per kept message, %.0f B per subscriber (the bystander's included, %d (topic, node) pairs); wire %.1f B per delivery\n",
 		receivers, fmtMicros(d.Net), d.Fanout, fmtMicros(d.Gross), fmtMicros(d.RecvCPU), fmtMicros(idleUncertainty(r.nodeResult)), fmtMicros(d.IdleCPU),
-		fmtBytes(d.SubRSS0), fmtBytes(d.SubRSS), fmtBytes(d.NodeRSS), fmtMicros(d.RedisPub), d.MsgMem, d.SubMem, d.WireDel)
+		fmtBytes(d.SubRSS0), fmtBytes(d.SubRSS), fmtBytes(d.NodeRSS), fmtMicros(d.RedisPub), d.MsgMem, d.SubMem, r.KeysSubscribed.Count["pmembers"], d.WireDel)
 	if units != nil {
 		w := capWorkload{Nodes: nodes, Subs: subs, PubRate: d.Rate, Fanout: d.Fanout, Receivers: receivers,
-			Kept: float64(r.KeysAfter.Kept - r.KeysSubscribed.Kept), PresenceSubs: subs + r.Bystanders}
+			Kept: float64(r.KeysAfter.Kept - r.KeysSubscribed.Kept), PresenceSubs: subs + r.Bystanders,
+			Pairs: float64(r.KeysSubscribed.Count["pmembers"])}
 		writePrediction(&b, units.predict(w), r, d)
 	}
 	return b.String()

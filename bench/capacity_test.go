@@ -12,12 +12,12 @@ import (
 )
 
 func TestParseCapUnits(t *testing.T) {
-	u, err := parseCapUnits("del=2.5, pub=30,recv=7,idle=1000,noderss=1e7,subrss=8192,redispub=40,redisrcv=1,msgmem=300,submem=200,wire=100")
+	u, err := parseCapUnits("del=2.5, pub=30,recv=7,idle=1000,noderss=1e7,subrss=8192,redispub=40,redisrcv=1,msgmem=300,submem=200,pairmem=300,paircpu=1,wire=100")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := capUnits{DelCPU: 2.5, PubCPU: 30, RecvCPU: 7, IdleCPU: 1000, NodeRSS: 1e7, SubRSS: 8192,
-		RedisPub: 40, RedisRecv: 1, MsgMem: 300, SubMem: 200, WireDel: 100}
+		RedisPub: 40, RedisRecv: 1, MsgMem: 300, SubMem: 200, PairMem: 300, PairCPU: 1, WireDel: 100}
 	if u != want {
 		t.Errorf("parsed %+v, want %+v", u, want)
 	}
@@ -31,8 +31,8 @@ func TestParseCapUnits(t *testing.T) {
 // TestPredict checks the model's arithmetic on numbers worked by hand.
 func TestPredict(t *testing.T) {
 	u := capUnits{DelCPU: 2, PubCPU: 30, RecvCPU: 5, IdleCPU: 1000, NodeRSS: 20e6, SubRSS: 10e3,
-		RedisPub: 40, RedisRecv: 1, MsgMem: 300, SubMem: 100, WireDel: 100}
-	w := capWorkload{Nodes: 10, Subs: 100000, PubRate: 1000, Fanout: 10, Receivers: 4, ExtraReceivers: 2, Kept: 5000}
+		RedisPub: 40, RedisRecv: 1, MsgMem: 300, SubMem: 100, PairMem: 250, PairCPU: 1, WireDel: 100}
+	w := capWorkload{Nodes: 10, Subs: 100000, PubRate: 1000, Fanout: 10, Receivers: 4, ExtraReceivers: 2, Kept: 5000, Pairs: 20000}
 	got := u.predict(w)
 	// 1000/s × (10×2 + 30 + 4×5) µs = 70,000 µs/s, plus 10 × 1000 µs/s idle.
 	wantTerms := [4]float64{0.02, 0.03, 0.02, 0.01}
@@ -47,8 +47,8 @@ func TestPredict(t *testing.T) {
 	}{
 		{"NodeCPU", got.NodeCPU, 0.08},
 		{"NodeRSS", got.NodeRSS, 10*20e6 + 100000*10e3},
-		{"RedisCPU", got.RedisCPU, 1000 * (40 + 2*1) / 1e6},
-		{"RedisMem", got.RedisMem, 5000*300 + 100000*100},
+		{"RedisCPU", got.RedisCPU, (1000*(40+2*1) + 20000*1) / 1e6},
+		{"RedisMem", got.RedisMem, 5000*300 + 100000*100 + 20000*250},
 		{"Wire", got.Wire, 1000 * 10 * 100},
 	} {
 		if math.Abs(c.got-c.want) > 1e-9*math.Max(1, c.want) {

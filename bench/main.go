@@ -79,6 +79,8 @@ type options struct {
 	capRate      float64 // -capacity-rate (plan)
 	capFanout    float64 // -capacity-fanout (plan)
 	capKept      float64 // -capacity-kept (plan)
+	capPairs     float64 // -capacity-pairs (plan)
+	capExtra     float64 // -capacity-extra-receivers (plan)
 
 	resumers      int // -resumers: non-reading resumers per transport
 	resumeHistory int
@@ -133,6 +135,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.capRate, "capacity-rate", 0, "-capacity plan: messages published per second")
 	fs.Float64Var(&o.capFanout, "capacity-fanout", 1, "-capacity plan: deliveries per published message")
 	fs.Float64Var(&o.capKept, "capacity-kept", 0, "-capacity plan: messages kept in Redis")
+	fs.Float64Var(&o.capPairs, "capacity-pairs", 0, "-capacity plan: (topic, node) pairs with subscribers")
+	fs.Float64Var(&o.capExtra, "capacity-extra-receivers", 0, "-capacity plan: receivers of each message beyond the calibration's (redisrcv applies to them)")
 	fs.IntVar(&o.resumers, "resumers", 0, "measure the heap this many clients per transport hold when they resume from the start of a long history and then do not read, over a Ring and over the Redis engine (see resume.go)")
 	fs.IntVar(&o.resumeHistory, "resume-history", 10000, "-resumers: messages in the history")
 	fs.IntVar(&o.resumeSize, "resume-size", 1024, "-resumers: bytes per message")
