@@ -172,7 +172,7 @@ func runCapacityCommand(o options, stdout, stderr io.Writer) error {
 			return err
 		}
 		receivers := o.capReceivers
-		if receivers <= 0 {
+		if receivers < 0 {
 			receivers = float64(o.nodes)
 		}
 		w := capWorkload{Nodes: o.nodes, Subs: o.cfg.Subs, PubRate: o.capRate, Fanout: o.capFanout, Receivers: receivers, Kept: o.capKept,

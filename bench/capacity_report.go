@@ -68,7 +68,7 @@ func capReport(r capRun, o options, units *capUnits) string {
 	}
 	nodes := o.nodes
 	receivers := o.capReceivers
-	if receivers <= 0 {
+	if receivers < 0 {
 		receivers = float64(nodes)
 	}
 	d := r.derive(nodes, receivers)

@@ -131,7 +131,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.nodesDrop, "nodes-drop", 0, "-nodes, to test resuming: every subscriber closes its connection once after this many messages and reconnects with its position")
 	fs.StringVar(&o.capacity, "capacity", "", "run: the -nodes workload on fanout alone with the readings of a capacity plan (RSS, Redis memory, bytes), its unit costs and, with -capacity-units, the model's prediction for it; plan: the model's totals for -nodes, -subs, -capacity-rate, -capacity-fanout, -capacity-kept (docs/capacity.md)")
 	fs.StringVar(&o.capUnits, "capacity-units", "", "-capacity: unit costs, "+strings.Join(capUnitNames(), "=…,")+"=… (CPU in µs, memory in bytes)")
-	fs.Float64Var(&o.capReceivers, "capacity-receivers", 0, "-capacity: nodes that receive each message from Redis (0: every node, as with one channel per partition)")
+	fs.Float64Var(&o.capReceivers, "capacity-receivers", -1, "-capacity: nodes that receive each message from Redis (-1: every node, as with one channel per partition)")
 	fs.Float64Var(&o.capRate, "capacity-rate", 0, "-capacity plan: messages published per second")
 	fs.Float64Var(&o.capFanout, "capacity-fanout", 1, "-capacity plan: deliveries per published message")
 	fs.Float64Var(&o.capKept, "capacity-kept", 0, "-capacity plan: messages kept in Redis")
