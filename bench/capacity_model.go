@@ -143,17 +143,6 @@ func (u capUnits) predict(w capWorkload) capTotals {
 	return t
 }
 
-// fitLine returns a and b of y = a + x·b through two points: from two
-// runs that differ in deliveries per message (x), the node CPU per
-// message that does not depend on it (a) and the CPU per delivery (b).
-func fitLine(x1, y1, x2, y2 float64) (a, b float64, err error) {
-	if x1 == x2 {
-		return 0, 0, fmt.Errorf("fitLine: both points at x = %v", x1)
-	}
-	b = (y2 - y1) / (x2 - x1)
-	return y1 - x1*b, b, nil
-}
-
 // within reports whether measured is within tol (0.2: 20%) of predicted.
 func within(measured, predicted, tol float64) bool {
 	if predicted == 0 {

@@ -57,17 +57,6 @@ func TestPredict(t *testing.T) {
 	}
 }
 
-func TestFitLine(t *testing.T) {
-	// y = 30 + 2x through x = 1 and x = 10.
-	a, b, err := fitLine(1, 32, 10, 50)
-	if err != nil || math.Abs(a-30) > 1e-12 || math.Abs(b-2) > 1e-12 {
-		t.Errorf("fitLine = %v, %v, %v; want 30, 2, nil", a, b, err)
-	}
-	if _, _, err := fitLine(3, 1, 3, 2); err == nil {
-		t.Error("fitLine accepted two points at the same x")
-	}
-}
-
 func TestWithin(t *testing.T) {
 	for _, c := range []struct {
 		m, p float64
