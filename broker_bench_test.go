@@ -49,6 +49,34 @@ func BenchmarkBroker_PublishReplay(b *testing.B) {
 	benchBroker(b, fanout.BrokerOptions{Replay: fanout.NewRing(nil)})
 }
 
+// BenchmarkBroker_PublishPartitions is BenchmarkBroker_PublishReplay for
+// subscribers of two partitions (over partEngine): every event's id field
+// is the subscriber's composite ID, written per subscriber beside the
+// shared event.
+func BenchmarkBroker_PublishPartitions(b *testing.B) {
+	for _, subs := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			f := benchStartBrokerPartitions(b, subs)
+			for _, burst := range []int{1, 10, 100} {
+				b.Run(fmt.Sprintf("burst=%d", burst), func(b *testing.B) {
+					benchPublish(b, f, burst)
+				})
+			}
+		})
+	}
+}
+
+// benchStartBrokerPartitions starts a Broker over a partEngine of two
+// partitions whose subs clients each follow both: benchTopic is in
+// partition 1, their other topic in 0.
+func benchStartBrokerPartitions(tb testing.TB, subs int) *benchFixture {
+	tb.Helper()
+	opts := fanout.BrokerOptions{Engine: newPartEngine(2, 0, map[string]int{benchTopic: 1}), Heartbeat: -1}
+	return benchServe(tb, subs, fanout.NewBroker(&opts), func(url string) (*benchClient, error) {
+		return benchDialSSE(url + "&topic=other")
+	})
+}
+
 func benchBroker(b *testing.B, opts fanout.BrokerOptions) {
 	for _, subs := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {

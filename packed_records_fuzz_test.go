@@ -183,7 +183,7 @@ func fuzzBatch(pool, layout []byte) []fuzzMessage {
 			continue
 		default:
 			pos := fanout.Position{Epoch: "e", Offset: uint64(v >> 2)}
-			batch = append(batch, fuzzMessage{m: fanout.PositionMessage(pos), pos: true})
+			batch = append(batch, fuzzMessage{m: fanout.PositionMessage(fanout.Cursor{pos}), pos: true})
 			continue
 		}
 		if id != "" {

@@ -188,11 +188,11 @@ func vectorMessage(t *testing.T, r vectorRecord) *fanout.Message {
 		}
 		t.Fatalf("resync reason %q", r.Reason)
 	case "position":
-		p, err := fanout.ParseID(r.ID)
+		c, err := fanout.ParseCursor(r.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return fanout.PositionMessage(p)
+		return fanout.PositionMessage(c)
 	}
 	data, err := base64.StdEncoding.DecodeString(r.Data)
 	if err != nil {
@@ -229,8 +229,41 @@ func TestProtocolVectors_IDs(t *testing.T) {
 			ID  string `json:"id"`
 			Why string `json:"why"`
 		} `json:"invalid"`
+		Composites struct {
+			Valid []struct {
+				ID        string   `json:"id"`
+				Positions []string `json:"positions"`
+			} `json:"valid"`
+			Invalid []struct {
+				ID  string `json:"id"`
+				Why string `json:"why"`
+			} `json:"invalid"`
+		} `json:"composites"`
 	}
 	readVectors(t, "ids.json", &file)
+	for _, v := range file.Composites.Valid {
+		c, err := fanout.ParseCursor(v.ID)
+		if err != nil || len(c) != len(v.Positions) {
+			t.Errorf("ParseCursor(%q) = %v, %v; want %v", v.ID, c, err, v.Positions)
+			continue
+		}
+		for i, id := range v.Positions {
+			if c[i].ID() != id {
+				t.Errorf("ParseCursor(%q)[%d] = %q, want %q", v.ID, i, c[i].ID(), id)
+			}
+		}
+		if c.String() != v.ID {
+			t.Errorf("%v.String() = %q, want %q", v.Positions, c.String(), v.ID)
+		}
+	}
+	if len(file.Composites.Valid) == 0 || len(file.Composites.Invalid) == 0 {
+		t.Error("no composite vectors")
+	}
+	for _, v := range file.Composites.Invalid {
+		if c, err := fanout.ParseCursor(v.ID); !errors.Is(err, fanout.ErrUnknownID) {
+			t.Errorf("ParseCursor(%q) (%s) = %v, %v; want ErrUnknownID", v.ID, v.Why, c, err)
+		}
+	}
 	longest := 0
 	for _, v := range file.Valid {
 		off, err := strconv.ParseUint(v.Offset, 10, 64)

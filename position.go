@@ -20,8 +20,10 @@ import (
 // epoch gets a resync signal, never a wrong or partial replay.
 //
 // A partition orders all the topics that map to it: a subscriber whose
-// topics share a partition resumes all of them from one ID. The in-process
-// engine has one partition, so every topic is ordered with every other.
+// topics share a partition resumes all of them from one ID; one whose
+// topics map to several resumes from a Cursor, a position in each. The
+// in-process engine has one partition, so every topic is ordered with
+// every other.
 type Position struct {
 	Epoch     string // [0-9A-Za-z_], 1 to 32 characters; "" for no position
 	Partition int    // 0 to 9999

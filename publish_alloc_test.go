@@ -79,6 +79,9 @@ func TestPublish_AllocsDoNotGrowWithSubscribers(t *testing.T) {
 		{name: "deflate_resume", start: deflateHubProto(1, 1<<10, fanout.ResumeSubprotocolV2), rounds: 50, check: compressedTo(0.5)},
 		{name: "sse", start: broker(fanout.BrokerOptions{}), rounds: 50},
 		{name: "sse_replay", start: broker(fanout.BrokerOptions{Replay: fanout.NewRing(nil)}), rounds: 50},
+		// Subscribers of two partitions: each event's id field is the
+		// subscriber's composite ID, written from pooled scratch memory.
+		{name: "sse_partitions", start: benchStartBrokerPartitions, rounds: 50},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,5 @@
 package fanout
 
-import "slices"
-
 // fifo is a subscriber's queue of messages (not to be confused with the
 // replay Ring). It grows by doubling, from 16, so an idle subscriber holds
 // no queue memory beyond its first burst.
@@ -68,7 +66,7 @@ type subQueue struct {
 	stitching   bool          // resuming: live messages queue, the writer waits for the history (see core.subscribe)
 	pager       *pager        // the pages of its history left to read (see queuePage); nil: none
 	room        chan struct{} // closed when the queue has room again, for publishers waiting (PolicyBlock)
-	replayedTo  Position      // the end of its history: the feed may still deliver what precedes it
+	replayedTo  []Position    // the end of its history, per partition: the feed may still deliver what precedes it
 }
 
 // take moves up to MaxBatch messages (MaxBatchBytes of payload, but at
@@ -114,133 +112,6 @@ func (s *Subscriber) take(batch []*Message) ([]*Message, int, subState, bool) {
 	s.q.shrink()
 	s.freeRoomLocked()
 	return batch, s.q.n, s.state, paging && len(batch) == 0
-}
-
-// pager is what a resuming subscriber has left of its history to read:
-// the pages after from. It is guarded by the subscriber's mu, and read
-// only by its writer (or, for the first page, by core.subscribe).
-type pager struct {
-	from    Position // the end of the last page queued: the next one starts after it
-	topics  []string // the topics the history is read for (those of the resume)
-	reading bool     // a page is being read: the messages it may miss are queued
-	// overflow: while a page was read, a live message that it may miss
-	// found the queue full, and was dropped: another page must follow.
-	overflow bool
-}
-
-// holds reports whether m is a message of the history being paged: one
-// that a page read or will read, so it need not be queued live.
-func (p *pager) holds(m *Message) bool {
-	return m.pos.SameLog(p.from) && (m.topic == "" || slices.Contains(p.topics, m.topic))
-}
-
-// stopPaging forgets what s had left of its history (see
-// abandonPagesLocked).
-func (s *Subscriber) stopPaging() {
-	s.mu.Lock()
-	s.abandonPagesLocked()
-	s.mu.Unlock()
-}
-
-// abandonPagesLocked forgets the pages of s's history left to read, when
-// s stops taking messages before it read them all (it drains for
-// Shutdown, or was removed): its live messages of the history's log,
-// which follow what it did not read, are dropped with them, so that the
-// client's last ID is the end of what it got in order, and it resumes
-// from there. s.mu is held.
-func (s *Subscriber) abandonPagesLocked() {
-	p := s.pager
-	if p == nil {
-		return
-	}
-	s.pager = nil
-	page := s.backlog // the page queued, at the head: kept
-	for i := range s.q.n {
-		m := s.q.pop()
-		if i >= page && m.pos.SameLog(p.from) {
-			s.qBytes -= len(m.data)
-			if len(m.data) > s.opts.QueueBytes {
-				s.bigBytes = 0
-			}
-			continue
-		}
-		s.q.push(m)
-	}
-}
-
-// queuePage queues a page of s's history (or the signals that replace it)
-// ahead of its live messages, which the writer may take once the history
-// is done, and ends the stitching of a new subscriber. The page does not
-// count against the queue's limits: the page limit bounds it.
-//
-// With more pages to read (more), the live messages that a later page
-// holds are dropped, and are not queued until the next page is being
-// read (see pager.holds): so a long replay costs a page, not the
-// messages published meanwhile, and they never make its subscriber slow.
-// One that finds the queue full while a page is read is dropped too, and
-// another page follows, which holds it.
-// Otherwise, the live messages at or before upTo are in the history
-// already, so they are dropped, now and when the feed delivers them
-// later (see Subscriber.replayed). With no upTo (a resync, or no
-// position), every live message is kept. It reports whether s is still
-// there to take the page.
-func (s *Subscriber) queuePage(page []*Message, upTo Position, more bool) bool {
-	s.mu.Lock()
-	if s.state == subEnding { // ended meanwhile: its queue is discarded
-		s.stitching = false
-		s.pager = nil
-		s.mu.Unlock()
-		return false
-	}
-	// The writer reads a page once it has taken the previous one: no
-	// backlog is left, only live messages.
-	p := s.pager
-	if p != nil && p.overflow && !upTo.IsZero() {
-		// What it dropped follows upTo: the next page reads it.
-		more, p.overflow = true, false
-	}
-	more = more && p != nil // nil: paging stopped (closing)
-	if more {
-		p.from, p.reading = upTo, false
-	}
-	live := make([]*Message, 0, s.q.n)
-	for s.q.n > 0 {
-		m := s.q.pop()
-		drop := m.pos.SameLog(upTo) && m.pos.Offset <= upTo.Offset
-		if more {
-			drop = drop || p.holds(m)
-		}
-		if drop {
-			s.qBytes -= len(m.data)
-			if len(m.data) > s.opts.QueueBytes {
-				s.bigBytes = 0
-			}
-			continue
-		}
-		live = append(live, m)
-	}
-	for _, m := range page {
-		s.q.push(m)
-		s.qBytes += len(m.data)
-		s.backlogSize += len(m.data)
-	}
-	s.backlog = len(page)
-	for _, m := range live {
-		s.q.push(m)
-	}
-	s.freeRoomLocked() // live messages were dropped: publishers waiting for room (PolicyBlock) may go on
-	if more {
-		s.pager = p
-	} else {
-		s.pager = nil
-		// The feed can lag behind the history: what it delivers at or
-		// before upTo from now on was replayed too.
-		s.replayedTo = upTo
-	}
-	s.stitching = false
-	s.mu.Unlock()
-	s.signal()
-	return true
 }
 
 // isFull reports whether s's queue is full (see QueueSize, QueueBytes).
@@ -306,11 +177,11 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		s.mu.Unlock()
 		return notSubscribed
 	}
-	if s.replayedTo.Epoch != "" && s.replayed(m) {
+	if len(s.replayedTo) > 0 && s.replayed(m) {
 		s.mu.Unlock()
 		return enqueued // it was in the replay
 	}
-	if p := s.pager; p != nil && !p.reading && p.holds(m) {
+	if p := s.pager; p != nil && !p.reading && p.holds(m) >= 0 {
 		s.mu.Unlock()
 		return enqueued // a page of its history, yet to be read, holds it
 	}
@@ -321,8 +192,8 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		maxN, maxBytes = 2*maxN, 2*maxBytes
 	}
 	if n >= maxN || big && s.bigBytes > 0 || !big && bytes+size > maxBytes {
-		if p := s.pager; p != nil && p.holds(m) {
-			p.overflow = true // a page of its history, yet to be read, holds it
+		if i := s.pagerHolds(m); i >= 0 {
+			s.pager.parts[i].overflow = true // a page of its history, yet to be read, holds it
 			s.mu.Unlock()
 			return enqueued
 		}
@@ -344,21 +215,6 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		s.signal()
 	}
 	return enqueued
-}
-
-// replayed reports whether m was in the history s was given when it
-// subscribed, so must not be queued again. The feed delivers in position
-// order, so the first message past the history ends the check. s.mu must
-// be held.
-func (s *Subscriber) replayed(m *Message) bool {
-	switch {
-	case m.pos.IsZero(): // not stored: Send, BroadcastFilter, a signal
-		return false
-	case m.pos.SameLog(s.replayedTo) && m.pos.Offset <= s.replayedTo.Offset:
-		return true
-	}
-	s.replayedTo = Position{}
-	return false
 }
 
 // slowEventLocked describes a slow event concerning n messages, with the

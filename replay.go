@@ -55,9 +55,14 @@ type ReplayStore interface {
 }
 
 // MaxLastEventIDLen bounds the last-event ID a client may resume from. A
-// longer one (no engine assigns such IDs) is answered with a resync
-// signal, without consulting the engine.
-const MaxLastEventIDLen = 512
+// longer one is answered with a resync signal, without consulting the
+// engine. It is a Cursor's ID, a position for each partition the client
+// follows (see ParseCursor): 4096 bytes hold 16 partitions (the Redis
+// engine's default on a Cluster) at the longest spelling (16 × 58 + 15 =
+// 943 bytes) four times over, some 150 partitions of a Redis engine's
+// usual IDs, and stay within the 8 KiB that common proxies accept for a
+// header line or a URL.
+const MaxLastEventIDLen = 4096
 
 // lastEventID returns the ID a request asks to resume from: the
 // Last-Event-ID header (sent by EventSource on reconnection), or else the
@@ -89,10 +94,15 @@ func resyncSignal(reason ResyncReason) *Message {
 	return &Message{data: []byte(reason.String()), ctl: ctlResync, event: ResyncEvent}
 }
 
-// positionMessage is the signal that tells a new subscriber where its
-// stream starts.
-func positionMessage(pos Position) *Message {
-	return &Message{id: pos.ID(), pos: pos, ctl: ctlPosition}
+// positionMessage is the signal that tells a subscriber where its stream
+// starts (or goes on from, after a resync): its ID is the Cursor of the
+// partitions it follows, a position when it follows one.
+func positionMessage(cur Cursor) *Message {
+	m := &Message{id: cur.String(), ctl: ctlPosition}
+	if len(cur) == 1 {
+		m.pos = cur[0]
+	}
+	return m
 }
 
 // errNoHistory is why a client cannot resume from an engine that keeps no

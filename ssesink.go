@@ -22,6 +22,7 @@ type sseSink struct {
 
 	heartbeat time.Duration
 	lastWrite time.Time // writer only
+	sseCursor           // the ids of a subscriber of several partitions (writer only)
 
 	mu      sync.Mutex // orders abort against the writer's deadline changes
 	aborted bool
@@ -73,10 +74,24 @@ func (k *sseSink) write(batch []*Message, timeout time.Duration) (sent, writes, 
 		return 0, 0, 0, err
 	}
 	defer k.end(timeout)
+	var sc *cursorScratch
+	defer func() {
+		if sc != nil {
+			putCursorScratch(sc)
+		}
+	}()
 	for _, m := range batch {
 		ev, err := m.sseEvent()
 		if err != nil { // validated at publish: unreachable
 			continue
+		}
+		if k.see(m) {
+			if sc == nil {
+				sc = getCursorScratch()
+			}
+			if b, ok := k.appendEvent(sc.buf[:0], m, ev); ok {
+				sc.buf, ev = b, b
+			}
 		}
 		n, err := k.w.Write(ev)
 		bytes += n
@@ -154,6 +169,7 @@ type sseConnSink struct {
 	heartbeat  time.Duration
 	sendBuffer int       // SO_SNDBUF, when positive
 	lastWrite  time.Time // writer only
+	sseCursor            // the ids of a subscriber of several partitions (writer only)
 }
 
 // hijack takes the connection over from net/http and writes head to it.
@@ -175,11 +191,37 @@ func (k *sseConnSink) hijack(w http.ResponseWriter, head []byte, timeout time.Du
 func (k *sseConnSink) write(batch []*Message, timeout time.Duration) (sent, writes, bytes int, err error) {
 	sc := wsconn.GetScratch()
 	defer wsconn.PutScratch(sc)
+	var cs *cursorScratch
 	for _, m := range batch {
 		ev, _ := m.sseEvent() // validated at publish
+		if k.see(m) {
+			// Rewritten whole into cs.buf, so that a write cut short
+			// completes the event (see wsconn.Conn.WriteFrames); its
+			// part is set once cs.buf is done growing.
+			if cs == nil {
+				cs = getCursorScratch()
+			}
+			if b, ok := k.appendEvent(cs.buf, m, ev); ok {
+				cs.buf, ev = b, nil
+				cs.ends = append(cs.ends, len(b))
+			}
+		}
 		sc.Parts = append(sc.Parts, ev)
 	}
+	if cs != nil {
+		start, j := 0, 0
+		for i, p := range sc.Parts {
+			if p == nil {
+				sc.Parts[i] = cs.buf[start:cs.ends[j]]
+				start = cs.ends[j]
+				j++
+			}
+		}
+	}
 	sent, bytes, err = k.raw.WriteFrames(sc.Parts, false, timeout)
+	if cs != nil {
+		putCursorScratch(cs)
+	}
 	k.lastWrite = time.Now()
 	return sent, 1, bytes, err
 }

@@ -116,7 +116,12 @@ with_proxy() {
 	local proxy=$1 modcache=$2 shared
 	shift 2
 	shared="$(go env GOMODCACHE)"
-	GOWORK=off GOFLAGS="-mod=mod -modcacherw" GONOSUMDB="$MODULE_PREFIX" \
+	# GODEBUG=goindex=0: the go command keeps an index of each module
+	# cache directory's files in the build cache, keyed by its path and
+	# version, as if a version's content never changed; MODCACHE holds
+	# the work tree's content under the version being cut, different in
+	# every run, so a stale index hid the files a change added.
+	GODEBUG=goindex=0 GOWORK=off GOFLAGS="-mod=mod -modcacherw" GONOSUMDB="$MODULE_PREFIX" \
 		GOPROXY="file://$proxy,file://$shared/cache/download,$(go env GOPROXY)" \
 		GOMODCACHE="$modcache" "$@"
 }

@@ -15,9 +15,13 @@ import (
 
 // Message is one message from the server, or a resync signal.
 type Message struct {
-	// ID is the message's ID: what the client resumes from. It is set
-	// for every published message of a server with a store, in
-	// ModeResume and on SSE; "" otherwise.
+	// ID is the message's ID: what the client resumes from (see
+	// Client.LastEventID, which may hold the positions of several
+	// partitions). It is set for every published message of a server
+	// with a store, in ModeResume and on SSE; "" otherwise. Over
+	// WebSocket it is the position of the message's own partition; over
+	// SSE, for a subscriber of several partitions, the composite of all
+	// of them, which is what the Broker writes in the event's id field.
 	ID string
 
 	// Event is the message's event type (what fanout.Message.WithEvent
@@ -106,6 +110,8 @@ type Client struct {
 type item struct {
 	msg      Message
 	position bool
+	whole    bool   // msg.ID stands for the whole cursor (see cursor.set): a position's, an SSE event's
+	cursor   string // the ID to resume from once Next took the item: set by the reader goroutine's emit
 }
 
 // New returns a Client of the stream at rawURL, configured by opts (nil
@@ -196,9 +202,9 @@ func (c *Client) Next(ctx context.Context) (Message, error) {
 		}
 		select {
 		case it := <-c.items:
-			if it.msg.ID != "" {
+			if it.cursor != "" {
 				c.mu.Lock()
-				c.lastID = it.msg.ID
+				c.lastID = it.cursor
 				c.mu.Unlock()
 			}
 			if it.position {
@@ -222,6 +228,13 @@ func (c *Client) Next(ctx context.Context) (Message, error) {
 // Options.LastEventID before either. A resync leaves it as it was. An application that
 // persists it, and starts its next Client with it in Options.LastEventID,
 // misses nothing across restarts either (or is told so with a resync).
+//
+// Over WebSocket, from a server whose engine orders topics in several
+// partitions (the Redis engine), it may be a composite of one position
+// per partition of the stream's topics, joined by '.': each message
+// carries its own partition's position (Message.ID), and LastEventID the
+// last of each. Over SSE, it is the last event's ID, which a Broker
+// writes as the whole composite. Treat it as an opaque string.
 func (c *Client) LastEventID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

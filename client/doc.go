@@ -41,7 +41,12 @@
 // The client keeps the ID of the last message Next returned (or the
 // position a new stream starts with) and reconnects with it: in the
 // lastEventId query parameter (WebSocket) or the Last-Event-ID header
-// (SSE). The server then sends what the client missed, then live
+// (SSE). A server whose engine orders topics in several partitions (the
+// Redis engine) numbers each partition on its own: over WebSocket, the
+// client keeps the last position of each partition of its topics and
+// resumes from their composite (docs/protocol.md § 5), which is what
+// LastEventID returns; over SSE, the Broker writes that composite in
+// every event's ID. The server then sends what the client missed, then live
 // messages: nothing is missing and nothing comes twice. When the server
 // cannot tell what was missed (the ID was evicted, or the server restarted
 // with an in-memory store), it sends a resync instead, and Next returns a

@@ -21,7 +21,8 @@ type Options struct {
 	Mode Mode
 
 	// LastEventID is the ID to resume from on the first connection, as
-	// the application saved it from LastEventID: the client receives what
+	// the application saved it from Client.LastEventID (a composite of
+	// several partitions' positions included): the client receives what
 	// followed it (or a resync, when the server cannot tell). Defaults to
 	// none: the stream starts with what is published after the client
 	// connects.

@@ -60,18 +60,22 @@ func (c *Client) run() {
 // stops it, and returns that error.
 func (c *Client) loop() error {
 	var (
-		cursor    = c.opts.LastEventID // the ID of the last item Next took
-		gap       = cursor != ""       // something may have been missed since then
-		attempt   int                  // failed attempts since the last stable connection
-		delivered bool                 // the connection delivered a message
-		why       = ResyncUnresumable  // the reason of the resync a gap owes
+		cur       cursor                     // what to resume from, as of the last item Next took
+		gap       = c.opts.LastEventID != "" // something may have been missed since then
+		attempt   int                        // failed attempts since the last stable connection
+		delivered bool                       // the connection delivered a message
+		why       = ResyncUnresumable        // the reason of the resync a gap owes
 	)
+	cur.set(c.opts.LastEventID, true)
 	emit := func(it item) error {
+		// The cursor moves before Next takes the item: if it does not,
+		// the client is closed, and the cursor no longer matters.
+		if it.msg.ID != "" {
+			cur.set(it.msg.ID, it.whole)
+			it.cursor = cur.String()
+		}
 		select {
 		case c.items <- it:
-			if it.msg.ID != "" {
-				cursor = it.msg.ID
-			}
 			if !it.position && !it.msg.Resync {
 				delivered = true
 			}
@@ -82,11 +86,11 @@ func (c *Client) loop() error {
 	}
 	for n := 0; ; n++ {
 		u := c.urls[n%len(c.urls)]
-		s, err := c.connect(u, cursor)
+		s, err := c.connect(u, cur.String())
 		if err == nil {
 			began := time.Now()
 			delivered = false
-			err = c.serve(s, u, cursor != "", gap, why, emit)
+			err = c.serve(s, u, cur.String() != "", gap, why, emit)
 			s.close()
 			gap, why = true, resyncReason(err)
 			if delivered || time.Since(began) >= c.stable {

@@ -120,14 +120,17 @@ func readEvents(r io.Reader, limit int, emit func(item) error) error {
 			if ev.data == "" {
 				return fmt.Errorf("%w: an empty %s event", ErrProtocol, fanout.PositionEvent)
 			}
-			it = item{msg: Message{ID: ev.data}, position: true}
+			it = item{msg: Message{ID: ev.data}, position: true, whole: true}
 		case fanout.ResyncEvent:
 			it = item{msg: Message{Resync: true, Data: []byte(ev.data)}}
 		case fanout.CloseEvent:
 			stop = closeEvent(ev.data)
 			return stop
 		default:
-			it = item{msg: Message{ID: ev.id, Event: ev.typ, Data: []byte(ev.data)}}
+			// A Broker writes the whole cursor in every id field (a
+			// composite, for topics in several partitions): an
+			// EventSource keeps the last one, and so does the client.
+			it = item{msg: Message{ID: ev.id, Event: ev.typ, Data: []byte(ev.data)}, whole: true}
 		}
 		return emit(it)
 	})

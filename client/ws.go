@@ -201,7 +201,9 @@ func (s *wsStream) read(ctx context.Context, idle *idleTimer, emit func(item) er
 		err = fanout.UnpackRecords(frame, func(r fanout.Record) error {
 			switch {
 			case r.Position:
-				return emit(item{msg: Message{ID: r.ID}, position: true})
+				// A position (possibly a composite) is the whole cursor;
+				// a message's ID is its partition's position only.
+				return emit(item{msg: Message{ID: r.ID}, position: true, whole: true})
 			case r.Resync:
 				return emit(item{msg: Message{Resync: true, Data: r.Data}})
 			}

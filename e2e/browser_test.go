@@ -17,7 +17,13 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// rueidis closes the connections a cluster topology refresh
+		// replaced five seconds later, on a goroutine of its own that
+		// outlives the client (partitions_test.go's Redis Cluster).
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
+}
 
 // chromium finds the browser: $FANOUT_CHROMIUM, else Debian's chromium on
 // the PATH. Without one the test skips, or fails under CI, where .ci/run

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/js"
 )
 
 // requireNode skips the test without node and npm, or fails it under CI,
@@ -36,18 +37,20 @@ func requireNode(t *testing.T) {
 }
 
 // nodeClient installs testdata/node (the ws package, at the version its
-// package-lock.json pins) into a directory of the test's own with npm ci,
-// and returns that directory. Without node and npm the test skips, or
+// package-lock.json pins, and the scripts), with the JavaScript client
+// (js.Source, as fanout.js), into a directory of the test's own with npm
+// ci, and returns that directory. Without node and npm the test skips, or
 // fails under CI.
 func nodeClient(t *testing.T) string {
 	t.Helper()
 	requireNode(t)
 	dir := t.TempDir()
-	for _, name := range []string{"package.json", "package-lock.json", "client.mjs"} {
+	for _, name := range []string{"package.json", "package-lock.json", "client.mjs", "partitions.mjs"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "node", name))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
 	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "fanout.js"), []byte(js.Source), 0o644))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error")

@@ -86,6 +86,7 @@ func Run(t *testing.T, h Harness) {
 		{"HistoryBound", testHistoryBound},
 		{"Nodes", testNodes},
 		{"SubscribeThenPublish", testSubscribeThenPublish},
+		{"Partitions", testPartitions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })

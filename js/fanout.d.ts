@@ -17,6 +17,30 @@
  */
 export function fanoutRecords(frame: ArrayBuffer): FrameRecord[];
 /**
+ * cursorAfter returns the ID to resume from once `id` was received, when
+ * `cursor` was. A server whose engine has several partitions (the Redis
+ * engine) numbers each on its own, and resumes a subscriber of several
+ * from a composite ID: one position per partition, joined by ".", in
+ * increasing partition order (docs/protocol.md, section 5). `whole` says
+ * that `id` stands for the whole cursor, as a WebSocket position record's
+ * and every SSE event's ID do: it replaces `cursor`. Otherwise (a
+ * WebSocket message's ID, of its own partition) each position of `id`
+ * replaces the one of its partition in `cursor`, and the others stay. An
+ * ID that is not made of positions (a server without a store, or one that
+ * sets its own with WithID) is kept as it came, and so replaces `cursor`,
+ * as a position replaces an opaque `cursor`. "" changes nothing. A
+ * Subscription keeps its lastEventId so.
+ *
+ *     cursorAfter("e-5.e:3-7", "e:3-8", false) // "e-5.e:3-8"
+ *     cursorAfter("e-5.e:3-7", "e:2-1", false) // "e-5.e:2-1.e:3-7"
+ *     cursorAfter("e-5.e:3-7", "f-0.f:3-2", true) // "f-0.f:3-2"
+ * @param {string} cursor
+ * @param {string} id
+ * @param {boolean} whole
+ * @returns {string}
+ */
+export function cursorAfter(cursor: string, id: string, whole: boolean): string;
+/**
  * retryDelay returns how long to wait before reconnection attempt number
  * `attempt` (0 for the first after a connection that delivered a message or
  * lasted STABLE_AFTER was lost; each attempt that fails adds one): minDelay
@@ -73,7 +97,11 @@ export class Subscription {
     get state(): "connecting" | "open" | "waiting" | "closed";
     /**
      * The ID the subscription resumes from: the last message's, or the
-     * position the server gave a new connection. "" when it has none.
+     * position the server gave a new connection. "" when it has none. Over
+     * WebSocket, from a server whose engine has several partitions (the
+     * Redis engine), it may be a composite: the last position of each
+     * partition of the subscription's topics, joined by "." (see
+     * cursorAfter). Keep it as an opaque string.
      */
     get lastEventId(): string;
     /** The subprotocol the server selected on the last WebSocket ("" for none, and over SSE). */
@@ -119,7 +147,9 @@ export type Message = {
     binary: boolean;
     /**
      * Its ID ("" without one: packed and plain modes, a
-     * server without a store).
+     * server without a store). Over WebSocket, the position of its own
+     * partition; over SSE, for a subscriber of several partitions, the
+     * composite of all of them (the event's id field). See cursorAfter.
      */
     id: string;
     /**

@@ -82,6 +82,102 @@ export function fanoutRecords(frame) {
   return out;
 }
 
+/** A position's ID (docs/protocol.md, section 5): epoch, partition (none for 0), offset. */
+const POSITION = /^[0-9A-Za-z_]{1,32}(?::([1-9][0-9]{0,3}))?-(0|[1-9][0-9]{0,19})$/;
+
+/**
+ * positions reads id as a composite ID: one or more positions joined by
+ * ".", in strictly increasing partition order. It returns them as
+ * [partition, ID] pairs, or null for anything else (an opaque ID).
+ * @param {string} id
+ * @returns {[number, string][] | null}
+ */
+function positions(id) {
+  /** @type {[number, string][]} */
+  const out = [];
+  for (const piece of id.split(".")) {
+    const m = POSITION.exec(piece);
+    if (!m || (m[2].length === 20 && BigInt(m[2]) > 0xffffffffffffffffn)) return null;
+    const partition = m[1] ? Number(m[1]) : 0;
+    if (out.length && out[out.length - 1][0] >= partition) return null;
+    out.push([partition, piece]);
+  }
+  return out;
+}
+
+/**
+ * Cursor is what a subscription resumes from: the last ID that is not made
+ * of positions, kept as it came, or one position per partition (see
+ * cursorAfter). Its id is the ID to send back, joined when it is read.
+ */
+class Cursor {
+  /** @type {[number, string][] | null} the positions, in partition order; null for an opaque ID */
+  #parts = null;
+  #id = "";
+  #joined = true; // #id is up to date
+
+  /** The ID to resume from ("" for none). */
+  get id() {
+    if (!this.#joined && this.#parts) this.#id = this.#parts.map((e) => e[1]).join(".");
+    this.#joined = true;
+    return this.#id;
+  }
+
+  /**
+   * set takes in an ID received (see cursorAfter).
+   * @param {string} id
+   * @param {boolean} whole
+   */
+  set(id, whole) {
+    if (!id) return;
+    const got = positions(id);
+    if (!got || whole || !this.#parts?.length) {
+      this.#parts = got;
+      this.#id = id;
+      this.#joined = true;
+      return;
+    }
+    const parts = this.#parts;
+    for (const e of got) {
+      let i = parts.length;
+      while (i > 0 && parts[i - 1][0] >= e[0]) i--;
+      if (i < parts.length && parts[i][0] === e[0]) parts[i] = e;
+      else parts.splice(i, 0, e);
+    }
+    this.#joined = false;
+  }
+}
+
+/**
+ * cursorAfter returns the ID to resume from once `id` was received, when
+ * `cursor` was. A server whose engine has several partitions (the Redis
+ * engine) numbers each on its own, and resumes a subscriber of several
+ * from a composite ID: one position per partition, joined by ".", in
+ * increasing partition order (docs/protocol.md, section 5). `whole` says
+ * that `id` stands for the whole cursor, as a WebSocket position record's
+ * and every SSE event's ID do: it replaces `cursor`. Otherwise (a
+ * WebSocket message's ID, of its own partition) each position of `id`
+ * replaces the one of its partition in `cursor`, and the others stay. An
+ * ID that is not made of positions (a server without a store, or one that
+ * sets its own with WithID) is kept as it came, and so replaces `cursor`,
+ * as a position replaces an opaque `cursor`. "" changes nothing. A
+ * Subscription keeps its lastEventId so.
+ *
+ *     cursorAfter("e-5.e:3-7", "e:3-8", false) // "e-5.e:3-8"
+ *     cursorAfter("e-5.e:3-7", "e:2-1", false) // "e-5.e:2-1.e:3-7"
+ *     cursorAfter("e-5.e:3-7", "f-0.f:3-2", true) // "f-0.f:3-2"
+ * @param {string} cursor
+ * @param {string} id
+ * @param {boolean} whole
+ * @returns {string}
+ */
+export function cursorAfter(cursor, id, whole) {
+  const c = new Cursor();
+  c.set(cursor, true);
+  c.set(id, whole);
+  return c.id;
+}
+
 /**
  * retryDelay returns how long to wait before reconnection attempt number
  * `attempt` (0 for the first after a connection that delivered a message or
@@ -149,7 +245,8 @@ export class Subscription {
   /** @type {Set<string> | null} */ #events;
   /** @type {Map<string, Set<Function>>} */ #listeners = new Map();
   /** @type {"connecting" | "open" | "waiting" | "closed"} */ #state = "connecting";
-  #lastId = "";
+  /** What it resumes from (see cursorAfter). */
+  #cursor = new Cursor();
   #protocol = "";
   /** A plain connection's resync (see StatusResync), told once the next one opens. */
   #resync = "";
@@ -184,7 +281,7 @@ export class Subscription {
     this.#events = o.events ? new Set(o.events) : null;
     // Packed and plain WebSockets carry no IDs and do not resume.
     const resumes = this.#transport === "sse" || mode === "resume";
-    if (resumes) this.#lastId = o.lastEventId ?? u.searchParams.get("lastEventId") ?? "";
+    if (resumes) this.#cursor.set(o.lastEventId ?? u.searchParams.get("lastEventId") ?? "", true);
     u.searchParams.delete("lastEventId"); // added to each connection as it resumes
     this.#url = u;
     this.#open(); // throws on a bad URL or a missing constructor
@@ -205,10 +302,14 @@ export class Subscription {
 
   /**
    * The ID the subscription resumes from: the last message's, or the
-   * position the server gave a new connection. "" when it has none.
+   * position the server gave a new connection. "" when it has none. Over
+   * WebSocket, from a server whose engine has several partitions (the
+   * Redis engine), it may be a composite: the last position of each
+   * partition of the subscription's topics, joined by "." (see
+   * cursorAfter). Keep it as an opaque string.
    */
   get lastEventId() {
-    return this.#lastId;
+    return this.#cursor.id;
   }
 
   /** The subprotocol the server selected on the last WebSocket ("" for none, and over SSE). */
@@ -343,7 +444,7 @@ export class Subscription {
     this.#openedAt = performance.now();
     this.#delivered = false;
     this.#state = "open";
-    this.#emit("open", { protocol: this.#protocol, lastEventId: this.#lastId });
+    this.#emit("open", { protocol: this.#protocol, lastEventId: this.#cursor.id });
     const resync = this.#resync;
     this.#resync = "";
     if (resync) this.#emit("resync", resync);
@@ -361,12 +462,14 @@ export class Subscription {
     for (const r of records) {
       if (this.#conn !== conn) return; // closed by a listener
       if ("position" in r) {
-        this.#lastId = r.position;
+        this.#cursor.set(r.position, true);
       } else if ("resync" in r) {
         this.#emit("resync", r.resync);
       } else {
         this.#delivered = true;
-        if (r.id) this.#lastId = r.id;
+        // Over WebSocket, a message's ID is its own partition's position;
+        // over SSE, an event's ID is the whole cursor.
+        this.#cursor.set(r.id, this.#transport === "sse");
         if (r.event && this.#events && !this.#events.has(r.event)) continue;
         batch.push(r);
         this.#emit("message", r);
@@ -379,7 +482,7 @@ export class Subscription {
     const WS = this.#o.WebSocket ?? /** @type {any} */ (globalThis).WebSocket;
     if (!WS) throw new TypeError("fanout: no WebSocket here: pass options.WebSocket (in Node.js 20, the ws package's)");
     const url = new URL(this.#url);
-    if (this.#lastId) url.searchParams.set("lastEventId", this.#lastId); // a browser's WebSocket cannot set headers
+    if (this.#cursor.id) url.searchParams.set("lastEventId", this.#cursor.id); // a browser's WebSocket cannot set headers
     const ws = new WS(url.href, [...this.#protocols]);
     ws.binaryType = "arraybuffer";
     this.#conn = ws;
@@ -444,7 +547,7 @@ export class Subscription {
     const ES = this.#o.EventSource ?? /** @type {any} */ (globalThis).EventSource;
     if (!ES) throw new TypeError("fanout: no EventSource here: pass options.EventSource (in Node.js, the eventsource package's)");
     const url = new URL(this.#url);
-    if (this.#lastId) url.searchParams.set("lastEventId", this.#lastId);
+    if (this.#cursor.id) url.searchParams.set("lastEventId", this.#cursor.id);
     const es = new ES(url.href, this.#o.eventSourceInit);
     this.#conn = es;
     this.#protocol = "";
@@ -492,7 +595,7 @@ export class Subscription {
     };
     const message = (/** @type {{type: string, data: string, lastEventId: string}} */ e) => {
       const id = ownId(e);
-      if (id) this.#lastId = id;
+      this.#cursor.set(id, true);
       const event = e.type === "message" ? "" : e.type;
       this.#deliver(es, [{ data: e.data, binary: false, id, event, topic: "" }]);
     };
@@ -500,7 +603,7 @@ export class Subscription {
     for (const type of this.#events ?? []) if (type !== "message") listen(type, message);
     listen(POSITION_EVENT, (e) => {
       ownId(e);
-      this.#lastId = e.data || e.lastEventId;
+      this.#cursor.set(e.data || e.lastEventId, true);
     });
     listen(RESYNC_EVENT, (e) => {
       ownId(e);
@@ -528,7 +631,9 @@ export class Subscription {
  *   sends binary messages base64-encoded).
  * @property {boolean} binary Whether data is bytes.
  * @property {string} id Its ID ("" without one: packed and plain modes, a
- *   server without a store).
+ *   server without a store). Over WebSocket, the position of its own
+ *   partition; over SSE, for a subscriber of several partitions, the
+ *   composite of all of them (the event's id field). See cursorAfter.
  * @property {string} event Its event type (what the server's WithEvent
  *   set), or "" (and "" in the v1 subprotocols).
  * @property {string} topic The topic it was published to, or "" (a

@@ -99,10 +99,11 @@
 //
 // On a standalone Redis there is one partition by default: every topic
 // shares one order, and a client resumes all its topics from one ID. On a
-// Cluster there are 16: a client whose topics span partitions gets a
-// resync signal when it resumes (the core documents this), so give the
-// topics that one client follows names that share a partition, or fewer
-// partitions.
+// Cluster there are 16: a client whose topics map to several partitions
+// resumes each from its own position, all of them in one composite ID
+// (fanout.Cursor: the positions joined by "."), which its last position
+// signal and, over SSE, every event's id carry. Its messages keep their
+// order within a partition, not across partitions.
 //
 // # A Publish that gives up
 //

@@ -34,7 +34,8 @@ func startNodes(t *testing.T, n int, ev *nodeEvents, opts fredis.Options, addrs 
 // clients reconnect to a random other node with their last ID at random
 // moments. Every client ends with exactly the published sequence of its
 // topics, with no resync. On a standalone Redis (one partition) and on a
-// 3-master cluster (16 partitions; each client's topics share one).
+// 3-master cluster (16 partitions), where a client's topics are in up to
+// three partitions, which it resumes from one composite ID.
 func TestNodes_Property(t *testing.T) {
 	t.Run("standalone", func(t *testing.T) {
 		srv := redistest.Start(t)
@@ -50,7 +51,7 @@ func TestNodes_Property(t *testing.T) {
 		ev := &nodeEvents{}
 		nodes, reader := startNodes(t, 3, ev, fredis.Options{}, c.Addrs()...)
 		runProperty(t, propConfig{
-			nodes: nodes, pubNodes: nodes, groups: topicGroups(reader, 3, 2),
+			nodes: nodes, pubNodes: nodes, groups: spanGroups(reader, 2, 3),
 			publishers: 6, perPub: 300, budget: 60, clients: 1, reader: reader, events: ev,
 		})
 	})

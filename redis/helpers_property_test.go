@@ -26,7 +26,7 @@ type propConfig struct {
 	nodes      []*node    // where clients connect
 	plainNodes []*node    // where plain WebSocket clients connect (default: nodes)
 	pubNodes   []*node    // publisher p publishes through pubNodes[p%len]
-	groups     [][]string // a client subscribes to a subset of one group (one partition)
+	groups     [][]string // a client subscribes to a subset of one group (of one partition, or several: see spanGroups)
 	publishers int
 	perPub     int
 	budget     int // records per connection, at most (go-sse's Client: 5 times as many)
@@ -153,8 +153,8 @@ func runProperty(t *testing.T, cfg propConfig) {
 	published := time.Since(start)
 
 	// Wait until every client has received the last message of its
-	// topics.
-	expected := make([][]*fanout.Message, len(clients))
+	// topics, in every partition it follows.
+	expected := make([]map[int][]*fanout.Message, len(clients))
 	deadline := time.Now().Add(4 * waitTimeout)
 	for pending := slices.Clone(clients); len(pending) > 0; time.Sleep(5 * time.Millisecond) {
 		pending = slices.DeleteFunc(pending, func(c *client) bool {
@@ -162,18 +162,28 @@ func runProperty(t *testing.T, cfg propConfig) {
 			if c.kind == kindWSPlain {
 				return complete(c.Records(), c.topics, finals)
 			}
-			first := c.FirstID()
-			if first == "" {
-				return false
-			}
+			own := ownPositions(t, cfg.reader, c)
 			if expected[i] == nil {
-				expected[i] = historyAfter(t, cfg.reader, first, c.topics)
+				for _, p := range partitionsOf(cfg.reader, c.topics) {
+					if len(own[p]) == 0 {
+						return false // nothing of p yet: what to expect after is not known
+					}
+				}
+				expected[i] = map[int][]*fanout.Message{}
+				for p, pos := range own {
+					expected[i][p] = historyAfter(t, cfg.reader, pos[0], c.topics)
+				}
 			}
-			want := first
-			if n := len(expected[i]); n > 0 {
-				want = expected[i][n-1].ID()
+			for p, want := range expected[i] {
+				last := own[p][0]
+				if n := len(want); n > 0 {
+					last = want[n-1].Position()
+				}
+				if own[p][len(own[p])-1] != last {
+					return false
+				}
 			}
-			return c.LastID() == want
+			return true
 		})
 		for _, c := range pending {
 			problems, n := c.Problems(), len(c.Records())
@@ -191,7 +201,7 @@ func runProperty(t *testing.T, cfg propConfig) {
 	for i, c := range clients {
 		received += len(c.Records())
 		sessions += c.sessions
-		checkClient(t, c, expected[i], finals, cfg.resyncsOK)
+		checkClient(t, cfg.reader, c, expected[i], finals, cfg.resyncsOK)
 	}
 	if !cfg.resyncsOK && cfg.events.resyncs.Load() != 0 {
 		t.Errorf("%d resyncs: every client must resume exactly", cfg.events.resyncs.Load())
@@ -200,21 +210,73 @@ func runProperty(t *testing.T, cfg propConfig) {
 		sd, cfg.publishers*cfg.perPub, published.Round(time.Millisecond), len(clients), received, sessions)
 }
 
-// historyAfter returns what the history holds after id for topics (and
-// broadcasts): what a client whose first message was id must receive.
-func historyAfter(t *testing.T, eng *fredis.Engine, id string, topics []string) []*fanout.Message {
+// historyAfter returns what the history of from's partition holds after
+// it for topics (and broadcasts, in the partition of topics' first, or of
+// "", whence a subscriber gets them): what a client whose first message
+// of that partition was at from must receive of it.
+func historyAfter(t *testing.T, eng *fredis.Engine, from fanout.Position, topics []string) []*fanout.Message {
 	t.Helper()
-	from, err := fanout.ParseID(id)
-	if err != nil {
-		t.Fatalf("ParseID(%q): %v", id, err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	msgs, _, err := eng.Read(ctx, from, topics)
 	if err != nil {
-		t.Fatalf("Read after %s: %v", id, err)
+		t.Fatalf("Read after %s: %v", from.ID(), err)
+	}
+	if from.Partition != homeOf(eng, topics) {
+		msgs = slices.DeleteFunc(msgs, func(m *fanout.Message) bool { return m.Topic() == "" })
 	}
 	return append([]*fanout.Message{}, msgs...)
+}
+
+// homeOf returns the partition whose broadcasts a subscriber of topics
+// gets: that of its first topic, or of "" for none.
+func homeOf(eng *fredis.Engine, topics []string) int {
+	if len(topics) == 0 {
+		return eng.Partition("")
+	}
+	return eng.Partition(topics[0])
+}
+
+// partitionsOf returns the partitions a subscriber of topics follows.
+func partitionsOf(eng *fredis.Engine, topics []string) []int {
+	parts := []int{homeOf(eng, topics)}
+	for _, t := range topics {
+		if p := eng.Partition(t); !slices.Contains(parts, p) {
+			parts = append(parts, p)
+		}
+	}
+	slices.Sort(parts)
+	return parts
+}
+
+// ownPositions returns, per partition, the positions of the messages a
+// resuming client received, in order: a record's own position, its ID
+// (over WebSocket) or the part of its composite ID of the message's
+// partition (over SSE: see docs/protocol.md, section 5).
+func ownPositions(t *testing.T, eng *fredis.Engine, c *client) map[int][]fanout.Position {
+	t.Helper()
+	own := map[int][]fanout.Position{}
+	for _, r := range c.Records() {
+		pos, ok := ownPosition(eng, c.topics, r)
+		if !ok {
+			t.Fatalf("%s: record %q has no position of its partition in its ID %q", c.name, r.data, r.id)
+		}
+		own[pos.Partition] = append(own[pos.Partition], pos)
+	}
+	return own
+}
+
+// ownPosition returns r's own position (see ownPositions).
+func ownPosition(eng *fredis.Engine, topics []string, r record) (fanout.Position, bool) {
+	cur, err := fanout.ParseCursor(r.id)
+	if err != nil {
+		return fanout.Position{}, false
+	}
+	p := homeOf(eng, topics)
+	if parts := strings.Split(r.data, "/"); len(parts) == 3 && parts[1] != "*" {
+		p = eng.Partition(parts[1])
+	}
+	return cur.Find(p)
 }
 
 // complete reports whether a plain client has received every publisher's
@@ -245,7 +307,7 @@ func lastCounters(got []record) map[string]int {
 }
 
 // checkClient checks what one client received (see runProperty).
-func checkClient(t *testing.T, c *client, after []*fanout.Message, finals []map[string]int, resyncsOK bool) {
+func checkClient(t *testing.T, reader *fredis.Engine, c *client, after map[int][]*fanout.Message, finals []map[string]int, resyncsOK bool) {
 	t.Helper()
 	if problems := c.Problems(); len(problems) > 0 && !resyncsOK {
 		t.Errorf("%s: %v", c.name, problems)
@@ -257,22 +319,34 @@ func checkClient(t *testing.T, c *client, after []*fanout.Message, finals []map[
 		return
 	}
 	if c.kind != kindWSPlain {
-		// (b) IDs: the first, then exactly what the history holds after it.
-		gotIDs := make([]string, len(got))
-		for i, r := range got {
-			gotIDs[i] = r.id
-		}
-		wantIDs := []string{got[0].id}
-		for _, m := range after {
-			wantIDs = append(wantIDs, m.ID())
-		}
-		if !slices.Equal(gotIDs, wantIDs) {
-			i := 0
-			for i < min(len(gotIDs), len(wantIDs)) && gotIDs[i] == wantIDs[i] {
-				i++
+		// (b) Positions, in each partition followed: the first, then
+		// exactly what the history holds after it.
+		own := map[int][]fanout.Position{}
+		for _, r := range got {
+			if pos, ok := ownPosition(reader, c.topics, r); ok {
+				own[pos.Partition] = append(own[pos.Partition], pos)
+			} else {
+				t.Errorf("%s: record %q has no position of its partition in its ID %q", c.name, r.data, r.id)
+				return
 			}
-			t.Errorf("%s: %d IDs received, %d expected; first difference at %d: got %v, want %v",
-				c.name, len(gotIDs), len(wantIDs), i, gotIDs[max(0, i-2):min(len(gotIDs), i+3)], wantIDs[max(0, i-2):min(len(wantIDs), i+3)])
+		}
+		for p, want := range after {
+			gotIDs := make([]string, len(own[p]))
+			for i, pos := range own[p] {
+				gotIDs[i] = pos.ID()
+			}
+			wantIDs := []string{own[p][0].ID()}
+			for _, m := range want {
+				wantIDs = append(wantIDs, m.ID())
+			}
+			if !slices.Equal(gotIDs, wantIDs) {
+				i := 0
+				for i < min(len(gotIDs), len(wantIDs)) && gotIDs[i] == wantIDs[i] {
+					i++
+				}
+				t.Errorf("%s: partition %d: %d IDs received, %d expected; first difference at %d: got %v, want %v",
+					c.name, p, len(gotIDs), len(wantIDs), i, gotIDs[max(0, i-2):min(len(gotIDs), i+3)], wantIDs[max(0, i-2):min(len(wantIDs), i+3)])
+			}
 		}
 	}
 	// (a) Per publisher and topic, consecutive counters up to the last.
@@ -298,6 +372,29 @@ func topicGroups(eng *fredis.Engine, count, size int) [][]string {
 		g := []string{base}
 		for j := 0; len(g) < size; j++ {
 			if name := base + "-" + strconv.Itoa(j); eng.Partition(name) == p {
+				g = append(g, name)
+			}
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// spanGroups returns count groups of size topic names, each name of a
+// group in a different partition of eng (as far as it has partitions):
+// a client of a subset of one follows several partitions, and resumes
+// them all from one composite ID.
+func spanGroups(eng *fredis.Engine, count, size int) [][]string {
+	var groups [][]string
+	k := 0
+	for range count {
+		var g []string
+		used := map[int]bool{}
+		for len(g) < size {
+			name := "s" + strconv.Itoa(k)
+			k++
+			if p := eng.Partition(name); !used[p] || len(used) >= eng.Partitions() {
+				used[p] = true
 				g = append(g, name)
 			}
 		}

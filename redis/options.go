@@ -15,14 +15,15 @@ type Options struct {
 	Prefix string
 
 	// Partitions is how many logs the topics are spread over. Topics of
-	// one partition share one order, and a client subscribed to several
-	// topics resumes all of them from one ID only when they share a
-	// partition (otherwise it gets a resync signal when it resumes). On a
+	// one partition share one order; a client of topics in several
+	// partitions resumes all of them from one composite ID (a
+	// fanout.Cursor, a position per partition), so that the number of
+	// partitions changes how long its ID is, not whether it resumes. On a
 	// Redis Cluster the partitions are spread over the slots, so more
 	// masters carry more of them. A node receives every message of each
 	// partition it has a subscriber in (see the package documentation).
-	// At most 1000. Defaults to 1 on a standalone Redis (every client
-	// resumes all its topics) and 16 on a Cluster.
+	// At most 1000. Defaults to 1 on a standalone Redis (one order for
+	// every topic, and IDs of one position) and 16 on a Cluster.
 	//
 	// Every node of one Redis and Prefix must have the same Partitions:
 	// Redis records the number of the nodes that came first, and a node

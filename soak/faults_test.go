@@ -92,3 +92,23 @@ func TestCheckPublishes(t *testing.T) {
 		})
 	}
 }
+
+// The rollback fault's report line reads a partition's epoch and head in
+// one reply.
+func TestHeadID(t *testing.T) {
+	for _, c := range []struct {
+		reply any
+		err   error
+		want  string
+	}{
+		{[]any{"k2f9w", "42"}, nil, "k2f9w-42"},
+		{[]any{nil, nil}, nil, "none"},       // no meta hash
+		{[]any{"k2f9w"}, nil, "none"},        // not an HMGET of two fields
+		{"OK", nil, "none"},                  // not an array
+		{nil, errors.New("refused"), "none"}, // Redis down
+	} {
+		if got := headID(c.reply, c.err); got != c.want {
+			t.Errorf("headID(%v, %v) = %q, want %q", c.reply, c.err, got, c.want)
+		}
+	}
+}

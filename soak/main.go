@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.queue, "queue", 64, "the nodes' DeliveryOptions.QueueSize (small, so that slow readers meet the policy)")
 	fs.IntVar(&o.queueBytes, "queue-bytes", 64<<10, "the nodes' DeliveryOptions.QueueBytes")
 	fs.Uint64Var(&o.target, "target", 10_000_000, "deliveries the run must reach (not asked with -ci)")
-	fs.Uint64Var(&o.seed, "seed", 0, "random seed (0: from the clock)")
+	fs.Uint64Var(&o.seed, "seed", 0, "random seed of the clients, faults and publishers' draws (0: from the clock); timing still varies from run to run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

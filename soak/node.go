@@ -41,6 +41,7 @@ type nodeConfig struct {
 	SendBuffer int           `json:"send_buffer"`
 	Timeout    time.Duration `json:"timeout"`   // each Publish's context
 	DebugLog   string        `json:"debug_log"` // a file for the library's Debug log, when set
+	Seed       uint64        `json:"seed"`      // the run's -seed: the publishers' draws derive from it
 }
 
 // node is one node process: a Hub with a Broker attached, on the

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -100,7 +101,7 @@ type pubTopic struct {
 }
 
 func (p *publishers) run(name string) {
-	rng := rand.New(rand.NewPCG(uint64(monoNow()), uint64(len(name))))
+	rng := publisherRand(p.cfg.Seed, name)
 	topics := make([]pubTopic, p.cfg.Topics)
 	interval := time.Duration(float64(time.Second) / p.cfg.Rate)
 	next := time.Now()
@@ -134,6 +135,16 @@ func (p *publishers) run(name string) {
 		case <-time.After(time.Until(next)):
 		}
 	}
+}
+
+// publisherRand returns the random source of the publisher called name in
+// a run of seed: a run's -seed replays its publishers' draws (topics,
+// bursts, sizes), each publisher its own, and each incarnation of a
+// restarted node its own (name carries it).
+func publisherRand(seed uint64, name string) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
 // size draws a payload size: mostly small, some of a few KiB, a few

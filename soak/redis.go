@@ -68,11 +68,22 @@ func (s *redisServer) become(r *redisServer) {
 }
 
 // head returns the soak's partition's epoch and head, "epoch-head" (as
-// a message ID), or "none".
+// a message ID), or "none". One HMGET reads both, so that a publish
+// between two reads cannot pair an epoch with another epoch's head.
 func (s *redisServer) head() string {
-	e, err := s.do("HGET", "{soak:0}:meta", "e")
-	h, _ := s.do("HGET", "{soak:0}:meta", "h")
-	if err != nil || e == "" {
+	return headID(s.cur.Load().Do("HMGET", "{soak:0}:meta", "e", "h"))
+}
+
+// headID writes an HMGET reply of a partition's epoch and head as
+// "epoch-head", or "none" when it holds no epoch.
+func headID(reply any, err error) string {
+	f, ok := reply.([]any)
+	if err != nil || !ok || len(f) != 2 {
+		return "none"
+	}
+	e, _ := harness.Text(f[0], nil)
+	h, _ := harness.Text(f[1], nil)
+	if e == "" {
 		return "none"
 	}
 	return e + "-" + h

@@ -182,7 +182,7 @@ func (r *runState) startNodes(exe string) error {
 	o := r.o
 	base := nodeConfig{Pubs: o.pubs, Rate: o.rate, Burst: o.burst, BurstEvery: o.burstEvery, Topics: o.topics,
 		QueueSize: o.queue, QueueBytes: o.queueBytes, SendBuffer: 32 << 10, Timeout: 3 * time.Second,
-		Ring: 32768, History: 100000}
+		Ring: 32768, History: 100000, Seed: o.seed}
 	r.single = &system{name: "single", code: "s", topics: o.topics}
 	r.cluster = &system{name: "cluster", code: "c", topics: o.topics}
 	r.systems = []*system{r.single, r.cluster}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+
+	"github.com/fanout-go/fanout"
 )
 
 // Record is what Received needs to know of a record that a test client
@@ -29,6 +31,12 @@ type Received[R Record] struct {
 	got      []R
 	position string // the position its first stream started at, if any
 	problems []string
+	// cur is the ID to resume from as the Go and JavaScript clients keep
+	// it: a position per partition, which a position record sets and
+	// each record's ID (a position, or over SSE a composite) updates; nil
+	// once an ID was not a position (the last record's ID is then used).
+	cur      fanout.Cursor
+	noCursor bool
 }
 
 // Add takes r, noting what is wrong with it.
@@ -41,6 +49,8 @@ func (c *Received[R]) Add(r R) {
 			c.problems = append(c.problems, "a position after record "+n+": only new streams get one")
 		}
 		c.position = r.RecordID()
+		cur, err := fanout.ParseCursor(c.position)
+		c.cur, c.noCursor = cur, err != nil
 		return
 	}
 	if data, ok := r.ResyncData(); ok {
@@ -49,6 +59,13 @@ func (c *Received[R]) Add(r R) {
 		c.problems = append(c.problems, "record without ID after record "+n)
 	}
 	c.got = append(c.got, r)
+	if id := r.RecordID(); id != "" && !c.noCursor {
+		cur, err := fanout.ParseCursor(id)
+		c.noCursor = err != nil
+		for _, p := range cur {
+			c.cur = c.cur.With(p)
+		}
+	}
 }
 
 // Problem notes a problem that the client found itself.
@@ -58,12 +75,17 @@ func (c *Received[R]) Problem(format string, args ...any) {
 	c.problems = append(c.problems, fmt.Sprintf(format, args...))
 }
 
-// LastID is the ID to resume from: the last record's, or the position
-// the first stream started at when no record came yet.
+// LastID is the ID to resume from: the position the first stream started
+// at, with the position of every record received since in its partition
+// (the last record's ID, with one partition); or, when an ID was not a
+// position, the last record's, or the position when no record came yet.
 func (c *Received[R]) LastID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.got) == 0 {
+	switch {
+	case len(c.cur) > 0 && !c.noCursor:
+		return c.cur.String()
+	case len(c.got) == 0:
 		return c.position
 	}
 	return c.got[len(c.got)-1].RecordID()

@@ -1,6 +1,6 @@
 // Type-checked by tsc -p . (see pack.test.js): what a TypeScript user
 // writes against fanout.d.ts compiles, and what it should not does not.
-import { fanoutRecords, retryDelay, subscribe, SUBPROTOCOLS, type Message, type Subscription } from "../fanout.js";
+import { cursorAfter, fanoutRecords, retryDelay, subscribe, SUBPROTOCOLS, type Message, type Subscription } from "../fanout.js";
 
 const sub: Subscription = subscribe("wss://example.com/ws?topic=room", {
   mode: "resume",
@@ -26,6 +26,8 @@ sub.on("error", (err: Error) => console.log(err.message));
 const ok: boolean = sub.send("hello");
 const state: "connecting" | "open" | "waiting" | "closed" = sub.state;
 console.log(ok, state, sub.lastEventId, sub.protocol, sub.transport, SUBPROTOCOLS.resume[0], retryDelay(3));
+const resumeFrom: string = cursorAfter(sub.lastEventId, "e:3-8", false);
+console.log(resumeFrom);
 sub.close();
 
 for (const r of fanoutRecords(new ArrayBuffer(0))) {
