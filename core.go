@@ -19,6 +19,7 @@ type core struct {
 	limits  Limits
 	eng     Engine
 	history bool          // the engine assigns positions: subscribers can resume
+	sparse  bool          // the engine's feed skips other topics' offsets (see SparseEngine)
 	formats atomic.Uint32 // the wire formats prepared per publish (formatWS, formatSSE)
 
 	mu     sync.RWMutex
@@ -86,6 +87,7 @@ func newCore(opts DeliveryOptions, limits Limits, eng Engine, store ReplayStore,
 		eng:      eng,
 		groups:   make(map[string]int),
 		history:  hasHistory(eng),
+		sparse:   isSparse(eng),
 		topics:   make(map[string][]*Subscriber),
 		conns:    make(map[*Subscriber]struct{}),
 		ka:       make(map[time.Duration]bool),

@@ -98,7 +98,8 @@ type Feed interface {
 	// follows it, and sends the resync signal to the partition's
 	// subscribers when that fails, or when the epoch changes (the
 	// history was lost). A gap is never silent. Deliver may call
-	// Engine.Read, on the calling goroutine.
+	// Engine.Read, on the calling goroutine. (A SparseEngine's skips are
+	// not gaps: the Feed neither fills them nor calls Engine.Read.)
 	Deliver(topic string, m *Message)
 
 	// Reset tells the Feed that what followed the last message it was
@@ -111,6 +112,35 @@ type Feed interface {
 	// Calls for one partition are made one at a time with its Deliver
 	// calls.
 	Reset(partition int, err error)
+}
+
+// SparseEngine is implemented by an Engine whose Feed carries only the
+// topics that this process subscribed to (Engine.Subscribe), and
+// broadcasts: the positions it delivers in a partition skip the offsets
+// of other topics' messages, so a skip is not a gap. Such an engine
+// vouches for completeness itself: it finds what its transport lost
+// (from its own history) and delivers it, in position order, or calls
+// Feed.Reset. The Feed then checks only the epoch and the order of each
+// partition's deliveries: it drops a message at or before the last
+// position it delivered, sends the resync signal when the epoch changes,
+// and never calls Engine.Read to fill a skip. A message of a topic the
+// process subscribed to, stored after Subscribe returned, must still be
+// delivered.
+//
+// The core asks SparseFeed once, when the Hub (or Broker) is made. The
+// Redis engine is one: each node receives only its subscribers' topics,
+// so that a message of a topic a node has no subscriber of costs it
+// nothing.
+type SparseEngine interface {
+	Engine
+	// SparseFeed reports whether the Feed is sparse, as described above.
+	SparseFeed() bool
+}
+
+// isSparse reports whether eng's Feed is sparse (see SparseEngine).
+func isSparse(eng Engine) bool {
+	s, ok := eng.(SparseEngine)
+	return ok && s.SparseFeed()
 }
 
 // MeasuredEngine is implemented by an Engine that measures itself: the

@@ -193,8 +193,8 @@ func (f *coreFeed) Deliver(topic string, m *Message) {
 		c.resyncAll(last, fmt.Errorf("%w: the engine's history was reset (epoch %s, then %s)", ErrUnknownID, last.Epoch, m.pos.Epoch))
 	case m.pos.Offset <= last.Offset:
 		return // delivered already
-	case m.pos.Offset > last.Offset+1:
-		c.fill(pf, m.pos)
+	case m.pos.Offset > last.Offset+1 && !c.sparse:
+		c.fill(pf, m.pos) // a SparseEngine's skips are other topics' messages
 	}
 	pf.last = m.pos
 	c.deliver(topic, m)

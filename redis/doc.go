@@ -17,7 +17,9 @@
 //   - maxmemory-policy noeviction: an evicted history costs its clients a
 //     resync (never a gap, but a needless one).
 //   - The engine's Redis user may run INFO (ACL category @dangerous) and
-//     the engine's scripts: every script checks the server's run_id.
+//     the engine's scripts (EVAL, EVALSHA): the scripts that write check
+//     the server's run_id, which they read with INFO when the engine
+//     loads them.
 //   - Every node on one Redis and Prefix uses the same Options.Partitions
 //     (a node that differs gets ErrLayout).
 //
@@ -39,17 +41,19 @@
 //	{fanout:p}:meta   hash: e = epoch, h = head (the last offset used),
 //	                  r = run_id of the server that started the epoch,
 //	                  n = the nodes' number of partitions,
-//	                  i = the run of offsets the topic index holds,
-//	                  a = when a publish next looks at the oldest age
+//	                  ie, is, il = the run of offsets the topic index holds,
+//	                  a = when a publish next looks at the oldest age,
+//	                  k = when the partition's keys expire (ms)
 //	{fanout:p}:log    stream: one entry per message, ID "<offset>-<ms>",
-//	                  fields t (topic), x (type letter and event), d (data)
-//	{fanout:p}:ixt    sorted set: the topic index, "<topic>\0<offset>"
-//	                  per kept message, all scored 0 (so that one topic's
-//	                  offsets are a range of members)
-//	{fanout:p}:ixo    stream: the same messages by offset (field t), to
-//	                  trim the index as the log is trimmed
-//	{fanout:p}:live   channel: PUBLISH (SPUBLISH on a Cluster) of each
-//	                  message with its epoch and offset
+//	                  fields t (topic), x (type letter and event), d (data),
+//	                  p (the offset of the topic's previous message)
+//	{fanout:p}:last   sorted set: the topic index, each topic of the last
+//	                  HistorySize messages scored by the offset of its
+//	                  last message (a topic's messages are a chain
+//	                  through p)
+//	{fanout:p}:t:<topic>  channel: PUBLISH (SPUBLISH on a Cluster) of
+//	                  each message of the topic with its epoch and offset
+//	{fanout:p}:b      channel: the same, of the partition's broadcasts
 //
 // One Lua script publishes: it checks the epoch, takes the next offset,
 // XADDs the entry with the explicit ID (approximate MINID trimming keeps
@@ -80,18 +84,20 @@
 //
 // A resume reads what it returns, not the partition's range: when the
 // messages of its topics (and broadcasts) are at most a quarter of the
-// range, the read script takes their offsets from the topic index (one
-// range of members per topic) and reads only those entries (one XRANGE
-// per run of consecutive offsets). Resuming a quiet topic that missed 10
+// range, the read script walks each topic's chain back from its last
+// offset (the topic index: a hash of each topic's last offset, and in
+// every entry its topic's previous one) and reads only those entries
+// (one XRANGE per message). Resuming a quiet topic that missed 10
 // messages behind 10,000 of a busy one of the same partition costs Redis
-// 0.1 to 0.13 ms of CPU (0.15 to 0.2 ms per resume), against 15 ms when
-// the whole range was read and filtered (BenchmarkRead_QuietBehindBusy,
-// on the project's loaded 2-core machine): about 1.5 µs per message of
-// the range before, now O(log n) per topic and per run of the returned
-// messages. The index costs each publish about 6 µs of Redis CPU (19 to 25
-// µs, BenchmarkEngine_Publish). The read script falls back to the range
+// about 0.12 ms of CPU (BenchmarkRead_QuietBehindBusy, runs interleaved
+// with the index of two keys before it, 4 each: medians 123 and 138
+// redis-µs/op; 15 ms when the whole range was read and filtered, on the
+// project's loaded 2-core machine). The index costs a publish a ZSCORE
+// and a ZADD, and every 16th publish the removal of the topics whose
+// last message fell out of HistorySize (see internal/script/index.lua).
+// The read script falls back to the range
 // when the topics' messages are many, and when the index might lack a
-// message: field i of the meta hash names the run of offsets that every
+// message: fields ie, is and il of the meta hash name the run of offsets that every
 // publish indexed, which a publisher that does not index (an older
 // version) breaks until the next one starts it again. A broadcast is stored in every partition (each
 // copy its own offset, in one pipelined round trip), so every subscriber
@@ -134,16 +140,17 @@
 // A partition's keys also expire, together, HistoryAge and a quarter (at
 // least three CheckIntervals) after its last publish or the last head
 // read of a node that follows it (30 days when HistoryAge is negative):
-// each publish and head script gives all four the same expiry when the
-// meta hash's has run down by an eighth, or when it created one of
+// each publish and head script gives all three the same expiry when the
+// meta hash's has run down by an eighth (the meta hash records when
+// they expire, field k: no PTTL per publish), or when it created one of
 // them. Their expiry is
 // taken as a loss: the next publish or head read starts a new epoch, and
 // a client that resumes from an ID of the old one gets the resync
 // signal, even one that had missed nothing. A partition that a node
 // follows keeps its keys (and its clients resume with no resync) however
-// long nothing is published. This costs a publish about 1.5 µs of Redis
-// CPU (28.8 to 30.3 µs, medians of BenchmarkEngine_Publish: a PTTL, and
-// an EXISTS that checks the index has both its keys).
+// long nothing is published. This costs a publish less than a µs of
+// Redis CPU (an EXISTS that checks the index exists too, and
+// every eighth of the keys' life three PEXPIREs).
 //
 // # Histories that go back
 //
@@ -161,7 +168,10 @@
 // an offset, when either of these holds:
 //
 //   - The server's run_id (INFO server) is not the one recorded in the
-//     meta hash when the epoch started (field r). A run_id is random and
+//     meta hash when the epoch started (field r). (The scripts do not
+//     read INFO on every call: the engine writes the run_id into their
+//     text, which only that server process runs; see redis/baked.go.)
+//     A run_id is random and
 //     new for every redis-server process, so it cannot be restored with a
 //     snapshot, and a replica's differs from its primary's. Every way
 //     the data set can go back without a command that goes through the
@@ -195,13 +205,15 @@
 // The price: when in doubt, resync. Every restart of Redis and every
 // failover starts new epochs, even when nothing was lost (a clean
 // shutdown that saved everything, a replica that was in sync); moving a
-// partition's slot to another Cluster master does too. Each publish and
-// head script reads INFO server: a publish costs Redis about 21 µs of CPU
-// instead of 17 on the project's machine (BenchmarkEngine_Publish,
-// redis-µs/op), and the engine's Redis user needs INFO (ACL category
-// @dangerous); without it, publishes fail with an error that says so. Bounding the replicas' lag
-// (min-replicas-to-write, min-replicas-max-lag) still limits what a
-// failover loses; the engine makes the loss visible, not smaller.
+// partition's slot to another Cluster master does too. The engine's
+// Redis user needs INFO (ACL category @dangerous), which the scripts run
+// when the engine loads them into a server process (its first publish or
+// head read there, and after a restart, a failover or SCRIPT FLUSH);
+// without it, publishes fail with an error that says so. (Read on every
+// call, INFO cost a publish 4 to 6 µs of Redis CPU: TestPublishCost.)
+// Bounding the replicas' lag (min-replicas-to-write,
+// min-replicas-max-lag) still limits what a failover loses; the engine
+// makes the loss visible, not smaller.
 //
 // # Nodes must agree on the number of partitions
 //
@@ -217,29 +229,51 @@
 //
 // # Live delivery, and noticing loss
 //
-// A node follows a partition (one subscription, on a connection of its
-// own) from the first local Subscribe of one of its topics until a whole
-// CheckInterval has passed with no local subscriber of its topics (so a
-// client that reconnects does not make it churn). One goroutine per followed partition hands the feed its
-// messages, in offset order:
+// A node follows a partition (one connection of its own, subscribed to
+// the partition's broadcast channel and to the channels of the topics it
+// has local subscribers of) from the first local Subscribe of one of its
+// topics until a whole CheckInterval has passed with no local subscriber
+// of its topics; it subscribes a topic's channel at the topic's first
+// local Subscribe (which returns once Redis has subscribed it) and
+// unsubscribes it a CheckInterval or so after the last one left (so a
+// client that reconnects does not make it churn). One goroutine per
+// followed partition hands the feed its messages, in offset order. The
+// offsets it receives skip the other topics' messages: a skip is not a
+// hole (the engine is a fanout.SparseEngine, and the core's feed fills
+// nothing). Redis sends one connection's messages of one slot in the
+// order the scripts ran, so a message of a followed topic can only be
+// missed at a discontinuity of the subscription, and each is handled:
 //
-//   - After subscribing, it reads the head: the baseline. A message whose
-//     offset is not the next one opens a hole, which it fills from the
-//     stream (XRANGE, through the read script) before delivering the
-//     message; a duplicate is dropped. So a message lost right after
-//     subscribing is found too.
+//   - When it subscribes (at first, and after the connection failed or
+//     the server dropped a channel, a slot moved), it reads the head, and
+//     the messages of its followed topics (and broadcasts) from its last
+//     delivery up to the head, from the stream, through the topic index
+//     (the read script's topic filter): a reconnect costs Redis a lookup
+//     per followed topic and the messages missed, not the partition's
+//     range. So a message lost right after subscribing is found too.
+//   - A channel added while the partition is followed owes its topic
+//     nothing stored before (its new subscribers start after Subscribe
+//     returned) and changes nothing of the other channels' order:
+//     nothing to read.
 //   - When no message came for CheckInterval, it pings the subscription's
 //     connection (a hung connection, open but silent, as in centrifugo
-//     issue 1189, is replaced) and reads the head: a lost last message is
-//     read from the stream, and the subscription that missed it is
-//     replaced too.
-//   - When the subscription's connection fails, or the server drops the
-//     subscription (a slot moved), it subscribes again and catches up from
-//     the stream, from the last offset it delivered.
+//     issue 1189, is replaced) and reads the head; when the head read at
+//     the check before is past its last delivery, it reads the followed
+//     topics' messages after that delivery (through the topic index):
+//     what it finds at or before that head had a whole CheckInterval to
+//     come, so its subscription missed it (Stats.Stuck); it is delivered
+//     and the subscription replaced.
 //   - When the stream no longer holds what was missed (trimmed, or the
 //     epoch changed), the partition's local subscribers get the resync
 //     signal (Feed.Reset, which runs OnResync), even when no message
 //     follows to show it.
+//
+// What this does not find: a message whose live copy alone was lost on a
+// connection that stays subscribed, when a later message of another
+// followed topic came (the check reads from the last delivery). Redis
+// does not do that (it drops a connection, or a slot's channels with a
+// notice, never one message); the one-channel design found it at the
+// next message, at the price of every message of the partition.
 //
 // The head read is a script that may start a new epoch, so it writes:
 // while Redis refuses writes (a replica not yet promoted, READONLY, or
@@ -248,25 +282,42 @@
 // is delivered out of order or silently skipped meanwhile; the signal is
 // late, not lost.
 //
-// Stats counts these events (holes, recovered messages, stuck
-// subscriptions, reconnects, resyncs, new epochs) and the feed lag.
+// Stats counts these events (catch-ups that found messages, recovered
+// messages, stuck subscriptions, reconnects, resyncs, new epochs) and the
+// feed lag.
+//
+// Nodes of versions before the topic channels publish on one channel per
+// partition, {fanout:p}:live, which a node subscribes too: during a
+// rolling upgrade, it receives their messages in order with the others.
+// The older nodes receive nothing live from upgraded ones: they fill
+// each hole from the stream and their quiet partitions' checks find the
+// rest, late, until they are upgraded.
 //
 // # What a node pays for a topic it has no subscriber of
 //
-// Nothing, unless it follows the topic's partition for another topic: a
-// node subscribes to a partition's channel only while it has a local
-// subscriber of one of its topics, and for one CheckInterval after the
-// last one left (and, from the first subscriber of no topic on, to
-// partition 0, whose broadcasts such subscribers receive). A
-// followed partition's channel carries all its topics, because a hole can
-// only be told in the partition's dense offsets: for each message of a
-// topic without local subscribers, the node receives it, parses it, and
-// the feed finds no subscriber (the core prepares its wire encodings
-// first: one allocation and copy per format). With one partition, a node
-// with any subscriber receives every message; more partitions cut that
-// cost for nodes whose subscribers cluster on few topics, at the price of
-// resuming across partitions. Publishing costs the same on every node: one
-// script call, which Redis runs in well under a millisecond.
+// Nothing: a node subscribes a topic's channel only while it has a local
+// subscriber of the topic (and for one CheckInterval after the last one
+// left), and receives nothing of the others, whatever partition they
+// share with its topics. Publishing costs the same whatever the nodes
+// follow: one script call.
+//
+// Redis pays for the subscriptions instead, measured on redis-server 7.0
+// on the project's 2-core machine (TestChannels_Cost, with
+// FANOUT_REDIS_MEASURE=1), for a node following 3,334 topics of one
+// partition: subscribing their channels (at the node's start, or after
+// a reconnect: SUBSCRIBE or SSUBSCRIBE with 1,000 channels each) took 5
+// to 13 ms, 0.7 to 1.1 µs of Redis CPU per channel; each subscribed
+// channel takes about 216 bytes (used_memory) for its first node and 127
+// for each other node that subscribes it. The catch-up after a reconnect,
+// and the check of a quiet partition whose head moved (at most every
+// other CheckInterval), read those topics' messages through the topic
+// index: about 10 ms of Redis CPU for 3,334 topics behind 1,000 messages
+// of others (a lookup per topic), which a node that follows that many
+// topics of a busy partition while receiving none of its messages pays
+// every two seconds with the default CheckInterval. The node reads them
+// 256 topics per script call, so that no call holds Redis for long: 14
+// calls, the longest 2.1 ms (SLOWLOG), where one call of all 3,334 took
+// 10.6 ms.
 //
 // # Presence across nodes
 //
@@ -319,13 +370,14 @@
 //
 //	key                        holds                  memory               life
 //	{prefix:p}:meta            epoch, head, index run 120 B per partition  HistoryAge and a quarter
-//	{prefix:p}:log             the kept messages      ~97 B per message    after the partition's last
-//	                                                  (~33 B + topic+data) publish or head read (30
-//	{prefix:p}:ixt             topic index, by topic  ~130 B per message   days without HistoryAge);
-//	{prefix:p}:ixo             topic index, by offset ~22 B per message    HistorySize and HistoryAge
-//	                                                                       bound the log's entries (+1
-//	                                                                       stream node at most), and the
-//	                                                                       index's (+8 at most)
+//	{prefix:p}:log             the kept messages      ~101 B per message   after the partition's last
+//	                                                  (~37 B + topic+data) publish or head read (30
+//	{prefix:p}:last            topic index: each      ~105 B per topic     days without HistoryAge);
+//	                           topic's last offset    (~16 B below 128     HistorySize and HistoryAge
+//	                                                  topics)              bound the log's entries (+1
+//	                                                                       stream node at most), and
+//	                                                                       HistorySize the index's
+//	                                                                       topics (+16 at most)
 //	{prefix:p}:pnodes:<topic>  a topic's nodes        104 B per topic      PresenceTTL after its last
 //	                                                  (+ ~16 B per node)   node's last write
 //	{prefix:p}:pmembers:<node>:<topic>
@@ -335,7 +387,7 @@
 //	{prefix}:node:<node>       a node's heartbeat     72 B per node        3 CheckIntervals
 //
 // So every key expires: those that grow with topics and nodes within
-// PresenceTTL of their node's death, the partitions' four (whatever the
+// PresenceTTL of their node's death, the partitions' three (whatever the
 // topics and nodes, their entries bounded by HistorySize, and
 // HistoryAge, lazily: the age trim runs when a message is published to
 // the partition) within HistoryAge and a quarter of the partition's last

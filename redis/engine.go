@@ -29,10 +29,11 @@ type Engine struct {
 	sharded bool   // a Redis Cluster: SPUBLISH and SSUBSCRIBE
 	epochID string // this engine's prefix of the epochs it starts
 
-	publishScript, readScript, headScript *rueidis.Lua
-	maxLen, maxAge, shardedArg            string // publish script arguments
-	lifeArg                               string // the partition keys' life, in ms (see keyLife)
-	partitionsArg                         string // the scripts' layout argument
+	publishScript, headScript  *bakedScript // see baked.go
+	readScript                 *rueidis.Lua
+	maxLen, maxAge, shardedArg string // publish script arguments
+	lifeArg                    string // the partition keys' life, in ms (see keyLife)
+	partitionsArg              string // the scripts' layout argument
 
 	layout   layoutState  // see layout.go
 	readScan atomic.Int64 // see readScan; tests lower it
@@ -72,9 +73,9 @@ func New(client rueidis.Client, opts *Options) (*Engine, error) {
 		opts:          o,
 		sharded:       cluster,
 		epochID:       randomID(4),
-		publishScript: rueidis.NewLuaScript(script.Publish),
+		publishScript: newBakedScript(script.Publish, o.Partitions),
 		readScript:    rueidis.NewLuaScriptReadOnly(script.Read),
-		headScript:    rueidis.NewLuaScript(script.Head),
+		headScript:    newBakedScript(script.Head, o.Partitions),
 		maxLen:        strconv.Itoa(o.HistorySize),
 		maxAge:        strconv.FormatInt(max(o.HistoryAge.Milliseconds(), 0), 10),
 		shardedArg:    "0",
@@ -104,9 +105,10 @@ func randomID(n int) string {
 }
 
 // Start implements fanout.Engine. The engine follows a partition (keeps
-// a subscription to its live channel) from the first Subscribe of one of
-// its topics until a whole Options.CheckInterval has passed after the
-// last Unsubscribe.
+// a connection subscribed to its broadcasts' channel and to the channels
+// of the topics this node has subscribers of) from the first Subscribe
+// of one of its topics until a whole Options.CheckInterval has passed
+// after the last Unsubscribe; a topic's channel likewise.
 func (e *Engine) Start(feed fanout.Feed) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -137,10 +139,11 @@ func (e *Engine) Partition(topic string) int {
 func (e *Engine) Partitions() int { return len(e.parts) }
 
 // Publish implements fanout.Engine: one script call stores m at the next
-// offset of its topic's partition and publishes it on the partition's
-// channel, which every node that follows the partition receives (this
-// one too: a message reaches local subscribers the same way as remote
-// ones, so every node delivers in one order). A broadcast is stored in
+// offset of its topic's partition and publishes it on the topic's
+// channel (a broadcast on the partition's broadcast channel), which every
+// node with a subscriber of the topic receives (this one too: a message
+// reaches local subscribers the same way as remote ones, so every node
+// delivers in one order). A broadcast is stored in
 // every partition, in one round trip (pipelined), so that each
 // subscriber receives it once, in the order of its own partition.
 //
@@ -158,14 +161,14 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	kind := kindOf(m)
 	data := unsafe.String(unsafe.SliceData(m.Data()), len(m.Data())) // sent as is; a published Message is not modified
 	if topic == "" && len(e.parts) > 1 {
-		execs := make([]rueidis.LuaExec, len(e.parts))
+		ps, keys, args := make([]int, len(e.parts)), make([][]string, len(e.parts)), make([][]string, len(e.parts))
 		for i, p := range e.parts {
-			execs[i] = rueidis.LuaExec{Keys: e.publishKeys(p), Args: e.publishArgs(p, topic, kind, data)}
+			ps[i], keys[i], args[i] = i, e.publishKeys(p), e.publishArgs(p, topic, kind, data)
 		}
 		e.stats.published.Add(1)
 		err := e.store(ctx, e.parts, func(ctx context.Context) error {
 			var errs []error
-			for i, r := range e.publishScript.ExecMulti(ctx, e.client, execs...) {
+			for i, r := range e.publishScript.execMulti(ctx, e.client, ps, keys, args) {
 				if err := e.published(e.parts[i], r); err != nil {
 					errs = append(errs, fmt.Errorf("partition %d: %w", i, err))
 				}
@@ -184,7 +187,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	p := e.parts[e.Partition(topic)]
 	e.stats.published.Add(1)
 	err := e.store(ctx, p.only, func(ctx context.Context) error {
-		return e.published(p, e.publishScript.Exec(ctx, e.client, e.publishKeys(p), e.publishArgs(p, topic, kind, data)))
+		return e.published(p, e.publishScript.exec(ctx, e.client, p.id, e.publishKeys(p), e.publishArgs(p, topic, kind, data)))
 	})
 	if err != nil {
 		e.stats.publishErrors.Add(1)
@@ -195,7 +198,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 
 func (e *Engine) publishArgs(p *part, topic, kind, data string) []string {
 	prefix, partitions, epoch, offset := e.ensureArgs(p)
-	return []string{prefix, partitions, epoch, offset, p.channel, e.shardedArg, e.maxLen, e.maxAge, topic, kind, data, e.lifeArg}
+	return []string{prefix, partitions, epoch, offset, p.channelOf(topic), e.shardedArg, e.maxLen, e.maxAge, topic, kind, data, e.lifeArg}
 }
 
 // published reads a publish script's reply, {epoch, offset}, into p's
@@ -238,7 +241,7 @@ func (e *Engine) head(ctx context.Context, p *part) (fanout.Position, error) {
 // headOf is head, with the error unwrapped.
 func (e *Engine) headOf(ctx context.Context, p *part) (fanout.Position, error) {
 	prefix, partitions, epoch, seenOffset := e.ensureArgs(p)
-	reply, err := e.headScript.Exec(ctx, e.client, e.publishKeys(p), []string{prefix, partitions, epoch, seenOffset, e.lifeArg}).AsStrSlice()
+	reply, err := e.headScript.exec(ctx, e.client, p.id, e.publishKeys(p), []string{prefix, partitions, epoch, seenOffset, e.lifeArg}).AsStrSlice()
 	if err != nil {
 		return fanout.Position{}, e.scriptError(err)
 	}
@@ -253,26 +256,27 @@ func (e *Engine) headOf(ctx context.Context, p *part) (fanout.Position, error) {
 	return fanout.Position{Epoch: reply[0], Partition: p.id, Offset: offset}, nil
 }
 
-// Subscribe implements fanout.Engine: the partitions of topics (partition
-// 0 for no topic) are followed from now on. The first Subscribe of a
-// partition waits, within ctx and twice Options.PingTimeout, until its
-// channel is subscribed and its head read: what is stored after that is
-// delivered, and a message lost right after it is found.
+// Subscribe implements fanout.Engine: topics (the broadcasts of
+// partition 0 for no topic) are followed from now on. The first
+// Subscribe of a topic on this node waits, within ctx and twice
+// Options.PingTimeout, until its channel is subscribed (and, for its
+// partition's first, the partition's head read): what is stored after
+// that is delivered, and a message lost after it is found.
 func (e *Engine) Subscribe(ctx context.Context, topics []string) error {
 	if err := e.checkLayout(ctx); err != nil {
 		return err
 	}
-	counts := e.counts(topics)
+	byPart := e.byPartition(topics)
 	var ready []<-chan struct{}
-	acquired := make(map[int]int, len(counts))
-	for pid, n := range counts {
-		r, err := e.parts[pid].acquire(n, len(topics) == 0)
+	acquired := make(map[int][]string, len(byPart))
+	for pid, ts := range byPart {
+		r, err := e.parts[pid].acquire(ts, len(topics) == 0)
 		if err != nil {
 			e.release(acquired)
 			return err
 		}
-		acquired[pid] = n
-		ready = append(ready, r)
+		acquired[pid] = ts
+		ready = append(ready, r...)
 	}
 	t := time.NewTimer(2 * e.opts.PingTimeout)
 	defer t.Stop()
@@ -288,7 +292,7 @@ func (e *Engine) Subscribe(ctx context.Context, topics []string) error {
 		case <-t.C:
 			err = errors.New("timed out")
 		}
-		e.release(counts)
+		e.release(byPart)
 		return fmt.Errorf("fanout/redis: following the topics' partitions: %w (last error: %v)", err, e.lastError())
 	}
 	return nil
@@ -301,28 +305,37 @@ func (e *Engine) Unsubscribe(topics []string) {
 	if len(topics) == 0 {
 		return // Subscribe(nil) made partition 0 sticky: see part.sticky
 	}
-	e.release(e.counts(topics))
+	e.release(e.byPartition(topics))
 }
 
-// counts returns how many of topics fall in each partition: reference
-// counts are per topic, because the core unsubscribes a subscriber's
-// topics one by one.
-func (e *Engine) counts(topics []string) map[int]int {
-	counts := make(map[int]int, 1)
+// byPartition groups topics by partition (partition 0 and no topic, for
+// none): reference counts are per topic, because the core unsubscribes a
+// subscriber's topics one by one.
+func (e *Engine) byPartition(topics []string) map[int][]string {
+	by := make(map[int][]string, 1)
 	if len(topics) == 0 {
-		counts[0] = 1
+		by[0] = nil
 	}
 	for _, t := range topics {
-		counts[e.Partition(t)]++
+		p := e.Partition(t)
+		by[p] = append(by[p], t)
 	}
-	return counts
+	return by
 }
 
-func (e *Engine) release(counts map[int]int) {
-	for pid, n := range counts {
-		e.parts[pid].release(n)
+func (e *Engine) release(by map[int][]string) {
+	for pid, ts := range by {
+		e.parts[pid].release(ts)
 	}
 }
+
+var _ fanout.SparseEngine = (*Engine)(nil)
+
+// SparseFeed implements fanout.SparseEngine: a node receives the
+// messages of the topics it has subscribers of (and broadcasts) only, and
+// finds what its subscriptions missed itself (see the package
+// documentation, Live delivery).
+func (e *Engine) SparseFeed() bool { return true }
 
 // Close implements fanout.Engine: it stops following every partition and
 // waits for its goroutines. It does not close the client. Idempotent.

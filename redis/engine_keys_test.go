@@ -14,13 +14,13 @@ import (
 	"github.com/fanout-go/fanout/redis/internal/redistest"
 )
 
-// partitionTTLs returns the PTTL (ms) of partition 0's meta, log, ixt and
-// ixo keys under prefix: -2 for a key that does not exist, -1 for one
+// partitionTTLs returns the PTTL (ms) of partition 0's meta, log and
+// last keys under prefix: -2 for a key that does not exist, -1 for one
 // without expiry.
 func partitionTTLs(t *testing.T, srv *redistest.Server, prefix string) map[string]int64 {
 	t.Helper()
 	ttls := map[string]int64{}
-	for _, k := range []string{"meta", "log", "ixt", "ixo"} {
+	for _, k := range []string{"meta", "log", "last"} {
 		ttl, err := srv.Do("PTTL", "{"+prefix+":0}:"+k)
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +46,7 @@ func TestKeys_PartitionKeysExpire(t *testing.T) {
 	ctx := context.Background()
 	unindexed(t, c, prefix, "a", "a0") // an older version's: no expiry
 	for k, ttl := range partitionTTLs(t, srv, prefix) {
-		if k != "ixt" && k != "ixo" && ttl != -1 {
+		if k != "last" && ttl != -1 {
 			t.Fatalf("the older version's %s: PTTL %d, want none (-1)", k, ttl)
 		}
 	}
@@ -73,7 +73,7 @@ func TestKeys_PartitionKeysExpire(t *testing.T) {
 
 	eventually(t, func() bool {
 		ttls := partitionTTLs(t, srv, prefix)
-		return ttls["meta"] == -2 && ttls["log"] == -2 && ttls["ixt"] == -2 && ttls["ixo"] == -2
+		return ttls["meta"] == -2 && ttls["log"] == -2 && ttls["last"] == -2
 	}, "the partition's keys expire")
 	if msgs, _, err := e.Read(ctx, old, []string{"a"}); !errors.Is(err, fanout.ErrUnknownID) {
 		t.Fatalf("Read from %s after the keys expired: %d messages, %v; want ErrUnknownID (a resync)", old.ID(), len(msgs), err)
@@ -142,7 +142,7 @@ func TestKeys_HeadKeepsKeysAlive(t *testing.T) {
 // next publishes.
 func TestRead_IndexKeyLost(t *testing.T) {
 	srv := redistest.Start(t)
-	for _, lost := range []string{"ixt", "ixo"} {
+	for _, lost := range []string{"last"} {
 		t.Run(lost, func(t *testing.T) {
 			prefix := newPrefix()
 			e, _ := started(t, &fredis.Options{Prefix: prefix}, srv.Addr())
@@ -250,5 +250,34 @@ func TestKeys_EveryKeyBounded(t *testing.T) {
 	}
 	if partition > 4*4 {
 		t.Errorf("%d partition keys; want at most a meta hash, a stream and an index's two sets per partition (16)", partition)
+	}
+}
+
+// TestKeys_RefreshReadsNoTTL: the publish and head scripts know when the
+// partition's keys expire from the meta hash (field k), read with the
+// rest of it: they run no PTTL (under a µs of Redis CPU each), and the
+// keys still get their expiry.
+func TestKeys_RefreshReadsNoTTL(t *testing.T) {
+	const age = 400 * time.Millisecond
+	life := (age + age/4).Milliseconds()
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e := newEngine(t, "e", &fredis.Options{Prefix: prefix, HistoryAge: age, CheckInterval: age / 10, Partitions: 1}, srv.Addr())
+	ctx := context.Background()
+	for i := range 20 {
+		if err := e.Publish(ctx, "a", fanout.NewMessage([]byte(fmt.Sprint(i)))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Head(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := commandStat(t, srv, "pttl", "calls"); n != 0 {
+		t.Errorf("%v PTTL commands for 20 publishes and 20 head reads, want none", n)
+	}
+	for k, ttl := range partitionTTLs(t, srv, prefix) {
+		if ttl <= 0 || ttl > life {
+			t.Errorf("%s: PTTL %d ms after the publishes; want an expiry within %d ms", k, ttl, life)
+		}
 	}
 }

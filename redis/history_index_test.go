@@ -85,7 +85,7 @@ func TestRead_QuietTopicCostsWhatItReturns(t *testing.T) {
 	busy := readCost(t, srv, e, behind, "busy", 10_000)
 	t.Logf("Redis time per resume: 10 messages %v alone, %v behind 10,000 of another topic; the 10,000 %v", base, cost, busy)
 	var mem []string
-	for _, k := range []string{"log", "ixt", "ixo"} {
+	for _, k := range []string{"log", "last"} {
 		n, err := srv.Do("MEMORY", "USAGE", "{"+prefix+":0}:"+k, "SAMPLES", "0")
 		if err != nil {
 			t.Fatal(err)
@@ -126,9 +126,9 @@ func TestRead_IndexNeverTrustedBlindly(t *testing.T) {
 	indexed := true // whether the next reads must go through the indexes
 	read := func(from fanout.Position, topics ...string) []string {
 		t.Helper()
-		before := commandCalls(t, srv, "zlexcount")
+		before := commandCalls(t, srv, "zscore")
 		msgs, _, err := e.Read(ctx, from, topics)
-		if used := commandCalls(t, srv, "zlexcount") > before; used != indexed {
+		if used := commandCalls(t, srv, "zscore") > before; used != indexed {
 			t.Errorf("Read(%v, %v) read the indexes: %v, want %v", from, topics, used, indexed)
 		}
 		if err != nil {
@@ -212,8 +212,8 @@ func commandCalls(t *testing.T, srv *redistest.Server, command string) int64 {
 	return int64(n)
 }
 
-// TestRead_IndexTrimmed: the topic index keeps what the partition's
-// stream keeps (HistorySize), and reads through it stay exact.
+// TestRead_IndexTrimmed: the partition's stream is trimmed
+// (HistorySize), and reads through the topic index stay exact.
 func TestRead_IndexTrimmed(t *testing.T) {
 	srv := redistest.Start(t)
 	prefix := newPrefix()
@@ -240,18 +240,15 @@ func TestRead_IndexTrimmed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tag := "{" + prefix + ":0}"
-	for _, c := range [][]string{{"ZCARD", tag + ":ixt"}, {"XLEN", tag + ":ixo"}} {
-		if n, err := srv.Do(c...); err != nil || n.(int64) < 100 || n.(int64) > 100+8 {
-			t.Errorf("%s = %v, %v; want HistorySize (100), and at most 8 more", c, n, err)
-		}
+	if n, err := srv.Do("ZCARD", "{"+prefix+":0}:last"); err != nil || n.(int64) != 8 {
+		t.Errorf("ZCARD last = %v, %v; want the 8 topics", n, err)
 	}
-	before := commandCalls(t, srv, "zlexcount")
+	before := commandCalls(t, srv, "zscore")
 	msgs, _, err := e.Read(ctx, from, []string{"rare"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if commandCalls(t, srv, "zlexcount") == before {
+	if commandCalls(t, srv, "zscore") == before {
 		t.Error("the read did not use the index")
 	}
 	var got []string
@@ -317,5 +314,91 @@ func TestRead_IndexTrimmedStreamKept(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("read %v,\nwant %v (all the stream holds)", got, want)
+	}
+}
+
+// TestRead_IndexBounded: the topic index holds the topics of the last
+// HistorySize messages at most (and 16 more): a topic that stops
+// publishing leaves it, however many topics came and went.
+func TestRead_IndexBounded(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix, HistorySize: 100}, srv.Addr())
+	ctx := context.Background()
+	for i := range 3000 { // each message a topic of its own
+		if err := e.Publish(ctx, fmt.Sprintf("t%d", i), fanout.NewMessage([]byte("m"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tag := "{" + prefix + ":0}"
+	kept, err := srv.Do("XLEN", tag+":log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields, err := srv.Do("ZCARD", tag+":last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after 3,000 topics: the stream keeps %d messages, the index %d topics", kept, fields)
+	if n := fields.(int64); n > 100+16 {
+		t.Errorf("the index holds %d topics; want at most HistorySize (100) and 16 more", n)
+	}
+	if score, err := srv.Do("ZSCORE", tag+":last", "t0"); err != nil || score != nil {
+		t.Errorf("ZSCORE last t0 = %v, %v: a topic whose messages the stream lost keeps its member", score, err)
+	}
+}
+
+// TestRead_IndexHistorySizeLowered: nodes with a lower HistorySize trim
+// the stream and the index further than the nodes before: reads of a
+// topic stay exact, from anywhere in the stream.
+func TestRead_IndexHistorySizeLowered(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	big, _ := started(t, &fredis.Options{Prefix: prefix, HistorySize: 1000}, srv.Addr())
+	small, _ := started(t, &fredis.Options{Prefix: prefix, HistorySize: 100}, srv.Addr())
+	ctx := context.Background()
+	for i := range 900 {
+		e, topic := big, fmt.Sprintf("t%d", i%7)
+		if i >= 600 {
+			e = small
+		}
+		if i%9 == 0 {
+			topic = "rare"
+		}
+		if err := e.Publish(ctx, topic, fanout.NewMessage([]byte(strconv.Itoa(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply, err := srv.Do("XRANGE", "{"+prefix+":0}:log", "-", "+")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := reply.([]any)
+	head, err := small.Head(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range entries {
+		var want []string
+		for _, en := range entries[k:] {
+			if f := en.([]any)[1].([]any); f[1] == "rare" {
+				want = append(want, f[5].(string))
+			}
+		}
+		id := entries[k].([]any)[0].(string)
+		o, _ := strconv.ParseUint(id[:strings.IndexByte(id, '-')], 10, 64)
+		from := head
+		from.Offset = o - 1
+		msgs, _, err := small.Read(ctx, from, []string{"rare"})
+		if err != nil {
+			t.Fatalf("Read from %d: %v", from.Offset, err)
+		}
+		var got []string
+		for _, m := range msgs {
+			got = append(got, string(m.Data()))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("Read from %d: %v, want %v", from.Offset, got, want)
+		}
 	}
 }

@@ -14,23 +14,28 @@ import (
 
 // part is one partition as a node follows it: its keys, how many local
 // subscriptions need it, and the follower goroutine that keeps its
-// subscription and hands its messages to the feed.
+// subscriptions (see channels.go) and hands their messages to the feed.
 type part struct {
-	e       *Engine
-	id      int
-	keys    []string // meta hash, stream: one hash tag, one slot
-	channel string
+	e         *Engine
+	id        int
+	keys      []string // meta hash, stream: one hash tag, one slot
+	bcast     string   // the broadcasts' channel
+	topicChan string   // the topics' channels' prefix
+	legacy    string   // the one channel of versions before topic channels
 
 	mu      sync.Mutex
-	refs    int           // local subscriptions of its topics
-	sticky  bool          // a subscriber of no topic came: followed until Close
-	running bool          // a follower goroutine runs
-	ready   chan struct{} // closed once the follower is live (subscribed, head known)
-	isReady bool          // ready is closed
-	wake    chan struct{} // one-slot signal to the follower: refs changed or inbox filled
+	refs    int                  // local subscriptions of its topics
+	topics  map[string]*topicSub // the topics this node follows
+	added   []string             // topics added since the follower last looked
+	sticky  bool                 // a subscriber of no topic came: followed until Close
+	running bool                 // a follower goroutine runs
+	ready   chan struct{}        // closed once the follower is live (subscribed, head known)
+	isReady bool                 // ready is closed
+	wake    chan struct{}        // one-slot signal to the follower: refs changed or inbox filled
 
-	inMu  sync.Mutex
-	inbox []string // live payloads received, not yet handled
+	inMu     sync.Mutex
+	inbox    []string       // live payloads received, not yet handled
+	dropping map[string]int // channels being unsubscribed: confirmations expected
 
 	fence fence   // publishes that gave up, still in flight (see store)
 	seen  seen    // the highest position of its epoch this node knows of (see rollback.go)
@@ -38,46 +43,61 @@ type part struct {
 
 	// The follower's own state (one follower at a time; handed from one
 	// to the next through mu).
-	last   fanout.Position // the last position delivered, or the baseline
-	paused bool            // last is from before a pause (nobody needed the partition)
+	last    fanout.Position // the last position delivered, or the baseline
+	checked fanout.Position // the head read at the last check
+	paused  bool            // last is from before a pause (nobody needed the partition)
 }
 
 func newPart(e *Engine, id int) *part {
 	tag := fmt.Sprintf("{%s:%d}", e.opts.Prefix, id)
 	p := &part{
-		e:       e,
-		id:      id,
-		keys:    []string{tag + ":meta", tag + ":log"},
-		channel: tag + ":live",
-		wake:    make(chan struct{}, 1),
+		e:         e,
+		id:        id,
+		keys:      []string{tag + ":meta", tag + ":log"},
+		bcast:     tag + ":b",
+		legacy:    tag + ":live",
+		topicChan: tag + ":t:",
+		topics:    make(map[string]*topicSub),
+		wake:      make(chan struct{}, 1),
 	}
 	p.only = []*part{p}
 	return p
 }
 
-// acquire counts n more local subscriptions of the partition, starts its
-// follower if none runs, and returns a channel closed once it is live.
-func (p *part) acquire(n int, sticky bool) (<-chan struct{}, error) {
+// acquire counts a local subscription of each of topics (of the
+// broadcasts alone, sticky, for none), starts the follower if none runs,
+// and returns the channels to wait for: closed once the partition is
+// live and each topic's channel subscribed.
+func (p *part) acquire(topics []string, sticky bool) ([]<-chan struct{}, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.refs += n
-	p.sticky = p.sticky || sticky
+	n := max(len(topics), 1)
 	if !p.running {
 		if !p.e.startGoroutine() {
-			p.refs -= n
 			return nil, fanout.ErrClosed
 		}
 		p.running = true
 		p.ready, p.isReady = make(chan struct{}), false
 		go p.follow()
 	}
-	return p.ready, nil
+	p.refs += n
+	p.sticky = p.sticky || sticky
+	var ready []<-chan struct{}
+	if !p.isReady {
+		ready = append(ready, p.ready)
+	}
+	ready, added := p.addTopicsLocked(topics, ready)
+	if added {
+		p.signal() // the follower subscribes the new channels
+	}
+	return ready, nil
 }
 
-// release undoes acquire(n). The follower notices at its next tick.
-func (p *part) release(n int) {
+// release undoes acquire(topics). The follower notices at its next tick.
+func (p *part) release(topics []string) {
 	p.mu.Lock()
-	p.refs -= n
+	p.refs -= max(len(topics), 1)
+	p.releaseTopicsLocked(topics)
 	p.mu.Unlock()
 }
 
@@ -97,6 +117,7 @@ func (p *part) stop() bool {
 		return false
 	}
 	p.running = false
+	p.forgetTopicsLocked()
 	if !p.last.IsZero() {
 		p.paused = true
 	}
@@ -145,14 +166,16 @@ func (p *part) follow() {
 
 var errStuck = errors.New("fanout/redis: the subscription missed messages that the stream holds: resubscribing")
 
-// session subscribes to the partition's channel on a connection of its
-// own and hands what comes to the feed, until the connection fails, the
-// engine closes or the partition is no longer needed (nil). followed
-// tells whether it got as far as following the partition.
+// session subscribes to the partition's channels (the broadcasts', and
+// those of the topics this node follows) on a connection of its own and
+// hands what comes to the feed, until the connection fails, the engine
+// closes or the partition is no longer needed (nil). followed tells
+// whether it got as far as following the partition.
 func (p *part) session() (followed bool, err error) {
 	e := p.e
 	p.inMu.Lock()
 	p.inbox = nil // what an earlier connection left is read from the stream if need be
+	p.dropping = nil
 	p.inMu.Unlock()
 	dc, _ := e.client.Dedicate()
 	defer dc.Close()
@@ -160,22 +183,26 @@ func (p *part) session() (followed bool, err error) {
 		OnMessage: func(m rueidis.PubSubMessage) { p.push(m.Message) },
 		OnSubscription: func(s rueidis.PubSubSubscription) {
 			if s.Kind == "unsubscribe" || s.Kind == "sunsubscribe" {
-				p.push("") // the server dropped the subscription (a slot moved, say)
+				p.inMu.Lock()
+				dropped := p.droppedLocked(s.Channel)
+				p.inMu.Unlock()
+				if dropped {
+					p.push("") // the server dropped the subscription (a slot moved, say)
+				}
 			}
 		},
 	})
-	cmd := dc.B().Subscribe().Channel(p.channel).Build()
-	if e.sharded {
-		cmd = dc.B().Ssubscribe().Channel(p.channel).Build()
-	}
-	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
-	err = dc.Do(ctx, cmd).Error()
+	channels, subs := p.toSubscribe(true)
+	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout+time.Duration(len(channels)/subscribeBatch)*e.opts.PingTimeout)
+	err = e.subscribe(ctx, dc, channels)
 	if err == nil {
-		// Everything stored from now on comes over the channel; the head
-		// is the baseline that a hole (even right after it) is found from.
+		// Everything stored from now on comes over the channels; what was
+		// stored since the last delivery, up to the head, is read from
+		// the stream (see sync): the head is then the baseline.
 		var head fanout.Position
 		if head, err = e.head(ctx, p); err == nil {
 			_, err = p.sync(ctx, head)
+			p.checked = head
 		}
 	}
 	cancel()
@@ -191,6 +218,7 @@ func (p *part) session() (followed bool, err error) {
 		p.isReady = true
 	}
 	p.mu.Unlock()
+	p.markReady(subs)
 	e.stats.following.Add(1) // until follow uncounts it
 
 	tick := time.NewTicker(e.opts.CheckInterval)
@@ -209,7 +237,13 @@ func (p *part) session() (followed bool, err error) {
 				return true, err
 			}
 			busy = busy || n > 0
+			if err := p.addChannels(dc); err != nil {
+				return true, err
+			}
 		case <-tick.C:
+			if err := p.dropChannels(dc); err != nil {
+				return true, err
+			}
 			// A partition that no subscriber needs is let go after a
 			// whole interval, so that subscribers who come and go (a
 			// client reconnecting) do not make it churn.
@@ -232,6 +266,37 @@ func (p *part) session() (followed bool, err error) {
 	}
 }
 
+// addChannels subscribes the channels of the topics that local
+// subscriptions added since the session began. Nothing stored before a
+// channel is subscribed is owed to its new subscribers (Subscribe waits
+// for it), and the other channels' messages keep their order: no
+// catching up.
+func (p *part) addChannels(dc rueidis.DedicatedClient) error {
+	channels, subs := p.toSubscribe(false)
+	if len(channels) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(p.e.ctx, p.e.opts.PingTimeout)
+	defer cancel()
+	if err := p.e.subscribe(ctx, dc, channels); err != nil {
+		return err
+	}
+	p.markReady(subs)
+	return nil
+}
+
+// dropChannels unsubscribes the channels of the topics no local
+// subscription needed for a whole CheckInterval.
+func (p *part) dropChannels(dc rueidis.DedicatedClient) error {
+	channels := p.lingerTopics()
+	if len(channels) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(p.e.ctx, p.e.opts.PingTimeout)
+	defer cancel()
+	return p.unsubscribe(ctx, dc, channels)
+}
+
 // idle reports whether no local subscription needs the partition.
 func (p *part) idle() bool {
 	p.mu.Lock()
@@ -239,10 +304,12 @@ func (p *part) idle() bool {
 	return p.refs <= 0 && !p.sticky
 }
 
-// check is the idle partition's periodic check: a ping on the
-// subscription's connection (a hung one is replaced), then the head (a
-// message whose live copy was lost is read from the stream, and the
-// subscription, which missed it, is replaced).
+// check is the quiet partition's periodic check: a ping on the
+// subscription's connection (a hung one is replaced), then the head, and
+// when the last check's head is past the last delivery, the messages of
+// the followed topics after it (a message whose live copy was lost is
+// read from the stream, and the subscription, which missed it, is
+// replaced).
 func (p *part) check(dc rueidis.DedicatedClient) error {
 	e := p.e
 	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
@@ -256,7 +323,17 @@ func (p *part) check(dc rueidis.DedicatedClient) error {
 	if err != nil {
 		return err
 	}
-	if n, _ := p.sync(ctx, head); n > 0 { // the error, a reset, is handled
+	prev := p.checked
+	p.checked = head
+	if head.SameLog(p.last) && head.Offset > p.last.Offset && (!prev.SameLog(p.last) || prev.Offset <= p.last.Offset) {
+		// What was stored since the last check may still be on its way
+		// (the channel lags the head read): the next check reads it, if
+		// it has not come by then.
+		return nil
+	}
+	// A message found at or before the last check's head had a whole
+	// CheckInterval to come: the subscription missed it.
+	if first, _ := p.sync(ctx, head); first > 0 && first <= prev.Offset { // the error, a reset, is handled
 		e.stats.stuck.Add(1)
 		return errStuck
 	}
@@ -294,10 +371,9 @@ func (p *part) drain() (int, error) {
 	return len(batch), nil
 }
 
-// handle delivers one live message, after what the channel skipped
-// before it (read from the stream); a duplicate is dropped. It fails when
-// the stream cannot be read: the session then ends, and the next one
-// catches up from the stream (this message included).
+// handle delivers one live message; one at or before the last delivery
+// (read from the stream already) is dropped. A skip is not a hole: the
+// offsets between are other topics' (see channels.go).
 func (p *part) handle(l live) error {
 	e := p.e
 	if p.last.IsZero() {
@@ -315,18 +391,6 @@ func (p *part) handle(l live) error {
 	}
 	if l.offset <= p.last.Offset {
 		return nil // read from the stream already
-	}
-	if l.offset > p.last.Offset+1 {
-		e.stats.holes.Add(1)
-		ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
-		_, err := p.fill(ctx, l.offset) // when what is missing is gone, p.last is a new baseline
-		cancel()
-		if err != nil {
-			return fmt.Errorf("fanout/redis: filling a hole from the stream: %w", err)
-		}
-		if l.offset <= p.last.Offset {
-			return nil
-		}
 	}
 	pos := fanout.Position{Epoch: l.epoch, Partition: p.id, Offset: l.offset}
 	m, err := stored(l.topic, l.kind, l.data, pos)

@@ -20,8 +20,9 @@ type Options struct {
 	// fanout.Cursor, a position per partition), so that the number of
 	// partitions changes how long its ID is, not whether it resumes. On a
 	// Redis Cluster the partitions are spread over the slots, so more
-	// masters carry more of them. A node receives every message of each
-	// partition it has a subscriber in (see the package documentation).
+	// masters carry more of them. A node receives only the messages of
+	// the topics it has subscribers of, whatever the partitions (see the
+	// package documentation).
 	// At most 1000. Defaults to 1 on a standalone Redis (one order for
 	// every topic, and IDs of one position) and 16 on a Cluster.
 	//
@@ -55,7 +56,9 @@ type Options struct {
 	// connection (and reconnects when no answer comes within
 	// PingTimeout: a subscription can hang with its connection open),
 	// and reads the partition's head (a message whose live copy was lost
-	// is then read from the stream). Defaults to 1s.
+	// is then read from the stream). A topic's channel (and a
+	// partition) stays subscribed for about one CheckInterval after its
+	// last local subscriber left. Defaults to 1s.
 	CheckInterval time.Duration
 
 	// PingTimeout bounds each liveness ping and each attempt to

@@ -49,11 +49,11 @@ func prefixKeys(t *testing.T, srv *redistest.Server, prefix string) map[string]i
 }
 
 // partitionKey reports whether key is one of a partition's meta hash,
-// stream and topic index (two sorted sets), the only keys of the engine
+// stream and topic index (a sorted set), the only keys of the engine
 // without an expiry (one of each per partition, whatever the topics and
 // nodes).
 func partitionKey(key string) bool {
-	for _, suffix := range []string{"}:meta", "}:log", "}:ixt", "}:ixo"} {
+	for _, suffix := range []string{"}:meta", "}:log", "}:last"} {
 		if strings.HasSuffix(key, suffix) {
 			return true
 		}

@@ -43,11 +43,6 @@ func (e *Engine) ReadPage(ctx context.Context, from fanout.Position, topics []st
 	return e.read(ctx, p, e.readKeys(p), from, "1", mine, limit)
 }
 
-// readAll reads every message of p after from, whatever its topic.
-func (e *Engine) readAll(ctx context.Context, p *part, from fanout.Position) ([]*fanout.Message, fanout.Position, error) {
-	return e.read(ctx, p, p.keys, from, "0", nil, fanout.ReadLimit{})
-}
-
 // What one call of the read script may answer: at most readBatch
 // messages, readBatchBytes bytes of data (the message that reaches it
 // included), and readScan stream entries examined when it scans the

@@ -14,8 +14,8 @@ type Stats struct {
 	Published     uint64 `json:"published"`      // Publish calls (a broadcast counts once)
 	PublishErrors uint64 `json:"publish_errors"` // Publish calls that failed
 	Delivered     uint64 `json:"delivered"`      // messages handed to the local feed, live or recovered
-	Recovered     uint64 `json:"recovered"`      // of those, read from a stream because the live channel skipped them
-	Holes         uint64 `json:"holes"`          // skips found in a live channel (a missed message)
+	Recovered     uint64 `json:"recovered"`      // of those, read from a stream because the live channels had not delivered them
+	Holes         uint64 `json:"holes"`          // catch-ups (after subscribing, or by a check) that found messages the live channels had not delivered
 	Checks        uint64 `json:"checks"`         // periodic checks of idle partitions (ping and head)
 	Stuck         uint64 `json:"stuck"`          // subscriptions replaced because a check found them hung or missing messages
 	Reconnects    uint64 `json:"reconnects"`     // subscription sessions that ended in an error
@@ -114,8 +114,8 @@ func (e *Engine) Metrics() []fanout.EngineMetric {
 		counter("redis_published_total", "Publish calls through the Redis engine (a broadcast counts once).", s.Published),
 		counter("redis_publish_errors_total", "Publish calls through the Redis engine that failed.", s.PublishErrors),
 		counter("redis_delivered_total", "Messages the Redis engine handed to this node's feed, live or recovered.", s.Delivered),
-		counter("redis_recovered_total", "Messages read back from a stream because the live channel skipped them.", s.Recovered),
-		counter("redis_holes_total", "Skips found in a live channel (a missed message).", s.Holes),
+		counter("redis_recovered_total", "Messages read back from a stream because the live channels had not delivered them.", s.Recovered),
+		counter("redis_holes_total", "Catch-ups from a stream that found messages the live channels had not delivered.", s.Holes),
 		counter("redis_checks_total", "Periodic checks of idle partitions (ping and head).", s.Checks),
 		counter("redis_stuck_total", "Subscriptions replaced because a check found them hung or missing messages.", s.Stuck),
 		counter("redis_reconnects_total", "Subscription sessions that ended in an error.", s.Reconnects),

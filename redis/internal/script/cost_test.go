@@ -12,8 +12,9 @@ package script_test
 // copied). It runs only when FANOUT_REDIS_MEASURE is set;
 // FANOUT_COST_ROUNDS sets the rounds (3), FANOUT_COST_ONLY a regexp of
 // the variants to run, and FANOUT_COST_PAIRED reports each variant minus
-// a run of the first one just before it (the machine's load drifts too
-// much between rounds for small differences). A "+10 X" variant runs X
+// a run of the first one (or of FANOUT_COST_BASE, a variant's name) just
+// before it (the machine's load drifts too much between rounds for small
+// differences). A "+10 X" variant runs X
 // ten more times per publish: a tenth of its difference is X's cost.
 // Results of 2026-12-07: bench/results/redis-publish-cost.txt.
 
@@ -69,17 +70,6 @@ func swap(t *testing.T, src, old, repl string) string {
 
 func rep10(stmt string) string { return strings.Repeat("\n"+stmt, 10) + "\n" }
 
-// lastHash replaces the topic index by a hash of each topic's last
-// offset (in KEYS[2] .. ':last') and a field p in each entry: the offset
-// of the topic's previous message (publish side only: no trimming of the
-// hash).
-func lastHash(t *testing.T, p string) string {
-	for _, xadd := range []string{"'t', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])\nelse", "'t', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])\nend"} {
-		p = swap(t, p, xadd, strings.Replace(xadd, "ARGV[11])", "ARGV[11], 'p', redis.call('HGET', log .. ':last', ARGV[9]) or '0')", 1))
-	}
-	return swap(t, p, "redis.call('HSET', meta, 'h', offset)", "redis.call('HSET', meta, 'h', offset)\nredis.call('HSET', log .. ':last', ARGV[9], offset)")
-}
-
 func topicOf(i int) string { return fmt.Sprintf("t%05d", i%costTopics) }
 
 var data = strings.Repeat("x", 64)
@@ -89,10 +79,13 @@ func fanoutVariant(name, src string, subs int, edit func(args []string) []string
 		name: name, src: src, subs: subs,
 		keys: func(prefix string, _ int) []string {
 			tag := "{" + prefix + ":0}"
-			if noIndex {
+			switch {
+			case noIndex:
 				return []string{tag + ":meta", tag + ":log"}
+			case strings.Contains(src, "KEYS[4]"): // the index of sorted sets (testdata)
+				return []string{tag + ":meta", tag + ":log", tag + ":ixt", tag + ":ixo"}
 			}
-			return []string{tag + ":meta", tag + ":log", tag + ":ixt", tag + ":ixo"}
+			return []string{tag + ":meta", tag + ":log", tag + ":last"}
 		},
 		args: func(prefix string, i int) []string {
 			a := []string{"node1", "1", "", "0", "{" + prefix + ":0}:live", "0", costMaxLen, costMaxAge, topicOf(i), "t", data, costLife}
@@ -106,18 +99,30 @@ func fanoutVariant(name, src string, subs int, edit func(args []string) []string
 }
 
 func variants(t *testing.T) []variant {
-	p := script.Publish
-	// main's script before this branch (testdata/main: ensure, index,
-	// publish): the exact trim, and one call per read of the meta hash
-	// and the keys.
-	var exact string
-	for _, f := range []string{"ensure", "index", "publish"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "main", f+".lua"))
-		if err != nil {
-			t.Fatal(err)
+	load := func(dir string) string {
+		var src string
+		for _, f := range []string{"ensure", "index", "publish"} {
+			b, err := os.ReadFile(filepath.Join("testdata", dir, f+".lua"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src += string(b)
 		}
-		exact += string(b)
+		return src
 	}
+	run := strings.Repeat("a", 40)
+	baked := script.Bake(script.Publish, run, "nonce")
+	// main's script before this branch (testdata/main): the exact trim,
+	// and one call per read of the meta hash and the keys.
+	exact := load("main")
+	// The script before the index of last offsets (testdata/sets): the
+	// index of sorted sets, ixt and ixo. As it is, it reads INFO on every
+	// call (p); baked, it does not.
+	p := load("sets")
+	sets := script.Bake(p, run, "nonce")
+	// The index of last offsets in a hash, trimmed by reading the entries
+	// that left HistorySize (testdata/hash), before the sorted set.
+	hash := script.Bake(load("hash"), run, "nonce")
 	age16 := func(src string) string {
 		return swap(t, src, "if maxAge > 0 then", "if maxAge > 0 and offset % 16 == 0 then")
 	}
@@ -126,7 +131,22 @@ func variants(t *testing.T) []variant {
 	}
 	vs := []variant{
 		fanoutVariant("exact MINID (main)", exact, 4, nil, false),
-		fanoutVariant("this branch", p, 4, nil, false),
+		fanoutVariant("this branch", baked, 4, nil, false),
+		fanoutVariant("index of sorted sets", sets, 4, nil, false),
+		fanoutVariant("index of last offsets in a hash", hash, 4, nil, false),
+		fanoutVariant("INFO per call", p, 4, nil, false),
+		fanoutVariant("PTTL per call", swap(t, sets, "(tonumber(fields[7]) or 0) - now < life", "redis.call('PTTL', meta) < life"), 4, nil, false),
+		fanoutVariant("this branch, 1 subscriber", baked, 1, nil, false),
+		fanoutVariant("this branch -index", baked, 4, nil, true),
+		fanoutVariant("this branch -index trim", swap(t, baked, "if maxLen > 0 and offset % 16 == 0 and since < offset - maxLen then", "if false then"), 4, nil, false),
+		fanoutVariant("this branch -field p", strings.ReplaceAll(baked, "'d', ARGV[11], 'p', prev)", "'d', ARGV[11])"), 4, nil, false),
+		fanoutVariant("this branch -EXISTS", swap(t, baked, "local keysPresent = redis.call('EXISTS', unpack(KEYS, 2)) == #KEYS - 1", "local keysPresent = true"), 4, nil, false),
+		fanoutVariant("this branch -TIME", swap(t, baked, "local time = redis.call('TIME')", "local time = {'1765000000', '123456'}"), 4, nil, false),
+		fanoutVariant("this branch -ZSCORE", swap(t, baked, "return redis.call('ZSCORE', last, topic) or '0', since", "return '0', since"), 4, nil, false),
+		fanoutVariant("this branch -age trim", baked, 4, func(a []string) []string { a[7] = "0"; return a }, false),
+		fanoutVariant("this branch -keepAlive", baked, 4, func(a []string) []string { return a[:11] }, false),
+		fanoutVariant("this branch -PUBLISH", swap(t, baked, "redis.call('PUBLISH', ARGV[5], payload)", ""), 4, nil, false),
+		fanoutVariant("this branch, ensure only", swap(t, baked, "local maxLen, maxAge = ", "do return {epoch, '1'} end\nlocal maxLen, maxAge = "), 4, nil, false),
 		fanoutVariant("exact, 1 subscriber", exact, 1, nil, false),
 		fanoutVariant("exact -INFO", noInfo(exact), 4, nil, false),
 		fanoutVariant("exact -EXISTS log", swap(t, exact, "(head > 0 and redis.call('EXISTS', log) == 0)", "false"), 4, nil, false),
@@ -141,9 +161,6 @@ func variants(t *testing.T) []variant {
 		fanoutVariant("~, -INFO", noInfo(p), 4, nil, false),
 		fanoutVariant("~, -index", p, 4, nil, true),
 		fanoutVariant("~, index: ZADD only", swap(t, swap(t, p, "if redis.pcall('XADD', ixo, id, 't', topic)['err'] then", "if false then"), "offset % 8 == 0", "false"), 4, nil, false),
-		fanoutVariant("~, index: last-hash, prev field", lastHash(t, p), 4, nil, true),
-		fanoutVariant("~, -INFO, last-hash", lastHash(t, noInfo(p)), 4, nil, true),
-		fanoutVariant("~, -INFO, last-hash, 1 sub", lastHash(t, noInfo(p)), 1, nil, true),
 		fanoutVariant("+10 INFO", swap(t, exact, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.pcall('INFO', 'server')")), 4, nil, false),
 		fanoutVariant("+10 EXISTS", swap(t, exact, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('EXISTS', log)")), 4, nil, false),
 		fanoutVariant("+10 PTTL", swap(t, exact, "local info = redis.pcall('INFO', 'server')", "local info = redis.pcall('INFO', 'server')"+rep10("redis.call('PTTL', meta)")), 4, nil, false),
@@ -201,7 +218,14 @@ func TestPublishCost(t *testing.T) {
 	defer client.Close()
 	vs := variants(t)
 	only := os.Getenv("FANOUT_COST_ONLY")
-	paired := os.Getenv("FANOUT_COST_PAIRED") != "" // report each variant minus the first
+	paired := os.Getenv("FANOUT_COST_PAIRED") != "" // report each variant minus the first (or FANOUT_COST_BASE's)
+	base := 0
+	if b := os.Getenv("FANOUT_COST_BASE"); b != "" {
+		base = slices.IndexFunc(vs, func(v variant) bool { return v.name == b })
+		if base < 0 {
+			t.Fatalf("FANOUT_COST_BASE: no variant %q", b)
+		}
+	}
 	type m struct{ scriptUs, procUs []float64 }
 	res := make([]m, len(vs))
 	runVariant(t, srv, client, vs[0], "warmup") // the server's and the client's first run is slower
@@ -213,9 +237,9 @@ func TestPublishCost(t *testing.T) {
 				continue
 			}
 			s, p := runVariant(t, srv, client, v, fmt.Sprintf("c%d-%d", r, k))
-			if paired && k != 0 {
-				// The difference from a run of the first variant just before.
-				s0, p0 := runVariant(t, srv, client, vs[0], fmt.Sprintf("c%d-%d-base", r, k))
+			if paired && k != base {
+				// The difference from a run of the base variant just before.
+				s0, p0 := runVariant(t, srv, client, vs[base], fmt.Sprintf("c%d-%d-base", r, k))
 				s, p = s-s0, p-p0
 			}
 			res[k].scriptUs = append(res[k].scriptUs, s)

@@ -1,8 +1,15 @@
-local now = redis.call('TIME')
-now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local maxLen, maxAge = tonumber(ARGV[7]), tonumber(ARGV[8])
 local offset = head + 1
 local id = string.format('%d-%d', offset, now)
+local topic, kind = ARGV[9], ARGV[10]
+-- The partition's topic index (KEYS[3], when given; see index.lua): the
+-- previous message of the topic, which the entry names (field p, always
+-- there, so that every entry has the same fields: a stream node stores
+-- their names once).
+local prev, since = '0', nil
+if KEYS[3] then
+  prev, since = indexPrevious(KEYS[3], fields, keysPresent, epoch, offset, maxLen, topic)
+end
 -- The length bound is kept approximately ('~'): Redis drops only whole
 -- nodes of the stream (stream-node-max-entries, 100 by default), never
 -- marks single entries deleted, so the stream keeps maxLen entries and
@@ -11,11 +18,10 @@ local id = string.format('%d-%d', offset, now)
 -- the two cost about a quarter of the script, 11 to 13 µs of Redis CPU
 -- per publish (TestPublishCost, 10,000 topics).
 if maxLen > 0 and offset > maxLen then
-  redis.call('XADD', log, 'MINID', '~', string.format('%d', offset - maxLen + 1), id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
+  redis.call('XADD', log, 'MINID', '~', string.format('%d', offset - maxLen + 1), id, 't', topic, 'x', kind, 'd', ARGV[11], 'p', prev)
 else
-  redis.call('XADD', log, id, 't', ARGV[9], 'x', ARGV[10], 'd', ARGV[11])
+  redis.call('XADD', log, id, 't', topic, 'x', kind, 'd', ARGV[11], 'p', prev)
 end
-redis.call('HSET', meta, 'h', offset)
 
 -- The age bound is kept lazily: once the oldest entry is an eighth of
 -- maxAge past it, every entry older than maxAge goes, found by a binary
@@ -42,17 +48,17 @@ if maxAge > 0 and (now >= nextAge or nextAge > now + maxAge) then -- (or the clo
   end
 end
 
--- The partition's topic index (KEYS[3] and KEYS[4], when given; see
--- index.lua).
-local indexed = false
-if KEYS[4] then
-  indexed = indexMessage(KEYS[3], KEYS[4], meta, fields[5], keysPresent, epoch, offset, maxLen, ARGV[9])
+-- The head, and the index's chain (see index.lua), in one HSET.
+if since then
+  redis.call('ZADD', KEYS[3], offset, topic)
+  redis.call('HSET', meta, 'h', offset, 'ie', epoch, 'is', since, 'il', offset)
+else
+  redis.call('HSET', meta, 'h', offset)
 end
--- The stream was created at offset 1, the index when its chain started:
--- without an expiry yet.
-keepAlive(tonumber(ARGV[12]), fresh or offset == 1 or indexed)
+-- The stream was created at offset 1, the index's set when its chain
+-- started: without an expiry yet.
+keepAlive(tonumber(ARGV[12]), fresh or offset == 1 or since == offset)
 
-local topic, kind = ARGV[9], ARGV[10]
 local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. ARGV[11]
 if ARGV[6] == '1' then
   redis.call('SPUBLISH', ARGV[5], payload)

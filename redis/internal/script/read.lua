@@ -1,5 +1,5 @@
 local meta, log = KEYS[1], KEYS[2]
-local fields = redis.call('HMGET', meta, 'e', 'h', 'i')
+local fields = redis.call('HMGET', meta, 'e', 'h', 'ie', 'is', 'il')
 local epoch, head = fields[1], tonumber(fields[2])
 if not epoch or not head or epoch ~= ARGV[1] then
   return {'epoch', epoch or '', string.format('%d', head or 0)}
@@ -37,65 +37,54 @@ local function matches(e)
 end
 
 -- With the partition's topic index (KEYS[3], see index.lua), read only
--- the entries of the topics, when they are few (a quarter of the range
--- at most) and the index is sure to hold every one of them: it exists,
--- and its chain covers the range.
+-- the entries of the topics, when the index is sure to hold every one of
+-- them (it exists, and its chain covers the range) and they are few: each
+-- topic's chain is walked back from its last offset to the range's
+-- start, an XRANGE of one entry per message, and the walk gives up for a
+-- scan of the range once it took a quarter of the range's length in
+-- steps (or scan steps: a call's bound).
 if filter and KEYS[3] then
-  local chain = fields[3] and {string.match(fields[3], '^(%S+) (%d+) (%d+)$')} or {}
-  if chain[1] == epoch and tonumber(chain[2]) <= from + 1 and tonumber(chain[3]) == head
+  if fields[3] == epoch and (tonumber(fields[4]) or head + 1) <= from + 1 and tonumber(fields[5]) == head
       and redis.call('EXISTS', KEYS[3]) == 1 then
-    local lo, hi = string.format('%020d', from + 1), string.format('%020d', head)
-    local topics = {''}
+    local first = redis.call('XRANGE', log, string.format('%d', from + 1), '+', 'COUNT', 1)[1]
+    if not first or offsetOf(first[1]) ~= from + 1 then
+      return {'trimmed', epoch, headS}
+    end
+    local topics, seen = {''}, {[''] = true}
     for i = 7, #ARGV do
-      topics[#topics + 1] = ARGV[i]
+      if not seen[ARGV[i]] then
+        seen[ARGV[i]] = true
+        topics[#topics + 1] = ARGV[i]
+      end
     end
-    local many = 0
+    local limit = math.min(scan, math.floor((head - from) / 4))
+    local found, steps, walked = {}, 0, true
     for _, t in ipairs(topics) do
-      many = many + redis.call('ZLEXCOUNT', KEYS[3], '[' .. t .. '\0' .. lo, '[' .. t .. '\0' .. hi)
+      local o = tonumber(redis.call('ZSCORE', KEYS[3], t) or '0')
+      while o > from do
+        steps = steps + 1
+        local e = steps <= limit and redis.call('XRANGE', log, string.format('%d', o), string.format('%d', o))[1]
+        -- (an entry of another topic, or without p: not the chain the
+        -- index promised; scan instead)
+        if not e or e[2][2] ~= t or e[2][7] ~= 'p' then
+          walked = false
+          break
+        end
+        found[#found + 1] = e
+        o = tonumber(e[2][8])
+      end
+      if not walked then
+        break
+      end
     end
-    if many * 4 <= head - from then
-      local first = redis.call('XRANGE', log, string.format('%d', from + 1), '+', 'COUNT', 1)[1]
-      if not first or offsetOf(first[1]) ~= from + 1 then
-        return {'trimmed', epoch, headS}
-      end
-      -- The first count offsets of each topic: the page's are the first
-      -- count of them all. When a topic had more, every message up to
-      -- the last of those is among them; otherwise, up to the head.
-      local offsets, seen, cut = {}, {}, false
-      for _, t in ipairs(topics) do
-        local members = redis.call('ZRANGE', KEYS[3], '[' .. t .. '\0' .. lo, '[' .. t .. '\0' .. hi, 'BYLEX', 'LIMIT', 0, count)
-        cut = cut or #members >= count
-        for _, m in ipairs(members) do
-          local o = tonumber(string.sub(m, -20))
-          if not seen[o] then
-            seen[o] = true
-            offsets[#offsets + 1] = o
-          end
+    if walked then
+      table.sort(found, function(a, b) return offsetOf(a[1]) < offsetOf(b[1]) end)
+      for _, e in ipairs(found) do
+        if full(e) then
+          return {'ok', epoch, headS, out, string.format('%d', offsetOf(e[1]))}
         end
       end
-      table.sort(offsets)
-      for i = count + 1, #offsets do
-        offsets[i] = nil
-      end
-      local upTo = headS
-      if cut then
-        upTo = string.format('%d', offsets[#offsets])
-      end
-      -- One XRANGE per run of consecutive offsets.
-      local i = 1
-      while i <= #offsets do
-        local j = i
-        while j < #offsets and offsets[j + 1] == offsets[j] + 1 do
-          j = j + 1
-        end
-        for _, e in ipairs(redis.call('XRANGE', log, string.format('%d', offsets[i]), string.format('%d', offsets[j]))) do
-          if matches(e) and full(e) then
-            return {'ok', epoch, headS, out, string.format('%d', offsetOf(e[1]))}
-          end
-        end
-        i = j + 1
-      end
-      return {'ok', epoch, headS, out, upTo}
+      return {'ok', epoch, headS, out, headS}
     end
   end
 end
