@@ -109,7 +109,7 @@ func TestCapacityRun(t *testing.T) {
 	if v, _ := strconv.ParseFloat(w[1], 64); v < 64 {
 		t.Errorf("clients read %v bytes per delivery, less than the 64-byte payload", v)
 	}
-	for _, want := range []string{"model vs run", "serving nodes' CPU", "pmembers", "ixt"} {
+	for _, want := range []string{"model vs run", "serving nodes' CPU", "pmembers", "log 1 keys"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("no %q in the output", want)
 		}
