@@ -166,3 +166,42 @@ func TestCheck_Cost(t *testing.T) {
 	t.Logf("%d checks of a partition whose head moved before every other one, 3,334 topics followed: %d µs in commands (commandstats), %.1f µs per check (%d µs per publish left out); Redis CPU in all %v",
 		checks, used, float64(used)/float64(checks), perPublish, cpu)
 }
+
+// TestEngine_AuditOwesAddedTopicNothingBefore: a topic subscribed while
+// its partition is followed is owed nothing stored before: the audit
+// (every check here) neither delivers its older message nor takes the
+// subscription for stuck.
+func TestEngine_AuditOwesAddedTopicNothingBefore(t *testing.T) {
+	srv := redistest.Start(t)
+	opts := fredis.Options{Prefix: newPrefix(), CheckInterval: 50 * time.Millisecond}
+	e, rec := started(t, &opts, srv.Addr())
+	fredis.SetAuditEvery(e, 1)
+	pub := newEngine(t, "pub", &opts, srv.Addr())
+	ctx := context.Background()
+	publish := func(topic, data string) {
+		t.Helper()
+		if err := pub.Publish(ctx, topic, fanout.NewMessage([]byte(data))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Subscribe(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unsubscribe([]string{"a"})
+	publish("a", "1")
+	rec.Wait(t, 1, waitTimeout)
+	publish("b", "before") // b not yet followed here
+	if err := e.Subscribe(ctx, []string{"b"}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unsubscribe([]string{"b"})
+	n := e.Stats().Checks
+	eventually(t, func() bool { return e.Stats().Checks >= n+4 }, "four checks")
+	publish("b", "2")
+	if got := data(rec.Wait(t, 2, waitTimeout)); strings.Join(got, " ") != "1 2" {
+		t.Fatalf("delivered %v, want [1 2]: b's message before its Subscribe is not owed", got)
+	}
+	if st := e.Stats(); st.Stuck != 0 || st.Recovered != 0 || st.Reconnects != 0 {
+		t.Errorf("stats %+v: want nothing stuck, nothing recovered", st)
+	}
+}
