@@ -287,12 +287,19 @@
 // on a connection that stays subscribed and delivers what follows
 // (probes included). Redis does not do that on the server that ran the
 // publish: it drops a connection, or a slot's channels with a notice,
-// never one message. It can on a subscription served by a replica,
-// which gets the master's publishes over the replication link (a
-// standalone replica: a full resynchronisation skips what was published
-// meanwhile) or the cluster bus (at most once): a node subscribes on the
-// master, but a Cluster client with a stale view of the slots may
-// subscribe on a replica for a while after a failover. So every 600th
+// never one message. A replica that serves a subscription can: it gets
+// the master's publishes over the replication link (a full
+// resynchronisation skips what was published meanwhile) or the cluster
+// bus (at most once). So a node subscribes on the master: on a Cluster,
+// where a replica serves SSUBSCRIBE and a client whose view of the slots
+// is stale after a failover sends it there, each session first runs the
+// probe script on its own connection, which a replica refuses (MOVED),
+// and subscribes again later; a demoted master drops its sharded
+// subscriptions (Redis 7.0), and Sentinel kills the pub/sub clients of
+// the instances it turns into replicas. What remains is a subscription
+// moved to a replica without either (a standalone master turned replica
+// by hand: its head reads then fail, and each check ends the session),
+// and a loss Redis does not make. So every 600th
 // check (10 minutes with the default CheckInterval) is also an audit:
 // once the probe is back, it reads the followed topics' messages after
 // the last delivery up to the head, through the topic index (a lookup

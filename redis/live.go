@@ -208,6 +208,18 @@ func (p *part) session() (followed bool, err error) {
 	channels, subs := p.toSubscribe(true)
 	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout+time.Duration(len(channels)/subscribeBatch)*e.opts.PingTimeout)
 	err = e.subscribe(ctx, dc, channels)
+	if err == nil && e.sharded {
+		// A replica serves SSUBSCRIBE too, where a client whose view of
+		// the slots is stale (after a failover) sends it; the master's
+		// messages reach it over the cluster bus, at most once, and the
+		// probes may come while a message was lost. A probe sent on the
+		// connection itself is refused there (MOVED: it may write): the
+		// session ends, and the next one subscribes on the master.
+		err = dc.Do(ctx, dc.B().Eval().Script(probeSource).Numkeys(1).Key(p.keys[0]).Arg(p.probe, "", e.shardedArg).Build()).Error()
+		if err != nil {
+			err = fmt.Errorf("the subscription's server is not the partition's master: %w", err)
+		}
+	}
 	if err == nil {
 		// Everything stored from now on comes over the channels; what was
 		// stored since the last delivery, up to the head, is read from
@@ -397,7 +409,9 @@ func (p *part) check(closed <-chan error) error {
 // TestFault_ClusterFailoverOldMasterAlive saw exactly that with both:
 // the subscription was on the old master, now a replica, the probes
 // came back, the new master's messages did not.
-var probeScript = rueidis.NewLuaScript("#!lua\n" + `redis.call(ARGV[3] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[1], ARGV[2]) return 1`)
+var probeScript = rueidis.NewLuaScript(probeSource)
+
+const probeSource = "#!lua\n" + `redis.call(ARGV[3] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[1], ARGV[2]) return 1`
 
 var errProbeLost = errors.New("fanout/redis: the probe published on the partition did not come back over its subscription: resubscribing")
 
