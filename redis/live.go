@@ -365,6 +365,9 @@ func (p *part) check(closed <-chan error) error {
 	if err := probeScript.Exec(ctx, e.client, p.keys[:1], []string{p.probe, token, e.shardedArg}).Error(); err != nil {
 		return fmt.Errorf("fanout/redis: publishing the probe: %w", err)
 	}
+	// The wait takes the follower's wake signals: those of topics added
+	// meanwhile (acquire) too, whose channels the loop subscribes.
+	defer p.signal()
 	for probed := false; !probed; {
 		select {
 		case err := <-closed:

@@ -205,3 +205,33 @@ func TestEngine_AuditOwesAddedTopicNothingBefore(t *testing.T) {
 		t.Errorf("stats %+v: want nothing stuck, nothing recovered", st)
 	}
 }
+
+// TestEngine_SubscribeDuringProbe: topics subscribed while a check waits
+// for its probe (slow here: every byte to and from Redis is delayed)
+// are subscribed at once: the wait does not swallow the follower's
+// signal that they came.
+func TestEngine_SubscribeDuringProbe(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr())
+	opts := fredis.Options{Prefix: newPrefix(), CheckInterval: 20 * time.Millisecond, PingTimeout: time.Second}
+	e, _ := started(t, &opts, proxy.Addr())
+	ctx := context.Background()
+	if err := e.Subscribe(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Unsubscribe([]string{"a"})
+	proxy.SetDelay(20 * time.Millisecond)
+	n := e.Stats().Checks
+	eventually(t, func() bool { return e.Stats().Checks >= n+2 }, "checks")
+	for i := range 10 {
+		topic := "n" + strconv.Itoa(i)
+		start := time.Now()
+		if err := e.Subscribe(ctx, []string{topic}); err != nil {
+			t.Fatalf("Subscribe %s after %v: %v", topic, time.Since(start), err)
+		}
+		defer e.Unsubscribe([]string{topic})
+	}
+	if st := e.Stats(); st.Stuck != 0 || st.Reconnects != 0 {
+		t.Errorf("stats %+v: want nothing stuck", st)
+	}
+}
