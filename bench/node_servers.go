@@ -53,6 +53,9 @@ type nodeOptions struct {
 	// Cluster: the Redis is a Redis Cluster, whose masters' addresses
 	// New is given, comma-separated.
 	Cluster bool
+	// CentrifugeSharded is centrifuge's
+	// RedisBrokerConfig.NumShardedPubSubPartitions (0: its default).
+	CentrifugeSharded int
 }
 
 var nodeSides = []nodeSide{
@@ -153,7 +156,8 @@ func newCentrifugeNode(addr string, o nodeOptions) (nodeServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	broker, err := centrifuge.NewRedisBroker(node, centrifuge.RedisBrokerConfig{Prefix: "bench", Shards: []*centrifuge.RedisShard{shard}})
+	broker, err := centrifuge.NewRedisBroker(node, centrifuge.RedisBrokerConfig{Prefix: "bench", Shards: []*centrifuge.RedisShard{shard},
+		NumShardedPubSubPartitions: o.CentrifugeSharded})
 	if err != nil {
 		shard.Close()
 		return nil, err

@@ -111,7 +111,11 @@ func runNodes(o options, stdout, progress io.Writer) error {
 		return err
 	}
 	defer rs.Stop()
-	fmt.Fprintln(stdout, describeNodes(o, rs.describe()))
+	redis := rs.describe()
+	if o.centShards > 0 {
+		redis += fmt.Sprintf(", centrifuge's RedisBroker with NumShardedPubSubPartitions %d", o.centShards)
+	}
+	fmt.Fprintln(stdout, describeNodes(o, redis))
 	samples := make([]int64, newNodeWorkload(o).samples(o.cfg.Subs))
 	var results []nodeResult
 	for r := range o.repeats {
@@ -162,7 +166,7 @@ func runNodesOnce(side nodeSide, o options, rs nodeRedis, exe string, samples []
 		"-tick", cfg.Tick.String(), "-queue", strconv.Itoa(cfg.Queue),
 		"-topics", strconv.Itoa(o.topics), "-publishers", strconv.Itoa(o.publishers)}
 	if o.cluster {
-		args = append(args, "-cluster")
+		args = append(args, "-cluster", "-centrifuge-sharded", strconv.Itoa(o.centShards))
 	}
 	var procs []nodeProc // the N nodes, then the bystander
 	w := newNodeWorkload(o)

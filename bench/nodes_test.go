@@ -41,6 +41,8 @@ func TestNodes(t *testing.T) {
 		// in 16 partitions over the masters, centrifuge's channels
 		// keyed by their own hash tags.
 		{"cluster", []string{"-cluster", "-topics", "30", "-publishers", "4"}},
+		// centrifuge with sharded PUB/SUB on the Cluster.
+		{"cluster-sharded", []string{"-cluster", "-centrifuge-sharded", "16", "-topics", "30", "-publishers", "4"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -77,7 +79,7 @@ func TestNodes(t *testing.T) {
 			if !strings.Contains(text, "0 holes in the live feed") {
 				t.Errorf("no engine counters:\n%s", text)
 			}
-			if tc.name == "cluster" && !strings.Contains(text, "a Redis Cluster of 3 masters") {
+			if strings.HasPrefix(tc.name, "cluster") && !strings.Contains(text, "a Redis Cluster of 3 masters") {
 				t.Errorf("not on a Redis Cluster:\n%s", text)
 			}
 		})
