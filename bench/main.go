@@ -75,6 +75,15 @@ type options struct {
 	nodeServer    string // internal: this process is a node of -nodes
 	nodeRedis     string // internal: the node's Redis address
 
+	capacity     string  // -capacity run|plan (capacity*.go)
+	capUnits     string  // -capacity-units
+	capReceivers float64 // -capacity-receivers
+	capRate      float64 // -capacity-rate (plan)
+	capFanout    float64 // -capacity-fanout (plan)
+	capKept      float64 // -capacity-kept (plan)
+	capPairs     float64 // -capacity-pairs (plan)
+	capExtra     float64 // -capacity-extra-receivers (plan)
+
 	resumers      int // -resumers: non-reading resumers per transport
 	resumeHistory int
 	resumeSize    int
@@ -124,6 +133,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.topics, "topics", 0, "-nodes: this many topics (e.g. 10000), messages round-robin over all of them, node i's subscribers following the topics k with k mod nodes = i; the bystander's subscribers follow as many topics, none published to (-bystanders is then ignored)")
 	fs.IntVar(&o.publishers, "publishers", 0, "-nodes: this many publishing goroutines in all, spread over the nodes, message seq published by goroutine seq mod publishers (1: one sequential publisher); 0: -burst goroutines per node, each node publishing every Nth burst")
 	fs.IntVar(&o.nodesDrop, "nodes-drop", 0, "-nodes, to test resuming: every subscriber closes its connection once after this many messages and reconnects with its position")
+	fs.StringVar(&o.capacity, "capacity", "", "run: the -nodes workload on fanout alone with the readings of a capacity plan (RSS, Redis memory, bytes), its unit costs and, with -capacity-units, the model's prediction for it; plan: the model's totals for -nodes, -subs, -capacity-rate, -capacity-fanout, -capacity-kept (docs/capacity.md)")
+	fs.StringVar(&o.capUnits, "capacity-units", "", "-capacity: unit costs, "+strings.Join(capUnitNames(), "=…,")+"=… (CPU in µs, memory in bytes)")
+	fs.Float64Var(&o.capReceivers, "capacity-receivers", -1, "-capacity: nodes that receive each message from Redis (-1: every node, as with one channel per partition)")
+	fs.Float64Var(&o.capRate, "capacity-rate", 0, "-capacity plan: messages published per second")
+	fs.Float64Var(&o.capFanout, "capacity-fanout", 1, "-capacity plan: deliveries per published message")
+	fs.Float64Var(&o.capKept, "capacity-kept", 0, "-capacity plan: messages kept in Redis")
+	fs.Float64Var(&o.capPairs, "capacity-pairs", 0, "-capacity plan: (topic, node) pairs with subscribers")
+	fs.Float64Var(&o.capExtra, "capacity-extra-receivers", 0, "-capacity plan: receivers of each message beyond the calibration's (redisrcv applies to them)")
 	fs.IntVar(&o.resumers, "resumers", 0, "measure the heap this many clients per transport hold when they resume from the start of a long history and then do not read, over a Ring and over the Redis engine (see resume.go)")
 	fs.IntVar(&o.resumeHistory, "resume-history", 10000, "-resumers: messages in the history")
 	fs.IntVar(&o.resumeSize, "resume-size", 1024, "-resumers: bytes per message")
@@ -200,6 +217,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return scaleClient(o)
 	case o.nodeServer != "":
 		return nodeChild(o)
+	}
+	if o.capacity != "" {
+		return runCapacityCommand(o, stdout, stderr)
 	}
 	if o.nodes > 0 {
 		return runNodesCommand(o, stdout, stderr)

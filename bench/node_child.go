@@ -18,6 +18,7 @@ import (
 // prints its address and answers the parent's commands (see child.go):
 //
 //	count                  {"subscribers": n}
+//	mem                    a memSnapshot (after a GC; -capacity)
 //	warm SEQ               publishes warm-up message SEQ to the bench topic
 //	publish START INDEX N  publishes this node's share of the run (below)
 //	                       and answers when it is done (a publishReply)
@@ -76,6 +77,8 @@ func nodeChild(o options) error {
 		switch {
 		case cmd == "count":
 			return memSnapshot{Subscribers: srv.Subscribers()}
+		case cmd == "mem":
+			return readMem(srv.Subscribers())
 		case cmd == "warm" && len(args) == 1:
 			seq, _ := strconv.Atoi(args[0])
 			if err := srv.Publish(benchTopic, newWarmup(o.cfg.Size, seq)); err != nil {

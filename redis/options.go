@@ -19,8 +19,10 @@ type Options struct {
 	// partitions resumes all of them from one composite ID (a
 	// fanout.Cursor, a position per partition), so that the number of
 	// partitions changes how long its ID is, not whether it resumes. On a
-	// Redis Cluster the partitions are spread over the slots, so more
-	// masters carry more of them. A node receives only the messages of
+	// Redis Cluster each partition is one hash slot, so more masters
+	// carry more of them; but the slots of few partitions cluster: the
+	// default 16 leave four of eight masters empty (128 spread evenly:
+	// see the package documentation, Configuring Redis). A node receives only the messages of
 	// the topics it has subscribers of, whatever the partitions (see the
 	// package documentation).
 	// At most 1000. Defaults to 1 on a standalone Redis (one order for
