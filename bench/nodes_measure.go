@@ -29,7 +29,10 @@ type cpuSnapshot struct {
 	perNode                 []time.Duration // each of the N nodes
 }
 
-func takeCPU(procs []nodeProc, rs nodeRedis) (cpuSnapshot, error) {
+// redisCPU is a redisServer or a nodeRedis (a Cluster's masters).
+type redisCPU interface{ cpu() (time.Duration, error) }
+
+func takeCPU(procs []nodeProc, rs redisCPU) (cpuSnapshot, error) {
 	s := cpuSnapshot{at: mono()}
 	for i, p := range procs {
 		c, err := p.cpu()
