@@ -2,12 +2,13 @@ package redistest
 
 import (
 	"context"
-	"github.com/fanout-go/fanout/internal/harness"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // Cluster is a Redis Cluster of three masters, each a Server on a
