@@ -59,6 +59,8 @@ type options struct {
 	nodes        int
 	bystanders   int
 	partitions   int
+	cluster      bool
+	centShards   int
 	nodesIdle    time.Duration
 	nodesProfile string
 	nodesDrop    int
@@ -123,6 +125,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.deflateSizes, "deflate-sizes", "1024,4096,16384,65536", "-deflate: JSON payload sizes in bytes")
 	fs.IntVar(&o.nodes, "nodes", 0, "run this many nodes of fanout (Hub on the Redis engine) and of centrifuge (Node with its RedisBroker) on one redis-server started for the run, subscribers spread over them, publishers on every node (here -subs defaults to 1000, -msgs to 3000, -tick to 20ms; -peers picks fanout or centrifuge)")
 	fs.IntVar(&o.bystanders, "bystanders", 10, "-nodes: subscribers of another topic at one more node, whose CPU time shows what a node pays for a topic it has no subscriber of")
+	fs.BoolVar(&o.cluster, "cluster", false, "-nodes: run on a Redis Cluster of three masters started for the run (no replicas) instead of one redis-server: fanout's engine on a rueidis cluster client (16 partitions by default), centrifuge's RedisBroker with ClusterAddresses and its defaults")
+	fs.IntVar(&o.centShards, "centrifuge-sharded", 0, "-nodes -cluster: centrifuge's RedisBrokerConfig.NumShardedPubSubPartitions (0: its default, no sharded PUB/SUB)")
 	fs.IntVar(&o.partitions, "partitions", 0, "-nodes: the fanout engine's Options.Partitions (0: its default, 1 on a standalone Redis)")
 	fs.DurationVar(&o.nodesIdle, "nodes-idle", 2*time.Second, "-nodes: the idle period measured before each run (the bystander's baseline)")
 	fs.StringVar(&o.nodesProfile, "nodes-profile", "", "-nodes: write a CPU profile of every node, and a perf recording of redis-server (if perf is installed), over each run into this directory")
@@ -180,6 +184,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-scale-sse is between 0 and 1")
 	case o.nodes < 0 || o.bystanders < 0 || o.partitions < 0 || o.topics < 0 || o.publishers < 0:
 		return o, fmt.Errorf("-nodes, -bystanders, -partitions, -topics and -publishers cannot be negative")
+	case o.cluster && o.nodes == 0 && o.nodeServer == "":
+		return o, fmt.Errorf("-cluster needs -nodes")
+	case o.centShards < 0 || o.centShards > 0 && !o.cluster:
+		return o, fmt.Errorf("-centrifuge-sharded needs -cluster and cannot be negative")
 	case o.topics > 0 && o.topics < o.nodes:
 		return o, fmt.Errorf("-topics must be at least -nodes")
 	case o.nodes > 0 && newNodeWorkload(o).topicsPerSub(o.cfg.Subs) > 99:

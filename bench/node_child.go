@@ -61,7 +61,7 @@ func nodeChild(o options) error {
 	if err != nil {
 		return err
 	}
-	no := nodeOptions{peerOptions: o.cfg.queueOptions(), Size: o.cfg.Size, Partitions: o.partitions}
+	no := nodeOptions{peerOptions: o.cfg.queueOptions(), Size: o.cfg.Size, Partitions: o.partitions, Cluster: o.cluster, CentrifugeSharded: o.centShards}
 	srv, err := side.New(o.nodeRedis, no)
 	if err != nil {
 		_ = harness.Reply(serverHello{Err: err.Error()})

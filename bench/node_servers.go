@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/centrifugal/centrifuge"
@@ -49,6 +50,12 @@ type nodeOptions struct {
 	// Partitions is the fanout engine's Options.Partitions (0: its
 	// default).
 	Partitions int
+	// Cluster: the Redis is a Redis Cluster, whose masters' addresses
+	// New is given, comma-separated.
+	Cluster bool
+	// CentrifugeSharded is centrifuge's
+	// RedisBrokerConfig.NumShardedPubSubPartitions (0: its default).
+	CentrifugeSharded int
 }
 
 var nodeSides = []nodeSide{
@@ -75,7 +82,9 @@ type fanoutNode struct {
 }
 
 func newFanoutNode(addr string, o nodeOptions) (nodeServer, error) {
-	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}})
+	// On a Cluster's addresses rueidis makes a cluster client, on which
+	// the engine's default is 16 partitions.
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: strings.Split(addr, ",")})
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +112,8 @@ func (n *fanoutNode) Close() {
 }
 
 // centrifugeNode is a centrifuge Node with its RedisBroker (one shard,
-// RedisShardConfig with its defaults) and its WebSocket handler. Each
+// RedisShardConfig with its defaults, see redisShardConfig) and its
+// WebSocket handler. Each
 // topic in the query becomes a server-side subscription with recovery on
 // (ConnectReply.Subscriptions, EnableRecovery), so a client sends one
 // connect command and receives publications, each with its offset.
@@ -142,11 +152,12 @@ func newCentrifugeNode(addr string, o nodeOptions) (nodeServer, error) {
 		return centrifuge.ConnectReply{Credentials: &centrifuge.Credentials{}, Subscriptions: subs}, nil
 	})
 	node.OnConnect(func(*centrifuge.Client) {})
-	shard, err := centrifuge.NewRedisShard(node, centrifuge.RedisShardConfig{Address: addr})
+	shard, err := centrifuge.NewRedisShard(node, redisShardConfig(addr, o.Cluster))
 	if err != nil {
 		return nil, err
 	}
-	broker, err := centrifuge.NewRedisBroker(node, centrifuge.RedisBrokerConfig{Prefix: "bench", Shards: []*centrifuge.RedisShard{shard}})
+	broker, err := centrifuge.NewRedisBroker(node, centrifuge.RedisBrokerConfig{Prefix: "bench", Shards: []*centrifuge.RedisShard{shard},
+		NumShardedPubSubPartitions: o.CentrifugeSharded})
 	if err != nil {
 		shard.Close()
 		return nil, err
@@ -182,4 +193,17 @@ func (n *centrifugeNode) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = n.node.Shutdown(ctx) // closes the broker
+}
+
+// redisShardConfig is centrifuge's RedisShardConfig for one redis-server
+// (Address) or a Redis Cluster (ClusterAddresses, the masters' addresses
+// comma-separated in addr), the rest its defaults. On a Cluster the
+// RedisBroker, whose NumShardedPubSubPartitions is left at its default
+// (0), publishes with PUBLISH, which the Cluster relays to every master,
+// and keeps each channel's history under a hash tag of the channel.
+func redisShardConfig(addr string, cluster bool) centrifuge.RedisShardConfig {
+	if cluster {
+		return centrifuge.RedisShardConfig{ClusterAddresses: strings.Split(addr, ",")}
+	}
+	return centrifuge.RedisShardConfig{Address: addr}
 }

@@ -106,13 +106,16 @@ func runNodes(o options, stdout, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rs, err := startRedis()
+	rs, err := startNodeRedis(o.cluster)
 	if err != nil {
 		return err
 	}
 	defer rs.Stop()
-	version, _ := rs.info("server")
-	fmt.Fprintln(stdout, describeNodes(o, version["redis_version"]))
+	redis := rs.describe()
+	if o.centShards > 0 {
+		redis += fmt.Sprintf(", centrifuge's RedisBroker with NumShardedPubSubPartitions %d", o.centShards)
+	}
+	fmt.Fprintln(stdout, describeNodes(o, redis))
 	samples := make([]int64, newNodeWorkload(o).samples(o.cfg.Subs))
 	var results []nodeResult
 	for r := range o.repeats {
@@ -152,16 +155,19 @@ func (p nodeProc) cpu() (time.Duration, error) {
 
 // runNodesOnce measures one side once: fresh node processes on a flushed
 // Redis, clients connected and warmed up, an idle period, then the run.
-func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples []int64, repeat int) (res nodeResult, err error) {
+func runNodesOnce(side nodeSide, o options, rs nodeRedis, exe string, samples []int64, repeat int) (res nodeResult, err error) {
 	cfg := o.cfg
 	res = nodeResult{Side: side.Name}
-	if _, err := rs.Text("FLUSHALL"); err != nil {
+	if err := rs.each("FLUSHALL"); err != nil {
 		return res, err
 	}
-	args := []string{"-node-server", side.Name, "-node-redis", rs.Addr(), "-partitions", strconv.Itoa(o.partitions),
+	args := []string{"-node-server", side.Name, "-node-redis", rs.addr(), "-partitions", strconv.Itoa(o.partitions),
 		"-msgs", strconv.Itoa(cfg.Msgs), "-size", strconv.Itoa(cfg.Size), "-burst", strconv.Itoa(cfg.Burst),
 		"-tick", cfg.Tick.String(), "-queue", strconv.Itoa(cfg.Queue),
 		"-topics", strconv.Itoa(o.topics), "-publishers", strconv.Itoa(o.publishers)}
+	if o.cluster {
+		args = append(args, "-cluster", "-centrifuge-sharded", strconv.Itoa(o.centShards))
+	}
 	var procs []nodeProc // the N nodes, then the bystander
 	w := newNodeWorkload(o)
 	f := newNodeFleet(side, w, cfg.Subs, o.bystanders, samples)
@@ -220,7 +226,7 @@ func runNodesOnce(side nodeSide, o options, rs redisServer, exe string, samples 
 	if err != nil {
 		return res, err
 	}
-	if _, err := rs.Text("CONFIG", "RESETSTAT"); err != nil {
+	if err := rs.each("CONFIG", "RESETSTAT"); err != nil {
 		return res, err
 	}
 	c0, err := takeCPU(procs, rs)

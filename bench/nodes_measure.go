@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -30,7 +29,10 @@ type cpuSnapshot struct {
 	perNode                 []time.Duration // each of the N nodes
 }
 
-func takeCPU(procs []nodeProc, rs redisServer) (cpuSnapshot, error) {
+// redisCPU is a redisServer or a nodeRedis (a Cluster's masters).
+type redisCPU interface{ cpu() (time.Duration, error) }
+
+func takeCPU(procs []nodeProc, rs redisCPU) (cpuSnapshot, error) {
 	s := cpuSnapshot{at: mono()}
 	for i, p := range procs {
 		c, err := p.cpu()
@@ -57,7 +59,7 @@ func takeCPU(procs []nodeProc, rs redisServer) (cpuSnapshot, error) {
 // startNodeProfiles starts, when dir is set, a CPU profile in every node
 // (the last is the bystander) and, when perf is installed, `perf record`
 // of redis-server; the function it returns stops them.
-func startNodeProfiles(dir, side string, repeat int, nodes []nodeProc, rs redisServer) (func(), error) {
+func startNodeProfiles(dir, side string, repeat int, nodes []nodeProc, rs nodeRedis) (func(), error) {
 	if dir == "" {
 		return func() {}, nil
 	}
@@ -77,7 +79,7 @@ func startNodeProfiles(dir, side string, repeat int, nodes []nodeProc, rs redisS
 	}
 	var perf *exec.Cmd
 	if path, err := exec.LookPath("perf"); err == nil {
-		perf = exec.Command(path, "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(rs.PID()), "-o", prefix+"-redis.perf.data")
+		perf = exec.Command(path, "record", "-q", "-F", "999", "-g", "-p", rs.pids(), "-o", prefix+"-redis.perf.data")
 		if err := perf.Start(); err != nil {
 			perf = nil
 		}

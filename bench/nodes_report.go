@@ -295,7 +295,7 @@ func unservedTarget(results []nodeResult) string {
 	return "\n" + b.String()
 }
 
-func describeNodes(o options, redisVersion string) string {
+func describeNodes(o options, redis string) string {
 	c := o.cfg
 	w := newNodeWorkload(o)
 	topics := fmt.Sprintf("all on one topic; a bystander node with %d subscribers of another topic", o.bystanders)
@@ -313,10 +313,10 @@ func describeNodes(o options, redisVersion string) string {
 	case w.Publishers > 1:
 		pubs = fmt.Sprintf("%d publishing goroutines in all, spread over the nodes", w.Publishers)
 	}
-	return fmt.Sprintf("%d nodes per side and one redis-server %s (no persistence); %d subscribers spread over the nodes (raw WebSocket clients in this process), %s; "+
+	return fmt.Sprintf("%d nodes per side and %s (no persistence); %d subscribers spread over the nodes (raw WebSocket clients in this process), %s; "+
 		"%d messages of %d B in bursts of %d every %v (offered %s messages/s, %s deliveries/s), %s; "+
 		"queues %s; %d repeats, sides interleaved; %s; load average %s",
-		o.nodes, redisVersion, c.Subs, topics, c.Msgs, c.Size, c.Burst, c.Tick,
+		o.nodes, redis, c.Subs, topics, c.Msgs, c.Size, c.Burst, c.Tick,
 		fmtSI(float64(c.Burst)/c.Tick.Seconds()), fmtSI(perMsg*float64(c.Burst)/c.Tick.Seconds()), pubs,
 		queueText(c), o.repeats, describeMachine(), loadAverage())
 }

@@ -37,6 +37,12 @@ func TestNodes(t *testing.T) {
 		// sequential publisher.
 		{"topics", []string{"-topics", "30", "-publishers", "4"}},
 		{"topics-sequential", []string{"-topics", "30", "-publishers", "1"}},
+		// The same on a Redis Cluster of three masters: fanout's topics
+		// in 16 partitions over the masters, centrifuge's channels
+		// keyed by their own hash tags.
+		{"cluster", []string{"-cluster", "-topics", "30", "-publishers", "4"}},
+		// centrifuge with sharded PUB/SUB on the Cluster.
+		{"cluster-sharded", []string{"-cluster", "-centrifuge-sharded", "16", "-topics", "30", "-publishers", "4"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -72,6 +78,9 @@ func TestNodes(t *testing.T) {
 			}
 			if !strings.Contains(text, "0 holes in the live feed") {
 				t.Errorf("no engine counters:\n%s", text)
+			}
+			if strings.HasPrefix(tc.name, "cluster") && !strings.Contains(text, "a Redis Cluster of 3 masters") {
+				t.Errorf("not on a Redis Cluster:\n%s", text)
 			}
 		})
 	}

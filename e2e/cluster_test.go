@@ -4,11 +4,11 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,52 +24,23 @@ import (
 	"github.com/fanout-go/fanout/redis"
 )
 
-// startCluster starts a Redis Cluster of three masters (redis-cli
-// --cluster create), each a redis-server on a loopback port killed when
-// the test ends, and returns their addresses once every node reports
-// cluster_state:ok and sees every slot assigned. Without redis-server and
-// redis-cli the test skips, or fails under CI. (redis/internal/redistest
-// has the same, but is internal to the redis module.)
+// startCluster starts a Redis Cluster of three masters
+// (harness.StartCluster), each a redis-server on a loopback port killed
+// when the test ends, and returns their addresses once every node reports
+// cluster_state:ok and sees every slot assigned. Without redis-server the
+// test skips, or fails under CI.
 func startCluster(t *testing.T) []string {
 	t.Helper()
-	for _, tool := range []string{"redis-server", "redis-cli"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not found: CI must install it", tool)
-			}
-			t.Skipf("%s not found (apt-get install -y redis-server)", tool)
+	c, err := harness.StartCluster(harness.ClusterOptions{})
+	if errors.Is(err, harness.ErrNoRedis) {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server not found: CI must install it")
 		}
+		t.Skip("redis-server not found (apt-get install -y redis-server)")
 	}
-	var addrs []string
-	for range 3 {
-		s, err := harness.StartRedis(harness.RedisOptions{Dir: t.TempDir(), Args: []string{
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000"}})
-		require.NoError(t, err)
-		t.Cleanup(s.Kill)
-		addrs = append(addrs, s.Addr())
-	}
-	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-yes")...).CombinedOutput()
-	require.NoError(t, err, "redis-cli --cluster create: %s", out)
-	ready := func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		for _, a := range addrs {
-			info, err := harness.String(harness.Do(ctx, a, "CLUSTER", "INFO"))
-			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:3") ||
-				!strings.Contains(info, "cluster_slots_assigned:16384") {
-				return false
-			}
-		}
-		return true
-	}
-	deadline := time.Now().Add(harness.RedisStartTimeout)
-	for !ready() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the cluster is not ready within %v", harness.RedisStartTimeout)
-		}
-		time.Sleep(50 * time.Millisecond) // polling: the nodes gossip until they agree
-	}
-	return addrs
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
+	return c.Addrs()
 }
 
 // clusterNode is one node of an application: a Hub with a Redis engine on

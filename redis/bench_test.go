@@ -128,3 +128,48 @@ func BenchmarkReadPage_Resume(b *testing.B) {
 	b.ReportMetric(float64((redisCPU(b, srv)-cpu).Microseconds())/float64(pages), "redis-µs/page")
 	b.ReportMetric(float64(pages)/float64(b.N), "pages/op")
 }
+
+// BenchmarkEngine_PublishSequential is one sequential publisher (each
+// Publish waits for the one before), as the -nodes benchmark's
+// -publishers 1: the time per op is a whole round trip to a local
+// redis-server. "background" publishes with a context that cannot end;
+// "deadline" with one that can (a request's), which runs the script on a
+// goroutine of the engine's (see store). "floor" is a PUBLISH of the same
+// payload on the same client: the round trip without the script.
+func BenchmarkEngine_PublishSequential(b *testing.B) {
+	srv := redistest.Start(b)
+	c := newClient(b, "bench", srv.Addr())
+	e, err := fredis.New(c, &fredis.Options{Prefix: newPrefix()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = e.Close() })
+	e.Start(enginetest.NewRecorder())
+	m := fanout.NewMessage(make([]byte, 64))
+	b.Run("floor", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := c.Do(context.Background(), c.B().Publish().Channel("floor").Message(string(m.Data())).Build()).Error(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("background", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := e.Publish(context.Background(), "t", m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("deadline", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := e.Publish(ctx, "t", m); err != nil {
+				b.Fatal(err)
+			}
+			cancel()
+		}
+	})
+}

@@ -58,15 +58,24 @@ type live struct {
 
 // parseLive reads a live payload written by the publish script:
 // "<epoch> <offset> <ms> <len(topic)> <len(kind)>\n<topic><kind><data>".
+// It allocates nothing (it runs once per message a node follows); the
+// fields are separated by one space each, as the script writes them.
 func parseLive(s string) (live, error) {
 	var l live
 	head, rest, ok := strings.Cut(s, "\n")
 	if !ok {
 		return l, errMalformed
 	}
-	f := strings.Fields(head)
-	if len(f) != 5 {
-		return l, errMalformed
+	var f [5]string
+	for i := range f {
+		if i < len(f)-1 {
+			f[i], head, ok = strings.Cut(head, " ")
+		} else {
+			f[i], ok = head, !strings.Contains(head, " ")
+		}
+		if !ok || f[i] == "" {
+			return l, errMalformed
+		}
 	}
 	var err [4]error
 	l.epoch = f[0]
@@ -75,7 +84,7 @@ func parseLive(s string) (live, error) {
 	tl, e2 := strconv.Atoi(f[3])
 	kl, e3 := strconv.Atoi(f[4])
 	err[2], err[3] = e2, e3
-	if errors.Join(err[:]...) != nil || tl < 0 || kl < 0 || tl+kl > len(rest) {
+	if err != [4]error{} || tl < 0 || kl < 0 || tl+kl > len(rest) {
 		return l, errMalformed
 	}
 	l.topic, l.kind, l.data = rest[:tl], rest[tl:tl+kl], rest[tl+kl:]

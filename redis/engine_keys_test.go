@@ -281,3 +281,56 @@ func TestKeys_RefreshReadsNoTTL(t *testing.T) {
 		}
 	}
 }
+
+// TestKeys_StreamLostThenPublish: when the stream alone is lost (evicted
+// under a volatile-* policy, deleted) and the next call is a publish (no
+// head read came between), that publish starts a new epoch, at offset 1:
+// the publish script learns that the stream is gone from its XADD
+// (NOMKSTREAM), not from an EXISTS. An ID of the old epoch then gets
+// ErrUnknownID, never the new messages at the old offsets, and the new
+// epoch reads back whole, also through the topic index.
+func TestKeys_StreamLostThenPublish(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := newPrefix()
+	e, _ := started(t, &fredis.Options{Prefix: prefix}, srv.Addr())
+	ctx := context.Background()
+	pub := func(topic, d string) {
+		t.Helper()
+		if err := e.Publish(ctx, topic, fanout.NewMessage([]byte(d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		pub("a", fmt.Sprintf("old%d", i))
+	}
+	old, err := e.Head(ctx, 0)
+	if err != nil || old.Offset != 3 {
+		t.Fatalf("Head = %s, %v; want offset 3", old.ID(), err)
+	}
+	if _, err := srv.Do("DEL", "{"+prefix+":0}:log"); err != nil {
+		t.Fatal(err)
+	}
+	pub("a", "new1")
+	for range 8 { // fillers: the index is worth using
+		pub("filler", "filler")
+	}
+	pub("a", "new2")
+	head, err := e.Head(ctx, 0)
+	if err != nil || head.Epoch == old.Epoch || head.Offset != 10 {
+		t.Fatalf("Head after the stream was lost and 10 publishes = %s, %v; want a new epoch at offset 10", head.ID(), err)
+	}
+	if _, _, err := e.Read(ctx, fanout.Position{Epoch: old.Epoch, Offset: 1}, []string{"a"}); !errors.Is(err, fanout.ErrUnknownID) {
+		t.Errorf("Read from offset 1 of the old epoch: %v, want ErrUnknownID", err)
+	}
+	msgs, _, err := e.Read(ctx, fanout.Position{Epoch: head.Epoch}, []string{"a"})
+	var got []string
+	for _, m := range msgs {
+		got = append(got, string(m.Data()))
+	}
+	if err != nil || !slices.Equal(got, []string{"new1", "new2"}) {
+		t.Errorf("Read of the new epoch: %v, %v; want [new1 new2]", got, err)
+	}
+	if ttls := partitionTTLs(t, srv, prefix); ttls["log"] <= 0 || ttls["meta"] <= 0 || ttls["last"] <= 0 {
+		t.Errorf("PTTLs in the new epoch: %v; want an expiry on every key", ttls)
+	}
+}

@@ -87,6 +87,15 @@ func New(c net.Conn) *Conn {
 	return &Conn{Conn: c}
 }
 
+// flatBelow is the size under which WriteFrames copies the frames into
+// one buffer and writes it rather than handing the kernel a writev: for a
+// message or a few of the usual size (tens to hundreds of bytes in two or
+// three slices), a writev costs ~1 µs of CPU more than a write (3.1 µs vs
+// 2.1-2.5 µs per call on loopback here), a quarter of what a node spends
+// per delivery when every message is its own write; copying 4 KiB costs
+// ~0.1 µs.
+const flatBelow = 4 << 10
+
 var ErrAborted = errors.New("fanout: write aborted")
 
 // Read returns the bytes net/http had buffered, then reads the socket.
@@ -139,7 +148,9 @@ func (c *Conn) flushCarry() error {
 }
 
 // WriteFrames writes bufs in one socket write (writev, or one Write of a
-// flattened copy). Each buf is a whole frame, or, with oneFrame, all of bufs
+// flattened copy: always when the socket cannot writev, and below
+// flatBelow bytes, where copying costs less than writev's per-segment
+// work). Each buf is a whole frame, or, with oneFrame, all of bufs
 // make one frame. It returns how many frames were sent, counting a frame
 // that the timeout cut: its tail is kept and written before any later byte,
 // so the stream stays well formed and the frames after it can be dropped
@@ -170,13 +181,18 @@ func (c *Conn) WriteFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) 
 	}
 	var n int64
 	sc := GetScratch()
-	if c.vectored {
+	switch {
+	case len(bufs) == 1:
+		var m int
+		m, err = c.Conn.Write(bufs[0])
+		n = int64(m)
+	case c.vectored && total >= flatBelow:
 		sc.vec = append(sc.vec[:0], bufs...)
 		base := sc.vec
 		n, err = sc.vec.WriteTo(c.Conn) // consumes sc.vec
 		clear(base)
 		sc.vec = base[:0]
-	} else {
+	default:
 		sc.flat = slices.Grow(sc.flat[:0], total)
 		for _, b := range bufs {
 			sc.flat = append(sc.flat, b...)

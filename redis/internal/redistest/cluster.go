@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fanout-go/fanout/internal/harness"
 )
 
 // Cluster is a Redis Cluster of three masters, each a Server on a
@@ -31,8 +33,15 @@ func startCluster(t testing.TB, replicas int, nodeTimeout string) *Cluster {
 	t.Helper()
 	var all []*Server
 	for range 3 * (1 + replicas) {
+		// The cluster bus on a free port of its own: the default, the
+		// node's port + 10000, may be taken, or past 65535.
+		bus, err := harness.FreePort()
+		if err != nil {
+			t.Fatalf("a port for the cluster bus: %v", err)
+		}
 		all = append(all, Start(t,
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-port", strconv.Itoa(bus),
 			"--cluster-node-timeout", nodeTimeout, "--cluster-require-full-coverage", "no"))
 	}
 	args := []string{"--cluster", "create"}

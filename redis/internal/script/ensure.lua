@@ -34,15 +34,16 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) -- m
 -- without the keys showing it (a restart from a snapshot, a failover to a
 -- replica that lagged): a history written under another run_id is not
 -- trusted to go on (see the package documentation).
--- Whether the stream and the topic index (KEYS[2..]) all exist, in one
--- call; when they do not, whether the stream does.
-local keysPresent = redis.call('EXISTS', unpack(KEYS, 2)) == #KEYS - 1
-if not epoch or not head or (head > 0 and not keysPresent and redis.call('EXISTS', log) == 0)
-    or fields[3] ~= run or (epoch == ARGV[3] and head < tonumber(ARGV[4])) then
-  -- No epoch, or its stream is gone, or it may have gone back (another
-  -- server wrote it, or the caller saw a later offset of it): a new
-  -- life, from offset 0, named by the caller's random prefix and the
-  -- Redis time, so that no epoch is taken twice.
+-- No epoch, or its stream is gone, or it may have gone back (another
+-- server wrote it, or the caller saw a later offset of it): a new life,
+-- from offset 0, named by the caller's random prefix and the Redis time,
+-- so that no epoch is taken twice. (The publish script does not ask
+-- whether the stream exists: its XADD does not create it where the head
+-- says there were messages, and tells when it is gone, and the publish
+-- then starts the new epoch itself: see publish.lua. That is a call
+-- fewer per publish.)
+if not epoch or not head or fields[3] ~= run or (epoch == ARGV[3] and head < tonumber(ARGV[4]))
+    or (head > 0 and not publishing and redis.call('EXISTS', log) == 0) then
   epoch, head = ARGV[1] .. string.format('%x%05x', tonumber(time[1]), tonumber(time[2])), 0
   redis.call('DEL', log)
   redis.call('HSET', meta, 'e', epoch, 'h', 0, 'r', run, 'n', ARGV[2])

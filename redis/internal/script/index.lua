@@ -33,16 +33,27 @@
 --
 -- indexPrevious returns the offset of the previous message of topic (as
 -- a string, for field p) and the chain's start (since); fields are the
--- meta hash's as ensure read them, present whether the partition's keys
--- all existed then. It trims the set first (see above).
-local function indexPrevious(last, fields, present, epoch, offset, maxLen, topic)
+-- meta hash's as ensure read them. It trims the set first (see above).
+-- A set that was lost (evicted) while the meta hash stayed must start
+-- the chain again, or a read would take the topics it lacks for topics
+-- with no message: it is asked whether it exists only when it does not
+-- know the topic (a lost set knows none), which costs a publish of a
+-- known topic no call.
+local function indexPrevious(last, fields, epoch, offset, maxLen, topic)
   local since = tonumber(fields[8])
-  if fields[5] == epoch and present and since and tonumber(fields[9]) == offset - 1 then
+  if fields[5] == epoch and since and tonumber(fields[9]) == offset - 1 then
     if maxLen > 0 and offset % 16 == 0 and since < offset - maxLen then
       since = offset - maxLen
+      -- (never empties the set: the topic of offset - 1 stays)
       redis.call('ZREMRANGEBYSCORE', last, '-inf', string.format('(%d', since))
     end
-    return redis.call('ZSCORE', last, topic) or '0', since
+    local prev = redis.call('ZSCORE', last, topic)
+    if prev then
+      return prev, since
+    end
+    if redis.call('EXISTS', last) == 1 then
+      return '0', since
+    end
   end
   -- Another epoch's offsets, if any, or a message that was not indexed
   -- came between, or what is left of an index that lost a key: the chain

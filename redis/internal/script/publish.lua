@@ -1,14 +1,14 @@
 local maxLen, maxAge = tonumber(ARGV[7]), tonumber(ARGV[8])
 local offset = head + 1
 local id = string.format('%d-%d', offset, now)
-local topic, kind = ARGV[9], ARGV[10]
+local topic, kind, data = ARGV[9], ARGV[10], ARGV[11]
 -- The partition's topic index (KEYS[3], when given; see index.lua): the
 -- previous message of the topic, which the entry names (field p, always
 -- there, so that every entry has the same fields: a stream node stores
 -- their names once).
 local prev, since = '0', nil
 if KEYS[3] then
-  prev, since = indexPrevious(KEYS[3], fields, keysPresent, epoch, offset, maxLen, topic)
+  prev, since = indexPrevious(KEYS[3], fields, epoch, offset, maxLen, topic)
 end
 -- The length bound is kept approximately ('~'): Redis drops only whole
 -- nodes of the stream (stream-node-max-entries, 100 by default), never
@@ -17,10 +17,31 @@ end
 -- entry (the age trim's) walks deleted entries: with the exact trim,
 -- the two cost about a quarter of the script, 11 to 13 µs of Redis CPU
 -- per publish (TestPublishCost, 10,000 topics).
-if maxLen > 0 and offset > maxLen then
-  redis.call('XADD', log, 'MINID', '~', string.format('%d', offset - maxLen + 1), id, 't', topic, 'x', kind, 'd', ARGV[11], 'p', prev)
+--
+-- The first message creates the stream; every later one is added with
+-- NOMKSTREAM, which does not create it: where the head says there were
+-- messages and the stream is gone (evicted alone), XADD returns nil, and
+-- the message starts a new epoch instead, from offset 1, as ensure
+-- would have (it no longer asks whether the stream exists: a call less
+-- per publish).
+local stored = true
+if offset == 1 then
+  redis.call('XADD', log, id, 't', topic, 'x', kind, 'd', data, 'p', prev)
+elseif maxLen > 0 and offset > maxLen then
+  stored = redis.call('XADD', log, 'NOMKSTREAM', 'MINID', '~', string.format('%d', offset - maxLen + 1), id, 't', topic, 'x', kind, 'd', data, 'p', prev)
 else
-  redis.call('XADD', log, id, 't', topic, 'x', kind, 'd', ARGV[11], 'p', prev)
+  stored = redis.call('XADD', log, 'NOMKSTREAM', id, 't', topic, 'x', kind, 'd', data, 'p', prev)
+end
+if not stored then
+  -- (as in ensure; no DEL: the stream is gone)
+  epoch, fresh = ARGV[1] .. string.format('%x%05x', tonumber(time[1]), tonumber(time[2])), true
+  redis.call('HSET', meta, 'e', epoch, 'h', 0, 'r', run, 'n', ARGV[2])
+  offset, id, prev = 1, string.format('1-%d', now), '0'
+  if KEYS[3] then
+    redis.call('DEL', KEYS[3]) -- the chain starts again
+    since = 1
+  end
+  redis.call('XADD', log, id, 't', topic, 'x', kind, 'd', data, 'p', prev)
 end
 
 -- The age bound is kept lazily: once the oldest entry is an eighth of
@@ -59,7 +80,7 @@ end
 -- started: without an expiry yet.
 keepAlive(tonumber(ARGV[12]), fresh or offset == 1 or since == offset)
 
-local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. ARGV[11]
+local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. data
 if ARGV[6] == '1' then
   redis.call('SPUBLISH', ARGV[5], payload)
 else

@@ -52,8 +52,10 @@ import (
 //
 // It returns {epoch, offset}. The live payload is
 // "<epoch> <offset> <ms> <len(topic)> <len(kind)>\n<topic><kind><data>",
-// where ms is the Redis time when it was stored.
-var Publish = ensure + index + publishBody
+// where ms is the Redis time when it was stored. (publishing tells
+// ensure that the stream's loss is found by the publish's XADD, not by
+// an EXISTS of its own: see publish.lua.)
+var Publish = "local publishing = true\n" + ensure + index + publishBody
 
 // index is the part of Publish that lists a message in the partition's
 // topic index.
@@ -99,7 +101,7 @@ var Read string
 // none (or lost it, or may have gone back), as Publish does. Its ARGV
 // are ensure's, then ARGV[5] (optional), the keys' life in ms; its KEYS
 // are Publish's.
-var Head = ensure + "keepAlive(tonumber(ARGV[5]), fresh)\nreturn {epoch, string.format('%d', head)}\n"
+var Head = "local publishing = false\n" + ensure + "keepAlive(tonumber(ARGV[5]), fresh)\nreturn {epoch, string.format('%d', head)}\n"
 
 // Bake returns src (Publish or Head) with run, a server's run_id, and
 // nonce written in: a text that takes run for the run_id of the server
