@@ -11,10 +11,14 @@ import (
 )
 
 // sync brings the deliveries up to head, the partition's head read after
-// subscribing (or at a check), and returns the offset of the first
-// message of the followed topics it read from the stream for that (0 for
-// none): the channels had not delivered it.
-func (p *part) sync(ctx context.Context, head fanout.Position) (uint64, error) {
+// subscribing: it reads from the stream what the channels may not have
+// delivered (see fill), from the last delivery, or from the head at the
+// last check whose probe came back (everything of the followed topics
+// up to it was delivered: see check), when that is later.
+func (p *part) sync(ctx context.Context, head fanout.Position) error {
+	if p.probed.SameLog(p.last) && p.last.Offset < p.probed.Offset {
+		p.last = p.probed
+	}
 	switch {
 	case p.last.IsZero(): // the first subscription: head is the baseline
 		p.last = head
@@ -33,7 +37,7 @@ func (p *part) sync(ctx context.Context, head fanout.Position) (uint64, error) {
 	case head.Offset > p.last.Offset:
 		return p.fill(ctx)
 	}
-	return 0, nil
+	return nil
 }
 
 // fillChunk is how many topics one read of fill names: the read script
@@ -52,35 +56,14 @@ const fillChunk = 256
 // the lowest of those is the baseline. When the stream no longer holds
 // what followed p.last (trimmed, or a new epoch), the partition's
 // subscribers get the resync signal and the head becomes the new
-// baseline. It returns the offset of the first message it delivered (0
-// for none).
-func (p *part) fill(ctx context.Context) (first uint64, err error) {
+// baseline.
+func (p *part) fill(ctx context.Context) error {
 	e := p.e
-	topics := p.followed()
-	var msgs []*fanout.Message
-	var head, upTo fanout.Position
-	for i := 0; i == 0 || i < len(topics); i += fillChunk {
-		var got []*fanout.Message
-		got, head, err = e.read(ctx, p, e.readKeys(p), p.last, "1", topics[i:min(i+fillChunk, len(topics))], fanout.ReadLimit{})
-		if err != nil {
-			break
-		}
-		msgs = append(msgs, got...)
-		if upTo.IsZero() || head.Offset < upTo.Offset {
-			upTo = head
-		}
-	}
+	msgs, upTo, head, err := p.readFollowed(ctx, p.followed())
 	if err == nil {
-		if len(topics) > fillChunk {
-			// Each call returned its topics' messages and every broadcast.
-			slices.SortFunc(msgs, func(a, b *fanout.Message) int { return cmp.Compare(a.Position().Offset, b.Position().Offset) })
-		}
 		n := 0
 		for _, m := range msgs {
 			if pos := m.Position(); p.last.Before(pos) && pos.Offset <= upTo.Offset {
-				if n == 0 {
-					first = pos.Offset
-				}
 				p.deliver(m) // a broadcast read twice is delivered once: p.last passed it
 				n++
 			}
@@ -92,21 +75,80 @@ func (p *part) fill(ctx context.Context) (first uint64, err error) {
 		if p.last.Before(upTo) {
 			p.last = upTo
 		}
-		return first, nil
+		return nil
 	}
 	if !errors.Is(err, fanout.ErrUnknownID) {
-		return 0, err // Redis unreachable: the next check or message retries
+		return err // Redis unreachable: the next check or message retries
 	}
 	e.opts.Logger.Warn("fanout/redis: messages lost", "partition", p.id, "after", p.last.ID(), "err", err)
 	p.reset(err)
 	if head.Epoch == "" {
 		if head, err = e.head(ctx, p); err != nil {
 			p.last = fanout.Position{} // the next subscription or check sets it
-			return 0, err
+			return err
 		}
 	}
 	p.last = head
-	return 0, nil
+	return nil
+}
+
+// readFollowed reads the messages of topics (and the broadcasts) after
+// p.last, fillChunk topics per call, sorted by offset. upTo is the
+// lowest head the calls read up to (every message of topics up to it
+// is in msgs), head the last call's (for ErrUnknownID: the head, when
+// known).
+func (p *part) readFollowed(ctx context.Context, topics []string) (msgs []*fanout.Message, upTo, head fanout.Position, err error) {
+	e := p.e
+	for i := 0; i == 0 || i < len(topics); i += fillChunk {
+		var got []*fanout.Message
+		got, head, err = e.read(ctx, p, e.readKeys(p), p.last, "1", topics[i:min(i+fillChunk, len(topics))], fanout.ReadLimit{})
+		if err != nil {
+			return nil, upTo, head, err
+		}
+		msgs = append(msgs, got...)
+		if upTo.IsZero() || head.Offset < upTo.Offset {
+			upTo = head
+		}
+	}
+	if len(topics) > fillChunk {
+		// Each call returned its topics' messages and every broadcast.
+		slices.SortFunc(msgs, func(a, b *fanout.Message) int { return cmp.Compare(a.Position().Offset, b.Position().Offset) })
+	}
+	return msgs, upTo, head, nil
+}
+
+// audit is a check's read of what the probe cannot vouch for (see
+// check): once the probe came back, the messages of the followed topics
+// after the last delivery, up to head (read before the probe was
+// published), that the channels owed this node and did not deliver:
+// live copies lost on a connection that stayed subscribed. It delivers
+// them and returns how many. A message of a topic subscribed during the
+// session, at or before the head of the first check after that (see
+// topicSub.since), may predate the subscription: it is not owed. When
+// the stream no longer holds what followed the last delivery, nothing
+// can be told: it returns 0.
+func (p *part) audit(ctx context.Context, head fanout.Position) (int, error) {
+	topics, since := p.owed()
+	msgs, _, _, err := p.readFollowed(ctx, topics)
+	if errors.Is(err, fanout.ErrUnknownID) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range msgs {
+		pos := m.Position()
+		if s, ok := since[m.Topic()]; (ok || m.Topic() == "") && pos.Offset > s && p.last.Before(pos) && pos.Offset <= head.Offset {
+			p.deliver(m)
+			n++
+		}
+	}
+	p.e.stats.recovered.Add(uint64(n))
+	if n > 0 {
+		p.e.stats.holes.Add(1)
+	}
+	return n, nil
 }
 
 // reset tells the feed that what followed the last delivery cannot be

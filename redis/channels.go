@@ -21,6 +21,44 @@ import (
 // catches up there, from the stream, reading the messages of the topics
 // it follows (see fill).
 
+// Why the probe (see check) finds a subscription stuck without a word.
+// The check reads the head h, then runs the probe script, which
+// publishes a random token on {prefix:p}:probe:<random>: a channel of the
+// partition's slot, subscribed on the same connection as the others, so
+// on a Cluster the same shard as the partition's keys and channels. The
+// probe script names the meta key and may write (a shebang without
+// no-writes), as the publish script does, so both run on the slot's
+// master only (a replica answers MOVED or READONLY); a bare SPUBLISH
+// would not (a replica serves sharded pub/sub). If h is of the epoch
+// the node follows, every message up to h was published by that epoch's
+// server process (a script on another one starts a new epoch: run_id),
+// which also ran the head read, before it; the probe, published after
+// the head read returned, runs on that process too, or on a later master
+// (a failover between the two: the probe then travels as a message
+// published after them, or does not reach the subscription at all).
+// Redis writes a publish into every subscribed connection's output
+// buffer when it runs it, so one connection receives one server's
+// messages in the order it ran them; a replica that serves the
+// subscription receives them in the master's order (one replication
+// stream or one cluster bus link). So when the token comes back, every
+// message up to h on the followed channels came before it, unless the
+// connection lost one and delivered the later ones: a server does not
+// (it closes the connection, or drops a slot's channels with a notice,
+// which ends the session), a replica's link may: so a Cluster session
+// first runs the probe script on its own connection, which a replica
+// refuses (see session; doc.go for what remains, and the audit). The follower handles the inbox in arrival order up to the
+// token before it concludes, so every message up to h is delivered: the
+// next session's catch-up may start at h (part.probed). A token that
+// does not come back within PingTimeout: the connection no longer
+// delivers (frozen, or on a server that no longer gets the partition's
+// publishes: the old master after a failover, the probe having gone to
+// the new one; a slot moved away, whose channels the old owner dropped).
+// Tokens of other checks, late, and anyone's publishes on the channel
+// are ignored: a check waits for its own random token. PUBLISH creates
+// no key: the channel lives as long as the subscription, nothing to
+// expire. Cost: one head read and one probe script per quiet partition
+// and CheckInterval per node, whatever the topics followed.
+
 // Nodes of earlier versions published every message of a partition on
 // one channel ({prefix:p}:live): a node subscribes it too, so that
 // during a rolling upgrade it receives their messages in order with the
@@ -36,6 +74,15 @@ type topicSub struct {
 	isReady bool          // ready is closed
 	on      bool          // the current session has subscribed its channel (or is doing so)
 	idle    bool          // refs was 0 at the follower's last tick
+
+	// Which of its messages the current session owes (see audit): those
+	// after since, once pending is false. A channel subscribed at the
+	// session's start is owed everything after the last delivery (since
+	// 0); one subscribed later, what follows the head read at the first
+	// check after it (pending until then): what came before may predate
+	// the subscription.
+	since   uint64
+	pending bool
 }
 
 // subscribeBatch is how many channels one SUBSCRIBE names: a node that
@@ -99,20 +146,58 @@ func (p *part) followed() []string {
 	return topics
 }
 
+// owed returns the topics whose channels the current session subscribed
+// before its last check, each with the offset after which their
+// messages are owed (see topicSub.since).
+func (p *part) owed() ([]string, map[string]uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	topics := make([]string, 0, len(p.topics))
+	since := make(map[string]uint64, len(p.topics))
+	for t, ts := range p.topics {
+		if ts.on && !ts.pending {
+			topics = append(topics, t)
+			since[t] = ts.since
+		}
+	}
+	return topics, since
+}
+
+// settle records head, read at a check, as the start of what the
+// channels subscribed since the last check owe (see topicSub.since).
+func (p *part) settle(head uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending == 0 {
+		return
+	}
+	for _, ts := range p.topics {
+		if ts.on && ts.pending {
+			ts.since, ts.pending = head, false
+		}
+	}
+	p.pending = 0
+}
+
 // toSubscribe marks the topics whose channels the current session has
 // not subscribed (every topic, at its start; those added since, after)
 // as subscribed, and returns their channels (with the broadcasts' at the
-// start).
+// start, and the probe's: see check).
 func (p *part) toSubscribe(start bool) (channels []string, subs []*topicSub) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	add := func(t string, ts *topicSub) {
 		ts.on = true
+		ts.since, ts.pending = 0, !start
+		if !start {
+			p.pending++
+		}
 		channels = append(channels, p.channelOf(t))
 		subs = append(subs, ts)
 	}
 	if start {
-		channels = append(channels, p.bcast, p.legacy)
+		p.pending = 0
+		channels = append(channels, p.bcast, p.legacy, p.probe)
 		for t, ts := range p.topics {
 			add(t, ts)
 		}

@@ -271,25 +271,55 @@
 //     nothing stored before (its new subscribers start after Subscribe
 //     returned) and changes nothing of the other channels' order:
 //     nothing to read.
-//   - When no message came for CheckInterval, it pings the subscription's
-//     connection (a hung connection, open but silent, as in centrifugo
-//     issue 1189, is replaced) and reads the head; when the head read at
-//     the check before is past its last delivery, it reads the followed
-//     topics' messages after that delivery (through the topic index):
-//     what it finds at or before that head had a whole CheckInterval to
-//     come, so its subscription missed it (Stats.Stuck); it is delivered
-//     and the subscription replaced.
+//   - When no message came for CheckInterval, it reads the head (a new
+//     epoch, or a history that went back, is found even when nothing is
+//     published) and sends a probe: a random token, published by a
+//     script that runs where the publish script runs (the slot's master)
+//     on a channel of the node's own under the partition's hash tag
+//     ({fanout:p}:probe:<random>, subscribed with the others), which it
+//     waits for, PingTimeout at most, on the subscription. Since Redis
+//     sends a connection's messages in the order it ran their publishes,
+//     the probe's return vouches for every message of the followed
+//     topics up to the head (see channels.go for the argument). A probe
+//     that does not come back means a subscription that no longer
+//     delivers: hung, open but silent, as in centrifugo issue 1189, or
+//     left on a server that no longer gets the publishes (an old master
+//     after a failover: the probe goes to the new one). It is replaced
+//     (Stats.Stuck), and the new subscription catches up from the
+//     stream. The check costs Redis the same whatever the topics
+//     followed: a head read and a probe.
 //   - When the stream no longer holds what was missed (trimmed, or the
 //     epoch changed), the partition's local subscribers get the resync
 //     signal (Feed.Reset, which runs OnResync), even when no message
 //     follows to show it.
 //
-// What this does not find: a message whose live copy alone was lost on a
-// connection that stays subscribed, when a later message of another
-// followed topic came (the check reads from the last delivery). Redis
-// does not do that (it drops a connection, or a slot's channels with a
-// notice, never one message); the one-channel design found it at the
-// next message, at the price of every message of the partition.
+// What the probe cannot see: a message whose live copy alone was lost
+// on a connection that stays subscribed and delivers what follows
+// (probes included). Redis does not do that on the server that ran the
+// publish: it drops a connection, or a slot's channels with a notice,
+// never one message. A replica that serves a subscription can: it gets
+// the master's publishes over the replication link (a full
+// resynchronisation skips what was published meanwhile) or the cluster
+// bus (at most once). So a node subscribes on the master: on a Cluster,
+// where a replica serves SSUBSCRIBE and a client whose view of the slots
+// is stale after a failover sends it there, each session first runs the
+// probe script on its own connection, which a replica refuses (MOVED),
+// and subscribes again later; a demoted master drops its sharded
+// subscriptions (Redis 7.0), and Sentinel kills the pub/sub clients of
+// the instances it turns into replicas. What remains is a subscription
+// moved to a replica without either (a standalone master turned replica
+// by hand: its head reads then fail, and each check ends the session),
+// and a loss Redis does not make. So every 600th
+// check (10 minutes with the default CheckInterval) is also an audit:
+// once the probe is back, it reads the followed topics' messages after
+// the last delivery up to the head, through the topic index (a lookup
+// per topic, as a reconnect's catch-up), and what it finds was lost:
+// delivered, and the subscription replaced. The audit sees such a loss
+// only when no later message of a followed topic was delivered before
+// it ran (it reads from the last delivery), and not when a reconnect
+// came between (the catch-up reads from the last head a probe vouched
+// for). The one-channel design found every such loss at the next
+// message, at the price of every message of the partition.
 //
 // The head read is a script that may start a new epoch, so it writes:
 // while Redis refuses writes (a replica not yet promoted, READONLY, or
@@ -324,16 +354,19 @@
 // a reconnect: SUBSCRIBE or SSUBSCRIBE with 1,000 channels each) took 5
 // to 13 ms, 0.7 to 1.1 µs of Redis CPU per channel; each subscribed
 // channel takes about 216 bytes (used_memory) for its first node and 127
-// for each other node that subscribes it. The catch-up after a reconnect,
-// and the check of a quiet partition whose head moved (at most every
-// other CheckInterval), read those topics' messages through the topic
-// index: about 10 ms of Redis CPU for 3,334 topics behind 1,000 messages
-// of others (a lookup per topic), which a node that follows that many
-// topics of a busy partition while receiving none of its messages pays
-// every two seconds with the default CheckInterval. The node reads them
-// 256 topics per script call, so that no call holds Redis for long: 14
-// calls, the longest 2.1 ms (SLOWLOG), where one call of all 3,334 took
-// 10.6 ms.
+// for each other node that subscribes it. The catch-up after a reconnect
+// (and the audit, every 600th check) reads those topics' messages
+// through the topic index: about 10 ms of Redis CPU for 3,334 topics
+// behind 1,000 messages of others (a lookup per topic). The node reads
+// them 256 topics per script call, so that no call holds Redis for long:
+// 14 calls, the longest 2.1 ms (SLOWLOG), where one call of all 3,334
+// took 10.6 ms. The periodic check of a quiet partition used to be such
+// a read whenever the head had moved: for a node following 3,334 topics
+// of a partition whose other topics' messages move the head, 1.56 ms of
+// Redis time per check, against 0.10 ms with the probe, whatever the
+// topics (TestCheck_Cost, commandstats, a check every 100 ms, the head
+// moved before every other one, the machine loaded: load average 10 to
+// 12).
 //
 // # Presence across nodes
 //

@@ -9,3 +9,11 @@ func SetReadScan(e *Engine, n int) {
 	}
 	e.readScan.Store(int64(n))
 }
+
+// SetAuditEvery makes every n-th check of e's followers an audit (0:
+// the default), so that tests reach it.
+func SetAuditEvery(e *Engine, n int) {
+	for _, p := range e.parts {
+		p.auditN.Store(int64(n))
+	}
+}

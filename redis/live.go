@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -22,11 +24,13 @@ type part struct {
 	bcast     string   // the broadcasts' channel
 	topicChan string   // the topics' channels' prefix
 	legacy    string   // the one channel of versions before topic channels
+	probe     string   // this node's probe channel (see check)
 
 	mu      sync.Mutex
 	refs    int                  // local subscriptions of its topics
 	topics  map[string]*topicSub // the topics this node follows
 	added   []string             // topics added since the follower last looked
+	pending int                  // topics subscribed since the last check (see topicSub.since)
 	sticky  bool                 // a subscriber of no topic came: followed until Close
 	running bool                 // a follower goroutine runs
 	ready   chan struct{}        // closed once the follower is live (subscribed, head known)
@@ -43,9 +47,11 @@ type part struct {
 
 	// The follower's own state (one follower at a time; handed from one
 	// to the next through mu).
-	last    fanout.Position // the last position delivered, or the baseline
-	checked fanout.Position // the head read at the last check
-	paused  bool            // last is from before a pause (nobody needed the partition)
+	last   fanout.Position // the last position delivered, or the baseline
+	probed fanout.Position // the head read at the last check whose probe came back
+	checks int             // checks since the last audit
+	auditN atomic.Int64    // checks per audit (0: defaultAuditEvery); tests lower it
+	paused bool            // last is from before a pause (nobody needed the partition)
 }
 
 func newPart(e *Engine, id int) *part {
@@ -57,6 +63,7 @@ func newPart(e *Engine, id int) *part {
 		bcast:     tag + ":b",
 		legacy:    tag + ":live",
 		topicChan: tag + ":t:",
+		probe:     tag + ":probe:" + randomID(16),
 		topics:    make(map[string]*topicSub),
 		wake:      make(chan struct{}, 1),
 	}
@@ -180,7 +187,13 @@ func (p *part) session() (followed bool, err error) {
 	dc, _ := e.client.Dedicate()
 	defer dc.Close()
 	closed := dc.SetPubSubHooks(rueidis.PubSubHooks{
-		OnMessage: func(m rueidis.PubSubMessage) { p.push(m.Message) },
+		OnMessage: func(m rueidis.PubSubMessage) {
+			if m.Channel == p.probe {
+				p.push(probeMark + m.Message)
+				return
+			}
+			p.push(m.Message)
+		},
 		OnSubscription: func(s rueidis.PubSubSubscription) {
 			if s.Kind == "unsubscribe" || s.Kind == "sunsubscribe" {
 				p.inMu.Lock()
@@ -195,14 +208,25 @@ func (p *part) session() (followed bool, err error) {
 	channels, subs := p.toSubscribe(true)
 	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout+time.Duration(len(channels)/subscribeBatch)*e.opts.PingTimeout)
 	err = e.subscribe(ctx, dc, channels)
+	if err == nil && e.sharded {
+		// A replica serves SSUBSCRIBE too, where a client whose view of
+		// the slots is stale (after a failover) sends it; the master's
+		// messages reach it over the cluster bus, at most once, and the
+		// probes may come while a message was lost. A probe sent on the
+		// connection itself is refused there (MOVED: it may write): the
+		// session ends, and the next one subscribes on the master.
+		err = dc.Do(ctx, dc.B().Eval().Script(probeSource).Numkeys(1).Key(p.keys[0]).Arg(p.probe, "", e.shardedArg).Build()).Error()
+		if err != nil {
+			err = fmt.Errorf("the subscription's server is not the partition's master: %w", err)
+		}
+	}
 	if err == nil {
 		// Everything stored from now on comes over the channels; what was
 		// stored since the last delivery, up to the head, is read from
 		// the stream (see sync): the head is then the baseline.
 		var head fanout.Position
 		if head, err = e.head(ctx, p); err == nil {
-			_, err = p.sync(ctx, head)
-			p.checked = head
+			err = p.sync(ctx, head)
 		}
 	}
 	cancel()
@@ -232,7 +256,7 @@ func (p *part) session() (followed bool, err error) {
 		case err := <-closed:
 			return true, fmt.Errorf("subscription connection closed: %v", err)
 		case <-p.wake:
-			n, err := p.drain()
+			n, _, err := p.drain("")
 			if err != nil {
 				return true, err
 			}
@@ -259,7 +283,7 @@ func (p *part) session() (followed bool, err error) {
 				busy = false
 				continue
 			}
-			if err := p.check(dc); err != nil {
+			if err := p.check(closed); err != nil {
 				return true, err
 			}
 		}
@@ -304,41 +328,110 @@ func (p *part) idle() bool {
 	return p.refs <= 0 && !p.sticky
 }
 
-// check is the quiet partition's periodic check: a ping on the
-// subscription's connection (a hung one is replaced), then the head, and
-// when the last check's head is past the last delivery, the messages of
-// the followed topics after it (a message whose live copy was lost is
-// read from the stream, and the subscription, which missed it, is
-// replaced).
-func (p *part) check(dc rueidis.DedicatedClient) error {
+// check is the quiet partition's periodic check (see doc.go, Live
+// delivery): it reads the head (a new epoch, or a history that went
+// back, is found even when nothing is published), then publishes a
+// token of its own on the node's probe channel, through the client (to
+// the slot's master, where the scripts run), and waits, PingTimeout at
+// most, for it to come back over the subscription. Redis sends one
+// connection's messages in the order it executed their publishes, so
+// once the probe has come, every message of the followed channels up to
+// the head has come before it (and is delivered: the inbox is handled up
+// to the probe). A probe that does not come means a subscription that no
+// longer delivers, hung or left on a server that no longer gets the
+// publishes: it is replaced (Stats.Stuck), and the new session catches
+// up from the stream. Every auditEvery-th check, once the probe came,
+// also reads the followed topics' messages after the last delivery up
+// to the head (see audit): what it finds was lost on a connection that
+// stayed subscribed, which the probe cannot see.
+func (p *part) check(closed <-chan error) error {
 	e := p.e
 	ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
 	defer cancel()
 	e.stats.checks.Add(1)
-	if err := dc.Do(ctx, dc.B().Ping().Build()).Error(); err != nil {
-		e.stats.stuck.Add(1)
-		return fmt.Errorf("fanout/redis: no answer to a ping on the subscription: %w", err)
-	}
 	head, err := e.head(ctx, p)
 	if err != nil {
 		return err
 	}
-	prev := p.checked
-	p.checked = head
-	if head.SameLog(p.last) && head.Offset > p.last.Offset && (!prev.SameLog(p.last) || prev.Offset <= p.last.Offset) {
-		// What was stored since the last check may still be on its way
-		// (the channel lags the head read): the next check reads it, if
-		// it has not come by then.
-		return nil
+	if !head.SameLog(p.last) {
+		// A new epoch (or no baseline yet): the subscribers get the
+		// resync signal, and head is the baseline. Nothing is read.
+		if err := p.sync(ctx, head); err != nil {
+			return err
+		}
 	}
-	// A message found at or before the last check's head had a whole
-	// CheckInterval to come: the subscription missed it.
-	if first, _ := p.sync(ctx, head); first > 0 && first <= prev.Offset { // the error, a reset, is handled
-		e.stats.stuck.Add(1)
-		return errStuck
+	p.settle(head.Offset)
+	token := randomID(16)
+	if err := probeScript.Exec(ctx, e.client, p.keys[:1], []string{p.probe, token, e.shardedArg}).Error(); err != nil {
+		return fmt.Errorf("fanout/redis: publishing the probe: %w", err)
 	}
+	// The wait takes the follower's wake signals: those of topics added
+	// meanwhile (acquire) too, whose channels the loop subscribes.
+	defer p.signal()
+	for probed := false; !probed; {
+		select {
+		case err := <-closed:
+			return fmt.Errorf("subscription connection closed: %v", err)
+		case <-ctx.Done():
+			if e.ctx.Err() != nil {
+				return nil
+			}
+			e.stats.stuck.Add(1)
+			return errProbeLost
+		case <-p.wake:
+			if _, probed, err = p.drain(token); err != nil {
+				return err
+			}
+		}
+	}
+	if p.checks++; p.checks >= p.auditEvery() && head.SameLog(p.last) && p.last.Offset < head.Offset {
+		p.checks = 0
+		n, err := p.audit(ctx, head)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.stats.stuck.Add(1)
+			return errStuck
+		}
+		p.last = head // every message of the followed topics up to it is delivered
+	}
+	p.probed = head
 	return nil
 }
+
+// probeScript publishes the probe (ARGV[2]) on the probe channel
+// (ARGV[1]; with SPUBLISH when ARGV[3] is "1"). It is a script naming
+// the partition's meta key, declared as one that may write (a shebang
+// without no-writes), only so that it runs where the publish script
+// runs, the slot's master: a bare SPUBLISH is served by a replica too
+// (sharded pub/sub is), and so is a script without flags that writes
+// nothing, which a client whose view of a Cluster is stale sends there;
+// a probe that a replica delivers to a subscription of its own says
+// nothing of the messages published on the master.
+// TestFault_ClusterFailoverOldMasterAlive saw exactly that with both:
+// the subscription was on the old master, now a replica, the probes
+// came back, the new master's messages did not.
+var probeScript = rueidis.NewLuaScript(probeSource)
+
+const probeSource = "#!lua\n" + `redis.call(ARGV[3] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[1], ARGV[2]) return 1`
+
+var errProbeLost = errors.New("fanout/redis: the probe published on the partition did not come back over its subscription: resubscribing")
+
+// defaultAuditEvery is how many checks make one audit: 10 minutes with
+// the default CheckInterval.
+const defaultAuditEvery = 600
+
+func (p *part) auditEvery() int {
+	if n := p.auditN.Load(); n > 0 {
+		return int(n)
+	}
+	return defaultAuditEvery
+}
+
+// probeMark starts the inbox entry of a message of the probe channel,
+// followed by its payload (live payloads start with an epoch).
+const probeMark = "\x00"
 
 // push queues a live payload for the follower ("": the subscription was
 // dropped). It runs on the client's reading goroutine: it must not block.
@@ -349,15 +442,31 @@ func (p *part) push(payload string) {
 	p.signal()
 }
 
-// drain handles the queued live payloads and returns how many.
-func (p *part) drain() (int, error) {
+// drain handles the queued live payloads and returns how many. With a
+// token (see check), it stops at that probe, leaves what came after it
+// for the next drain and reports probed; other probes (an earlier
+// check's, or anyone's publish on the probe channel) are ignored.
+func (p *part) drain(token string) (n int, probed bool, err error) {
 	p.inMu.Lock()
 	batch := p.inbox
 	p.inbox = nil
 	p.inMu.Unlock()
 	for i, payload := range batch {
+		if rest, ok := strings.CutPrefix(payload, probeMark); ok {
+			if token == "" || rest != token {
+				continue
+			}
+			p.inMu.Lock()
+			p.inbox = append(batch[i+1:len(batch):len(batch)], p.inbox...)
+			more := len(p.inbox) > 0
+			p.inMu.Unlock()
+			if more {
+				p.signal()
+			}
+			return n, true, nil
+		}
 		if payload == "" {
-			return i, errors.New("fanout/redis: the server dropped the subscription")
+			return n, false, errors.New("fanout/redis: the server dropped the subscription")
 		}
 		l, err := parseLive(payload)
 		if err != nil {
@@ -365,10 +474,11 @@ func (p *part) drain() (int, error) {
 			continue
 		}
 		if err := p.handle(l); err != nil {
-			return i, err
+			return n, false, err
 		}
+		n++
 	}
-	return len(batch), nil
+	return n, false, nil
 }
 
 // handle delivers one live message; one at or before the last delivery

@@ -16,8 +16,8 @@ type Stats struct {
 	Delivered     uint64 `json:"delivered"`      // messages handed to the local feed, live or recovered
 	Recovered     uint64 `json:"recovered"`      // of those, read from a stream because the live channels had not delivered them
 	Holes         uint64 `json:"holes"`          // catch-ups (after subscribing, or by a check) that found messages the live channels had not delivered
-	Checks        uint64 `json:"checks"`         // periodic checks of idle partitions (ping and head)
-	Stuck         uint64 `json:"stuck"`          // subscriptions replaced because a check found them hung or missing messages
+	Checks        uint64 `json:"checks"`         // periodic checks of idle partitions (head and probe)
+	Stuck         uint64 `json:"stuck"`          // subscriptions replaced because a check's probe did not come back, or its audit found messages missing
 	Reconnects    uint64 `json:"reconnects"`     // subscription sessions that ended in an error
 	Resyncs       uint64 `json:"resyncs"`        // times a partition's local subscribers got the resync signal
 	Resumes       uint64 `json:"resumes"`        // times a partition was followed again after a pause (no local subscriber meanwhile)
@@ -116,8 +116,8 @@ func (e *Engine) Metrics() []fanout.EngineMetric {
 		counter("redis_delivered_total", "Messages the Redis engine handed to this node's feed, live or recovered.", s.Delivered),
 		counter("redis_recovered_total", "Messages read back from a stream because the live channels had not delivered them.", s.Recovered),
 		counter("redis_holes_total", "Catch-ups from a stream that found messages the live channels had not delivered.", s.Holes),
-		counter("redis_checks_total", "Periodic checks of idle partitions (ping and head).", s.Checks),
-		counter("redis_stuck_total", "Subscriptions replaced because a check found them hung or missing messages.", s.Stuck),
+		counter("redis_checks_total", "Periodic checks of idle partitions (head and probe).", s.Checks),
+		counter("redis_stuck_total", "Subscriptions replaced because a check's probe did not come back, or its audit found messages missing.", s.Stuck),
 		counter("redis_reconnects_total", "Subscription sessions that ended in an error.", s.Reconnects),
 		counter("redis_resyncs_total", "Times a partition's local subscribers got the resync signal.", s.Resyncs),
 		counter("redis_resumes_total", "Times a partition was followed again after a pause.", s.Resumes),
