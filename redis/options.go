@@ -54,17 +54,19 @@ type Options struct {
 	HistoryAge time.Duration
 
 	// CheckInterval is how often a node checks each partition it follows
-	// when no message came in meanwhile: it pings the subscription's
-	// connection (and reconnects when no answer comes within
-	// PingTimeout: a subscription can hang with its connection open),
-	// and reads the partition's head (a message whose live copy was lost
-	// is then read from the stream). A topic's channel (and a
+	// when no message came in meanwhile: it reads the partition's head
+	// (a new epoch, or a history that went back, is found even when
+	// nothing is published) and sends a probe through the partition's
+	// master that must come back on the subscription within PingTimeout
+	// (a subscription can hang with its connection open, or sit on a
+	// replica after a failover: it is then replaced, and what it missed
+	// read from the stream). A topic's channel (and a
 	// partition) stays subscribed for about one CheckInterval after its
 	// last local subscriber left. Defaults to 1s.
 	CheckInterval time.Duration
 
-	// PingTimeout bounds each liveness ping and each attempt to
-	// (re)subscribe. Defaults to 3s.
+	// PingTimeout bounds each check's probe (see CheckInterval) and each
+	// attempt to (re)subscribe. Defaults to 3s.
 	PingTimeout time.Duration
 
 	// PresenceTTL bounds how long the presence keys a node wrote outlive
