@@ -111,20 +111,8 @@ func runCapacityOnce(side nodeSide, o options, rs redisServer, exe string, sampl
 			p.Stop(30 * time.Second)
 		}
 	}()
-	for range o.nodes + 1 {
-		c, err := startChild(exe, args...)
-		if err != nil {
-			return res, err
-		}
-		procs = append(procs, nodeProc{Child: c})
-		var hello serverHello
-		if err := c.Read(&hello, 30*time.Second); err != nil {
-			return res, fmt.Errorf("node: %w", err)
-		}
-		if hello.Err != "" {
-			return res, fmt.Errorf("node: %s", hello.Err)
-		}
-		procs[len(procs)-1].addr = hello.Addr
+	if err := startNodeProcs(exe, o.nodes, args, &procs); err != nil {
+		return res, err
 	}
 	nodes, by := procs[:o.nodes], procs[o.nodes]
 	rss := func() (out []uint64) {

@@ -178,20 +178,8 @@ func runNodesOnce(side nodeSide, o options, rs nodeRedis, exe string, samples []
 			p.Stop(30 * time.Second)
 		}
 	}()
-	for range o.nodes + 1 {
-		c, err := startChild(exe, args...)
-		if err != nil {
-			return res, err
-		}
-		procs = append(procs, nodeProc{Child: c})
-		var hello serverHello
-		if err := c.Read(&hello, 30*time.Second); err != nil {
-			return res, fmt.Errorf("node: %w", err)
-		}
-		if hello.Err != "" {
-			return res, fmt.Errorf("node: %s", hello.Err)
-		}
-		procs[len(procs)-1].addr = hello.Addr
+	if err := startNodeProcs(exe, o.nodes, args, &procs); err != nil {
+		return res, err
 	}
 	nodes, by := procs[:o.nodes], procs[o.nodes]
 	addrs := make([]string, len(nodes))
@@ -386,6 +374,29 @@ func warmUpNodes(p nodeProc, f *nodeFleet, d time.Duration) error {
 	}
 	if err := waitFor(d, func() bool { return f.warmed(seq-1) == n }); err != nil {
 		return fmt.Errorf("warm-up: %d of %d got the last one: %w", f.warmed(seq-1), n, err)
+	}
+	return nil
+}
+
+// startNodeProcs starts n node processes and the bystander, each with
+// args, and reads each one's address. It appends each to *procs as it
+// starts, so that the caller's deferred stop reaches those started before
+// a failure.
+func startNodeProcs(exe string, n int, args []string, procs *[]nodeProc) error {
+	for range n + 1 {
+		c, err := startChild(exe, args...)
+		if err != nil {
+			return err
+		}
+		*procs = append(*procs, nodeProc{Child: c})
+		var hello serverHello
+		if err := c.Read(&hello, 30*time.Second); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		if hello.Err != "" {
+			return fmt.Errorf("node: %s", hello.Err)
+		}
+		(*procs)[len(*procs)-1].addr = hello.Addr
 	}
 	return nil
 }
