@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fanout-go/fanout/internal/harness"
@@ -177,18 +176,7 @@ func runCapacityOnce(side nodeSide, o options, rs redisServer, exe string, sampl
 	}
 	io0, rio0 := procIO(os.Getpid()), procIO(rs.PID())
 	start := mono() + 50*time.Millisecond
-	replies := make([]publishReply, len(nodes))
-	callErrs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	pubDone := make(chan struct{})
-	for i, p := range nodes {
-		wg.Go(func() {
-			callErrs[i] = p.Call(fmt.Sprintf("publish %d %d %d", int64(start), i, len(nodes)), &replies[i], 10*time.Minute)
-		})
-	}
-	go func() { wg.Wait(); close(pubDone) }()
-	stalled := waitDelivered(f.allDone, f.delivered, cfg.Stall, pubDone)
-	<-pubDone
+	replies, callErrs, stalled := publishOnNodes(nodes, f, start, cfg.Stall)
 	c1, err := takeCPU(procs, rs)
 	if err != nil {
 		return res, err

@@ -222,18 +222,7 @@ func runNodesOnce(side nodeSide, o options, rs nodeRedis, exe string, samples []
 		return res, err
 	}
 	start := mono() + 50*time.Millisecond
-	replies := make([]publishReply, len(nodes))
-	callErrs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	pubDone := make(chan struct{})
-	for i, p := range nodes {
-		wg.Go(func() {
-			callErrs[i] = p.Call(fmt.Sprintf("publish %d %d %d", int64(start), i, len(nodes)), &replies[i], 10*time.Minute)
-		})
-	}
-	go func() { wg.Wait(); close(pubDone) }()
-	stalled := waitDelivered(f.allDone, f.delivered, cfg.Stall, pubDone)
-	<-pubDone
+	replies, callErrs, stalled := publishOnNodes(nodes, f, start, cfg.Stall)
 	c1, err := takeCPU(procs, rs)
 	if err != nil {
 		return res, err
@@ -399,4 +388,24 @@ func startNodeProcs(exe string, n int, args []string, procs *[]nodeProc) error {
 		(*procs)[len(*procs)-1].addr = hello.Addr
 	}
 	return nil
+}
+
+// publishOnNodes has every node publish its share of the workload, all
+// starting at start, waits until the fleet got every message (or
+// nothing came for stall), then until every node's publishing ended, and
+// returns each node's reply and error, and whether delivery stalled.
+func publishOnNodes(nodes []nodeProc, f *nodeFleet, start, stall time.Duration) ([]publishReply, []error, bool) {
+	replies := make([]publishReply, len(nodes))
+	callErrs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	pubDone := make(chan struct{})
+	for i, p := range nodes {
+		wg.Go(func() {
+			callErrs[i] = p.Call(fmt.Sprintf("publish %d %d %d", int64(start), i, len(nodes)), &replies[i], 10*time.Minute)
+		})
+	}
+	go func() { wg.Wait(); close(pubDone) }()
+	stalled := waitDelivered(f.allDone, f.delivered, stall, pubDone)
+	<-pubDone
+	return replies, callErrs, stalled
 }
