@@ -36,11 +36,12 @@ import (
 // later is refused at its first use (partition 0), and one that was
 // running already at its next publish or head read of any marked
 // partition. Conversely, before its first use a node of this version
-// runs the marker script on every old name (one call per partition,
-// pipelined), and is refused when it finds a bare number there (old
+// reads every old name's n (one call per partition, pipelined), and is
+// refused when it finds a bare number there (old
 // nodes used the Prefix within their keys' life: however long ago they
 // last did, one may be running still, idle, and Redis cannot tell) or
-// another number of partitions in a marker. Then it keeps the markers
+// another number of partitions in a marker; else it writes its marker
+// into each (one more pipelined round), and from then on keeps them
 // (they expire, markerLife after the last refresh), one partition per
 // CheckInterval in turn, and is refused when it finds a bare number
 // again (Redis lost a marker, and an old node wrote its number there),
@@ -72,7 +73,13 @@ func (e *Engine) checkLayout(ctx context.Context) error {
 		return nil
 	}
 	if e.spread {
-		if err := e.checkMarkers(ctx, e.oldMetaKeys()); err != nil {
+		// Read first, then write: a node that is refused leaves no
+		// marker to refuse the old nodes it found.
+		keys := e.oldMetaKeys()
+		if err := e.checkMarkers(ctx, keys, 0); err != nil {
+			return err
+		}
+		if err := e.checkMarkers(ctx, keys, e.markerLife()); err != nil {
 			return err
 		}
 	}
@@ -91,13 +98,17 @@ func (e *Engine) checkLayout(ctx context.Context) error {
 
 // markerScript reads field n of an old name's meta hash (KEYS[1]) and
 // returns it when it is not the marker (ARGV[1]); else it writes the
-// marker, with an expiry of ARGV[2] ms, unless it is there with more
-// than seven eighths of that left, and returns "".
+// marker, with an expiry of ARGV[2] ms (nothing, when that is 0),
+// unless it is there with more than seven eighths of that left, and
+// returns "".
 var markerScript = rueidis.NewLuaScript(`local n = redis.call('HGET', KEYS[1], 'n')
 if n and n ~= ARGV[1] then
   return n
 end
 local life = tonumber(ARGV[2])
+if life == 0 then
+  return ''
+end
 if not n or redis.call('PTTL', KEYS[1]) < life - math.floor(life / 8) then
   redis.call('HSET', KEYS[1], 'n', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], life)
@@ -127,12 +138,13 @@ func (e *Engine) oldMetaKeys() []string {
 }
 
 // checkMarkers runs the marker script on keys (old names' meta hashes),
-// pipelined, and refuses the engine when one holds another layout.
-func (e *Engine) checkMarkers(ctx context.Context, keys []string) error {
-	life := strconv.FormatInt(e.markerLife().Milliseconds(), 10)
+// pipelined, and refuses the engine when one holds another layout. It
+// writes (or refreshes) the markers with life, reads them only with 0.
+func (e *Engine) checkMarkers(ctx context.Context, keys []string, life time.Duration) error {
+	ms := strconv.FormatInt(life.Milliseconds(), 10)
 	execs := make([]rueidis.LuaExec, len(keys))
 	for i, k := range keys {
-		execs[i] = rueidis.LuaExec{Keys: []string{k}, Args: []string{e.marker(), life}}
+		execs[i] = rueidis.LuaExec{Keys: []string{k}, Args: []string{e.marker(), ms}}
 	}
 	for i, r := range markerScript.ExecMulti(ctx, e.client, execs...) {
 		n, err := r.ToString()
@@ -174,7 +186,7 @@ func (e *Engine) keepMarkers() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(e.ctx, e.opts.PingTimeout)
-		err := e.checkMarkers(ctx, keys[i:i+1])
+		err := e.checkMarkers(ctx, keys[i:i+1], e.markerLife())
 		cancel()
 		if errors.Is(err, ErrLayout) {
 			return

@@ -87,6 +87,13 @@ func TestLayout_ClusterOldAndNew(t *testing.T) {
 		refusedEverywhere(t, e, "stop them")
 
 		followAndPublish(t, old, rec, "2", "1", "2")
+		// The refused node left no marker (one would refuse the old
+		// nodes' publishes to partitions they had not used yet).
+		for _, topic := range []string{"b", "c", "d", "e", "f", "g", "h"} {
+			if err := old.Publish(context.Background(), topic, fanout.NewMessage([]byte("x"))); err != nil {
+				t.Errorf("the old node's publish to %s (partition %d): %v", topic, old.Partition(topic), err)
+			}
+		}
 		if old.Stats().Refused {
 			t.Error("the old node was refused")
 		}
