@@ -342,7 +342,9 @@
 // rolling upgrade, it receives their messages in order with the others.
 // The older nodes receive nothing live from upgraded ones: they fill
 // each hole from the stream and their quiet partitions' checks find the
-// rest, late, until they are upgraded.
+// rest, late, until they are upgraded. (On a Cluster they name the
+// partitions' keys and channels otherwise, and the two refuse each
+// other: see Cluster key layout.)
 //
 // # What a node pays for a topic it has no subscriber of
 //
