@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	fredis "github.com/fanout-go/fanout/redis"
 	"github.com/fanout-go/fanout/redis/internal/redistest"
 )
 
@@ -79,7 +80,7 @@ func TestFault_SlotMoved(t *testing.T) {
 	feeds[0].expect(t, "1", "2")
 	feeds[1].expect(t, "x1")
 
-	key := "{" + opts.Prefix + ":" + strconv.Itoa(part) + "}:meta"
+	key := fredis.MetaKey(sub.eng, part)
 	slot, err := c.Masters[0].Do("CLUSTER", "KEYSLOT", key)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/fanout-go/fanout"
@@ -16,7 +15,8 @@ const conformanceCapacity = 50
 
 // TestConformance runs the engine conformance suite on a standalone
 // Redis (one partition) and on a 3-master cluster (16 partitions over
-// its slots), with three nodes sharing each.
+// its slots: see TestCluster_PartitionSlots), with three nodes sharing
+// each.
 func TestConformance(t *testing.T) {
 	t.Run("standalone", func(t *testing.T) {
 		srv := redistest.Start(t)
@@ -25,19 +25,6 @@ func TestConformance(t *testing.T) {
 	t.Run("cluster", func(t *testing.T) {
 		c := redistest.StartCluster(t)
 		runConformance(t, c.Addrs()...)
-		t.Run("PartitionsSpread", func(t *testing.T) {
-			// Each partition's keys share one slot; the default 16
-			// partitions reach every master.
-			e := newEngine(t, "spread", nil, c.Addrs()...)
-			per := map[int]int{}
-			for p := range e.Partitions() {
-				per[c.MasterOf(t, fmt.Sprintf("{fanout:%d}:log", p)).Port()]++
-			}
-			if len(per) != len(c.Masters) {
-				t.Errorf("16 partitions on %d of %d masters: %v", len(per), len(c.Masters), per)
-			}
-			t.Logf("partitions per master (by port): %v", per)
-		})
 	})
 }
 

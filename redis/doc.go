@@ -22,12 +22,15 @@
 //     loads them.
 //   - Every node on one Redis and Prefix uses the same Options.Partitions
 //     (a node that differs gets ErrLayout).
-//   - On a Cluster, enough partitions for the masters: a partition is one
-//     hash slot ({prefix:p}), and the slots of consecutive partitions
-//     cluster (CRC16 is linear), so with equal slot ranges the default 16
-//     land 8, 5 and 3 on three masters and leave four of eight masters
-//     empty; 128 spread within 1.12× of the mean over 3 to 12 masters.
-//     docs/capacity.md gives the table, the unit costs and a sizing plan.
+//   - On a Cluster, at least as many partitions as masters (more, for
+//     an even load: a partition is one hash slot, and a master carries
+//     whole partitions). The engine places partition p of P in the
+//     middle slot of the p-th 1/P of the slots, so that masters of equal
+//     slot ranges (as redis-cli --cluster create makes them) carry as
+//     many partitions as each other, give or take one: the default 16
+//     land 5, 5 and 6 on three masters, 2 on each of eight (see Cluster
+//     key layout). docs/capacity.md gives the unit costs and a sizing
+//     plan.
 //
 // What it no longer needs: persistence tuned for exactness (appendfsync
 // always) or a failover that never loses writes. A restart from an older
@@ -42,7 +45,9 @@
 //
 // Topics are spread over partitions (Options.Partitions; Engine.Partition
 // hashes a topic). Each partition p has, under one hash tag (one Cluster
-// slot, so partitions spread over the masters):
+// slot, so partitions spread over the masters), {fanout:p} with the
+// default Prefix on a standalone Redis and {fanout:p.N} on a Cluster
+// (see Cluster key layout):
 //
 //	{fanout:p}:meta   hash: e = epoch, h = head (the last offset used),
 //	                  r = run_id of the server that started the epoch,
@@ -337,7 +342,9 @@
 // rolling upgrade, it receives their messages in order with the others.
 // The older nodes receive nothing live from upgraded ones: they fill
 // each hole from the stream and their quiet partitions' checks find the
-// rest, late, until they are upgraded.
+// rest, late, until they are upgraded. (On a Cluster they name the
+// partitions' keys and channels otherwise, and the two refuse each
+// other: see Cluster key layout.)
 //
 // # What a node pays for a topic it has no subscriber of
 //
@@ -413,8 +420,9 @@
 //
 // # Keys: what each holds, its memory, its life
 //
-// Every key starts with the hash tag {prefix:p} of a partition p, or
-// {prefix} (node heartbeats). Memory is MEMORY USAGE on redis-server 7.0
+// Every key starts with the hash tag {prefix:p} of a partition p
+// ({prefix:p.N} on a Cluster: see Cluster key layout), or {prefix} (node
+// heartbeats). Memory is MEMORY USAGE on redis-server 7.0
 // (64-byte messages, short topic names):
 //
 //	key                        holds                  memory               life
@@ -434,6 +442,9 @@
 //	                           the topic              topic (+ ~21 B per   node's last write
 //	                                                  member)
 //	{prefix}:node:<node>       a node's heartbeat     72 B per node        3 CheckIntervals
+//	{prefix:p}:meta            on a Cluster, the      a hash of one field  HistoryAge and a quarter (at
+//	                           marker (p < P: see     per partition        least 4·P CheckIntervals)
+//	                           Cluster key layout)                         after its last refresh
 //
 // So every key expires: those that grow with topics and nodes within
 // PresenceTTL of their node's death, the partitions' three (whatever the
@@ -454,6 +465,58 @@
 // (-n 1 on a Cluster, where one UNLINK takes the keys of one slot). Keys
 // written by versions before the partitions' keys expired get their
 // expiry at the next publish or head read of their partition.
+//
+// # Cluster key layout
+//
+// A Cluster hashes a key's tag to one of 16384 slots with CRC16, and
+// each master serves a range of slots. The tags {prefix:0}, {prefix:1},
+// … of consecutive partitions hash to slots a fixed step apart modulo
+// 16384 (CRC16 is linear: 867, 4930, 8993, 13056, … for fanout), so few
+// partitions clustered on a few masters: with the slots split evenly,
+// the default 16 landed 8, 5 and 3 on three masters, and none on four of
+// eight. So on a Cluster partition p of P is tagged {prefix:p.N}, with
+// the smallest N ≥ 0 whose slot is the middle one of the p-th of P equal
+// ranges, (2p+1)·16384/(2P): any equal split of the slots between
+// masters then gives them as many partitions as each other, give or
+// take one (bench/results/capacity-partition-slots-spread.txt: 16 over
+// 3, 6, 8 and 12 masters, 5–6, 2–3, 2 and 1–2 each). The engine computes
+// the tags in New (4 ms for 16 partitions, 60 ms for 1000, on a loaded
+// 2-core machine). The tags depend on P: changing Partitions renames
+// every key. A standalone Redis or Sentinel keeps {prefix:p} (no slots
+// there; existing deployments go on as they are).
+//
+// Nodes of v0.1.0 tag a Cluster's partitions {prefix:p}: nodes of the
+// two layouts on one Cluster and Prefix would share no key and no
+// channel, and split the traffic silently. They refuse each other
+// instead, with ErrLayout from every use (Publish, Subscribe, Head,
+// Read), an Error log "fanout/redis: refused", and Stats.Refused (metric
+// redis_refused). Before its first use a node of this version reads
+// field n of every old name's meta hash, {prefix:p}:meta for p < P: a
+// bare number there means that old nodes used the Prefix within their
+// keys' life (HistoryAge and a quarter), and it is refused; otherwise it
+// writes its marker there, n = "<P> (in a newer version's Cluster key
+// layout: upgrade this node)", which the old nodes' scripts refuse
+// (FANOUTLAYOUT): an old node that comes later is refused at its first
+// use, one running already at its next publish or head read of a marked
+// partition. The marker also records P, so that nodes of this version
+// with different Partitions refuse each other too. Each node refreshes
+// the markers, one partition per CheckInterval, and is refused if it
+// finds an old node's number again (Redis lost a marker, then an old
+// node came): the split then lasts P CheckIntervals at most. (A node
+// does not join the old layout instead: a deployment that never stops
+// would keep the clustered slots for ever.)
+//
+// To upgrade a Cluster deployment from v0.1.0, either give the new
+// nodes another Prefix (the old keys expire by themselves; clients that
+// resume with IDs of the old nodes get the resync signal), or stop every
+// old node and delete the old partitions' keys before starting the new
+// ones, with your Prefix and Partitions for fanout and 16 (-c follows
+// the Cluster's redirects; one partition's keys share a slot):
+//
+//	for p in $(seq 0 15); do redis-cli -c unlink "{fanout:$p}:meta" "{fanout:$p}:log" "{fanout:$p}:last"; done
+//
+// (or wait HistoryAge and a quarter for them to expire). Clients then
+// resync too: the new partitions start new epochs.
 //
 // # The client: rueidis, chosen by measurement
 //

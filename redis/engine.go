@@ -27,6 +27,7 @@ type Engine struct {
 	client  rueidis.Client
 	opts    Options
 	sharded bool   // a Redis Cluster: SPUBLISH and SSUBSCRIBE
+	spread  bool   // a Cluster's partition tags (see slots.go), and its markers (layout.go)
 	epochID string // this engine's prefix of the epochs it starts
 
 	publishScript, headScript  *bakedScript // see baked.go
@@ -60,6 +61,13 @@ var _ fanout.Engine = (*Engine)(nil)
 // each process makes its own. The client stays the application's: Close
 // does not close it.
 func New(client rueidis.Client, opts *Options) (*Engine, error) {
+	return newEngine(client, opts, false)
+}
+
+// newEngine is New; with oldLayout, a Cluster's partitions are tagged
+// {prefix:p}, without markers, as versions before the slot spread did
+// (see layout.go; tests use it as such a node).
+func newEngine(client rueidis.Client, opts *Options, oldLayout bool) (*Engine, error) {
 	if client == nil {
 		return nil, errors.New("fanout/redis: nil client")
 	}
@@ -72,6 +80,7 @@ func New(client rueidis.Client, opts *Options) (*Engine, error) {
 		client:        client,
 		opts:          o,
 		sharded:       cluster,
+		spread:        cluster && !oldLayout,
 		epochID:       randomID(4),
 		publishScript: newBakedScript(script.Publish, o.Partitions),
 		readScript:    rueidis.NewLuaScriptReadOnly(script.Read),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	fredis "github.com/fanout-go/fanout/redis"
 	"github.com/fanout-go/fanout/redis/internal/redistest"
 )
 
@@ -132,7 +133,7 @@ func TestFault_ClusterFailover(t *testing.T) {
 			bulk = topic
 		}
 	}
-	key := "{" + opts.Prefix + ":" + strconv.Itoa(part) + "}:meta"
+	key := fredis.MetaKey(nodes[0].eng, part)
 	master, replica := c.MasterOf(t, key), c.ReplicaOf(t, key)
 	feeds, lostID := rollbackScene(t, nodes, func() {
 		if n, err := master.Do("WAIT", "1", "20000"); err != nil || n != int64(1) {
@@ -194,7 +195,7 @@ func TestFault_ClusterFailoverOldMasterAlive(t *testing.T) {
 	opts.Prefix = newPrefix()
 	sub := startNode(t, "sub", &opts, ev, c.Addrs()...)
 	pub := startNode(t, "pub", &opts, ev, c.Addrs()...)
-	key := "{" + opts.Prefix + ":" + strconv.Itoa(sub.eng.Partition("a")) + "}:meta"
+	key := fredis.MetaKey(sub.eng, sub.eng.Partition("a"))
 	f := openFeed(t, sub, kindWS, []string{"a"}, "")
 	publishAll(t, pub, "a", "1")
 	f.expect(t, "1")

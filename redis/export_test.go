@@ -1,5 +1,7 @@
 package redis
 
+import "github.com/redis/rueidis"
+
 // SetReadScan bounds how many stream entries one call of the read script
 // examines (0: the default), so that tests reach the bound with few
 // messages.
@@ -17,3 +19,22 @@ func SetAuditEvery(e *Engine, n int) {
 		p.auditN.Store(int64(n))
 	}
 }
+
+// MetaKey is the name of the meta hash of e's partition p: tests that
+// look at a partition's keys in Redis derive them from the engine.
+func MetaKey(e *Engine, p int) string { return e.parts[p].keys[0] }
+
+// KeySlot is the engine's Cluster slot of key (CRC16 of its hash tag),
+// which tests compare with Redis's CLUSTER KEYSLOT.
+var KeySlot = keySlot
+
+// NewOldLayout is New, but a Cluster's partitions are tagged {prefix:p}
+// and no marker is written or checked: a node of the layout of versions
+// before the slot spread (v0.1.0), as far as Redis can tell.
+func NewOldLayout(client rueidis.Client, opts *Options) (*Engine, error) {
+	return newEngine(client, opts, true)
+}
+
+// PartitionTag is the hash tag of partition p of n under prefix (on a
+// Cluster when spread).
+var PartitionTag = partitionTag

@@ -20,6 +20,7 @@ import (
 type part struct {
 	e         *Engine
 	id        int
+	tag       string   // the hash tag of its keys and channels (see slots.go)
 	keys      []string // meta hash, stream: one hash tag, one slot
 	bcast     string   // the broadcasts' channel
 	topicChan string   // the topics' channels' prefix
@@ -55,10 +56,11 @@ type part struct {
 }
 
 func newPart(e *Engine, id int) *part {
-	tag := fmt.Sprintf("{%s:%d}", e.opts.Prefix, id)
+	tag := partitionTag(e.opts.Prefix, id, e.opts.Partitions, e.spread)
 	p := &part{
 		e:         e,
 		id:        id,
+		tag:       tag,
 		keys:      []string{tag + ":meta", tag + ":log"},
 		bcast:     tag + ":b",
 		legacy:    tag + ":live",

@@ -19,11 +19,14 @@ type Options struct {
 	// partitions resumes all of them from one composite ID (a
 	// fanout.Cursor, a position per partition), so that the number of
 	// partitions changes how long its ID is, not whether it resumes. On a
-	// Redis Cluster each partition is one hash slot, so more masters
-	// carry more of them; but the slots of few partitions cluster: the
-	// default 16 leave four of eight masters empty (128 spread evenly:
-	// see the package documentation, Configuring Redis). A node receives only the messages of
-	// the topics it has subscribers of, whatever the partitions (see the
+	// Redis Cluster each partition is one hash slot, placed in the middle
+	// of its 1/Partitions of the slots, so that masters of equal slot
+	// ranges carry as many partitions as each other, give or take one
+	// (the default 16: 5 or 6 on each of three masters, 2 on each of
+	// eight); a master carries whole partitions, so more partitions than
+	// masters even out busy topics (see the package documentation,
+	// Cluster key layout). A node receives only the messages of the
+	// topics it has subscribers of, whatever the partitions (see the
 	// package documentation).
 	// At most 1000. Defaults to 1 on a standalone Redis (one order for
 	// every topic, and IDs of one position) and 16 on a Cluster.
@@ -31,7 +34,9 @@ type Options struct {
 	// Every node of one Redis and Prefix must have the same Partitions:
 	// Redis records the number of the nodes that came first, and a node
 	// with another is refused (ErrLayout) from its first use on. To
-	// change it, deploy the new number under a new Prefix.
+	// change it, deploy the new number under a new Prefix. On a Cluster,
+	// nodes of v0.1.0 (which named the partitions' keys otherwise) and of
+	// this version refuse each other the same way.
 	Partitions int
 
 	// HistorySize is how many messages each partition's stream keeps for

@@ -16,7 +16,8 @@ import (
 // a hash of its own, {prefix:p}:pmembers:<node>:<topic> (subscriber ID →
 // "<transport>|<group>"), and lists itself in the topic's index,
 // {prefix:p}:pnodes:<topic> (a sorted set: node → when its hash
-// expires), both under the topic's partition's hash tag. Every one of
+// expires), both under the topic's partition's hash tag ({prefix:p.N}
+// on a Cluster: see slots.go). Every one of
 // these keys expires (Options.PresenceTTL after the node last wrote it),
 // and a living node rewrites all of its own every third of PresenceTTL,
 // from what it holds: a node that dies leaves nothing behind for longer
@@ -56,14 +57,14 @@ func newPresence(node string) *presence {
 
 // presenceIndexKey names topic's index of nodes.
 func (e *Engine) presenceIndexKey(topic string) string {
-	return fmt.Sprintf("{%s:%d}:pnodes:%s", e.opts.Prefix, e.Partition(topic), topic)
+	return e.parts[e.Partition(topic)].tag + ":pnodes:" + topic
 }
 
 // presenceMembersKey names node's hash of its members of topic. Node IDs
 // have a fixed length and no colon, so that no two (node, topic) pairs
 // share a key.
 func (e *Engine) presenceMembersKey(node, topic string) string {
-	return fmt.Sprintf("{%s:%d}:pmembers:%s:%s", e.opts.Prefix, e.Partition(topic), node, topic)
+	return e.parts[e.Partition(topic)].tag + ":pmembers:" + node + ":" + topic
 }
 
 func (e *Engine) nodeKey(node string) string {

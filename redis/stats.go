@@ -23,6 +23,7 @@ type Stats struct {
 	Resumes       uint64 `json:"resumes"`        // times a partition was followed again after a pause (no local subscriber meanwhile)
 	Epochs        uint64 `json:"epochs"`         // new epochs found (Redis lost a partition's history, or it may have gone back)
 	Following     int64  `json:"following"`      // partitions this node follows now (one subscription each)
+	Refused       bool   `json:"refused"`        // the engine was refused (ErrLayout: other nodes use another layout): every use fails
 
 	// Lag is the feed lag of the last live message: from when Redis
 	// stored it to when this node handed it to its feed (clocks of the
@@ -88,6 +89,7 @@ func (e *Engine) Stats() Stats {
 		Epochs:        c.epochs.Load(),
 		Resumes:       c.resumes.Load(),
 		Following:     c.following.Load(),
+		Refused:       e.layout.refused.Load() != nil,
 		Lag:           time.Duration(c.lagMs.Load()) * time.Millisecond,
 		MaxLag:        time.Duration(c.maxLagMs.Load()) * time.Millisecond,
 	}
@@ -123,6 +125,7 @@ func (e *Engine) Metrics() []fanout.EngineMetric {
 		counter("redis_resumes_total", "Times a partition was followed again after a pause.", s.Resumes),
 		counter("redis_epochs_total", "New epochs found (Redis lost a partition's history, or it may have gone back).", s.Epochs),
 		gauge("redis_following_partitions", "Partitions this node follows now.", float64(s.Following)),
+		gauge("redis_refused", "1 once the Redis engine was refused (ErrLayout: other nodes use another layout), 0 before.", map[bool]float64{true: 1}[s.Refused]),
 		gauge("redis_feed_lag_seconds", "Time from Redis storing the last live message to this node handing it to its feed.", s.Lag.Seconds()),
 		gauge("redis_feed_lag_max_seconds", "The largest feed lag since the engine was made.", s.MaxLag.Seconds()),
 	}
