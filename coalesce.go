@@ -320,6 +320,6 @@ func (s *Subscriber) signal() {
 	s.writing = true
 	s.mu.Unlock()
 	if start {
-		go s.drainFn() // a func value made once: a go statement with a method value would allocate
+		s.host.startWriter(s.drainFn) // a func value made once: a method value would allocate
 	}
 }
