@@ -159,7 +159,9 @@ func (c *Conn) flushCarry() error {
 // make one frame. It returns how many frames were sent, counting a frame
 // that the timeout cut: its tail is kept and written before any later byte,
 // so the stream stays well formed and the frames after it can be dropped
-// cleanly.
+// cleanly. A write fails once it has waited timeout (0: no limit) for room
+// in the socket's send buffer; one that finds room sets no deadline (see
+// writeTimed).
 func (c *Conn) WriteFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) (sent, bytes int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
