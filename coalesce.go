@@ -51,11 +51,12 @@ type subWriter struct {
 // FlushDelay asks for one.
 //
 // It runs in one of two ways. On a connection the Hub or Broker took over
-// (and one registered with Hub.Register), the writer is a goroutine that
-// exists only while there is something to do: signal starts one when a
-// message (or a ping, or the end) arrives for an idle subscriber, and it
-// exits once the queue is empty, so an idle subscriber holds no writer
-// goroutine and no stack. On an SSE response written through the
+// (and one registered with Hub.Register), the writer runs only while
+// there is something to do: signal hands the drain to a writer goroutine
+// when a message (or a ping, or the end) arrives for an idle subscriber,
+// and the drain returns once the queue is empty, so an idle subscriber
+// holds no writer goroutine and no stack. The goroutine is one the core
+// keeps parked for a while between drains (see writerCache), or a new one. On an SSE response written through the
 // ResponseWriter, the handler's goroutine must stay, so it is the writer
 // and sleeps in between (run).
 
@@ -320,6 +321,6 @@ func (s *Subscriber) signal() {
 	s.writing = true
 	s.mu.Unlock()
 	if start {
-		go s.drainFn() // a func value made once: a go statement with a method value would allocate
+		s.host.startWriter(s.drainFn) // a func value made once: a method value would allocate
 	}
 }

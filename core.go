@@ -65,6 +65,8 @@ type core struct {
 	kaWG sync.WaitGroup
 
 	closing chan struct{} // closed when Close or Shutdown begins
+
+	writers writerCache // on-demand writers, parked between drains
 }
 
 type coreState uint8
@@ -302,19 +304,24 @@ func (c *core) close() {
 	c.kaWG.Wait()
 }
 
-// markClosed records that every subscription has ended, and closes the
-// engine.
+// markClosed records that every subscription has ended, ends the parked
+// writers, and closes the engine.
 func (c *core) markClosed() {
 	c.mu.Lock()
 	c.state = stateClosed
 	c.mu.Unlock()
 	c.closePoller()
+	c.writers.close()
 	c.engClose.Do(func() {
 		if err := c.eng.Close(); err != nil {
 			c.opts.Logger.Warn("fanout: closing the engine", "err", err)
 		}
 	})
 }
+
+// startWriter runs drain on a parked writer, or a new one (see
+// writerCache).
+func (c *core) startWriter(drain func()) { c.writers.run(drain) }
 
 // closeGrace bounds how long Close waits for close frames to be written
 // before it cuts connections.

@@ -62,6 +62,9 @@ type host interface {
 	// recovered is deferred around an application hook run on a
 	// goroutine the library owns: a panic ends s (and sets *err).
 	recovered(hook string, s *Subscriber, err *error)
+	// startWriter runs drain, an on-demand writer, on a goroutine the
+	// core owns (see writerCache).
+	startWriter(drain func())
 }
 
 // counters are the live values behind Stats.

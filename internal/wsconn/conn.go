@@ -51,12 +51,17 @@ func Hijack(w http.ResponseWriter) (*Conn, error) {
 // control frames) and a subscriber's writer (for data frames).
 type Conn struct {
 	net.Conn
-	vectored bool   // the socket takes net.Buffers in one writev
-	pending  []byte // read before the socket: what net/http had buffered
+	vectored bool       // the socket takes net.Buffers in one writev
+	pending  []byte     // read before the socket: what net/http had buffered
+	try      *tryWriter // writes without waiting (a socket's): see writeTimed
 
 	mu        sync.Mutex
 	closeSent bool   // a close frame went out: no data frame may follow
 	carry     []byte // the unsent tail of a frame cut by a write timeout
+	// noDeadline: the socket has no write deadline, since WriteFrames
+	// cleared the one it set (not net/http's, which a connection it
+	// hijacked may still carry, nor a close frame's or Abort's).
+	noDeadline bool
 
 	aborted atomic.Bool
 
@@ -82,7 +87,7 @@ type Conn struct {
 func New(c net.Conn) *Conn {
 	switch c.(type) {
 	case *net.TCPConn, *net.UnixConn:
-		return &Conn{Conn: c, vectored: true}
+		return &Conn{Conn: c, vectored: true, try: newTryWriter(c)}
 	}
 	return &Conn{Conn: c}
 }
@@ -154,16 +159,26 @@ func (c *Conn) flushCarry() error {
 // make one frame. It returns how many frames were sent, counting a frame
 // that the timeout cut: its tail is kept and written before any later byte,
 // so the stream stays well formed and the frames after it can be dropped
-// cleanly.
+// cleanly. A write fails once it has waited timeout (0: no limit) for room
+// in the socket's send buffer; one that finds room sets no deadline (see
+// writeTimed).
 func (c *Conn) WriteFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) (sent, bytes int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeSent {
 		return 0, 0, net.ErrClosed
 	}
-	if timeout > 0 {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	// A write that fits in the socket's send buffer needs no deadline
+	// (see writeTimed); others get theirs now, cleared once they end.
+	timed := timeout > 0 && c.try != nil && c.noDeadline && len(c.carry) == 0 &&
+		(len(bufs) == 1 || total < flatBelow)
+	if timeout > 0 && !timed {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
-		defer c.Conn.SetWriteDeadline(time.Time{})
+		defer c.clearDeadline()
 	}
 	if c.aborted.Load() {
 		c.failed.Store(true)
@@ -175,16 +190,16 @@ func (c *Conn) WriteFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) 
 		c.failed.Store(true)
 		return 0, 0, err
 	}
-	total := 0
-	for _, b := range bufs {
-		total += len(b)
-	}
 	var n int64
 	sc := GetScratch()
 	switch {
 	case len(bufs) == 1:
 		var m int
-		m, err = c.Conn.Write(bufs[0])
+		if timed {
+			m, err = c.writeTimed(bufs[0], timeout)
+		} else {
+			m, err = c.Conn.Write(bufs[0])
+		}
 		n = int64(m)
 	case c.vectored && total >= flatBelow:
 		sc.vec = append(sc.vec[:0], bufs...)
@@ -198,7 +213,11 @@ func (c *Conn) WriteFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) 
 			sc.flat = append(sc.flat, b...)
 		}
 		var m int
-		m, err = c.Conn.Write(sc.flat)
+		if timed {
+			m, err = c.writeTimed(sc.flat, timeout)
+		} else {
+			m, err = c.Conn.Write(sc.flat)
+		}
 		n = int64(m)
 	}
 	PutScratch(sc)
@@ -210,7 +229,7 @@ func (c *Conn) WriteFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) 
 	if err == nil {
 		return frames, total, nil
 	}
-	if c.aborted.Load() {
+	if c.aborted.Load() && !errors.Is(err, ErrAborted) {
 		err = fmt.Errorf("%w: %w", ErrAborted, err)
 	}
 	if oneFrame {
@@ -234,6 +253,12 @@ func (c *Conn) WriteFrames(bufs [][]byte, oneFrame bool, timeout time.Duration) 
 		break
 	}
 	return sent, int(n), err
+}
+
+// clearDeadline clears the write deadline WriteFrames set; c.mu is held.
+func (c *Conn) clearDeadline() {
+	_ = c.Conn.SetWriteDeadline(time.Time{})
+	c.noDeadline = true
 }
 
 // appendTail appends what follows the first skip bytes of bufs.

@@ -1,0 +1,4 @@
+package fanout
+
+// ParkedWriters returns how many writer goroutines h's core keeps parked.
+func (h *Hub) ParkedWriters() int { return h.c.writers.parked() }
