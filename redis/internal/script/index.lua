@@ -36,26 +36,30 @@
 -- (publish.lua), so a t: field below js names a message the stream no
 -- longer holds (or soon will not). Every 16th publish, HSCAN goes on
 -- through the hash (its cursor in field jc) and removes the stale t:
--- fields among 64 buckets: a full pass takes 16 publishes per 64
--- buckets, during which at most as many topics come, so the hash holds
--- the topics of the stream's messages and at most as many stale ones
--- again (the HSCAN's buckets are at most twice the fields: 64 per 16
--- publishes is 2 per publish, at least one stale field removed per
--- topic added). A read from before js scans the stream instead (the
--- chain no longer covers it).
+-- fields among 64 buckets, but only while the hash holds more t:
+-- fields (field jn counts them) than the chain has messages (from js to
+-- the head): only then are some stale. So the index holds the topics of
+-- the chain's messages, HistorySize and 16 at most, and while stale
+-- fields are being removed, those that came during a pass of the HSCAN
+-- (16 publishes per 64 buckets, a bucket per publish at least: a topic
+-- at most per publish comes meanwhile). A small hash (a listpack, under
+-- 128 fields) is scanned whole. A read from before js scans the stream
+-- instead (the chain no longer covers it).
 --
 -- indexPrevious returns the offset of the previous message of the topic
--- (as a string, for field p), the chain's start (since), and whether
--- the chain started again here; fields are the meta hash's as ensure
--- read them.
-local function indexPrevious(fields, epoch, offset)
-  local since = tonumber(fields[8])
-  if fields[5] == epoch and since and tonumber(fields[9]) == offset - 1 then
-    local last = tonumber(fields[11])
-    if last and last >= since then
-      return fields[11], since, false
-    end
-    return '0', since, false
+-- (as a string, for field p), the chain's start (since, a string where
+-- the chain goes on), and whether the chain started again here; fields
+-- are the meta hash's as ensure read them. (The chain goes on where jl
+-- is the head, both written from the same offset: compared as strings,
+-- with no tonumber; see below in ensure.)
+--
+-- The topic's field is taken as it is, stale or not: a stale one is
+-- below since, which the chain's readers never read from (read.lua),
+-- so a walk that reaches it stops there, as at '0'; a field from since
+-- on is the topic's last message (see above).
+local function indexPrevious(epoch)
+  if fields[5] == epoch and fields[8] and fields[9] == fields[2] then
+    return fields[12] or '0', fields[8], false
   end
   -- Another epoch's offsets, if any, or a message that was not indexed
   -- came between: the chain starts again. The t: fields of this epoch
@@ -64,22 +68,24 @@ local function indexPrevious(fields, epoch, offset)
   if fields[5] and fields[5] ~= epoch and not fresh then
     renew()
   end
-  return '0', offset, true
+  return '0', head + 1, true
 end
 
--- indexTrim removes up to 64 buckets' worth of stale t: fields (below
--- since) and returns the HSCAN cursor to go on from.
-local function indexTrim(cursor, since)
+-- indexTrim removes the stale t: fields (below since) of up to 64
+-- buckets of the hash, from cursor on, and returns the cursor to go on
+-- from, how many it removed, and whether own (a field name) was one.
+local function indexTrim(cursor, since, own)
   local r = redis.call('HSCAN', meta, cursor or '0', 'COUNT', 64)
-  local kv, gone = r[2], {}
+  local kv, gone, ownGone = r[2], {}, false
   for i = 1, #kv, 2 do
     local f = kv[i]
     if string.byte(f, 1) == 116 and string.byte(f, 2) == 58 and tonumber(kv[i + 1]) < since then -- 't:'
       gone[#gone + 1] = f
+      ownGone = ownGone or f == own
     end
   end
   if #gone > 0 then
     redis.call('HDEL', meta, unpack(gone))
   end
-  return r[1]
+  return r[1], #gone, ownGone
 end

@@ -5,7 +5,7 @@ local topic, kind, data = ARGV[9], ARGV[10], ARGV[11]
 -- The partition's topic index (see index.lua): the previous message of
 -- the topic, which the entry names (field p, always there, so that every
 -- entry has the same fields: a stream node stores their names once).
-local prev, since, restarted = indexPrevious(fields, epoch, offset)
+local prev, since, restarted = indexPrevious(epoch)
 -- The length bound is kept approximately ('~'): Redis drops only whole
 -- nodes of the stream (stream-node-max-entries, 100 by default), never
 -- marks single entries deleted, so the stream keeps maxLen entries and
@@ -32,7 +32,7 @@ if not stored then
   -- (as in ensure; no DEL: the stream is gone)
   epoch, fresh = ARGV[1] .. string.format('%x%05x', tonumber(time[1]), tonumber(time[2])), true
   head = 0
-  renew() -- and the index with it: the chain starts again
+  renew() -- and the index with it (fields: none): the chain starts again
   offset, id, prev, since, restarted = 1, string.format('1-%d', now), '0', 1, true
   redis.call('XADD', log, id, 't', topic, 'x', kind, 'd', data, 'p', prev)
 end
@@ -59,24 +59,41 @@ if maxAge > 0 and (now >= nextAge or nextAge > now + maxAge) then -- (or the clo
       if t >= now - maxAge then hi = o else lo = o + 1 end
     end
     redis.call('XTRIM', log, 'MINID', string.format('%d', lo))
-    if lo > since then
+    if lo > tonumber(since) then
       since, restarted = lo, true -- (the index's trim follows the stream's)
     end
   end
 end
 
 -- The head, the topic's last offset and the index's chain (see
--- index.lua), in one HSET; every 16th publish, the index's trim first.
+-- index.lua), in one HSET; every 16th publish, the index's trim first
+-- (while it holds more topics than the chain has messages).
+-- (since and jn are converted to numbers only here: see below in
+-- ensure.)
+local own = 't:' .. topic
+local count, added = nil, not fields[12]
 if offset % 16 == 0 then
+  since, count = tonumber(since), tonumber(fields[11]) or 0
   if maxLen > 0 and since < offset - maxLen then
-    since = offset - maxLen
+    since, restarted = offset - maxLen, true
   end
-  redis.call('HSET', meta, 'h', offset, 'jl', offset, 't:' .. topic, offset,
-    'je', epoch, 'js', since, 'jc', indexTrim(fields[10], since))
+  if count > offset - since + 1 then
+    local cursor, gone, ownGone = indexTrim(fields[10], since, own)
+    count, added = count - gone, added or ownGone
+    redis.call('HSET', meta, 'jc', cursor)
+  end
+end
+if added then
+  count = (count or tonumber(fields[11]) or 0) + 1
+  if restarted then
+    redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'jn', count, 'je', epoch, 'js', since)
+  else
+    redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'jn', count)
+  end
 elseif restarted then
-  redis.call('HSET', meta, 'h', offset, 'jl', offset, 't:' .. topic, offset, 'je', epoch, 'js', since)
+  redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'je', epoch, 'js', since)
 else
-  redis.call('HSET', meta, 'h', offset, 'jl', offset, 't:' .. topic, offset)
+  redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset)
 end
 -- The stream was created at offset 1, and the meta hash again by a
 -- renew: without an expiry yet.
