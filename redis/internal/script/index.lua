@@ -47,19 +47,19 @@
 -- instead (the chain no longer covers it).
 --
 -- indexPrevious returns the offset of the previous message of the topic
--- (as a string, for field p), the chain's start (since, a string where
--- the chain goes on), and whether the chain started again here; fields
--- are the meta hash's as ensure read them. (The chain goes on where jl
--- is the head, both written from the same offset: compared as strings,
--- with no tonumber; see below in ensure.)
+-- (as a string, for field p), the chain's start (since; nil where the
+-- chain goes on: indexState reads it), and whether the chain started
+-- again here; fields are the meta hash's as ensure read them. (The chain
+-- goes on where jl is the head, both written from the same offset:
+-- compared as strings, with no tonumber; see below in ensure.)
 --
 -- The topic's field is taken as it is, stale or not: a stale one is
 -- below since, which the chain's readers never read from (read.lua),
 -- so a walk that reaches it stops there, as at '0'; a field from since
 -- on is the topic's last message (see above).
 local function indexPrevious(epoch)
-  if fields[5] == epoch and fields[8] and fields[9] == fields[2] then
-    return fields[12] or '0', fields[8], false
+  if fields[5] == epoch and fields[8] == fields[2] then
+    return fields[9] or '0', nil, false
   end
   -- Another epoch's offsets, if any, or a message that was not indexed
   -- came between: the chain starts again. The t: fields of this epoch
@@ -69,6 +69,30 @@ local function indexPrevious(epoch)
     renew()
   end
   return '0', head + 1, true
+end
+
+-- The chain's start (nil where it goes on, until indexState reads it),
+-- and whether the publish writes it (fields je and js): set by
+-- indexPrevious, the trims, and indexState.
+local since, restarted
+
+-- indexState reads what the publish needs of the index once in 16
+-- publishes or less (the chain's start js where since is not known, the
+-- HSCAN's cursor jc, the number of t: fields jn), as they are in the
+-- hash now, once per publish at most.
+local indexCursor, indexCount
+local function indexState(offset)
+  if indexCount then
+    return
+  end
+  local s = redis.call('HMGET', meta, 'js', 'jc', 'jn')
+  if not since then
+    since = tonumber(s[1])
+    if not since then -- (a chain without its start: start it again)
+      since, restarted = offset, true
+    end
+  end
+  indexCursor, indexCount = s[2], tonumber(s[3]) or 0
 end
 
 -- indexTrim removes the stale t: fields (below since) of up to 64

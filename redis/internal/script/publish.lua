@@ -5,7 +5,8 @@ local topic, kind, data = ARGV[9], ARGV[10], ARGV[11]
 -- The partition's topic index (see index.lua): the previous message of
 -- the topic, which the entry names (field p, always there, so that every
 -- entry has the same fields: a stream node stores their names once).
-local prev, since, restarted = indexPrevious(epoch)
+local prev
+prev, since, restarted = indexPrevious(epoch)
 -- The length bound is kept approximately ('~'): Redis drops only whole
 -- nodes of the stream (stream-node-max-entries, 100 by default), never
 -- marks single entries deleted, so the stream keeps maxLen entries and
@@ -59,7 +60,8 @@ if maxAge > 0 and (now >= nextAge or nextAge > now + maxAge) then -- (or the clo
       if t >= now - maxAge then hi = o else lo = o + 1 end
     end
     redis.call('XTRIM', log, 'MINID', string.format('%d', lo))
-    if lo > tonumber(since) then
+    indexState(offset)
+    if lo > since then
       since, restarted = lo, true -- (the index's trim follows the stream's)
     end
   end
@@ -68,27 +70,25 @@ end
 -- The head, the topic's last offset and the index's chain (see
 -- index.lua), in one HSET; every 16th publish, the index's trim first
 -- (while it holds more topics than the chain has messages).
--- (since and jn are converted to numbers only here: see below in
--- ensure.)
 local own = 't:' .. topic
-local count, added = nil, not fields[12]
+local added = not fields[9]
 if offset % 16 == 0 then
-  since, count = tonumber(since), tonumber(fields[11]) or 0
+  indexState(offset)
   if maxLen > 0 and since < offset - maxLen then
     since, restarted = offset - maxLen, true
   end
-  if count > offset - since + 1 then
-    local cursor, gone, ownGone = indexTrim(fields[10], since, own)
-    count, added = count - gone, added or ownGone
+  if indexCount > offset - since + 1 then
+    local cursor, gone, ownGone = indexTrim(indexCursor, since, own)
+    indexCount, added = indexCount - gone, added or ownGone
     redis.call('HSET', meta, 'jc', cursor)
   end
 end
 if added then
-  count = (count or tonumber(fields[11]) or 0) + 1
+  indexState(offset)
   if restarted then
-    redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'jn', count, 'je', epoch, 'js', since)
+    redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'jn', indexCount + 1, 'je', epoch, 'js', since)
   else
-    redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'jn', count)
+    redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'jn', indexCount + 1)
   end
 elseif restarted then
   redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'je', epoch, 'js', since)
@@ -99,7 +99,7 @@ end
 -- renew: without an expiry yet.
 keepAlive(tonumber(ARGV[12]), fresh or offset == 1)
 
-local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. data
+local payload = string.format('%s %d %d %d %d\n', epoch, offset, now, #topic, #kind) .. topic .. kind .. data
 if ARGV[6] == '1' then
   redis.call('SPUBLISH', ARGV[5], payload)
 else
