@@ -36,6 +36,10 @@ package script
 
 import (
 	_ "embed"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -114,8 +118,72 @@ var Head = "local publishing = false\n" + ensure + "keepAlive(tonumber(ARGV[5]),
 // probe. The nonce makes the text, and its SHA1, known to its loader
 // only. src as it is (not baked) reads INFO on every call, and answers
 // the probe too.
-func Bake(src, run, nonce string) string {
-	return strings.Replace(src, "local run = false\n", "local run = '"+run+"' -- "+nonce+"\n", 1)
+//
+// The numbers among args (those of a call, which the engine passes alike
+// on every call: the bounds and the keys' life) are written in too: each
+// tonumber(ARGV[i]) of src whose args[i-1] is a decimal integer becomes
+// that integer, for a tonumber is a strtod, 1 to 2 thousand instructions
+// of Redis. The text then answers a call whose ARGV[i] is another with
+// the error reply "FANOUTBAKED" (before it reads or writes anything):
+// BakedKey tells which texts take the same arguments.
+func Bake(src, run, nonce string, args []string) string {
+	text := strings.Replace(src, "local run = false\n", "local run = '"+run+"' -- "+nonce+"\n", 1)
+	var guard []string
+	for _, i := range bakeable(src, args) {
+		text = strings.ReplaceAll(text, fmt.Sprintf("tonumber(ARGV[%d])", i), args[i-1])
+		guard = append(guard, fmt.Sprintf("ARGV[%d] ~= '%s'", i, args[i-1]))
+	}
+	if len(guard) > 0 {
+		text = strings.Replace(text, bakeGuardAt,
+			"if "+strings.Join(guard, " or ")+" then\n  return redis.error_reply('FANOUTBAKED')\nend\n"+bakeGuardAt, 1)
+	}
+	return text
+}
+
+// BakedKey returns what of args Bake writes into src's text: the texts
+// baked from calls of the same key take each other's calls.
+func BakedKey(src string, args []string) string {
+	var b strings.Builder
+	for _, i := range bakeable(src, args) {
+		fmt.Fprintf(&b, "%d=%s ", i, args[i-1])
+	}
+	return b.String()
+}
+
+// bakeGuardAt is where Bake puts its check of the arguments: after the
+// probe, before the first call.
+const bakeGuardAt = "local fields = redis.call('HMGET'"
+
+var tonumberArg = regexp.MustCompile(`tonumber\(ARGV\[(\d+)\]\)`)
+
+// bakeable returns the i of each tonumber(ARGV[i]) of src whose args[i-1]
+// is a decimal integer (15 digits at most: exact in a Lua number), when
+// src has a place for Bake's check.
+func bakeable(src string, args []string) []int {
+	if !strings.Contains(src, bakeGuardAt) {
+		return nil
+	}
+	var out []int
+	for _, m := range tonumberArg.FindAllStringSubmatch(src, -1) {
+		i, _ := strconv.Atoi(m[1])
+		if i < 1 || i > len(args) || slices.Contains(out, i) || !isDecimal(args[i-1]) {
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+func isDecimal(s string) bool {
+	if s == "" || len(s) > 15 || (len(s) > 1 && s[0] == '0') {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ensure starts a script with the partition's epoch and head in locals
