@@ -78,7 +78,7 @@ end
 -- read, all at once: they expire at the same time. When they expire is
 -- kept in the meta hash (field k, Redis time in ms), read with the rest,
 -- so that a call costs no PTTL (under a µs of Redis CPU), and a
--- refresh four PEXPIREs and an HSET every eighth of life. (Redis keeps
+-- refresh a PEXPIRE per key and an HSET every eighth of life. (Redis keeps
 -- an expiry as a time too: k is the meta hash's PTTL plus now, unless
 -- the keys' expiry was changed by another hand.) A nil life (a caller of
 -- an older version) leaves them as they are.

@@ -8,7 +8,6 @@
 //	KEYS[2]  the partition's stream: one entry per message, ID
 //	         "<offset>-<ms>", fields t (topic), x (kind), d (data) and
 //	         p (the topic's previous offset: see index.lua)
-//	KEYS[3]  its topic index (see index.lua), where a script says so
 //
 // Publish and Head give them all one expiry (see ensure).
 //
@@ -18,8 +17,8 @@
 // trim reads times from IDs, with no extra field stored.
 //
 // The meta hash also records r, the run_id of the server that wrote the
-// epoch, n, the number of partitions of the nodes that use it, ie, is
-// and il, the run of offsets the topic index holds (index.lua), a, when
+// epoch, n, the number of partitions of the nodes that use it, the
+// topic index (t:<topic>, je, js, jl, jn, jc: see index.lua), a, when
 // a publish next reads the oldest entry's time (the age trim), and k,
 // when the partition's keys expire (see keepAlive in ensure).
 //
@@ -52,7 +51,9 @@ import (
 //	ARGV[9] topic  ARGV[10] kind  ARGV[11] data
 //	ARGV[12] (optional) the keys' life in ms (see ensure)
 //
-//	KEYS[3] (optional) the partition's topic index: see index.lua
+// It keeps the partition's topic index (in the meta hash: see
+// index.lua). (A KEYS[3], the sorted set of earlier versions, is
+// ignored but for its expiry.)
 //
 // It returns {epoch, offset}. The live payload is
 // "<epoch> <offset> <ms> <len(topic)> <len(kind)>\n<topic><kind><data>",
@@ -82,10 +83,10 @@ var publishBody string
 //	ARGV[6] scan: the most entries to examine when scanning the range
 //	        (at least 1)
 //
-//	KEYS[3] (optional, with a filter) the partition's topic index: when
-//	        it is sure to hold every message of the range, and those of
-//	        the topics are few, only their entries are read (see
-//	        read.lua); otherwise the range is scanned, and filtered
+//	With a filter, when the partition's topic index (in the meta hash)
+//	is sure to hold every message of the range, and those of the topics
+//	are few, only their entries are read (see read.lua); otherwise the
+//	range is scanned, and filtered.
 //
 // It returns {"ok", epoch, head, entries, upTo}: every message of the
 // topics after the offset and up to upTo is in entries, and no more.
