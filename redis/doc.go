@@ -53,8 +53,7 @@
 //	                  topic's last message, for the topics of the last
 //	                  HistorySize messages (a topic's messages are a
 //	                  chain through p); je, js, jl = the run of offsets
-//	                  it holds, jn = how many topics, jc = where its trim
-//	                  goes on
+//	                  it holds, jc = where its trim goes on
 //	{fanout:p}:log    stream: one entry per message, ID "<offset>-<ms>",
 //	                  fields t (topic), x (type letter and event), d (data),
 //	                  p (the offset of the topic's previous message)
@@ -430,7 +429,7 @@
 //	                                                                       stream node at most) and
 //	                                                                       the index's topics (those
 //	                                                                       of the log's last
-//	                                                                       HistorySize messages, +16,
+//	                                                                       HistorySize messages, +32,
 //	                                                                       and while its trim goes
 //	                                                                       on, ~15% more at most)
 //	{prefix:p}:pnodes:<topic>  a topic's nodes        104 B per topic      PresenceTTL after its last

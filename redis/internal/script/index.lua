@@ -36,10 +36,18 @@
 -- (publish.lua), so a t: field below js names a message the stream no
 -- longer holds (or soon will not). Every 16th publish, HSCAN goes on
 -- through the hash (its cursor in field jc) and removes the stale t:
--- fields among 64 buckets, but only while the hash holds more t:
--- fields (field jn counts them) than the chain has messages (from js to
--- the head): only then are some stale. So the index holds the topics of
--- the chain's messages, HistorySize and 16 at most, and while stale
+-- fields among 64 buckets, in passes: a pass starts when the age trim
+-- moved js (every topic of the messages it removed leaves the index
+-- within the pass), or when the hash holds more t: fields than the
+-- chain has messages (from js to the head: then some are stale; HLEN
+-- tells, less the meta hash's other fields, 16 at most: a count of the
+-- t: fields kept in a field of its own cost a read per publish of a new
+-- topic), and goes on to its end (jc is '' between passes). Otherwise a
+-- topic whose last message left HistorySize stays until the hash
+-- outgrows the chain (a pass per 16 publishes cost more than the rest of
+-- the index: 16k instructions per publish with 100 topics, where a small
+-- hash is scanned whole). So the index holds the topics of
+-- the chain's messages, HistorySize and 32 at most, and while stale
 -- fields are being removed, those that came during a pass of the HSCAN
 -- (16 publishes per 64 buckets, a bucket per publish at least: a topic
 -- at most per publish comes meanwhile). A small hash (a listpack, under
@@ -78,38 +86,37 @@ local since, restarted
 
 -- indexState reads what the publish needs of the index once in 16
 -- publishes or less (the chain's start js where since is not known, the
--- HSCAN's cursor jc, the number of t: fields jn), as they are in the
--- hash now, once per publish at most.
-local indexCursor, indexCount
+-- HSCAN's cursor jc), as they are in the hash now, once per publish at
+-- most.
+local indexCursor
 local function indexState(offset)
-  if indexCount then
+  if indexCursor then
     return
   end
-  local s = redis.call('HMGET', meta, 'js', 'jc', 'jn')
+  local s = redis.call('HMGET', meta, 'js', 'jc')
   if not since then
     since = tonumber(s[1])
     if not since then -- (a chain without its start: start it again)
       since, restarted = offset, true
     end
   end
-  indexCursor, indexCount = s[2], tonumber(s[3]) or 0
+  indexCursor = s[2] or ''
 end
 
 -- indexTrim removes the stale t: fields (below since) of up to 64
 -- buckets of the hash, from cursor on, and returns the cursor to go on
--- from, how many it removed, and whether own (a field name) was one.
-local function indexTrim(cursor, since, own)
-  local r = redis.call('HSCAN', meta, cursor or '0', 'COUNT', 64)
-  local kv, gone, ownGone = r[2], {}, false
+-- from.
+local function indexTrim(cursor, since)
+  local r = redis.call('HSCAN', meta, cursor, 'COUNT', 64)
+  local kv, gone = r[2], {}
   for i = 1, #kv, 2 do
     local f = kv[i]
     if string.byte(f, 1) == 116 and string.byte(f, 2) == 58 and tonumber(kv[i + 1]) < since then -- 't:'
       gone[#gone + 1] = f
-      ownGone = ownGone or f == own
     end
   end
   if #gone > 0 then
     redis.call('HDEL', meta, unpack(gone))
   end
-  return r[1], #gone, ownGone
+  return r[1]
 end

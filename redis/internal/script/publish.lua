@@ -63,34 +63,30 @@ if maxAge > 0 and (now >= nextAge or nextAge > now + maxAge) then -- (or the clo
     indexState(offset)
     if lo > since then
       since, restarted = lo, true -- (the index's trim follows the stream's)
+      if indexCursor == '' then
+        indexCursor = '0' -- a pass of the index's trim starts
+        redis.call('HSET', meta, 'jc', '0')
+      end
     end
   end
 end
 
 -- The head, the topic's last offset and the index's chain (see
 -- index.lua), in one HSET; every 16th publish, the index's trim first
--- (while it holds more topics than the chain has messages).
+-- (during a pass, or when it holds more topics than the chain has
+-- messages: HLEN, less the hash's 16 other fields at most).
 local own = 't:' .. topic
-local added = not fields[9]
 if offset % 16 == 0 then
   indexState(offset)
   if maxLen > 0 and since < offset - maxLen then
     since, restarted = offset - maxLen, true
   end
-  if indexCount > offset - since + 1 then
-    local cursor, gone, ownGone = indexTrim(indexCursor, since, own)
-    indexCount, added = indexCount - gone, added or ownGone
-    redis.call('HSET', meta, 'jc', cursor)
+  if indexCursor ~= '' or redis.call('HLEN', meta) - 16 > offset - since + 1 then
+    local cursor = indexTrim(indexCursor == '' and '0' or indexCursor, since)
+    redis.call('HSET', meta, 'jc', cursor == '0' and '' or cursor)
   end
 end
-if added then
-  indexState(offset)
-  if restarted then
-    redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'jn', indexCount + 1, 'je', epoch, 'js', since)
-  else
-    redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'jn', indexCount + 1)
-  end
-elseif restarted then
+if restarted then
   redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'je', epoch, 'js', since)
 else
   redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset)

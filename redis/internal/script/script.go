@@ -18,7 +18,7 @@
 //
 // The meta hash also records r, the run_id of the server that wrote the
 // epoch, n, the number of partitions of the nodes that use it, the
-// topic index (t:<topic>, je, js, jl, jn, jc: see index.lua), a, when
+// topic index (t:<topic>, je, js, jl, jc: see index.lua), a, when
 // a publish next reads the oldest entry's time (the age trim), and k,
 // when the partition's keys expire (see keepAlive in ensure).
 //
