@@ -73,8 +73,8 @@
 // so the age trim needs no field per entry. A message's fanout ID
 // is "epoch-offset" ("epoch:partition-offset" outside partition 0).
 // The script makes 5 Redis calls per publish (HMGET, TIME, XADD, HSET,
-// PUBLISH; and once in 16 publishes or less an HMGET of the index's
-// state), centrifuge v0.40.1's stream script 6.6 (see
+// PUBLISH; and every 16th publish an HMGET and an HLEN for the topic
+// index's trim), centrifuge v0.40.1's stream script 6.6 (see
 // bench/results/redis-publish-cost-2.txt for what each costs Redis).
 // Reads (Engine.Read) are one read-only script too: the epoch, the head
 // and the range are read atomically, so the head a resuming subscriber is
@@ -104,10 +104,11 @@
 // redis-µs/op; 15 ms when the whole range was read and filtered, on the
 // project's loaded 2-core machine). The index costs a publish no call
 // of its own (its fields are read and written with the meta hash's
-// others), and, while the hash holds more topics than the index's
-// messages, every 16th publish an HSCAN of part of the hash that removes
-// the topics whose last message left the stream (by HistorySize or
-// HistoryAge; see internal/script/index.lua). The read script falls
+// others) but, every 16th publish, an HMGET of its state and an HLEN,
+// and, after an age trim or while the hash holds more topics than the
+// stream's kept messages, an HSCAN of part of the hash that removes the
+// topics whose last message left the stream (see
+// internal/script/index.lua). The read script falls
 // back to the range when the topics' messages are many, and when the
 // index might lack a message: fields je, js and jl of the meta hash name
 // the run of offsets that every publish indexed, which a publisher that

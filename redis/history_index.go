@@ -11,8 +11,10 @@ package redis
 // messages are many, or when the index might lack a message (stored by a
 // publisher that does not index). It costs a publish no call of its own
 // (the fields are read and written with the meta hash's others), and,
-// every 16th publish, an HSCAN of part of the hash that removes the
-// topics whose last message left the stream (HistorySize or HistoryAge).
+// every 16th publish, an HMGET of its state and an HLEN; while a trim
+// goes on (after an age trim, or when the hash holds more topics than
+// the stream's kept messages), also an HSCAN of part of the hash that
+// removes the topics whose last message left the stream.
 
 // publishKeys are the keys of the publish script that stores a message
 // in p: its meta hash (which holds the topic index too) and its stream.
