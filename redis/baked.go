@@ -54,14 +54,14 @@ type bakedScript struct {
 	load  chan struct{} // one load at a time (a slot: waiting ends with ctx)
 
 	mu    sync.Mutex
-	byRun map[string]*bakedText // the text loaded into each server process
+	byRun map[string]*bakedText // the text loaded into each server process, by run_id and key
 
 	parts []atomic.Pointer[bakedText] // the text each partition ran last
 }
 
 // bakedText is a text of the script loaded into the server process whose
-// run_id is run.
-type bakedText struct{ run, sha string }
+// run_id is run, baked with the calls' arguments of key (script.BakedKey).
+type bakedText struct{ run, key, sha string }
 
 func newBakedScript(src string, partitions int) *bakedScript {
 	return &bakedScript{
@@ -83,7 +83,7 @@ func (s *bakedScript) exec(ctx context.Context, c rueidis.Client, p int, keys, a
 				return r
 			}
 		}
-		if err := s.reload(ctx, c, p, t, keys); err != nil {
+		if err := s.reload(ctx, c, p, t, keys, args); err != nil {
 			return rueidis.NewErrorResult(err)
 		}
 	}
@@ -116,14 +116,17 @@ func (s *bakedScript) execMulti(ctx context.Context, c rueidis.Client, ps []int,
 	return out
 }
 
+// isNoScript reports whether err says that the text was not run: the
+// server lacks it (NOSCRIPT), or it was baked with other arguments
+// (FANOUTBAKED: see script.Bake).
 func isNoScript(err error) bool {
 	re, ok := rueidis.IsRedisErr(err)
-	return ok && re.IsNoScript()
+	return ok && (re.IsNoScript() || re.Error() == "FANOUTBAKED")
 }
 
-// reload finds the text for partition p's server, loading one if needed,
-// after failed (nil: none yet) was not found there.
-func (s *bakedScript) reload(ctx context.Context, c rueidis.Client, p int, failed *bakedText, keys []string) error {
+// reload finds the text for partition p's server and args, loading one
+// if needed, after failed (nil: none yet) was not found there.
+func (s *bakedScript) reload(ctx context.Context, c rueidis.Client, p int, failed *bakedText, keys, args []string) error {
 	select {
 	case s.load <- struct{}{}:
 		defer func() { <-s.load }()
@@ -134,8 +137,9 @@ func (s *bakedScript) reload(ctx context.Context, c rueidis.Client, p int, faile
 		return nil // another call loaded one meanwhile
 	}
 	s.mu.Lock()
-	if failed != nil && s.byRun[failed.run] == failed {
-		delete(s.byRun, failed.run) // that process lost it (or is gone)
+	key := script.BakedKey(s.src, args)
+	if failed != nil && failed.key == key && s.byRun[failed.run+" "+key] == failed {
+		delete(s.byRun, failed.run+" "+key) // that process lost it (or is gone)
 	}
 	s.mu.Unlock()
 	for range 3 {
@@ -147,7 +151,7 @@ func (s *bakedScript) reload(ctx context.Context, c rueidis.Client, p int, faile
 			return fmt.Errorf("fanout/redis: the server's run_id is %q, not 40 hex digits", run)
 		}
 		s.mu.Lock()
-		t := s.byRun[run]
+		t := s.byRun[run+" "+key]
 		s.mu.Unlock()
 		if t != nil && t != failed {
 			// Another partition's server: its text may serve this one too
@@ -155,7 +159,7 @@ func (s *bakedScript) reload(ctx context.Context, c rueidis.Client, p int, faile
 			s.parts[p].Store(t)
 			return nil
 		}
-		text := script.Bake(s.src, run, randomID(16))
+		text := script.Bake(s.src, run, randomID(16), args)
 		got, err := c.Do(ctx, c.B().Eval().Script(text).Numkeys(int64(len(keys))).Key(keys...).Arg("?").Build()).ToString()
 		if err != nil {
 			return err
@@ -164,9 +168,9 @@ func (s *bakedScript) reload(ctx context.Context, c rueidis.Client, p int, faile
 			continue // the server changed since the probe: ask again
 		}
 		sum := sha1.Sum([]byte(text))
-		t = &bakedText{run: run, sha: hex.EncodeToString(sum[:])}
+		t = &bakedText{run: run, key: key, sha: hex.EncodeToString(sum[:])}
 		s.mu.Lock()
-		s.byRun[run] = t
+		s.byRun[run+" "+key] = t
 		s.mu.Unlock()
 		s.parts[p].Store(t)
 		return nil

@@ -52,16 +52,16 @@
 //	{fanout:p}:meta   hash: e = epoch, h = head (the last offset used),
 //	                  r = run_id of the server that started the epoch,
 //	                  n = the nodes' number of partitions,
-//	                  ie, is, il = the run of offsets the topic index holds,
 //	                  a = when a publish next looks at the oldest age,
-//	                  k = when the partition's keys expire (ms)
+//	                  k = when the partition's keys expire (ms),
+//	                  and the topic index: t:<topic> = the offset of the
+//	                  topic's last message, for the topics of the last
+//	                  HistorySize messages (a topic's messages are a
+//	                  chain through p); je, js, jl = the run of offsets
+//	                  it holds, jc = where its trim goes on
 //	{fanout:p}:log    stream: one entry per message, ID "<offset>-<ms>",
 //	                  fields t (topic), x (type letter and event), d (data),
 //	                  p (the offset of the topic's previous message)
-//	{fanout:p}:last   sorted set: the topic index, each topic of the last
-//	                  HistorySize messages scored by the offset of its
-//	                  last message (a topic's messages are a chain
-//	                  through p)
 //	{fanout:p}:t:<topic>  channel: PUBLISH (SPUBLISH on a Cluster) of
 //	                  each message of the topic with its epoch and offset
 //	{fanout:p}:b      channel: the same, of the partition's broadcasts
@@ -77,13 +77,10 @@
 // missing message is found by arithmetic; entry IDs carry the store time,
 // so the age trim needs no field per entry. A message's fanout ID
 // is "epoch-offset" ("epoch:partition-offset" outside partition 0).
-// The script makes 7 Redis calls per publish (HMGET, TIME, ZSCORE, XADD,
-// ZADD, HSET, PUBLISH), centrifuge v0.40.1's stream script 6.6: with 3
-// nodes on one redis-server, Redis spends 42 µs of CPU per published
-// message with 10,000 topics, centrifuge's RedisBroker 33 µs, and 75
-// against 65 µs on one topic (bench/ -nodes 3, medians of 3
-// invocations on the project's loaded 2-core machine:
-// bench/results/nodes-script-cost2-summary.txt).
+// The script makes 5 Redis calls per publish (HMGET, TIME, XADD, HSET,
+// PUBLISH; and every 16th publish an HMGET and an HLEN for the topic
+// index's trim), centrifuge v0.40.1's stream script 6.6 (see
+// bench/results/redis-publish-cost-2.txt for what each costs Redis).
 // Reads (Engine.Read) are one read-only script too: the epoch, the head
 // and the range are read atomically, so the head a resuming subscriber is
 // stitched at is exact.
@@ -103,21 +100,29 @@
 // A resume reads what it returns, not the partition's range: when the
 // messages of its topics (and broadcasts) are at most a quarter of the
 // range, the read script walks each topic's chain back from its last
-// offset (the topic index: a sorted set of each topic's last offset,
+// offset (the topic index: each topic's last offset in the meta hash,
 // and in every entry its topic's previous one) and reads only those entries
 // (one XRANGE per message). Resuming a quiet topic that missed 10
 // messages behind 10,000 of a busy one of the same partition costs Redis
 // about 0.12 ms of CPU (BenchmarkRead_QuietBehindBusy, runs interleaved
 // with the index of two keys before it, 4 each: medians 123 and 138
 // redis-µs/op; 15 ms when the whole range was read and filtered, on the
-// project's loaded 2-core machine). The index costs a publish a ZSCORE
-// and a ZADD, and every 16th publish the removal of the topics whose
-// last message fell out of HistorySize (see internal/script/index.lua).
-// The read script falls back to the range
-// when the topics' messages are many, and when the index might lack a
-// message: fields ie, is and il of the meta hash name the run of offsets that every
-// publish indexed, which a publisher that does not index (an older
-// version) breaks until the next one starts it again. A broadcast is stored in every partition (each
+// project's loaded 2-core machine). The index costs a publish no call
+// of its own (its fields are read and written with the meta hash's
+// others) but, every 16th publish, an HMGET of its state and an HLEN,
+// and, after an age trim or while the hash holds more topics than the
+// stream's kept messages, an HSCAN of part of the hash that removes the
+// topics whose last message left the stream (see
+// internal/script/index.lua). The read script falls
+// back to the range when the topics' messages are many, and when the
+// index might lack a message: fields je, js and jl of the meta hash name
+// the run of offsets that every publish indexed, which a publisher that
+// does not index (an older version) breaks until the next one starts it
+// again. (Earlier versions kept the index in a sorted set,
+// {prefix:p}:last, with fields ie, is and il: nodes of both versions may
+// share a Redis during a rolling upgrade, each reading through its own
+// index only what its own kind indexed, the rest from the stream; the
+// old key expires once no old node refreshes it.) A broadcast is stored in every partition (each
 // copy its own offset, in one pipelined round trip), so every subscriber
 // gets it once, in the order of its own partition.
 //
@@ -154,15 +159,13 @@
 // maxmemory-policy noeviction, so that the history is never evicted
 // under memory pressure: every key of the engine has a TTL, so a
 // volatile-* policy may evict a partition's keys too, which costs its
-// clients a resync (never a gap: a lost index key makes the reads scan
-// the stream, and the next publish starts the index again: a publish
-// whose topic the index does not know asks whether the index exists,
-// and a lost index knows no topic).
+// clients a resync (never a gap). A new epoch starts the meta hash
+// again, and the topic index in it.
 //
 // A partition's keys also expire, together, HistoryAge and a quarter (at
 // least three CheckIntervals) after its last publish or the last head
 // read of a node that follows it (30 days when HistoryAge is negative):
-// each publish and head script gives all three the same expiry when the
+// each publish and head script gives both the same expiry when the
 // meta hash's has run down by an eighth (the meta hash records when
 // they expire, field k: no PTTL per publish), or when it created one of
 // them. Their expiry is
@@ -171,7 +174,7 @@
 // signal, even one that had missed nothing. A partition that a node
 // follows keeps its keys (and its clients resume with no resync) however
 // long nothing is published. This costs a publish no call, and every
-// eighth of the keys' life three PEXPIREs and an HSET.
+// eighth of the keys' life two PEXPIREs and an HSET.
 //
 // # Histories that go back
 //
@@ -426,15 +429,18 @@
 // (64-byte messages, short topic names):
 //
 //	key                        holds                  memory               life
-//	{prefix:p}:meta            epoch, head, index run 120 B per partition  HistoryAge and a quarter
-//	{prefix:p}:log             the kept messages      ~101 B per message   after the partition's last
-//	                                                  (~37 B + topic+data) publish or head read (30
-//	{prefix:p}:last            topic index: each      ~105 B per topic     days without HistoryAge);
-//	                           topic's last offset    (~16 B below 128     HistorySize and HistoryAge
-//	                                                  topics)              bound the log's entries (+1
-//	                                                                       stream node at most), and
-//	                                                                       HistorySize the index's
-//	                                                                       topics (+16 at most)
+//	{prefix:p}:meta            epoch, head, and the   120 B per partition, HistoryAge and a quarter
+//	                           topic index: each      ~61 B per topic      after the partition's last
+//	                           topic's last offset    (~12 B below 128     publish or head read (30
+//	                                                  topics)              days without HistoryAge);
+//	{prefix:p}:log             the kept messages      ~101 B per message   HistorySize and HistoryAge
+//	                                                  (~37 B + topic+data) bound the log's entries (+1
+//	                                                                       stream node at most) and
+//	                                                                       the index's topics (those
+//	                                                                       of the log's last
+//	                                                                       HistorySize messages, +32,
+//	                                                                       and while its trim goes
+//	                                                                       on, ~15% more at most)
 //	{prefix:p}:pnodes:<topic>  a topic's nodes        104 B per topic      PresenceTTL after its last
 //	                                                  (+ ~16 B per node)   node's last write
 //	{prefix:p}:pmembers:<node>:<topic>
@@ -447,7 +453,7 @@
 //	                           Cluster key layout)                         after its last refresh
 //
 // So every key expires: those that grow with topics and nodes within
-// PresenceTTL of their node's death, the partitions' three (whatever the
+// PresenceTTL of their node's death, the partitions' two (whatever the
 // topics and nodes, their entries bounded by HistorySize, and
 // HistoryAge, lazily: the age trim runs when a message is published to
 // the partition) within HistoryAge and a quarter of the partition's last

@@ -14,13 +14,13 @@ import (
 	"github.com/fanout-go/fanout/redis/internal/redistest"
 )
 
-// partitionTTLs returns the PTTL (ms) of partition 0's meta, log and
-// last keys under prefix: -2 for a key that does not exist, -1 for one
+// partitionTTLs returns the PTTL (ms) of partition 0's meta and log
+// keys under prefix: -2 for a key that does not exist, -1 for one
 // without expiry.
 func partitionTTLs(t *testing.T, srv *redistest.Server, prefix string) map[string]int64 {
 	t.Helper()
 	ttls := map[string]int64{}
-	for _, k := range []string{"meta", "log", "last"} {
+	for _, k := range []string{"meta", "log"} {
 		ttl, err := srv.Do("PTTL", "{"+prefix+":0}:"+k)
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +46,7 @@ func TestKeys_PartitionKeysExpire(t *testing.T) {
 	ctx := context.Background()
 	unindexed(t, c, prefix, "a", "a0") // an older version's: no expiry
 	for k, ttl := range partitionTTLs(t, srv, prefix) {
-		if k != "last" && ttl != -1 {
+		if ttl != -1 {
 			t.Fatalf("the older version's %s: PTTL %d, want none (-1)", k, ttl)
 		}
 	}
@@ -73,7 +73,7 @@ func TestKeys_PartitionKeysExpire(t *testing.T) {
 
 	eventually(t, func() bool {
 		ttls := partitionTTLs(t, srv, prefix)
-		return ttls["meta"] == -2 && ttls["log"] == -2 && ttls["last"] == -2
+		return ttls["meta"] == -2 && ttls["log"] == -2
 	}, "the partition's keys expire")
 	if msgs, _, err := e.Read(ctx, old, []string{"a"}); !errors.Is(err, fanout.ErrUnknownID) {
 		t.Fatalf("Read from %s after the keys expired: %d messages, %v; want ErrUnknownID (a resync)", old.ID(), len(msgs), err)
@@ -133,64 +133,6 @@ func TestKeys_HeadKeepsKeysAlive(t *testing.T) {
 	msgs, _, err := e.Read(ctx, start, []string{"a"})
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("Read after %v of head reads: %d messages, %v; want a1", 3*time.Duration(life)*time.Millisecond, len(msgs), err)
-	}
-}
-
-// TestRead_IndexKeyLost: when one key of the topic index is lost alone
-// (evicted under a volatile-* policy, deleted), reads do not trust what
-// is left of the index: they return every message, then and after the
-// next publishes.
-func TestRead_IndexKeyLost(t *testing.T) {
-	srv := redistest.Start(t)
-	for _, lost := range []string{"last"} {
-		t.Run(lost, func(t *testing.T) {
-			prefix := newPrefix()
-			e, _ := started(t, &fredis.Options{Prefix: prefix}, srv.Addr())
-			ctx := context.Background()
-			start, err := e.Head(ctx, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want []string
-			pub := func(d string) {
-				t.Helper()
-				for i := range 10 { // fillers: the index is worth using
-					topic, data := "filler", "filler"
-					if i == 0 {
-						topic, data = "a", d
-						want = append(want, d)
-					}
-					if err := e.Publish(ctx, topic, fanout.NewMessage([]byte(data))); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			read := func(when string) {
-				t.Helper()
-				msgs, _, err := e.Read(ctx, start, []string{"a"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []string
-				for _, m := range msgs {
-					got = append(got, string(m.Data()))
-				}
-				if !slices.Equal(got, want) {
-					t.Fatalf("%s: read %v, want %v", when, got, want)
-				}
-			}
-			pub("a1")
-			pub("a2")
-			read("before the loss")
-			if _, err := srv.Do("DEL", "{"+prefix+":0}:"+lost); err != nil {
-				t.Fatal(err)
-			}
-			read("after " + lost + " was lost")
-			pub("a3")
-			read("after " + lost + " was lost and a publish")
-			pub("a4")
-			read("after two publishes")
-		})
 	}
 }
 
@@ -330,7 +272,7 @@ func TestKeys_StreamLostThenPublish(t *testing.T) {
 	if err != nil || !slices.Equal(got, []string{"new1", "new2"}) {
 		t.Errorf("Read of the new epoch: %v, %v; want [new1 new2]", got, err)
 	}
-	if ttls := partitionTTLs(t, srv, prefix); ttls["log"] <= 0 || ttls["meta"] <= 0 || ttls["last"] <= 0 {
+	if ttls := partitionTTLs(t, srv, prefix); ttls["log"] <= 0 || ttls["meta"] <= 0 {
 		t.Errorf("PTTLs in the new epoch: %v; want an expiry on every key", ttls)
 	}
 }

@@ -26,7 +26,7 @@ func storeOnly(t *testing.T, c rueidis.Client, prefix, topic, data string) {
 	t.Helper()
 	tag := "{" + prefix + ":0}"
 	err := rueidis.NewLuaScript(script.Publish).Exec(context.Background(), c,
-		[]string{tag + ":meta", tag + ":log", tag + ":last"},
+		[]string{tag + ":meta", tag + ":log"},
 		[]string{"lost", "1", "", "0", tag + ":nowhere", "0", "1000", "0", topic, "t", data}).Error()
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +16,6 @@ import (
 	"github.com/fanout-go/fanout"
 	fredis "github.com/fanout-go/fanout/redis"
 	"github.com/fanout-go/fanout/redis/internal/redistest"
-	"github.com/fanout-go/fanout/redis/internal/script"
 )
 
 // scriptTime returns how many read scripts srv has run, and the time
@@ -85,7 +86,7 @@ func TestRead_QuietTopicCostsWhatItReturns(t *testing.T) {
 	busy := readCost(t, srv, e, behind, "busy", 10_000)
 	t.Logf("Redis time per resume: 10 messages %v alone, %v behind 10,000 of another topic; the 10,000 %v", base, cost, busy)
 	var mem []string
-	for _, k := range []string{"log", "last"} {
+	for _, k := range []string{"log", "meta"} { // (the index is in meta)
 		n, err := srv.Do("MEMORY", "USAGE", "{"+prefix+":0}:"+k, "SAMPLES", "0")
 		if err != nil {
 			t.Fatal(err)
@@ -126,9 +127,9 @@ func TestRead_IndexNeverTrustedBlindly(t *testing.T) {
 	indexed := true // whether the next reads must go through the indexes
 	read := func(from fanout.Position, topics ...string) []string {
 		t.Helper()
-		before := commandCalls(t, srv, "zscore")
+		before := indexReads(t, srv)
 		msgs, _, err := e.Read(ctx, from, topics)
-		if used := commandCalls(t, srv, "zscore") > before; used != indexed {
+		if used := indexReads(t, srv) > before; used != indexed {
 			t.Errorf("Read(%v, %v) read the indexes: %v, want %v", from, topics, used, indexed)
 		}
 		if err != nil {
@@ -191,17 +192,53 @@ func TestRead_IndexNeverTrustedBlindly(t *testing.T) {
 }
 
 // unindexed stores data on topic in partition 0 of prefix without
-// indexing it (the publish script without the index key), as a publisher
-// that predates the indexes does.
+// indexing it in this version's index, as a publisher of the version
+// before does (its publish script, internal/script/testdata/zset: the
+// index in a sorted set of its own), and without an expiry (as before
+// the keys had one).
 func unindexed(t *testing.T, c rueidis.Client, prefix, topic, data string) {
 	t.Helper()
 	tag := "{" + prefix + ":0}"
-	err := rueidis.NewLuaScript(script.Publish).Exec(context.Background(), c,
-		[]string{tag + ":meta", tag + ":log"},
+	err := rueidis.NewLuaScript(oldScript(t, "publish")).Exec(context.Background(), c,
+		[]string{tag + ":meta", tag + ":log", tag + ":last"},
 		[]string{"old", "1", "", "0", tag + ":live", "0", "1000", "0", topic, "t", data}).Error()
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// oldScript returns the publish or read script of the version before
+// the topic index moved into the meta hash (internal/script/testdata/zset).
+func oldScript(t *testing.T, name string) string {
+	t.Helper()
+	files := []string{"read"}
+	if name == "publish" {
+		files = []string{"ensure", "index", "publish"}
+	}
+	src := ""
+	if name == "publish" {
+		src = "local publishing = true\n"
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join("internal", "script", "testdata", "zset", f+".lua"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src += string(b)
+	}
+	return src
+}
+
+// indexReads returns how many read script calls of srv went through the
+// topic index: those that made an HMGET of the topics' last offsets after
+// that of the meta hash.
+func indexReads(t *testing.T, srv *redistest.Server) int64 {
+	t.Helper()
+	n := commandCalls(t, srv, "hmget")
+	for _, c := range []string{"evalsha", "eval", "evalsha_ro", "eval_ro"} {
+		n -= commandCalls(t, srv, c) // one HMGET each: the meta hash
+	}
+	return n
 }
 
 // commandCalls returns how many times srv has run command (scripts'
@@ -240,16 +277,16 @@ func TestRead_IndexTrimmed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := srv.Do("ZCARD", "{"+prefix+":0}:last"); err != nil || n.(int64) != 8 {
-		t.Errorf("ZCARD last = %v, %v; want the 8 topics", n, err)
+	if got := indexTopics(t, srv, "{"+prefix+":0}"); len(got) != 8 {
+		t.Errorf("the index holds %q; want the 8 topics", got)
 	}
-	before := commandCalls(t, srv, "zscore")
+	before := commandCalls(t, srv, "hmget")
 	msgs, _, err := e.Read(ctx, from, []string{"rare"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if commandCalls(t, srv, "zscore") == before {
-		t.Error("the read did not use the index")
+	if n := commandCalls(t, srv, "hmget") - before; n != 2 {
+		t.Errorf("the read made %d HMGETs; want 2 (the meta hash, then the topics' last offsets: the index)", n)
 	}
 	var got []string
 	for _, m := range msgs {
@@ -335,17 +372,31 @@ func TestRead_IndexBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fields, err := srv.Do("ZCARD", tag+":last")
+	topics := indexTopics(t, srv, tag)
+	t.Logf("after 3,000 topics: the stream keeps %d messages, the index %d topics", kept, len(topics))
+	if n := len(topics); n > 100+16 {
+		t.Errorf("the index holds %d topics; want at most HistorySize (100) and 16 more", n)
+	}
+	if slices.Contains(topics, "t0") {
+		t.Errorf("the index holds t0: a topic whose messages the stream lost keeps its field")
+	}
+}
+
+// indexTopics returns the topics in the topic index of the partition
+// whose hash tag is tag: the meta hash's t: fields.
+func indexTopics(t *testing.T, srv *redistest.Server, tag string) []string {
+	t.Helper()
+	reply, err := srv.Do("HKEYS", tag+":meta")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("after 3,000 topics: the stream keeps %d messages, the index %d topics", kept, fields)
-	if n := fields.(int64); n > 100+16 {
-		t.Errorf("the index holds %d topics; want at most HistorySize (100) and 16 more", n)
+	var topics []string
+	for _, f := range reply.([]any) {
+		if topic, ok := strings.CutPrefix(f.(string), "t:"); ok {
+			topics = append(topics, topic)
+		}
 	}
-	if score, err := srv.Do("ZSCORE", tag+":last", "t0"); err != nil || score != nil {
-		t.Errorf("ZSCORE last t0 = %v, %v: a topic whose messages the stream lost keeps its member", score, err)
-	}
+	return topics
 }
 
 // TestRead_IndexHistorySizeLowered: nodes with a lower HistorySize trim

@@ -80,7 +80,7 @@ func fanoutVariant(name, src string, subs int, edit func(args []string) []string
 		keys: func(prefix string, _ int) []string {
 			tag := "{" + prefix + ":0}"
 			switch {
-			case noIndex:
+			case noIndex || !strings.Contains(src, "KEYS[3]"): // this version: the index in the meta hash
 				return []string{tag + ":meta", tag + ":log"}
 			case strings.Contains(src, "KEYS[4]"): // the index of sorted sets (testdata)
 				return []string{tag + ":meta", tag + ":log", tag + ":ixt", tag + ":ixo"}
@@ -108,10 +108,23 @@ func variants(t *testing.T) []variant {
 			}
 			src += string(b)
 		}
+		if strings.Contains(src, "not publishing") {
+			src = "local publishing = true\n" + src // (as script.Publish)
+		}
 		return src
 	}
 	run := strings.Repeat("a", 40)
-	baked := script.Bake(script.Publish, run, "nonce")
+	args := fanoutVariant("", "", 0, nil, false).args("", 0)
+	// This branch's script, baked as the engine bakes it: the run_id and
+	// the bounds and life (see script.Bake); bake bakes it with a
+	// variant's own arguments.
+	baked := script.Bake(script.Publish, run, "nonce", args)
+	bake := func(src string, edit func([]string) []string) string {
+		return script.Bake(src, run, "nonce", edit(slices.Clone(args)))
+	}
+	// The script before the index moved into the meta hash
+	// (testdata/zset: the index in the sorted set {p}:last), today's main.
+	zset := script.Bake(load("zset"), run, "nonce", nil)
 	// main's script before this branch (testdata/main): the exact trim,
 	// and one call per read of the meta hash and the keys.
 	exact := load("main")
@@ -119,13 +132,13 @@ func variants(t *testing.T) []variant {
 	// index of sorted sets, ixt and ixo. As it is, it reads INFO on every
 	// call (p); baked, it does not.
 	p := load("sets")
-	sets := script.Bake(p, run, "nonce")
+	sets := script.Bake(p, run, "nonce", nil)
 	// The index of last offsets in a hash, trimmed by reading the entries
 	// that left HistorySize (testdata/hash), before the sorted set.
-	hash := script.Bake(load("hash"), run, "nonce")
+	hash := script.Bake(load("hash"), run, "nonce", nil)
 	// The script before this one (testdata/prev): an EXISTS per publish,
 	// an HSET per field group.
-	prev := script.Bake(load("prev"), run, "nonce")
+	prev := script.Bake(load("prev"), run, "nonce", nil)
 	age16 := func(src string) string {
 		return swap(t, src, "if maxAge > 0 then", "if maxAge > 0 and offset % 16 == 0 then")
 	}
@@ -135,21 +148,20 @@ func variants(t *testing.T) []variant {
 	vs := []variant{
 		fanoutVariant("exact MINID (main)", exact, 4, nil, false),
 		fanoutVariant("this branch", baked, 4, nil, false),
+		fanoutVariant("zset index (main)", zset, 4, nil, false),
 		fanoutVariant("prev (EXISTS per publish)", prev, 4, nil, false),
 		fanoutVariant("index of sorted sets", sets, 4, nil, false),
 		fanoutVariant("index of last offsets in a hash", hash, 4, nil, false),
 		fanoutVariant("INFO per call", p, 4, nil, false),
 		fanoutVariant("PTTL per call", swap(t, sets, "(tonumber(fields[7]) or 0) - now < life", "redis.call('PTTL', meta) < life"), 4, nil, false),
 		fanoutVariant("this branch, 1 subscriber", baked, 1, nil, false),
-		fanoutVariant("this branch -index", baked, 4, nil, true),
-		fanoutVariant("this branch -index trim", swap(t, baked, "if maxLen > 0 and offset % 16 == 0 and since < offset - maxLen then", "if false then"), 4, nil, false),
-		fanoutVariant("this branch -field p", strings.ReplaceAll(baked, "'d', ARGV[11], 'p', prev)", "'d', ARGV[11])"), 4, nil, false),
+		fanoutVariant("this branch, arguments not baked", script.Bake(script.Publish, run, "nonce", nil), 4, nil, false),
 		fanoutVariant("this branch -TIME", swap(t, baked, "local time = redis.call('TIME')", "local time = {'1765000000', '123456'}"), 4, nil, false),
-		fanoutVariant("this branch -ZSCORE", swap(t, baked, "local prev = redis.call('ZSCORE', last, topic)", "local prev = '0'"), 4, nil, false),
-		fanoutVariant("this branch -age trim", baked, 4, func(a []string) []string { a[7] = "0"; return a }, false),
-		fanoutVariant("this branch -keepAlive", baked, 4, func(a []string) []string { return a[:11] }, false),
+		fanoutVariant("this branch -age trim", bake(script.Publish, func(a []string) []string { a[7] = "0"; return a }), 4, func(a []string) []string { a[7] = "0"; return a }, false),
+		fanoutVariant("this branch -keepAlive", bake(script.Publish, func(a []string) []string { return a[:11] }), 4, func(a []string) []string { return a[:11] }, false),
 		fanoutVariant("this branch -PUBLISH", swap(t, baked, "redis.call('PUBLISH', ARGV[5], payload)", ""), 4, nil, false),
 		fanoutVariant("this branch, ensure only", swap(t, baked, "local maxLen, maxAge = ", "do return {epoch, '1'} end\nlocal maxLen, maxAge = "), 4, nil, false),
+		fanoutVariant("zset (main), 1 subscriber", zset, 1, nil, false),
 		fanoutVariant("exact, 1 subscriber", exact, 1, nil, false),
 		fanoutVariant("exact -INFO", noInfo(exact), 4, nil, false),
 		fanoutVariant("exact -EXISTS log", swap(t, exact, "(head > 0 and redis.call('EXISTS', log) == 0)", "false"), 4, nil, false),

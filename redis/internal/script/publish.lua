@@ -2,14 +2,11 @@ local maxLen, maxAge = tonumber(ARGV[7]), tonumber(ARGV[8])
 local offset = head + 1
 local id = string.format('%d-%d', offset, now)
 local topic, kind, data = ARGV[9], ARGV[10], ARGV[11]
--- The partition's topic index (KEYS[3], when given; see index.lua): the
--- previous message of the topic, which the entry names (field p, always
--- there, so that every entry has the same fields: a stream node stores
--- their names once).
-local prev, since = '0', nil
-if KEYS[3] then
-  prev, since = indexPrevious(KEYS[3], fields, epoch, offset, maxLen, topic)
-end
+-- The partition's topic index (see index.lua): the previous message of
+-- the topic, which the entry names (field p, always there, so that every
+-- entry has the same fields: a stream node stores their names once).
+local prev
+prev, since, restarted = indexPrevious(epoch)
 -- The length bound is kept approximately ('~'): Redis drops only whole
 -- nodes of the stream (stream-node-max-entries, 100 by default), never
 -- marks single entries deleted, so the stream keeps maxLen entries and
@@ -35,12 +32,9 @@ end
 if not stored then
   -- (as in ensure; no DEL: the stream is gone)
   epoch, fresh = ARGV[1] .. string.format('%x%05x', tonumber(time[1]), tonumber(time[2])), true
-  redis.call('HSET', meta, 'e', epoch, 'h', 0, 'r', run, 'n', ARGV[2])
-  offset, id, prev = 1, string.format('1-%d', now), '0'
-  if KEYS[3] then
-    redis.call('DEL', KEYS[3]) -- the chain starts again
-    since = 1
-  end
+  head = 0
+  renew() -- and the index with it (fields: none): the chain starts again
+  offset, id, prev, since, restarted = 1, string.format('1-%d', now), '0', 1, true
   redis.call('XADD', log, id, 't', topic, 'x', kind, 'd', data, 'p', prev)
 end
 
@@ -66,21 +60,42 @@ if maxAge > 0 and (now >= nextAge or nextAge > now + maxAge) then -- (or the clo
       if t >= now - maxAge then hi = o else lo = o + 1 end
     end
     redis.call('XTRIM', log, 'MINID', string.format('%d', lo))
+    indexState(offset)
+    if lo > since then
+      since, restarted = lo, true -- (the index's trim follows the stream's)
+      if indexCursor == '' then
+        indexCursor = '0' -- a pass of the index's trim starts
+        redis.call('HSET', meta, 'jc', '0')
+      end
+    end
   end
 end
 
--- The head, and the index's chain (see index.lua), in one HSET.
-if since then
-  redis.call('ZADD', KEYS[3], offset, topic)
-  redis.call('HSET', meta, 'h', offset, 'ie', epoch, 'is', since, 'il', offset)
-else
-  redis.call('HSET', meta, 'h', offset)
+-- The head, the topic's last offset and the index's chain (see
+-- index.lua), in one HSET; every 16th publish, the index's trim first
+-- (during a pass, or when it holds more topics than the chain has
+-- messages: HLEN, less the hash's 16 other fields at most).
+local own = 't:' .. topic
+if offset % 16 == 0 then
+  indexState(offset)
+  if maxLen > 0 and since < offset - maxLen then
+    since, restarted = offset - maxLen, true
+  end
+  if indexCursor ~= '' or redis.call('HLEN', meta) - 16 > offset - since + 1 then
+    local cursor = indexTrim(indexCursor == '' and '0' or indexCursor, since)
+    redis.call('HSET', meta, 'jc', cursor == '0' and '' or cursor)
+  end
 end
--- The stream was created at offset 1, the index's set when its chain
--- started: without an expiry yet.
-keepAlive(tonumber(ARGV[12]), fresh or offset == 1 or since == offset)
+if restarted then
+  redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset, 'je', epoch, 'js', since)
+else
+  redis.call('HSET', meta, 'h', offset, 'jl', offset, own, offset)
+end
+-- The stream was created at offset 1, and the meta hash again by a
+-- renew: without an expiry yet.
+keepAlive(tonumber(ARGV[12]), fresh or offset == 1)
 
-local payload = epoch .. ' ' .. string.format('%d %d', offset, now) .. ' ' .. #topic .. ' ' .. #kind .. '\n' .. topic .. kind .. data
+local payload = string.format('%s %d %d %d %d\n', epoch, offset, now, #topic, #kind) .. topic .. kind .. data
 if ARGV[6] == '1' then
   redis.call('SPUBLISH', ARGV[5], payload)
 else

@@ -1,5 +1,5 @@
 local meta, log = KEYS[1], KEYS[2]
-local fields = redis.call('HMGET', meta, 'e', 'h', 'ie', 'is', 'il')
+local fields = redis.call('HMGET', meta, 'e', 'h', 'je', 'js', 'jl')
 local epoch, head = fields[1], tonumber(fields[2])
 if not epoch or not head or epoch ~= ARGV[1] then
   return {'epoch', epoch or '', string.format('%d', head or 0)}
@@ -36,16 +36,16 @@ local function matches(e)
   return not filter or t == '' or want[t] -- (a topic name with a NUL may match another's index range)
 end
 
--- With the partition's topic index (KEYS[3], see index.lua), read only
--- the entries of the topics, when the index is sure to hold every one of
--- them (it exists, and its chain covers the range) and they are few: each
--- topic's chain is walked back from its last offset to the range's
--- start, an XRANGE of one entry per message, and the walk gives up for a
--- scan of the range once it took a quarter of the range's length in
--- steps (or scan steps: a call's bound).
-if filter and KEYS[3] then
-  if fields[3] == epoch and (tonumber(fields[4]) or head + 1) <= from + 1 and tonumber(fields[5]) == head
-      and redis.call('EXISTS', KEYS[3]) == 1 then
+-- With the partition's topic index (the meta hash's t: fields, see
+-- index.lua), read only the entries of the topics, when the index is
+-- sure to hold every one of them (its chain covers the range) and they
+-- are few: each topic's chain is walked back from its last offset to the
+-- range's start, an XRANGE of one entry per message, and the walk gives
+-- up for a scan of the range once it took a quarter of the range's
+-- length in steps (or scan steps: a call's bound). A t: field below the
+-- chain's start (stale) is below the range too: it names no message.
+if filter then
+  if fields[3] == epoch and (tonumber(fields[4]) or head + 1) <= from + 1 and tonumber(fields[5]) == head then
     local first = redis.call('XRANGE', log, string.format('%d', from + 1), '+', 'COUNT', 1)[1]
     if not first or offsetOf(first[1]) ~= from + 1 then
       return {'trimmed', epoch, headS}
@@ -57,10 +57,15 @@ if filter and KEYS[3] then
         topics[#topics + 1] = ARGV[i]
       end
     end
+    local names = {}
+    for i, t in ipairs(topics) do
+      names[i] = 't:' .. t
+    end
+    local lasts = redis.call('HMGET', meta, unpack(names))
     local limit = math.min(scan, math.floor((head - from) / 4))
     local found, steps, walked = {}, 0, true
-    for _, t in ipairs(topics) do
-      local o = tonumber(redis.call('ZSCORE', KEYS[3], t) or '0')
+    for i, t in ipairs(topics) do
+      local o = tonumber(lasts[i] or '0')
       while o > from do
         steps = steps + 1
         local e = steps <= limit and redis.call('XRANGE', log, string.format('%d', o), string.format('%d', o))[1]

@@ -8,7 +8,6 @@
 //	KEYS[2]  the partition's stream: one entry per message, ID
 //	         "<offset>-<ms>", fields t (topic), x (kind), d (data) and
 //	         p (the topic's previous offset: see index.lua)
-//	KEYS[3]  its topic index (see index.lua), where a script says so
 //
 // Publish and Head give them all one expiry (see ensure).
 //
@@ -18,8 +17,8 @@
 // trim reads times from IDs, with no extra field stored.
 //
 // The meta hash also records r, the run_id of the server that wrote the
-// epoch, n, the number of partitions of the nodes that use it, ie, is
-// and il, the run of offsets the topic index holds (index.lua), a, when
+// epoch, n, the number of partitions of the nodes that use it, the
+// topic index (t:<topic>, je, js, jl, jc: see index.lua), a, when
 // a publish next reads the oldest entry's time (the age trim), and k,
 // when the partition's keys expire (see keepAlive in ensure).
 //
@@ -36,6 +35,10 @@ package script
 
 import (
 	_ "embed"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -48,7 +51,9 @@ import (
 //	ARGV[9] topic  ARGV[10] kind  ARGV[11] data
 //	ARGV[12] (optional) the keys' life in ms (see ensure)
 //
-//	KEYS[3] (optional) the partition's topic index: see index.lua
+// It keeps the partition's topic index (in the meta hash: see
+// index.lua). (A KEYS[3], the sorted set of earlier versions, is
+// ignored but for its expiry.)
 //
 // It returns {epoch, offset}. The live payload is
 // "<epoch> <offset> <ms> <len(topic)> <len(kind)>\n<topic><kind><data>",
@@ -78,10 +83,10 @@ var publishBody string
 //	ARGV[6] scan: the most entries to examine when scanning the range
 //	        (at least 1)
 //
-//	KEYS[3] (optional, with a filter) the partition's topic index: when
-//	        it is sure to hold every message of the range, and those of
-//	        the topics are few, only their entries are read (see
-//	        read.lua); otherwise the range is scanned, and filtered
+//	With a filter, when the partition's topic index (in the meta hash)
+//	is sure to hold every message of the range, and those of the topics
+//	are few, only their entries are read (see read.lua); otherwise the
+//	range is scanned, and filtered.
 //
 // It returns {"ok", epoch, head, entries, upTo}: every message of the
 // topics after the offset and up to upTo is in entries, and no more.
@@ -114,8 +119,72 @@ var Head = "local publishing = false\n" + ensure + "keepAlive(tonumber(ARGV[5]),
 // probe. The nonce makes the text, and its SHA1, known to its loader
 // only. src as it is (not baked) reads INFO on every call, and answers
 // the probe too.
-func Bake(src, run, nonce string) string {
-	return strings.Replace(src, "local run = false\n", "local run = '"+run+"' -- "+nonce+"\n", 1)
+//
+// The numbers among args (those of a call, which the engine passes alike
+// on every call: the bounds and the keys' life) are written in too: each
+// tonumber(ARGV[i]) of src whose args[i-1] is a decimal integer becomes
+// that integer, for a tonumber is a strtod, 1 to 2 thousand instructions
+// of Redis. The text then answers a call whose ARGV[i] is another with
+// the error reply "FANOUTBAKED" (before it reads or writes anything):
+// BakedKey tells which texts take the same arguments.
+func Bake(src, run, nonce string, args []string) string {
+	text := strings.Replace(src, "local run = false\n", "local run = '"+run+"' -- "+nonce+"\n", 1)
+	var guard []string
+	for _, i := range bakeable(src, args) {
+		text = strings.ReplaceAll(text, fmt.Sprintf("tonumber(ARGV[%d])", i), args[i-1])
+		guard = append(guard, fmt.Sprintf("ARGV[%d] ~= '%s'", i, args[i-1]))
+	}
+	if len(guard) > 0 {
+		text = strings.Replace(text, bakeGuardAt,
+			"if "+strings.Join(guard, " or ")+" then\n  return redis.error_reply('FANOUTBAKED')\nend\n"+bakeGuardAt, 1)
+	}
+	return text
+}
+
+// BakedKey returns what of args Bake writes into src's text: the texts
+// baked from calls of the same key take each other's calls.
+func BakedKey(src string, args []string) string {
+	var b strings.Builder
+	for _, i := range bakeable(src, args) {
+		fmt.Fprintf(&b, "%d=%s ", i, args[i-1])
+	}
+	return b.String()
+}
+
+// bakeGuardAt is where Bake puts its check of the arguments: after the
+// probe, before the first call.
+const bakeGuardAt = "local fields = redis.call('HMGET'"
+
+var tonumberArg = regexp.MustCompile(`tonumber\(ARGV\[(\d+)\]\)`)
+
+// bakeable returns the i of each tonumber(ARGV[i]) of src whose args[i-1]
+// is a decimal integer (15 digits at most: exact in a Lua number), when
+// src has a place for Bake's check.
+func bakeable(src string, args []string) []int {
+	if !strings.Contains(src, bakeGuardAt) {
+		return nil
+	}
+	var out []int
+	for _, m := range tonumberArg.FindAllStringSubmatch(src, -1) {
+		i, _ := strconv.Atoi(m[1])
+		if i < 1 || i > len(args) || slices.Contains(out, i) || !isDecimal(args[i-1]) {
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+func isDecimal(s string) bool {
+	if s == "" || len(s) > 15 || (len(s) > 1 && s[0] == '0') {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ensure starts a script with the partition's epoch and head in locals
