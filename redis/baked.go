@@ -15,7 +15,7 @@ import (
 
 // The scripts that write (publish, head) compare the run_id recorded
 // with the partition's epoch to that of the server process they run in
-// (see Histories that go back in the package documentation). Reading it
+// (see "Histories that go back" in docs/redis-engine.md). Reading it
 // from INFO server on every call cost 2 to 4 µs of Redis CPU, a tenth of
 // a publish. Instead the engine bakes the run_id into the script's text,
 // with a random nonce (script.Bake), and makes sure that the text is

@@ -46,7 +46,7 @@ import (
 // (it closes the connection, or drops a slot's channels with a notice,
 // which ends the session), a replica's link may: so a Cluster session
 // first runs the probe script on its own connection, which a replica
-// refuses (see session; doc.go for what remains, and the audit). The follower handles the inbox in arrival order up to the
+// refuses (see session; docs/redis-engine.md for what remains, and the audit). The follower handles the inbox in arrival order up to the
 // token before it concludes, so every message up to h is delivered: the
 // next session's catch-up may start at h (part.probed). A token that
 // does not come back within PingTimeout: the connection no longer

@@ -8,7 +8,7 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// check is the quiet partition's periodic check (see doc.go, Live
+// check is the quiet partition's periodic check (see docs/redis-engine.md, Live
 // delivery): it reads the head (a new epoch, or a history that went
 // back, is found even when nothing is published), then publishes a
 // token of its own on the node's probe channel, through the client (to

@@ -36,7 +36,7 @@
 // always) or a failover that never loses writes. A restart from an older
 // snapshot, an AOF that lost its last second, a promoted replica that
 // lagged: each is detected and becomes a resync for the clients concerned
-// (see Histories that go back). Persistence and min-replicas-to-write
+// (see How it works). Persistence and min-replicas-to-write
 // still make such losses rarer and smaller. Nor does it need a cleanup
 // job: every key the engine creates expires once no node uses it (see
 // Keys: what each holds, below).
@@ -144,101 +144,6 @@
 // all, never after them. Publishes that do not give up never wait for
 // each other.
 //
-// # Epochs
-//
-// The epoch names the current life of a partition's history. The scripts
-// check both keys together: a missing meta hash (a restart without
-// persistence, FLUSHALL, a failover to an empty replica, eviction, the
-// expiry of an unused partition's keys), or a
-// missing stream where the head says there were messages (the stream
-// alone was evicted), starts a new epoch (a random prefix of the node and
-// the Redis time) from offset 0. (A head read asks whether the stream
-// exists; a publish asks nothing: its XADD, NOMKSTREAM, does not create
-// a stream that should be there, and tells that it is gone.) An ID of the old epoch then gets the
-// resync signal, never a wrong or partial replay. Run Redis with
-// maxmemory-policy noeviction, so that the history is never evicted
-// under memory pressure: every key of the engine has a TTL, so a
-// volatile-* policy may evict a partition's keys too, which costs its
-// clients a resync (never a gap). A new epoch starts the meta hash
-// again, and the topic index in it.
-//
-// A partition's keys also expire, together, HistoryAge and a quarter (at
-// least three CheckIntervals) after its last publish or the last head
-// read of a node that follows it (30 days when HistoryAge is negative):
-// each publish and head script gives both the same expiry when the
-// meta hash's has run down by an eighth (the meta hash records when
-// they expire, field k: no PTTL per publish), or when it created one of
-// them. Their expiry is
-// taken as a loss: the next publish or head read starts a new epoch, and
-// a client that resumes from an ID of the old one gets the resync
-// signal, even one that had missed nothing. A partition that a node
-// follows keeps its keys (and its clients resume with no resync) however
-// long nothing is published. This costs a publish no call, and every
-// eighth of the keys' life two PEXPIREs and an HSET.
-//
-// # Histories that go back
-//
-// Redis can also lose the tail of a history while keeping its keys: it
-// restarts from an RDB snapshot older than its last writes (or from an
-// AOF that lost its last second, with appendfsync everysec), or a replica
-// that lagged is promoted (Redis replicates asynchronously). The head
-// then goes back, say from 50 to 20, in the same epoch, and the next
-// messages would take the offsets 21 to 50 again: a client whose last ID
-// was that of message 35 would resume after the new 35th as if nothing
-// were missing, and a node that delivered 50 would drop the new 21 to 50
-// as duplicates. Every subscriber must get the resync signal instead. The
-// scripts that write (publish, and the head read of followers and
-// resuming subscribers) start a new epoch, atomically, before they take
-// an offset, when either of these holds:
-//
-//   - The server's run_id (INFO server) is not the one recorded in the
-//     meta hash when the epoch started (field r). (The scripts do not
-//     read INFO on every call: the engine writes the run_id into their
-//     text, which only that server process runs; see redis/baked.go.)
-//     A run_id is random and
-//     new for every redis-server process, so it cannot be restored with a
-//     snapshot, and a replica's differs from its primary's. Every way
-//     the data set can go back without a command that goes through the
-//     engine, a restart that loads a file, a failover (by hand, by
-//     Sentinel, by a Cluster), runs under another run_id than the one
-//     that wrote the lost tail, and the tail's epoch was recorded with
-//     that one. So the first write after it, by any node, even one that
-//     started after it or never saw the old head, starts a new epoch.
-//   - The head is below the highest offset of the same epoch that the
-//     calling node has seen (its publishes' replies, the heads it read,
-//     the messages it delivered): a rollback within one server process,
-//     which only a hostile operator makes (DEBUG RELOAD NOSAVE, RESTORE
-//     of an old dump of the keys), is found by every node that saw a
-//     later offset.
-//
-// Why no ID of the lost tail is ever taken for a new message: an ID
-// resumes (the read script) only when its epoch is the partition's
-// current one and its offset is not above the head. Until the first
-// write after the data set went back, the epoch is unchanged, but what
-// the stream holds is exactly a prefix of what was published in it (a
-// snapshot or a replica holds a past state), so an ID up to the head
-// resumes with the true messages after it, and an ID of the lost tail is
-// above the head: it resyncs. The first write starts the new epoch
-// before it takes an offset, in the same script, so no offset of the old
-// epoch is ever handed out twice, and from then on every old ID resyncs.
-// Followers find the new epoch at their next message, check or
-// reconnection and send their subscribers the resync signal, even when
-// nothing is published. What stays undetected is a rollback within one
-// server process that no live node saw past.
-//
-// The price: when in doubt, resync. Every restart of Redis and every
-// failover starts new epochs, even when nothing was lost (a clean
-// shutdown that saved everything, a replica that was in sync); moving a
-// partition's slot to another Cluster master does too. The engine's
-// Redis user needs INFO (ACL category @dangerous), which the scripts run
-// when the engine loads them into a server process (its first publish or
-// head read there, and after a restart, a failover or SCRIPT FLUSH);
-// without it, publishes fail with an error that says so. (Read on every
-// call, INFO cost a publish 4 to 6 µs of Redis CPU: TestPublishCost.)
-// Bounding the replicas' lag (min-replicas-to-write,
-// min-replicas-max-lag) still limits what a failover loses; the engine
-// makes the loss visible, not smaller.
-//
 // # Nodes must agree on the number of partitions
 //
 // Nodes with different Options.Partitions would put a topic in different
@@ -250,133 +155,6 @@
 // Head returns ErrLayout, from its first use on. To change the number,
 // deploy the nodes with the new one under a new Prefix (clients then
 // resync once), or stop every node and delete the keys.
-//
-// # Live delivery, and noticing loss
-//
-// A node follows a partition (one connection of its own, subscribed to
-// the partition's broadcast channel and to the channels of the topics it
-// has local subscribers of) from the first local Subscribe of one of its
-// topics until a whole CheckInterval has passed with no local subscriber
-// of its topics; it subscribes a topic's channel at the topic's first
-// local Subscribe (which returns once Redis has subscribed it) and
-// unsubscribes it a CheckInterval or so after the last one left (so a
-// client that reconnects does not make it churn). One goroutine per
-// followed partition hands the feed its messages, in offset order. The
-// offsets it receives skip the other topics' messages: a skip is not a
-// hole (the engine is a fanout.SparseEngine, and the core's feed fills
-// nothing). Redis sends one connection's messages of one slot in the
-// order the scripts ran, so a message of a followed topic can only be
-// missed at a discontinuity of the subscription, and each is handled:
-//
-//   - When it subscribes (at first, and after the connection failed or
-//     the server dropped a channel, a slot moved), it reads the head, and
-//     the messages of its followed topics (and broadcasts) from its last
-//     delivery up to the head, from the stream, through the topic index
-//     (the read script's topic filter): a reconnect costs Redis a lookup
-//     per followed topic and the messages missed, not the partition's
-//     range. So a message lost right after subscribing is found too.
-//   - A channel added while the partition is followed owes its topic
-//     nothing stored before (its new subscribers start after Subscribe
-//     returned) and changes nothing of the other channels' order:
-//     nothing to read.
-//   - When no message came for CheckInterval, it reads the head (a new
-//     epoch, or a history that went back, is found even when nothing is
-//     published) and sends a probe: a random token, published by a
-//     script that runs where the publish script runs (the slot's master)
-//     on a channel of the node's own under the partition's hash tag
-//     ({fanout:p}:probe:<random>, subscribed with the others), which it
-//     waits for, PingTimeout at most, on the subscription. Since Redis
-//     sends a connection's messages in the order it ran their publishes,
-//     the probe's return vouches for every message of the followed
-//     topics up to the head (see channels.go for the argument). A probe
-//     that does not come back means a subscription that no longer
-//     delivers: hung, open but silent, as in centrifugo issue 1189, or
-//     left on a server that no longer gets the publishes (an old master
-//     after a failover: the probe goes to the new one). It is replaced
-//     (Stats.Stuck), and the new subscription catches up from the
-//     stream. The check costs Redis the same whatever the topics
-//     followed: a head read and a probe.
-//   - When the stream no longer holds what was missed (trimmed, or the
-//     epoch changed), the partition's local subscribers get the resync
-//     signal (Feed.Reset, which runs OnResync), even when no message
-//     follows to show it.
-//
-// What the probe cannot see: a message whose live copy alone was lost
-// on a connection that stays subscribed and delivers what follows
-// (probes included). Redis does not do that on the server that ran the
-// publish: it drops a connection, or a slot's channels with a notice,
-// never one message. A replica that serves a subscription can: it gets
-// the master's publishes over the replication link (a full
-// resynchronisation skips what was published meanwhile) or the cluster
-// bus (at most once). So a node subscribes on the master: on a Cluster,
-// where a replica serves SSUBSCRIBE and a client whose view of the slots
-// is stale after a failover sends it there, each session first runs the
-// probe script on its own connection, which a replica refuses (MOVED),
-// and subscribes again later; a demoted master drops its sharded
-// subscriptions (Redis 7.0), and Sentinel kills the pub/sub clients of
-// the instances it turns into replicas. What remains is a subscription
-// moved to a replica without either (a standalone master turned replica
-// by hand: its head reads then fail, and each check ends the session),
-// and a loss Redis does not make. So every 600th
-// check (10 minutes with the default CheckInterval) is also an audit:
-// once the probe is back, it reads the followed topics' messages after
-// the last delivery up to the head, through the topic index (a lookup
-// per topic, as a reconnect's catch-up), and what it finds was lost:
-// delivered, and the subscription replaced. The audit sees such a loss
-// only when no later message of a followed topic was delivered before
-// it ran (it reads from the last delivery), and not when a reconnect
-// came between (the catch-up reads from the last head a probe vouched
-// for). The one-channel design found every such loss at the next
-// message, at the price of every message of the partition.
-//
-// The head read is a script that may start a new epoch, so it writes:
-// while Redis refuses writes (a replica not yet promoted, READONLY, or
-// out of memory under noeviction), a node cannot read a head, and its
-// clients' resync signal waits until Redis accepts writes again. Nothing
-// is delivered out of order or silently skipped meanwhile; the signal is
-// late, not lost.
-//
-// Stats counts these events (catch-ups that found messages, recovered
-// messages, stuck subscriptions, reconnects, resyncs, new epochs) and the
-// feed lag.
-//
-// Nodes of versions before the topic channels publish on one channel per
-// partition, {fanout:p}:live, which a node subscribes too: during a
-// rolling upgrade, it receives their messages in order with the others.
-// The older nodes receive nothing live from upgraded ones: they fill
-// each hole from the stream and their quiet partitions' checks find the
-// rest, late, until they are upgraded. (On a Cluster they name the
-// partitions' keys and channels otherwise, and the two refuse each
-// other: see Cluster key layout.)
-//
-// # What a node pays for a topic it has no subscriber of
-//
-// Nothing: a node subscribes a topic's channel only while it has a local
-// subscriber of the topic (and for one CheckInterval after the last one
-// left), and receives nothing of the others, whatever partition they
-// share with its topics. Publishing costs the same whatever the nodes
-// follow: one script call.
-//
-// Redis pays for the subscriptions instead, measured on redis-server 7.0
-// on the project's 2-core machine (TestChannels_Cost, with
-// FANOUT_REDIS_MEASURE=1), for a node following 3,334 topics of one
-// partition: subscribing their channels (at the node's start, or after
-// a reconnect: SUBSCRIBE or SSUBSCRIBE with 1,000 channels each) took 5
-// to 13 ms, 0.7 to 1.1 µs of Redis CPU per channel; each subscribed
-// channel takes about 216 bytes (used_memory) for its first node and 127
-// for each other node that subscribes it. The catch-up after a reconnect
-// (and the audit, every 600th check) reads those topics' messages
-// through the topic index: about 10 ms of Redis CPU for 3,334 topics
-// behind 1,000 messages of others (a lookup per topic). The node reads
-// them 256 topics per script call, so that no call holds Redis for long:
-// 14 calls, the longest 2.1 ms (SLOWLOG), where one call of all 3,334
-// took 10.6 ms. The periodic check of a quiet partition used to be such
-// a read whenever the head had moved: for a node following 3,334 topics
-// of a partition whose other topics' messages move the head, 1.56 ms of
-// Redis time per check, against 0.10 ms with the probe, whatever the
-// topics (TestCheck_Cost, commandstats, a check every 100 ms, the head
-// moved before every other one, the machine loaded: load average 10 to
-// 12).
 //
 // # Presence across nodes
 //
@@ -524,18 +302,13 @@
 // (or wait HistoryAge and a quarter for them to expire). Clients then
 // resync too: the new partitions start new epochs.
 //
-// # The client: rueidis, chosen by measurement
+// # How it works
 //
-// The engine uses github.com/redis/rueidis. Both candidates ran the
-// publish script against one local redis-server on the project's 2-core
-// machine (redis/clientbench, 20,000 publishes, 3 runs, medians):
-//
-//	goroutines   go-redis v9.23.0        rueidis v1.0.79
-//	1            91.9 µs/op, 15 allocs   92.9 µs/op, 3 allocs
-//	2            55.1 µs/op, 15 allocs   54.5 µs/op, 3 allocs
-//	64           22.2 µs/op, 15 allocs   13.4 µs/op, 3 allocs
-//
-// Alone they are the same round trip; with many concurrent publishers
-// rueidis's automatic pipelining gives 1.65 times the throughput (about
-// 75,000 publishes/s against 45,000), with a fifth of the allocations.
+// docs/redis-engine.md goes on from here
+// (https://github.com/fanout-go/fanout/blob/main/docs/redis-engine.md): epochs (how a
+// node tells a history that went on from one that went back: a restart
+// from an older snapshot, a failover to a replica that lagged), live
+// delivery on a channel per topic and how a node notices a loss (the
+// probe, the catch-up, the audit), what a node pays for a topic it has
+// no subscriber of, and why the client is rueidis.
 package redis
