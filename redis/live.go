@@ -292,37 +292,6 @@ func (p *part) session() (followed bool, err error) {
 	}
 }
 
-// addChannels subscribes the channels of the topics that local
-// subscriptions added since the session began. Nothing stored before a
-// channel is subscribed is owed to its new subscribers (Subscribe waits
-// for it), and the other channels' messages keep their order: no
-// catching up.
-func (p *part) addChannels(dc rueidis.DedicatedClient) error {
-	channels, subs := p.toSubscribe(false)
-	if len(channels) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(p.e.ctx, p.e.opts.PingTimeout)
-	defer cancel()
-	if err := p.e.subscribe(ctx, dc, channels); err != nil {
-		return err
-	}
-	p.markReady(subs)
-	return nil
-}
-
-// dropChannels unsubscribes the channels of the topics no local
-// subscription needed for a whole CheckInterval.
-func (p *part) dropChannels(dc rueidis.DedicatedClient) error {
-	channels := p.lingerTopics()
-	if len(channels) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(p.e.ctx, p.e.opts.PingTimeout)
-	defer cancel()
-	return p.unsubscribe(ctx, dc, channels)
-}
-
 // idle reports whether no local subscription needs the partition.
 func (p *part) idle() bool {
 	p.mu.Lock()
