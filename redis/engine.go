@@ -195,10 +195,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	}
 	p := e.parts[e.Partition(topic)]
 	e.stats.published.Add(1)
-	err := e.store(ctx, p.only, func(ctx context.Context) error {
-		return e.published(p, e.publishScript.exec(ctx, e.client, p.id, e.publishKeys(p), e.publishArgs(p, topic, kind, data)))
-	})
-	if err != nil {
+	if err := e.commit(ctx, p, topic, kind, data); err != nil {
 		e.stats.publishErrors.Add(1)
 		return fmt.Errorf("fanout/redis: publish to partition %d: %w", p.id, err)
 	}
