@@ -46,13 +46,20 @@ func resetStats(t *testing.T, addr string) {
 // script calls (group commit), and every message is delivered once, in
 // each publisher's order. Half of the publishers' contexts can end (their
 // batches are led by a goroutine of the engine's), half cannot (they
-// lead themselves).
+// lead themselves). With a HistorySize of 100, the batches trim the
+// stream, and the topic index follows.
 func TestEngine_GroupCommit(t *testing.T) {
 	srv := redistest.Start(t)
-	opts := &fredis.Options{Prefix: newPrefix(), Partitions: 1}
+	for _, size := range []int{0, 100} {
+		t.Run(fmt.Sprintf("HistorySize %d", size), func(t *testing.T) { testGroupCommit(t, srv, size) })
+	}
+}
+
+func testGroupCommit(t *testing.T, srv *redistest.Server, historySize int) {
+	opts := &fredis.Options{Prefix: newPrefix(), Partitions: 1, HistorySize: historySize}
 	pub := startNode(t, "pub", opts, &nodeEvents{}, srv.Addr())
 	sub := startNode(t, "sub", opts, &nodeEvents{}, srv.Addr())
-	topics := []string{"a", "b", "c", "d"}
+	topics := []string{"a", "b", "c", "d", "e", "f", "g", "h"} // two publishers each
 	f := openFeed(t, sub, kindWS, topics, "")
 	publishAll(t, pub, "a", "warm-up") // the script loaded
 	f.expect(t, "warm-up")
@@ -87,6 +94,8 @@ func TestEngine_GroupCommit(t *testing.T) {
 	if calls > publishers*each/2 {
 		t.Errorf("%d publishes took %d EVALSHA calls: not batched", publishers*each, calls)
 	}
+
+	checkIndex(t, newClient(t, "check", srv.Addr()), pub.eng)
 
 	next := make([]int, publishers) // each publisher's next message expected
 	for range publishers * each {
@@ -235,4 +244,53 @@ func TestEngine_GroupCommitBounds(t *testing.T) {
 	if want := uint64(1 + 3 + 70 + 3 + 1); head.Offset != want { // before, the frozen ones, the batches'
 		t.Fatalf("head %d, want %d", head.Offset, want)
 	}
+}
+
+// checkIndex checks the topic index of e's partition 0 (see index.lua)
+// against its stream, whose messages were all published by e: each
+// entry names the previous one of its topic (field p), and the meta hash
+// each topic's last one (t:<topic>), and says that the chain covers the
+// whole stream.
+func checkIndex(t *testing.T, c rueidis.Client, e *fredis.Engine) {
+	t.Helper()
+	ctx := context.Background()
+	entries, err := c.Do(ctx, c.B().Xrange().Key(fredis.StreamKey(e, 0)).Start("-").End("+").Build()).AsXRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := c.Do(ctx, c.B().Hgetall().Key(fredis.MetaKey(e, 0)).Build()).AsStrMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]string{}
+	var offset string
+	oldest, _, _ := strings.Cut(entries[0].ID, "-")
+	for _, en := range entries {
+		offset, _, _ = strings.Cut(en.ID, "-")
+		topic, p := en.FieldValues["t"], en.FieldValues["p"]
+		if want := last[topic]; want != "" && p != want {
+			t.Fatalf("entry %s of topic %q: p %q, want %q (its topic's previous)", en.ID, topic, p, want)
+		}
+		if last[topic] == "" && p != "0" && atoi(t, p) >= atoi(t, oldest) { // (trimmed, or none)
+			t.Fatalf("entry %s of topic %q: p %q, but its topic's first entry in the stream", en.ID, topic, p)
+		}
+		last[topic] = offset
+	}
+	for topic, o := range last {
+		if got := meta["t:"+topic]; got != o {
+			t.Errorf("meta hash: t:%s = %q, want %q", topic, got, o)
+		}
+	}
+	if meta["h"] != offset || meta["jl"] != offset || atoi(t, meta["js"]) < 1 || atoi(t, meta["js"]) > atoi(t, offset) || meta["je"] != meta["e"] {
+		t.Errorf("meta hash %v: want h and jl %s, js from 1 to it, je the epoch", meta, offset)
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return n
 }

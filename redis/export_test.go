@@ -47,3 +47,6 @@ func PublishQueue(e *Engine, pid int) (active bool, queued int) {
 	defer c.mu.Unlock()
 	return c.active, len(c.queue)
 }
+
+// StreamKey is the name of the stream of e's partition p.
+func StreamKey(e *Engine, p int) string { return e.parts[p].keys[1] }
