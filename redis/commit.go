@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/fanout-go/fanout"
@@ -98,7 +99,7 @@ func (e *Engine) commit(ctx context.Context, p *part, topic, kind, data string) 
 	case !d.sent: // still queued: never stored
 		for i, q := range c.queue {
 			if q == d {
-				c.queue = append(c.queue[:i], c.queue[i+1:]...)
+				c.queue = slices.Delete(c.queue, i, i+1)
 				break
 			}
 		}
@@ -152,9 +153,8 @@ func (e *Engine) commitBatch(p *part, own *pending) bool {
 		c.mu.Unlock()
 		return true
 	}
-	batch := make([]*pending, n)
-	copy(batch, c.queue)
-	c.queue = append(c.queue[:0], c.queue[n:]...)
+	batch := slices.Clone(c.queue[:n])
+	c.queue = slices.Delete(c.queue, 0, n) // (it clears what it leaves: no message kept alive)
 	for _, d := range batch {
 		d.sent = true
 	}
