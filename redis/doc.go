@@ -81,6 +81,9 @@
 // PUBLISH; and every 16th publish an HMGET and an HLEN for the topic
 // index's trim), centrifuge v0.40.1's stream script 6.6 (see
 // bench/results/redis-publish-cost-2.txt for what each costs Redis).
+// Reads (Engine.Read) are one read-only script too: the epoch, the head
+// and the range are read atomically, so the head a resuming subscriber is
+// stitched at is exact.
 //
 // Publishes to one partition that come while its script call is in
 // flight share the next call (group commit): one call stores them all,
@@ -89,14 +92,12 @@
 // the head and index once (an XADD and a PUBLISH each: every message
 // keeps its own entry and live message, so subscribers, readers and
 // nodes of earlier versions see no difference). A call's own cost is
-// about half of a lone publish's Redis CPU: with many concurrent
-// publishers, a message costs Redis a third to a half of what it did
+// about half of a lone publish's Redis CPU: with 64 concurrent
+// publishers on 3 nodes, a message cost Redis about 0.6 times what it
+// did, and 0.6 to 0.7 times centrifuge's
 // (bench/results/redis-group-commit.txt). A partition has one publish
-// call in flight at a time; a lone publisher's calls hold one message,
-// as before. Broadcasts are not batched.
-// Reads (Engine.Read) are one read-only script too: the epoch, the head
-// and the range are read atomically, so the head a resuming subscriber is
-// stitched at is exact.
+// call in flight at a time; a lone publisher's calls hold one message
+// each, as before. Broadcasts are not batched.
 //
 // A resuming client's history is read a page at a time
 // (fanout.PageReader: 256 messages or 1 MiB with the Hub's defaults),

@@ -16,7 +16,9 @@ package script_test
 // before it (the machine's load drifts too much between rounds for small
 // differences). A "+10 X" variant runs X
 // ten more times per publish: a tenth of its difference is X's cost.
-// Results of 2026-12-07: bench/results/redis-publish-cost.txt.
+// Results of 2026-12-07: bench/results/redis-publish-cost.txt; the
+// batched variants (", batches of n": the engine's group commit), of
+// 2026-12-08: bench/results/redis-group-commit.txt.
 
 import (
 	"context"
