@@ -294,3 +294,48 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// TestEngine_GaveUpInBatchFenced: a Publish whose context ends after its
+// batch was sent gives up as alone (fence.go): the batch is not
+// cancelled (the others of the batch are stored), and the caller's next
+// Publish to the partition waits until the batch's call has ended.
+func TestEngine_GaveUpInBatchFenced(t *testing.T) {
+	e, px, _ := frozenEngine(t)
+	first := freezeCall(t, e, px, "FIRST")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	gaveUp, other := make(chan error, 1), make(chan error, 1)
+	go func() { gaveUp <- e.Publish(ctx, "t", fanout.NewMessage([]byte("GIVEUP"))) }()
+	eventually(t, func() bool { _, queued := fredis.PublishQueue(e, 0); return queued == 1 }, "GIVEUP queued")
+	go func() { other <- e.Publish(context.Background(), "t", fanout.NewMessage([]byte("OTHER"))) }()
+	eventually(t, func() bool { _, queued := fredis.PublishQueue(e, 0); return queued == 2 }, "OTHER queued")
+	px.FreezeOn([]byte("GIVEUP")) // the next batch's call: GIVEUP and OTHER
+	px.Thaw()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		active, queued := fredis.PublishQueue(e, 0)
+		return active && queued == 0
+	}, "GIVEUP's and OTHER's call sent")
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Publish(GIVEUP), cancelled after its batch was sent: %v, want context.Canceled", err)
+	}
+	later, cancelLater := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelLater()
+	// (Not queued behind the call: held by the fence, before.)
+	if err := e.Publish(later, "t", fanout.NewMessage([]byte("LATER"))); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "gave up") {
+		t.Fatalf("Publish(LATER) while GIVEUP's batch is in flight: %v, want the deadline, fenced", err)
+	}
+	px.Thaw()
+	if err := <-other; err != nil {
+		t.Fatalf("Publish(OTHER), in GIVEUP's batch: %v", err)
+	}
+	if err := e.Publish(context.Background(), "t", fanout.NewMessage([]byte("after"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(stored(t, e), " "); got != "before FIRST GIVEUP OTHER after" {
+		t.Fatalf("stored %q, want \"before FIRST GIVEUP OTHER after\"", got)
+	}
+}
