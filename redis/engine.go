@@ -149,14 +149,16 @@ func (e *Engine) Partitions() int { return len(e.parts) }
 
 // Publish implements fanout.Engine: one script call stores m at the next
 // offset of its topic's partition and publishes it on the topic's
-// channel (a broadcast on the partition's broadcast channel), which every
+// channel (concurrent publishes to a partition share a call: see
+// commit.go) (a broadcast on the partition's broadcast channel), which every
 // node with a subscriber of the topic receives (this one too: a message
 // reaches local subscribers the same way as remote ones, so every node
 // delivers in one order). A broadcast is stored in
 // every partition, in one round trip (pipelined), so that each
 // subscriber receives it once, in the order of its own partition.
 //
-// An error wraps what Redis or the connection said. When the connection
+// An error wraps what Redis or the connection said (for every message
+// of the call: a batch is stored as a whole or not at all). When the connection
 // fails after the script was sent, the message may have been stored (and
 // delivered) nonetheless: Redis cannot tell.
 func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) error {
@@ -195,10 +197,7 @@ func (e *Engine) Publish(ctx context.Context, topic string, m *fanout.Message) e
 	}
 	p := e.parts[e.Partition(topic)]
 	e.stats.published.Add(1)
-	err := e.store(ctx, p.only, func(ctx context.Context) error {
-		return e.published(p, e.publishScript.exec(ctx, e.client, p.id, e.publishKeys(p), e.publishArgs(p, topic, kind, data)))
-	})
-	if err != nil {
+	if err := e.commit(ctx, p, topic, kind, data); err != nil {
 		e.stats.publishErrors.Add(1)
 		return fmt.Errorf("fanout/redis: publish to partition %d: %w", p.id, err)
 	}

@@ -38,3 +38,15 @@ func NewOldLayout(client rueidis.Client, opts *Options) (*Engine, error) {
 // PartitionTag is the hash tag of partition p of n under prefix (on a
 // Cluster when spread).
 var PartitionTag = partitionTag
+
+// PublishQueue tells whether a leader serves partition pid's publishes
+// (see commit.go), and how many are queued, not yet sent.
+func PublishQueue(e *Engine, pid int) (active bool, queued int) {
+	c := &e.parts[pid].commit
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.active, len(c.queue)
+}
+
+// StreamKey is the name of the stream of e's partition p.
+func StreamKey(e *Engine, p int) string { return e.parts[p].keys[1] }

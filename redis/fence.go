@@ -19,7 +19,9 @@ import (
 // closed: then only bytes already on the wire can still reach Redis):
 // later publishes to them wait for it, within their own context. A failed Publish is thus stored
 // before the caller's next ones or not at all. Publishes that do not give
-// up never wait for each other.
+// up never wait for each other here (but a partition's publishes are
+// sent one batch at a time: see commit.go, which holds the fence for a
+// message that gave up after its batch was sent).
 
 // fence counts a partition's publishes that gave up and are still in
 // flight.
@@ -73,7 +75,8 @@ type flight struct {
 	abandoned bool // its caller gave up: parts are held
 }
 
-// store runs exec, a publish to parts, in their order (see above).
+// store runs exec, a publish to parts, in their order (see above): a
+// broadcast's (the group commit, commit.go, stores the others).
 func (e *Engine) store(ctx context.Context, parts []*part, exec func(context.Context) error) error {
 	for _, p := range parts {
 		if err := p.fence.wait(ctx); err != nil {

@@ -42,9 +42,10 @@ type part struct {
 	inbox    []string       // live payloads received, not yet handled
 	dropping map[string]int // channels being unsubscribed: confirmations expected
 
-	fence fence   // publishes that gave up, still in flight (see store)
-	seen  seen    // the highest position of its epoch this node knows of (see rollback.go)
-	only  []*part // this partition alone, for store
+	fence  fence     // publishes that gave up, still in flight (see store)
+	commit committer // its publishes' queue (see commit.go)
+	seen   seen      // the highest position of its epoch this node knows of (see rollback.go)
+	only   []*part   // this partition alone, for store
 
 	// The follower's own state (one follower at a time; handed from one
 	// to the next through mu).
@@ -69,7 +70,6 @@ func newPart(e *Engine, id int) *part {
 		topics:    make(map[string]*topicSub),
 		wake:      make(chan struct{}, 1),
 	}
-	p.only = []*part{p}
 	return p
 }
 

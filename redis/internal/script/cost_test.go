@@ -16,7 +16,9 @@ package script_test
 // before it (the machine's load drifts too much between rounds for small
 // differences). A "+10 X" variant runs X
 // ten more times per publish: a tenth of its difference is X's cost.
-// Results of 2026-12-07: bench/results/redis-publish-cost.txt.
+// Results of 2026-12-07: bench/results/redis-publish-cost.txt; the
+// batched variants (", batches of n": the engine's group commit), of
+// 2026-12-08: bench/results/redis-group-commit.txt.
 
 import (
 	"context"
@@ -58,6 +60,26 @@ type variant struct {
 	keys func(prefix string, i int) []string
 	args func(prefix string, i int) []string
 	chs  func(prefix string) []string // the live channels subscribers follow
+	// batch: messages per call (0: 1), i to i+batch-1 (the engine's
+	// group commit: see redis/commit.go).
+	batch int
+}
+
+// batched is v with batch messages per call: publish i's args, then
+// those of i+1 to i+n-1 (channel, topic, kind, data each).
+func batched(v variant, n int) variant {
+	v.name = fmt.Sprintf("%s, batches of %d", v.name, n)
+	v.batch = n
+	args := v.args
+	v.args = func(prefix string, i int) []string {
+		a := args(prefix, i)
+		for k := 1; k < n; k++ {
+			b := args(prefix, i+k)
+			a = append(a, b[4], b[8], b[9], b[10])
+		}
+		return a
+	}
+	return v
 }
 
 func swap(t *testing.T, src, old, repl string) string {
@@ -139,6 +161,9 @@ func variants(t *testing.T) []variant {
 	// The script before this one (testdata/prev): an EXISTS per publish,
 	// an HSET per field group.
 	prev := script.Bake(load("prev"), run, "nonce", nil)
+	// main's script before group commit (testdata/unbatched): a message
+	// per call.
+	unbatched := script.Bake(load("unbatched"), run, "nonce", args)
 	age16 := func(src string) string {
 		return swap(t, src, "if maxAge > 0 then", "if maxAge > 0 and offset % 16 == 0 then")
 	}
@@ -159,7 +184,11 @@ func variants(t *testing.T) []variant {
 		fanoutVariant("this branch -TIME", swap(t, baked, "local time = redis.call('TIME')", "local time = {'1765000000', '123456'}"), 4, nil, false),
 		fanoutVariant("this branch -age trim", bake(script.Publish, func(a []string) []string { a[7] = "0"; return a }), 4, func(a []string) []string { a[7] = "0"; return a }, false),
 		fanoutVariant("this branch -keepAlive", bake(script.Publish, func(a []string) []string { return a[:11] }), 4, func(a []string) []string { return a[:11] }, false),
-		fanoutVariant("this branch -PUBLISH", swap(t, baked, "redis.call('PUBLISH', ARGV[5], payload)", ""), 4, nil, false),
+		fanoutVariant("this branch -PUBLISH", swap(t, baked, "redis.call(publish, ARGV[5], payload)", ""), 4, nil, false),
+		fanoutVariant("unbatched (main)", unbatched, 4, nil, false),
+		batched(fanoutVariant("this branch", baked, 4, nil, false), 4),
+		batched(fanoutVariant("this branch", baked, 4, nil, false), 16),
+		batched(fanoutVariant("this branch", baked, 4, nil, false), 64),
 		fanoutVariant("this branch, ensure only", swap(t, baked, "local maxLen, maxAge = ", "do return {epoch, '1'} end\nlocal maxLen, maxAge = "), 4, nil, false),
 		fanoutVariant("zset (main), 1 subscriber", zset, 1, nil, false),
 		fanoutVariant("exact, 1 subscriber", exact, 1, nil, false),
@@ -323,6 +352,7 @@ func runVariant(t *testing.T, srv *redistest.Server, c rueidis.Client, v variant
 		}
 	}
 	lua := rueidis.NewLuaScript(v.src)
+	batch := max(v.batch, 1)
 	run := func(from, n int) {
 		var next atomic.Int64
 		next.Store(int64(from))
@@ -332,7 +362,7 @@ func runVariant(t *testing.T, srv *redistest.Server, c rueidis.Client, v variant
 			go func() {
 				defer g.Done()
 				for {
-					i := int(next.Add(1)) - 1
+					i := int(next.Add(int64(batch))) - batch
 					if i >= from+n {
 						return
 					}
@@ -356,7 +386,7 @@ func runVariant(t *testing.T, srv *redistest.Server, c rueidis.Client, v variant
 	if err != nil {
 		t.Fatal(err)
 	}
-	scriptUs = field(t, stats, "cmdstat_evalsha:", "usec_per_call=")
+	scriptUs = field(t, stats, "cmdstat_evalsha:", "usec_per_call=") / float64(batch)
 	if os.Getenv("FANOUT_COST_COMMANDS") != "" {
 		// The commands the script called, each counted by commandstats
 		// too: their CPU per publish.

@@ -25,6 +25,18 @@ end
 -- those needed once in 16 publishes or less are read when needed.
 local fields = redis.call('HMGET', meta, 'e', 'h', 'r', 'n', 'je', 'a', 'k', 'jl',
   publishing and 't:' .. ARGV[9] or 'e')
+if publishing and #ARGV > 12 then
+  -- A batch (see publish.lua): the field of each message's topic after
+  -- the first's, fields[8 + i] message i's.
+  local more = {}
+  for i = 14, #ARGV, 4 do
+    more[#more + 1] = 't:' .. ARGV[i]
+  end
+  more = redis.call('HMGET', meta, unpack(more))
+  for i = 1, #ARGV / 4 - 3 do
+    fields[9 + i] = more[i]
+  end
+end
 local epoch, head = fields[1], tonumber(fields[2])
 local fresh = false -- a new epoch: its keys need their expiry
 if fields[4] and fields[4] ~= ARGV[2] then

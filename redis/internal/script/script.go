@@ -50,12 +50,19 @@ import (
 //	ARGV[7] max length (0: none)   ARGV[8] max age in ms (0: none)
 //	ARGV[9] topic  ARGV[10] kind  ARGV[11] data
 //	ARGV[12] (optional) the keys' life in ms (see ensure)
+//	ARGV[13..] (optional) more messages, 4 arguments each: channel,
+//	        topic, kind, data (a batch: ARGV[12] is then required)
+//
+// A batch's messages are stored in order, at consecutive offsets, each
+// with its own entry and live payload, as n calls would have stored
+// them; the meta hash, TIME and the checks are read once.
 //
 // It keeps the partition's topic index (in the meta hash: see
 // index.lua). (A KEYS[3], the sorted set of earlier versions, is
 // ignored but for its expiry.)
 //
-// It returns {epoch, offset}. The live payload is
+// It returns {epoch, offset}, the offset of the last message (of a
+// batch of n, the others are the n-1 before it). The live payload is
 // "<epoch> <offset> <ms> <len(topic)> <len(kind)>\n<topic><kind><data>",
 // where ms is the Redis time when it was stored. (publishing tells
 // ensure that the stream's loss is found by the publish's XADD, not by
