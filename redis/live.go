@@ -45,7 +45,6 @@ type part struct {
 	fence  fence     // publishes that gave up, still in flight (see store)
 	commit committer // its publishes' queue (see commit.go)
 	seen   seen      // the highest position of its epoch this node knows of (see rollback.go)
-	only   []*part   // this partition alone, for store
 
 	// The follower's own state (one follower at a time; handed from one
 	// to the next through mu).
