@@ -205,31 +205,9 @@ func runCapacityOnce(side nodeSide, o options, rs redisServer, exe string, sampl
 		return res, err
 	}
 	res.Nodes = f.perNode(len(nodes), start)
-	var last int64
-	n := 0
-	for _, s := range f.subs {
-		last = max(last, s.last.Load())
-		n += copy(samples[n:], s.lat)
-		res.Misordered += s.misorder.Load()
-		res.Reconnects += s.reconnects.Load()
-	}
-	for _, s := range f.bystanders {
-		res.ByGot += s.got.Load()
-	}
-	res.Delivered = f.delivered()
-	res.Elapsed = time.Duration(last) - start
-	res.P50, res.P95, res.P99, res.Max = quantiles(samples[:n])
-	res.NodesCPU, res.ClientsCPU, res.RedisCPU = c1.nodes-c0.nodes, c1.local-c0.local, c1.redis-c0.redis
-	res.ByCPU, res.Window = c1.by-c0.by, c1.at-c0.at
-	for i, r := range replies {
-		if callErrs[i] != nil {
-			return res, fmt.Errorf("node %d: %w", i, callErrs[i])
-		}
-		res.Published += int64(r.Published)
-		res.PublishLag = max(res.PublishLag, time.Duration(r.Lag))
-		if r.Err != "" {
-			res.Err = fmt.Sprintf("publish: %d errors: %s", r.Errors, r.Err)
-		}
+	f.tally(&res.nodeResult, start, samples, c0, c1)
+	if err := res.tallyReplies(replies, callErrs); err != nil {
+		return res, err
 	}
 	switch {
 	case res.Misordered > 0:

@@ -240,39 +240,15 @@ func runNodesOnce(side nodeSide, o options, rs nodeRedis, exe string, samples []
 	for i := range res.Nodes {
 		res.Nodes[i].CPU = c1.perNode[i] - c0.perNode[i]
 	}
-	var last, malformed, resyncs int64
-	n := 0
-	for _, s := range f.subs {
-		last = max(last, s.last.Load())
-		n += copy(samples[n:], s.lat)
-		res.Misordered += s.misorder.Load()
-		res.Reconnects += s.reconnects.Load()
-		malformed += s.malformed.Load()
-		resyncs += s.resyncs.Load()
-	}
+	malformed, resyncs := f.tally(&res, start, samples, c0, c1)
 	if malformed > 0 {
 		res.Err = fmt.Sprintf("%d malformed frames or messages", malformed)
 	}
 	if resyncs > 0 {
 		res.Err = fmt.Sprintf("%d resyncs, error replies or failed recoveries", resyncs)
 	}
-	for _, s := range f.bystanders {
-		res.ByGot += s.got.Load()
-	}
-	res.Delivered = f.delivered()
-	res.Elapsed = time.Duration(last) - start
-	res.P50, res.P95, res.P99, res.Max = quantiles(samples[:n])
-	res.NodesCPU, res.ClientsCPU, res.RedisCPU = c1.nodes-c0.nodes, c1.local-c0.local, c1.redis-c0.redis
-	res.ByCPU, res.Window = c1.by-c0.by, c1.at-c0.at
-	for i, r := range replies {
-		if callErrs[i] != nil {
-			return res, fmt.Errorf("node %d: %w", i, callErrs[i])
-		}
-		res.Published += int64(r.Published)
-		res.PublishLag = max(res.PublishLag, time.Duration(r.Lag))
-		if r.Err != "" {
-			res.Err = fmt.Sprintf("publish: %d errors: %s", r.Errors, r.Err)
-		}
+	if err := res.tallyReplies(replies, callErrs); err != nil {
+		return res, err
 	}
 	if side.Name == "fanout" {
 		for _, p := range nodes {

@@ -96,3 +96,44 @@ func startNodeProfiles(dir, side string, repeat int, nodes []nodeProc, rs nodeRe
 		}
 	}, nil
 }
+
+// tally adds up what the fleet's clients saw of a run that started at
+// start (latency samples into samples) and the CPU between c0 and c1,
+// and returns the malformed messages and resyncs the subscribers met.
+func (f *nodeFleet) tally(res *nodeResult, start time.Duration, samples []int64, c0, c1 cpuSnapshot) (malformed, resyncs int64) {
+	var last int64
+	n := 0
+	for _, s := range f.subs {
+		last = max(last, s.last.Load())
+		n += copy(samples[n:], s.lat)
+		res.Misordered += s.misorder.Load()
+		res.Reconnects += s.reconnects.Load()
+		malformed += s.malformed.Load()
+		resyncs += s.resyncs.Load()
+	}
+	for _, s := range f.bystanders {
+		res.ByGot += s.got.Load()
+	}
+	res.Delivered = f.delivered()
+	res.Elapsed = time.Duration(last) - start
+	res.P50, res.P95, res.P99, res.Max = quantiles(samples[:n])
+	res.NodesCPU, res.ClientsCPU, res.RedisCPU = c1.nodes-c0.nodes, c1.local-c0.local, c1.redis-c0.redis
+	res.ByCPU, res.Window = c1.by-c0.by, c1.at-c0.at
+	return malformed, resyncs
+}
+
+// tallyReplies adds up the nodes' publish replies; a node that could not
+// be asked fails the run.
+func (res *nodeResult) tallyReplies(replies []publishReply, callErrs []error) error {
+	for i, r := range replies {
+		if callErrs[i] != nil {
+			return fmt.Errorf("node %d: %w", i, callErrs[i])
+		}
+		res.Published += int64(r.Published)
+		res.PublishLag = max(res.PublishLag, time.Duration(r.Lag))
+		if r.Err != "" {
+			res.Err = fmt.Sprintf("publish: %d errors: %s", r.Errors, r.Err)
+		}
+	}
+	return nil
+}
