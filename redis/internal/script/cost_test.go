@@ -20,9 +20,9 @@ package script_test
 // batched variants (", batches of n": the engine's group commit), of
 // 2026-12-08: bench/results/redis-group-commit.txt. The scripts of
 // earlier steps those files compare with (testdata/main, prev, sets,
-// hash) are in the repository's history; testdata keeps the script
-// before the index moved into the meta hash (zset: the mixed-versions
-// test runs it) and the one before the group commit (unbatched).
+// hash, unbatched: the script before the group commit) are in the
+// repository's history; testdata keeps the script before the index
+// moved into the meta hash (zset), which the mixed-versions test runs.
 
 import (
 	"context"
@@ -125,20 +125,6 @@ func fanoutVariant(name, src string, subs int, edit func(args []string) []string
 }
 
 func variants(t *testing.T) []variant {
-	load := func(dir string) string {
-		var src string
-		for _, f := range []string{"ensure", "index", "publish"} {
-			b, err := os.ReadFile(filepath.Join("testdata", dir, f+".lua"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			src += string(b)
-		}
-		if strings.Contains(src, "not publishing") {
-			src = "local publishing = true\n" + src // (as script.Publish)
-		}
-		return src
-	}
 	run := strings.Repeat("a", 40)
 	args := fanoutVariant("", "", 0, nil, false).args("", 0)
 	// This branch's script, baked as the engine bakes it: the run_id and
@@ -148,9 +134,6 @@ func variants(t *testing.T) []variant {
 	bake := func(src string, edit func([]string) []string) string {
 		return script.Bake(src, run, "nonce", edit(slices.Clone(args)))
 	}
-	// main's script before group commit (testdata/unbatched): a message
-	// per call.
-	unbatched := script.Bake(load("unbatched"), run, "nonce", args)
 	const timeCall = "local time = redis.call('TIME')"
 	vs := []variant{
 		fanoutVariant("this branch", baked, 4, nil, false),
@@ -160,7 +143,6 @@ func variants(t *testing.T) []variant {
 		fanoutVariant("this branch -age trim", bake(script.Publish, func(a []string) []string { a[7] = "0"; return a }), 4, func(a []string) []string { a[7] = "0"; return a }, false),
 		fanoutVariant("this branch -keepAlive", bake(script.Publish, func(a []string) []string { return a[:11] }), 4, func(a []string) []string { return a[:11] }, false),
 		fanoutVariant("this branch -PUBLISH", swap(t, baked, "redis.call(publish, ARGV[5], payload)", ""), 4, nil, false),
-		fanoutVariant("unbatched (main)", unbatched, 4, nil, false),
 		batched(fanoutVariant("this branch", baked, 4, nil, false), 4),
 		batched(fanoutVariant("this branch", baked, 4, nil, false), 16),
 		batched(fanoutVariant("this branch", baked, 4, nil, false), 64),
