@@ -51,7 +51,8 @@
 //
 //	{fanout:p}:meta   hash: e = epoch, h = head (the last offset used),
 //	                  r = run_id of the server that started the epoch,
-//	                  q = its run_id and master_replid at the last write,
+//	                  q = the run_id (16 hex digits) and master_replid
+//	                      of the server at the last write,
 //	                  n = the nodes' number of partitions,
 //	                  a = when a publish next looks at the oldest age,
 //	                  k = when the partition's keys expire (ms),

@@ -1,8 +1,10 @@
 local meta, log = KEYS[1], KEYS[2]
 -- Who runs this script: run, the server process's run_id, and ident,
--- its run_id followed, while it is a master, by its master_replid, which
--- a promotion changes (see "Histories that go back" in
--- docs/redis-engine.md). The engine bakes them in here (with a nonce)
+-- the first 16 hex digits of it followed, while it is a master, by its
+-- master_replid, which a promotion changes (see "Histories that go back"
+-- in docs/redis-engine.md): 56 bytes, for a value of more than 64 would
+-- make Redis keep the meta hash as a hash table, not a listpack (more
+-- memory, and HSCAN in pieces: see index.lua). The engine bakes them in here (with a nonce)
 -- and loads the text into that process only (see Bake in script.go):
 -- then they cost no call. As written here (false), the script reads them
 -- from INFO on every call; so does a baked text that checks them (check:
@@ -16,16 +18,18 @@ if not run or check or ARGV[1] == '?' then
   end
   local at = string.find(info, 'run_id:', 1, true) -- a plain find: a pattern costs 2 µs
   local server = at and string.sub(info, at + 7, at + 46) or '' -- 40 hex digits
-  local live = server
+  local replid = ''
   if string.find(info, 'role:master', 1, true) then
     at = string.find(info, 'master_replid:', 1, true)
-    live = server .. (at and string.sub(info, at + 14, at + 53) or '') -- 40 more
+    replid = at and string.sub(info, at + 14, at + 53) or '' -- 40 hex digits
   end
   if ARGV[1] == '?' then
-    -- The probe (see Bake): the server's identity, nothing written.
-    return live
+    -- The probe (see Bake): the server's run_id and master_replid,
+    -- nothing written.
+    return server .. replid
   end
-  if check and live ~= ident then
+  local live = string.sub(server, 1, 16) .. replid
+  if check and (server ~= run or live ~= ident) then
     return redis.error_reply('FANOUTSTALE')
   end
   run, ident = server, live
@@ -84,7 +88,7 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) -- m
 -- fails over to its replica B, is made B's replica, resynchronised from
 -- it, and promoted again): a promotion changes its master_replid. A
 -- history written under another run_id (field r), or under this one and
--- another master_replid (field q: run_id and master_replid, as ident), is
+-- another master_replid (field q, as ident), is
 -- not trusted to go on (see the package documentation). Versions before
 -- q (v0.1.0) write r alone, and start an epoch without removing q: a q
 -- of another run_id than r is theirs, stale, and so is a missing one;
@@ -99,7 +103,7 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) -- m
 -- then starts the new epoch itself: see publish.lua. That is a call
 -- fewer per publish.)
 if not epoch or not head or fields[3] ~= run or (epoch == ARGV[3] and below(fields[2], ARGV[4]))
-    or (wrote ~= ident and wrote and string.sub(wrote, 1, 40) == run)
+    or (wrote ~= ident and wrote and string.sub(wrote, 1, 16) == string.sub(run, 1, 16))
     or (head > 0 and not publishing and redis.call('EXISTS', log) == 0) then
   epoch, head = ARGV[1] .. string.format('%x%05x', tonumber(time[1]), tonumber(time[2])), 0
   redis.call('UNLINK', log)

@@ -17,8 +17,8 @@
 // trim reads times from IDs, with no extra field stored.
 //
 // The meta hash also records r, the run_id of the server that wrote the
-// epoch, q, its run_id and master_replid when it last wrote (see
-// ensure.lua), n, the number of partitions of the nodes that use it, the
+// epoch, q, its run_id (16 hex digits) and master_replid when it last
+// wrote (see ensure.lua), n, the number of partitions of the nodes that use it, the
 // topic index (t:<topic>, je, js, jl, jc: see index.lua), a, when
 // a publish next reads the oldest entry's time (the age trim), and k,
 // when the partition's keys expire (see keepAlive in ensure).
@@ -141,7 +141,8 @@ var Head = "local publishing = false\n" + ensure + "keepAlive(tonumber(ARGV[5]),
 // BakedKey tells which texts take the same arguments.
 func Bake(src, id, nonce string, args []string) string {
 	run := id[:min(len(id), 40)]
-	text := strings.Replace(src, bakeAt, fmt.Sprintf("local run, ident, check = '%s', '%s', false -- %s\n", run, id, nonce), 1)
+	ident := run[:min(len(run), 16)] + id[len(run):] // as ensure.lua writes it in q
+	text := strings.Replace(src, bakeAt, fmt.Sprintf("local run, ident, check = '%s', '%s', false -- %s\n", run, ident, nonce), 1)
 	var guard []string
 	for _, i := range bakeable(src, args) {
 		text = strings.ReplaceAll(text, fmt.Sprintf("tonumber(ARGV[%d])", i), args[i-1])
