@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -23,7 +24,7 @@ func TestBaked_ArgumentsChange(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	s := newBakedScript(script.Publish, 1)
+	s := newBakedScript(script.Publish, 1, time.Second)
 	tag := "{bakedargs:0}"
 	keys := []string{tag + ":meta", tag + ":log"}
 	publish := func(maxLen string) *bakedText {

@@ -18,8 +18,8 @@
 //     resync (never a gap, but a needless one).
 //   - The engine's Redis user may run INFO (ACL category @dangerous) and
 //     the engine's scripts (EVAL, EVALSHA): the scripts that write check
-//     the server's run_id, which they read with INFO when the engine
-//     loads them.
+//     the server's run_id and master_replid, which they read with INFO
+//     when the engine loads them, and once per CheckInterval.
 //   - Every node on one Redis and Prefix uses the same Options.Partitions
 //     (a node that differs gets ErrLayout).
 //   - On a Cluster, at least as many partitions as masters (more, for
@@ -51,6 +51,8 @@
 //
 //	{fanout:p}:meta   hash: e = epoch, h = head (the last offset used),
 //	                  r = run_id of the server that started the epoch,
+//	                  q = the run_id (16 hex digits) and master_replid
+//	                      of the server at the last write,
 //	                  n = the nodes' number of partitions,
 //	                  a = when a publish next looks at the oldest age,
 //	                  k = when the partition's keys expire (ms),

@@ -220,7 +220,7 @@ func (e *Engine) scriptError(err error) error {
 		return e.refuse(fmt.Errorf("%w: %s partitions under prefix %q in Redis, %d on this node", ErrLayout, theirs, e.opts.Prefix, len(e.parts)))
 	}
 	if cause, ok := strings.CutPrefix(msg, "FANOUTINFO "); ok {
-		return fmt.Errorf("fanout/redis: the scripts need the INFO command (to read the server's run_id), which Redis refused: %s", cause)
+		return fmt.Errorf("fanout/redis: the scripts need the INFO command (to read the server's run_id and master_replid), which Redis refused: %s", cause)
 	}
 	return err
 }

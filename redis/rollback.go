@@ -16,7 +16,9 @@ import (
 // documentation for why this is sound):
 //
 //   - when the meta hash was written under another run_id than the
-//     server's (a restart, or another server: a failover), and
+//     server's (a restart, or another server: a failover), or under
+//     another master_replid (a failover back to a server that was
+//     resynchronised meanwhile), and
 //   - when the head is below the highest offset of the same epoch that
 //     the calling node has seen (a rollback within one run_id), which
 //     the node passes with every call.

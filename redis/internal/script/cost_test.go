@@ -125,9 +125,9 @@ func fanoutVariant(name, src string, subs int, edit func(args []string) []string
 }
 
 func variants(t *testing.T) []variant {
-	run := strings.Repeat("a", 40)
+	run := strings.Repeat("a", 80) // a master's identity: its run_id and master_replid
 	args := fanoutVariant("", "", 0, nil, false).args("", 0)
-	// This branch's script, baked as the engine bakes it: the run_id and
+	// This branch's script, baked as the engine bakes it: the identity and
 	// the bounds and life (see script.Bake); bake bakes it with a
 	// variant's own arguments.
 	baked := script.Bake(script.Publish, run, "nonce", args)

@@ -17,7 +17,8 @@
 // trim reads times from IDs, with no extra field stored.
 //
 // The meta hash also records r, the run_id of the server that wrote the
-// epoch, n, the number of partitions of the nodes that use it, the
+// epoch, q, its run_id (16 hex digits) and master_replid when it last
+// wrote (see ensure.lua), n, the number of partitions of the nodes that use it, the
 // topic index (t:<topic>, je, js, jl, jc: see index.lua), a, when
 // a publish next reads the oldest entry's time (the age trim), and k,
 // when the partition's keys expire (see keepAlive in ensure).
@@ -29,8 +30,10 @@
 // offset 0, so an ID of the old one is never answered with other
 // messages at the same offsets. So does a history that may have gone back
 // while its keys stayed: one written under another run_id (a restart
-// from a snapshot, a failover to a lagging replica), or whose head is
-// below an offset of the same epoch that the caller has seen.
+// from a snapshot, a failover to a lagging replica) or master_replid (a
+// failover back to a server that was resynchronised meanwhile from a
+// lagging replica), or whose head is below an offset of the same epoch
+// that the caller has seen.
 package script
 
 import (
@@ -115,17 +118,19 @@ var Read string
 // are Publish's.
 var Head = "local publishing = false\n" + ensure + "keepAlive(tonumber(ARGV[5]), fresh)\nreturn {epoch, string.format('%d', head)}\n"
 
-// Bake returns src (Publish or Head) with run, a server's run_id, and
-// nonce written in: a text that takes run for the run_id of the server
-// it runs in, instead of reading INFO server on every call (2 to 4 µs
-// of Redis CPU, a tenth of a publish). It holds only in the server
-// process whose run_id is run, so the engine loads it into that process
-// alone and runs it there by EVALSHA only (redis/baked.go): a call with
-// ARGV[1] "?" (the probe) returns the run_id of the server it runs in,
-// from INFO, and writes nothing, and the EVAL that loads a text is that
-// probe. The nonce makes the text, and its SHA1, known to its loader
-// only. src as it is (not baked) reads INFO on every call, and answers
-// the probe too.
+// Bake returns src (Publish or Head) with id, a server's identity (the
+// probe's answer: its run_id, followed by its master_replid while it is
+// a master), and nonce written in: a text that takes id for the identity
+// of the server it runs in, instead of reading INFO on every call (2 to
+// 4 µs of Redis CPU, a tenth of a publish). It holds only in the server
+// process whose identity is id, and only until that process is made a
+// replica (or promoted), so the engine loads it into that process alone,
+// runs it there by EVALSHA only, and checks, now and then, that it still
+// holds (Checking; see redis/baked.go): a call with ARGV[1] "?" (the
+// probe) returns the identity of the server it runs in, from INFO, and
+// writes nothing, and the EVAL that loads a text is that probe. The
+// nonce makes the text, and its SHA1, known to its loader only. src as
+// it is (not baked) reads INFO on every call, and answers the probe too.
 //
 // The numbers among args (those of a call, which the engine passes alike
 // on every call: the bounds and the keys' life) are written in too: each
@@ -134,8 +139,10 @@ var Head = "local publishing = false\n" + ensure + "keepAlive(tonumber(ARGV[5]),
 // of Redis. The text then answers a call whose ARGV[i] is another with
 // the error reply "FANOUTBAKED" (before it reads or writes anything):
 // BakedKey tells which texts take the same arguments.
-func Bake(src, run, nonce string, args []string) string {
-	text := strings.Replace(src, "local run = false\n", "local run = '"+run+"' -- "+nonce+"\n", 1)
+func Bake(src, id, nonce string, args []string) string {
+	run := id[:min(len(id), 40)]
+	ident := run[:min(len(run), 16)] + id[len(run):] // as ensure.lua writes it in q
+	text := strings.Replace(src, bakeAt, fmt.Sprintf("local run, ident, check = '%s', '%s', false -- %s\n", run, ident, nonce), 1)
 	var guard []string
 	for _, i := range bakeable(src, args) {
 		text = strings.ReplaceAll(text, fmt.Sprintf("tonumber(ARGV[%d])", i), args[i-1])
@@ -147,6 +154,23 @@ func Bake(src, run, nonce string, args []string) string {
 	}
 	return text
 }
+
+// Checking returns the twin of text (a text of Bake) that checks its
+// identity: it reads the server's from INFO, as src does, and answers
+// the error reply "FANOUTSTALE", writing nothing, when it is not the
+// one baked in; otherwise it runs as text does. It is safe to run in
+// any server, by EVAL too.
+func Checking(text string) string {
+	at := strings.Index(text, "local run, ident, check = '")
+	if at < 0 {
+		return text // not baked: it reads INFO on every call
+	}
+	end := at + strings.Index(text[at:], ", false -- ")
+	return text[:end] + ", true -- " + text[end+len(", false -- "):]
+}
+
+// bakeAt is the line of src that Bake replaces.
+const bakeAt = "local run, ident, check = false, false, false\n"
 
 // BakedKey returns what of args Bake writes into src's text: the texts
 // baked from calls of the same key take each other's calls.
