@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -31,6 +32,18 @@ import (
 // (it waits for the call anyway), else a goroutine of the engine's,
 // which serves batches until the queue is empty: one per burst, not one
 // per publish.
+//
+// Batches grow with concurrency only as far as the publishers run while
+// a call is in flight: with 64 publishers over 2 cores, most are
+// runnable but not yet run when a call returns, and the next batch held
+// 1.85 messages on average. So a leader about to take a batch yields its
+// core once first (runtime.Gosched), letting the runnable publishers
+// queue theirs, but only where the partition shows concurrent publishers:
+// its previous batch held more than one message, or a publish was queued
+// while a call was in flight. A lone sequential publisher shows neither
+// (its next publish comes after its call returned), so it never yields:
+// it would otherwise wait behind every runnable goroutine of the process
+// at saturation, for nothing to share its call with.
 
 const (
 	maxBatch      = 64        // messages per publish call at most
@@ -42,6 +55,13 @@ type committer struct {
 	mu     sync.Mutex
 	queue  []*pending
 	active bool // a leader serves the queue
+	// Evidence of concurrent publishers (see above): the last batch's
+	// messages, whether a call is in flight, and whether a publish was
+	// queued while one was (since the last batch was taken).
+	last     int
+	inflight bool
+	joined   bool
+	yields   int // times a leader yielded (for tests)
 }
 
 // pending is a queued publish.
@@ -64,6 +84,7 @@ func (e *Engine) commit(ctx context.Context, p *part, topic, kind, data string) 
 	c := &p.commit
 	c.mu.Lock()
 	c.queue = append(c.queue, d)
+	c.joined = c.joined || c.inflight
 	if !c.active {
 		if ctx.Done() == nil { // it cannot give up: it leads, then hands on
 			c.active = true
@@ -141,6 +162,12 @@ func (e *Engine) handOn(p *part) {
 func (e *Engine) commitBatch(p *part, own *pending) bool {
 	c := &p.commit
 	c.mu.Lock()
+	if (c.last > 1 || c.joined) && len(c.queue) > 0 && len(c.queue) < maxBatch {
+		c.yields++
+		c.mu.Unlock()
+		runtime.Gosched() // the runnable publishers queue theirs (see above)
+		c.mu.Lock()
+	}
 	n, bytes := 0, 0
 	for n < len(c.queue) && n < maxBatch && (n == 0 || bytes+c.queue[n].size() <= maxBatchBytes) {
 		bytes += c.queue[n].size()
@@ -158,10 +185,12 @@ func (e *Engine) commitBatch(p *part, own *pending) bool {
 	for _, d := range batch {
 		d.sent = true
 	}
+	c.last, c.inflight, c.joined = n, true, false
 	c.mu.Unlock()
 
 	err := e.publishBatch(e.ctx, p, batch) // not a caller's: it may give up; Close ends it
 	c.mu.Lock()
+	c.inflight = false
 	mine := false
 	for _, d := range batch {
 		d.finished = true

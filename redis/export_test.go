@@ -48,5 +48,14 @@ func PublishQueue(e *Engine, pid int) (active bool, queued int) {
 	return c.active, len(c.queue)
 }
 
+// PublishYields is how many times a leader of partition pid's publishes
+// yielded before taking a batch (see commit.go).
+func PublishYields(e *Engine, pid int) int {
+	c := &e.parts[pid].commit
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.yields
+}
+
 // StreamKey is the name of the stream of e's partition p.
 func StreamKey(e *Engine, p int) string { return e.parts[p].keys[1] }
