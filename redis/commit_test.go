@@ -415,3 +415,36 @@ func TestEngine_GroupCommitYields(t *testing.T) {
 		t.Fatalf("20 lone publishes after a burst: %d yields in all, want 2 at most", n)
 	}
 }
+
+// TestEngine_PublishReplySeen: the engine takes the position its
+// publishes stored at from the script's reply (the last message's, for a
+// batch), with no follower or read to tell it: the position a later
+// call checks for a rollback (see rollback.go).
+func TestEngine_PublishReplySeen(t *testing.T) {
+	srv := redistest.Start(t)
+	e, err := fredis.New(newClient(t, "seen", srv.Addr()), &fredis.Options{Prefix: newPrefix(), Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() }) // not started: nothing follows the live channel
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Go(func() { errs <- e.Publish(context.Background(), "t", fanout.NewMessage(fmt.Appendf(nil, "m%d", i))) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	epoch, offset := fredis.SeenPosition(e, 0)
+	head, err := e.Head(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if epoch != head.Epoch || offset != head.Offset || offset != 20 {
+		t.Fatalf("seen %s/%d after 20 publishes, want the head %s/%d (20)", epoch, offset, head.Epoch, head.Offset)
+	}
+}

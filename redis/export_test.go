@@ -59,3 +59,12 @@ func PublishYields(e *Engine, pid int) int {
 
 // StreamKey is the name of the stream of e's partition p.
 func StreamKey(e *Engine, p int) string { return e.parts[p].keys[1] }
+
+// SeenPosition is the highest position of partition pid's epoch that e
+// has seen (see rollback.go).
+func SeenPosition(e *Engine, pid int) (epoch string, offset uint64) {
+	s := &e.parts[pid].seen
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch, s.offset
+}
