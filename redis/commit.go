@@ -39,15 +39,19 @@ import (
 // 1.85 messages on average. So a leader about to take a batch yields its
 // core once first (runtime.Gosched), letting the runnable publishers
 // queue theirs, but only where the partition shows concurrent publishers:
-// its previous batch held more than one message, or a publish was queued
-// while a call was in flight. A lone sequential publisher shows neither
-// (its next publish comes after its call returned), so it never yields:
-// it would otherwise wait behind every runnable goroutine of the process
-// at saturation, for nothing to share its call with.
+// one of its last crowdBatches batches held more than one message, or a
+// publish was queued while a call was in flight. (The evidence outlasts
+// a batch: publishers that come in bursts meet an idle partition at a
+// burst's start, whose first batch is the one to grow.) A lone
+// sequential publisher shows neither (its next publish comes after its
+// call returned), so it never yields: it would otherwise wait behind
+// every runnable goroutine of the process at saturation, for nothing to
+// share its call with.
 
 const (
 	maxBatch      = 64        // messages per publish call at most
 	maxBatchBytes = 256 << 10 // their topics' and data's bytes at most (a larger message goes alone)
+	crowdBatches  = 8         // batches a leader yields before, after the last evidence of concurrent publishers
 )
 
 // committer queues a partition's publishes (see above).
@@ -55,10 +59,11 @@ type committer struct {
 	mu     sync.Mutex
 	queue  []*pending
 	active bool // a leader serves the queue
-	// Evidence of concurrent publishers (see above): the last batch's
-	// messages, whether a call is in flight, and whether a publish was
-	// queued while one was (since the last batch was taken).
-	last     int
+	// Evidence of concurrent publishers (see above): the batches a
+	// leader still yields before, whether a call is in flight, and
+	// whether a publish was queued while one was (since the last batch
+	// was taken).
+	crowd    int
 	inflight bool
 	joined   bool
 	yields   int // times a leader yielded (for tests)
@@ -162,7 +167,10 @@ func (e *Engine) handOn(p *part) {
 func (e *Engine) commitBatch(p *part, own *pending) bool {
 	c := &p.commit
 	c.mu.Lock()
-	if (c.last > 1 || c.joined) && len(c.queue) > 0 && len(c.queue) < maxBatch {
+	if c.joined {
+		c.crowd = crowdBatches
+	}
+	if c.crowd > 0 && len(c.queue) > 0 && len(c.queue) < maxBatch {
 		c.yields++
 		c.mu.Unlock()
 		runtime.Gosched() // the runnable publishers queue theirs (see above)
@@ -185,7 +193,13 @@ func (e *Engine) commitBatch(p *part, own *pending) bool {
 	for _, d := range batch {
 		d.sent = true
 	}
-	c.last, c.inflight, c.joined = n, true, false
+	switch {
+	case n > 1:
+		c.crowd = crowdBatches
+	case c.crowd > 0:
+		c.crowd--
+	}
+	c.inflight, c.joined = true, false
 	c.mu.Unlock()
 
 	err := e.publishBatch(e.ctx, p, batch) // not a caller's: it may give up; Close ends it

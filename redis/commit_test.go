@@ -377,8 +377,8 @@ func TestEngine_LonePublisherNeverYields(t *testing.T) {
 
 // TestEngine_GroupCommitYields: where publishes were queued while a call
 // was in flight, the leader of the next batch yields before it takes it,
-// once (see commit.go), and the lone publishes after the burst yield at
-// most once more (the burst's last batch held more than one message).
+// once (see commit.go), and the lone publishes after the burst yield for
+// CrowdBatches batches more, then no longer.
 func TestEngine_GroupCommitYields(t *testing.T) {
 	e, px, _ := frozenEngine(t)
 	first := freezeCall(t, e, px, "FIRST")
@@ -406,13 +406,15 @@ func TestEngine_GroupCommitYields(t *testing.T) {
 	if n := fredis.PublishYields(e, 0) - before; n != 1 {
 		t.Fatalf("5 publishes queued behind a call: %d yields, want 1", n)
 	}
-	for range 20 {
+	// The burst's batch held 5: the next CrowdBatches lone publishes
+	// yield, and none after them.
+	for range fredis.CrowdBatches + 20 {
 		if err := e.Publish(context.Background(), "t", fanout.NewMessage([]byte("after"))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := fredis.PublishYields(e, 0) - before; n > 2 {
-		t.Fatalf("20 lone publishes after a burst: %d yields in all, want 2 at most", n)
+	if n := fredis.PublishYields(e, 0) - before; n != 1+fredis.CrowdBatches {
+		t.Fatalf("%d lone publishes after a burst: %d yields in all, want 1 + %d", fredis.CrowdBatches+20, n, fredis.CrowdBatches)
 	}
 }
 

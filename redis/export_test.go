@@ -48,6 +48,10 @@ func PublishQueue(e *Engine, pid int) (active bool, queued int) {
 	return c.active, len(c.queue)
 }
 
+// CrowdBatches is how many batches a leader yields before after the last
+// evidence of concurrent publishers (see commit.go).
+const CrowdBatches = crowdBatches
+
 // PublishYields is how many times a leader of partition pid's publishes
 // yielded before taking a batch (see commit.go).
 func PublishYields(e *Engine, pid int) int {
