@@ -339,3 +339,114 @@ func TestEngine_GaveUpInBatchFenced(t *testing.T) {
 		t.Fatalf("stored %q, want \"before FIRST GIVEUP OTHER after\"", got)
 	}
 }
+
+// TestEngine_LonePublisherNeverYields: a lone sequential publisher's
+// publishes never wait for the other goroutines to run (see commit.go:
+// the leader yields only where there is evidence of concurrent
+// publishers), whether it leads its calls (a context that cannot end) or
+// the engine's goroutine does (one that can), even after a burst.
+func TestEngine_LonePublisherNeverYields(t *testing.T) {
+	srv := redistest.Start(t)
+	e, err := fredis.New(newClient(t, "lone", srv.Addr()), &fredis.Options{Prefix: newPrefix(), Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	e.Start(enginetest.NewRecorder())
+	m := fanout.NewMessage([]byte("lone"))
+	publish := func(deadline bool) {
+		ctx := context.Background()
+		if deadline {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, waitTimeout)
+			defer cancel()
+		}
+		if err := e.Publish(ctx, "t", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, deadline := range []bool{false, true, false} {
+		for range 200 {
+			publish(deadline)
+		}
+		if n := fredis.PublishYields(e, 0); n != 0 {
+			t.Fatalf("a lone publisher (deadline %v): %d yields, want none", deadline, n)
+		}
+	}
+}
+
+// TestEngine_GroupCommitYields: where publishes were queued while a call
+// was in flight, the leader of the next batch yields before it takes it,
+// once (see commit.go), and the lone publishes after the burst yield for
+// CrowdBatches batches more, then no longer.
+func TestEngine_GroupCommitYields(t *testing.T) {
+	e, px, _ := frozenEngine(t)
+	first := freezeCall(t, e, px, "FIRST")
+	var wg sync.WaitGroup
+	errs := make(chan error, 5)
+	for i := range 5 {
+		wg.Go(func() { errs <- e.Publish(context.Background(), "t", fanout.NewMessage(fmt.Appendf(nil, "q%d", i))) })
+	}
+	eventually(t, func() bool {
+		_, queued := fredis.PublishQueue(e, 0)
+		return queued == 5
+	}, "5 publishes queued")
+	before := fredis.PublishYields(e, 0)
+	px.Thaw()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if n := fredis.PublishYields(e, 0) - before; n != 1 {
+		t.Fatalf("5 publishes queued behind a call: %d yields, want 1", n)
+	}
+	// The burst's batch held 5: the next CrowdBatches lone publishes
+	// yield, and none after them.
+	for range fredis.CrowdBatches + 20 {
+		if err := e.Publish(context.Background(), "t", fanout.NewMessage([]byte("after"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fredis.PublishYields(e, 0) - before; n != 1+fredis.CrowdBatches {
+		t.Fatalf("%d lone publishes after a burst: %d yields in all, want 1 + %d", fredis.CrowdBatches+20, n, fredis.CrowdBatches)
+	}
+}
+
+// TestEngine_PublishReplySeen: the engine takes the position its
+// publishes stored at from the script's reply (the last message's, for a
+// batch), with no follower or read to tell it: the position a later
+// call checks for a rollback (see rollback.go).
+func TestEngine_PublishReplySeen(t *testing.T) {
+	srv := redistest.Start(t)
+	e, err := fredis.New(newClient(t, "seen", srv.Addr()), &fredis.Options{Prefix: newPrefix(), Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() }) // not started: nothing follows the live channel
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Go(func() { errs <- e.Publish(context.Background(), "t", fanout.NewMessage(fmt.Appendf(nil, "m%d", i))) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	epoch, offset := fredis.SeenPosition(e, 0)
+	head, err := e.Head(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if epoch != head.Epoch || offset != head.Offset || offset != 20 {
+		t.Fatalf("seen %s/%d after 20 publishes, want the head %s/%d (20)", epoch, offset, head.Epoch, head.Offset)
+	}
+}

@@ -209,18 +209,16 @@ func (e *Engine) publishArgs(p *part, topic, kind, data string) []string {
 	return []string{prefix, partitions, epoch, offset, p.channelOf(topic), e.shardedArg, e.maxLen, e.maxAge, topic, kind, data, e.lifeArg}
 }
 
-// published reads a publish script's reply, {epoch, offset}, into p's
-// seen position.
+// published reads a publish script's reply, "<epoch> <offset>", into
+// p's seen position.
 func (e *Engine) published(p *part, r rueidis.RedisResult) error {
-	reply, err := r.ToArray()
+	reply, err := r.ToString()
 	if err != nil {
 		return e.scriptError(err)
 	}
-	if len(reply) == 2 {
-		epoch, _ := reply[0].ToString()
-		o, _ := reply[1].ToString()
-		if offset, err := strconv.ParseUint(o, 10, 64); err == nil {
-			p.seen.observe(epoch, offset)
+	if i := strings.LastIndexByte(reply, ' '); i >= 0 { // "<epoch> <offset>" (see script.Publish)
+		if offset, err := strconv.ParseUint(reply[i+1:], 10, 64); err == nil {
+			p.seen.observe(reply[:i], offset)
 		}
 	}
 	return nil

@@ -48,5 +48,27 @@ func PublishQueue(e *Engine, pid int) (active bool, queued int) {
 	return c.active, len(c.queue)
 }
 
+// CrowdBatches is how many batches a leader yields before after the last
+// evidence of concurrent publishers (see commit.go).
+const CrowdBatches = crowdBatches
+
+// PublishYields is how many times a leader of partition pid's publishes
+// yielded before taking a batch (see commit.go).
+func PublishYields(e *Engine, pid int) int {
+	c := &e.parts[pid].commit
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.yields
+}
+
 // StreamKey is the name of the stream of e's partition p.
 func StreamKey(e *Engine, p int) string { return e.parts[p].keys[1] }
+
+// SeenPosition is the highest position of partition pid's epoch that e
+// has seen (see rollback.go).
+func SeenPosition(e *Engine, pid int) (epoch string, offset uint64) {
+	s := &e.parts[pid].seen
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch, s.offset
+}

@@ -64,8 +64,9 @@ import (
 // index.lua). (A KEYS[3], the sorted set of earlier versions, is
 // ignored but for its expiry.)
 //
-// It returns {epoch, offset}, the offset of the last message (of a
-// batch of n, the others are the n-1 before it). The live payload is
+// It returns "<epoch> <offset>", one string (a reply cheaper than an
+// array of two), the offset of the last message in decimal (of a batch
+// of n, the others are the n-1 before it). The live payload is
 // "<epoch> <offset> <ms> <len(topic)> <len(kind)>\n<topic><kind><data>",
 // where ms is the Redis time when it was stored. (publishing tells
 // ensure that the stream's loss is found by the publish's XADD, not by
