@@ -1,0 +1,131 @@
+package fanout_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fanout-go/fanout"
+)
+
+// connReaders is what the stack of a goroutine that reads (or watches) one
+// subscriber's connection holds: an idle subscriber the poller parks has
+// none.
+const connReaders = "fanout.startGoReader.func"
+
+// These tests are not parallel: they count the goroutines of every Hub and
+// Broker in the process.
+
+func TestHubWrappedConnIdleGoroutines(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		unwrap bool
+		per    int // goroutines per idle subscriber
+	}{
+		{"unwrap", true, 0},
+		{"opaque", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 3
+			before := goroutinesIn(connReaders)
+			onConnect, subs := connectHook()
+			got := make(chan string, 16)
+			hub := fanout.NewHub(&fanout.HubOptions{
+				OnConnect: onConnect,
+				OnMessage: func(_ context.Context, _ *fanout.Subscriber, m *fanout.Message) { got <- string(m.Data()) },
+			})
+			srv := httptest.NewUnstartedServer(hub)
+			ln := &countingListener{Listener: srv.Listener, conns: make(chan *countingConn, 64), unwrap: tc.unwrap}
+			srv.Listener = ln
+			srv.Start()
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { _ = hub.Close() })
+			s := &server{hub: hub, srv: srv, conns: ln.conns}
+
+			clients := make([]*websocket.Conn, n)
+			cols := make([]*collector, n)
+			conns := make([]*countingConn, n)
+			for i := range n {
+				clients[i] = dialCoder(t, s.url("topic=t"), nil)
+				cols[i] = collectCoder(t, clients[i])
+				conns[i] = s.nextConn(t)
+				recv(t, subs, "subscriber")
+			}
+			// A message from each client: its reader is set up, has read
+			// through the wrapper, and is idle again.
+			for i, c := range clients {
+				require.NoError(t, c.Write(context.Background(), websocket.MessageText, []byte{'a' + byte(i)}))
+				recv(t, got, "client message")
+			}
+			eventually(t, func() bool { return goroutinesIn(connReaders)-before == tc.per*n }, waitTimeout,
+				"%d reader goroutines per idle subscriber", tc.per)
+			for _, c := range conns {
+				assert.Positive(t, c.read.Load(), "reads go through the wrapper")
+			}
+
+			require.NoError(t, hub.Publish(context.Background(), "t", num(1)))
+			for _, col := range cols {
+				assert.Equal(t, []string{"1"}, texts(col.waitN(t, 1)))
+			}
+			_ = clients[0].CloseNow() // the client goes away
+			eventually(t, func() bool { return hub.Len() == n-1 }, waitTimeout, "client's going away noticed")
+			require.NoError(t, hub.Close())
+			for _, col := range cols[1:] {
+				closedWithin(t, col.done, "client closed by Hub.Close")
+			}
+			eventually(t, func() bool { return goroutinesIn(connReaders) == before }, waitTimeout, "readers ended")
+		})
+	}
+}
+
+func TestBrokerWrappedConnIdleGoroutines(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		unwrap bool
+		per    int // goroutines per idle subscriber
+	}{
+		{"unwrap", true, 0},
+		{"opaque", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 3
+			before := goroutinesIn(connReaders)
+			opts := &fanout.BrokerOptions{}
+			hooks := newSSEHooks(opts)
+			b := fanout.NewBroker(opts)
+			srv := httptest.NewUnstartedServer(b)
+			ln := &countingListener{Listener: srv.Listener, conns: make(chan *countingConn, 64), unwrap: tc.unwrap}
+			srv.Listener = ln
+			srv.Start()
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { _ = b.Close() })
+			s := &sseServer{broker: b, srv: srv, conns: ln.conns}
+
+			streams := make([]*sseStream, n)
+			subs := make([]*fanout.Subscriber, n)
+			for i := range n {
+				streams[i] = sseOpen(t, s.url("topic=t"), nil)
+				subs[i] = hooks.sub(t)
+			}
+			eventually(t, func() bool { return goroutinesIn(connReaders)-before == tc.per*n }, waitTimeout,
+				"%d watcher goroutines per idle subscriber", tc.per)
+
+			require.NoError(t, b.Publish(context.Background(), "t", num(1)))
+			for _, st := range streams {
+				assert.Equal(t, []string{"1"}, sseData(st.waitN(t, 1)))
+			}
+			require.NoError(t, streams[0].resp.Body.Close()) // the client goes away
+			eventually(t, func() bool { return hooks.disconnects(subs[0]) == 1 }, waitTimeout, "client's going away noticed")
+			assert.Equal(t, n-1, b.Len())
+			require.NoError(t, b.Close())
+			for _, st := range streams[1:] {
+				closedWithin(t, st.done, "stream ended by Broker.Close")
+			}
+			eventually(t, func() bool { return goroutinesIn(connReaders) == before }, waitTimeout, "watchers ended")
+		})
+	}
+}
