@@ -2,7 +2,9 @@ package fanout_test
 
 import (
 	"context"
+	"net"
 	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -128,4 +130,75 @@ func TestBrokerWrappedConnIdleGoroutines(t *testing.T) {
 			eventually(t, func() bool { return goroutinesIn(connReaders) == before }, waitTimeout, "watchers ended")
 		})
 	}
+}
+
+// limitListener is docs/operations.md's limiting listener, whose
+// connections have Unwrap (netutil.LimitListener's have not).
+type limitListener struct {
+	net.Listener
+	sem chan struct{} // make(chan struct{}, n)
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitConn struct {
+	net.Conn // Read is the socket's: nothing is buffered
+	once     sync.Once
+	release  func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+func (c *limitConn) Unwrap() net.Conn { return c.Conn }
+
+// TestHubLimitListenerIdleGoroutines: behind the documented limiting
+// listener, idle subscribers hold no goroutine, and a closed one frees its
+// slot.
+func TestHubLimitListenerIdleGoroutines(t *testing.T) {
+	const n = 2
+	before := goroutinesIn(connReaders)
+	onConnect, subs := connectHook()
+	hub := fanout.NewHub(&fanout.HubOptions{OnConnect: onConnect})
+	srv := httptest.NewUnstartedServer(hub)
+	ln := &limitListener{Listener: srv.Listener, sem: make(chan struct{}, n)}
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { require.NoError(t, hub.Close()) })
+	s := &server{hub: hub, srv: srv}
+
+	clients := make([]*websocket.Conn, n)
+	cols := make([]*collector, n)
+	for i := range n {
+		clients[i] = dialCoder(t, s.url("topic=t"), nil)
+		cols[i] = collectCoder(t, clients[i])
+		recv(t, subs, "subscriber")
+	}
+	require.NoError(t, hub.Publish(context.Background(), "t", num(1)))
+	for _, col := range cols {
+		assert.Equal(t, []string{"1"}, texts(col.waitN(t, 1)))
+	}
+	eventually(t, func() bool { return goroutinesIn(connReaders) == before }, waitTimeout, "no reader goroutines")
+	assert.Len(t, ln.sem, n, "both slots taken")
+
+	_ = clients[0].CloseNow()
+	eventually(t, func() bool { return hub.Len() == n-1 }, waitTimeout, "client's going away noticed")
+	// Its slot freed, the listener accepts the next connection.
+	third := collectCoder(t, dialCoder(t, s.url("topic=t"), nil))
+	recv(t, subs, "third subscriber")
+	require.NoError(t, hub.Publish(context.Background(), "t", num(2)))
+	assert.Equal(t, []string{"2"}, texts(third.waitN(t, 1)))
+	eventually(t, func() bool { return goroutinesIn(connReaders) == before }, waitTimeout, "no reader goroutines")
 }
