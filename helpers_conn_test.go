@@ -42,6 +42,7 @@ type countingListener struct {
 	net.Listener
 	conns   chan *countingConn
 	netConn bool // connections have NetConn (see unwrappable)
+	unwrap  bool // connections have Unwrap (see unwrapConn)
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
@@ -54,11 +55,20 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	case l.conns <- cc:
 	default: // more connections than any test tracks
 	}
-	if l.netConn {
+	switch {
+	case l.netConn:
 		return unwrappable{cc}, nil
+	case l.unwrap:
+		return unwrapConn{cc}, nil
 	}
 	return cc, nil
 }
+
+// unwrapConn is a countingConn that gives its TCP connection through
+// Unwrap, promising (as fanout asks) that it buffers nothing it read.
+type unwrapConn struct{ *countingConn }
+
+func (u unwrapConn) Unwrap() net.Conn { return u.Conn }
 
 // unwrappable is a countingConn that, like *tls.Conn, gives its TCP
 // connection through NetConn.

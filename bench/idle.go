@@ -27,9 +27,15 @@ import (
 // kernel socket buffers are not in it, and are the same for every peer.
 
 // idleVariant is how the subscribers reach the server (-idle-tls,
-// -idle-wrap).
-func idleVariant(tls, wrap bool) string {
+// -idle-wrap, -idle-unwrap).
+func idleVariant(tls, wrap, unwrap bool) string {
 	switch {
+	case wrap && unwrap:
+		v := "wrap+unwrap"
+		if tls {
+			v = "tls+" + v
+		}
+		return v
 	case tls && wrap:
 		return "tls+wrap"
 	case tls:
@@ -77,7 +83,7 @@ func runIdle(o options, peers []peer, stdout, progress io.Writer) error {
 			idlePeers = append(idlePeers, p)
 		}
 	}
-	variant := idleVariant(o.idleTLS, o.idleWrap)
+	variant := idleVariant(o.idleTLS, o.idleWrap, o.idleUnwrap)
 	fmt.Fprintf(stdout, "server process memory per idle subscriber at %d connections over %s (server and clients in child processes), "+
 		"median of %d repeats, peers interleaved; %s, GOMAXPROCS=%d, %d CPUs\n",
 		o.idle, variant, o.repeats, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
@@ -131,7 +137,7 @@ func idleTable(peers []peer, results []idleResult) string {
 
 // idleOnce measures one peer once.
 func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
-	res = idleResult{Peer: p.Name, Variant: idleVariant(o.idleTLS, o.idleWrap), Requested: o.idle}
+	res = idleResult{Peer: p.Name, Variant: idleVariant(o.idleTLS, o.idleWrap, o.idleUnwrap), Requested: o.idle}
 	fail := func(format string, a ...any) idleResult {
 		res.Err = fmt.Sprintf(format, a...)
 		return res
@@ -142,6 +148,9 @@ func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
 	}
 	if o.idleWrap {
 		args = append(args, "-idle-wrap")
+	}
+	if o.idleUnwrap {
+		args = append(args, "-idle-unwrap")
 	}
 	if o.idleProfile != "" {
 		args = append(args, "-idle-profile", o.idleProfile)

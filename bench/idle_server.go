@@ -83,7 +83,7 @@ func serverChild(o options) error {
 		ln = tls.NewListener(ln, cfg)
 	}
 	if o.idleWrap {
-		ln = wrapListener{ln}
+		ln = wrapListener{Listener: ln, unwrap: o.idleUnwrap}
 	}
 	var cpuf *os.File
 	return serveChild(srv, srv.Close, ln, func(cmd string, args []string) any {
@@ -215,15 +215,28 @@ func (m *mixed) Close() {
 // wrapListener is -idle-wrap: it hands out each connection wrapped in a
 // struct that embeds net.Conn, as many production listeners do (proxy
 // protocol, metrics, connection limits), so that the server sees neither a
-// *net.TCPConn nor a *tls.Conn.
-type wrapListener struct{ net.Listener }
+// *net.TCPConn nor a *tls.Conn. With -idle-unwrap its connections give the
+// one under them through Unwrap() net.Conn, fanout's convention for a
+// wrapper that buffers no reads, so that fanout can watch the socket.
+type wrapListener struct {
+	net.Listener
+	unwrap bool
+}
 
 type wrappedConn struct{ net.Conn }
+
+// unwrapConn is a wrappedConn that keeps no read bytes of its own.
+type unwrapConn struct{ net.Conn }
+
+func (c *unwrapConn) Unwrap() net.Conn { return c.Conn }
 
 func (l wrapListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
+	}
+	if l.unwrap {
+		return &unwrapConn{c}, nil
 	}
 	return &wrappedConn{c}, nil
 }

@@ -44,6 +44,7 @@ type options struct {
 
 	idleTLS     bool
 	idleWrap    bool
+	idleUnwrap  bool
 	idleSettle  time.Duration
 	idleProfile string
 	scale       int
@@ -113,6 +114,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.idle, "idle", 0, "measure the server process's memory per idle subscriber at this many connections, per peer (server and clients in child processes)")
 	fs.BoolVar(&o.idleTLS, "idle-tls", false, "-idle over TLS (a self-signed certificate made at start, HTTP/1.1)")
 	fs.BoolVar(&o.idleWrap, "idle-wrap", false, "-idle behind a listener that wraps each net.Conn in a struct embedding it (outside TLS, with -idle-tls)")
+	fs.BoolVar(&o.idleUnwrap, "idle-unwrap", false, "with -idle-wrap: the wrapper gives the connection under it through Unwrap() net.Conn, promising to buffer no reads")
 	fs.DurationVar(&o.idleSettle, "idle-settle", 2*time.Second, "-idle and -scale: wait this long after the last subscriber connected before measuring")
 	fs.StringVar(&o.idleProfile, "idle-profile", "", "-idle and -scale: write the server child's heap profile (sampled every 4 KiB) and goroutines into this directory")
 	fs.IntVar(&o.scale, "scale", 0, "connect this many idle subscribers, WebSocket and SSE mixed, to one fanout server process (a Hub with a Broker attached); measure its memory and how long a Broadcast takes to reach them")

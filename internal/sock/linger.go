@@ -19,14 +19,22 @@ func AbortOnClose(c net.Conn) {
 }
 
 // TCPOf returns the connection under c's wrappers (those with a NetConn
-// method, like *tls.Conn), or c.
+// method, like *tls.Conn, or an Unwrap method, see Unwrap), or c. Unlike
+// Pollable it follows wrappers that buffer reads: it is for the socket's
+// options and counters, not its bytes.
 func TCPOf(c net.Conn) net.Conn {
 	for range 8 { // wrappers do not nest deeper; a cycle must not hang us
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
+		var inner net.Conn
+		switch u := c.(type) {
+		case interface{ NetConn() net.Conn }:
+			inner = u.NetConn()
+		case interface{ Unwrap() net.Conn }:
+			inner = u.Unwrap()
+		}
+		if inner == nil {
 			break
 		}
-		c = u.NetConn()
+		c = inner
 	}
 	return c
 }

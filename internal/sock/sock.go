@@ -20,15 +20,41 @@ var (
 )
 
 // Pollable returns the socket of c when a Poller can watch it: a plain
-// TCP connection (not TLS, not wrapped: their bytes may wait in a buffer
-// of theirs that the socket's readiness does not show).
+// TCP connection, or one under wrappers that promise, by an Unwrap method
+// (see Unwrap), to keep no read bytes of their own. Not TLS, nor another
+// wrapper: their bytes may wait in a buffer of theirs that the socket's
+// readiness does not show.
 func Pollable(c net.Conn) (syscall.RawConn, bool) {
-	tc, ok := c.(*net.TCPConn)
+	tc, ok := Unwrap(c).(*net.TCPConn)
 	if !ok {
 		return nil, false
 	}
 	rc, err := tc.SyscallConn()
 	return rc, err == nil
+}
+
+// Unwrap returns the connection under c's read-transparent wrappers: it
+// follows Unwrap() net.Conn methods down, and returns c when it has none.
+//
+// An Unwrap method is a wrapper's promise that its Read returns what the
+// connection under it returns, as it returns it: it may count bytes or
+// watch them, but it keeps none it read for a later Read (no buffering,
+// no read-ahead, no decoding such as TLS), and Close closes that
+// connection. *tls.Conn gives its connection through NetConn, not Unwrap,
+// since its records wait in its own buffer.
+func Unwrap(c net.Conn) net.Conn {
+	for range 8 { // wrappers do not nest deeper; a cycle must not hang us
+		u, ok := c.(interface{ Unwrap() net.Conn })
+		if !ok {
+			break
+		}
+		inner := u.Unwrap()
+		if inner == nil {
+			break
+		}
+		c = inner
+	}
+	return c
 }
 
 // SetSendBuffer sets c's kernel send buffer to n bytes when n is positive
