@@ -307,6 +307,14 @@ func wakeChan(flushDelay time.Duration, sk sink) chan struct{} {
 // wakes a writer that sleeps (or lingers in FlushDelay), or starts an
 // on-demand one when none runs.
 func (s *Subscriber) signal() {
+	if s.wakeWriter() {
+		s.host.startWriter(s.drainFn) // a func value made once: a method value would allocate
+	}
+}
+
+// wakeWriter is signal, except that when an on-demand writer is to start
+// it returns true instead of starting it: the caller must start it.
+func (s *Subscriber) wakeWriter() bool {
 	if s.wake != nil {
 		select {
 		case s.wake <- struct{}{}:
@@ -314,13 +322,11 @@ func (s *Subscriber) signal() {
 		}
 	}
 	if !s.onDemand.Load() {
-		return
+		return false
 	}
 	s.mu.Lock()
 	start := !s.writing
 	s.writing = true
 	s.mu.Unlock()
-	if start {
-		s.host.startWriter(s.drainFn) // a func value made once: a method value would allocate
-	}
+	return start
 }

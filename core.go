@@ -41,9 +41,10 @@ type core struct {
 	pubsDone chan struct{}
 
 	// fanMu serializes fan-out, so every subscriber observes messages in
-	// one order. snap is the fan-out scratch list it guards.
-	fanMu sync.Mutex
-	snap  []*Subscriber
+	// one order. snap and starts are the fan-out scratch lists it guards.
+	fanMu  sync.Mutex
+	snap   []*Subscriber
+	starts []*Subscriber // those whose writers a fan-out starts after its loop
 
 	parts sync.Map // partition (int) → *partFeed: what the feed delivered
 

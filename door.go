@@ -31,6 +31,9 @@ func (d *door) Publish(ctx context.Context, topic string, m *Message) error {
 }
 
 // Broadcast queues m for every subscriber, as Publish does for a topic's.
+// It returns once m is queued: the subscribers' writers start after the
+// fan-out, so its cost per subscriber does not grow with their number
+// (see docs/benchmarks.md).
 func (d *door) Broadcast(ctx context.Context, m *Message) error {
 	return d.c.publish(ctx, "", true, m, nil)
 }

@@ -133,6 +133,16 @@ func (c *core) waitPublishes(ctx context.Context) {
 
 // fanout queues m for every local subscriber of topic (every subscriber,
 // for topic "") that passes filter.
+//
+// The writers it needs start after the loop, not as each subscriber gets
+// m: a writer started (or woken) is a runnable goroutine, and a loop over
+// thousands of subscribers outlasts the scheduler's time slice (10 ms),
+// after which the publishing goroutine was preempted and queued behind
+// the writers it had readied: a Broadcast to 19,500 subscribers spent
+// two thirds of its 127 ms waiting for a P (a runtime/trace of bench's
+// -scale run: bench/results/broadcast-scaling.txt). More than
+// fanoutInline writers start on a goroutine of the writer cache instead,
+// so that the call costs the same per subscriber at any size.
 func (c *core) fanout(topic string, m *Message, filter func(*Subscriber) bool) {
 	c.fanMu.Lock()
 	defer c.fanMu.Unlock()
@@ -149,11 +159,32 @@ func (c *core) fanout(topic string, m *Message, filter func(*Subscriber) bool) {
 			continue // it gets the copy stored in its own partition
 		}
 		if filter == nil || filter(s) {
-			s.enqueue(m)
+			if _, start := s.put(m); start {
+				c.starts = append(c.starts, s)
+			}
 		}
 	}
 	clear(c.snap) // let ended subscribers be collected
+	if len(c.starts) > fanoutInline {
+		ss := slices.Clone(c.starts)
+		c.writers.spawn(func() { startWriters(ss) })
+	} else {
+		startWriters(c.starts)
+	}
+	clear(c.starts)
+	c.starts = c.starts[:0]
 }
+
+// startWriters starts the on-demand writers of ss.
+func startWriters(ss []*Subscriber) {
+	for _, s := range ss {
+		s.host.startWriter(s.drainFn)
+	}
+}
+
+// fanoutInline is how many writers a fan-out starts on its own goroutine,
+// at most: more start on one of the writer cache's (see core.fanout).
+const fanoutInline = 256
 
 // coreFeed is the Feed a core hands its engine: Deliver checks each
 // stored message's position against what its partition delivered last,

@@ -170,20 +170,31 @@ const (
 // writer took the first, finds the queue full. So a subscriber's queue
 // pins at most QueueBytes plus one larger message.
 func (s *Subscriber) enqueue(m *Message) enqueueResult {
+	r, start := s.put(m)
+	if start {
+		s.host.startWriter(s.drainFn)
+	}
+	return r
+}
+
+// put is enqueue, except that when an on-demand writer is to start it
+// returns true instead of starting it: the caller starts it (a fan-out
+// does, after its loop: see core.fanout).
+func (s *Subscriber) put(m *Message) (enqueueResult, bool) {
 	size := len(m.data)
 	o := s.opts
 	s.mu.Lock()
 	if s.state != subActive {
 		s.mu.Unlock()
-		return notSubscribed
+		return notSubscribed, false
 	}
 	if len(s.replayedTo) > 0 && s.replayed(m) {
 		s.mu.Unlock()
-		return enqueued // it was in the replay
+		return enqueued, false // it was in the replay
 	}
 	if p := s.pager; p != nil && !p.reading && p.holds(m) >= 0 {
 		s.mu.Unlock()
-		return enqueued // a page of its history, yet to be read, holds it
+		return enqueued, false // a page of its history, yet to be read, holds it
 	}
 	n, bytes := s.q.n-s.backlog, s.qBytes-s.backlogSize-s.bigBytes
 	big := size > o.QueueBytes
@@ -195,12 +206,12 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 		if i := s.pagerHolds(m); i >= 0 {
 			s.pager.parts[i].overflow = true // a page of its history, yet to be read, holds it
 			s.mu.Unlock()
-			return enqueued
+			return enqueued, false
 		}
 		ev := s.slowEventLocked(SlowQueueFull, 1)
 		s.mu.Unlock()
 		s.slow(ev)
-		return queueFull
+		return queueFull, false
 	}
 	s.q.push(m)
 	s.qBytes += size
@@ -211,10 +222,7 @@ func (s *Subscriber) enqueue(m *Message) enqueueResult {
 	// writer lingering in FlushDelay) a full batch is waiting.
 	wake := s.q.n == 1 || (s.q.n == s.opts.MaxBatch && s.opts.FlushDelay > 0)
 	s.mu.Unlock()
-	if wake {
-		s.signal()
-	}
-	return enqueued
+	return enqueued, wake && s.wakeWriter()
 }
 
 // slowEventLocked describes a slow event concerning n messages, with the

@@ -57,6 +57,26 @@ func (wc *writerCache) run(f func()) {
 	go wc.loop(f)
 }
 
+// spawn runs f, which starts writers, on a goroutine of its own that
+// close waits for (or, once the core has closed, that the writers' own
+// owners wait for, as run's): a large fan-out hands its writers' starts
+// over, so that the publishing goroutine does not queue behind them for a
+// P (see core.fanout).
+func (wc *writerCache) spawn(f func()) {
+	wc.mu.Lock()
+	if wc.closed {
+		wc.mu.Unlock()
+		go f()
+		return
+	}
+	wc.wg.Add(1)
+	wc.mu.Unlock()
+	go func() {
+		defer wc.wg.Done()
+		f()
+	}()
+}
+
 // loop runs f, then the drains it is given while parked, until it has
 // waited writerKeep for one, or the core closes.
 func (wc *writerCache) loop(f func()) {

@@ -16,7 +16,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -85,7 +87,7 @@ func serverChild(o options) error {
 	if o.idleWrap {
 		ln = wrapListener{Listener: ln, unwrap: o.idleUnwrap}
 	}
-	var cpuf *os.File
+	var cpuf, tracef *os.File
 	return serveChild(srv, srv.Close, ln, func(cmd string, args []string) any {
 		switch cmd {
 		case "count":
@@ -121,8 +123,12 @@ func serverChild(o options) error {
 		case "cpu":
 			if len(args) == 0 {
 				pprof.StopCPUProfile()
+				trace.Stop()
 				if cpuf != nil {
 					_ = cpuf.Close()
+				}
+				if tracef != nil {
+					_ = tracef.Close()
 				}
 				return map[string]string{}
 			}
@@ -130,10 +136,18 @@ func serverChild(o options) error {
 			if err == nil {
 				err = pprof.StartCPUProfile(f)
 			}
+			// And an execution trace: where the Broadcast call waits.
+			var tf *os.File
+			if err == nil {
+				tf, err = os.Create(strings.TrimSuffix(args[0], ".cpu.pb.gz") + ".trace")
+			}
+			if err == nil {
+				err = trace.Start(tf)
+			}
 			if err != nil {
 				return map[string]string{"err": err.Error()}
 			}
-			cpuf = f
+			cpuf, tracef = f, tf
 			return map[string]string{}
 		}
 		return map[string]string{"err": "unknown command " + cmd}
@@ -201,7 +215,12 @@ func newMixed() *mixed {
 func (m *mixed) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }
 
 func (m *mixed) Publish(b []byte) error {
-	return m.hub.Broadcast(context.Background(), fanout.NewMessage(b))
+	var err error
+	// A region in the execution trace of -idle-profile: the call's span.
+	trace.WithRegion(context.Background(), "Broadcast", func() {
+		err = m.hub.Broadcast(context.Background(), fanout.NewMessage(b))
+	})
+	return err
 }
 
 // Subscribers counts both kinds: the Broker shares the Hub's subscribers.
