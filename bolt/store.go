@@ -64,9 +64,10 @@ type Options struct {
 // several topics resumes them all from one ID. Its IDs look like
 // "k2f9w-42": the file's epoch, drawn when the file is created, and a
 // dense offset. The epoch stays the same as long as the file keeps its
-// history, and changes when it does not (a new or deleted file, or an
-// unclean end under NoSync that may have lost writes): old IDs then
-// resync instead of resuming against another history.
+// history, and changes when it does not (a new or deleted file, an
+// unclean end under NoSync that may have lost writes, or one of a session
+// with a SyncWindow): old IDs then resync instead of resuming against
+// another history.
 //
 // A Store is safe for concurrent use. Concurrent Appends are written in
 // one transaction by the Store's writer goroutine, which Close stops.
