@@ -47,6 +47,7 @@ type Options struct {
 	// the log: every client resyncs once, none resumes past what was lost
 	// (see the package documentation). Close commits what is left.
 	// MaxBatch then bounds the messages of one record, not of a commit.
+	// With NoSync as well, the commits are not fsynced either.
 	// Defaults to 0: an Append returns once its message is committed.
 	SyncWindow time.Duration
 

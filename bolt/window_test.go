@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fanout-go/fanout"
+	"github.com/fanout-go/fanout/internal/testkit"
 )
 
 // TestWindow_ReadsUnsynced: with a window, an Append returns before its
@@ -81,12 +82,7 @@ func TestWindow_CommitsWithinWindow(t *testing.T) {
 	for round := uint64(1); round <= 3; round++ {
 		start := time.Now()
 		publishN(t, s, 10)
-		for s.head.Load() != 10*round {
-			if time.Since(start) > 10*time.Second {
-				t.Fatalf("round %d: file head %d after %v", round, s.head.Load(), time.Since(start))
-			}
-			time.Sleep(time.Millisecond) // polling the condition
-		}
+		testkit.Spin(t, 10*time.Second, func() bool { return s.head.Load() == 10*round }, "the commit")
 		t.Logf("round %d committed after %v", round, time.Since(start))
 	}
 }
@@ -98,9 +94,7 @@ func TestWindow_UncleanEndNewEpoch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fanout.db")
 	s := mustOpen(t, path, &Options{SyncWindow: time.Millisecond})
 	old := publishN(t, s, 4)
-	for s.head.Load() != 4 {
-		time.Sleep(time.Millisecond) // polling the condition
-	}
+	testkit.Spin(t, 10*time.Second, func() bool { return s.head.Load() == 4 }, "the commit")
 	s.closeWriter()  // as if the process died: the file is not closed by Close
 	_ = s.db.Close() // bbolt's lock, which the process's end would drop
 	if ok, _ := windowMarked(path); !ok {
