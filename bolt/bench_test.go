@@ -29,6 +29,7 @@ var benchStores = []struct {
 	{"batched", benchBolt(bolt.Options{})},
 	{"each", benchBolt(bolt.Options{MaxBatch: 1})},
 	{"nosync", benchBolt(bolt.Options{NoSync: true})},
+	{"window", benchBolt(bolt.Options{SyncWindow: 100 * time.Millisecond})},
 }
 
 func benchBolt(opts bolt.Options) func(b *testing.B) fanout.ReplayStore {

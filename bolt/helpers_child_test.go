@@ -44,7 +44,13 @@ var settings = map[string]bolt.Options{
 	"batched": {MaxCount: restartMaxCount},
 	"each":    {MaxCount: restartMaxCount, MaxBatch: 1},
 	"nosync":  {MaxCount: restartMaxCount, NoSync: true},
+	"window":  {MaxCount: 1 << 20, SyncWindow: childWindow},
 }
+
+// childWindow is the "window" setting's SyncWindow. Under it, the child's
+// publishers pace themselves (one publish a millisecond each), since
+// Appends return at once and subscribers would fall behind.
+const childWindow = 100 * time.Millisecond
 
 var childTopics = [...]string{"a", "b", ""}
 
@@ -95,6 +101,9 @@ func runChild(path, setting string) error {
 						m := fanout.NewMessage(fmt.Appendf(nil, "g%d-%d", p, i))
 						if publish(hub, childTopics[i%len(childTopics)], m) != nil {
 							return // the Hub is closed
+						}
+						if opts.SyncWindow > 0 {
+							time.Sleep(time.Millisecond) // pacing, not synchronisation
 						}
 					}
 				})

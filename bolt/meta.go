@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 
 	bbolt "go.etcd.io/bbolt"
@@ -13,8 +14,9 @@ import (
 // load reads (or, for a new file, writes) the log's epoch and head in one
 // synced transaction. A file without an epoch is new: it starts a new
 // one, with an empty log, so that IDs of any history before (a deleted
-// file's) resync.
-func (s *Store) load() error {
+// file's) resync. With newEpoch (a session with a window ended without
+// Close: see window.go), the log is kept in a new epoch.
+func (s *Store) load(newEpoch bool) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -25,6 +27,10 @@ func (s *Store) load() error {
 		}
 		if meta.Get(keyEpoch) == nil {
 			if err := s.reset(tx, meta); err != nil {
+				return err
+			}
+		} else if newEpoch {
+			if err := meta.Put(keyEpoch, []byte(newEpochName())); err != nil {
 				return err
 			}
 		}
@@ -44,7 +50,7 @@ func (s *Store) reset(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 	if _, err := tx.CreateBucket(bucketLog); err != nil {
 		return err
 	}
-	epoch := strconv.FormatUint(rand.Uint64()>>(64-48), 36)
+	epoch := newEpochName()
 	for _, kv := range [][2][]byte{
 		{keyVersion, {layoutVersion}},
 		{keyEpoch, []byte(epoch)},
@@ -56,6 +62,9 @@ func (s *Store) reset(tx *bbolt.Tx, meta *bbolt.Bucket) error {
 	}
 	return nil
 }
+
+// newEpochName draws an epoch.
+func newEpochName() string { return strconv.FormatUint(rand.Uint64()>>(64-48), 36) }
 
 // check reads the epoch, head and oldest record into s, and checks that
 // the log ends at the head (trimming keeps its newest record).
@@ -103,9 +112,12 @@ func validEpoch(e string) bool {
 // finish makes a NoSync session's writes durable and removes its mark (see
 // nosync.go), then closes the file.
 func (s *Store) finish() error {
-	var err error
+	err := s.syncErr // the writer has returned: nothing else uses db, nor syncErr
 	if s.opts.NoSync {
-		err = clearMark(s.db, s.path) // the writer has returned: nothing else uses db
+		err = errors.Join(err, clearMark(s.db, s.path))
+	}
+	if s.opts.SyncWindow > 0 && err == nil { // everything appended is synced
+		err = os.Remove(windowMarkPath(s.path))
 	}
 	if err := errors.Join(err, s.db.Close()); err != nil {
 		return fmt.Errorf("fanout/bolt: close %s: %w", s.path, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,19 @@ type Options struct {
 	// documentation). Defaults to false.
 	NoSync bool
 
+	// SyncWindow, if positive, lets an Append return once its message is
+	// in the store's memory (Reads see it at once), and commits and fsyncs
+	// what accumulated at most SyncWindow later, in one transaction, like
+	// Redis's "appendfsync everysec": a crash loses at most the last
+	// SyncWindow (plus the commit under way). After a session with a
+	// window ends without Close, the next Open starts a new epoch, keeping
+	// the log: every client resyncs once, none resumes past what was lost
+	// (see the package documentation). Close commits what is left.
+	// MaxBatch then bounds the messages of one record, not of a commit.
+	// With NoSync as well, the commits are not fsynced either.
+	// Defaults to 0: an Append returns once its message is committed.
+	SyncWindow time.Duration
+
 	// LockTimeout is how long Open waits for another process to release
 	// the file (bbolt locks it while open) before failing with ErrLocked.
 	// Defaults to 1s.
@@ -51,9 +65,10 @@ type Options struct {
 // several topics resumes them all from one ID. Its IDs look like
 // "k2f9w-42": the file's epoch, drawn when the file is created, and a
 // dense offset. The epoch stays the same as long as the file keeps its
-// history, and changes when it does not (a new or deleted file, or an
-// unclean end under NoSync that may have lost writes): old IDs then
-// resync instead of resuming against another history.
+// history, and changes when it does not (a new or deleted file, an
+// unclean end under NoSync that may have lost writes, or one of a session
+// with a SyncWindow): old IDs then resync instead of resuming against
+// another history.
 //
 // A Store is safe for concurrent use. Concurrent Appends are written in
 // one transaction by the Store's writer goroutine, which Close stops.
@@ -71,7 +86,14 @@ type Store struct {
 	wake    *sync.Cond
 	queue   []*batch // not yet taken by the writer; the last one may be open
 	closing bool
+	stop    chan struct{} // closed by Close
 	exited  chan struct{} // closed when the writer has returned
+
+	// With a SyncWindow (see window.go), under mu:
+	assigned uint64            // offset of the last message appended
+	pending  []*fanout.Message // appended after flushing, in order
+	flushing []*fanout.Message // being committed by the writer, after the head
+	syncErr  error             // the writer's last commit's error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,6 +130,10 @@ func open(path string, opts *Options, now func() time.Time) (*Store, error) {
 		o.LockTimeout = time.Second
 	}
 	fail := func(err error) (*Store, error) { return nil, fmt.Errorf("fanout/bolt: open %s: %w", path, err) }
+	unclean, err := windowMarked(path) // before dropUnsynced, which may delete the file, not the mark
+	if err != nil {
+		return fail(err)
+	}
 	if err := dropUnsynced(path, o.LockTimeout); err != nil {
 		return fail(err)
 	}
@@ -125,23 +151,35 @@ func open(path string, opts *Options, now func() time.Time) (*Store, error) {
 	if err != nil {
 		return fail(err)
 	}
-	s := &Store{db: db, path: path, opts: o, now: now, exited: make(chan struct{})}
+	s := &Store{db: db, path: path, opts: o, now: now, stop: make(chan struct{}), exited: make(chan struct{})}
 	s.wake = sync.NewCond(&s.mu)
 	if o.NoSync {
 		err = writeMark(path) // before the session's first unsynced write
 	}
 	if err == nil {
-		err = s.load()
+		err = s.load(unclean)
 	}
 	if err == nil && !o.NoSync {
 		err = clearMark(db, path) // a NoSync session of this boot died: its writes are synced now
+	}
+	switch {
+	case err != nil:
+	case o.SyncWindow > 0 && !unclean:
+		err = writeWindowMark(path) // before the session's first Append
+	case o.SyncWindow <= 0 && unclean:
+		err = os.Remove(windowMarkPath(path)) // load's new epoch is committed
 	}
 	if err != nil {
 		_ = db.Close()
 		return fail(err)
 	}
 	db.NoSync = o.NoSync // load's transaction was synced, whatever the option
-	go s.run()
+	s.assigned = s.head.Load()
+	if o.SyncWindow > 0 {
+		go s.runWindow()
+	} else {
+		go s.run()
+	}
 	return s, nil
 }
 
@@ -154,7 +192,13 @@ func open(path string, opts *Options, now func() time.Time) (*Store, error) {
 // returns ctx's error and uses no offset. Once taken, it waits for the
 // commit, which is bounded by the disk, not by ctx: an Append never fails
 // after its offset was assigned.
+//
+// With a SyncWindow, Append returns once the message is in memory, and
+// the writer commits it within the window.
 func (s *Store) Append(ctx context.Context, topic string, m *fanout.Message) (*fanout.Message, error) {
+	if s.opts.SyncWindow > 0 {
+		return s.appendWindow(ctx, topic, m)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -186,8 +230,13 @@ func (s *Store) Append(ctx context.Context, topic string, m *fanout.Message) (*f
 
 // Head returns the position of the last message stored.
 func (s *Store) Head(context.Context) (fanout.Position, error) {
-	if s.isClosing() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
 		return fanout.Position{}, fanout.ErrClosed
+	}
+	if s.opts.SyncWindow > 0 {
+		return fanout.Position{Epoch: s.epoch, Offset: s.assigned}, nil
 	}
 	return fanout.Position{Epoch: s.epoch, Offset: s.head.Load()}, nil
 }
@@ -219,11 +268,16 @@ func (s *Store) ReadPage(ctx context.Context, from fanout.Position, topics []str
 	}
 	var out []*fanout.Message
 	var head uint64
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		out, head, err = s.read(tx, from.Offset, topics, limit)
-		return err
-	})
+	var err error
+	if s.opts.SyncWindow > 0 {
+		out, head, err = s.readWindow(from.Offset, topics, limit)
+	} else {
+		err = s.db.View(func(tx *bbolt.Tx) error {
+			var err error
+			out, head, err = s.read(tx, from.Offset, topics, limit)
+			return err
+		})
+	}
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		err = fanout.ErrClosed
 	}
@@ -235,7 +289,8 @@ func (s *Store) ReadPage(ctx context.Context, from fanout.Position, topics []str
 
 // Close fails the Appends not yet taken into a transaction with
 // fanout.ErrClosed, waits for the one being committed, and closes the
-// file. It is idempotent and safe to call concurrently; every call
+// file. With a SyncWindow, it commits and syncs every message appended
+// (or returns the error that prevented it). It is idempotent and safe to call concurrently; every call
 // returns the first's result. Methods called after Close return
 // fanout.ErrClosed.
 func (s *Store) Close() error {
@@ -244,6 +299,7 @@ func (s *Store) Close() error {
 		s.closing = true
 		s.wake.Signal()
 		s.mu.Unlock()
+		close(s.stop)
 		<-s.exited
 		s.closeErr = s.finish()
 	})
