@@ -154,16 +154,12 @@ func (r *wsReader) drain(pr *sock.Reader) { r.settle(pr, wsconn.IdleMessage) }
 // socket, then gives the socket back to the poller; or to no one when the
 // subscription ends.
 //
-// Over TLS, it takes the pongs that follow the messages itself (see
+// It takes the pongs that follow the messages itself (see idleLook,
 // tlsLook), since a pong left for coder/websocket would keep this
 // goroutine parked in its read until the client's next message; and it
-// looks again after a pong, whose frame crypto/tls may have returned with
-// more behind it.
+// looks again after a pong, which may have come with more behind it.
 func (r *wsReader) settle(pr *sock.Reader, st wsconn.IdleState) {
-	var pong func([]byte)
-	if r.sk.tls != nil {
-		pong = r.pong
-	}
+	pong := r.pong
 	for {
 		var err error
 		switch st {
@@ -171,8 +167,8 @@ func (r *wsReader) settle(pr *sock.Reader, st wsconn.IdleState) {
 			pr.Settle(true)
 			return
 		case wsconn.IdlePong:
-			st, err = r.sk.finishPong(r.pong)
-			if err == nil && st == wsconn.IdleNone && pong != nil {
+			st, err = r.sk.finishPong(pong)
+			if err == nil && st == wsconn.IdleNone {
 				st = r.sk.idleLook(pr.RC(), pong)
 			}
 		default:
@@ -269,17 +265,37 @@ func (w *wsSink) awaitReadable(pong func([]byte)) error {
 // handshake has begun), wsconn.IdlePong when a pong has arrived in part (see
 // finishPong), wsconn.IdleNone when there is nothing (after taking the whole
 // pongs off the socket, when pong is set).
+//
+// With pong set, whole pongs are taken from the buffers above the socket
+// too: what coder/websocket read ahead past the message it returned (a
+// pong that came with it) goes back in front of wsconn's pending bytes
+// (point 3 of coder.go), where the pongs at their head are taken. Left to
+// coder/websocket, a pong would keep its reader parked, after taking it,
+// until the client's next message.
 func (w *wsSink) idleLook(rc syscall.RawConn, pong func([]byte)) wsconn.IdleState {
 	w.idleMu.Lock()
 	defer w.idleMu.Unlock()
-	if w.closing || w.br.Buffered() > 0 {
+	if w.closing {
 		return wsconn.IdleMessage
+	}
+	if n := w.br.Buffered(); n > 0 {
+		if pong == nil {
+			return wsconn.IdleMessage
+		}
+		b, _ := w.br.Peek(n)
+		w.raw.Unread(b)
+		_, _ = w.br.Discard(n)
 	}
 	if w.tls != nil {
 		return w.tlsLook(pong)
 	}
 	if w.raw.HasPending() {
-		return wsconn.IdleMessage
+		if pong == nil {
+			return wsconn.IdleMessage
+		}
+		if st := wsconn.TakePendingPongs(w.raw, pong); st != wsconn.IdleNone {
+			return st
+		}
 	}
 	if pong == nil {
 		return wsconn.IdleNone

@@ -235,3 +235,113 @@ func TestHubTLSSplitMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokerTLSFloodingClientIsCut: over TLS too, an SSE client that keeps
+// sending after its request has its stream closed after a few KiB, which
+// the watcher counts in crypto/tls's plaintext and then in the records it
+// takes off the socket; the other clients stream on.
+func TestBrokerTLSFloodingClientIsCut(t *testing.T) {
+	opts := &fanout.BrokerOptions{Heartbeat: -1}
+	h := newSSEHooks(opts)
+	b := fanout.NewBroker(opts)
+	srv, conns := startTLS(t, b)
+	t.Cleanup(func() { _ = b.Close() })
+	s := &sseServer{broker: b, srv: srv}
+	resp := sseDo(t, srv.Client(), s.url("topic=t"), nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	good := sseRead(t, resp)
+	recv(t, conns, "accepted connection")
+	h.sub(t)
+
+	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	cfg.ServerName = "example.com" // httptest's certificate's
+	c, err := tls.Dial("tcp", srv.Listener.Addr().String(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = c.Write([]byte("GET /?topic=t HTTP/1.1\r\nHost: fanout.test\r\nContent-Length: 1000000000000\r\n\r\n"))
+	require.NoError(t, err)
+	server := recv(t, conns, "accepted connection")
+	flooder := h.sub(t)
+
+	sent := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 16<<10)
+		for n := 0; n < 256<<20; n += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	for i := range 20 {
+		require.NoError(t, b.Publish(context.Background(), "t", num(i)))
+	}
+	assert.Equal(t, nums(0, 20), sseData(good.waitN(t, 20)), "the other client streams on")
+	closedWithin(t, flooder.Done(), "the flooding client's stream ended")
+	assert.Error(t, recv(t, sent, "the flooding writer's end"), "the server stopped taking its bytes")
+	assert.Less(t, server.read.Load(), int64(96<<10), "bytes the server read from the flooding client")
+	assert.Equal(t, 1, b.Len())
+}
+
+// TestHubTLSPongs: pongs a client sends unasked over TLS, whole in a
+// record with a message behind them, or cut across records, are taken
+// (OnPongReceived sees each once) and the message is read; the subscriber
+// is idle again after each.
+func TestHubTLSPongs(t *testing.T) {
+	before := idleReaders()
+	got := make(chan string, 4)
+	pongs := make(chan string, 8)
+	hub := fanout.NewHub(&fanout.HubOptions{
+		OnMessage:     func(_ context.Context, _ *fanout.Subscriber, m *fanout.Message) { got <- string(m.Data()) },
+		AcceptOptions: &websocket.AcceptOptions{OnPongReceived: func(_ context.Context, p []byte) { pongs <- string(p) }},
+	})
+	srv, conns := startTLS(t, hub)
+	t.Cleanup(func() { _ = hub.Close() })
+
+	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	cfg.ServerName = "example.com" // httptest's certificate's
+	tcp, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), waitTimeout)
+	require.NoError(t, err)
+	sc := &splitConn{Conn: tcp}
+	c := tls.Client(sc, cfg)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = io.WriteString(c, "GET /?topic=t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	server := recv(t, conns, "accepted connection")
+	wrote := func() {
+		eventually(t, func() bool { return server.read.Load() >= sc.written }, waitTimeout, "server read what was sent")
+	}
+	pong := func(p string) []byte { return cframe(0x8A, []byte(p)) }
+
+	// Two pongs and a message in one record.
+	_, err = c.Write(append(append(pong("p1"), pong("p2")...), cframe(0x81, []byte("m1"))...))
+	require.NoError(t, err)
+	assert.Equal(t, "p1", recv(t, pongs, "pong"))
+	assert.Equal(t, "p2", recv(t, pongs, "pong"))
+	assert.Equal(t, "m1", recv(t, got, "message"))
+	eventually(t, func() bool { return idleReaders() == before }, waitTimeout, "idle after pongs and a message")
+
+	// A pong cut across records, then a message.
+	p3 := pong("p3")
+	_, err = c.Write(p3[:3])
+	require.NoError(t, err)
+	wrote()
+	_, err = c.Write(append(p3[3:], cframe(0x81, []byte("m2"))...))
+	require.NoError(t, err)
+	assert.Equal(t, "p3", recv(t, pongs, "pong cut across records"))
+	assert.Equal(t, "m2", recv(t, got, "message after it"))
+	eventually(t, func() bool { return idleReaders() == before }, waitTimeout, "idle again")
+
+	// A pong alone: taken with no message behind it.
+	_, err = c.Write(pong("p4"))
+	require.NoError(t, err)
+	assert.Equal(t, "p4", recv(t, pongs, "lone pong"))
+	eventually(t, func() bool { return idleReaders() == before }, waitTimeout, "idle after a lone pong")
+	assert.Empty(t, pongs, "each pong seen once")
+	assert.Equal(t, 1, hub.Len())
+}
