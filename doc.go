@@ -81,9 +81,9 @@
 // a lone message on an idle writer goes out at once. Stats.Delivered /
 // Stats.Writes ([Stats]) shows the gain. A writer runs only while its queue
 // holds something, so an idle subscriber holds no goroutine (on Linux, over
-// plain TCP, or behind listeners whose connections have an Unwrap() net.Conn
-// method: a wrapper's promise that its Read keeps no bytes of its own, see
-// operations.md). Clients that opt in
+// plain TCP or TLS with HTTP/1.1, or behind listeners whose connections have
+// an Unwrap() net.Conn method: a wrapper's promise that its Read keeps no
+// bytes of its own, see operations.md). Clients that opt in
 // ([HubOptions.Packing], [PackedSubprotocolV2]) get each batch as one frame;
 // [HubOptions.Compression] compresses each message once per publish.
 //

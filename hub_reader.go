@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/fanout-go/fanout/internal/sock"
-	ssewire "github.com/fanout-go/fanout/internal/sse"
 	"github.com/fanout-go/fanout/internal/wsconn"
 	"golang.org/x/time/rate"
 )
@@ -35,7 +35,14 @@ func (h *Hub) startReader(ctx context.Context, s *Subscriber, conn *websocket.Co
 		r.lim = rate.NewLimiter(rate.Limit(l.MessageRate), l.MessageBurst)
 	}
 	if p := h.c.poller(); p != nil {
-		if rc, ok := sock.Pollable(sk.raw.Conn); ok {
+		rc, ok := sock.Pollable(sk.raw.Conn)
+		if !ok {
+			var tc *tls.Conn
+			if tc, rc, ok = sock.PollableTLS(sk.raw.Conn); ok {
+				sk.tls = tc // before the reader starts: see tlsLook
+			}
+		}
+		if ok {
 			// What the client sent with its request (a ping, a message in
 			// the same segment) may already wait above the socket, read
 			// ahead by net/http: epoll, which sees only the socket, would
@@ -117,6 +124,10 @@ func (r *wsReader) pong(payload []byte) {
 // taken at once; the rest of a pong that arrived in part is read by
 // finishPong, anything else by drain, each on a goroutine of its own.
 func (r *wsReader) ready(pr *sock.Reader) sock.Result {
+	if r.sk.tls != nil {
+		go r.readTLS(pr) // only crypto/tls can tell a pong from a message
+		return sock.Handed
+	}
 	switch r.sk.idleLook(pr.RC(), r.pong) {
 	case wsconn.IdleNone:
 		return sock.Rearm
@@ -130,32 +141,44 @@ func (r *wsReader) ready(pr *sock.Reader) sock.Result {
 
 // finishPong reads the rest of a pong that arrived in part (within
 // pongReadTimeout: a client that stays silent mid-frame is ended), then
-// gives the socket back to the poller, or to drain when coder/websocket
-// must read.
-func (r *wsReader) finishPong(pr *sock.Reader) {
-	st, err := r.sk.finishPong(r.pong)
-	switch {
-	case err != nil:
-		r.s.fail(endClient, err)
-		pr.Settle(false)
-	case st == wsconn.IdleMessage:
-		r.drain(pr)
-	default:
-		pr.Settle(true)
-	}
-}
+// gives the socket back (see settle).
+func (r *wsReader) finishPong(pr *sock.Reader) { r.settle(pr, wsconn.IdlePong) }
 
 // drain reads, on a goroutine of its own, what ready could not: messages,
-// while any are there; then it gives the socket back to the poller.
-func (r *wsReader) drain(pr *sock.Reader) {
+// while any are there; then it gives the socket back (see settle).
+func (r *wsReader) drain(pr *sock.Reader) { r.settle(pr, wsconn.IdleMessage) }
+
+// settle runs on a goroutine that has the socket, which the idle reader
+// found in state st: it reads what must be read (messages, through
+// coder/websocket; the rest of a pong) until nothing is left above the
+// socket, then gives the socket back to the poller; or to no one when the
+// subscription ends.
+//
+// It takes the pongs that follow the messages itself (see idleLook,
+// tlsLook), since a pong left for coder/websocket would keep this
+// goroutine parked in its read until the client's next message; and it
+// looks again after a pong, which may have come with more behind it.
+func (r *wsReader) settle(pr *sock.Reader, st wsconn.IdleState) {
+	pong := r.pong
 	for {
-		if err := r.next(); err != nil {
+		var err error
+		switch st {
+		case wsconn.IdleNone:
+			pr.Settle(true)
+			return
+		case wsconn.IdlePong:
+			st, err = r.sk.finishPong(pong)
+			if err == nil && st == wsconn.IdleNone {
+				st = r.sk.idleLook(pr.RC(), pong)
+			}
+		default:
+			if err = r.next(); err == nil {
+				st = r.sk.idleLook(pr.RC(), pong)
+			}
+		}
+		if err != nil {
 			r.s.fail(endClient, err)
 			pr.Settle(false)
-			return
-		}
-		if r.sk.idleLook(pr.RC(), nil) == wsconn.IdleNone {
-			pr.Settle(true)
 			return
 		}
 	}
@@ -170,9 +193,11 @@ func (r *wsReader) drain(pr *sock.Reader) {
 // a goroutine of its own, which hands the socket back to the poller when
 // it is done: the callback never waits for a client. Answers to the Hub's
 // pings, which every idle WebSocket client sends, are taken off the socket
-// by the callback itself when they have arrived whole. Elsewhere (TLS, a
-// wrapped connection, another platform) each subscriber keeps one reader
-// goroutine.
+// by the callback itself when they have arrived whole. Over TLS the same
+// holds, but a pong is read through crypto/tls on a goroutine that lives
+// only meanwhile (see hub_reader_tls.go). Elsewhere (a wrapped connection
+// without Unwrap, HTTP/2, another platform) each subscriber keeps one
+// reader goroutine.
 
 // connReader is a subscription's reader, as its teardown sees it.
 type connReader interface {
@@ -240,11 +265,37 @@ func (w *wsSink) awaitReadable(pong func([]byte)) error {
 // handshake has begun), wsconn.IdlePong when a pong has arrived in part (see
 // finishPong), wsconn.IdleNone when there is nothing (after taking the whole
 // pongs off the socket, when pong is set).
+//
+// With pong set, whole pongs are taken from the buffers above the socket
+// too: what coder/websocket read ahead past the message it returned (a
+// pong that came with it) goes back in front of wsconn's pending bytes
+// (point 3 of coder.go), where the pongs at their head are taken. Left to
+// coder/websocket, a pong would keep its reader parked, after taking it,
+// until the client's next message.
 func (w *wsSink) idleLook(rc syscall.RawConn, pong func([]byte)) wsconn.IdleState {
 	w.idleMu.Lock()
 	defer w.idleMu.Unlock()
-	if w.closing || w.br.Buffered() > 0 || w.raw.HasPending() {
+	if w.closing {
 		return wsconn.IdleMessage
+	}
+	if n := w.br.Buffered(); n > 0 {
+		if pong == nil {
+			return wsconn.IdleMessage
+		}
+		b, _ := w.br.Peek(n)
+		w.raw.Unread(b)
+		_, _ = w.br.Discard(n)
+	}
+	if w.tls != nil {
+		return w.tlsLook(pong)
+	}
+	if w.raw.HasPending() {
+		if pong == nil {
+			return wsconn.IdleMessage
+		}
+		if st := wsconn.TakePendingPongs(w.raw, pong); st != wsconn.IdleNone {
+			return st
+		}
 	}
 	if pong == nil {
 		return wsconn.IdleNone
@@ -293,46 +344,4 @@ func (h *Hub) onMessage(ctx context.Context, s *Subscriber, m *Message) (err err
 	defer h.c.recovered("OnMessage", s, &err)
 	h.opts.OnMessage(ctx, s, m)
 	return nil
-}
-
-// startWatcher watches an SSE client for its going away, and for what it
-// sends that it should not (see ssewire.WatchClient): with the core's poller when
-// it can watch the socket, so an idle stream holds no goroutine, or on a
-// goroutine of its own.
-func (b *Broker) startWatcher(s *Subscriber, raw *wsconn.Conn) connReader {
-	if p := b.c.poller(); p != nil {
-		if rc, ok := sock.Pollable(raw.Conn); ok {
-			sent := raw.DropPending() // read by net/http after the request
-			pr := sock.StartReader(p, rc, func(pr *sock.Reader) sock.Result {
-				var buf [512]byte
-				for {
-					n, err := sock.RecvNow(pr.RC(), buf[:], false)
-					if err == nil && n == 0 {
-						return sock.Rearm // nothing more for now
-					}
-					if err == nil {
-						if sent += n; sent <= ssewire.MaxClientBytes {
-							continue
-						}
-						err = ssewire.ErrClientSends
-					}
-					b.clientGone(s, raw, err)
-					return sock.Stopped
-				}
-			})
-			if pr != nil {
-				return pr
-			}
-		}
-	}
-	return startGoReader(func() { b.clientGone(s, raw, ssewire.WatchClient(raw)) })
-}
-
-// clientGone ends s, whose client went away (err says how) or sent too
-// much.
-func (b *Broker) clientGone(s *Subscriber, raw *wsconn.Conn, err error) {
-	if errors.Is(err, ssewire.ErrClientSends) {
-		b.opts.Logger.Debug("fanout: SSE client keeps sending after its request", "subscriber", s.id, "remote", raw.RemoteAddr())
-	}
-	s.fail(endClient, err)
 }

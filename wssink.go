@@ -3,6 +3,7 @@ package fanout
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"slices"
 	"sync"
@@ -42,6 +43,10 @@ type wsSink struct {
 	// which reads through coder/websocket; closing is set when it begins.
 	idleMu  sync.Mutex
 	closing bool
+	// tls is the connection's TLS layer, set before its reader starts
+	// where the poller watches the socket under it (see tlsLook); nil
+	// otherwise.
+	tls *tls.Conn
 
 	pongWait     time.Duration // how long a ping may go unanswered
 	pingSent     time.Time     // when the unanswered ping left (writer only)

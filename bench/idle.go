@@ -27,9 +27,11 @@ import (
 // kernel socket buffers are not in it, and are the same for every peer.
 
 // idleVariant is how the subscribers reach the server (-idle-tls,
-// -idle-wrap, -idle-unwrap).
-func idleVariant(tls, wrap, unwrap bool) string {
+// -idle-wrap, -idle-unwrap, -idle-h2).
+func idleVariant(tls, wrap, unwrap, h2 bool) string {
 	switch {
+	case tls && h2 && !wrap:
+		return "tls+h2"
 	case wrap && unwrap:
 		v := "wrap+unwrap"
 		if tls {
@@ -83,7 +85,7 @@ func runIdle(o options, peers []peer, stdout, progress io.Writer) error {
 			idlePeers = append(idlePeers, p)
 		}
 	}
-	variant := idleVariant(o.idleTLS, o.idleWrap, o.idleUnwrap)
+	variant := idleVariant(o.idleTLS, o.idleWrap, o.idleUnwrap, o.idleH2)
 	fmt.Fprintf(stdout, "server process memory per idle subscriber at %d connections over %s (server and clients in child processes), "+
 		"median of %d repeats, peers interleaved; %s, GOMAXPROCS=%d, %d CPUs\n",
 		o.idle, variant, o.repeats, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
@@ -137,7 +139,7 @@ func idleTable(peers []peer, results []idleResult) string {
 
 // idleOnce measures one peer once.
 func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
-	res = idleResult{Peer: p.Name, Variant: idleVariant(o.idleTLS, o.idleWrap, o.idleUnwrap), Requested: o.idle}
+	res = idleResult{Peer: p.Name, Variant: idleVariant(o.idleTLS, o.idleWrap, o.idleUnwrap, o.idleH2), Requested: o.idle}
 	fail := func(format string, a ...any) idleResult {
 		res.Err = fmt.Sprintf(format, a...)
 		return res
@@ -151,6 +153,9 @@ func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
 	}
 	if o.idleUnwrap {
 		args = append(args, "-idle-unwrap")
+	}
+	if o.idleH2 {
+		args = append(args, "-idle-h2")
 	}
 	if o.idleProfile != "" {
 		args = append(args, "-idle-profile", o.idleProfile)
@@ -179,7 +184,11 @@ func idleOnce(exe string, o options, p peer, repeat int) (res idleResult) {
 		scheme += "s"
 	}
 	url := fmt.Sprintf("%s://%s/?topic=%s", scheme, hello.Addr, benchTopic)
-	cli, err := startChild(exe, "-idle-client", url, "-idle", strconv.Itoa(o.idle))
+	cargs := []string{"-idle-client", url, "-idle", strconv.Itoa(o.idle)}
+	if o.idleH2 {
+		cargs = append(cargs, "-idle-h2")
+	}
+	cli, err := startChild(exe, cargs...)
 	if err != nil {
 		return fail("client: %v", err)
 	}

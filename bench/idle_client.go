@@ -66,18 +66,23 @@ func (d *dials) reply() error {
 // (ws://, wss://, http:// or https://), keeps them open, reading (so that
 // pings are answered), reports how many it opened, and exits when its
 // standard input closes. WebSocket clients are coder/websocket's; SSE
-// clients are net/http requests. Over TLS neither verifies the server's
+// clients are net/http requests, over HTTP/2 with h2 (each on a
+// connection of its own). Over TLS neither verifies the server's
 // certificate (it is made up on the spot; see selfSignedTLS).
-func idleClient(url string, n int) error {
+func idleClient(url string, n int, h2 bool) error {
 	if msg := raiseFileLimit(uint64(n) + 256); msg != "" {
 		return harness.Reply(clientHello{Err: msg})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	httpc := &http.Client{Transport: &http.Transport{
-		DisableCompression: true,
-		TLSClientConfig:    &tls.Config{InsecureSkipVerify: true}, // a certificate made up by the server child
-	}}
+	newClient := func(h2 bool) *http.Client {
+		return &http.Client{Transport: &http.Transport{
+			DisableCompression: true,
+			TLSClientConfig:    &tls.Config{InsecureSkipVerify: true}, // a certificate made up by the server child
+			ForceAttemptHTTP2:  h2,                                    // with a TLSClientConfig of its own, only when forced
+		}}
+	}
+	httpc := newClient(false) // WebSocket clients offer HTTP/1.1 only
 	d := newDials()
 	for range n {
 		d.start()
@@ -101,7 +106,13 @@ func idleClient(url string, n int) error {
 			trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { release(i.Err) }}
 			req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
 			req.Header.Set("Accept", "text/event-stream")
-			resp, err := httpc.Do(req)
+			c := httpc
+			if h2 {
+				// One connection per stream, as each browser has its own:
+				// a shared Transport would put up to 250 streams on one.
+				c = newClient(true)
+			}
+			resp, err := c.Do(req)
 			if err != nil {
 				release(err)
 				return

@@ -78,7 +78,7 @@ func serverChild(o options) error {
 		return err
 	}
 	if o.idleTLS {
-		cfg, err := selfSignedTLS()
+		cfg, err := selfSignedTLS(o.idleH2)
 		if err != nil {
 			return err
 		}
@@ -261,10 +261,10 @@ func (l wrapListener) Accept() (net.Conn, error) {
 }
 
 // selfSignedTLS returns a server configuration with a certificate made on
-// the spot (ECDSA P-256, for 127.0.0.1), offering HTTP/1.1 only: over
-// HTTP/2 every SSE stream of a client would share one connection, which is
-// a different measurement. The clients do not verify it.
-func selfSignedTLS() (*tls.Config, error) {
+// the spot (ECDSA P-256, for 127.0.0.1), offering HTTP/1.1 only, unless h2
+// is set (-idle-h2, where each SSE client has a connection of its own, as
+// each browser has). The clients do not verify it.
+func selfSignedTLS(h2 bool) (*tls.Config, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -282,8 +282,12 @@ func selfSignedTLS() (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	protos := []string{"http/1.1"}
+	if h2 {
+		protos = []string{"h2", "http/1.1"}
+	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		NextProtos:   []string{"http/1.1"},
+		NextProtos:   protos,
 	}, nil
 }

@@ -19,6 +19,7 @@ func TestIdle(t *testing.T) {
 		{"tls", []string{"-idle-tls"}},
 		{"wrap", []string{"-idle-wrap"}},
 		{"tls+wrap", []string{"-idle-tls", "-idle-wrap"}},
+		{"tls+h2", []string{"-idle-tls", "-idle-h2"}},
 		{"wrap+unwrap", []string{"-idle-wrap", "-idle-unwrap"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,6 +45,7 @@ type options struct {
 	idleTLS     bool
 	idleWrap    bool
 	idleUnwrap  bool
+	idleH2      bool
 	idleSettle  time.Duration
 	idleProfile string
 	scale       int
@@ -114,6 +115,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.idle, "idle", 0, "measure the server process's memory per idle subscriber at this many connections, per peer (server and clients in child processes)")
 	fs.BoolVar(&o.idleTLS, "idle-tls", false, "-idle over TLS (a self-signed certificate made at start, HTTP/1.1)")
 	fs.BoolVar(&o.idleWrap, "idle-wrap", false, "-idle behind a listener that wraps each net.Conn in a struct embedding it (outside TLS, with -idle-tls)")
+	fs.BoolVar(&o.idleH2, "idle-h2", false, "with -idle-tls: the server offers HTTP/2 as well, and SSE clients use it (WebSocket clients cannot)")
 	fs.BoolVar(&o.idleUnwrap, "idle-unwrap", false, "with -idle-wrap: the wrapper gives the connection under it through Unwrap() net.Conn, promising to buffer no reads")
 	fs.DurationVar(&o.idleSettle, "idle-settle", 2*time.Second, "-idle and -scale: wait this long after the last subscriber connected before measuring")
 	fs.StringVar(&o.idleProfile, "idle-profile", "", "-idle and -scale: write the server child's heap profile (sampled every 4 KiB) and goroutines into this directory")
@@ -214,7 +216,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case o.idleServer != "":
 		return serverChild(o)
 	case o.idleClient != "":
-		return idleClient(o.idleClient, o.idle)
+		return idleClient(o.idleClient, o.idle, o.idleH2)
 	case o.scaleClient != "":
 		return scaleClient(o)
 	case o.nodeServer != "":

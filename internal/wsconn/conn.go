@@ -367,6 +367,15 @@ func (c *Conn) Unread(p []byte) {
 	c.pending = append(append([]byte(nil), p...), c.pending...)
 }
 
+// Append adds p after the bytes still to be read before the socket's:
+// plaintext the idle reader took out of a TLS connection (see
+// TakePendingPongs); only the reader calls it.
+func (c *Conn) Append(p []byte) {
+	if len(p) > 0 {
+		c.pending = append(c.pending, p...)
+	}
+}
+
 // HasPending reports whether bytes that net/http had buffered, or that
 // were put back (Unread), are still to be read; only the reader calls it.
 func (c *Conn) HasPending() bool { return len(c.pending) > 0 }

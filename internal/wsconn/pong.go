@@ -47,6 +47,27 @@ func TakePongs(rc syscall.RawConn, pong func(payload []byte)) IdleState {
 	}
 }
 
+// TakePendingPongs is TakePongs for bytes that wait in raw before the
+// socket's (a TLS connection's plaintext, which the socket cannot show:
+// see Conn.Append): it takes the whole pong frames at their head, and
+// reports what follows, IdleNone when nothing does. Only the reader calls
+// it.
+func TakePendingPongs(raw *Conn, pong func(payload []byte)) IdleState {
+	for len(raw.pending) > 0 {
+		size, ok := wsframe.ClientPong(raw.pending)
+		if !ok {
+			return IdleMessage
+		}
+		if size == 0 || len(raw.pending) < size {
+			return IdlePong
+		}
+		pong(wsframe.PongPayload(raw.pending[:size]))
+		raw.pending = raw.pending[size:]
+	}
+	raw.pending = nil // an idle connection keeps no buffer
+	return IdleNone
+}
+
 // ReadPong reads the pong frame that has begun to arrive at the head of
 // raw, and passes its payload to pong. It returns IdleMessage when the
 // frame, once its second byte is there, is not one the idle reader takes

@@ -57,3 +57,48 @@ func FuzzReadPong(f *testing.F) {
 		}
 	})
 }
+
+// TestTakePendingPongs: the whole pongs at the head of the bytes appended
+// in front of the socket's are taken, in order; what follows (a pong in
+// part, anything else) stays, for ReadPong or coder/websocket to read.
+func TestTakePendingPongs(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	raw := wsconn.New(server)
+	var got []string
+	pong := func(p []byte) { got = append(got, string(p)) }
+
+	if st := wsconn.TakePendingPongs(raw, pong); st != wsconn.IdleNone || raw.HasPending() {
+		t.Fatalf("nothing appended: %v", st)
+	}
+	msg := []byte{wsframe.Fin | wsframe.OpText, 0x80, 1, 2, 3, 4}
+	two := append(maskedPong([]byte("a")), maskedPong([]byte("bc"))...)
+	raw.Append(append(append([]byte(nil), two...), msg...))
+	if st := wsconn.TakePendingPongs(raw, pong); st != wsconn.IdleMessage {
+		t.Fatalf("pongs then a message: %v, want IdleMessage", st)
+	}
+	if len(got) != 2 || got[0] != "a" || got[1] != "bc" {
+		t.Fatalf("pongs taken: %q", got)
+	}
+	b := make([]byte, len(msg))
+	go func() { _, _ = client.Write([]byte("x")) }() // never read before the pending bytes
+	if _, err := io.ReadFull(raw, b); err != nil || !bytes.Equal(b, msg) {
+		t.Fatalf("what follows the pongs: %x, %v", b, err)
+	}
+	if _, err := io.ReadFull(raw, b[:1]); err != nil || b[0] != 'x' {
+		t.Fatalf("then the socket: %q, %v", b[:1], err)
+	}
+
+	// A pong in part, then whole once its rest is appended.
+	got = nil
+	p := maskedPong([]byte("part"))
+	raw.Append(p[:3])
+	if st := wsconn.TakePendingPongs(raw, pong); st != wsconn.IdlePong || len(got) != 0 {
+		t.Fatalf("a pong in part: %v, %q", st, got)
+	}
+	raw.Append(p[3:])
+	if st := wsconn.TakePendingPongs(raw, pong); st != wsconn.IdleNone || raw.HasPending() || len(got) != 1 || got[0] != "part" {
+		t.Fatalf("the whole pong: %v, %q, pending %v", st, got, raw.HasPending())
+	}
+}
