@@ -6,3 +6,18 @@ func (h *Hub) ParkedWriters() int { return h.c.writers.parked() }
 // FanoutInline is how many writers a fan-out starts on the publishing
 // goroutine, at most.
 const FanoutInline = fanoutInline
+
+// WritersIdle reports whether no subscriber of h has a writer running
+// (or about to run): an on-demand writer started when it subscribed has
+// finished.
+func (h *Hub) WritersIdle() bool {
+	for _, s := range h.c.subscribers() {
+		s.mu.Lock()
+		busy := s.writing || !s.onDemand.Load()
+		s.mu.Unlock()
+		if busy {
+			return false
+		}
+	}
+	return true
+}

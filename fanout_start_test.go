@@ -32,6 +32,10 @@ func TestHub_BroadcastStartsWritersAfterLoop(t *testing.T) {
 				cols[i] = collectCoder(t, dialCoder(t, s.url(""), nil))
 			}
 			eventually(t, func() bool { return s.hub.Len() == n }, waitTimeout, "%d subscribers", n)
+			// The writer each subscription starts (for what is queued
+			// when it begins) must be done, or it would write the
+			// message itself while the loop runs.
+			eventually(t, s.hub.WritersIdle, waitTimeout, "the subscriptions' first writers done")
 
 			seen, wrote := 0, false
 			require.NoError(t, s.hub.BroadcastFilter(context.Background(), fanout.NewMessage([]byte("all")), func(*fanout.Subscriber) bool {
