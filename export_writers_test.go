@@ -21,3 +21,6 @@ func (h *Hub) WritersIdle() bool {
 	}
 	return true
 }
+
+// ParkedWriters returns how many writer goroutines b's core keeps parked.
+func (b *Broker) ParkedWriters() int { return b.c.writers.parked() }

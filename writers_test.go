@@ -63,3 +63,35 @@ func TestWriters_ParkedEndAtClose(t *testing.T) {
 	require.NoError(t, s.hub.Close())
 	require.Zero(t, s.hub.ParkedWriters())
 }
+
+// TestWriters_BrokerReused is TestWriters_Reused for the Broker's SSE
+// subscribers (hijacked connections, the default): one write per message
+// wakes a parked writer rather than starting a goroutine. (Not parallel:
+// it counts the process's goroutines.)
+func TestWriters_BrokerReused(t *testing.T) {
+	opts := &fanout.BrokerOptions{}
+	hooks := newSSEHooks(opts)
+	s := newSSEServer(t, opts)
+	stream := sseOpen(t, s.url("topic=t"), nil)
+	sub := hooks.sub(t)
+	const n = 200
+	publish := func(i int) {
+		require.NoError(t, s.broker.Publish(context.Background(), "t", num(i)))
+		eventually(t, func() bool { return sub.Delivered() == uint64(i+1) }, waitTimeout, "message %d written", i)
+	}
+	publish(0) // the first writer starts
+	before := goroutinesCreated()
+	for i := 1; i < n; i++ {
+		publish(i)
+	}
+	created := goroutinesCreated() - before
+	t.Logf("%d goroutines started for %d writes", created, n-1)
+	require.Less(t, created, uint64(n/4), "goroutines started for %d writes, one at a time", n-1)
+	stream.waitN(t, n)
+
+	require.Positive(t, s.broker.ParkedWriters(), "the writer parked")
+	eventually(t, func() bool { return s.broker.ParkedWriters() == 0 }, waitTimeout, "parked writers to exit")
+	publish(n) // a writer starts again
+	require.NoError(t, s.broker.Close())
+	require.Zero(t, s.broker.ParkedWriters(), "a writer parked after Close")
+}

@@ -19,6 +19,10 @@ func targetLevel(c config) bool {
 	return c.Subs == 200 && c.Size == 64 && c.Tick == time.Millisecond && c.MaxBatch == 0
 }
 
+// atOffered is the share of the offered deliveries/s from which a peer
+// counts as keeping up with the workload: its rate is then the workload's.
+const atOffered = 0.97
+
 // checkTargets returns the targets that apply to c (bursts of 10, or of 1).
 func checkTargets(c config, sums []summary) []target {
 	if !targetLevel(c) {
@@ -76,8 +80,13 @@ func checkTargets(c config, sums []summary) []target {
 			fmt.Sprintf("%s vs %s (%s): %.2f×", fmtSeconds(p99), fmtSeconds(b99), bName, p99/b99)))
 		brk, okBrk := med("fanout-broker", figDeliv)
 		gs, okGs := med("go-sse", figDeliv)
-		ts = append(ts, check("broker delivered/s ≥ 5× go-sse's", okBrk && okGs, brk >= 5*gs,
-			fmt.Sprintf("%s vs %s: %.2f×", fmtSI(brk), fmtSI(gs), brk/gs)))
+		detail := fmt.Sprintf("%s vs %s: %.2f×", fmtSI(brk), fmtSI(gs), brk/gs)
+		if offered := float64(c.Subs) * float64(c.Burst) / c.Tick.Seconds(); brk >= atOffered*offered {
+			// The ratio is then offered/go-sse's: lowest where go-sse
+			// runs fastest (a quiet machine), whatever the Broker could do.
+			detail += fmt.Sprintf(" (the Broker at the offered rate, %s: a floor of its lead)", fmtSI(offered))
+		}
+		ts = append(ts, check("broker delivered/s ≥ 5× go-sse's", okBrk && okGs, brk >= 5*gs, detail))
 		bp, okBp := med("fanout-broker", figP99)
 		gp, okGp := med("go-sse", figP99)
 		ts = append(ts, check("broker p99 ≤ go-sse's", okBp && okGp, bp <= gp,
