@@ -175,17 +175,6 @@ func (c *core) fanout(topic string, m *Message, filter func(*Subscriber) bool) {
 	c.starts = c.starts[:0]
 }
 
-// startWriters starts the on-demand writers of ss.
-func startWriters(ss []*Subscriber) {
-	for _, s := range ss {
-		s.host.startWriter(s.drainFn)
-	}
-}
-
-// fanoutInline is how many writers a fan-out starts on its own goroutine,
-// at most: more start on one of the writer cache's (see core.fanout).
-const fanoutInline = 256
-
 // coreFeed is the Feed a core hands its engine: Deliver checks each
 // stored message's position against what its partition delivered last,
 // then fans it out.

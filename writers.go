@@ -153,3 +153,14 @@ func (wc *writerCache) parked() int {
 	defer wc.mu.Unlock()
 	return len(wc.idle)
 }
+
+// startWriters starts the on-demand writers of ss.
+func startWriters(ss []*Subscriber) {
+	for _, s := range ss {
+		s.host.startWriter(s.drainFn)
+	}
+}
+
+// fanoutInline is how many writers a fan-out starts on its own goroutine,
+// at most: more start on one of the writer cache's (see core.fanout).
+const fanoutInline = 256
