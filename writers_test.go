@@ -26,9 +26,22 @@ func TestWriters_Reused(t *testing.T) {
 	s := newServer(t, &fanout.HubOptions{OnConnect: onConnect, PingInterval: -1})
 	col := collectGorilla(t, dialGorilla(t, s.url("topic=t"), nil))
 	sub := recv(t, subs, "subscriber")
+	checkWritersReused(t, s.hub, sub, func(n int) { col.waitN(t, n) })
+}
+
+// checkWritersReused publishes to sub's topic "t" on d one message at a
+// time (each once the one before was written) and checks that writers
+// were reused, then that the parked one exits, and that none is left
+// after Close. received waits for the client to have n messages.
+func checkWritersReused(t *testing.T, d interface {
+	Publish(context.Context, string, *fanout.Message) error
+	ParkedWriters() int
+	Close() error
+}, sub *fanout.Subscriber, received func(n int)) {
+	t.Helper()
 	const n = 200
 	publish := func(i int) {
-		require.NoError(t, s.hub.Publish(context.Background(), "t", num(i)))
+		require.NoError(t, d.Publish(context.Background(), "t", num(i)))
 		eventually(t, func() bool { return sub.Delivered() == uint64(i+1) }, waitTimeout, "message %d written", i)
 	}
 	publish(0) // the first writer starts
@@ -39,13 +52,13 @@ func TestWriters_Reused(t *testing.T) {
 	created := goroutinesCreated() - before
 	t.Logf("%d goroutines started for %d writes", created, n-1)
 	require.Less(t, created, uint64(n/4), "goroutines started for %d writes, one at a time", n-1)
-	col.waitN(t, n)
+	received(n)
 
-	require.Positive(t, s.hub.ParkedWriters(), "the writer parked")
-	eventually(t, func() bool { return s.hub.ParkedWriters() == 0 }, waitTimeout, "parked writers to exit")
+	require.Positive(t, d.ParkedWriters(), "the writer parked")
+	eventually(t, func() bool { return d.ParkedWriters() == 0 }, waitTimeout, "parked writers to exit")
 	publish(n) // a writer starts again
-	require.NoError(t, s.hub.Close())
-	require.Zero(t, s.hub.ParkedWriters(), "a writer parked after Close")
+	require.NoError(t, d.Close())
+	require.Zero(t, d.ParkedWriters(), "a writer parked after Close")
 }
 
 // TestWriters_ParkedEndAtClose: Close ends the writers parked at once,
@@ -74,24 +87,5 @@ func TestWriters_BrokerReused(t *testing.T) {
 	s := newSSEServer(t, opts)
 	stream := sseOpen(t, s.url("topic=t"), nil)
 	sub := hooks.sub(t)
-	const n = 200
-	publish := func(i int) {
-		require.NoError(t, s.broker.Publish(context.Background(), "t", num(i)))
-		eventually(t, func() bool { return sub.Delivered() == uint64(i+1) }, waitTimeout, "message %d written", i)
-	}
-	publish(0) // the first writer starts
-	before := goroutinesCreated()
-	for i := 1; i < n; i++ {
-		publish(i)
-	}
-	created := goroutinesCreated() - before
-	t.Logf("%d goroutines started for %d writes", created, n-1)
-	require.Less(t, created, uint64(n/4), "goroutines started for %d writes, one at a time", n-1)
-	stream.waitN(t, n)
-
-	require.Positive(t, s.broker.ParkedWriters(), "the writer parked")
-	eventually(t, func() bool { return s.broker.ParkedWriters() == 0 }, waitTimeout, "parked writers to exit")
-	publish(n) // a writer starts again
-	require.NoError(t, s.broker.Close())
-	require.Zero(t, s.broker.ParkedWriters(), "a writer parked after Close")
+	checkWritersReused(t, s.broker, sub, func(n int) { stream.waitN(t, n) })
 }
