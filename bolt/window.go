@@ -153,15 +153,9 @@ func (s *Store) commitWindow(ms []*fanout.Message, buf []byte, reqs []request) (
 			first += len(reqs)
 		}
 		clear(reqs) // the messages stay referenced otherwise
-		if err := tx.Bucket(bucketMeta).Put(keyHead, offsetKey(last)); err != nil {
-			return err
-		}
-		if s.due(oldest, last, now.UnixNano()) {
-			var err error
-			oldest, err = s.trim(tx, last, now.UnixNano())
-			return err
-		}
-		return nil
+		var err error
+		oldest, err = s.putHead(tx, oldest, last, now.UnixNano())
+		return err
 	})
 	if err != nil {
 		return buf, reqs, fmt.Errorf("fanout/bolt: sync: %w", err)

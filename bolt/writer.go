@@ -126,15 +126,9 @@ func (s *Store) commit(b *batch, buf []byte) []byte {
 		if err := tx.Bucket(bucketLog).Put(offsetKey(first), buf); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketMeta).Put(keyHead, offsetKey(last)); err != nil {
-			return err
-		}
-		if s.due(oldest, last, now.UnixNano()) {
-			var err error
-			oldest, err = s.trim(tx, last, now.UnixNano())
-			return err
-		}
-		return nil
+		var err error
+		oldest, err = s.putHead(tx, oldest, last, now.UnixNano())
+		return err
 	})
 	if err != nil {
 		b.err = fmt.Errorf("fanout/bolt: append: %w", err)
@@ -150,6 +144,19 @@ func (s *Store) commit(b *batch, buf []byte) []byte {
 	s.oldest = oldest
 	s.head.Store(last)
 	return buf
+}
+
+// putHead writes head, the log's new head, in tx, and trims what the
+// bounds evict when a trim is due (see due); it returns the oldest record
+// kept, oldest unless it trimmed.
+func (s *Store) putHead(tx *bbolt.Tx, oldest record, head uint64, now int64) (record, error) {
+	if err := tx.Bucket(bucketMeta).Put(keyHead, offsetKey(head)); err != nil {
+		return oldest, err
+	}
+	if s.due(oldest, head, now) {
+		return s.trim(tx, head, now)
+	}
+	return oldest, nil
 }
 
 // due reports whether the log, whose oldest record is oldest and newest
