@@ -151,6 +151,36 @@ func freezeCall(t *testing.T, e *fredis.Engine, px *redistest.Proxy, data string
 	return done
 }
 
+// queueBehind publishes n messages, data(i) each, on e's partition 0
+// from goroutines of their own, and returns once all are queued behind
+// the call px holds frozen (see freezeCall), with thaw: it lets that
+// call go, and fails t unless the call's Publish (first) and the n
+// publishes succeed.
+func queueBehind(t *testing.T, e *fredis.Engine, px *redistest.Proxy, first <-chan error, n int, data func(i int) string) (thaw func()) {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() { errs <- e.Publish(context.Background(), "t", fanout.NewMessage([]byte(data(i)))) })
+	}
+	eventually(t, func() bool {
+		_, queued := fredis.PublishQueue(e, 0)
+		return queued == n
+	}, fmt.Sprintf("%d publishes queued", n))
+	return func() {
+		px.Thaw()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // stored returns the data of the messages of topic t stored in e's
 // partition 0.
 func stored(t *testing.T, e *fredis.Engine) []string {
@@ -209,29 +239,10 @@ func TestEngine_GroupCommitBounds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			first := freezeCall(t, e, px, "FIRST-"+tc.name)
 			resetStats(t, addr)
-			var wg sync.WaitGroup
-			errs := make(chan error, tc.n)
-			for i := range tc.n {
-				wg.Go(func() {
-					data := fmt.Sprintf("%s-%d-", tc.name, i) + strings.Repeat("x", tc.size)
-					errs <- e.Publish(context.Background(), "t", fanout.NewMessage([]byte(data)))
-				})
-			}
-			eventually(t, func() bool {
-				_, queued := fredis.PublishQueue(e, 0)
-				return queued == tc.n
-			}, "every message queued")
-			px.Thaw()
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := <-first; err != nil {
-				t.Fatal(err)
-			}
+			thaw := queueBehind(t, e, px, first, tc.n, func(i int) string {
+				return fmt.Sprintf("%s-%d-", tc.name, i) + strings.Repeat("x", tc.size)
+			})
+			thaw()
 			if got := evalshaCalls(t, addr); got != 1+tc.wantCalls {
 				t.Fatalf("%d messages of %d bytes queued: %d EVALSHA calls, want 1 (the frozen one) + %d", tc.n, tc.size, got, tc.wantCalls)
 			}
@@ -382,27 +393,9 @@ func TestEngine_LonePublisherNeverYields(t *testing.T) {
 func TestEngine_GroupCommitYields(t *testing.T) {
 	e, px, _ := frozenEngine(t)
 	first := freezeCall(t, e, px, "FIRST")
-	var wg sync.WaitGroup
-	errs := make(chan error, 5)
-	for i := range 5 {
-		wg.Go(func() { errs <- e.Publish(context.Background(), "t", fanout.NewMessage(fmt.Appendf(nil, "q%d", i))) })
-	}
-	eventually(t, func() bool {
-		_, queued := fredis.PublishQueue(e, 0)
-		return queued == 5
-	}, "5 publishes queued")
+	thaw := queueBehind(t, e, px, first, 5, func(i int) string { return fmt.Sprintf("q%d", i) })
 	before := fredis.PublishYields(e, 0)
-	px.Thaw()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
+	thaw()
 	if n := fredis.PublishYields(e, 0) - before; n != 1 {
 		t.Fatalf("5 publishes queued behind a call: %d yields, want 1", n)
 	}
