@@ -142,6 +142,28 @@ func TestBrokerTLSIdleGoroutines(t *testing.T) {
 	eventually(t, func() bool { return idleReaders() == before }, waitTimeout, "watchers ended")
 }
 
+// dialSplitTLS opens a WebSocket to srv's topic t over TLS, the TCP
+// connection under it a splitConn, by a handshake written by hand (a
+// client library would read ahead), and returns the TLS connection, the
+// splitConn and the server's side of it (from conns).
+func dialSplitTLS(t *testing.T, srv *httptest.Server, conns chan *countingConn) (*tls.Conn, *splitConn, *countingConn) {
+	t.Helper()
+	tcp, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), waitTimeout)
+	require.NoError(t, err)
+	sc := &splitConn{Conn: tcp}
+	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	cfg.ServerName = "example.com" // httptest's certificate's
+	c := tls.Client(sc, cfg)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = io.WriteString(c, "GET /?topic=t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	return c, sc, recv(t, conns, "accepted connection")
+}
+
 // splitConn is a client's TCP connection, under its TLS, that cuts its
 // next Write in two when asked: the first cut bytes, then (once wait has
 // returned) the rest, in two segments.
@@ -192,21 +214,8 @@ func TestHubTLSSplitMessage(t *testing.T) {
 			srv, conns := startTLS(t, hub)
 			t.Cleanup(func() { _ = hub.Close() })
 
-			tcp, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), waitTimeout)
-			require.NoError(t, err)
-			sc := &splitConn{Conn: tcp}
-			cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-			cfg.ServerName = "example.com" // httptest's certificate's
-			c := tls.Client(sc, cfg)
-			t.Cleanup(func() { _ = c.Close() })
+			c, sc, server := dialSplitTLS(t, srv, conns)
 			_ = c.SetDeadline(time.Now().Add(waitTimeout))
-			_, err = io.WriteString(c, "GET /?topic=t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-			require.NoError(t, err)
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			require.NoError(t, err)
-			require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
-			server := recv(t, conns, "accepted connection")
 
 			// Each part is sent once the server has read all before it.
 			sc.wait = func(written int64) {
@@ -214,6 +223,7 @@ func TestHubTLSSplitMessage(t *testing.T) {
 			}
 			msg := strings.Repeat("split across TLS, ", 8)
 			frame := cframe(0x81, []byte(msg))
+			var err error
 			if tc.segments {
 				sc.cut = 9 // within the record's header and the frame's
 				_, err = c.Write(frame)
@@ -299,27 +309,14 @@ func TestHubTLSPongs(t *testing.T) {
 	srv, conns := startTLS(t, hub)
 	t.Cleanup(func() { _ = hub.Close() })
 
-	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	cfg.ServerName = "example.com" // httptest's certificate's
-	tcp, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), waitTimeout)
-	require.NoError(t, err)
-	sc := &splitConn{Conn: tcp}
-	c := tls.Client(sc, cfg)
-	t.Cleanup(func() { _ = c.Close() })
-	_, err = io.WriteString(c, "GET /?topic=t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	require.NoError(t, err)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
-	server := recv(t, conns, "accepted connection")
+	c, sc, server := dialSplitTLS(t, srv, conns)
 	wrote := func() {
 		eventually(t, func() bool { return server.read.Load() >= sc.written }, waitTimeout, "server read what was sent")
 	}
 	pong := func(p string) []byte { return cframe(0x8A, []byte(p)) }
 
 	// Two pongs and a message in one record.
-	_, err = c.Write(append(append(pong("p1"), pong("p2")...), cframe(0x81, []byte("m1"))...))
+	_, err := c.Write(append(append(pong("p1"), pong("p2")...), cframe(0x81, []byte("m1"))...))
 	require.NoError(t, err)
 	assert.Equal(t, "p1", recv(t, pongs, "pong"))
 	assert.Equal(t, "p2", recv(t, pongs, "pong"))
