@@ -128,18 +128,7 @@ func TestBrokerTLSIdleGoroutines(t *testing.T) {
 	eventually(t, func() bool { return idleReaders() == before }, waitTimeout,
 		"no watcher goroutine per idle TLS subscriber (%d now)", idleReaders()-before)
 
-	require.NoError(t, b.Publish(context.Background(), "t", num(1)))
-	for _, st := range streams {
-		assert.Equal(t, []string{"1"}, sseData(st.waitN(t, 1)))
-	}
-	require.NoError(t, streams[0].resp.Body.Close()) // the client goes away
-	eventually(t, func() bool { return hooks.disconnects(subs[0]) == 1 }, waitTimeout, "client's going away noticed")
-	assert.Equal(t, n-1, b.Len())
-	require.NoError(t, b.Close())
-	for _, st := range streams[1:] {
-		closedWithin(t, st.done, "stream ended by Broker.Close")
-	}
-	eventually(t, func() bool { return idleReaders() == before }, waitTimeout, "watchers ended")
+	checkBrokerStreams(t, b, hooks, streams, subs, func() bool { return idleReaders() == before })
 }
 
 // dialSplitTLS opens a WebSocket to srv's topic t over TLS, the TCP

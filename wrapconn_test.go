@@ -116,18 +116,7 @@ func TestBrokerWrappedConnIdleGoroutines(t *testing.T) {
 			eventually(t, func() bool { return goroutinesIn(connReaders)-before == tc.per*n }, waitTimeout,
 				"%d watcher goroutines per idle subscriber", tc.per)
 
-			require.NoError(t, b.Publish(context.Background(), "t", num(1)))
-			for _, st := range streams {
-				assert.Equal(t, []string{"1"}, sseData(st.waitN(t, 1)))
-			}
-			require.NoError(t, streams[0].resp.Body.Close()) // the client goes away
-			eventually(t, func() bool { return hooks.disconnects(subs[0]) == 1 }, waitTimeout, "client's going away noticed")
-			assert.Equal(t, n-1, b.Len())
-			require.NoError(t, b.Close())
-			for _, st := range streams[1:] {
-				closedWithin(t, st.done, "stream ended by Broker.Close")
-			}
-			eventually(t, func() bool { return goroutinesIn(connReaders) == before }, waitTimeout, "watchers ended")
+			checkBrokerStreams(t, b, hooks, streams, subs, func() bool { return goroutinesIn(connReaders) == before })
 		})
 	}
 }
@@ -201,4 +190,24 @@ func TestHubLimitListenerIdleGoroutines(t *testing.T) {
 	require.NoError(t, hub.Publish(context.Background(), "t", num(2)))
 	assert.Equal(t, []string{"2"}, texts(third.waitN(t, 1)))
 	eventually(t, func() bool { return goroutinesIn(connReaders) == before }, waitTimeout, "no reader goroutines")
+}
+
+// checkBrokerStreams publishes to topic t on b and checks that every one
+// of streams (subs, their subscribers) gets it, that the first client's
+// going away is noticed, and that Close ends the others' streams and
+// leaves no goroutine: until settled holds.
+func checkBrokerStreams(t *testing.T, b *fanout.Broker, hooks *sseHooks, streams []*sseStream, subs []*fanout.Subscriber, settled func() bool) {
+	t.Helper()
+	require.NoError(t, b.Publish(context.Background(), "t", num(1)))
+	for _, st := range streams {
+		assert.Equal(t, []string{"1"}, sseData(st.waitN(t, 1)))
+	}
+	require.NoError(t, streams[0].resp.Body.Close()) // the client goes away
+	eventually(t, func() bool { return hooks.disconnects(subs[0]) == 1 }, waitTimeout, "client's going away noticed")
+	assert.Equal(t, len(streams)-1, b.Len())
+	require.NoError(t, b.Close())
+	for _, st := range streams[1:] {
+		closedWithin(t, st.done, "stream ended by Broker.Close")
+	}
+	eventually(t, settled, waitTimeout, "watchers ended")
 }
