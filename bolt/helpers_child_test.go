@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -78,10 +79,7 @@ func runChild(path, setting string) error {
 	if err != nil {
 		return err
 	}
-	hub := fanout.NewHub(&fanout.HubOptions{Replay: store})
-	mux := http.NewServeMux()
-	mux.Handle("/ws", hub)
-	mux.Handle("/sse", fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}))
+	hub, mux := storeMux(store)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -209,4 +207,27 @@ func publish(hub *fanout.Hub, topic string, m *fanout.Message) error {
 		return hub.Broadcast(context.Background(), m)
 	}
 	return hub.Publish(context.Background(), topic, m)
+}
+
+// storeMux returns a Hub over store and a mux that serves it on /ws, and
+// a Broker attached to it on /sse: the child's server, and the one a
+// test starts after it on the same file.
+func storeMux(store *bolt.Store) (*fanout.Hub, *http.ServeMux) {
+	hub := fanout.NewHub(&fanout.HubOptions{Replay: store})
+	mux := http.NewServeMux()
+	mux.Handle("/ws", hub)
+	mux.Handle("/sse", fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}))
+	return hub, mux
+}
+
+// serveStore opens the store at path with opts and serves it (see
+// storeMux) until t ends: the second life of a store a child left.
+func serveStore(t *testing.T, path string, opts bolt.Options) (*bolt.Store, *fanout.Hub, *httptest.Server) {
+	t.Helper()
+	store := openStore(t, path, &opts)
+	hub, mux := storeMux(store)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = hub.Close() }) // before the server: it waits for open streams
+	return store, hub, srv
 }

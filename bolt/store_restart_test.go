@@ -3,8 +3,6 @@ package bolt_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -102,15 +100,7 @@ func restartScenario(t *testing.T, setting string, crash bool) {
 	checkCounters(t, "witness", seen, nil)
 
 	// The second life, in this process.
-	opts := settings[setting]
-	store := openStore(t, path, &opts)
-	hub := fanout.NewHub(&fanout.HubOptions{Replay: store})
-	mux := http.NewServeMux()
-	mux.Handle("/ws", hub)
-	mux.Handle("/sse", fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { _ = hub.Close() }) // before the server: it waits for open streams
+	store, hub, srv := serveStore(t, path, settings[setting])
 	ctx := context.Background()
 
 	head, err := store.Head(ctx)

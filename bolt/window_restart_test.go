@@ -2,8 +2,6 @@ package bolt_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -55,15 +53,7 @@ func TestWindow_SIGKILL(t *testing.T) {
 		old++
 	}
 
-	opts := settings["window"]
-	store := openStore(t, path, &opts)
-	hub := fanout.NewHub(&fanout.HubOptions{Replay: store})
-	mux := http.NewServeMux()
-	mux.Handle("/ws", hub)
-	mux.Handle("/sse", fanout.NewBroker(&fanout.BrokerOptions{Hub: hub}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { _ = hub.Close() })
+	store, hub, srv := serveStore(t, path, settings["window"])
 	ctx := context.Background()
 
 	head, err := store.Head(ctx)
